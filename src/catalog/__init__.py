@@ -1,0 +1,1 @@
+"""The e-commerce product catalog, built on the Tandem toolkit."""

@@ -1,0 +1,169 @@
+"""The composition root: settings in, a running catalog out. Nothing is built at import."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from catalog.domain.events import ALL_EVENTS
+from catalog.read_models import READ_MODELS, ReadModel
+from catalog.settings import Settings
+from catalog.write import handlers
+from catalog.write.repositories import SAVERS
+from catalog.write.schema import create_schema
+from tandem.bus import CommandBus, QueryBus
+from tandem.codec import EventRegistry
+from tandem.consistency import VersionWatch
+from tandem.eventlog import sqlite as sqlite_log
+from tandem.eventlog.sqlite import SqliteEventLogReader
+from tandem.middleware import consistency, idempotency, timing, validation
+from tandem.projections.base import Projection
+from tandem.projections.runner import ProjectionRunner
+from tandem.projections.status import Tracked, describe
+from tandem.projections.sync import SyncProjection
+from tandem.stores.sqlite import SqliteDatabase, SqliteReader
+from tandem.stores.sqlite_projections import SqliteProjectionStore
+from tandem.uow import CommandResult
+from tandem.uow_sqlite import SqliteUnitOfWork, SqliteWriter, lookup_idempotency
+
+log = logging.getLogger("catalog")
+
+Observer = Callable[[str, str, float], None]
+
+
+class WriteDatabaseIdempotency:
+    """Idempotency lookups on a read-only connection to the write database."""
+
+    def __init__(self, reader: SqliteReader) -> None:
+        self._reader = reader
+
+    async def get(self, scope: str, key: str) -> tuple[str, CommandResult] | None:
+        return await self._reader.run(lambda c: lookup_idempotency(c, scope, key))
+
+
+@dataclass
+class RunningReadModel:
+    tracked: Tracked
+    store_kind: str
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+
+class Catalog:
+    """Everything one process needs, wired together. Start it, use the buses, stop it."""
+
+    def __init__(self, settings: Settings, *, observe: Observer | None = None) -> None:
+        self.settings = settings
+        self.observe: Observer = observe or (lambda _name, _outcome, _seconds: None)
+        self.registry = EventRegistry()
+        self.registry.register(*ALL_EVENTS)
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.write_db = SqliteDatabase(settings.write_database)
+        self.write_db.call(_create_write_schema)
+        self.head = VersionWatch(self.write_db.call(sqlite_log.head))
+        self.write_reader = SqliteReader(settings.write_database)
+        self.log_reader = SqliteEventLogReader(settings.write_database)
+        self.read_models: dict[str, RunningReadModel] = {}
+        self.query_bus = QueryBus([timing(self.observe), consistency(self._tracked_view())])
+        sync_projections: list[SyncProjection] = []
+        for spec in READ_MODELS:
+            self._build_read_model(spec, sync_projections)
+        self.writer = SqliteWriter(
+            self.write_db, self.registry, self.head, SAVERS, sync_projections
+        )
+        self.command_bus: CommandBus[SqliteUnitOfWork] = CommandBus(
+            lambda: SqliteUnitOfWork(self.writer),
+            [
+                timing(self.observe),
+                validation,
+                idempotency(WriteDatabaseIdempotency(self.write_reader)),
+            ],
+        )
+        handlers.register(self.command_bus)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._sync = sync_projections
+
+    def _tracked_view(self) -> _TrackedView:
+        return _TrackedView(self.read_models)
+
+    def _build_read_model(self, spec: ReadModel, sync_projections: list[SyncProjection]) -> None:
+        projection: Projection[Any] = spec.projection()
+        mode = self.settings.mode_of(projection.name, can_sync=spec.can_sync)
+        if mode == "sync":
+            sync = SyncProjection(projection, store_kind="sqlite (write database)")
+            sync_projections.append(sync)
+            reader = self.write_reader
+            running = RunningReadModel(sync, "sqlite (write database)")
+        elif spec.store == "sqlite":
+            store = SqliteProjectionStore(self.settings.data_dir / "read" / f"{projection.name}.db")
+            runner = ProjectionRunner(projection, store, self.log_reader, self.head)
+            running = RunningReadModel(runner, "sqlite", [store.close])
+            reader = store.reader
+        else:
+            from tandem.stores.duckdb_projections import DuckDBProjectionStore  # noqa: I001
+
+            duck = DuckDBProjectionStore(
+                self.settings.data_dir / "read" / f"{projection.name}.duckdb"
+            )
+            runner = ProjectionRunner(projection, duck, self.log_reader, self.head)
+            running = RunningReadModel(runner, "duckdb", [duck.close])
+            reader = duck
+        self.read_models[projection.name] = running
+        spec.reads(reader).register(self.query_bus)
+
+    async def start(self, *, projections: bool = True) -> None:
+        """Catch sync projections up, then start the asynchronous runners."""
+        for sync in self._sync:
+            await self.write_db.run(sync.catch_up)
+        for running in self.read_models.values():
+            tracked = running.tracked
+            if isinstance(tracked, ProjectionRunner):
+                await tracked.start()
+                if projections:
+                    self._tasks.append(asyncio.create_task(tracked.run(), name=tracked.name))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+    def close(self) -> None:
+        for running in self.read_models.values():
+            for close in running.closers:
+                close()
+        self.log_reader.close()
+        self.write_reader.close()
+        self.write_db.close()
+
+    def status(self) -> list[dict[str, Any]]:
+        head = self.head.value
+        return [describe(r.tracked, r.store_kind, head) for r in self.read_models.values()]
+
+    async def wait_until_caught_up(self, timeout: float = 30.0) -> bool:
+        """Wait until every projection has applied the current head (tests, seeding)."""
+        target = self.head.value
+        for running in self.read_models.values():
+            if not await running.tracked.checkpoint.wait_for(target, timeout):
+                return False
+        return True
+
+
+class _TrackedView(dict[str, Tracked]):
+    """A live view of the running read models for the consistency middleware."""
+
+    def __init__(self, read_models: dict[str, RunningReadModel]) -> None:
+        super().__init__()
+        self._read_models = read_models
+
+    def __getitem__(self, name: str) -> Tracked:
+        return self._read_models[name].tracked
+
+
+def _create_write_schema(conn: Any) -> None:
+    create_schema(conn)

@@ -1,0 +1,1 @@
+"""The catalog's domain model: pure rules, no I/O."""

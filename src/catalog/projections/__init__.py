@@ -1,0 +1,1 @@
+"""The catalog's read models, one module each."""

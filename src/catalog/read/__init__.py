@@ -1,0 +1,1 @@
+"""The read side: queries and their handlers, reading read models only."""

@@ -1,0 +1,37 @@
+"""Every read model of the catalog: its projection, the store it needs, its queries.
+
+The composition root turns each entry into a running projection (`sync` in the write
+database or `async` in its own store) and registers its query handlers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from catalog.projections.product_detail import ProductDetailProjection
+from catalog.read.product_detail import ProductDetailReads
+from tandem.bus import QueryBus
+from tandem.projections.base import Projection
+
+
+class Reads(Protocol):
+    def register(self, bus: QueryBus) -> None: ...
+
+
+@dataclass(frozen=True)
+class ReadModel:
+    projection: Callable[[], Projection[Any]]
+    store: Literal["sqlite", "duckdb"]
+    reads: Callable[[Any], Reads]
+
+    @property
+    def can_sync(self) -> bool:
+        """Only read models on SQLite can live in the (SQLite) write database."""
+        return self.store == "sqlite"
+
+
+READ_MODELS: tuple[ReadModel, ...] = (
+    ReadModel(ProductDetailProjection, "sqlite", ProductDetailReads),
+)

@@ -1,0 +1,1 @@
+"""The write side: normalized tables, repositories and one handler per command."""

@@ -1,0 +1,54 @@
+"""The toolkit's failures, one class each, mapped to HTTP problems at the application edge."""
+
+from __future__ import annotations
+
+
+class TandemError(Exception):
+    """Base of every error the toolkit raises on purpose."""
+
+
+class ConcurrencyConflict(TandemError):
+    """The aggregate changed since the version the caller expected."""
+
+    def __init__(self, aggregate_id: str, expected: int, actual: int) -> None:
+        super().__init__(f"aggregate {aggregate_id} is at version {actual}, expected {expected}")
+        self.aggregate_id = aggregate_id
+        self.expected = expected
+        self.actual = actual
+
+
+class IdempotencyKeyReuse(TandemError):
+    """An idempotency key was sent again with a different request."""
+
+
+class HandlerAlreadyBound(TandemError):
+    """A bus refuses to bind a second handler to a message type."""
+
+
+class NoHandler(TandemError):
+    """A message was dispatched to a bus that has no handler for its type."""
+
+
+class ReadModelBehind(TandemError):
+    """The read model did not reach the requested version within the timeout."""
+
+    def __init__(self, projection: str, wanted: int, checkpoint: int) -> None:
+        super().__init__(
+            f"read model {projection} is at {checkpoint}, below the requested {wanted}"
+        )
+        self.projection = projection
+        self.wanted = wanted
+        self.checkpoint = checkpoint
+
+
+class ProjectionFailed(TandemError):
+    """A projection stopped after exhausting its retries; its reads cannot advance."""
+
+    def __init__(self, projection: str, reason: str) -> None:
+        super().__init__(f"projection {projection} failed: {reason}")
+        self.projection = projection
+        self.reason = reason
+
+
+class UnknownEventType(TandemError):
+    """An event type name has no registered class."""

@@ -1,0 +1,142 @@
+"""The event log on SQLite.
+
+Every append runs inside a `BEGIN IMMEDIATE` transaction, so SQLite's single writer
+lock makes position order equal commit order: a reader that has seen position N can
+never later find a committed event below N.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import orjson
+
+from tandem.eventlog.base import NewEvent
+from tandem.messages import Metadata, StoredEvent
+from tandem.stores.sqlite import SqliteReader
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS tandem_events (
+    position INTEGER PRIMARY KEY AUTOINCREMENT,
+    type TEXT NOT NULL,
+    schema_version INTEGER NOT NULL,
+    aggregate_type TEXT NOT NULL,
+    aggregate_id TEXT NOT NULL,
+    aggregate_version INTEGER NOT NULL,
+    recorded_at REAL NOT NULL,
+    correlation_id TEXT NOT NULL,
+    causation_id TEXT NOT NULL,
+    data TEXT NOT NULL,
+    UNIQUE (aggregate_type, aggregate_id, aggregate_version)
+);
+"""
+
+_COLUMNS = (
+    "position, type, schema_version, aggregate_type, aggregate_id, aggregate_version, "
+    "recorded_at, correlation_id, causation_id, data"
+)
+
+
+def create_schema(conn: sqlite3.Connection) -> None:
+    conn.executescript(SCHEMA)
+
+
+def append(
+    conn: sqlite3.Connection, events: Sequence[NewEvent], metadata: Metadata
+) -> list[StoredEvent]:
+    """Append `events` in the caller's open transaction; returns them with positions.
+
+    The unique (aggregate, version) constraint is the last line of defence for
+    optimistic concurrency: two writers can never both append version N.
+    """
+    now = time.time()
+    stored: list[StoredEvent] = []
+    for event in events:
+        cursor = conn.execute(
+            "INSERT INTO tandem_events (type, schema_version, aggregate_type, aggregate_id,"
+            " aggregate_version, recorded_at, correlation_id, causation_id, data)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                event.type,
+                event.schema_version,
+                event.aggregate_type,
+                event.aggregate_id,
+                event.aggregate_version,
+                now,
+                metadata.correlation_id,
+                metadata.causation_id,
+                orjson.dumps(event.data),
+            ),
+        )
+        position = cursor.lastrowid
+        assert position is not None
+        stored.append(
+            StoredEvent(
+                position=position,
+                type=event.type,
+                schema_version=event.schema_version,
+                aggregate_type=event.aggregate_type,
+                aggregate_id=event.aggregate_id,
+                aggregate_version=event.aggregate_version,
+                recorded_at=now,
+                correlation_id=metadata.correlation_id,
+                causation_id=metadata.causation_id,
+                data=event.data,
+            )
+        )
+    return stored
+
+
+def _row_to_event(row: sqlite3.Row) -> StoredEvent:
+    return StoredEvent(
+        position=row[0],
+        type=row[1],
+        schema_version=row[2],
+        aggregate_type=row[3],
+        aggregate_id=row[4],
+        aggregate_version=row[5],
+        recorded_at=row[6],
+        correlation_id=row[7],
+        causation_id=row[8],
+        data=orjson.loads(row[9]),
+    )
+
+
+def read_after(conn: sqlite3.Connection, position: int, limit: int) -> list[StoredEvent]:
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM tandem_events WHERE position > ? ORDER BY position LIMIT ?",
+        (position, limit),
+    ).fetchall()
+    return [_row_to_event(row) for row in rows]
+
+
+def head(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT MAX(position) FROM tandem_events").fetchone()
+    return int(row[0] or 0)
+
+
+def read_aggregate(conn: sqlite3.Connection, aggregate_id: str) -> list[StoredEvent]:
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM tandem_events WHERE aggregate_id = ? ORDER BY position",
+        (aggregate_id,),
+    ).fetchall()
+    return [_row_to_event(row) for row in rows]
+
+
+class SqliteEventLogReader:
+    """Readers of the SQLite event log, on read-only connections beside the writer."""
+
+    def __init__(self, path: str | Path) -> None:
+        self._reader = SqliteReader(path, threads=2)
+
+    async def read_after(self, position: int, limit: int) -> list[StoredEvent]:
+        return await self._reader.run(lambda c: read_after(c, position, limit))
+
+    async def head(self) -> int:
+        return await self._reader.run(head)
+
+    def close(self) -> None:
+        self._reader.close()

@@ -1,0 +1,19 @@
+"""Idempotency keys: one effect per key, the original answer on every retry."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+
+def fingerprint(name: str, payload: Mapping[str, Any]) -> str:
+    """A stable digest of a request: same command and payload, same fingerprint."""
+    body = orjson.dumps(dict(payload), option=orjson.OPT_SORT_KEYS, default=str)
+    return hashlib.sha256(name.encode() + b"\0" + body).hexdigest()
+
+
+class IdempotencyRace(Exception):
+    """Another transaction stored the same key first; the caller re-reads its answer."""

@@ -1,0 +1,120 @@
+"""Middleware for the buses: validation, idempotency, timing and read consistency."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
+
+from tandem.bus import Dispatch, Middleware, Next
+from tandem.codec import to_data
+from tandem.consistency import VersionWatch
+from tandem.errors import IdempotencyKeyReuse, ProjectionFailed, ReadModelBehind
+from tandem.idempotency import IdempotencyRace, fingerprint
+from tandem.uow import CommandResult, IdempotencyClaim
+
+
+async def validation(dispatch: Dispatch[Any], call_next: Next) -> Any:
+    """Run the message's own `validate()` (if any) before anything touches a store."""
+    validate = getattr(dispatch.message, "validate", None)
+    if callable(validate):
+        validate()
+    return await call_next(dispatch)
+
+
+class IdempotencyStore(Protocol):
+    async def get(self, scope: str, key: str) -> tuple[str, CommandResult] | None: ...
+
+
+def idempotency(store: IdempotencyStore) -> Middleware:
+    """Same key and payload: the original result. Same key, other payload: a conflict.
+
+    The key is claimed in the command's own transaction (see the unit of work), so two
+    concurrent retries cannot both take effect: the loser re-reads the winner's answer.
+    """
+
+    async def check(dispatch: Dispatch[Any], call_next: Next) -> Any:
+        key = dispatch.idempotency_key
+        if key is None:
+            return await call_next(dispatch)
+        print_ = fingerprint(dispatch.name, to_data(dispatch.message))
+        scope = dispatch.subject
+
+        async def replay() -> CommandResult | None:
+            found = await store.get(scope, key)
+            if found is None:
+                return None
+            stored_print, result = found
+            if stored_print != print_:
+                raise IdempotencyKeyReuse(f"idempotency key {key!r} was used for another request")
+            return result
+
+        previous = await replay()
+        if previous is not None:
+            return previous
+        dispatch.claim = IdempotencyClaim(scope, key, print_)
+        try:
+            return await call_next(dispatch)
+        except IdempotencyRace:
+            previous = await replay()
+            if previous is None:
+                raise
+            return previous
+
+    return check
+
+
+Observer = Callable[[str, str, float], None]
+
+
+def timing(observe: Observer) -> Middleware:
+    """Report each dispatch's duration with its message name and outcome."""
+
+    async def timed(dispatch: Dispatch[Any], call_next: Next) -> Any:
+        start = time.perf_counter()
+        outcome = "error"
+        try:
+            result = await call_next(dispatch)
+            outcome = "ok"
+            return result
+        except Exception as exc:
+            outcome = type(exc).__name__
+            raise
+        finally:
+            observe(dispatch.name, outcome, time.perf_counter() - start)
+
+    return timed
+
+
+class ReadModelStatus(Protocol):
+    @property
+    def checkpoint(self) -> VersionWatch: ...
+
+    @property
+    def state(self) -> Any: ...
+
+
+def consistency(read_models: Mapping[str, ReadModelStatus]) -> Middleware:
+    """Answer only from a read model at or past the requested minimum version.
+
+    Waits on the read model's checkpoint (woken by the projection, no polling) up to
+    the dispatch's timeout; then raises `ReadModelBehind`. The checkpoint is taken
+    before the handler reads, so the version reported never overstates the data.
+    """
+
+    async def wait(dispatch: Dispatch[Any], call_next: Next) -> Any:
+        name: str = dispatch.context["read_model"]
+        status = read_models[name]
+        watch = status.checkpoint
+        if watch.value < dispatch.min_version:
+            if str(status.state) == "failed":
+                raise ProjectionFailed(name, "the projection stopped on a failing event")
+            if not await watch.wait_for(dispatch.min_version, dispatch.timeout):
+                raise ReadModelBehind(name, dispatch.min_version, watch.value)
+        dispatch.context["read_version"] = watch.value
+        return await call_next(dispatch)
+
+    return wait
+
+
+Wrapped = Callable[..., Awaitable[Any]]

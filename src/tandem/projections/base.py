@@ -1,0 +1,49 @@
+"""The projection base: a fold from events into one read model on one store."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar, Generic, Protocol, TypeVar
+
+from tandem.messages import StoredEvent
+
+Tx = TypeVar("Tx")
+
+
+class Projection(ABC, Generic[Tx]):
+    """Folds events into a read model through a store transaction `Tx`.
+
+    `apply` runs inside the store's transaction together with the checkpoint update,
+    so it must only touch the read model through `tx`. Events whose type is not in
+    `event_types` are skipped without a call, but the checkpoint still moves past them.
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[int] = 1
+    event_types: ClassVar[frozenset[str]]
+
+    @abstractmethod
+    def setup(self, tx: Tx) -> None:
+        """Create the read model's tables or keys if they are missing."""
+
+    @abstractmethod
+    def apply(self, tx: Tx, event: StoredEvent) -> None:
+        """Apply one event to the read model."""
+
+
+class ProjectionStore(Protocol[Tx]):
+    """A read store that applies events and the checkpoint in one transaction."""
+
+    kind: str
+
+    async def setup(self, projection: Projection[Tx]) -> int:
+        """Create the projection's tables and return its stored checkpoint."""
+        ...
+
+    async def apply(self, projection: Projection[Tx], events: list[StoredEvent]) -> int:
+        """Apply the events after the stored checkpoint and return the new checkpoint.
+
+        Events at or below the stored checkpoint are already applied and skipped, so a
+        redelivered batch has no second effect.
+        """
+        ...

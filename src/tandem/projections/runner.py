@@ -1,0 +1,173 @@
+"""The projection runner: catch up from the checkpoint, then follow the log live.
+
+The runner sleeps on the log head's `VersionWatch` (advanced by every commit) instead
+of polling. A batch that fails is narrowed to single events so the checkpoint stops
+right before the failing one; that event is retried with backoff and, if it keeps
+failing, the runner stops in the visible `failed` state. It never skips an event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from tandem.consistency import VersionWatch
+from tandem.eventlog.base import EventLogReader
+from tandem.messages import StoredEvent
+from tandem.projections.base import Projection, ProjectionStore
+
+log = logging.getLogger("tandem.projections")
+
+
+class ProjectionState(StrEnum):
+    STARTING = "starting"
+    CATCHING_UP = "catching_up"
+    LIVE = "live"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently a failing event is retried before giving up."""
+
+    attempts: int = 5
+    first_delay: float = 0.05
+    max_delay: float = 2.0
+
+    def delay(self, attempt: int) -> float:
+        return float(min(self.max_delay, self.first_delay * 2**attempt))
+
+
+class ProjectionRunner:
+    """Runs one asynchronous projection against one store."""
+
+    mode = "async"
+
+    def __init__(
+        self,
+        projection: Projection[Any],
+        store: ProjectionStore[Any],
+        log_reader: EventLogReader,
+        head: VersionWatch,
+        *,
+        batch_size: int = 500,
+        retry: RetryPolicy | None = None,
+        idle_poll: float = 1.0,
+    ) -> None:
+        self.projection = projection
+        self.store = store
+        self.log_reader = log_reader
+        self.head = head
+        self.checkpoint = VersionWatch(0)
+        self.state = ProjectionState.STARTING
+        self.error: str | None = None
+        self.failed_position: int | None = None
+        self.batch_size = batch_size
+        self.retry = retry or RetryPolicy()
+        # Commits in this process wake the runner at once; the timeout only catches
+        # writers in other processes sharing the same log.
+        self.idle_poll = idle_poll
+        self.behind_since: float | None = None
+        self.events_applied = 0
+
+    @property
+    def name(self) -> str:
+        return self.projection.name
+
+    async def start(self) -> None:
+        """Create the read model if needed and load the stored checkpoint."""
+        self.checkpoint.advance(await self.store.setup(self.projection))
+
+    async def run(self) -> None:
+        """Apply events until cancelled or failed."""
+        if self.state is ProjectionState.STARTING:
+            await self.start()
+        try:
+            await self._loop()
+        except asyncio.CancelledError:
+            if self.state is not ProjectionState.FAILED:
+                self.state = ProjectionState.STOPPED
+            raise
+
+    async def _loop(self) -> None:
+        while True:
+            position = self.checkpoint.value
+            events = await self.log_reader.read_after(position, self.batch_size)
+            if not events:
+                self.state = ProjectionState.LIVE
+                self.behind_since = None
+                if self.head.value <= position:
+                    await self.head.wait_for(position + 1, timeout=self.idle_poll)
+                else:
+                    # The head moved in another process or the read raced the commit.
+                    await asyncio.sleep(0)
+                continue
+            if self.state is not ProjectionState.LIVE or len(events) == self.batch_size:
+                self.state = ProjectionState.CATCHING_UP
+            if self.behind_since is None:
+                self.behind_since = events[0].recorded_at
+            self.head.advance(events[-1].position)
+            if not await self._apply(events):
+                return
+            if len(events) < self.batch_size:
+                self.behind_since = None
+
+    async def _apply(self, events: list[StoredEvent]) -> bool:
+        try:
+            self._advance(await self.store.apply(self.projection, events))
+            return True
+        except Exception:
+            if len(events) > 1:
+                log.warning("projection %s: batch failed, applying one by one", self.name)
+                for event in events:
+                    if not await self._apply_one(event):
+                        return False
+                return True
+            return await self._apply_one(events[0])
+
+    async def _apply_one(self, event: StoredEvent) -> bool:
+        for attempt in range(self.retry.attempts):
+            try:
+                self._advance(await self.store.apply(self.projection, [event]))
+                if attempt:
+                    log.info("projection %s: position %s applied", self.name, event.position)
+                return True
+            except Exception as exc:  # the runner decides; nothing is skipped
+                self.error = f"{type(exc).__name__}: {exc}"
+                log.warning(
+                    "projection %s: position %s failed (attempt %s/%s): %s",
+                    self.name,
+                    event.position,
+                    attempt + 1,
+                    self.retry.attempts,
+                    self.error,
+                )
+                if attempt + 1 < self.retry.attempts:
+                    await asyncio.sleep(self.retry.delay(attempt))
+        self.failed_position = event.position
+        self.state = ProjectionState.FAILED
+        log.error(
+            "projection %s: stopped at checkpoint %s; position %s keeps failing: %s",
+            self.name,
+            self.checkpoint.value,
+            event.position,
+            self.error,
+        )
+        return False
+
+    def _advance(self, checkpoint: int) -> None:
+        applied = checkpoint - self.checkpoint.value
+        if applied > 0:
+            self.events_applied += applied
+        self.checkpoint.advance(checkpoint)
+        self.error = None
+
+    def lag_seconds(self) -> float:
+        if self.behind_since is None or self.checkpoint.value >= self.head.value:
+            return 0.0
+        return max(0.0, time.time() - self.behind_since)

@@ -1,0 +1,46 @@
+"""What `/status` and `tandem status` report for each projection."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from tandem.consistency import VersionWatch
+
+
+class Tracked(Protocol):
+    """A running projection, asynchronous or sync."""
+
+    mode: str
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def checkpoint(self) -> VersionWatch: ...
+
+    @property
+    def state(self) -> Any: ...
+
+    @property
+    def error(self) -> str | None: ...
+
+    @property
+    def events_applied(self) -> int: ...
+
+    def lag_seconds(self) -> float: ...
+
+
+def describe(tracked: Tracked, store: str, head: int) -> dict[str, Any]:
+    checkpoint = tracked.checkpoint.value
+    return {
+        "name": tracked.name,
+        "mode": tracked.mode,
+        "store": store,
+        "checkpoint": checkpoint,
+        "head": head,
+        "lag_events": max(0, head - checkpoint),
+        "lag_seconds": round(tracked.lag_seconds(), 3),
+        "state": str(tracked.state),
+        "error": tracked.error,
+        "events_applied": tracked.events_applied,
+    }

@@ -1,0 +1,1 @@
+"""Read and write store backends, one module each; optional ones import lazily."""

@@ -1,0 +1,71 @@
+"""Projections on SQLite: read-model change and checkpoint in one transaction."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from tandem.messages import StoredEvent
+from tandem.projections import checkpoints
+from tandem.projections.base import Projection
+from tandem.stores.sqlite import SqliteDatabase, SqliteReader, transaction
+
+SqliteProjection = Projection[sqlite3.Connection]
+
+
+def setup(conn: sqlite3.Connection, projection: SqliteProjection) -> int:
+    with transaction(conn):
+        conn.execute(checkpoints.CHECKPOINT_TABLE)
+        projection.setup(conn)
+        return checkpoints.load(conn, projection.name)
+
+
+def apply_in_transaction(
+    conn: sqlite3.Connection, projection: SqliteProjection, events: list[StoredEvent]
+) -> int:
+    """Apply events past the stored checkpoint inside the caller's open transaction."""
+    checkpoint = checkpoints.load(conn, projection.name)
+    wanted = projection.event_types
+    last = checkpoint
+    for event in events:
+        if event.position <= checkpoint:
+            continue  # already applied: redelivery has no second effect
+        if event.type in wanted:
+            projection.apply(conn, event)
+        last = event.position
+    if last > checkpoint:
+        checkpoints.save(conn, projection.name, last, projection.version)
+    return last
+
+
+class SqliteProjectionStore:
+    """A SQLite file holding one or more read models and their checkpoints."""
+
+    kind = "sqlite"
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.db = SqliteDatabase(self.path)
+        self._reader: SqliteReader | None = None
+
+    @property
+    def reader(self) -> SqliteReader:
+        """Read-only connections for queries against this store."""
+        if self._reader is None:
+            self._reader = SqliteReader(self.path)
+        return self._reader
+
+    async def setup(self, projection: SqliteProjection) -> int:
+        return await self.db.run(lambda c: setup(c, projection))
+
+    async def apply(self, projection: SqliteProjection, events: list[StoredEvent]) -> int:
+        def _apply(conn: sqlite3.Connection) -> int:
+            with transaction(conn):
+                return apply_in_transaction(conn, projection, events)
+
+        return await self.db.run(_apply)
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+        self.db.close()

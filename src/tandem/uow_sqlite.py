@@ -1,0 +1,169 @@
+"""The unit of work on SQLite: one writer, `BEGIN IMMEDIATE`, one hop to commit."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import orjson
+
+from tandem.codec import EventRegistry
+from tandem.consistency import VersionWatch
+from tandem.eventlog import sqlite as sqlite_log
+from tandem.eventlog.base import NewEvent
+from tandem.idempotency import IdempotencyRace
+from tandem.messages import StoredEvent
+from tandem.projections.sync import SyncProjection
+from tandem.stores.sqlite import SqliteDatabase
+from tandem.uow import CommandResult, IdempotencyClaim, UnitOfWork
+
+T = TypeVar("T")
+
+IDEMPOTENCY_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tandem_idempotency (
+    scope TEXT NOT NULL,
+    key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    result TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (scope, key)
+)
+"""
+
+Save = Callable[[sqlite3.Connection, Any], None]
+
+
+def create_schema(conn: sqlite3.Connection) -> None:
+    sqlite_log.create_schema(conn)
+    conn.execute(IDEMPOTENCY_SCHEMA)
+
+
+def lookup_idempotency(
+    conn: sqlite3.Connection, scope: str, key: str
+) -> tuple[str, CommandResult] | None:
+    row = conn.execute(
+        "SELECT fingerprint, result FROM tandem_idempotency WHERE scope = ? AND key = ?",
+        (scope, key),
+    ).fetchone()
+    if row is None:
+        return None
+    return str(row[0]), CommandResult.from_json(orjson.loads(row[1]))
+
+
+class SqliteWriter:
+    """Shared parts of every SQLite unit of work: the database, its lock, the watches."""
+
+    def __init__(
+        self,
+        db: SqliteDatabase,
+        registry: EventRegistry,
+        head: VersionWatch,
+        savers: Mapping[type, Save],
+        sync_projections: list[SyncProjection],
+    ) -> None:
+        self.db = db
+        self.registry = registry
+        self.head = head
+        self.savers = dict(savers)
+        self.sync_projections = sync_projections
+        # One writer per database: in-process commands queue here rather than on
+        # SQLite's busy timeout; other processes are serialised by BEGIN IMMEDIATE.
+        self.lock = asyncio.Lock()
+
+
+class SqliteUnitOfWork(UnitOfWork):
+    """A unit of work over a `SqliteWriter`. Use one per command."""
+
+    def __init__(self, writer: SqliteWriter) -> None:
+        super().__init__()
+        self._writer = writer
+        self._open = False
+
+    async def __aenter__(self) -> SqliteUnitOfWork:
+        await self._writer.lock.acquire()
+        try:
+            await self._writer.db.run(lambda c: c.execute("BEGIN IMMEDIATE"))
+        except BaseException:
+            self._writer.lock.release()
+            raise
+        self._open = True
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        try:
+            if self._open:
+                await self._writer.db.run(lambda c: c.execute("ROLLBACK"))
+                self._open = False
+        finally:
+            self.reset()
+            self._writer.lock.release()
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run a read inside this unit of work's transaction."""
+        assert self._open, "unit of work is not open"
+        return await self._writer.db.run(fn)
+
+    async def commit(
+        self, id: str, *, created: bool = False, extra: Mapping[str, Any] | None = None
+    ) -> CommandResult:
+        """Save tracked aggregates, append their events, store the idempotency record,
+        apply sync projections and COMMIT, all in one transaction."""
+        writer = self._writer
+        aggregates = self.tracked()
+        new_events: list[NewEvent] = []
+        for aggregate in aggregates:
+            for pending in aggregate.collect():
+                event = pending.event
+                new_events.append(
+                    NewEvent(
+                        type=writer.registry.type_name(event),
+                        schema_version=event.schema_version,
+                        aggregate_type=event.aggregate_type,
+                        aggregate_id=event.aggregate_id,
+                        aggregate_version=pending.aggregate_version,
+                        data=writer.registry.encode(event),
+                    )
+                )
+        claim = self.idempotency
+        metadata = self.metadata
+
+        def _commit(conn: sqlite3.Connection) -> tuple[CommandResult, list[StoredEvent]]:
+            for aggregate in aggregates:
+                writer.savers[type(aggregate)](conn, aggregate)
+            stored = sqlite_log.append(conn, new_events, metadata)
+            version = stored[-1].position if stored else sqlite_log.head(conn)
+            result = CommandResult(id, version, created, dict(extra or {}))
+            if claim is not None:
+                _store_claim(conn, claim, result)
+            for projection in writer.sync_projections:
+                projection.apply(conn, stored)
+            conn.execute("COMMIT")
+            return result, stored
+
+        result, stored = await writer.db.run(_commit)
+        self._open = False
+        if stored:
+            for projection in writer.sync_projections:
+                projection.committed(stored[-1].position, len(stored))
+            writer.head.advance(stored[-1].position)
+        return result
+
+
+def _store_claim(conn: sqlite3.Connection, claim: IdempotencyClaim, result: CommandResult) -> None:
+    try:
+        conn.execute(
+            "INSERT INTO tandem_idempotency (scope, key, fingerprint, result, created_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (
+                claim.scope,
+                claim.key,
+                claim.fingerprint,
+                orjson.dumps(result.to_json()),
+                time.time(),
+            ),
+        )
+    except sqlite3.IntegrityError as exc:
+        raise IdempotencyRace(claim.key) from exc
