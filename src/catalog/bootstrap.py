@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from tandem.projections.base import Projection
 from tandem.projections.runner import ProjectionRunner
 from tandem.projections.status import Tracked, describe
 from tandem.projections.sync import SyncProjection
+from tandem.stores import sqlite_projections
 from tandem.stores.sqlite import SqliteDatabase, SqliteReader
 from tandem.stores.sqlite_projections import SqliteProjectionStore
 from tandem.uow import CommandResult
@@ -103,7 +105,7 @@ class Catalog:
             running = RunningReadModel(runner, "sqlite", [store.close])
             reader = store.reader
         else:
-            from tandem.stores.duckdb_projections import DuckDBProjectionStore  # noqa: I001
+            from tandem.stores.duckdb_projections import DuckDBProjectionStore
 
             duck = DuckDBProjectionStore(
                 self.settings.data_dir / "read" / f"{projection.name}.duckdb"
@@ -144,6 +146,32 @@ class Catalog:
     def status(self) -> list[dict[str, Any]]:
         head = self.head.value
         return [describe(r.tracked, r.store_kind, head) for r in self.read_models.values()]
+
+    async def readiness(self) -> list[str]:
+        """What keeps this process from serving: unreachable stores, missing schema."""
+        problems: list[str] = []
+        try:
+            await self.write_reader.run(
+                lambda c: c.execute("SELECT 1 FROM tandem_events LIMIT 1").fetchall()
+            )
+        except Exception as exc:
+            problems.append(f"write database: {exc}")
+        for name, running in self.read_models.items():
+            if str(running.tracked.state) == "starting":
+                problems.append(f"{name}: not started")
+        return problems
+
+    async def load_checkpoints(self) -> None:
+        """Read every stored checkpoint without applying anything (for `tandem status`)."""
+        for running in self.read_models.values():
+            tracked = running.tracked
+            if isinstance(tracked, ProjectionRunner):
+                await tracked.start()
+            elif isinstance(tracked, SyncProjection):
+                position = await self.write_db.run(
+                    functools.partial(sqlite_projections.setup, projection=tracked.projection)
+                )
+                tracked.checkpoint.advance(position)
 
     async def wait_until_caught_up(self, timeout: float = 30.0) -> bool:
         """Wait until every projection has applied the current head (tests, seeding)."""

@@ -1,0 +1,1 @@
+"""The HTTP edge (FastAPI): the only place pydantic request models live."""

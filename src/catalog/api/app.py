@@ -1,0 +1,40 @@
+"""The FastAPI application: routers, error mapping, body limit, lifecycle."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from catalog.api import commands, ops, problems, queries
+from catalog.api.limits import BodyLimit
+from catalog.bootstrap import Catalog
+from catalog.tokens import TokenVerifier
+
+
+def create_app(catalog: Catalog, tokens: TokenVerifier) -> FastAPI:
+    """Build the HTTP app around a (not yet started) catalog."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await catalog.start()
+        try:
+            yield
+        finally:
+            await catalog.stop()
+
+    app = FastAPI(
+        title="Tandem catalog",
+        version="0.1.0",
+        description="A product catalog built on the Tandem CQRS toolkit.",
+        lifespan=lifespan,
+    )
+    app.state.catalog = catalog
+    app.state.tokens = tokens
+    problems.install(app)
+    app.include_router(commands.router)
+    app.include_router(queries.router)
+    app.include_router(ops.router)
+    app.add_middleware(BodyLimit)
+    return app

@@ -1,0 +1,165 @@
+"""Command endpoints: body → command → bus → `{"id", "version"}`."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from uuid import UUID
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from catalog.api import models
+from catalog.api.edge import command_response, idempotency_key, if_match, principal
+from catalog.domain import commands as c
+from tandem.bus import CommandBus
+from tandem.messages import Command
+from tandem.uow_sqlite import SqliteUnitOfWork
+
+router = APIRouter(tags=["commands"])
+
+
+async def _dispatch(request: Request, command: Command, subject: str) -> Response:
+    bus: CommandBus[SqliteUnitOfWork] = request.app.state.catalog.command_bus
+    result = await bus.dispatch(
+        command,
+        subject=subject,
+        idempotency_key=idempotency_key(request),
+        correlation_id=request.headers.get("x-correlation-id"),
+    )
+    return command_response(result)
+
+
+@router.post("/categories", status_code=201)
+async def create_category(request: Request, body: models.CreateCategoryBody) -> Response:
+    who = principal(request, "catalog:write")
+    command = c.CreateCategory(
+        name=body.name,
+        parent_id=str(body.parent_id) if body.parent_id else None,
+        id=str(body.id) if body.id else None,
+    )
+    return await _dispatch(request, command, who.subject)
+
+
+@router.patch("/categories/{category_id}")
+async def rename_category(
+    request: Request, category_id: UUID, body: models.RenameCategoryBody
+) -> Response:
+    who = principal(request, "catalog:write")
+    command = c.RenameCategory(
+        category_id=str(category_id), name=body.name, expected_version=if_match(request)
+    )
+    return await _dispatch(request, command, who.subject)
+
+
+@router.post("/products", status_code=201)
+async def create_product(request: Request, body: models.CreateProductBody) -> Response:
+    who = principal(request, "catalog:write")
+    command = c.CreateProduct(
+        sku=body.sku,
+        name=body.name,
+        description=body.description,
+        category_id=str(body.category_id),
+        price=Decimal(body.price),
+        currency=body.currency,
+        attributes=dict(body.attributes),
+        initial_stock=body.initial_stock,
+        id=str(body.id) if body.id else None,
+    )
+    return await _dispatch(request, command, who.subject)
+
+
+@router.patch("/products/{product_id}")
+async def update_product(
+    request: Request, product_id: UUID, body: models.UpdateProductBody
+) -> Response:
+    who = principal(request, "catalog:write")
+    command = c.UpdateProductDetails(
+        product_id=str(product_id),
+        name=body.name,
+        description=body.description,
+        attributes=dict(body.attributes) if body.attributes is not None else None,
+        category_id=str(body.category_id) if body.category_id else None,
+        expected_version=if_match(request),
+    )
+    return await _dispatch(request, command, who.subject)
+
+
+@router.put("/products/{product_id}/price")
+async def change_price(request: Request, product_id: UUID, body: models.PriceBody) -> Response:
+    who = principal(request, "catalog:write")
+    command = c.ChangePrice(
+        product_id=str(product_id), price=Decimal(body.price), expected_version=if_match(request)
+    )
+    return await _dispatch(request, command, who.subject)
+
+
+@router.post("/products/{product_id}/stock-adjustments")
+async def adjust_stock(
+    request: Request, product_id: UUID, body: models.StockAdjustmentBody
+) -> Response:
+    who = principal(request, "inventory:write")
+    command = c.AdjustStock(
+        product_id=str(product_id),
+        delta=body.delta,
+        reason=body.reason,
+        expected_version=if_match(request),
+    )
+    return await _dispatch(request, command, who.subject)
+
+
+@router.delete("/products/{product_id}")
+async def discontinue_product(request: Request, product_id: UUID) -> Response:
+    who = principal(request, "catalog:write")
+    command = c.DiscontinueProduct(product_id=str(product_id), expected_version=if_match(request))
+    return await _dispatch(request, command, who.subject)
+
+
+@router.post("/carts/{cart_id}/items")
+async def add_to_cart(request: Request, cart_id: UUID, body: models.AddToCartBody) -> Response:
+    who = principal(request, "orders")
+    command = c.AddToCart(
+        cart_id=str(cart_id),
+        product_id=str(body.product_id),
+        quantity=body.quantity,
+        customer=who.subject,
+        admin=who.is_admin,
+        expected_version=if_match(request),
+    )
+    return await _dispatch(request, command, who.subject)
+
+
+@router.delete("/carts/{cart_id}/items/{product_id}")
+async def remove_from_cart(request: Request, cart_id: UUID, product_id: UUID) -> Response:
+    who = principal(request, "orders")
+    command = c.RemoveFromCart(
+        cart_id=str(cart_id),
+        product_id=str(product_id),
+        customer=who.subject,
+        admin=who.is_admin,
+        expected_version=if_match(request),
+    )
+    return await _dispatch(request, command, who.subject)
+
+
+@router.post("/carts/{cart_id}/checkout", status_code=201)
+async def checkout(request: Request, cart_id: UUID) -> Response:
+    who = principal(request, "orders")
+    command = c.PlaceOrder(
+        cart_id=str(cart_id),
+        customer=who.subject,
+        admin=who.is_admin,
+        expected_version=if_match(request),
+    )
+    return await _dispatch(request, command, who.subject)
+
+
+@router.post("/orders/{order_id}/cancel")
+async def cancel_order(request: Request, order_id: UUID) -> Response:
+    who = principal(request, "orders")
+    command = c.CancelOrder(
+        order_id=str(order_id),
+        customer=who.subject,
+        admin=who.is_admin,
+        expected_version=if_match(request),
+    )
+    return await _dispatch(request, command, who.subject)

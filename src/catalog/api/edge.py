@@ -1,0 +1,149 @@
+"""Headers and cookies of the contract: tokens, If-Match, Idempotency-Key, versions."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+import orjson
+from fastapi import Request
+from starlette.responses import Response
+
+from catalog.api.problems import Problem
+from catalog.tokens import Principal, TokenVerifier
+from tandem.bus import QueryResult
+from tandem.uow import CommandResult
+
+MAX_VERSION = 2**53 - 1
+RV_COOKIE = "tandem_rv"
+_IF_MATCH = re.compile(r'^(?:W/)?"?(\d{1,16})"?$')
+
+
+def principal(request: Request, scope: str | None) -> Principal:
+    """The caller behind the bearer token, required to hold `scope` (if given)."""
+    header = request.headers.get("authorization", "")
+    kind, _, token = header.partition(" ")
+    if kind.lower() != "bearer" or not token.strip():
+        raise Problem(
+            401,
+            "unauthorized",
+            "Unauthorized",
+            "A bearer token is required.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    verifier: TokenVerifier = request.app.state.tokens
+    found = verifier.verify(token.strip())
+    if found is None:
+        raise Problem(
+            401,
+            "unauthorized",
+            "Unauthorized",
+            "The bearer token is not valid.",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
+    if scope is not None and not found.allows(scope):
+        raise Problem(403, "forbidden", "Forbidden", f"The token lacks the scope {scope!r}.")
+    return found
+
+
+def if_match(request: Request) -> int | None:
+    raw = request.headers.get("if-match")
+    if raw is None:
+        return None
+    match = _IF_MATCH.match(raw.strip())
+    if match is None:
+        raise Problem(
+            400, "invalid-if-match", "Invalid If-Match", 'If-Match must be "<aggregate version>".'
+        )
+    return int(match.group(1))
+
+
+def idempotency_key(request: Request) -> str | None:
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not key or len(key) > 200 or not key.isprintable():
+        raise Problem(
+            400,
+            "invalid-idempotency-key",
+            "Invalid Idempotency-Key",
+            "Idempotency-Key must be 1 to 200 printable characters.",
+        )
+    return key
+
+
+def command_response(result: CommandResult) -> Response:
+    body: dict[str, Any] = {"id": result.id, "version": result.version}
+    body.update({k: v for k, v in result.extra.items() if k != "aggregate_version"})
+    response = Response(
+        orjson.dumps(body),
+        status_code=201 if result.created else 200,
+        media_type="application/json",
+    )
+    aggregate_version = result.extra.get("aggregate_version")
+    if aggregate_version is not None:
+        response.headers["ETag"] = f'"{aggregate_version}"'
+    response.set_cookie(RV_COOKIE, str(result.version), path="/", samesite="lax", httponly=True)
+    return response
+
+
+def _version(raw: str | None, name: str) -> int:
+    if raw is None or raw == "":
+        return 0
+    if not raw.isdigit() or len(raw) > 16 or int(raw) > MAX_VERSION:
+        raise Problem(
+            400,
+            "invalid-version",
+            "Invalid version",
+            f"{name} must be an integer between 0 and {MAX_VERSION}.",
+            errors=[{"loc": [name], "msg": "must be a non-negative integer below 2^53"}],
+        )
+    return int(raw)
+
+
+def read_requirements(request: Request) -> tuple[int, float]:
+    """The effective minimum version and how long to wait for it, in seconds."""
+    params = request.query_params
+    wanted = max(
+        _version(params.get("min_version"), "min_version"),
+        _version(request.headers.get("x-min-version"), "X-Min-Version"),
+    )
+    consistency = params.get("consistency", "session")
+    if consistency not in ("session", "eventual"):
+        raise Problem(
+            400,
+            "invalid-consistency",
+            "Invalid consistency",
+            "consistency must be 'session' or 'eventual'.",
+        )
+    if consistency == "session":
+        cookie = request.cookies.get(RV_COOKIE)
+        if cookie and cookie.isdigit() and len(cookie) <= 16:
+            wanted = max(wanted, int(cookie))
+    raw_wait = params.get("wait_ms")
+    wait_ms = 2000
+    if raw_wait is not None:
+        if not raw_wait.isdigit() or int(raw_wait) > 10000:
+            raise Problem(
+                400,
+                "invalid-wait",
+                "Invalid wait_ms",
+                "wait_ms must be an integer from 0 to 10000.",
+                errors=[{"loc": ["wait_ms"], "msg": "must be an integer from 0 to 10000"}],
+            )
+        wait_ms = int(raw_wait)
+    return wanted, wait_ms / 1000
+
+
+def query_response(request: Request, result: QueryResult[Any]) -> Response:
+    body = orjson.dumps(result.value)
+    etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+    headers = {
+        "X-Read-Version": str(result.read_version),
+        "ETag": etag,
+        "Cache-Control": "no-cache",
+    }
+    if etag in {tag.strip() for tag in request.headers.get("if-none-match", "").split(",")}:
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)

@@ -1,0 +1,103 @@
+"""Query endpoints: read models only, at the version the caller asks for."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from catalog.api.edge import principal, query_response, read_requirements
+from catalog.read import queries as q
+from tandem.bus import QueryBus
+from tandem.messages import Query as QueryMessage
+
+router = APIRouter(tags=["queries"])
+
+MoneyParam = Annotated[
+    Decimal | None, Query(ge=0, lt=1_000_000_000, max_digits=12, decimal_places=2)
+]
+
+
+async def _ask(request: Request, query: QueryMessage, subject: str = "anonymous") -> Response:
+    bus: QueryBus = request.app.state.catalog.query_bus
+    min_version, timeout = read_requirements(request)
+    result = await bus.ask(query, subject=subject, min_version=min_version, timeout=timeout)
+    return query_response(request, result)
+
+
+@router.get("/products/{product_id}")
+async def get_product(request: Request, product_id: UUID) -> Response:
+    return await _ask(request, q.GetProduct(product_id=str(product_id)))
+
+
+@router.get("/products")
+async def search_products(
+    request: Request,
+    q_: Annotated[str | None, Query(alias="q", max_length=200)] = None,
+    category: UUID | None = None,
+    min_price: MoneyParam = None,
+    max_price: MoneyParam = None,
+    in_stock: bool | None = None,
+    sort: Literal["relevance", "price_asc", "price_desc", "newest"] = "relevance",
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> Response:
+    query = q.SearchProducts(
+        q=q_,
+        category=str(category) if category else None,
+        min_price=min_price,
+        max_price=max_price,
+        in_stock=in_stock,
+        sort=sort,
+        limit=limit,
+        cursor=cursor,
+    )
+    return await _ask(request, query)
+
+
+@router.get("/categories")
+async def list_categories(request: Request) -> Response:
+    return await _ask(request, q.ListCategories())
+
+
+@router.get("/categories/{category_id}/stats")
+async def category_stats(request: Request, category_id: UUID) -> Response:
+    return await _ask(request, q.GetCategoryStats(category_id=str(category_id)))
+
+
+@router.get("/carts/{cart_id}")
+async def get_cart(request: Request, cart_id: UUID) -> Response:
+    who = principal(request, "orders")
+    query = q.GetCart(cart_id=str(cart_id), customer=who.subject, admin=who.is_admin)
+    return await _ask(request, query, who.subject)
+
+
+@router.get("/orders/{order_id}")
+async def get_order(request: Request, order_id: UUID) -> Response:
+    who = principal(request, "orders")
+    query = q.GetOrder(order_id=str(order_id), customer=who.subject, admin=who.is_admin)
+    return await _ask(request, query, who.subject)
+
+
+@router.get("/analytics/sales")
+async def sales(
+    request: Request,
+    from_: Annotated[date | None, Query(alias="from")] = None,
+    to: date | None = None,
+    group_by: Literal["day", "category", "product"] = "day",
+) -> Response:
+    query = q.SalesAnalytics(
+        start=from_.isoformat() if from_ else None,
+        end=to.isoformat() if to else None,
+        group_by=group_by,
+    )
+    return await _ask(request, query)
+
+
+@router.get("/products/{product_id}/price-history")
+async def price_history(request: Request, product_id: UUID) -> Response:
+    return await _ask(request, q.PriceHistory(product_id=str(product_id)))

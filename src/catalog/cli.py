@@ -1,0 +1,144 @@
+"""The `tandem` command: serve, seed, status, token."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from catalog.bootstrap import Catalog
+from catalog.settings import Settings
+from catalog.tokens import SCOPES, TokenVerifier, admin_token
+from catalog.tokens import create as create_token
+
+app = typer.Typer(help="Tandem: a CQRS product catalog.", no_args_is_help=True)
+token_app = typer.Typer(help="Bearer tokens for people and services.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+console = Console(stderr=True)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    log_level: Annotated[str, typer.Option(help="Log level.")] = "INFO",
+) -> None:
+    """Serve the API with projections running in this process."""
+    import uvicorn
+
+    from catalog.api.app import create_app
+    from catalog.logging_setup import configure
+
+    configure(log_level.upper())
+    settings = Settings.from_env()
+    token, new = admin_token(settings.admin_token, settings.data_dir)
+    if new:
+        console.print(f"[bold]Admin token[/bold] (kept in {settings.data_dir / 'admin-token'}):")
+        console.print(token, markup=False, highlight=False)
+    catalog = Catalog(settings)
+    verifier = TokenVerifier(token)
+    catalog.write_db.call(verifier.load)
+    uvicorn.run(
+        create_app(catalog, verifier),
+        host=host,
+        port=port,
+        log_level=log_level.lower(),
+        access_log=False,
+    )
+
+
+@app.command()
+def seed(
+    products: Annotated[int, typer.Option(help="How many products to create.")] = 5000,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed: same seed, same data.")] = 1,
+    if_empty: Annotated[bool, typer.Option(help="Do nothing if the log has events.")] = False,
+) -> None:
+    """Load deterministic demo data through the real command path."""
+    from catalog import seed as seeding
+
+    async def run() -> None:
+        catalog = Catalog(Settings.from_env())
+        try:
+            if if_empty and catalog.head.value > 0:
+                console.print("The event log already has data; nothing to seed.")
+                return
+            await catalog.start()
+            plan = seeding.plan(products, seed)
+            with Progress(
+                TextColumn("[bold]seeding[/bold]"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total} commands"),
+                TimeRemainingColumn(),
+                console=console,
+            ) as progress:
+                task = progress.add_task("seed", total=1)
+
+                def on_progress(done: int, total: int) -> None:
+                    progress.update(task, completed=done, total=total)
+
+                report = await seeding.load(catalog, plan, on_progress=on_progress)
+            await catalog.wait_until_caught_up(timeout=300)
+            console.print(f"Seeded: {report}")
+        finally:
+            await catalog.stop()
+            catalog.close()
+
+    asyncio.run(run())
+
+
+@app.command()
+def status() -> None:
+    """A table of every projection: mode, store, checkpoint, head, lag, state."""
+
+    async def run() -> list[dict[str, object]]:
+        catalog = Catalog(Settings.from_env())
+        try:
+            await catalog.load_checkpoints()
+            return catalog.status()
+        finally:
+            catalog.close()
+
+    rows = asyncio.run(run())
+    table = Table(title="Projections")
+    for column in ("name", "mode", "store", "checkpoint", "head", "lag_events", "state"):
+        table.add_column(column, justify="right" if column in ("checkpoint", "head") else "left")
+    for row in rows:
+        lag = int(str(row["lag_events"]))
+        colour = "green" if lag == 0 else "yellow"
+        table.add_row(
+            str(row["name"]),
+            str(row["mode"]),
+            str(row["store"]),
+            str(row["checkpoint"]),
+            str(row["head"]),
+            f"[{colour}]{lag}[/{colour}]",
+            str(row["state"]),
+        )
+    Console().print(table)
+
+
+@token_app.command("create")
+def token_create(
+    subject: Annotated[str, typer.Option(help="Who the token speaks for (the customer).")],
+    scopes: Annotated[str, typer.Option(help=f"Comma-separated, from: {', '.join(SCOPES)}.")],
+) -> None:
+    """Create a bearer token and print it once."""
+    settings = Settings.from_env()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(settings.write_database, isolation_level=None)
+    try:
+        token = create_token(conn, subject, [s.strip() for s in scopes.split(",") if s.strip()])
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    finally:
+        conn.close()
+    typer.echo(token)
+
+
+def main() -> None:
+    app()
