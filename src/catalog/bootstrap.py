@@ -94,6 +94,7 @@ class Catalog:
     def _build_read_model(self, spec: ReadModel, sync_projections: list[SyncProjection]) -> None:
         projection: Projection[Any] = spec.projection()
         mode = self.settings.mode_of(projection.name, can_sync=spec.can_sync)
+        reader: Any
         if mode == "sync":
             sync = SyncProjection(projection, store_kind="sqlite (write database)")
             sync_projections.append(sync)

@@ -9,7 +9,14 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from catalog.api import models
-from catalog.api.edge import command_response, idempotency_key, if_match, principal
+from catalog.api.edge import (
+    CatalogWriter,
+    Customer,
+    InventoryWriter,
+    command_response,
+    idempotency_key,
+    if_match,
+)
 from catalog.domain import commands as c
 from tandem.bus import CommandBus
 from tandem.messages import Command
@@ -30,8 +37,11 @@ async def _dispatch(request: Request, command: Command, subject: str) -> Respons
 
 
 @router.post("/categories", status_code=201)
-async def create_category(request: Request, body: models.CreateCategoryBody) -> Response:
-    who = principal(request, "catalog:write")
+async def create_category(
+    request: Request,
+    body: models.CreateCategoryBody,
+    who: CatalogWriter,
+) -> Response:
     command = c.CreateCategory(
         name=body.name,
         parent_id=str(body.parent_id) if body.parent_id else None,
@@ -42,9 +52,11 @@ async def create_category(request: Request, body: models.CreateCategoryBody) -> 
 
 @router.patch("/categories/{category_id}")
 async def rename_category(
-    request: Request, category_id: UUID, body: models.RenameCategoryBody
+    request: Request,
+    category_id: UUID,
+    body: models.RenameCategoryBody,
+    who: CatalogWriter,
 ) -> Response:
-    who = principal(request, "catalog:write")
     command = c.RenameCategory(
         category_id=str(category_id), name=body.name, expected_version=if_match(request)
     )
@@ -52,8 +64,11 @@ async def rename_category(
 
 
 @router.post("/products", status_code=201)
-async def create_product(request: Request, body: models.CreateProductBody) -> Response:
-    who = principal(request, "catalog:write")
+async def create_product(
+    request: Request,
+    body: models.CreateProductBody,
+    who: CatalogWriter,
+) -> Response:
     command = c.CreateProduct(
         sku=body.sku,
         name=body.name,
@@ -70,9 +85,11 @@ async def create_product(request: Request, body: models.CreateProductBody) -> Re
 
 @router.patch("/products/{product_id}")
 async def update_product(
-    request: Request, product_id: UUID, body: models.UpdateProductBody
+    request: Request,
+    product_id: UUID,
+    body: models.UpdateProductBody,
+    who: CatalogWriter,
 ) -> Response:
-    who = principal(request, "catalog:write")
     command = c.UpdateProductDetails(
         product_id=str(product_id),
         name=body.name,
@@ -85,8 +102,12 @@ async def update_product(
 
 
 @router.put("/products/{product_id}/price")
-async def change_price(request: Request, product_id: UUID, body: models.PriceBody) -> Response:
-    who = principal(request, "catalog:write")
+async def change_price(
+    request: Request,
+    product_id: UUID,
+    body: models.PriceBody,
+    who: CatalogWriter,
+) -> Response:
     command = c.ChangePrice(
         product_id=str(product_id), price=Decimal(body.price), expected_version=if_match(request)
     )
@@ -95,9 +116,11 @@ async def change_price(request: Request, product_id: UUID, body: models.PriceBod
 
 @router.post("/products/{product_id}/stock-adjustments")
 async def adjust_stock(
-    request: Request, product_id: UUID, body: models.StockAdjustmentBody
+    request: Request,
+    product_id: UUID,
+    body: models.StockAdjustmentBody,
+    who: InventoryWriter,
 ) -> Response:
-    who = principal(request, "inventory:write")
     command = c.AdjustStock(
         product_id=str(product_id),
         delta=body.delta,
@@ -108,15 +131,18 @@ async def adjust_stock(
 
 
 @router.delete("/products/{product_id}")
-async def discontinue_product(request: Request, product_id: UUID) -> Response:
-    who = principal(request, "catalog:write")
+async def discontinue_product(request: Request, product_id: UUID, who: CatalogWriter) -> Response:
     command = c.DiscontinueProduct(product_id=str(product_id), expected_version=if_match(request))
     return await _dispatch(request, command, who.subject)
 
 
 @router.post("/carts/{cart_id}/items")
-async def add_to_cart(request: Request, cart_id: UUID, body: models.AddToCartBody) -> Response:
-    who = principal(request, "orders")
+async def add_to_cart(
+    request: Request,
+    cart_id: UUID,
+    body: models.AddToCartBody,
+    who: Customer,
+) -> Response:
     command = c.AddToCart(
         cart_id=str(cart_id),
         product_id=str(body.product_id),
@@ -129,8 +155,12 @@ async def add_to_cart(request: Request, cart_id: UUID, body: models.AddToCartBod
 
 
 @router.delete("/carts/{cart_id}/items/{product_id}")
-async def remove_from_cart(request: Request, cart_id: UUID, product_id: UUID) -> Response:
-    who = principal(request, "orders")
+async def remove_from_cart(
+    request: Request,
+    cart_id: UUID,
+    product_id: UUID,
+    who: Customer,
+) -> Response:
     command = c.RemoveFromCart(
         cart_id=str(cart_id),
         product_id=str(product_id),
@@ -142,8 +172,7 @@ async def remove_from_cart(request: Request, cart_id: UUID, product_id: UUID) ->
 
 
 @router.post("/carts/{cart_id}/checkout", status_code=201)
-async def checkout(request: Request, cart_id: UUID) -> Response:
-    who = principal(request, "orders")
+async def checkout(request: Request, cart_id: UUID, who: Customer) -> Response:
     command = c.PlaceOrder(
         cart_id=str(cart_id),
         customer=who.subject,
@@ -154,8 +183,7 @@ async def checkout(request: Request, cart_id: UUID) -> Response:
 
 
 @router.post("/orders/{order_id}/cancel")
-async def cancel_order(request: Request, order_id: UUID) -> Response:
-    who = principal(request, "orders")
+async def cancel_order(request: Request, order_id: UUID, who: Customer) -> Response:
     command = c.CancelOrder(
         order_id=str(order_id),
         customer=who.subject,

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
 import orjson
-from fastapi import Request
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.responses import Response
 
 from catalog.api.problems import Problem
@@ -45,6 +47,26 @@ def principal(request: Request, scope: str | None) -> Principal:
     if scope is not None and not found.allows(scope):
         raise Problem(403, "forbidden", "Forbidden", f"The token lacks the scope {scope!r}.")
     return found
+
+
+_bearer = HTTPBearer(auto_error=False, description="A token with the scopes the route needs.")
+
+
+def require(scope: str | None) -> Callable[..., Awaitable[Principal]]:
+    """A dependency resolving the caller before the body is even validated."""
+
+    async def dependency(
+        request: Request,
+        _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Principal:
+        return principal(request, scope)
+
+    return dependency
+
+
+CatalogWriter = Annotated[Principal, Depends(require("catalog:write"))]
+InventoryWriter = Annotated[Principal, Depends(require("inventory:write"))]
+Customer = Annotated[Principal, Depends(require("orders"))]
 
 
 def if_match(request: Request) -> int | None:

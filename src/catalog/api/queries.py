@@ -10,7 +10,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from catalog.api.edge import principal, query_response, read_requirements
+from catalog.api.edge import Customer, query_response, read_requirements
 from catalog.read import queries as q
 from tandem.bus import QueryBus
 from tandem.messages import Query as QueryMessage
@@ -70,15 +70,13 @@ async def category_stats(request: Request, category_id: UUID) -> Response:
 
 
 @router.get("/carts/{cart_id}")
-async def get_cart(request: Request, cart_id: UUID) -> Response:
-    who = principal(request, "orders")
+async def get_cart(request: Request, cart_id: UUID, who: Customer) -> Response:
     query = q.GetCart(cart_id=str(cart_id), customer=who.subject, admin=who.is_admin)
     return await _ask(request, query, who.subject)
 
 
 @router.get("/orders/{order_id}")
-async def get_order(request: Request, order_id: UUID) -> Response:
-    who = principal(request, "orders")
+async def get_order(request: Request, order_id: UUID, who: Customer) -> Response:
     query = q.GetOrder(order_id=str(order_id), customer=who.subject, admin=who.is_admin)
     return await _ask(request, query, who.subject)
 

@@ -1,0 +1,37 @@
+# Tandem: `make run` serves the demo catalog, `make test` runs every test.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+DATA ?= ./data
+PORT ?= 8000
+HOST ?= 127.0.0.1
+
+.PHONY: install run test test-all lint bench-embedded clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev,services]'
+	touch $@
+
+run: install
+	TANDEM_DATA_DIR=$(DATA) $(BIN)/tandem seed --products 5000 --seed 1 --if-empty
+	TANDEM_DATA_DIR=$(DATA) $(BIN)/tandem serve --host $(HOST) --port $(PORT)
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy src
+
+test: lint
+	$(BIN)/pytest
+
+test-all: test
+
+bench-embedded: install
+	$(BIN)/python -m bench.embedded
+
+clean:
+	rm -rf $(VENV) $(DATA) .mypy_cache .ruff_cache .pytest_cache

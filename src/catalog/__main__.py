@@ -1,0 +1,5 @@
+"""`python -m catalog` runs the `tandem` command."""
+
+from catalog.cli import main
+
+main()
