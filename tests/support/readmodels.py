@@ -1,0 +1,119 @@
+"""Dump read models and rebuild them from the event log, to compare the two."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from catalog.read_models import READ_MODELS
+from catalog.settings import Settings
+from tandem.eventlog import sqlite as sqlite_log
+from tandem.projections.base import Projection
+
+Dump = dict[str, list[tuple[Any, ...]]]
+
+
+def _sqlite_tables(projection: Projection[Any]) -> list[str]:
+    """The tables a projection owns: those its setup creates, minus FTS shadow tables."""
+    conn = sqlite3.connect(":memory:")
+    projection.setup(conn)
+    rows = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'").fetchall()
+    conn.close()
+    virtual = [name for name, sql in rows if sql and sql.upper().startswith("CREATE VIRTUAL")]
+    return sorted(
+        name
+        for name, _ in rows
+        if not name.startswith("sqlite_") and not any(name.startswith(v + "_") for v in virtual)
+    )
+
+
+def _dump_sqlite(path: Path, tables: list[str]) -> Dump:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return {
+            table: sorted(conn.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
+            for table in tables
+        }
+    finally:
+        conn.close()
+
+
+def _dump_duckdb(path: Path) -> Dump:
+    import duckdb
+
+    conn = duckdb.connect(str(path), read_only=True)
+    try:
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+            ).fetchall()
+            if r[0] != "tandem_checkpoints"
+        ]
+        return {
+            t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall(), key=repr)
+            for t in sorted(tables)
+        }
+    finally:
+        conn.close()
+
+
+def dump_live(settings: Settings) -> dict[str, Dump]:
+    """Every read model's rows as the running system left them."""
+    dumps: dict[str, Dump] = {}
+    for spec in READ_MODELS:
+        projection = spec.projection()
+        mode = settings.mode_of(projection.name, can_sync=spec.can_sync)
+        if spec.store == "duckdb":
+            dumps[projection.name] = _dump_duckdb(
+                settings.data_dir / "read" / f"{projection.name}.duckdb"
+            )
+        elif mode == "sync":
+            dumps[projection.name] = _dump_sqlite(
+                settings.write_database, _sqlite_tables(projection)
+            )
+        else:
+            dumps[projection.name] = _dump_sqlite(
+                settings.data_dir / "read" / f"{projection.name}.db", _sqlite_tables(projection)
+            )
+    return dumps
+
+
+def rebuild(settings: Settings, target: Path, batch_size: int = 1000) -> dict[str, Dump]:
+    """Fold the whole event log from position 0 into fresh stores and dump them."""
+    target.mkdir(parents=True, exist_ok=True)
+    log = sqlite3.connect(f"file:{settings.write_database}?mode=ro", uri=True)
+    dumps: dict[str, Dump] = {}
+    try:
+        for spec in READ_MODELS:
+            projection = spec.projection()
+            if spec.store == "duckdb":
+                import duckdb
+
+                path = target / f"{projection.name}.duckdb"
+                conn: Any = duckdb.connect(str(path))
+            else:
+                path = target / f"{projection.name}.db"
+                conn = sqlite3.connect(str(path), isolation_level=None)
+            projection.setup(conn)
+            position = 0
+            while True:
+                events = sqlite_log.read_after(log, position, batch_size)
+                if not events:
+                    break
+                conn.execute("BEGIN")
+                for event in events:
+                    if event.type in projection.event_types:
+                        projection.apply(conn, event)
+                conn.execute("COMMIT")
+                position = events[-1].position
+            conn.close()
+            dumps[projection.name] = (
+                _dump_duckdb(path)
+                if spec.store == "duckdb"
+                else _dump_sqlite(path, _sqlite_tables(projection))
+            )
+    finally:
+        log.close()
+    return dumps
