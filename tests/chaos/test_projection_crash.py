@@ -108,15 +108,18 @@ def _wait_converged(server: Server, timeout: float = 120) -> dict[str, object]:
 def test_sigkill_during_catch_up_and_live_traffic_converges(tmp_path: Path) -> None:
     data = tmp_path / "data"
     settings = Settings(data_dir=data, modes={"product_detail": "async", "cart_view": "async"})
-    ids, _ = asyncio.run(_backlog(settings, products=3000))
+    ids, _ = asyncio.run(_backlog(settings, products=6000))
     server = Server(data, env={"TANDEM_PROJECTION_MODES": ALL_ASYNC})
     rng = random.Random(11)
     kills = 0
     behind = 0
-    for round_ in range(4):
+    for round_ in range(6):
         server.start()
-        stop_at = time.monotonic() + rng.uniform(0.3, 1.2)
-        asyncio.run(_traffic(server.url, ids, stop_at, seed=round_))
+        if round_ < 3:
+            time.sleep(rng.uniform(0.02, 0.3))  # mid catch-up
+        else:
+            stop_at = time.monotonic() + rng.uniform(0.3, 1.2)
+            asyncio.run(_traffic(server.url, ids, stop_at, seed=round_))
         status = httpx.get(f"{server.url}/status", timeout=5).json()
         behind += any(p["lag_events"] > 0 for p in status["projections"])
         server.kill()
@@ -126,10 +129,10 @@ def test_sigkill_during_catch_up_and_live_traffic_converges(tmp_path: Path) -> N
         status = _wait_converged(server)
     finally:
         server.stop()
-    assert kills == 4
+    assert kills == 6
     assert behind >= 1, "no kill landed while a projection was behind: the test proved nothing"
     live = dump_live(settings)
     rebuilt = rebuild(settings, tmp_path / "rebuilt", batch_size=997)
     for name in rebuilt:
         assert live[name] == rebuilt[name], f"{name} diverged from the event log after crashes"
-    assert int(str(status["head"])) > 3000
+    assert int(str(status["head"])) > 6000
