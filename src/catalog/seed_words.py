@@ -8,11 +8,11 @@ Append rather than insert when the catalog should stay comparable with older run
 from __future__ import annotations
 
 # A leaf kind: category name, the noun its products are named after, a typical price.
-Leaf = tuple[str, str, float]
+LeafSpec = tuple[str, str, float]
 
 # Root name -> (SKU code, child name -> leaf kinds). Eight roots of five children of
 # five leaves: 248 categories before the qualifier variants below are needed.
-TAXONOMY: tuple[tuple[str, str, tuple[tuple[str, tuple[Leaf, ...]], ...]], ...] = (
+TAXONOMY: tuple[tuple[str, str, tuple[tuple[str, tuple[LeafSpec, ...]], ...]], ...] = (
     ("Electronics", "ELE", (
         ("Audio", (
             ("Headphones", "Headphones", 120), ("Bluetooth Speakers", "Bluetooth Speaker", 80),
@@ -25,7 +25,8 @@ TAXONOMY: tuple[tuple[str, str, tuple[tuple[str, tuple[Leaf, ...]], ...]], ...] 
             ("External Drives", "Portable SSD", 110),
         )),
         ("Cameras", (
-            ("Mirrorless Cameras", "Mirrorless Camera", 1100), ("Action Cameras", "Action Camera", 280),
+            ("Mirrorless Cameras", "Mirrorless Camera", 1100),
+            ("Action Cameras", "Action Camera", 280),
             ("Camera Lenses", "Lens", 600), ("Tripods", "Tripod", 75), ("Drones", "Drone", 650),
         )),
         ("Phones & Accessories", (
@@ -62,7 +63,8 @@ TAXONOMY: tuple[tuple[str, str, tuple[tuple[str, tuple[Leaf, ...]], ...]], ...] 
         )),
         ("Storage & Organization", (
             ("Storage Bins", "Storage Bin", 20), ("Shelving Units", "Shelving Unit", 120),
-            ("Drawer Organizers", "Drawer Organizer", 18), ("Laundry Baskets", "Laundry Basket", 25),
+            ("Drawer Organizers", "Drawer Organizer", 18),
+            ("Laundry Baskets", "Laundry Basket", 25),
             ("Food Containers", "Food Container Set", 30),
         )),
     )),
@@ -183,7 +185,8 @@ TAXONOMY: tuple[tuple[str, str, tuple[tuple[str, tuple[Leaf, ...]], ...]], ...] 
             ("Hair Oils", "Hair Oil", 20),
         )),
         ("Makeup", (
-            ("Foundation", "Foundation", 30), ("Lipstick", "Lipstick", 18), ("Mascara", "Mascara", 15),
+            ("Foundation", "Foundation", 30), ("Lipstick", "Lipstick", 18),
+            ("Mascara", "Mascara", 15),
             ("Eyeshadow Palettes", "Eyeshadow Palette", 35), ("Makeup Brushes", "Brush Set", 28),
         )),
         ("Fragrance", (
@@ -237,7 +240,8 @@ BRANDS: tuple[str, ...] = (
     "Lumora", "Tidewell", "Ashgrove", "Fenwick", "Orrin", "Quillon", "Sable & Pine", "Marlow",
     "Everhart", "Zephyra", "Calder", "Norrland", "Pinecrest", "Redstone", "Silverleaf", "Tovik",
     "Ulmo", "Veltro", "Westbrook", "Yarrow", "Bramble", "Cobalt Bay", "Driftwood", "Emberly",
-    "Frostline", "Glenmore", "Harbor & Co", "Ironwood", "Juniper", "Kinsley", "Larkspur", "Meridian",
+    "Frostline", "Glenmore", "Harbor & Co", "Ironwood", "Juniper", "Kinsley", "Larkspur",
+    "Meridian",
 )  # fmt: skip
 
 ADJECTIVES: tuple[str, ...] = (
@@ -276,20 +280,21 @@ LAST_NAMES: tuple[str, ...] = (
     "Whitfield", "Andersen", "Rossi", "Kowalski", "Iyer", "Fischer", "Mendes", "Ozturk",
 )  # fmt: skip
 
-# Description sentences; {name}, {noun}, {feature} and {use} are filled per product.
+# Description sentences; {name}, {feature} and {use} are filled per product. They name
+# the product rather than its noun, so plural nouns ("Sunglasses") read right too.
 OPENERS: tuple[str, ...] = (
     "The {name} is built for everyday use.",
-    "Meet the {name}, a {noun} that keeps up with you.",
-    "Designed for people who care about the details, this {noun} delivers.",
+    "Meet the {name}, made to keep up with you.",
+    "Designed for people who care about the details, the {name} delivers.",
     "The {name} brings reliable quality at a fair price.",
-    "A dependable {noun} for {use}.",
-    "Thoughtfully made and easy to love, the {name} is ready for {use}.",
+    "Dependable and easy to use, the {name} is ready for {use}.",
+    "Thoughtfully made and easy to love, the {name} is a favorite for {use}.",
 )  # fmt: skip
 
 MIDDLES: tuple[str, ...] = (
     "It features {feature}.",
     "Highlights include {feature}.",
-    "Customers love its {feature}.",
+    "Customers love it for {feature}.",
     "Expect {feature} and a finish that lasts.",
 )  # fmt: skip
 
@@ -315,13 +320,14 @@ USES: tuple[str, ...] = (
 
 BOOK_BLURBS: tuple[str, ...] = (
     "A gripping, big-hearted read from {author}.",
-    "{author} returns with a {noun} readers will not forget.",
+    "{author} returns with {a_noun} readers will not forget.",
     "Clear, warm and hard to put down.",
     "Winner of several readers' choice awards.",
     "Now in a new edition with an afterword by the author.",
 )  # fmt: skip
 
-# Attribute keys each root draws 2-5 from, and the values each key can take.
+# Attribute keys a product draws 2-5 from: its child category's list if it has one,
+# else its root's; powered products use POWERED_ATTRIBUTES whatever their category.
 ROOT_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "Electronics": ("color", "connectivity", "warranty", "weight", "power"),
     "Home & Kitchen": ("color", "material", "capacity", "dimensions", "care"),
@@ -332,6 +338,36 @@ ROOT_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "Beauty & Personal Care": ("volume", "skin_type", "scent", "vegan", "origin"),
     "Garden & Patio": ("material", "color", "power", "weight", "dimensions"),
 }
+
+CHILD_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "Cookware": ("material", "color", "diameter", "care", "induction"),
+    "Small Appliances": ("color", "capacity", "power", "warranty", "material"),
+    "Furniture": ("material", "color", "dimensions", "weight", "assembly"),
+    "Bedding": ("color", "material", "bed_size", "care", "thread_count"),
+    "Storage & Organization": ("material", "color", "capacity", "dimensions"),
+    "Camping & Hiking": ("color", "weight", "material", "season", "capacity"),
+    "Cycling": ("color", "size", "material", "weight"),
+    "Fitness": ("color", "material", "weight", "dimensions"),
+    "Water Sports": ("color", "size", "material"),
+    "Bags": ("color", "material", "capacity", "dimensions"),
+    "Accessories": ("color", "material", "size"),
+    "Outdoor Play": ("age_range", "color", "material"),
+    "Dolls & Figures": ("age_range", "material", "batteries", "color"),
+    "Hair Care": ("volume", "scent", "vegan", "origin"),
+    "Shaving & Grooming": ("scent", "skin_type", "vegan", "origin"),
+    "Gardening Tools": ("material", "color", "weight"),
+    "Outdoor Furniture": ("material", "color", "dimensions", "weight", "care"),
+    "Grills & Outdoor Cooking": ("fuel", "material", "dimensions", "weight"),
+    "Plants & Seeds": ("season", "weight", "origin"),
+    "Lawn Care": ("color", "weight", "warranty", "season"),
+}
+
+POWERED_NOUNS: frozenset[str] = frozenset({
+    "Hair Dryer", "Hair Straightener", "Electric Shaver", "Beard Trimmer", "Lawn Mower",
+    "Leaf Blower", "String Trimmer", "Coding Robot", "Toy Keyboard", "GPS Watch",
+})  # fmt: skip
+
+POWERED_ATTRIBUTES: tuple[str, ...] = ("color", "power", "warranty", "weight")
 
 ATTRIBUTE_VALUES: dict[str, tuple[str, ...]] = {
     "color": ("black", "white", "graphite", "navy", "red", "olive", "sand", "sky blue", "silver"),
@@ -359,6 +395,21 @@ ATTRIBUTE_VALUES: dict[str, tuple[str, ...]] = {
     "scent": ("unscented", "citrus", "lavender", "sandalwood", "fresh linen"),
     "vegan": ("yes", "no"),
     "origin": ("France", "Korea", "Sweden", "USA", "Japan"),
+    "diameter": ("20 cm", "24 cm", "28 cm", "30 cm"),
+    "induction": ("yes", "no"),
+    "assembly": ("required", "none", "tool-free"),
+    "bed_size": ("twin", "full", "queen", "king"),
+    "thread_count": ("200", "300", "400", "600"),
+    "fuel": ("propane", "natural gas", "charcoal", "wood pellets"),
+}  # fmt: skip
+
+# Materials that fit a root better than the generic list above.
+ROOT_VALUES: dict[str, dict[str, tuple[str, ...]]] = {
+    "Fashion": {"material": ("cotton", "wool", "linen", "denim", "leather", "recycled polyester")},
+    "Sports & Outdoors": {"material": ("nylon", "recycled polyester", "merino wool", "aluminium",
+                                       "carbon fibre", "neoprene")},
+    "Toys & Games": {"material": ("wood", "ABS plastic", "cardboard", "plush", "silicone")},
+    "Garden & Patio": {"material": ("steel", "teak", "aluminium", "resin wicker", "terracotta")},
 }  # fmt: skip
 
 STOCK_REASONS_IN: tuple[str, ...] = ("restock", "supplier delivery", "returned to stock")

@@ -1,0 +1,133 @@
+"""Shared pieces of the benchmarks: servers, wrk runs, result files."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from statistics import median
+from typing import Any
+
+import httpx
+
+RESULTS = Path(__file__).parent / "results"
+LUA = Path(__file__).parent / "lua"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Process:
+    """A server child process that is ready when `ready_path` answers 200."""
+
+    def __init__(self, args: list[str], env: dict[str, str], port: int, ready_path: str) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc = subprocess.Popen(
+            args, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(self.proc.stderr.read().decode() if self.proc.stderr else "")
+            try:
+                if httpx.get(self.url + ready_path, timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{args} did not become ready")
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+@dataclass
+class WrkResult:
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    loadgen_cpu_share: float
+
+    @classmethod
+    def parse(cls, out: str, cpu_share: float) -> WrkResult:
+        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+        errors = 0
+        if m := re.search(r"Non-2xx or 3xx responses: (\d+)", out):
+            errors += int(m.group(1))
+        if m := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out):
+            errors += sum(int(g) for g in m.groups())
+        return cls(rps, _percentile(out, "50%"), _percentile(out, "99%"), errors, cpu_share)
+
+
+def _percentile(out: str, label: str) -> float:
+    m = re.search(rf"^\s+{re.escape(label)}\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+    if not m:
+        return float("nan")
+    value, unit = float(m.group(1)), m.group(2)
+    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+
+def wrk(url: str, *, connections: int, duration: int, script: str | None = None,
+        env: dict[str, str] | None = None, threads: int = 2) -> WrkResult:
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: apt-get install -y wrk")
+    args = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency"]
+    if script:
+        args += ["-s", str(LUA / script)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = subprocess.run(
+        [*args, url], env={**os.environ, **(env or {})}, capture_output=True, text=True, check=True
+    ).stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return WrkResult.parse(out, round(cpu / duration / (os.cpu_count() or 1), 3))
+
+
+def median_of(runs: list[WrkResult]) -> dict[str, Any]:
+    return {
+        "requests_per_s": round(median(r.requests_per_s for r in runs), 1),
+        "p50_ms": round(median(r.p50_ms for r in runs), 2),
+        "p99_ms": round(median(r.p99_ms for r in runs), 2),
+        "errors": sum(r.errors for r in runs),
+        "loadgen_cpu_share": round(median(r.loadgen_cpu_share for r in runs), 3),
+        "runs": [asdict(r) for r in runs],
+    }
+
+
+@dataclass
+class Report:
+    name: str
+    meta: dict[str, Any] = field(default_factory=dict)
+    scenarios: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rows: list[tuple[str, str, str, str]] = field(default_factory=list)
+
+    def row(self, scenario: str, measured: str, baseline: str, ratio: str) -> None:
+        self.rows.append((scenario, measured, baseline, ratio))
+        print(f"{scenario:<34} {measured:<26} {baseline:<30} {ratio}", flush=True)
+
+    def write(self) -> Path:
+        RESULTS.mkdir(exist_ok=True)
+        path = RESULTS / f"{self.name}.json"
+        path.write_text(json.dumps({"meta": self.meta, "scenarios": self.scenarios}, indent=2))
+        lines = [f"# {self.name}", "", *(f"- {k}: {v}" for k, v in self.meta.items()), "",
+                 "| scenario | measured | baseline | ratio |", "|---|---|---|---|"]
+        lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in self.rows]
+        (RESULTS / f"{self.name}.md").write_text("\n".join(lines) + "\n")
+        return path
