@@ -10,7 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from catalog.projections.price_history import PriceHistoryProjection
 from catalog.projections.product_detail import ProductDetailProjection
+from catalog.projections.sales_analytics import SalesAnalyticsProjection
+from catalog.read.analytics import PriceHistoryReads, SalesAnalyticsReads
 from catalog.read.product_detail import ProductDetailReads
 from tandem.bus import QueryBus
 from tandem.projections.base import Projection
@@ -34,4 +37,6 @@ class ReadModel:
 
 READ_MODELS: tuple[ReadModel, ...] = (
     ReadModel(ProductDetailProjection, "sqlite", ProductDetailReads),
+    ReadModel(SalesAnalyticsProjection, "duckdb", SalesAnalyticsReads),
+    ReadModel(PriceHistoryProjection, "duckdb", PriceHistoryReads),
 )

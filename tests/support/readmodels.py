@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,8 @@ from catalog.read_models import READ_MODELS
 from catalog.settings import Settings
 from tandem.eventlog import sqlite as sqlite_log
 from tandem.projections.base import Projection
+from tandem.stores.duckdb_projections import DuckDBProjectionStore
+from tandem.stores.sqlite_projections import SqliteProjectionStore
 
 Dump = dict[str, list[tuple[Any, ...]]]
 
@@ -83,32 +86,27 @@ def dump_live(settings: Settings) -> dict[str, Dump]:
 def rebuild(settings: Settings, target: Path, batch_size: int = 1000) -> dict[str, Dump]:
     """Fold the whole event log from position 0 into fresh stores and dump them."""
     target.mkdir(parents=True, exist_ok=True)
+    return asyncio.run(_rebuild(settings, target, batch_size))
+
+
+async def _rebuild(settings: Settings, target: Path, batch_size: int) -> dict[str, Dump]:
     log = sqlite3.connect(f"file:{settings.write_database}?mode=ro", uri=True)
     dumps: dict[str, Dump] = {}
     try:
         for spec in READ_MODELS:
             projection = spec.projection()
+            store: Any
             if spec.store == "duckdb":
-                import duckdb
-
                 path = target / f"{projection.name}.duckdb"
-                conn: Any = duckdb.connect(str(path))
+                store = DuckDBProjectionStore(path)
             else:
                 path = target / f"{projection.name}.db"
-                conn = sqlite3.connect(str(path), isolation_level=None)
-            projection.setup(conn)
+                store = SqliteProjectionStore(path)
+            await store.setup(projection)
             position = 0
-            while True:
-                events = sqlite_log.read_after(log, position, batch_size)
-                if not events:
-                    break
-                conn.execute("BEGIN")
-                for event in events:
-                    if event.type in projection.event_types:
-                        projection.apply(conn, event)
-                conn.execute("COMMIT")
-                position = events[-1].position
-            conn.close()
+            while events := sqlite_log.read_after(log, position, batch_size):
+                position = await store.apply(projection, events)
+            store.close()
             dumps[projection.name] = (
                 _dump_duckdb(path)
                 if spec.store == "duckdb"

@@ -1,4 +1,4 @@
-"""Sales analytics: a columnar fact table of order lines, for orders × units × revenue.
+"""Sales analytics: a columnar fact table of order lines, for orders, units and revenue.
 
 Every placed order adds one row per line, with the day (UTC) it was placed, the category
 and product it sold and the revenue it earned at the checkout price. A cancellation does

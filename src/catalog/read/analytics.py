@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from tandem.stores.duckdb_projections import DuckDBProjectionStore
 
-ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 # group_by picks one of these fixed statements; nothing from the query is ever spliced
 # into SQL. `{where}` is built from constant fragments only.
@@ -51,7 +51,7 @@ def _date(field: str, value: str | None) -> date | None:
     if value is None:
         return None
     # date.fromisoformat also takes "20240102" and week dates; the API promises one form.
-    if not ISO_DATE.match(value):
+    if not isinstance(value, str) or not ISO_DATE.fullmatch(value):
         raise InvalidInput(field, "must be a date as YYYY-MM-DD")
     try:
         return date.fromisoformat(value)
@@ -63,7 +63,9 @@ def _money(value: Decimal) -> str:
     return f"{value:.2f}"
 
 
-def sales(cur: duckdb.DuckDBPyConnection, group_by: str, start: date | None, end: date | None) -> list[dict[str, Any]]:
+def sales(
+    cur: duckdb.DuckDBPyConnection, group_by: str, start: date | None, end: date | None
+) -> list[dict[str, Any]]:
     """Rows of orders, units and revenue per `group_by` key, cancelled orders left out."""
     conditions: list[str] = []
     params: list[date] = []
@@ -93,7 +95,9 @@ def price_points(cur: duckdb.DuckDBPyConnection, product_id: str) -> list[dict[s
         'SELECT "at", price FROM price_history WHERE product_id = ? ORDER BY "at", position',
         (product_id,),
     ).fetchall()
-    return [{"at": at.replace(tzinfo=UTC).isoformat(), "price": _money(price)} for at, price in rows]
+    return [
+        {"at": at.replace(tzinfo=UTC).isoformat(), "price": _money(price)} for at, price in rows
+    ]
 
 
 class SalesAnalyticsReads:

@@ -4,8 +4,9 @@ One writer cursor, owned by one dedicated thread, applies every batch; queries r
 cursors of the same database in a small pool of reader threads. DuckDB's MVCC gives each
 query the last committed state, so analytics never see half of a batch.
 
-DuckDB is imported on first use rather than at import time, so importing the catalog's
-read models (the CLI's `--help`, tests that never touch analytics) does not pay for it.
+DuckDB is imported on first use rather than at import time: it takes about as long to
+import as the rest of the application, and code that only names a DuckDB projection
+(a registry of read models, a `--help`) should not pay for it.
 """
 
 from __future__ import annotations
@@ -48,7 +49,11 @@ class DuckDBTransaction:
     def execute(
         self, sql: str, parameters: Sequence[Any] | None = None, /
     ) -> duckdb.DuckDBPyConnection:
-        """Run one statement after the queued rows, so it sees (and can change) them."""
+        """Run one statement after the queued rows, so it sees (and can change) them.
+
+        Returns the connection to fetch from; fetch before the next `execute` or
+        `flush`, which end the previous result.
+        """
         self.flush()
         return self._conn.execute(sql, parameters)
 
@@ -58,6 +63,11 @@ class DuckDBTransaction:
 
     def flush(self) -> None:
         """Write every queued row now (still inside the transaction)."""
+        if not self._pending:
+            return
+        # An appender will not start while a SELECT's result is only partly fetched (a
+        # `fetchone()` of a one-row answer leaves it open), so finish that result first.
+        self._conn.complete()
         pending, self._pending = self._pending, {}
         for table, rows in pending.items():
             with self._conn.appender(table) as appender:
