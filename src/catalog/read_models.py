@@ -10,10 +10,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from catalog.projections.cart_view import CartViewProjection
+from catalog.projections.category_stats import CategoryStatsProjection
+from catalog.projections.order_view import OrderViewProjection
 from catalog.projections.price_history import PriceHistoryProjection
 from catalog.projections.product_detail import ProductDetailProjection
 from catalog.projections.sales_analytics import SalesAnalyticsProjection
 from catalog.read.analytics import PriceHistoryReads, SalesAnalyticsReads
+from catalog.read.cart_view import CartViewReads
+from catalog.read.category_stats import CategoryStatsReads
+from catalog.read.order_view import OrderViewReads
 from catalog.read.product_detail import ProductDetailReads
 from tandem.bus import QueryBus
 from tandem.projections.base import Projection
@@ -37,6 +43,9 @@ class ReadModel:
 
 READ_MODELS: tuple[ReadModel, ...] = (
     ReadModel(ProductDetailProjection, "sqlite", ProductDetailReads),
+    ReadModel(CategoryStatsProjection, "sqlite", CategoryStatsReads),
+    ReadModel(CartViewProjection, "sqlite", CartViewReads),
+    ReadModel(OrderViewProjection, "sqlite", OrderViewReads),
     ReadModel(SalesAnalyticsProjection, "duckdb", SalesAnalyticsReads),
     ReadModel(PriceHistoryProjection, "duckdb", PriceHistoryReads),
 )

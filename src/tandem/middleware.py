@@ -10,7 +10,7 @@ from tandem.bus import Dispatch, Middleware, Next
 from tandem.codec import to_data
 from tandem.consistency import VersionWatch
 from tandem.errors import IdempotencyKeyReuse, ProjectionFailed, ReadModelBehind
-from tandem.idempotency import IdempotencyRace, fingerprint
+from tandem.idempotency import IdempotencyRace, IdempotencyReplay, fingerprint
 from tandem.uow import CommandResult, IdempotencyClaim
 
 
@@ -55,6 +55,12 @@ def idempotency(store: IdempotencyStore) -> Middleware:
         dispatch.claim = IdempotencyClaim(scope, key, print_)
         try:
             return await call_next(dispatch)
+        except IdempotencyReplay as replayed:
+            if replayed.fingerprint != print_:
+                raise IdempotencyKeyReuse(
+                    f"idempotency key {key!r} was used for another request"
+                ) from None
+            return replayed.result
         except IdempotencyRace:
             previous = await replay()
             if previous is None:

@@ -14,7 +14,7 @@ from tandem.codec import EventRegistry
 from tandem.consistency import VersionWatch
 from tandem.eventlog import sqlite as sqlite_log
 from tandem.eventlog.base import NewEvent
-from tandem.idempotency import IdempotencyRace
+from tandem.idempotency import IdempotencyRace, IdempotencyReplay
 from tandem.messages import StoredEvent
 from tandem.projections.sync import SyncProjection
 from tandem.stores.sqlite import SqliteDatabase
@@ -83,20 +83,33 @@ class SqliteUnitOfWork(UnitOfWork):
         self._open = False
 
     async def __aenter__(self) -> SqliteUnitOfWork:
-        await self._writer.lock.acquire()
+        writer = self._writer
+        await writer.lock.acquire()
         try:
-            await self._writer.db.run(lambda c: c.execute("BEGIN IMMEDIATE"))
+            await writer.db.run(lambda c: c.execute("BEGIN IMMEDIATE"))
         except BaseException:
-            self._writer.lock.release()
+            # Cancelled while waiting: the BEGIN may still run in the writer thread.
+            # The rollback queues behind it on the same single thread, so it always
+            # undoes it before the next unit of work's BEGIN.
+            writer.db.submit(_rollback_if_open)
+            writer.lock.release()
             raise
         self._open = True
+        claim = self.idempotency
+        if claim is not None:
+            # Under the write lock the stored key is authoritative: retries queued
+            # behind the first attempt replay its answer instead of running again.
+            found = writer.db.call(lambda c: lookup_idempotency(c, claim.scope, claim.key))
+            if found is not None:
+                await self.__aexit__(None, None, None)
+                raise IdempotencyReplay(*found)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         try:
             if self._open:
-                await self._writer.db.run(lambda c: c.execute("ROLLBACK"))
                 self._open = False
+                self._writer.db.submit(_rollback_if_open)
         finally:
             self.reset()
             self._writer.lock.release()
@@ -147,15 +160,27 @@ class SqliteUnitOfWork(UnitOfWork):
             for projection in writer.sync_projections:
                 projection.apply(conn, stored)
             conn.execute("COMMIT")
+            self._open = False
+            if stored:
+                # Scheduled from the commit itself, so the versions advance even if the
+                # caller is cancelled now; it runs before the caller resumes.
+                loop.call_soon_threadsafe(_advance, writer, stored)
             return result, stored
 
-        result, stored = await writer.db.run(_commit)
-        self._open = False
-        if stored:
-            for projection in writer.sync_projections:
-                projection.committed(stored[-1].position, len(stored))
-            writer.head.advance(stored[-1].position)
+        loop = asyncio.get_running_loop()
+        result, _stored = await writer.db.run(_commit)
         return result
+
+
+def _advance(writer: SqliteWriter, stored: list[StoredEvent]) -> None:
+    for projection in writer.sync_projections:
+        projection.committed(stored[-1].position, len(stored))
+    writer.head.advance(stored[-1].position)
+
+
+def _rollback_if_open(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
 
 
 def _store_claim(conn: sqlite3.Connection, claim: IdempotencyClaim, result: CommandResult) -> None:

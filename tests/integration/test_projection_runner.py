@@ -504,12 +504,6 @@ class FlakyLogReader:
         return await self.inner.head()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=sqlite3.OperationalError,
-    reason="ProjectionRunner._loop does not guard log_reader.read_after: one failed read "
-    "ends run() with the exception, and nothing retries or reports it as failed",
-)
 async def test_the_runner_survives_a_failed_log_read(
     catalog: Catalog, store: SqliteProjectionStore, counter_path: Path
 ) -> None:

@@ -597,12 +597,6 @@ async def test_cart_commands_check_the_expected_version(catalog: Catalog, world:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=NotFound,
-    reason="AddToCart canonicalises cart_id with uuid.UUID; RemoveFromCart and PlaceOrder "
-    "look the raw id up, so a cart opened with an upper-case id cannot be found again",
-)
 async def test_a_cart_is_found_by_the_id_it_was_opened_with(catalog: Catalog) -> None:
     id = await product(catalog, await category(catalog))
     cart_id = new_id().upper()
@@ -1012,12 +1006,6 @@ async def test_concurrent_retries_with_one_key_take_effect_once(
     assert results[0].version == new[0].position
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="the idempotency middleware replays only on IdempotencyRace; a concurrent retry "
-    "that fails a business rule before commit (here DuplicateId) surfaces that error",
-)
 async def test_concurrent_retries_of_a_create_with_a_client_id_all_get_the_result(
     catalog: Catalog,
 ) -> None:
@@ -1030,12 +1018,6 @@ async def test_concurrent_retries_of_a_create_with_a_client_id_all_get_the_resul
     assert all(r == results[0] for r in results)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="the idempotency middleware replays only on IdempotencyRace; concurrent retries "
-    "of a stock take that only fits once get InsufficientStock instead of the first answer",
-)
 async def test_concurrent_retries_of_the_last_units_all_get_the_result(
     catalog: Catalog, world: World
 ) -> None:
@@ -1122,13 +1104,6 @@ async def cancel_during(
     return None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=sqlite3.OperationalError,
-    reason="SqliteUnitOfWork.__aenter__ leaves the BEGIN IMMEDIATE it ran open when the "
-    "task is cancelled while awaiting it; every later command then fails with "
-    "'cannot start a transaction within a transaction'",
-)
 async def test_a_command_cancelled_while_its_transaction_opens_does_not_block_later_ones(
     catalog: Catalog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1141,13 +1116,6 @@ async def test_a_command_cancelled_while_its_transaction_opens_does_not_block_la
     assert result.version == catalog.head.value == await catalog.log_reader.head()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="SqliteUnitOfWork.commit sets _open=False and advances the head only after the "
-    "commit hop returns; a cancellation landing then makes __aexit__ ROLLBACK a committed "
-    "transaction (OperationalError) and leaves the head and sync checkpoints behind the log",
-)
 async def test_a_command_cancelled_after_its_commit_still_advances_the_versions(
     catalog: Catalog, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -54,14 +54,12 @@ async def _run(ops: list[tuple[object, ...]], data_dir: Path, modes: dict[str, s
     products: list[str] = []
     orders: list[str] = []
     carts = {name: str(uuid.uuid4()) for name in CUSTOMERS}
-    serial = 0
 
     def pick(items: list[str], index: object) -> str | None:
         return items[int(str(index)) % len(items)] if items else None
 
-    for step in ops:
+    for serial, step in enumerate(ops, start=1):
         kind = step[0]
-        serial += 1
         try:
             if kind == "category":
                 parent = pick(categories, step[1]) if step[2] else None

@@ -12,7 +12,7 @@ MAX_PRICE = Decimal("1000000000")
 MAX_QUANTITY = 10_000
 MAX_STOCK = 1_000_000_000
 MAX_ATTRIBUTES = 50
-CURRENCY = re.compile(r"^[A-Z]{3}$")
+CURRENCY = re.compile(r"[A-Z]{3}")
 
 
 def money(value: Decimal | str | int, field: str = "price") -> Decimal:
@@ -30,7 +30,8 @@ def money(value: Decimal | str | int, field: str = "price") -> Decimal:
     exponent = amount.as_tuple().exponent
     if isinstance(exponent, int) and exponent < -2 and amount != amount.quantize(Decimal("0.01")):
         raise InvalidInput(field, "must have at most two decimals")
-    return amount.quantize(Decimal("0.01"))
+    # Adding zero turns a negative zero into zero, so "-0" is stored as "0.00".
+    return amount.quantize(Decimal("0.01")) + 0
 
 
 def text(value: str, field: str, *, max_length: int, required: bool = True) -> str:
@@ -39,13 +40,15 @@ def text(value: str, field: str, *, max_length: int, required: bool = True) -> s
         raise InvalidInput(field, "must not be empty")
     if len(cleaned) > max_length:
         raise InvalidInput(field, f"must be at most {max_length} characters")
-    if any(unicodedata.category(ch) == "Cc" and ch not in "\n\t" for ch in cleaned):
-        raise InvalidInput(field, "must not contain control characters")
+    for ch in cleaned:
+        kind = unicodedata.category(ch)
+        if (kind == "Cc" and ch not in "\n\t") or kind == "Cs":
+            raise InvalidInput(field, "must not contain control characters or lone surrogates")
     return cleaned
 
 
 def currency(value: str) -> str:
-    if not CURRENCY.match(value):
+    if not CURRENCY.fullmatch(value):
         raise InvalidInput("currency", "must be a three-letter ISO code")
     return value
 

@@ -114,7 +114,7 @@ def _replace(tx: sqlite3.Connection, old: _Product | None, new: _Product | None)
             tx,
             after.category_id,
             0,
-            0,
+            after.in_stock - before.in_stock,
             after.stock - before.stock,
             after.price_cents - before.price_cents,
         )

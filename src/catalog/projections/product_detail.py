@@ -141,7 +141,9 @@ class ProductDetailProjection(Projection[sqlite3.Connection]):
                 " LEFT JOIN pd_categories p ON p.id = c.parent_id WHERE c.id = ?",
                 (current,),
             ).fetchone()
-            parent_path = orjson.loads(row[1]) if row and row[1] else []
+            if row is None:
+                continue  # a category this read model never saw: nothing to rewrite
+            parent_path = orjson.loads(row[1]) if row[1] else []
             tx.execute(
                 "UPDATE pd_categories SET path = ? WHERE id = ?",
                 (orjson.dumps([*parent_path, row[0]]), current),

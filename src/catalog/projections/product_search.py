@@ -1,17 +1,27 @@
 """Product search: one row per product, an FTS5 index over its text, a category closure.
 
-The FTS5 table takes its text from `ps_products` (external content) and triggers keep it
-in step with every insert, update and delete, so the index can never drift from the rows
-it describes. The category path names are part of the indexed text, which is why a
-category rename re-indexes every product below that category.
+The FTS5 table takes its text from `ps_products` (external content). The projection
+writes the index itself, beside every change of an indexed column, rather than through
+triggers: a statement that fires a trigger runs in a statement savepoint, FTS5 flushes
+its pending terms at every savepoint, and catching up then writes one index segment per
+product, several times slower. The facet counts are kept by hand for the same reason.
+
+Besides the searchable text, each product's FTS row carries filter tokens: one per
+category on its path (`c<key>`) and one for its stock state (`s1` / `s0`). A text search
+narrowed to a category or to stock then intersects posting lists inside FTS5 instead of
+fetching every text match to discard most of them. The category path names are indexed
+text, so a category rename re-indexes every product below that category.
 
 The closure table holds one row per (ancestor, descendant) pair, the category itself
-included, so "this category and everything under it" is one indexed lookup.
+included, so "this category and everything under it" is one indexed lookup. Counts per
+(category, price bucket, stock state) let a search without text or price range answer
+its total and facets without reading the products.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from bisect import bisect_right
 from decimal import Decimal
 from typing import Any
 
@@ -19,14 +29,21 @@ from tandem.messages import StoredEvent
 from tandem.projections.base import Projection
 
 PATH_SEPARATOR = " / "
+IN_STOCK_TOKEN = "s1"
+OUT_OF_STOCK_TOKEN = "s0"
+# Price facet edges in cents: [0,10), [10,25), … [500,∞). Counts are stored per bucket,
+# so changing the edges needs a new projection version (a rebuild).
+PRICE_EDGES: tuple[int, ...] = (0, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000)
 
 SCHEMA: tuple[str, ...] = (
     """
     CREATE TABLE IF NOT EXISTS ps_categories (
-        id TEXT PRIMARY KEY,
+        key INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
         name TEXT NOT NULL,
         parent_id TEXT,
-        path TEXT NOT NULL
+        path TEXT NOT NULL,
+        tokens TEXT NOT NULL
     )
     """,
     "CREATE INDEX IF NOT EXISTS ps_categories_parent ON ps_categories (parent_id)",
@@ -44,15 +61,13 @@ SCHEMA: tuple[str, ...] = (
     """,
     # The position of ProductCreated is unique per product and orders products by age,
     # so it doubles as the rowid the FTS index points at and as the `newest` sort key.
+    # The long text lives apart from the facts: a text search looks up the facts of
+    # every match, and narrow rows make that several times faster.
     """
     CREATE TABLE IF NOT EXISTS ps_products (
         created_position INTEGER PRIMARY KEY,
         id TEXT NOT NULL UNIQUE,
-        sku TEXT NOT NULL,
-        name TEXT NOT NULL,
-        description TEXT NOT NULL,
         category_id TEXT NOT NULL,
-        category_path TEXT NOT NULL,
         price_cents INTEGER NOT NULL,
         price TEXT NOT NULL,
         currency TEXT NOT NULL,
@@ -61,52 +76,79 @@ SCHEMA: tuple[str, ...] = (
         status TEXT NOT NULL
     )
     """,
-    # Category filters and facet counts read only this index, never the table.
+    """
+    CREATE TABLE IF NOT EXISTS ps_product_text (
+        created_position INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        description TEXT NOT NULL,
+        sku TEXT NOT NULL,
+        category_path TEXT NOT NULL,
+        filters TEXT NOT NULL
+    )
+    """,
+    # Both indexes cover every filter, facet and sort column, so a search without text
+    # reads one index and touches the table only for the rows of its page.
     """
     CREATE INDEX IF NOT EXISTS ps_products_category
-        ON ps_products (category_id, status, price_cents, stock)
+        ON ps_products (category_id, status, price_cents, stock, id)
     """,
-    "CREATE INDEX IF NOT EXISTS ps_products_price ON ps_products (status, price_cents, id)",
+    """
+    CREATE INDEX IF NOT EXISTS ps_products_price
+        ON ps_products (status, price_cents, id, category_id, stock)
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS ps_facet_counts (
+        category_id TEXT NOT NULL,
+        bucket INTEGER NOT NULL,
+        in_stock INTEGER NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (category_id, bucket, in_stock)
+    ) WITHOUT ROWID
+    """,
     # Prefix indexes of 2 and 3 characters keep short prefix queries ("sh*") from
-    # scanning every term of the vocabulary.
+    # walking every term of the vocabulary.
     """
     CREATE VIRTUAL TABLE IF NOT EXISTS ps_fts USING fts5 (
-        name, description, sku, category_path,
-        content = 'ps_products',
+        name, description, sku, category_path, filters,
+        content = 'ps_product_text',
         content_rowid = 'created_position',
         tokenize = 'unicode61 remove_diacritics 2',
         prefix = '2 3'
     )
     """,
-    """
-    CREATE TRIGGER IF NOT EXISTS ps_products_fts_insert AFTER INSERT ON ps_products BEGIN
-        INSERT INTO ps_fts (rowid, name, description, sku, category_path)
-        VALUES (new.created_position, new.name, new.description, new.sku, new.category_path);
-    END
-    """,
-    """
-    CREATE TRIGGER IF NOT EXISTS ps_products_fts_delete AFTER DELETE ON ps_products BEGIN
-        INSERT INTO ps_fts (ps_fts, rowid, name, description, sku, category_path)
-        VALUES ('delete', old.created_position, old.name, old.description, old.sku,
-                old.category_path);
-    END
-    """,
-    # Price and stock changes do not name these columns, so they never touch the index;
-    # the WHEN clause skips updates that leave the text as it was.
-    """
-    CREATE TRIGGER IF NOT EXISTS ps_products_fts_update
-    AFTER UPDATE OF name, description, sku, category_path ON ps_products
-    WHEN old.name IS NOT new.name OR old.description IS NOT new.description
-        OR old.sku IS NOT new.sku OR old.category_path IS NOT new.category_path
-    BEGIN
-        INSERT INTO ps_fts (ps_fts, rowid, name, description, sku, category_path)
-        VALUES ('delete', old.created_position, old.name, old.description, old.sku,
-                old.category_path);
-        INSERT INTO ps_fts (rowid, name, description, sku, category_path)
-        VALUES (new.created_position, new.name, new.description, new.sku, new.category_path);
-    END
-    """,
 )
+
+_TEXT_COLUMNS = ("name", "description", "sku", "category_path", "filters")
+_FACT_COLUMNS = ("category_id", "price_cents", "price", "currency", "stock", "in_stock", "status")
+_FACET_COLUMNS = ("category_id", "price_cents", "in_stock", "status")
+_FTS_COLUMNS = ", ".join(_TEXT_COLUMNS)
+_LOAD = (
+    "SELECT p.created_position, "
+    + ", ".join(f"t.{c}" for c in _TEXT_COLUMNS)
+    + ", "
+    + ", ".join(f"p.{c}" for c in _FACT_COLUMNS)
+    + " FROM ps_products p JOIN ps_product_text t ON t.created_position = p.created_position"
+)
+
+Product = dict[str, Any]
+
+
+def bucket_sql(price_cents: str) -> str:
+    """SQL for the index of the price bucket holding `price_cents`."""
+    cases = " ".join(
+        f"WHEN {price_cents} < {edge} THEN {i}" for i, edge in enumerate(PRICE_EDGES[1:])
+    )
+    return f"(CASE {cases} ELSE {len(PRICE_EDGES) - 1} END)"
+
+
+def bucket(price_cents: int) -> int:
+    """The index of the price bucket holding `price_cents` (as `bucket_sql`)."""
+    return max(bisect_right(PRICE_EDGES, price_cents) - 1, 0)
+
+
+def category_token(key: int) -> str:
+    """The filter token a product carries for each category on its path."""
+    return f"c{key}"
 
 
 def cents(price: str | Decimal) -> int:
@@ -114,9 +156,78 @@ def cents(price: str | Decimal) -> int:
     return int((Decimal(price) * 100).to_integral_value())
 
 
-def _category_path(tx: sqlite3.Connection, category_id: str) -> str:
-    row = tx.execute("SELECT path FROM ps_categories WHERE id = ?", (category_id,)).fetchone()
-    return "" if row is None else str(row[0])
+def _filters(tokens: str, stock: int) -> str:
+    """The filter tokens of a product: its category path's, then its stock state's."""
+    return f"{tokens} {IN_STOCK_TOKEN if stock > 0 else OUT_OF_STOCK_TOKEN}".strip()
+
+
+def _category(tx: sqlite3.Connection, category_id: str) -> tuple[str, str]:
+    """The path text and the filter tokens of a category ("" for an unknown one)."""
+    row = tx.execute(
+        "SELECT path, tokens FROM ps_categories WHERE id = ?", (category_id,)
+    ).fetchone()
+    return ("", "") if row is None else (str(row[0]), str(row[1]))
+
+
+def _index(tx: sqlite3.Connection, position: int, product: Product) -> None:
+    tx.execute(
+        f"INSERT INTO ps_fts (rowid, {_FTS_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+        (position, *(product[c] for c in _TEXT_COLUMNS)),
+    )
+
+
+def _unindex(tx: sqlite3.Connection, position: int, product: Product) -> None:
+    # External content: FTS5 needs the exact values it indexed to remove their terms.
+    tx.execute(
+        f"INSERT INTO ps_fts (ps_fts, rowid, {_FTS_COLUMNS}) VALUES ('delete', ?, ?, ?, ?, ?, ?)",
+        (position, *(product[c] for c in _TEXT_COLUMNS)),
+    )
+
+
+def _count(tx: sqlite3.Connection, product: Product, delta: int) -> None:
+    if product["status"] != "active":
+        return
+    tx.execute(
+        "INSERT INTO ps_facet_counts (category_id, bucket, in_stock, n) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (category_id, bucket, in_stock) DO UPDATE SET n = n + excluded.n",
+        (product["category_id"], bucket(product["price_cents"]), product["in_stock"], delta),
+    )
+
+
+def _set(
+    tx: sqlite3.Connection, table: str, position: int, product: Product, columns: list[str]
+) -> None:
+    # Table and column names come from this module's constants, never from input.
+    assignments = ", ".join(f"{c} = ?" for c in columns)
+    tx.execute(
+        f"UPDATE {table} SET {assignments} WHERE created_position = ?",
+        (*(product[c] for c in columns), position),
+    )
+
+
+def _change(tx: sqlite3.Connection, product_id: str, changes: Product) -> None:
+    """Change one product's fields, then bring its index entry and facet counts along."""
+    row = tx.execute(f"{_LOAD} WHERE p.id = ?", (product_id,)).fetchone()
+    if row is None:
+        return
+    position = int(row[0])
+    before: Product = dict(zip((*_TEXT_COLUMNS, *_FACT_COLUMNS), row[1:], strict=True))
+    after = {**before, **changes}
+    after["in_stock"] = int(after["stock"] > 0)
+    if after["category_id"] != before["category_id"] or after["in_stock"] != before["in_stock"]:
+        after["category_path"], tokens = _category(tx, after["category_id"])
+        after["filters"] = _filters(tokens, after["stock"])
+    text = [c for c in _TEXT_COLUMNS if after[c] != before[c]]
+    if text:
+        _set(tx, "ps_product_text", position, after, text)
+        _unindex(tx, position, before)
+        _index(tx, position, after)
+    facts = [c for c in _FACT_COLUMNS if after[c] != before[c]]
+    if facts:
+        _set(tx, "ps_products", position, after, facts)
+    if any(after[c] != before[c] for c in _FACET_COLUMNS):
+        _count(tx, before, -1)
+        _count(tx, after, 1)
 
 
 class ProductSearchProjection(Projection[sqlite3.Connection]):
@@ -142,68 +253,75 @@ class ProductSearchProjection(Projection[sqlite3.Connection]):
 
     def apply(self, tx: sqlite3.Connection, event: StoredEvent) -> None:
         data: dict[str, Any] = event.data
-        product_id = event.aggregate_id
-        if event.type == "CategoryCreated":
+        kind = event.type
+        if kind == "CategoryCreated":
             self._create_category(tx, event.aggregate_id, data["name"], data["parent_id"])
-        elif event.type == "CategoryRenamed":
+        elif kind == "CategoryRenamed":
             self._rename_category(tx, event.aggregate_id, data["name"])
-        elif event.type == "ProductCreated":
-            tx.execute(
-                "INSERT INTO ps_products (created_position, id, sku, name, description,"
-                " category_id, category_path, price_cents, price, currency, stock, in_stock,"
-                " status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active')"
-                " ON CONFLICT (id) DO NOTHING",
-                (
-                    event.position,
-                    product_id,
-                    data["sku"],
-                    data["name"],
-                    data["description"],
-                    data["category_id"],
-                    _category_path(tx, data["category_id"]),
-                    cents(data["price"]),
-                    data["price"],
-                    data["currency"],
-                    data["stock"],
-                    int(data["stock"] > 0),
-                ),
-            )
-        elif event.type == "ProductDetailsUpdated":
-            tx.execute(
-                "UPDATE ps_products SET name = ?, description = ?, category_id = ?,"
-                " category_path = ? WHERE id = ?",
-                (
-                    data["name"],
-                    data["description"],
-                    data["category_id"],
-                    _category_path(tx, data["category_id"]),
-                    product_id,
-                ),
-            )
-        elif event.type == "PriceChanged":
-            tx.execute(
-                "UPDATE ps_products SET price_cents = ?, price = ?, currency = ? WHERE id = ?",
-                (cents(data["price"]), data["price"], data["currency"], product_id),
-            )
-        elif event.type == "StockAdjusted":
-            tx.execute(
-                "UPDATE ps_products SET stock = ?, in_stock = ? WHERE id = ?",
-                (data["stock"], int(data["stock"] > 0), product_id),
-            )
-        elif event.type == "ProductDiscontinued":
-            tx.execute("UPDATE ps_products SET status = 'discontinued' WHERE id = ?", (product_id,))
+        elif kind == "ProductCreated":
+            self._create_product(tx, event.position, event.aggregate_id, data)
+        elif kind == "ProductDetailsUpdated":
+            changes = {k: data[k] for k in ("name", "description", "category_id")}
+            _change(tx, event.aggregate_id, changes)
+        elif kind == "PriceChanged":
+            changes = {
+                "price_cents": cents(data["price"]),
+                "price": data["price"],
+                "currency": data["currency"],
+            }
+            _change(tx, event.aggregate_id, changes)
+        elif kind == "StockAdjusted":
+            _change(tx, event.aggregate_id, {"stock": data["stock"]})
+        elif kind == "ProductDiscontinued":
+            _change(tx, event.aggregate_id, {"status": "discontinued"})
+
+    def _create_product(
+        self, tx: sqlite3.Connection, position: int, product_id: str, data: dict[str, Any]
+    ) -> None:
+        path, tokens = _category(tx, data["category_id"])
+        stock = int(data["stock"])
+        product: Product = {
+            "name": data["name"],
+            "description": data["description"],
+            "sku": data["sku"],
+            "category_path": path,
+            "filters": _filters(tokens, stock),
+            "category_id": data["category_id"],
+            "price_cents": cents(data["price"]),
+            "price": data["price"],
+            "currency": data["currency"],
+            "stock": stock,
+            "in_stock": int(stock > 0),
+            "status": "active",
+        }
+        inserted = tx.execute(
+            f"INSERT INTO ps_products (created_position, id, {', '.join(_FACT_COLUMNS)})"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+            (position, product_id, *(product[c] for c in _FACT_COLUMNS)),
+        ).rowcount
+        if not inserted:
+            return
+        tx.execute(
+            f"INSERT INTO ps_product_text (created_position, {_FTS_COLUMNS})"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (position, *(product[c] for c in _TEXT_COLUMNS)),
+        )
+        _index(tx, position, product)
+        _count(tx, product, 1)
 
     def _create_category(
         self, tx: sqlite3.Connection, category_id: str, name: str, parent_id: str | None
     ) -> None:
-        parent_path = _category_path(tx, parent_id) if parent_id is not None else ""
+        parent_path, parent_tokens = ("", "") if parent_id is None else _category(tx, parent_id)
         path = f"{parent_path}{PATH_SEPARATOR}{name}" if parent_path else name
-        tx.execute(
-            "INSERT INTO ps_categories (id, name, parent_id, path) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (id) DO UPDATE SET name = excluded.name,"
-            " parent_id = excluded.parent_id, path = excluded.path",
+        row = tx.execute(
+            "INSERT INTO ps_categories (id, name, parent_id, path, tokens) VALUES (?, ?, ?, ?, '')"
+            " ON CONFLICT (id) DO UPDATE SET name = excluded.name, path = excluded.path"
+            " RETURNING key",
             (category_id, name, parent_id, path),
-        )
+        ).fetchone()
+        tokens = f"{parent_tokens} {category_token(row[0])}".strip()
+        tx.execute("UPDATE ps_categories SET tokens = ? WHERE id = ?", (tokens, category_id))
         tx.execute(
             "INSERT OR IGNORE INTO ps_category_closure (ancestor, descendant, depth)"
             " VALUES (?, ?, 0)",
@@ -218,26 +336,23 @@ class ProductSearchProjection(Projection[sqlite3.Connection]):
 
     def _rename_category(self, tx: sqlite3.Connection, category_id: str, name: str) -> None:
         tx.execute("UPDATE ps_categories SET name = ? WHERE id = ?", (name, category_id))
-        subtree = [
-            row[0]
-            for row in tx.execute(
-                "SELECT descendant FROM ps_category_closure WHERE ancestor = ?", (category_id,)
+        subtree = tx.execute(
+            "SELECT descendant FROM ps_category_closure WHERE ancestor = ?", (category_id,)
+        ).fetchall()
+        for (descendant,) in subtree:
+            names = tx.execute(
+                "SELECT k.name FROM ps_category_closure cl"
+                " JOIN ps_categories k ON k.id = cl.ancestor"
+                " WHERE cl.descendant = ? ORDER BY cl.depth DESC",
+                (descendant,),
             ).fetchall()
-        ]
-        for descendant in subtree:
-            names = [
-                row[0]
-                for row in tx.execute(
-                    "SELECT c.name FROM ps_category_closure cl"
-                    " JOIN ps_categories c ON c.id = cl.ancestor"
-                    " WHERE cl.descendant = ? ORDER BY cl.depth DESC",
-                    (descendant,),
-                ).fetchall()
-            ]
-            path = PATH_SEPARATOR.join(names)
+            path = PATH_SEPARATOR.join(row[0] for row in names)
             tx.execute("UPDATE ps_categories SET path = ? WHERE id = ?", (path, descendant))
-            # The update trigger re-indexes each product's text with the new path.
-            tx.execute(
-                "UPDATE ps_products SET category_path = ? WHERE category_id = ?",
-                (path, descendant),
-            )
+            rows = tx.execute(f"{_LOAD} WHERE p.category_id = ?", (descendant,)).fetchall()
+            for row in rows:
+                position = int(row[0])
+                before = dict(zip(_TEXT_COLUMNS, row[1:6], strict=True))
+                after = {**before, "category_path": path}
+                _set(tx, "ps_product_text", position, after, ["category_path"])
+                _unindex(tx, position, before)
+                _index(tx, position, after)

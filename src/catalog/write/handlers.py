@@ -20,6 +20,7 @@ MAX_CATEGORY_DEPTH = 8
 
 
 def _new_id(requested: str | None) -> str:
+    """A fresh UUID, or the client's id in canonical form (so lookups always match)."""
     if requested is None:
         return str(uuid.uuid4())
     try:
@@ -149,7 +150,7 @@ async def add_to_cart(cmd: c.AddToCart, uow: SqliteUnitOfWork) -> CommandResult:
 
 async def remove_from_cart(cmd: c.RemoveFromCart, uow: SqliteUnitOfWork) -> CommandResult:
     async with uow:
-        cart = await Repositories(uow).cart(cmd.cart_id)
+        cart = await Repositories(uow).cart(_new_id(cmd.cart_id))
         if cart is None:
             raise NotFound("cart", cmd.cart_id)
         cart.check_owner(cmd.customer, cmd.admin)
@@ -162,7 +163,7 @@ async def remove_from_cart(cmd: c.RemoveFromCart, uow: SqliteUnitOfWork) -> Comm
 async def place_order(cmd: c.PlaceOrder, uow: SqliteUnitOfWork) -> CommandResult:
     async with uow:
         repo = Repositories(uow)
-        cart = await repo.cart(cmd.cart_id)
+        cart = await repo.cart(_new_id(cmd.cart_id))
         if cart is None:
             raise NotFound("cart", cmd.cart_id)
         cart.check_owner(cmd.customer, cmd.admin)
@@ -189,7 +190,7 @@ async def place_order(cmd: c.PlaceOrder, uow: SqliteUnitOfWork) -> CommandResult
 async def cancel_order(cmd: c.CancelOrder, uow: SqliteUnitOfWork) -> CommandResult:
     async with uow:
         repo = Repositories(uow)
-        order = await repo.order(cmd.order_id)
+        order = await repo.order(_new_id(cmd.order_id))
         order.check_owner(cmd.customer, cmd.admin)
         _expect(order.id, cmd.expected_version, order.version)
         products = await repo.products(sorted({line.product_id for line in order.lines}))

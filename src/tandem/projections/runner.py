@@ -97,7 +97,9 @@ class ProjectionRunner:
     async def _loop(self) -> None:
         while True:
             position = self.checkpoint.value
-            events = await self.log_reader.read_after(position, self.batch_size)
+            events = await self._read(position)
+            if events is None:
+                return
             if not events:
                 self.state = ProjectionState.LIVE
                 self.behind_since = None
@@ -116,6 +118,20 @@ class ProjectionRunner:
                 return
             if len(events) < self.batch_size:
                 self.behind_since = None
+
+    async def _read(self, position: int) -> list[StoredEvent] | None:
+        """The next batch; a failing read is retried like a failing event, then stops."""
+        for attempt in range(self.retry.attempts):
+            try:
+                return await self.log_reader.read_after(position, self.batch_size)
+            except Exception as exc:
+                self.error = f"reading the event log: {type(exc).__name__}: {exc}"
+                log.warning("projection %s: %s", self.name, self.error)
+                if attempt + 1 < self.retry.attempts:
+                    await asyncio.sleep(self.retry.delay(attempt))
+        self.state = ProjectionState.FAILED
+        log.error("projection %s: stopped, the event log cannot be read: %s", self.name, self.error)
+        return None
 
     async def _apply(self, events: list[StoredEvent]) -> bool:
         try:
