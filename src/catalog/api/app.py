@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from catalog.api import commands, ops, problems, queries
+from catalog.api.hot import HotReads
 from catalog.api.limits import BodyLimit
 from catalog.bootstrap import Catalog
 from catalog.tokens import TokenVerifier
@@ -37,4 +38,5 @@ def create_app(catalog: Catalog, tokens: TokenVerifier) -> FastAPI:
     app.include_router(queries.router)
     app.include_router(ops.router)
     app.add_middleware(BodyLimit)
+    app.add_middleware(HotReads, bus=catalog.query_bus)
     return app
