@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from catalog.bootstrap import Catalog
 from catalog.domain import commands as c
 from catalog.domain.errors import DomainError
+from catalog.read.queries import GetProduct
 from catalog.settings import Settings
 from tandem.errors import TandemError
 from tests.support.readmodels import dump_live, rebuild
@@ -124,9 +125,31 @@ async def _run(ops: list[tuple[object, ...]], data_dir: Path, modes: dict[str, s
         except (DomainError, TandemError):
             pass  # a rejected command changes nothing; the comparison below checks that too
     assert await catalog.wait_until_caught_up(timeout=30)
+    await _agrees_with_write_model(catalog)
     await catalog.stop()
     catalog.close()
     return conf
+
+
+async def _agrees_with_write_model(catalog: Catalog) -> None:
+    """The product detail read model says what the write model holds, product by product."""
+    rows = await catalog.write_reader.run(
+        lambda conn: conn.execute(
+            "SELECT p.id, p.name, p.price, p.stock, p.status, p.category_id, c.name"
+            " FROM products p JOIN categories c ON c.id = p.category_id"
+        ).fetchall()
+    )
+    for pid, name, price, stock, status, category_id, category_name in rows:
+        doc = (await catalog.query_bus.ask(GetProduct(product_id=pid))).value
+        assert (doc["name"], doc["price"], doc["stock"], doc["status"]) == (
+            name,
+            price,
+            stock,
+            status,
+        )
+        assert doc["category"]["id"] == category_id
+        assert doc["category"]["name"] == category_name
+        assert doc["in_stock"] == (stock > 0)
 
 
 def _check(ops: list[tuple[object, ...]], modes: dict[str, str], batch_size: int) -> None:
