@@ -39,7 +39,9 @@ def _seed(data: Path, products: int) -> float:
 
 def _ids_file(data: Path, target: Path, *, zipf: bool) -> Path:
     conn = sqlite3.connect(data / "write.db")
-    ids = [r[0] for r in conn.execute("SELECT id FROM products WHERE status = 'active' ORDER BY sku")]
+    ids = [
+        r[0] for r in conn.execute("SELECT id FROM products WHERE status = 'active' ORDER BY sku")
+    ]
     conn.close()
     rng = random.Random(3)
     if zipf:
@@ -107,68 +109,149 @@ def main() -> None:
         seconds = _seed(data, args.products)
         conn = sqlite3.connect(data / "write.db")
         head = conn.execute("SELECT MAX(position) FROM tandem_events").fetchone()[0]
-        commands = conn.execute("SELECT COUNT(DISTINCT correlation_id) FROM tandem_events").fetchone()[0]
+        commands = conn.execute(
+            "SELECT COUNT(DISTINCT correlation_id) FROM tandem_events"
+        ).fetchone()[0]
         conn.close()
-        report.scenarios["seed"] = {"events": head, "commands": commands, "seconds": round(seconds, 1)}
+        report.scenarios["seed"] = {
+            "events": head,
+            "commands": commands,
+            "seconds": round(seconds, 1),
+        }
         report.row("seed (in-process bus)", f"{commands / seconds:,.0f} commands/s", "-", "-")
         zipf = _ids_file(data, Path(tmp) / "zipf.txt", zipf=True)
         uniform = _ids_file(data, Path(tmp) / "ids.txt", zipf=False)
 
         base_port = free_port()
         baseline = Process(
-            [sys.executable, "-m", "uvicorn", "bench.baseline_app:app", "--port", str(base_port),
-             "--log-level", "warning", "--no-access-log"],
-            {"BENCH_DB": str(data / "write.db")}, base_port, "/fixed",
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bench.baseline_app:app",
+                "--port",
+                str(base_port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            {"BENCH_DB": str(data / "write.db")},
+            base_port,
+            "/fixed",
         )
         try:
-            fixed = median_of([wrk(baseline.url + "/fixed", connections=64, duration=args.duration)
-                               for _ in range(args.runs)])
+            fixed = median_of(
+                [
+                    wrk(baseline.url + "/fixed", connections=64, duration=args.duration)
+                    for _ in range(args.runs)
+                ]
+            )
         finally:
             baseline.stop()
 
         port = free_port()
         server = Process(
-            [sys.executable, "-m", "catalog", "serve", "--port", str(port), "--log-level", "warning"],
-            {"TANDEM_DATA_DIR": str(data), "TANDEM_ADMIN_TOKEN": TOKEN}, port, "/readyz",
+            [
+                sys.executable,
+                "-m",
+                "catalog",
+                "serve",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+            {"TANDEM_DATA_DIR": str(data), "TANDEM_ADMIN_TOKEN": TOKEN},
+            port,
+            "/readyz",
         )
         try:
-            detail = median_of([wrk(server.url, connections=64, duration=args.duration,
-                                    script="detail.lua", env={"BENCH_IDS": str(zipf)})
-                                for _ in range(args.runs)])
-            write = median_of([
-                wrk(server.url, connections=16, duration=args.duration, script="price.lua",
-                    env={"BENCH_IDS": str(uniform), "BENCH_TOKEN": TOKEN, "BENCH_PREFIX": f"run{i}"})
-                for i in range(args.runs)
-            ])
+            detail = median_of(
+                [
+                    wrk(
+                        server.url,
+                        connections=64,
+                        duration=args.duration,
+                        script="detail.lua",
+                        env={"BENCH_IDS": str(zipf)},
+                    )
+                    for _ in range(args.runs)
+                ]
+            )
+            write = median_of(
+                [
+                    wrk(
+                        server.url,
+                        connections=16,
+                        duration=args.duration,
+                        script="price.lua",
+                        env={
+                            "BENCH_IDS": str(uniform),
+                            "BENCH_TOKEN": TOKEN,
+                            "BENCH_PREFIX": f"run{i}",
+                        },
+                    )
+                    for i in range(args.runs)
+                ]
+            )
         finally:
             server.stop()
         raw_port = free_port()
         raw = Process(
-            [sys.executable, "-m", "uvicorn", "bench.baseline_app:app", "--port", str(raw_port),
-             "--log-level", "warning", "--no-access-log"],
-            {"BENCH_DB": str(data / "write.db")}, raw_port, "/fixed",
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bench.baseline_app:app",
+                "--port",
+                str(raw_port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            {"BENCH_DB": str(data / "write.db")},
+            raw_port,
+            "/fixed",
         )
         try:
-            raw_write = median_of([
-                wrk(raw.url, connections=16, duration=args.duration,
-                    script="raw_price.lua", env={"BENCH_IDS": str(uniform)})
-                for _ in range(args.runs)
-            ])
+            raw_write = median_of(
+                [
+                    wrk(
+                        raw.url,
+                        connections=16,
+                        duration=args.duration,
+                        script="raw_price.lua",
+                        env={"BENCH_IDS": str(uniform)},
+                    )
+                    for _ in range(args.runs)
+                ]
+            )
         finally:
             raw.stop()
         catch_up = asyncio.run(_catch_up(data))
 
     report.scenarios.update(
-        {"baseline_fixed": fixed, "detail": detail, "write": write, "baseline_raw_write": raw_write,
-         "catch_up_events_per_s": catch_up}
+        {
+            "baseline_fixed": fixed,
+            "detail": detail,
+            "write": write,
+            "baseline_raw_write": raw_write,
+            "catch_up_events_per_s": catch_up,
+        }
     )
     report.row("baseline: raw route, 1 KB body", f"{fixed['requests_per_s']:,.0f} req/s", "-", "-")
-    report.row("detail GET /products/{id}", f"{detail['requests_per_s']:,.0f} req/s p99 {detail['p99_ms']} ms",
-               f"raw route {fixed['requests_per_s']:,.0f} req/s",
-               f"{detail['requests_per_s'] / fixed['requests_per_s']:.2f}")
-    report.row("write ChangePrice + Idempotency-Key", f"{write['requests_per_s']:,.0f} cmd/s p99 {write['p99_ms']} ms",
-               f"raw SQL route {raw_write['requests_per_s']:,.0f}/s",
-               f"{write['requests_per_s'] / raw_write['requests_per_s']:.2f}")
+    report.row(
+        "detail GET /products/{id}",
+        f"{detail['requests_per_s']:,.0f} req/s p99 {detail['p99_ms']} ms",
+        f"raw route {fixed['requests_per_s']:,.0f} req/s",
+        f"{detail['requests_per_s'] / fixed['requests_per_s']:.2f}",
+    )
+    report.row(
+        "write ChangePrice + Idempotency-Key",
+        f"{write['requests_per_s']:,.0f} cmd/s p99 {write['p99_ms']} ms",
+        f"raw SQL route {raw_write['requests_per_s']:,.0f}/s",
+        f"{write['requests_per_s'] / raw_write['requests_per_s']:.2f}",
+    )
     for name, rate in catch_up.items():
         report.row(f"catch-up {name}", f"{rate:,.0f} events/s", "-", "-")
     print(f"written: {report.write()}")

@@ -71,7 +71,9 @@ class WrkResult:
         errors = 0
         if m := re.search(r"Non-2xx or 3xx responses: (\d+)", out):
             errors += int(m.group(1))
-        if m := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out):
+        if m := re.search(
+            r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+        ):
             errors += sum(int(g) for g in m.groups())
         return cls(rps, _percentile(out, "50%"), _percentile(out, "99%"), errors, cpu_share)
 
@@ -84,8 +86,15 @@ def _percentile(out: str, label: str) -> float:
     return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
 
-def wrk(url: str, *, connections: int, duration: int, script: str | None = None,
-        env: dict[str, str] | None = None, threads: int = 2) -> WrkResult:
+def wrk(
+    url: str,
+    *,
+    connections: int,
+    duration: int,
+    script: str | None = None,
+    env: dict[str, str] | None = None,
+    threads: int = 2,
+) -> WrkResult:
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install -y wrk")
     args = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency"]
@@ -126,8 +135,14 @@ class Report:
         RESULTS.mkdir(exist_ok=True)
         path = RESULTS / f"{self.name}.json"
         path.write_text(json.dumps({"meta": self.meta, "scenarios": self.scenarios}, indent=2))
-        lines = [f"# {self.name}", "", *(f"- {k}: {v}" for k, v in self.meta.items()), "",
-                 "| scenario | measured | baseline | ratio |", "|---|---|---|---|"]
+        lines = [
+            f"# {self.name}",
+            "",
+            *(f"- {k}: {v}" for k, v in self.meta.items()),
+            "",
+            "| scenario | measured | baseline | ratio |",
+            "|---|---|---|---|",
+        ]
         lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in self.rows]
         (RESULTS / f"{self.name}.md").write_text("\n".join(lines) + "\n")
         return path
