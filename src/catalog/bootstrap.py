@@ -6,12 +6,12 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from catalog.domain.events import ALL_EVENTS
-from catalog.read_models import READ_MODELS, ReadModel
+from catalog.read_models import READ_MODELS, ReadModel, Reads
 from catalog.settings import Settings
 from catalog.write import handlers
 from catalog.write.repositories import SAVERS
@@ -69,10 +69,16 @@ class Catalog:
         self.write_reader = SqliteReader(settings.write_database)
         self.log_reader = SqliteEventLogReader(settings.write_database)
         self.read_models: dict[str, RunningReadModel] = {}
-        self.query_bus = QueryBus([timing(self.observe), consistency(self._tracked_view())])
         sync_projections: list[SyncProjection] = []
-        for spec in READ_MODELS:
-            self._build_read_model(spec, sync_projections)
+        reads = [self._build_read_model(spec, sync_projections) for spec in READ_MODELS]
+        self.query_bus = QueryBus(
+            [
+                timing(self.observe),
+                consistency(_LiveTracked(self.read_models)),
+            ]
+        )
+        for read in reads:
+            read.register(self.query_bus)
         self.writer = SqliteWriter(
             self.write_db, self.registry, self.head, SAVERS, sync_projections
         )
@@ -88,10 +94,7 @@ class Catalog:
         self._tasks: list[asyncio.Task[None]] = []
         self._sync = sync_projections
 
-    def _tracked_view(self) -> _TrackedView:
-        return _TrackedView(self.read_models)
-
-    def _build_read_model(self, spec: ReadModel, sync_projections: list[SyncProjection]) -> None:
+    def _build_read_model(self, spec: ReadModel, sync_projections: list[SyncProjection]) -> Reads:
         projection: Projection[Any] = spec.projection()
         mode = self.settings.mode_of(projection.name, can_sync=spec.can_sync)
         reader: Any
@@ -115,7 +118,7 @@ class Catalog:
             running = RunningReadModel(runner, "duckdb", [duck.close])
             reader = duck
         self.read_models[projection.name] = running
-        spec.reads(reader).register(self.query_bus)
+        return spec.reads(reader)
 
     async def start(self, *, projections: bool = True) -> None:
         """Catch sync projections up, then start the asynchronous runners."""
@@ -183,15 +186,20 @@ class Catalog:
         return True
 
 
-class _TrackedView(dict[str, Tracked]):
-    """A live view of the running read models for the consistency middleware."""
+class _LiveTracked(Mapping[str, Tracked]):
+    """The running read models by name, as the consistency middleware sees them."""
 
     def __init__(self, read_models: dict[str, RunningReadModel]) -> None:
-        super().__init__()
         self._read_models = read_models
 
     def __getitem__(self, name: str) -> Tracked:
         return self._read_models[name].tracked
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._read_models)
+
+    def __len__(self) -> int:
+        return len(self._read_models)
 
 
 def _create_write_schema(conn: Any) -> None:
