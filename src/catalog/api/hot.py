@@ -13,11 +13,11 @@ import re
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
-from tandem.bus import QueryBus
 
 from catalog.api.edge import query_response, read_requirements
 from catalog.api.problems import from_exception, problem_response
 from catalog.read.queries import GetProduct
+from tandem.bus import QueryBus
 
 _DETAIL = re.compile(r"/products/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})")
 
