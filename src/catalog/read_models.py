@@ -15,12 +15,14 @@ from catalog.projections.category_stats import CategoryStatsProjection
 from catalog.projections.order_view import OrderViewProjection
 from catalog.projections.price_history import PriceHistoryProjection
 from catalog.projections.product_detail import ProductDetailProjection
+from catalog.projections.product_search import ProductSearchProjection
 from catalog.projections.sales_analytics import SalesAnalyticsProjection
 from catalog.read.analytics import PriceHistoryReads, SalesAnalyticsReads
 from catalog.read.cart_view import CartViewReads
 from catalog.read.category_stats import CategoryStatsReads
 from catalog.read.order_view import OrderViewReads
 from catalog.read.product_detail import ProductDetailReads
+from catalog.read.product_search import ProductSearchReads
 from tandem.bus import QueryBus
 from tandem.projections.base import Projection
 
@@ -43,6 +45,7 @@ class ReadModel:
 
 READ_MODELS: tuple[ReadModel, ...] = (
     ReadModel(ProductDetailProjection, "sqlite", ProductDetailReads),
+    ReadModel(ProductSearchProjection, "sqlite", ProductSearchReads),
     ReadModel(CategoryStatsProjection, "sqlite", CategoryStatsReads),
     ReadModel(CartViewProjection, "sqlite", CartViewReads),
     ReadModel(OrderViewProjection, "sqlite", OrderViewReads),
