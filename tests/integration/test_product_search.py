@@ -95,17 +95,24 @@ async def world(catalog: Catalog, tmp_path: Path) -> AsyncIterator[World]:
 
 
 def dump(path: Path) -> dict[str, list[tuple[Any, ...]]]:
-    """Every table of a store, FTS5 shadow tables included, as sorted rows."""
+    """Every table of a store as sorted rows, the FTS index as its logical postings.
+
+    How FTS5 splits its index into segments depends on how events were batched into
+    transactions, so the index is compared by what it says, not by its pages.
+    """
     conn = sqlite3.connect(path)
     try:
         tables = [
             r[0]
             for r in conn.execute(
-                "SELECT name FROM sqlite_master"
-                " WHERE type = 'table' AND sql NOT LIKE 'CREATE VIRTUAL%'"
+                "SELECT name FROM sqlite_master WHERE type = 'table'"
+                " AND sql NOT LIKE 'CREATE VIRTUAL%' AND name NOT IN ('ps_fts_data', 'ps_fts_idx')"
             )
         ]
-        return {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall()) for t in sorted(tables)}
+        rows = {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall()) for t in sorted(tables)}
+        conn.execute("CREATE VIRTUAL TABLE temp.postings USING fts5vocab(main, ps_fts, instance)")
+        rows["postings"] = sorted(conn.execute("SELECT * FROM temp.postings").fetchall())
+        return rows
     finally:
         conn.close()
 

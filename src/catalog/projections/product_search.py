@@ -1,6 +1,6 @@
-"""Product search: one row per product, an FTS5 index over its text, a category closure.
+"""Product search: product facts and text, an FTS5 index over the text, a category closure.
 
-The FTS5 table takes its text from `ps_products` (external content). The projection
+The FTS5 table takes its text from `ps_product_text` (external content). The projection
 writes the index itself, beside every change of an indexed column, rather than through
 triggers: a statement that fires a trigger runs in a statement savepoint, FTS5 flushes
 its pending terms at every savepoint, and catching up then writes one index segment per

@@ -1,9 +1,10 @@
 """Product search: full text, filters, facets, sorts and keyset pagination on SQLite FTS5.
 
-A search runs in one read transaction, so its parts agree with each other: one grouped
-count over every match, which yields the total and both facets in a single pass; the
-page, which seeks past the cursor's sort key instead of skipping rows with OFFSET; and a
-lookup of the facet categories.
+A search runs in one read transaction, so its parts agree with each other: a count of
+every match per (category, price bucket), which yields the total and both facets; the
+page, which seeks past the cursor's sort key instead of skipping rows with OFFSET; the
+display fields of the page's rows alone; and the names of the facet categories. A text
+search gets its counts and its page from a single walk over the FTS matches.
 
     reads = ProductSearchReads(store.reader)
     page = await reads.search(SearchProducts(q="trail run", in_stock=True, sort="price_asc"))
@@ -344,6 +345,8 @@ def _page(conn: sqlite3.Connection, s: _Search, total: int) -> PageKeys:
 def _summaries(conn: sqlite3.Connection, page: PageKeys) -> list[dict[str, Any]]:
     """The display fields of the page's products, in page order."""
     positions = [key[0] for key in page]
+    if not positions:
+        return []
     rows = conn.execute(
         "SELECT p.created_position, p.id, t.sku, t.name, p.price, p.currency, p.in_stock,"
         " p.stock, p.category_id, c.name, p.status FROM ps_products p"
