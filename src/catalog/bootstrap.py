@@ -36,6 +36,13 @@ log = logging.getLogger("catalog")
 
 Observer = Callable[[str, str, float], None]
 
+# Embedded projections apply on the event loop's thread (see SqliteDatabase.inline);
+# batches this size keep each stretch of the loop to a few milliseconds.
+INLINE_BATCH = 200
+# A columnar store pays per transaction, not per row: analytics trade a tenth of a
+# second of lag for batches many times larger.
+COLUMNAR_LINGER = 0.1
+
 
 class WriteDatabaseIdempotency:
     """Idempotency lookups on a read-only connection to the write database."""
@@ -67,7 +74,7 @@ class Catalog:
         self.write_db.call(_create_write_schema)
         self.head = VersionWatch(self.write_db.call(sqlite_log.head))
         self.write_reader = SqliteReader(settings.write_database)
-        self.log_reader = SqliteEventLogReader(settings.write_database)
+        self.log_reader = SqliteEventLogReader(settings.write_database, inline=True)
         self.read_models: dict[str, RunningReadModel] = {}
         sync_projections: list[SyncProjection] = []
         reads = [self._build_read_model(spec, sync_projections) for spec in READ_MODELS]
@@ -104,8 +111,12 @@ class Catalog:
             reader = self.write_reader
             running = RunningReadModel(sync, "sqlite (write database)")
         elif spec.store == "sqlite":
-            store = SqliteProjectionStore(self.settings.data_dir / "read" / f"{projection.name}.db")
-            runner = ProjectionRunner(projection, store, self.log_reader, self.head)
+            store = SqliteProjectionStore(
+                self.settings.data_dir / "read" / f"{projection.name}.db", inline=True
+            )
+            runner = ProjectionRunner(
+                projection, store, self.log_reader, self.head, batch_size=INLINE_BATCH
+            )
             running = RunningReadModel(runner, "sqlite", [store.close])
             reader = store.reader
         else:
@@ -114,7 +125,9 @@ class Catalog:
             duck = DuckDBProjectionStore(
                 self.settings.data_dir / "read" / f"{projection.name}.duckdb"
             )
-            runner = ProjectionRunner(projection, duck, self.log_reader, self.head)
+            runner = ProjectionRunner(
+                projection, duck, self.log_reader, self.head, linger=COLUMNAR_LINGER
+            )
             running = RunningReadModel(runner, "duckdb", [duck.close])
             reader = duck
         self.read_models[projection.name] = running

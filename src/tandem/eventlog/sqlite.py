@@ -129,8 +129,8 @@ def read_aggregate(conn: sqlite3.Connection, aggregate_id: str) -> list[StoredEv
 class SqliteEventLogReader:
     """Readers of the SQLite event log, on read-only connections beside the writer."""
 
-    def __init__(self, path: str | Path) -> None:
-        self._reader = SqliteReader(path, threads=2)
+    def __init__(self, path: str | Path, *, inline: bool = False) -> None:
+        self._reader = SqliteReader(path, threads=2, inline=inline)
 
     async def read_after(self, position: int, limit: int) -> list[StoredEvent]:
         return await self._reader.run(lambda c: read_after(c, position, limit))

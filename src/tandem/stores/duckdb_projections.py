@@ -158,7 +158,9 @@ class DuckDBProjectionStore:
                 import duckdb
 
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._root = duckdb.connect(str(self.path))
+                # Read models here are small and fed in batches: DuckDB's own worker
+                # threads would only compete with the application for the same cores.
+                self._root = duckdb.connect(str(self.path), config={"threads": 1})
             # The root connection only hands out cursors and never runs a statement, so
             # no two threads ever share one connection object.
             cursor = self._root.cursor()

@@ -58,8 +58,12 @@ class SqliteDatabase:
     >>> await db.run(lambda c: c.execute("select 1").fetchone())  # doctest: +SKIP
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, inline: bool = False) -> None:
         self.path = Path(path)
+        # Inline databases run on the caller's thread: for small local transactions
+        # that is cheaper than the GIL hand-offs of a thread hop, at the price of
+        # holding the event loop for the transaction's duration.
+        self.inline = inline
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sqlite:{path}")
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
@@ -81,6 +85,8 @@ class SqliteDatabase:
 
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn` with the connection in this database's thread."""
+        if self.inline:
+            return self.call(fn)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self.call, fn)
 
@@ -97,8 +103,9 @@ class SqliteDatabase:
 class SqliteReader:
     """Read-only connections for queries, one per worker thread, beside the writer."""
 
-    def __init__(self, path: str | Path, *, threads: int = 4) -> None:
+    def __init__(self, path: str | Path, *, threads: int = 4, inline: bool = False) -> None:
         self.path = Path(path)
+        self.inline = inline
         self._local = threading.local()
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sqlite-read")
         self._all: list[sqlite3.Connection] = []
@@ -115,6 +122,8 @@ class SqliteReader:
         return fn(self._connection())
 
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self.inline:
+            return self.call(fn)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self.call, fn)
 

@@ -43,9 +43,9 @@ class SqliteProjectionStore:
 
     kind = "sqlite"
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, inline: bool = False) -> None:
         self.path = Path(path)
-        self.db = SqliteDatabase(self.path)
+        self.db = SqliteDatabase(self.path, inline=inline)
         self._reader: SqliteReader | None = None
 
     @property
