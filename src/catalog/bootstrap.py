@@ -27,7 +27,7 @@ from tandem.projections.runner import ProjectionRunner
 from tandem.projections.status import Tracked, describe
 from tandem.projections.sync import SyncProjection
 from tandem.stores import sqlite_projections
-from tandem.stores.sqlite import SqliteDatabase, SqliteReader
+from tandem.stores.sqlite import SqliteDatabase, SqliteReader, checkpoint_wal
 from tandem.stores.sqlite_projections import SqliteProjectionStore
 from tandem.uow import CommandResult
 from tandem.uow_sqlite import SqliteUnitOfWork, SqliteWriter, lookup_idempotency
@@ -73,7 +73,7 @@ class Catalog:
         self.write_db = SqliteDatabase(settings.write_database)
         self.write_db.call(_create_write_schema)
         self.head = VersionWatch(self.write_db.call(sqlite_log.head))
-        self.write_reader = SqliteReader(settings.write_database)
+        self.write_reader = SqliteReader(settings.write_database, inline=True)
         self.log_reader = SqliteEventLogReader(settings.write_database, inline=True)
         self.read_models: dict[str, RunningReadModel] = {}
         sync_projections: list[SyncProjection] = []
@@ -135,6 +135,9 @@ class Catalog:
 
     async def start(self, *, projections: bool = True) -> None:
         """Catch sync projections up, then start the asynchronous runners."""
+        self._tasks.append(
+            asyncio.create_task(checkpoint_wal(self.settings.write_database, self.head))
+        )
         for sync in self._sync:
             await self.write_db.run(sync.catch_up)
         for running in self.read_models.values():

@@ -56,7 +56,11 @@ class VersionWatch:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._waiters, (target, next(self._seq), fut))
         try:
-            await asyncio.wait_for(asyncio.shield(fut), timeout)
+            # asyncio.timeout, not asyncio.wait_for: on Python 3.11 wait_for can swallow
+            # a cancellation that lands as the future completes, and a task that never
+            # sees its cancellation never stops.
+            async with asyncio.timeout(timeout):
+                await fut
         except TimeoutError:
             return self._value >= target
         finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
 from collections.abc import Callable, Mapping
@@ -21,6 +22,7 @@ from tandem.stores.sqlite import SqliteDatabase
 from tandem.uow import CommandResult, IdempotencyClaim, UnitOfWork
 
 T = TypeVar("T")
+BUSY_WAIT_MS = 10_000
 
 IDEMPOTENCY_SCHEMA = """
 CREATE TABLE IF NOT EXISTS tandem_idempotency (
@@ -72,6 +74,14 @@ class SqliteWriter:
         # One writer per database: in-process commands queue here rather than on
         # SQLite's busy timeout; other processes are serialised by BEGIN IMMEDIATE.
         self.lock = asyncio.Lock()
+        self.background: set[asyncio.Future[None]] = set()
+        # Commands run on the event loop's thread: a local WAL commit without fsync
+        # costs microseconds, far less than two thread hops under load. So the loop
+        # never blocks, BEGIN does not wait (another process's lock sends it to the
+        # database thread instead) and checkpoints, which fsync, run elsewhere
+        # (`checkpoint_wal`).
+        db.call(lambda c: c.execute("PRAGMA busy_timeout=0"))
+        db.call(lambda c: c.execute("PRAGMA wal_autocheckpoint=0"))
 
 
 class SqliteUnitOfWork(UnitOfWork):
@@ -86,14 +96,22 @@ class SqliteUnitOfWork(UnitOfWork):
         writer = self._writer
         await writer.lock.acquire()
         try:
-            await writer.db.run(lambda c: c.execute("BEGIN IMMEDIATE"))
+            begun = writer.db.call(_try_begin)
         except BaseException:
-            # Cancelled while waiting: the BEGIN may still run in the writer thread.
-            # The rollback queues behind it on the same single thread, so it always
-            # undoes it before the next unit of work's BEGIN.
-            writer.db.submit(_rollback_if_open)
             writer.lock.release()
             raise
+        if not begun:
+            # Another process holds the write lock: wait for it off the event loop.
+            begin = asyncio.ensure_future(writer.db.run(_begin_waiting))
+            try:
+                await asyncio.shield(begin)
+            except BaseException:
+                # Cancelled (or failed) while the BEGIN waits in the database thread:
+                # keep the lock until that BEGIN is over, then undo it.
+                cleanup = asyncio.ensure_future(_abandon(writer, begin))
+                writer.background.add(cleanup)
+                cleanup.add_done_callback(writer.background.discard)
+                raise
         self._open = True
         claim = self.idempotency
         if claim is not None:
@@ -109,7 +127,7 @@ class SqliteUnitOfWork(UnitOfWork):
         try:
             if self._open:
                 self._open = False
-                self._writer.db.submit(_rollback_if_open)
+                self._writer.db.call(_rollback_if_open)
         finally:
             self.reset()
             self._writer.lock.release()
@@ -161,21 +179,48 @@ class SqliteUnitOfWork(UnitOfWork):
                 projection.apply(conn, stored)
             conn.execute("COMMIT")
             self._open = False
-            if stored:
-                # Scheduled from the commit itself, so the versions advance even if the
-                # caller is cancelled now; it runs before the caller resumes.
-                loop.call_soon_threadsafe(_advance, writer, stored)
             return result, stored
 
-        loop = asyncio.get_running_loop()
-        result, _stored = await writer.db.run(_commit)
+        # Inline, with no await between COMMIT and the advances: nothing can cancel the
+        # command between making it durable and making it visible to version waiters.
+        result, stored = writer.db.call(_commit)
+        if stored:
+            _advance(writer, stored)
         return result
+
+
+async def _abandon(writer: SqliteWriter, begin: asyncio.Future[None]) -> None:
+    try:
+        with contextlib.suppress(BaseException):
+            await begin
+        writer.db.call(_rollback_if_open)
+    finally:
+        writer.lock.release()
 
 
 def _advance(writer: SqliteWriter, stored: list[StoredEvent]) -> None:
     for projection in writer.sync_projections:
         projection.committed(stored[-1].position, len(stored))
     writer.head.advance(stored[-1].position)
+
+
+def _try_begin(conn: sqlite3.Connection) -> bool:
+    """BEGIN IMMEDIATE without waiting (the writer runs with busy_timeout 0)."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            return False
+        raise
+    return True
+
+
+def _begin_waiting(conn: sqlite3.Connection) -> None:
+    conn.execute(f"PRAGMA busy_timeout={BUSY_WAIT_MS}")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    finally:
+        conn.execute("PRAGMA busy_timeout=0")
 
 
 def _rollback_if_open(conn: sqlite3.Connection) -> None:

@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
+from tandem.consistency import VersionWatch
+
 T = TypeVar("T")
 
 
@@ -98,6 +100,28 @@ class SqliteDatabase:
 
         self._executor.submit(self.call, lambda _c: _close()).result()
         self._executor.shutdown(wait=True)
+
+
+async def checkpoint_wal(path: str | Path, head: VersionWatch, interval: float = 0.5) -> None:
+    """Move committed WAL frames into the database file, off the event loop.
+
+    The writer disables automatic checkpoints (they fsync inside a commit); this task
+    runs a PASSIVE checkpoint, which never blocks readers or the writer, at most every
+    `interval` seconds while the log grows.
+    """
+    conn = connect(path)
+    loop = asyncio.get_running_loop()
+    seen = head.value
+    try:
+        while True:
+            await head.wait_for(seen + 1)
+            seen = head.value
+            await asyncio.sleep(interval)
+            await loop.run_in_executor(
+                None, lambda: conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            )
+    finally:
+        conn.close()
 
 
 class SqliteReader:
