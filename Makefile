@@ -31,6 +31,7 @@ test: lint
 test-all: test
 
 bench-embedded: install
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m bench.embedded
 
 clean:
