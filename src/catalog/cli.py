@@ -48,6 +48,7 @@ def serve(
         host=host,
         port=port,
         log_level=log_level.lower(),
+        log_config=None,  # keep the JSON logging configured above
         access_log=False,
     )
 

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 from tandem.messages import StoredEvent
 from tandem.projections.base import Projection
+from tandem.stores.sqlite import run_script
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS cs_categories (
@@ -183,9 +184,7 @@ class CategoryStatsProjection(Projection[sqlite3.Connection]):
     )
 
     def setup(self, tx: sqlite3.Connection) -> None:
-        for statement in SCHEMA.split(";"):
-            if statement.strip():
-                tx.execute(statement)
+        run_script(tx, SCHEMA)
 
     def apply(self, tx: sqlite3.Connection, event: StoredEvent) -> None:
         data = event.data

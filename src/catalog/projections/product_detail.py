@@ -13,6 +13,7 @@ import orjson
 
 from tandem.messages import StoredEvent
 from tandem.projections.base import Projection
+from tandem.stores.sqlite import run_script
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS pd_categories (
@@ -69,9 +70,7 @@ class ProductDetailProjection(Projection[sqlite3.Connection]):
     )
 
     def setup(self, tx: sqlite3.Connection) -> None:
-        for statement in SCHEMA.split(";"):
-            if statement.strip():
-                tx.execute(statement)
+        run_script(tx, SCHEMA)
 
     def apply(self, tx: sqlite3.Connection, event: StoredEvent) -> None:
         data = event.data

@@ -41,6 +41,17 @@ def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
     return conn
 
 
+def run_script(conn: sqlite3.Connection, script: str) -> None:
+    """Run `;`-separated DDL inside the caller's transaction.
+
+    `executescript` would COMMIT first, breaking the one-transaction setup of a read
+    model and its checkpoint table.
+    """
+    for statement in script.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
 @contextmanager
 def transaction(conn: sqlite3.Connection, *, immediate: bool = True) -> Iterator[None]:
     """BEGIN (IMMEDIATE by default, taking the write lock at once) … COMMIT or ROLLBACK."""
