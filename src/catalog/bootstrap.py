@@ -106,10 +106,10 @@ class Catalog:
         mode = self.settings.mode_of(projection.name, can_sync=spec.can_sync)
         reader: Any
         if mode == "sync":
-            sync = SyncProjection(projection, store_kind="sqlite (write database)")
+            sync = SyncProjection(projection, store_kind="write db")
             sync_projections.append(sync)
             reader = self.write_reader
-            running = RunningReadModel(sync, "sqlite (write database)")
+            running = RunningReadModel(sync, "write db")
         elif spec.store == "sqlite":
             store = SqliteProjectionStore(
                 self.settings.data_dir / "read" / f"{projection.name}.db", inline=True

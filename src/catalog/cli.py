@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
+import urllib.request
 from typing import Annotated
 
 import typer
@@ -92,33 +94,57 @@ def seed(
     asyncio.run(run())
 
 
-@app.command()
-def status() -> None:
-    """A table of every projection: mode, store, checkpoint, head, lag, state."""
+def _running_status(url: str) -> list[dict[str, object]] | None:
+    """The live figures of a running server, or None if none answers at `url`."""
+    try:
+        with urllib.request.urlopen(f"{url.rstrip('/')}/status", timeout=1) as response:
+            projections: list[dict[str, object]] = json.load(response)["projections"]
+            return projections
+    except (OSError, ValueError, KeyError):
+        return None
 
-    async def run() -> list[dict[str, object]]:
+
+@app.command()
+def status(
+    url: Annotated[str, typer.Option(help="A running server to ask first.")] = (
+        "http://127.0.0.1:8000"
+    ),
+) -> None:
+    """A table of every projection: mode, store, checkpoint, head, lag, state.
+
+    Asks the running server; without one, reads the stored checkpoints (state offline).
+    """
+
+    async def offline() -> list[dict[str, object]]:
         catalog = Catalog(Settings.from_env())
         try:
             await catalog.load_checkpoints()
-            return catalog.status()
+            return [{**row, "state": "offline"} for row in catalog.status()]
         finally:
             catalog.close()
 
-    rows = asyncio.run(run())
+    rows = _running_status(url) or asyncio.run(offline())
     table = Table(title="Projections")
-    for column in ("name", "mode", "store", "checkpoint", "head", "lag_events", "state"):
-        table.add_column(column, justify="right" if column in ("checkpoint", "head") else "left")
+    columns = ("name", "mode", "store", "checkpoint", "head", "lag", "lag s", "state")
+    for column in columns:
+        table.add_column(
+            column,
+            justify="left" if column in ("name", "mode", "store") else "right",
+            no_wrap=column == "name",
+        )
+    colours = {"live": "green", "failed": "bold red", "catching_up": "yellow"}
     for row in rows:
         lag = int(str(row["lag_events"]))
-        colour = "green" if lag == 0 else "yellow"
+        state = str(row["state"])
         table.add_row(
             str(row["name"]),
             str(row["mode"]),
             str(row["store"]),
             str(row["checkpoint"]),
             str(row["head"]),
-            f"[{colour}]{lag}[/{colour}]",
-            str(row["state"]),
+            f"[{'green' if lag == 0 else 'yellow'}]{lag}[/]",
+            str(row["lag_seconds"]),
+            f"[{colours.get(state, 'white')}]{state}[/]",
         )
     Console().print(table)
 
