@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from catalog.domain.events import ALL_EVENTS
+from catalog.projections.product_detail import ProductDetailProjection
+from catalog.read.product_feed import ProductFeed
 from catalog.read_models import READ_MODELS, ReadModel, Reads
 from catalog.settings import Settings
 from catalog.write import handlers
@@ -76,6 +78,7 @@ class Catalog:
         self.write_reader = SqliteReader(settings.write_database, inline=True)
         self.log_reader = SqliteEventLogReader(settings.write_database, inline=True)
         self.read_models: dict[str, RunningReadModel] = {}
+        self.readers: dict[str, Any] = {}
         sync_projections: list[SyncProjection] = []
         reads = [self._build_read_model(spec, sync_projections) for spec in READ_MODELS]
         self.query_bus = QueryBus(
@@ -98,6 +101,10 @@ class Catalog:
             ],
         )
         handlers.register(self.command_bus)
+        self.product_feed = ProductFeed(
+            self.readers[ProductDetailProjection.name],
+            self.read_models[ProductDetailProjection.name].tracked.checkpoint,
+        )
         self._tasks: list[asyncio.Task[None]] = []
         self._sync = sync_projections
 
@@ -131,6 +138,7 @@ class Catalog:
             running = RunningReadModel(runner, "duckdb", [duck.close])
             reader = duck
         self.read_models[projection.name] = running
+        self.readers[projection.name] = reader
         return spec.reads(reader)
 
     async def start(self, *, projections: bool = True) -> None:
@@ -138,6 +146,7 @@ class Catalog:
         self._tasks.append(
             asyncio.create_task(checkpoint_wal(self.settings.write_database, self.head))
         )
+        self._tasks.append(asyncio.create_task(self.product_feed.run(), name="product-feed"))
         for sync in self._sync:
             await self.write_db.run(sync.catch_up)
         for running in self.read_models.values():

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from catalog.api import commands, ops, problems, queries
+from catalog.api import commands, ops, problems, queries, streams
 from catalog.api.hot import HotReads
 from catalog.api.limits import BodyLimit
 from catalog.bootstrap import Catalog
@@ -37,6 +37,7 @@ def create_app(catalog: Catalog, tokens: TokenVerifier) -> FastAPI:
     app.include_router(commands.router)
     app.include_router(queries.router)
     app.include_router(ops.router)
+    app.include_router(streams.router)
     app.add_middleware(BodyLimit)
     app.add_middleware(HotReads, bus=catalog.query_bus)
     return app

@@ -13,7 +13,11 @@ router = APIRouter(tags=["operations"])
 @router.get("/status")
 async def status(request: Request) -> dict[str, Any]:
     catalog = request.app.state.catalog
-    return {"head": catalog.head.value, "projections": catalog.status()}
+    return {
+        "head": catalog.head.value,
+        "projections": catalog.status(),
+        "subscribers": catalog.product_feed.subscriber_count,
+    }
 
 
 @router.get("/healthz")
