@@ -41,6 +41,7 @@ class CreateProductBody(Body):
 
 
 class UpdateProductBody(Body):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
     name: Name | None = None
     description: Annotated[str, StringConstraints(max_length=5000)] | None = None
     attributes: Attributes | None = None

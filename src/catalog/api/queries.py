@@ -54,7 +54,7 @@ async def search_products(
         in_stock=in_stock,
         sort=sort,
         limit=limit,
-        cursor=cursor,
+        cursor=cursor or None,
     )
     return await _ask(request, query)
 
