@@ -12,6 +12,7 @@ from catalog.api.hot import HotReads
 from catalog.api.limits import BodyLimit
 from catalog.bootstrap import Catalog
 from catalog.tokens import TokenVerifier
+from catalog.web import pages
 
 
 def create_app(catalog: Catalog, tokens: TokenVerifier) -> FastAPI:
@@ -38,6 +39,8 @@ def create_app(catalog: Catalog, tokens: TokenVerifier) -> FastAPI:
     app.include_router(queries.router)
     app.include_router(ops.router)
     app.include_router(streams.router)
+    app.include_router(pages.router)
+    pages.mount_static(app)
     app.add_middleware(BodyLimit)
     app.add_middleware(HotReads, bus=catalog.query_bus)
     return app

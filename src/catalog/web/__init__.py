@@ -1,0 +1,1 @@
+"""Server-rendered web pages: the storefront, live product pages and operations."""

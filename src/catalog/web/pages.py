@@ -1,0 +1,79 @@
+"""The storefront, product and operations pages, rendered by the API process itself.
+
+Pages render their first state on the server (product detail, projection table) and a
+small script per page keeps it current through the public API and its SSE streams, so
+the pages need nothing the API does not already offer, and nothing from the network.
+
+Wire them into an app with::
+
+    app.include_router(pages.router)
+    pages.mount_static(app)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, FastAPI, Request
+from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from catalog.api.edge import read_requirements
+from catalog.bootstrap import Catalog
+from catalog.domain.errors import NotFound
+from catalog.read.queries import GetProduct
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")
+
+router = APIRouter(include_in_schema=False)
+
+# The pages change with the code, not with data the browser may cache.
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def mount_static(app: FastAPI) -> None:
+    """Serve the pages' scripts and stylesheet under `/static`."""
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+
+@router.get("/")
+async def storefront(request: Request) -> Response:
+    return templates.TemplateResponse(request, "storefront.html", {}, headers=NO_STORE)
+
+
+@router.get("/products/{product_id}/view")
+async def product_page(request: Request, product_id: UUID) -> Response:
+    catalog: Catalog = request.app.state.catalog
+    # Same read-your-writes rules as the JSON route: a page opened right after a
+    # command shows that command's effect.
+    min_version, timeout = read_requirements(request)
+    try:
+        result = await catalog.query_bus.ask(
+            GetProduct(product_id=str(product_id)), min_version=min_version, timeout=timeout
+        )
+    except NotFound:
+        return templates.TemplateResponse(
+            request,
+            "not_found.html",
+            {"what": "product", "id": str(product_id)},
+            status_code=404,
+            headers=NO_STORE,
+        )
+    product: dict[str, Any] = result.value
+    return templates.TemplateResponse(
+        request,
+        "product.html",
+        {"product": product, "read_version": result.read_version},
+        headers=NO_STORE,
+    )
+
+
+@router.get("/ops")
+async def operations(request: Request) -> Response:
+    catalog: Catalog = request.app.state.catalog
+    context = {"head": catalog.head.value, "projections": catalog.status()}
+    return templates.TemplateResponse(request, "ops.html", context, headers=NO_STORE)
