@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.harness import Process, Report, free_port, median_of, wrk
+from bench.harness import Process, Report, catalog_server, free_port, median_of, wrk
 
 TOKEN = "bench-admin-token"
 
@@ -149,22 +149,7 @@ def main() -> None:
         finally:
             baseline.stop()
 
-        port = free_port()
-        server = Process(
-            [
-                sys.executable,
-                "-m",
-                "catalog",
-                "serve",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-            ],
-            {"TANDEM_DATA_DIR": str(data), "TANDEM_ADMIN_TOKEN": TOKEN},
-            port,
-            "/readyz",
-        )
+        server = catalog_server(data, TOKEN)
         try:
             detail = median_of(
                 [

@@ -57,6 +57,17 @@ class Process:
             self.proc.kill()
 
 
+def catalog_server(data: Path, token: str) -> Process:
+    """`tandem serve` (one process) on a free port over the data directory `data`."""
+    port = free_port()
+    return Process(
+        [sys.executable, "-m", "catalog", "serve", "--port", str(port), "--log-level", "warning"],
+        {"TANDEM_DATA_DIR": str(data), "TANDEM_ADMIN_TOKEN": token},
+        port,
+        "/readyz",
+    )
+
+
 @dataclass
 class WrkResult:
     requests_per_s: float

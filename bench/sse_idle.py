@@ -10,15 +10,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sqlite3
-import sys
 import tempfile
 import threading
 from pathlib import Path
 
 import httpx
 
-from bench.embedded import TOKEN, _ids_file, _seed
-from bench.harness import Process, Report, free_port, median_of, wrk
+from bench.embedded import TOKEN, _seed
+from bench.harness import Report, catalog_server, median_of, wrk
 
 
 def _hold_streams(url: str, ids: list[str], ready: threading.Event, stop: threading.Event) -> None:
@@ -62,23 +61,7 @@ def main() -> None:
         writes = Path(tmp) / "writes.txt"
         writes.write_text("\n".join(ids[: len(ids) // 2]) + "\n")
         watched = ids[len(ids) // 2 :][: args.subscribers]
-        _ids_file(data, Path(tmp) / "unused.txt", zipf=False)
-        port = free_port()
-        server = Process(
-            [
-                sys.executable,
-                "-m",
-                "catalog",
-                "serve",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-            ],
-            {"TANDEM_DATA_DIR": str(data), "TANDEM_ADMIN_TOKEN": TOKEN},
-            port,
-            "/readyz",
-        )
+        server = catalog_server(data, TOKEN)
 
         def measure(tag: str) -> dict[str, object]:
             return median_of(

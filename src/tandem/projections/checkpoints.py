@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from tandem.messages import StoredEvent
+from tandem.projections.base import Projection
+
 CHECKPOINT_TABLE = """
 CREATE TABLE IF NOT EXISTS tandem_checkpoints (
     name TEXT PRIMARY KEY,
@@ -29,3 +32,24 @@ def save(tx: Cursor, name: str, position: int, version: int) -> None:
         " version = excluded.version",
         (name, position, version),
     )
+
+
+def apply_past(tx: Cursor, projection: Projection[Any], events: list[StoredEvent]) -> int:
+    """Apply the events past the stored checkpoint and store the new checkpoint, all in
+    the caller's open transaction; returns the checkpoint.
+
+    Events at or below the stored checkpoint are skipped: a redelivered batch has no
+    second effect. Events the projection does not handle still move the checkpoint.
+    """
+    checkpoint = load(tx, projection.name)
+    wanted = projection.event_types
+    last = checkpoint
+    for event in events:
+        if event.position <= checkpoint:
+            continue
+        if event.type in wanted:
+            projection.apply(tx, event)
+        last = event.position
+    if last > checkpoint:
+        save(tx, projection.name, last, projection.version)
+    return last

@@ -104,19 +104,9 @@ def _apply(
 ) -> int:
     tx = DuckDBTransaction(conn)
     with _transaction(conn):
-        checkpoint = checkpoints.load(tx, projection.name)
-        wanted = projection.event_types
-        last = checkpoint
-        for event in events:
-            if event.position <= checkpoint:
-                continue  # already applied: redelivery has no second effect
-            if event.type in wanted:
-                projection.apply(tx, event)
-            last = event.position
-        if last > checkpoint:
-            # `execute` flushes the queued rows first, so they commit with the checkpoint.
-            checkpoints.save(tx, projection.name, last, projection.version)
-    return last
+        # Saving the checkpoint is an `execute`, which flushes the queued appender rows
+        # first, so they commit together with it.
+        return checkpoints.apply_past(tx, projection, events)
 
 
 class DuckDBProjectionStore:

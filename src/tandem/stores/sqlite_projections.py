@@ -24,18 +24,7 @@ def apply_in_transaction(
     conn: sqlite3.Connection, projection: SqliteProjection, events: list[StoredEvent]
 ) -> int:
     """Apply events past the stored checkpoint inside the caller's open transaction."""
-    checkpoint = checkpoints.load(conn, projection.name)
-    wanted = projection.event_types
-    last = checkpoint
-    for event in events:
-        if event.position <= checkpoint:
-            continue  # already applied: redelivery has no second effect
-        if event.type in wanted:
-            projection.apply(conn, event)
-        last = event.position
-    if last > checkpoint:
-        checkpoints.save(conn, projection.name, last, projection.version)
-    return last
+    return checkpoints.apply_past(conn, projection, events)
 
 
 class SqliteProjectionStore:
