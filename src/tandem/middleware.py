@@ -37,7 +37,7 @@ def idempotency(store: IdempotencyStore) -> Middleware:
         key = dispatch.idempotency_key
         if key is None:
             return await call_next(dispatch)
-        print_ = fingerprint(dispatch.name, to_data(dispatch.message))
+        request_print = fingerprint(dispatch.name, to_data(dispatch.message))
         scope = dispatch.subject
 
         async def replay() -> CommandResult | None:
@@ -45,18 +45,18 @@ def idempotency(store: IdempotencyStore) -> Middleware:
             if found is None:
                 return None
             stored_print, result = found
-            if stored_print != print_:
+            if stored_print != request_print:
                 raise IdempotencyKeyReuse(f"idempotency key {key!r} was used for another request")
             return result
 
         previous = await replay()
         if previous is not None:
             return previous
-        dispatch.claim = IdempotencyClaim(scope, key, print_)
+        dispatch.claim = IdempotencyClaim(scope, key, request_print)
         try:
             return await call_next(dispatch)
         except IdempotencyReplay as replayed:
-            if replayed.fingerprint != print_:
+            if replayed.fingerprint != request_print:
                 raise IdempotencyKeyReuse(
                     f"idempotency key {key!r} was used for another request"
                 ) from None

@@ -3,7 +3,7 @@
 Handlers follow one shape::
 
     async with uow:
-        product = await uow.products.get(cmd.product_id)
+        product = await Repositories(uow).product(cmd.product_id)
         product.change_price(cmd.price)
         uow.track(product)
         return await uow.commit(product.id)
