@@ -59,6 +59,18 @@ async def _backlog(settings: Settings, products: int) -> tuple[list[str], list[s
     return ids, roots
 
 
+async def _more_backlog(settings: Settings, ids: list[str], commands: int, seed: int) -> None:
+    """More events written while the server is down: the next start begins behind."""
+    catalog = Catalog(settings)
+    await catalog.start(projections=False)
+    rng = random.Random(seed)
+    for _ in range(commands):
+        price = Decimal(rng.randint(100, 90000)) / 100
+        await catalog.command_bus.dispatch(c.ChangePrice(product_id=rng.choice(ids), price=price))
+    await catalog.stop()
+    catalog.close()
+
+
 async def _traffic(url: str, ids: list[str], stop_at: float, seed: int) -> int:
     """Live commands while the server is being killed; failures during a kill are fine."""
     rng = random.Random(seed)
@@ -114,9 +126,11 @@ def test_sigkill_during_catch_up_and_live_traffic_converges(tmp_path: Path) -> N
     kills = 0
     behind = 0
     for round_ in range(6):
+        if round_ < 3:
+            asyncio.run(_more_backlog(settings, ids, 4000, seed=round_))
         server.start()
         if round_ < 3:
-            time.sleep(rng.uniform(0.02, 0.3))  # mid catch-up
+            time.sleep(rng.uniform(0.0, 0.05))  # mid catch-up
         else:
             stop_at = time.monotonic() + rng.uniform(0.3, 1.2)
             asyncio.run(_traffic(server.url, ids, stop_at, seed=round_))
