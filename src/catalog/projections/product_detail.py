@@ -190,7 +190,5 @@ def changed_since(conn: sqlite3.Connection, position: int) -> list[tuple[str, in
         "SELECT id, changed_at, doc FROM product_detail WHERE changed_at > ? ORDER BY changed_at",
         (position,),
     ).fetchall()
-    return [
-        (str(r[0]), int(r[1]), bytes(r[2]) if not isinstance(r[2], str) else r[2].encode())
-        for r in rows
-    ]
+    # Documents are stored as the JSON bytes orjson wrote; SQLite hands them back as is.
+    return [(str(r[0]), int(r[1]), bytes(r[2])) for r in rows]

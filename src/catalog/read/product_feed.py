@@ -10,7 +10,7 @@ keeps the newest.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import functools
 
 from catalog.projections import product_detail
 from tandem.consistency import VersionWatch
@@ -60,9 +60,9 @@ class ProductFeed:
         if not self._subscribers:
             self._seen = self._checkpoint.value
             return
-        changed: Callable[..., list[tuple[str, int, bytes]]] = product_detail.changed_since
-        seen = self._seen
-        rows = self._reader.call(lambda conn: changed(conn, seen))
+        rows = self._reader.call(
+            functools.partial(product_detail.changed_since, position=self._seen)
+        )
         for product_id, position, doc in rows:
             self._seen = max(self._seen, position)
             for queue in self._subscribers.get(product_id, ()):

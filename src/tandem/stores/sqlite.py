@@ -92,10 +92,6 @@ class SqliteDatabase:
         with self._lock:
             return fn(self._connection())
 
-    def submit(self, fn: Callable[[sqlite3.Connection], object]) -> None:
-        """Queue `fn` on this database's thread without waiting for it."""
-        self._executor.submit(self.call, fn)
-
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn` with the connection in this database's thread."""
         if self.inline:
