@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
+from tests.support.folding import all_events, fold_into_write_database, fold_log
 
 from catalog.bootstrap import Catalog
 from catalog.domain import commands as c
@@ -19,7 +19,6 @@ from catalog.read.cart_view import CartViewReads
 from catalog.read.queries import GetCart
 from tandem.bus import QueryBus
 from tandem.messages import StoredEvent
-from tandem.stores import sqlite_projections
 from tandem.stores.sqlite_projections import SqliteProjectionStore
 
 
@@ -55,11 +54,10 @@ class World:
         )
 
     async def events(self) -> list[StoredEvent]:
-        return await self.cat.log_reader.read_after(0, 100_000)
+        return await all_events(self.cat)
 
     async def project(self) -> int:
-        await self.store.setup(self.projection)
-        return await self.store.apply(self.projection, await self.events())
+        return await fold_log(self.cat, self.store, self.projection)
 
     async def cart(self, cart: str, customer: str = "alice", admin: bool = False) -> Any:
         await self.project()
@@ -207,17 +205,8 @@ async def test_runs_inside_the_write_database_beside_the_write_tables(world: Wor
     cart = str(uuid4())
     await world.add(cart, await world.product("Trail runner", "19.99"), 1)
     events = await world.events()
-    projection = CartViewProjection()
-
-    def apply(conn: sqlite3.Connection) -> int:
-        sqlite_projections.setup(conn, projection)
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            return sqlite_projections.apply_in_transaction(conn, projection, events)
-        finally:
-            conn.execute("COMMIT")
-
-    assert await world.cat.write_db.run(apply) == events[-1].position
+    applied = await fold_into_write_database(world.cat, CartViewProjection())
+    assert applied == events[-1].position
     reads = CartViewReads(world.cat.write_reader)
     view = await reads.get_cart(GetCart(cart_id=cart, customer="alice"))
     assert view["subtotal"] == "19.99"

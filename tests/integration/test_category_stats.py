@@ -10,6 +10,7 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
+from tests.support.folding import all_events, fold_into_write_database, fold_log
 
 from catalog.bootstrap import Catalog
 from catalog.domain import commands as c
@@ -19,7 +20,6 @@ from catalog.read.category_stats import CategoryStatsReads
 from catalog.read.queries import GetCategoryStats, ListCategories
 from tandem.bus import QueryBus
 from tandem.messages import StoredEvent
-from tandem.stores import sqlite_projections
 from tandem.stores.sqlite_projections import SqliteProjectionStore
 
 
@@ -50,11 +50,10 @@ class World:
         )
 
     async def events(self) -> list[StoredEvent]:
-        return await self.cat.log_reader.read_after(0, 100_000)
+        return await all_events(self.cat)
 
     async def project(self) -> int:
-        await self.store.setup(self.projection)
-        return await self.store.apply(self.projection, await self.events())
+        return await fold_log(self.cat, self.store, self.projection)
 
     async def stats(self, category: str) -> dict[str, Any]:
         await self.project()
@@ -312,14 +311,5 @@ async def test_runs_inside_the_write_database_beside_the_write_tables(world: Wor
     root = await world.category("Root")
     await world.product(root, "7.00", stock=1)
     events = await world.events()
-    projection = CategoryStatsProjection()
-
-    def apply(conn: sqlite3.Connection) -> int:
-        sqlite_projections.setup(conn, projection)
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            return sqlite_projections.apply_in_transaction(conn, projection, events)
-        finally:
-            conn.execute("COMMIT")
-
-    assert await world.cat.write_db.run(apply) == events[-1].position
+    applied = await fold_into_write_database(world.cat, CategoryStatsProjection())
+    assert applied == events[-1].position

@@ -11,6 +11,7 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
+from tests.support.folding import all_events, fold_log
 
 from catalog.bootstrap import Catalog
 from catalog.domain import commands as c
@@ -53,11 +54,10 @@ class World:
         return await self.do(c.PlaceOrder(cart_id=cart, customer=customer))
 
     async def events(self) -> list[StoredEvent]:
-        return await self.cat.log_reader.read_after(0, 100_000)
+        return await all_events(self.cat)
 
     async def project(self) -> int:
-        await self.store.setup(self.projection)
-        return await self.store.apply(self.projection, await self.events())
+        return await fold_log(self.cat, self.store, self.projection)
 
     async def view(self, order: str, customer: str = "alice", admin: bool = False) -> Any:
         await self.project()

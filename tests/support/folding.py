@@ -1,0 +1,34 @@
+"""Feed the real event log of a running catalog into a read model under test."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from catalog.bootstrap import Catalog
+from tandem.messages import StoredEvent
+from tandem.projections.base import Projection, ProjectionStore
+from tandem.stores import sqlite_projections
+from tandem.stores.sqlite import transaction
+
+
+async def all_events(cat: Catalog) -> list[StoredEvent]:
+    return await cat.log_reader.read_after(0, 100_000)
+
+
+async def fold_log(cat: Catalog, store: ProjectionStore[Any], projection: Projection[Any]) -> int:
+    """Set the read model up and apply the whole log to it; returns its checkpoint."""
+    await store.setup(projection)
+    return await store.apply(projection, await all_events(cat))
+
+
+async def fold_into_write_database(cat: Catalog, projection: Projection[sqlite3.Connection]) -> int:
+    """Apply the whole log to a read model kept in the write database (`sync` mode)."""
+    events = await all_events(cat)
+
+    def apply(conn: sqlite3.Connection) -> int:
+        sqlite_projections.setup(conn, projection)
+        with transaction(conn):
+            return sqlite_projections.apply_in_transaction(conn, projection, events)
+
+    return await cat.write_db.run(apply)
