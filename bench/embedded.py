@@ -21,7 +21,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.harness import Process, Report, catalog_server, free_port, median_of, wrk
+from bench.harness import (
+    Process,
+    Report,
+    catalog_server,
+    free_port,
+    median_of,
+    price_changes,
+    wrk,
+)
 
 TOKEN = "bench-admin-token"
 
@@ -163,21 +171,8 @@ def main() -> None:
                     for _ in range(args.runs)
                 ]
             )
-            write = median_of(
-                [
-                    wrk(
-                        server.url,
-                        connections=16,
-                        duration=args.duration,
-                        script="price.lua",
-                        env={
-                            "BENCH_IDS": str(uniform),
-                            "BENCH_TOKEN": TOKEN,
-                            "BENCH_PREFIX": f"run{i}",
-                        },
-                    )
-                    for i in range(args.runs)
-                ]
+            write = price_changes(
+                server.url, uniform, TOKEN, tag="run", duration=args.duration, runs=args.runs
             )
         finally:
             server.stop()

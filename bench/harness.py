@@ -120,6 +120,24 @@ def wrk(
     return WrkResult.parse(out, round(cpu / duration / (os.cpu_count() or 1), 3))
 
 
+def price_changes(
+    url: str, ids: Path, token: str, *, tag: str, duration: int, runs: int
+) -> dict[str, Any]:
+    """ChangePrice through wrk at 16 connections, each request with a fresh idempotency key."""
+    return median_of(
+        [
+            wrk(
+                url,
+                connections=16,
+                duration=duration,
+                script="price.lua",
+                env={"BENCH_IDS": str(ids), "BENCH_TOKEN": token, "BENCH_PREFIX": f"{tag}{i}"},
+            )
+            for i in range(runs)
+        ]
+    )
+
+
 def median_of(runs: list[WrkResult]) -> dict[str, Any]:
     return {
         "requests_per_s": round(median(r.requests_per_s for r in runs), 1),

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 
 from bench.embedded import TOKEN, _seed
-from bench.harness import Report, catalog_server, median_of, wrk
+from bench.harness import Report, catalog_server, price_changes
 
 
 def _hold_streams(url: str, ids: list[str], ready: threading.Event, stop: threading.Event) -> None:
@@ -64,21 +64,8 @@ def main() -> None:
         server = catalog_server(data, TOKEN)
 
         def measure(tag: str) -> dict[str, object]:
-            return median_of(
-                [
-                    wrk(
-                        server.url,
-                        connections=16,
-                        duration=args.duration,
-                        script="price.lua",
-                        env={
-                            "BENCH_IDS": str(writes),
-                            "BENCH_TOKEN": TOKEN,
-                            "BENCH_PREFIX": f"{tag}{i}",
-                        },
-                    )
-                    for i in range(args.runs)
-                ]
+            return price_changes(
+                server.url, writes, TOKEN, tag=tag, duration=args.duration, runs=args.runs
             )
 
         try:
