@@ -9,6 +9,7 @@ import pytest
 
 from catalog.bootstrap import Catalog
 from catalog.settings import Settings
+from tests.support.services import PostgresDatabase, postgres_database
 
 
 @pytest.fixture
@@ -21,3 +22,17 @@ async def catalog(tmp_path: Path) -> AsyncIterator[Catalog]:
     finally:
         await cat.stop()
         cat.close()
+
+
+@pytest.fixture
+async def pg_database() -> AsyncIterator[PostgresDatabase]:
+    """A fresh PostgreSQL database on the machine's server, dropped afterwards."""
+    async for db in postgres_database():
+        yield db
+
+
+@pytest.fixture
+async def pg_read_database() -> AsyncIterator[PostgresDatabase]:
+    """A second fresh database, for read models of the services profile."""
+    async for db in postgres_database("tandem_r"):
+        yield db

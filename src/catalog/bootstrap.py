@@ -16,8 +16,9 @@ from catalog.read.product_feed import ProductFeed
 from catalog.read_models import READ_MODELS, ReadModel, Reads
 from catalog.settings import Settings
 from catalog.write import handlers
-from catalog.write.repositories import SAVERS
+from catalog.write.repositories import CatalogUnitOfWork
 from catalog.write.schema import create_schema
+from catalog.write.sqlite_repositories import SAVERS, SqliteCatalogUnitOfWork
 from tandem.bus import CommandBus, QueryBus
 from tandem.codec import EventRegistry
 from tandem.consistency import VersionWatch
@@ -32,7 +33,7 @@ from tandem.stores import sqlite_projections
 from tandem.stores.sqlite import SqliteDatabase, SqliteReader, checkpoint_wal
 from tandem.stores.sqlite_projections import SqliteProjectionStore
 from tandem.uow import CommandResult
-from tandem.uow_sqlite import SqliteUnitOfWork, SqliteWriter, lookup_idempotency
+from tandem.uow_sqlite import SqliteWriter, lookup_idempotency
 
 log = logging.getLogger("catalog")
 
@@ -92,8 +93,8 @@ class Catalog:
         self.writer = SqliteWriter(
             self.write_db, self.registry, self.head, SAVERS, sync_projections
         )
-        self.command_bus: CommandBus[SqliteUnitOfWork] = CommandBus(
-            lambda: SqliteUnitOfWork(self.writer),
+        self.command_bus: CommandBus[CatalogUnitOfWork] = CommandBus(
+            lambda: SqliteCatalogUnitOfWork(self.writer),
             [
                 timing(self.observe),
                 validation,

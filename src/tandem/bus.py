@@ -16,14 +16,14 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from tandem.errors import HandlerAlreadyBound, NoHandler
 from tandem.messages import Command, Metadata, Query
-from tandem.uow import CommandResult, IdempotencyClaim, UnitOfWork, new_metadata
+from tandem.uow import CommandResult, IdempotencyClaim, UnitOfWorkLike, new_metadata
 
 M = TypeVar("M")
 R = TypeVar("R")
-U = TypeVar("U", bound=UnitOfWork)
+U = TypeVar("U", bound=UnitOfWorkLike)
 M_contra = TypeVar("M_contra", contravariant=True)
 R_co = TypeVar("R_co", covariant=True)
-U_contra = TypeVar("U_contra", bound=UnitOfWork, contravariant=True)
+U_contra = TypeVar("U_contra", bound=UnitOfWorkLike, contravariant=True)
 
 
 @dataclass

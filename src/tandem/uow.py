@@ -18,7 +18,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from tandem.aggregate import Aggregate
 from tandem.messages import Metadata
@@ -54,6 +54,13 @@ class IdempotencyClaim:
 def new_metadata() -> Metadata:
     correlation = str(uuid.uuid4())
     return Metadata(correlation_id=correlation, causation_id=correlation)
+
+
+class UnitOfWorkLike(Protocol):
+    """What the command bus sets on a unit of work before handing it to a handler."""
+
+    metadata: Metadata
+    idempotency: IdempotencyClaim | None
 
 
 class UnitOfWork:

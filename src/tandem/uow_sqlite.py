@@ -7,7 +7,7 @@ import contextlib
 import sqlite3
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import orjson
 
@@ -92,7 +92,7 @@ class SqliteUnitOfWork(UnitOfWork):
         self._writer = writer
         self._open = False
 
-    async def __aenter__(self) -> SqliteUnitOfWork:
+    async def __aenter__(self) -> Self:
         writer = self._writer
         await writer.lock.acquire()
         try:

@@ -18,15 +18,15 @@ from catalog.api.edge import (
     if_match,
 )
 from catalog.domain import commands as c
+from catalog.write.repositories import CatalogUnitOfWork
 from tandem.bus import CommandBus
 from tandem.messages import Command
-from tandem.uow_sqlite import SqliteUnitOfWork
 
 router = APIRouter(tags=["commands"])
 
 
 async def _dispatch(request: Request, command: Command, subject: str) -> Response:
-    bus: CommandBus[SqliteUnitOfWork] = request.app.state.catalog.command_bus
+    bus: CommandBus[CatalogUnitOfWork] = request.app.state.catalog.command_bus
     result = await bus.dispatch(
         command,
         subject=subject,

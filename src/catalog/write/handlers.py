@@ -10,11 +10,10 @@ from catalog.domain.category import Category
 from catalog.domain.errors import CategoryCycle, DuplicateId, DuplicateSku, InvalidInput, NotFound
 from catalog.domain.order import Order
 from catalog.domain.product import Product
-from catalog.write.repositories import Repositories
+from catalog.write.repositories import CatalogUnitOfWork, Repositories
 from tandem.bus import CommandBus
 from tandem.errors import ConcurrencyConflict
 from tandem.uow import CommandResult
-from tandem.uow_sqlite import SqliteUnitOfWork
 
 MAX_CATEGORY_DEPTH = 8
 
@@ -34,9 +33,9 @@ def _expect(aggregate_id: str, expected: int | None, actual: int) -> None:
         raise ConcurrencyConflict(aggregate_id, expected, actual)
 
 
-async def create_category(cmd: c.CreateCategory, uow: SqliteUnitOfWork) -> CommandResult:
+async def create_category(cmd: c.CreateCategory, uow: CatalogUnitOfWork) -> CommandResult:
     async with uow:
-        repo = Repositories(uow)
+        repo = uow.repositories()
         id = _new_id(cmd.id)
         if await repo.exists("categories", id):
             raise DuplicateId(f"category {id} already exists")
@@ -50,18 +49,18 @@ async def create_category(cmd: c.CreateCategory, uow: SqliteUnitOfWork) -> Comma
         return await uow.commit(id, created=True)
 
 
-async def rename_category(cmd: c.RenameCategory, uow: SqliteUnitOfWork) -> CommandResult:
+async def rename_category(cmd: c.RenameCategory, uow: CatalogUnitOfWork) -> CommandResult:
     async with uow:
-        category = await Repositories(uow).category(cmd.category_id)
+        category = await uow.repositories().category(cmd.category_id)
         _expect(category.id, cmd.expected_version, category.version)
         category.rename(cmd.name)
         uow.track(category)
         return await uow.commit(category.id, extra={"aggregate_version": category.version})
 
 
-async def create_product(cmd: c.CreateProduct, uow: SqliteUnitOfWork) -> CommandResult:
+async def create_product(cmd: c.CreateProduct, uow: CatalogUnitOfWork) -> CommandResult:
     async with uow:
-        repo = Repositories(uow)
+        repo = uow.repositories()
         id = _new_id(cmd.id)
         if await repo.exists("products", id):
             raise DuplicateId(f"product {id} already exists")
@@ -85,16 +84,16 @@ async def create_product(cmd: c.CreateProduct, uow: SqliteUnitOfWork) -> Command
 
 
 async def _product_command(
-    uow: SqliteUnitOfWork, product_id: str, expected: int | None
+    uow: CatalogUnitOfWork, product_id: str, expected: int | None
 ) -> tuple[Repositories, Product]:
-    repo = Repositories(uow)
+    repo = uow.repositories()
     product = await repo.product(product_id)
     _expect(product.id, expected, product.version)
     return repo, product
 
 
 async def update_product_details(
-    cmd: c.UpdateProductDetails, uow: SqliteUnitOfWork
+    cmd: c.UpdateProductDetails, uow: CatalogUnitOfWork
 ) -> CommandResult:
     async with uow:
         repo, product = await _product_command(uow, cmd.product_id, cmd.expected_version)
@@ -110,7 +109,7 @@ async def update_product_details(
         return await uow.commit(product.id, extra={"aggregate_version": product.version})
 
 
-async def change_price(cmd: c.ChangePrice, uow: SqliteUnitOfWork) -> CommandResult:
+async def change_price(cmd: c.ChangePrice, uow: CatalogUnitOfWork) -> CommandResult:
     async with uow:
         _, product = await _product_command(uow, cmd.product_id, cmd.expected_version)
         product.change_price(cmd.price)
@@ -118,7 +117,7 @@ async def change_price(cmd: c.ChangePrice, uow: SqliteUnitOfWork) -> CommandResu
         return await uow.commit(product.id, extra={"aggregate_version": product.version})
 
 
-async def adjust_stock(cmd: c.AdjustStock, uow: SqliteUnitOfWork) -> CommandResult:
+async def adjust_stock(cmd: c.AdjustStock, uow: CatalogUnitOfWork) -> CommandResult:
     async with uow:
         _, product = await _product_command(uow, cmd.product_id, cmd.expected_version)
         product.adjust_stock(cmd.delta, cmd.reason)
@@ -126,7 +125,7 @@ async def adjust_stock(cmd: c.AdjustStock, uow: SqliteUnitOfWork) -> CommandResu
         return await uow.commit(product.id, extra={"aggregate_version": product.version})
 
 
-async def discontinue_product(cmd: c.DiscontinueProduct, uow: SqliteUnitOfWork) -> CommandResult:
+async def discontinue_product(cmd: c.DiscontinueProduct, uow: CatalogUnitOfWork) -> CommandResult:
     async with uow:
         _, product = await _product_command(uow, cmd.product_id, cmd.expected_version)
         product.discontinue()
@@ -134,23 +133,23 @@ async def discontinue_product(cmd: c.DiscontinueProduct, uow: SqliteUnitOfWork) 
         return await uow.commit(product.id, extra={"aggregate_version": product.version})
 
 
-async def add_to_cart(cmd: c.AddToCart, uow: SqliteUnitOfWork) -> CommandResult:
+async def add_to_cart(cmd: c.AddToCart, uow: CatalogUnitOfWork) -> CommandResult:
     async with uow:
-        repo = Repositories(uow)
+        repo = uow.repositories()
         cart_id = _new_id(cmd.cart_id)
         cart = await repo.cart(cart_id)
         _expect(cart_id, cmd.expected_version, cart.version if cart else 0)
         if cart is None:
             cart = Cart.open(cart_id, cmd.customer)
         cart.check_owner(cmd.customer, cmd.admin)
-        cart.add(await repo.product(cmd.product_id), cmd.quantity)
+        cart.add(await repo.product(cmd.product_id, lock=False), cmd.quantity)
         uow.track(cart)
         return await uow.commit(cart.id, extra={"aggregate_version": cart.version})
 
 
-async def remove_from_cart(cmd: c.RemoveFromCart, uow: SqliteUnitOfWork) -> CommandResult:
+async def remove_from_cart(cmd: c.RemoveFromCart, uow: CatalogUnitOfWork) -> CommandResult:
     async with uow:
-        cart = await Repositories(uow).cart(_new_id(cmd.cart_id))
+        cart = await uow.repositories().cart(_new_id(cmd.cart_id))
         if cart is None:
             raise NotFound("cart", cmd.cart_id)
         cart.check_owner(cmd.customer, cmd.admin)
@@ -160,9 +159,9 @@ async def remove_from_cart(cmd: c.RemoveFromCart, uow: SqliteUnitOfWork) -> Comm
         return await uow.commit(cart.id, extra={"aggregate_version": cart.version})
 
 
-async def place_order(cmd: c.PlaceOrder, uow: SqliteUnitOfWork) -> CommandResult:
+async def place_order(cmd: c.PlaceOrder, uow: CatalogUnitOfWork) -> CommandResult:
     async with uow:
-        repo = Repositories(uow)
+        repo = uow.repositories()
         cart = await repo.cart(_new_id(cmd.cart_id))
         if cart is None:
             raise NotFound("cart", cmd.cart_id)
@@ -187,9 +186,9 @@ async def place_order(cmd: c.PlaceOrder, uow: SqliteUnitOfWork) -> CommandResult
         )
 
 
-async def cancel_order(cmd: c.CancelOrder, uow: SqliteUnitOfWork) -> CommandResult:
+async def cancel_order(cmd: c.CancelOrder, uow: CatalogUnitOfWork) -> CommandResult:
     async with uow:
-        repo = Repositories(uow)
+        repo = uow.repositories()
         order = await repo.order(_new_id(cmd.order_id))
         order.check_owner(cmd.customer, cmd.admin)
         _expect(order.id, cmd.expected_version, order.version)
@@ -201,7 +200,7 @@ async def cancel_order(cmd: c.CancelOrder, uow: SqliteUnitOfWork) -> CommandResu
         return await uow.commit(order.id, extra={"aggregate_version": order.version})
 
 
-def register(bus: CommandBus[SqliteUnitOfWork]) -> None:
+def register(bus: CommandBus[CatalogUnitOfWork]) -> None:
     bus.register(c.CreateCategory, create_category)
     bus.register(c.RenameCategory, rename_category)
     bus.register(c.CreateProduct, create_product)

@@ -1,220 +1,63 @@
-"""Loading and saving aggregates in the write tables, inside the unit of work.
+"""What command handlers need from the write database, whatever the backend.
 
-Loads run in the unit of work's open transaction; saves run in its commit, beside the
-event append. Each save checks the stored version, so even a writer that bypassed the
-unit of work's lock could not overwrite a newer state.
+Handlers load aggregates through `Repositories` and commit through the unit of work;
+the SQLite and PostgreSQL backends (`sqlite_repositories`, `postgres_repositories`)
+each provide both, and the composition root picks one.
 """
 
 from __future__ import annotations
 
-import sqlite3
-from decimal import Decimal
-
-import orjson
+from collections.abc import Mapping
+from typing import Any, Literal, Protocol, Self
 
 from catalog.domain.cart import Cart
 from catalog.domain.category import Category
-from catalog.domain.errors import DuplicateSku, NotFound
-from catalog.domain.events import OrderLine
 from catalog.domain.order import Order
 from catalog.domain.product import Product
-from tandem.codec import from_data, to_data
-from tandem.errors import ConcurrencyConflict
-from tandem.uow_sqlite import Save, SqliteUnitOfWork
+from tandem.aggregate import Aggregate
+from tandem.uow import CommandResult, UnitOfWorkLike
+
+Table = Literal["categories", "products", "carts", "orders"]
 
 
-def _check_version(cursor: sqlite3.Cursor, kind: str, id: str, expected: int) -> None:
-    if cursor.rowcount != 1:
-        raise ConcurrencyConflict(id, expected, -1)
+class Repositories(Protocol):
+    """Aggregate access inside one unit of work.
 
+    Loads of aggregates the command may change lock their rows until commit where the
+    backend has concurrent writers, so commands on one aggregate queue rather than
+    fail; `lock=False` reads a product only to look at it (adding it to a cart).
+    """
 
-def save_category(conn: sqlite3.Connection, c: Category) -> None:
-    cur = conn.execute(
-        "INSERT INTO categories (id, name, slug, parent_id, version) VALUES (?, ?, ?, ?, ?)"
-        " ON CONFLICT (id) DO UPDATE SET name = excluded.name, slug = excluded.slug,"
-        " version = excluded.version WHERE categories.version < excluded.version",
-        (c.id, c.name, c.slug, c.parent_id, c.version),
-    )
-    _check_version(cur, "category", c.id, c.version)
-
-
-def save_product(conn: sqlite3.Connection, p: Product) -> None:
-    try:
-        cur = conn.execute(
-            "INSERT INTO products (id, sku, name, description, category_id, price, price_cents,"
-            " currency, attributes, stock, status, version) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
-            " ON CONFLICT (id) DO UPDATE SET name = excluded.name,"
-            " description = excluded.description, category_id = excluded.category_id,"
-            " price = excluded.price, price_cents = excluded.price_cents,"
-            " attributes = excluded.attributes, stock = excluded.stock,"
-            " status = excluded.status, version = excluded.version"
-            " WHERE products.version < excluded.version",
-            (
-                p.id,
-                p.sku,
-                p.name,
-                p.description,
-                p.category_id,
-                str(p.price),
-                int(p.price * 100),
-                p.currency,
-                orjson.dumps(p.attributes),
-                p.stock,
-                p.status,
-                p.version,
-            ),
-        )
-    except sqlite3.IntegrityError as exc:
-        if "products.sku" in str(exc):
-            raise DuplicateSku(f"SKU {p.sku!r} is already used") from exc
-        raise
-    _check_version(cur, "product", p.id, p.version)
-
-
-def save_cart(conn: sqlite3.Connection, c: Cart) -> None:
-    cur = conn.execute(
-        "INSERT INTO carts (id, owner, version) VALUES (?, ?, ?) ON CONFLICT (id)"
-        " DO UPDATE SET version = excluded.version WHERE carts.version < excluded.version",
-        (c.id, c.owner, c.version),
-    )
-    _check_version(cur, "cart", c.id, c.version)
-    conn.execute("DELETE FROM cart_lines WHERE cart_id = ?", (c.id,))
-    conn.executemany(
-        "INSERT INTO cart_lines (cart_id, product_id, quantity) VALUES (?, ?, ?)",
-        [(c.id, pid, q) for pid, q in c.lines.items()],
-    )
-
-
-def save_order(conn: sqlite3.Connection, o: Order) -> None:
-    cur = conn.execute(
-        "INSERT INTO orders (id, cart_id, customer, status, total, currency, placed_at, lines,"
-        " version) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET"
-        " status = excluded.status, version = excluded.version"
-        " WHERE orders.version < excluded.version",
-        (
-            o.id,
-            o.cart_id,
-            o.customer,
-            o.status,
-            str(o.total),
-            o.currency,
-            o.placed_at,
-            orjson.dumps(to_data(o.lines)),
-            o.version,
-        ),
-    )
-    _check_version(cur, "order", o.id, o.version)
-
-
-SAVERS: dict[type, Save] = {
-    Category: save_category,
-    Product: save_product,
-    Cart: save_cart,
-    Order: save_order,
-}
-
-
-def _product(row: sqlite3.Row) -> Product:
-    return Product(
-        row["id"],
-        sku=row["sku"],
-        name=row["name"],
-        description=row["description"],
-        category_id=row["category_id"],
-        price=Decimal(row["price"]),
-        currency=row["currency"],
-        attributes=orjson.loads(row["attributes"]),
-        stock=row["stock"],
-        status=row["status"],
-        version=row["version"],
-    )
-
-
-class Repositories:
-    """Aggregate access for one unit of work."""
-
-    def __init__(self, uow: SqliteUnitOfWork) -> None:
-        self._uow = uow
-
-    async def category(self, id: str) -> Category:
-        row = await self._uow.run(
-            lambda c: c.execute("SELECT * FROM categories WHERE id = ?", (id,)).fetchone()
-        )
-        if row is None:
-            raise NotFound("category", id)
-        return Category(row["id"], row["name"], row["slug"], row["parent_id"], row["version"])
+    async def category(self, id: str) -> Category: ...
 
     async def category_ancestors(self, id: str) -> list[str]:
-        """Ids from `id` up to the root, `id` first."""
-        rows = await self._uow.run(
-            lambda c: c.execute(
-                "WITH RECURSIVE up(id, parent_id, depth) AS ("
-                " SELECT id, parent_id, 0 FROM categories WHERE id = ?"
-                " UNION ALL SELECT c.id, c.parent_id, up.depth + 1 FROM categories c"
-                " JOIN up ON c.id = up.parent_id WHERE up.depth < 64)"
-                " SELECT id FROM up ORDER BY depth",
-                (id,),
-            ).fetchall()
-        )
-        return [str(r[0]) for r in rows]
+        """Ids from `id` up to the root, `id` first (empty when `id` is unknown)."""
+        ...
 
-    async def exists(self, table: str, id: str) -> bool:
-        assert table in {"categories", "products", "carts", "orders"}
-        row = await self._uow.run(
-            lambda c: c.execute(f"SELECT 1 FROM {table} WHERE id = ?", (id,)).fetchone()
-        )
-        return row is not None
+    async def exists(self, table: Table, id: str) -> bool: ...
 
-    async def sku_taken(self, sku: str) -> bool:
-        row = await self._uow.run(
-            lambda c: c.execute("SELECT 1 FROM products WHERE sku = ?", (sku,)).fetchone()
-        )
-        return row is not None
+    async def sku_taken(self, sku: str) -> bool: ...
 
-    async def product(self, id: str) -> Product:
-        products = await self.products([id])
-        if id not in products:
-            raise NotFound("product", id)
-        return products[id]
+    async def product(self, id: str, *, lock: bool = True) -> Product: ...
 
-    async def products(self, ids: list[str]) -> dict[str, Product]:
-        def load(c: sqlite3.Connection) -> list[sqlite3.Row]:
-            marks = ",".join("?" * len(ids))
-            return c.execute(f"SELECT * FROM products WHERE id IN ({marks})", ids).fetchall()
+    async def products(self, ids: list[str]) -> dict[str, Product]: ...
 
-        rows = await self._uow.run(load) if ids else []
-        return {row["id"]: _product(row) for row in rows}
+    async def cart(self, id: str) -> Cart | None: ...
 
-    async def cart(self, id: str) -> Cart | None:
-        def load(c: sqlite3.Connection) -> tuple[sqlite3.Row | None, list[sqlite3.Row]]:
-            row = c.execute("SELECT * FROM carts WHERE id = ?", (id,)).fetchone()
-            lines = c.execute(
-                "SELECT product_id, quantity FROM cart_lines WHERE cart_id = ?", (id,)
-            ).fetchall()
-            return row, lines
+    async def order(self, id: str) -> Order: ...
 
-        row, lines = await self._uow.run(load)
-        if row is None:
-            return None
-        return Cart(
-            row["id"], row["owner"], {r["product_id"]: r["quantity"] for r in lines}, row["version"]
-        )
 
-    async def order(self, id: str) -> Order:
-        row = await self._uow.run(
-            lambda c: c.execute("SELECT * FROM orders WHERE id = ?", (id,)).fetchone()
-        )
-        if row is None:
-            raise NotFound("order", id)
-        lines = tuple(from_data(OrderLine, item) for item in orjson.loads(row["lines"]))
-        return Order(
-            row["id"],
-            cart_id=row["cart_id"],
-            customer=row["customer"],
-            lines=lines,
-            total=Decimal(row["total"]),
-            currency=row["currency"],
-            placed_at=row["placed_at"],
-            status=row["status"],
-            version=row["version"],
-        )
+class CatalogUnitOfWork(UnitOfWorkLike, Protocol):
+    """The unit of work handlers see: a transaction, its repositories and commit."""
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(self, *exc: object) -> None: ...
+
+    def repositories(self) -> Repositories: ...
+
+    def track(self, aggregate: Aggregate) -> None: ...
+
+    async def commit(
+        self, id: str, *, created: bool = False, extra: Mapping[str, Any] | None = None
+    ) -> CommandResult: ...

@@ -31,16 +31,43 @@ class Projection(ABC, Generic[Tx]):
         """Apply one event to the read model."""
 
 
-class ProjectionStore(Protocol[Tx]):
-    """A read store that applies events and the checkpoint in one transaction."""
+class AsyncProjection(ABC, Generic[Tx]):
+    """A projection for stores reached over the network (PostgreSQL, Redis).
+
+    The same contract as `Projection`, but `setup` and `apply` may await the store's
+    transaction (a read inside the transaction is a round trip).
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[int] = 1
+    event_types: ClassVar[frozenset[str]]
+
+    @abstractmethod
+    async def setup(self, tx: Tx) -> None:
+        """Create the read model's tables or keys if they are missing."""
+
+    @abstractmethod
+    async def apply(self, tx: Tx, event: StoredEvent) -> None:
+        """Apply one event to the read model."""
+
+
+P_contra = TypeVar("P_contra", contravariant=True)
+
+
+class ProjectionStore(Protocol[P_contra]):
+    """A read store that applies events and the checkpoint in one transaction.
+
+    Parameterised by the projections it takes: `Projection[sqlite3.Connection]` for a
+    SQLite store, an `AsyncProjection` for a store reached over the network.
+    """
 
     kind: str
 
-    async def setup(self, projection: Projection[Tx]) -> int:
+    async def setup(self, projection: P_contra) -> int:
         """Create the projection's tables and return its stored checkpoint."""
         ...
 
-    async def apply(self, projection: Projection[Tx], events: list[StoredEvent]) -> int:
+    async def apply(self, projection: P_contra, events: list[StoredEvent]) -> int:
         """Apply the events after the stored checkpoint and return the new checkpoint.
 
         Events at or below the stored checkpoint are already applied and skipped, so a

@@ -18,7 +18,7 @@ from typing import Any
 from tandem.consistency import VersionWatch
 from tandem.eventlog.base import EventLogReader
 from tandem.messages import StoredEvent
-from tandem.projections.base import Projection, ProjectionStore
+from tandem.projections.base import AsyncProjection, Projection, ProjectionStore
 
 log = logging.getLogger("tandem.projections")
 
@@ -50,7 +50,7 @@ class ProjectionRunner:
 
     def __init__(
         self,
-        projection: Projection[Any],
+        projection: Projection[Any] | AsyncProjection[Any],
         store: ProjectionStore[Any],
         log_reader: EventLogReader,
         head: VersionWatch,

@@ -1,0 +1,243 @@
+"""Loading and saving aggregates in the PostgreSQL write tables.
+
+Writers run concurrently here, so loads of aggregates a command changes take row locks
+(`FOR NO KEY UPDATE`: it leaves the foreign-key checks of other writers alone) held to
+commit. Rows of several products are locked in id order, so two checkouts sharing
+products queue instead of deadlocking. Each save still checks the stored version.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from catalog.domain.cart import Cart
+from catalog.domain.category import Category
+from catalog.domain.errors import DuplicateSku, NotFound
+from catalog.domain.events import OrderLine
+from catalog.domain.order import Order
+from catalog.domain.product import Product
+from catalog.write.repositories import Table
+from tandem.codec import from_data, to_data
+from tandem.errors import ConcurrencyConflict
+from tandem.uow_postgres import PostgresUnitOfWork, Save
+
+if TYPE_CHECKING:
+    from tandem.pg import Connection
+
+_LOCK = " FOR NO KEY UPDATE"
+
+
+def _check_saved(status: str, id: str, expected: int) -> None:
+    # asyncpg reports "INSERT 0 <rows>" for INSERT … ON CONFLICT DO UPDATE … WHERE.
+    if not status.endswith(" 1"):
+        raise ConcurrencyConflict(id, expected, -1)
+
+
+async def save_category(conn: Connection, c: Category) -> None:
+    status = await conn.execute(
+        "INSERT INTO categories (id, name, slug, parent_id, version) VALUES ($1, $2, $3, $4, $5)"
+        " ON CONFLICT (id) DO UPDATE SET name = excluded.name, slug = excluded.slug,"
+        " version = excluded.version WHERE categories.version < excluded.version",
+        c.id,
+        c.name,
+        c.slug,
+        c.parent_id,
+        c.version,
+    )
+    _check_saved(status, c.id, c.version)
+
+
+async def save_product(conn: Connection, p: Product) -> None:
+    import asyncpg
+
+    try:
+        status = await conn.execute(
+            "INSERT INTO products (id, sku, name, description, category_id, price, price_cents,"
+            " currency, attributes, stock, status, version)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12)"
+            " ON CONFLICT (id) DO UPDATE SET name = excluded.name,"
+            " description = excluded.description, category_id = excluded.category_id,"
+            " price = excluded.price, price_cents = excluded.price_cents,"
+            " attributes = excluded.attributes, stock = excluded.stock,"
+            " status = excluded.status, version = excluded.version"
+            " WHERE products.version < excluded.version",
+            p.id,
+            p.sku,
+            p.name,
+            p.description,
+            p.category_id,
+            str(p.price),
+            int(p.price * 100),
+            p.currency,
+            orjson.dumps(p.attributes).decode(),
+            p.stock,
+            p.status,
+            p.version,
+        )
+    except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name == "products_sku_key":
+            raise DuplicateSku(f"SKU {p.sku!r} is already used") from exc
+        raise
+    _check_saved(status, p.id, p.version)
+
+
+async def save_cart(conn: Connection, c: Cart) -> None:
+    status = await conn.execute(
+        "INSERT INTO carts (id, owner, version) VALUES ($1, $2, $3) ON CONFLICT (id)"
+        " DO UPDATE SET version = excluded.version WHERE carts.version < excluded.version",
+        c.id,
+        c.owner,
+        c.version,
+    )
+    _check_saved(status, c.id, c.version)
+    await conn.execute("DELETE FROM cart_lines WHERE cart_id = $1", c.id)
+    if c.lines:
+        await conn.execute(
+            "INSERT INTO cart_lines (cart_id, product_id, quantity)"
+            " SELECT $1, p, q FROM unnest($2::text[], $3::int[]) AS l(p, q)",
+            c.id,
+            list(c.lines),
+            list(c.lines.values()),
+        )
+
+
+async def save_order(conn: Connection, o: Order) -> None:
+    status = await conn.execute(
+        "INSERT INTO orders (id, cart_id, customer, status, total, currency, placed_at, lines,"
+        " version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9) ON CONFLICT (id)"
+        " DO UPDATE SET status = excluded.status, version = excluded.version"
+        " WHERE orders.version < excluded.version",
+        o.id,
+        o.cart_id,
+        o.customer,
+        o.status,
+        str(o.total),
+        o.currency,
+        o.placed_at,
+        orjson.dumps(to_data(o.lines)).decode(),
+        o.version,
+    )
+    _check_saved(status, o.id, o.version)
+
+
+SAVERS: dict[type, Save] = {
+    Category: save_category,
+    Product: save_product,
+    Cart: save_cart,
+    Order: save_order,
+}
+
+
+def _product(row: Any) -> Product:
+    return Product(
+        row["id"],
+        sku=row["sku"],
+        name=row["name"],
+        description=row["description"],
+        category_id=row["category_id"],
+        price=Decimal(row["price"]),
+        currency=row["currency"],
+        attributes=orjson.loads(row["attributes"]),
+        stock=row["stock"],
+        status=row["status"],
+        version=row["version"],
+    )
+
+
+_PRODUCT_COLUMNS = (
+    "id, sku, name, description, category_id, price, currency, attributes::text AS attributes,"
+    " stock, status, version"
+)
+
+
+class PostgresRepositories:
+    """Aggregate access for one PostgreSQL unit of work (a `Repositories`)."""
+
+    def __init__(self, uow: PostgresUnitOfWork) -> None:
+        self._conn = uow.connection
+
+    async def category(self, id: str) -> Category:
+        row = await self._conn.fetchrow(f"SELECT * FROM categories WHERE id = $1{_LOCK}", id)
+        if row is None:
+            raise NotFound("category", id)
+        return Category(row["id"], row["name"], row["slug"], row["parent_id"], row["version"])
+
+    async def category_ancestors(self, id: str) -> list[str]:
+        rows = await self._conn.fetch(
+            "WITH RECURSIVE up(id, parent_id, depth) AS ("
+            " SELECT id, parent_id, 0 FROM categories WHERE id = $1"
+            " UNION ALL SELECT c.id, c.parent_id, up.depth + 1 FROM categories c"
+            " JOIN up ON c.id = up.parent_id WHERE up.depth < 64)"
+            " SELECT id FROM up ORDER BY depth",
+            id,
+        )
+        return [str(r[0]) for r in rows]
+
+    async def exists(self, table: Table, id: str) -> bool:
+        assert table in {"categories", "products", "carts", "orders"}
+        row = await self._conn.fetchrow(f"SELECT 1 FROM {table} WHERE id = $1", id)
+        return row is not None
+
+    async def sku_taken(self, sku: str) -> bool:
+        return await self._conn.fetchrow("SELECT 1 FROM products WHERE sku = $1", sku) is not None
+
+    async def product(self, id: str, *, lock: bool = True) -> Product:
+        lock_clause = _LOCK if lock else ""
+        row = await self._conn.fetchrow(
+            f"SELECT {_PRODUCT_COLUMNS} FROM products WHERE id = $1{lock_clause}", id
+        )
+        if row is None:
+            raise NotFound("product", id)
+        return _product(row)
+
+    async def products(self, ids: list[str]) -> dict[str, Product]:
+        if not ids:
+            return {}
+        rows = await self._conn.fetch(
+            f"SELECT {_PRODUCT_COLUMNS} FROM products WHERE id = ANY($1::text[])"
+            f" ORDER BY id{_LOCK}",
+            sorted(ids),
+        )
+        return {row["id"]: _product(row) for row in rows}
+
+    async def cart(self, id: str) -> Cart | None:
+        row = await self._conn.fetchrow(f"SELECT * FROM carts WHERE id = $1{_LOCK}", id)
+        if row is None:
+            return None
+        lines = await self._conn.fetch(
+            "SELECT product_id, quantity FROM cart_lines WHERE cart_id = $1", id
+        )
+        return Cart(
+            row["id"], row["owner"], {r["product_id"]: r["quantity"] for r in lines}, row["version"]
+        )
+
+    async def order(self, id: str) -> Order:
+        row = await self._conn.fetchrow(
+            "SELECT id, cart_id, customer, status, total, currency, placed_at,"
+            f" lines::text AS lines, version FROM orders WHERE id = $1{_LOCK}",
+            id,
+        )
+        if row is None:
+            raise NotFound("order", id)
+        lines = tuple(from_data(OrderLine, item) for item in orjson.loads(row["lines"]))
+        return Order(
+            row["id"],
+            cart_id=row["cart_id"],
+            customer=row["customer"],
+            lines=lines,
+            total=Decimal(row["total"]),
+            currency=row["currency"],
+            placed_at=row["placed_at"],
+            status=row["status"],
+            version=row["version"],
+        )
+
+
+class PostgresCatalogUnitOfWork(PostgresUnitOfWork):
+    """The PostgreSQL unit of work with the catalog's repositories."""
+
+    def repositories(self) -> PostgresRepositories:
+        return PostgresRepositories(self)

@@ -1,0 +1,219 @@
+"""The event log on PostgreSQL, read in commit order without serializing writers.
+
+A sequence number is taken at INSERT time but transactions commit in another order, so
+a reader doing `WHERE position > last` can pass a position whose transaction is still
+open and never look back. Here a position is derived from the writer's transaction id
+instead: ``position = xid * 2^16 + index within the transaction``, and readers only see
+rows whose transaction id lies below the horizon of their snapshot
+(``pg_snapshot_xmin(pg_current_snapshot())``). Every transaction below the horizon has
+finished, and every transaction still to commit has an xid at or above it, so the
+sequence of positions a reader can see only ever grows at its end: reading after N,
+repeatedly, never skips an event. Readers wait (never skip) behind the oldest open
+transaction; `idle_in_transaction_session_timeout` bounds how long.
+
+Positions stay below 2^53 (exact in every JSON client) while the cluster's 64-bit
+transaction counter stays below 2^37, about 137 billion transactions. xids do not survive
+a logical dump and restore into a new cluster: restore into a cluster whose counter is
+already past the dump's, or the log would go backwards.
+
+For comparison (and the tests that prove the horizon is needed) the log also runs in
+two other modes: `lock` (positions from a sequence under `LOCK TABLE … EXCLUSIVE`,
+the classic fix that serializes every writer) and `unsafe` (xid positions read without
+the horizon: the bug).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from tandem.eventlog.base import NewEvent
+from tandem.messages import Metadata, StoredEvent
+from tandem.migrations import Component, Migration
+
+if TYPE_CHECKING:
+    from tandem.pg import Connection, Pool
+
+# Events one transaction may append: positions of the next transaction start 2^16 later.
+INDEX_BITS = 16
+MAX_EVENTS_PER_TRANSACTION = 1 << INDEX_BITS
+MAX_POSITION = (1 << 53) - 1
+NOTIFY_CHANNEL = "tandem_events"
+
+
+class AppendMode(StrEnum):
+    HORIZON = "horizon"
+    LOCK = "lock"
+    UNSAFE = "unsafe"
+
+
+class EventLogFull(RuntimeError):
+    """Positions would pass 2^53 (or one transaction appends too many events)."""
+
+
+MIGRATIONS = Component(
+    "tandem",
+    [
+        Migration(
+            1,
+            "event log and idempotency keys",
+            """
+            CREATE TABLE tandem_events (
+                position BIGINT PRIMARY KEY,
+                transaction_id XID8 NOT NULL DEFAULT pg_current_xact_id(),
+                type TEXT NOT NULL,
+                schema_version INTEGER NOT NULL,
+                aggregate_type TEXT NOT NULL,
+                aggregate_id TEXT NOT NULL,
+                aggregate_version INTEGER NOT NULL,
+                recorded_at DOUBLE PRECISION NOT NULL,
+                correlation_id TEXT NOT NULL,
+                causation_id TEXT NOT NULL,
+                data JSONB NOT NULL,
+                UNIQUE (aggregate_type, aggregate_id, aggregate_version)
+            );
+            CREATE INDEX tandem_events_aggregate ON tandem_events (aggregate_id, position);
+            CREATE SEQUENCE tandem_events_locked_position;
+            CREATE TABLE tandem_idempotency (
+                scope TEXT NOT NULL,
+                key TEXT NOT NULL,
+                fingerprint TEXT NOT NULL,
+                result JSONB NOT NULL,
+                created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+                PRIMARY KEY (scope, key)
+            );
+            """,
+        ),
+    ],
+)
+
+_HORIZON = "(pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16)"
+
+_COLUMNS = (
+    "position, type, schema_version, aggregate_type, aggregate_id, aggregate_version,"
+    " recorded_at, correlation_id, causation_id, data::text AS data"
+)
+
+# One statement appends every event of the transaction and queues the notification
+# (delivered at COMMIT) that wakes relays and workers.
+_APPEND = """
+WITH appended AS (
+    INSERT INTO tandem_events (position, type, schema_version, aggregate_type, aggregate_id,
+        aggregate_version, recorded_at, correlation_id, causation_id, data)
+    SELECT {position}, e.type, e.schema_version, e.aggregate_type, e.aggregate_id,
+        e.aggregate_version, $6, $7, $8, e.data::jsonb
+    FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::int[], $9::text[])
+        WITH ORDINALITY AS e(type, schema_version, aggregate_type, aggregate_id,
+                             aggregate_version, data, ord)
+    RETURNING position
+)
+SELECT array_agg(position ORDER BY position) AS positions,
+       pg_notify('{channel}', max(position)::text) AS notified
+FROM appended
+"""
+
+_POSITIONS = {
+    AppendMode.HORIZON: f"(pg_current_xact_id()::text::bigint << {INDEX_BITS}) + e.ord - 1",
+    AppendMode.UNSAFE: f"(pg_current_xact_id()::text::bigint << {INDEX_BITS}) + e.ord - 1",
+    AppendMode.LOCK: "nextval('tandem_events_locked_position')",
+}
+
+
+def _append_sql(mode: AppendMode) -> str:
+    return _APPEND.format(position=_POSITIONS[mode], channel=NOTIFY_CHANNEL)
+
+
+async def append(
+    conn: Connection,
+    events: Sequence[NewEvent],
+    metadata: Metadata,
+    mode: AppendMode = AppendMode.HORIZON,
+) -> list[StoredEvent]:
+    """Append `events` in the caller's open transaction; returns them with positions."""
+    if not events:
+        return []
+    if len(events) > MAX_EVENTS_PER_TRANSACTION:
+        raise EventLogFull(f"one transaction may append at most {MAX_EVENTS_PER_TRANSACTION}")
+    if mode is AppendMode.LOCK:
+        await conn.execute("LOCK TABLE tandem_events IN EXCLUSIVE MODE")
+    now = time.time()
+    row = await conn.fetchrow(
+        _append_sql(mode),
+        [e.type for e in events],
+        [e.schema_version for e in events],
+        [e.aggregate_type for e in events],
+        [e.aggregate_id for e in events],
+        [e.aggregate_version for e in events],
+        now,
+        metadata.correlation_id,
+        metadata.causation_id,
+        [orjson.dumps(e.data).decode() for e in events],
+    )
+    assert row is not None
+    positions: list[int] = row["positions"]
+    if positions[-1] > MAX_POSITION:
+        raise EventLogFull("event positions would pass 2^53")
+    return [
+        StoredEvent(
+            position=position,
+            type=e.type,
+            schema_version=e.schema_version,
+            aggregate_type=e.aggregate_type,
+            aggregate_id=e.aggregate_id,
+            aggregate_version=e.aggregate_version,
+            recorded_at=now,
+            correlation_id=metadata.correlation_id,
+            causation_id=metadata.causation_id,
+            data=e.data,
+        )
+        for position, e in zip(positions, events, strict=True)
+    ]
+
+
+def _event(row: Any) -> StoredEvent:
+    return StoredEvent(
+        position=row[0],
+        type=row[1],
+        schema_version=row[2],
+        aggregate_type=row[3],
+        aggregate_id=row[4],
+        aggregate_version=row[5],
+        recorded_at=row[6],
+        correlation_id=row[7],
+        causation_id=row[8],
+        data=orjson.loads(row[9]),
+    )
+
+
+class PostgresEventLog:
+    """Gap-safe reads of the PostgreSQL event log (an `EventLogReader`)."""
+
+    def __init__(self, pool: Pool, mode: AppendMode = AppendMode.HORIZON) -> None:
+        self.pool = pool
+        self.mode = mode
+        bound = f" AND position < {_HORIZON}" if mode is AppendMode.HORIZON else ""
+        self._read_sql = (
+            f"SELECT {_COLUMNS} FROM tandem_events WHERE position > $1{bound}"
+            " ORDER BY position LIMIT $2"
+        )
+        where = f" WHERE position < {_HORIZON}" if mode is AppendMode.HORIZON else ""
+        self._head_sql = f"SELECT coalesce(max(position), 0) FROM tandem_events{where}"
+
+    async def read_after(self, position: int, limit: int) -> list[StoredEvent]:
+        rows = await self.pool.fetch(self._read_sql, position, limit)
+        return [_event(row) for row in rows]
+
+    async def head(self) -> int:
+        """The highest position readers can see now (0 when the log is empty)."""
+        return int(await self.pool.fetchval(self._head_sql))
+
+    async def read_aggregate(self, aggregate_id: str) -> list[StoredEvent]:
+        rows = await self.pool.fetch(
+            f"SELECT {_COLUMNS} FROM tandem_events WHERE aggregate_id = $1 ORDER BY position",
+            aggregate_id,
+        )
+        return [_event(row) for row in rows]

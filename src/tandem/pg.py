@@ -1,0 +1,30 @@
+"""PostgreSQL connections for every PostgreSQL part of the toolkit (asyncpg)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, TypeAlias
+
+if TYPE_CHECKING:
+    import asyncpg
+    from asyncpg.pool import PoolConnectionProxy
+
+Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
+Pool: TypeAlias = "asyncpg.Pool[asyncpg.Record]"
+
+
+async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10) -> Pool:
+    """A pool whose sessions cannot sit in an open transaction forever.
+
+    An idle open transaction holds back the event log's read horizon (see
+    `tandem.eventlog.postgres`), so sessions that leave one open are cut off.
+    """
+    import asyncpg
+
+    pool = await asyncpg.create_pool(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        server_settings={"idle_in_transaction_session_timeout": "30000"},
+    )
+    assert pool is not None
+    return pool
