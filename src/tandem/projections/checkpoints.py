@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from tandem.messages import StoredEvent
-from tandem.projections.base import Projection
+from tandem.projections.base import AsyncProjection, Projection
 
 CHECKPOINT_TABLE = """
 CREATE TABLE IF NOT EXISTS tandem_checkpoints (
@@ -52,4 +52,21 @@ def apply_past(tx: Cursor, projection: Projection[Any], events: list[StoredEvent
         last = event.position
     if last > checkpoint:
         save(tx, projection.name, last, projection.version)
+    return last
+
+
+async def fold_past(
+    tx: Any, projection: AsyncProjection[Any], events: list[StoredEvent], checkpoint: int
+) -> int:
+    """Apply the events past `checkpoint` through `tx` and return the new checkpoint
+    (the caller stores it with the changes). Events the projection does not handle
+    still move the checkpoint; events at or below it are redeliveries and skipped."""
+    wanted = projection.event_types
+    last = checkpoint
+    for event in events:
+        if event.position <= checkpoint:
+            continue
+        if event.type in wanted:
+            await projection.apply(tx, event)
+        last = event.position
     return last

@@ -1,0 +1,495 @@
+"""Product search on PostgreSQL answers exactly as the SQLite FTS5 search does.
+
+Each test builds a history through the real embedded catalog, folds its event log into
+both read models (SQLite and a fresh PostgreSQL database) and compares the answers of
+the two reads page by page: totals, facets and items. Relevance may order matches
+differently (bm25 against ts_rank); every other sort must be the same list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sqlite3
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from tests.support.folding import all_events, fold_log
+from tests.support.services import PostgresDatabase
+
+from catalog import seed
+from catalog.bootstrap import Catalog
+from catalog.domain import commands as c
+from catalog.domain.errors import InvalidInput
+from catalog.projections.postgres.product_search import TABLES, PostgresProductSearchProjection
+from catalog.projections.postgres.words import tsquery, words
+from catalog.projections.product_search import ProductSearchProjection
+from catalog.read.postgres_search import PostgresSearchReads
+from catalog.read.product_search import ProductSearchReads
+from catalog.read.queries import GetProduct, SearchProducts
+from tandem.bus import QueryBus
+from tandem.messages import StoredEvent
+from tandem.pg import Connection, Pool, create_pool
+from tandem.projections.base import AsyncProjection
+from tandem.stores.postgres_projections import CheckpointVersionMismatch, PostgresProjectionStore
+from tandem.stores.sqlite_projections import SqliteProjectionStore
+
+pytestmark = pytest.mark.services
+
+SORTS = ("relevance", "price_asc", "price_desc", "newest")
+
+
+class Both:
+    """A running catalog with the search model in SQLite and in PostgreSQL."""
+
+    def __init__(self, cat: Catalog, sqlite_store: SqliteProjectionStore, pool: Pool) -> None:
+        self.cat = cat
+        self.sqlite_store = sqlite_store
+        self.pool = pool
+        self.store = PostgresProjectionStore(pool)
+        self.projection = PostgresProductSearchProjection()
+        self.sqlite = ProductSearchReads(sqlite_store.reader)
+        self.postgres = PostgresSearchReads(pool)
+        self.skus = 0
+
+    async def do(self, command: Any) -> str:
+        return (await self.cat.command_bus.dispatch(command)).id
+
+    async def category(self, name: str, parent: str | None = None) -> str:
+        return await self.do(c.CreateCategory(name=name, parent_id=parent))
+
+    async def product(
+        self, category: str, name: str, price: str = "10.00", stock: int = 1, description: str = ""
+    ) -> str:
+        self.skus += 1
+        return await self.do(
+            c.CreateProduct(
+                sku=f"SKU{self.skus:04d}",
+                name=name,
+                description=description,
+                category_id=category,
+                price=Decimal(price),
+                initial_stock=stock,
+            )
+        )
+
+    async def fold(self) -> int:
+        """Fold the whole log into both models; returns the PostgreSQL checkpoint."""
+        sqlite_checkpoint = await fold_log(self.cat, self.sqlite_store, ProductSearchProjection())
+        await self.store.setup(self.projection)
+        checkpoint = await self.store.apply(self.projection, await all_events(self.cat))
+        assert checkpoint == sqlite_checkpoint
+        return checkpoint
+
+    async def pg_ids(self, **filters: Any) -> list[str]:
+        return [page_id for page in await walk(self.postgres, **filters) for page_id in ids(page)]
+
+    async def assert_same(self, **filters: Any) -> list[dict[str, Any]]:
+        """Walk every page of one search in both models and compare; returns PG's pages."""
+        expected = await walk(self.sqlite, **filters)
+        actual = await walk(self.postgres, **filters)
+        assert [p["total"] for p in actual] == [p["total"] for p in expected], filters
+        assert [p["facets"] for p in actual] == [p["facets"] for p in expected], filters
+        assert [len(p["items"]) for p in actual] == [len(p["items"]) for p in expected], filters
+        if filters.get("sort", "relevance") == "relevance" and (filters.get("q") or "").strip():
+            walked = [i for page in actual for i in page["items"]]
+            assert len({i["id"] for i in walked}) == len(walked), filters
+            expected_items = [i for page in expected for i in page["items"]]
+            assert sorted(walked, key=by_id) == sorted(expected_items, key=by_id), filters
+        else:
+            assert [p["items"] for p in actual] == [p["items"] for p in expected], filters
+        return actual
+
+    async def facet_counts_agree_with_products(self) -> None:
+        """The kept facet counts equal a count of the active products."""
+        async with self.pool.acquire() as conn:
+            kept = await conn.fetch(
+                f"SELECT category_id, bucket, in_stock, n FROM {TABLES.facets}"
+                " WHERE n <> 0 ORDER BY 1, 2, 3"
+            )
+            counted = await conn.fetch(
+                f"SELECT category_id, bucket, stock > 0, count(*) FROM {TABLES.products}"
+                " WHERE status = 'active' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+            )
+        assert [tuple(r) for r in kept] == [tuple(r) for r in counted]
+
+
+def by_id(item: dict[str, Any]) -> str:
+    return str(item["id"])
+
+
+def ids(page: dict[str, Any]) -> list[str]:
+    return [item["id"] for item in page["items"]]
+
+
+async def walk(reads: Any, **filters: Any) -> list[dict[str, Any]]:
+    """Every page of a search, following the cursors."""
+    pages: list[dict[str, Any]] = []
+    cursor = None
+    for _ in range(1_000):
+        page = await reads.search(SearchProducts(**filters, cursor=cursor))
+        pages.append(page)
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return pages
+    raise AssertionError("pagination did not end")
+
+
+@pytest.fixture
+async def pool(pg_read_database: PostgresDatabase) -> AsyncIterator[Pool]:
+    pool = await create_pool(pg_read_database.url, min_size=2, max_size=6)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+@pytest.fixture
+async def both(catalog: Catalog, tmp_path: Path, pool: Pool) -> AsyncIterator[Both]:
+    sqlite_store = SqliteProjectionStore(tmp_path / "under-test" / "product_search.db")
+    try:
+        yield Both(catalog, sqlite_store, pool)
+    finally:
+        sqlite_store.close()
+
+
+def _queries(plan: seed.SeedPlan, rng: random.Random) -> list[dict[str, Any]]:
+    """Searches over a seeded catalog: every sort with and without text and filters."""
+    roots = [cmd.id for cmd in plan.categories if cmd.parent_id is None]
+    inner = [cmd.id for cmd in plan.categories if cmd.parent_id is not None]
+    name_words = sorted({w for p in plan.products for w in words(p.name)})
+    terms = [
+        *rng.sample(name_words, 6),
+        *(w[:3] for w in rng.sample(name_words, 4)),
+        " ".join(words(plan.products[0].name)[:2]),
+        plan.categories[0].name.lower(),
+        plan.products[1].sku,
+        "a",
+        "zzzqqq",
+    ]
+    queries: list[dict[str, Any]] = []
+    for sort in SORTS:
+        queries.append({"sort": sort, "limit": 37})
+        queries.append({"sort": sort, "category": roots[0], "limit": 11})
+        queries.append({"sort": sort, "category": rng.choice(inner), "limit": 3})
+        queries.append({"sort": sort, "in_stock": True, "limit": 50})
+        queries.append({"sort": sort, "in_stock": False, "limit": 5})
+        queries.append(
+            {"sort": sort, "min_price": Decimal("10"), "max_price": Decimal("99.99"), "limit": 20}
+        )
+        queries.append({"sort": sort, "min_price": Decimal("250.005"), "limit": 13})
+        for term in terms:
+            queries.append({"sort": sort, "q": term, "limit": 9})
+        queries.append(
+            {
+                "sort": sort,
+                "q": terms[0],
+                "category": roots[1],
+                "in_stock": True,
+                "max_price": Decimal("500"),
+                "limit": 4,
+            }
+        )
+    return queries
+
+
+async def test_a_seeded_catalog_answers_every_search_as_sqlite_does(both: Both) -> None:
+    plan = seed.plan(products=400, seed=11, categories=40)
+    await seed.load(both.cat, plan)
+    rng = random.Random(11)
+    products = list(plan.product_ids)
+    leaves = [cmd.id for cmd in plan.categories if cmd.parent_id is not None]
+    for product in rng.sample(products, 15):
+        await both.do(c.DiscontinueProduct(product_id=product))
+    for product in rng.sample(products, 20):
+        detail = await both.cat.query_bus.ask(
+            GetProduct(product_id=product), min_version=both.cat.head.value
+        )
+        stock = detail.value["stock"]
+        if stock:
+            await both.do(c.AdjustStock(product_id=product, delta=-stock, reason="count"))
+    for root in [cmd for cmd in plan.categories if cmd.parent_id is None][:2]:
+        await both.do(c.RenameCategory(category_id=root.id or "", name=f"{root.name} Renamed"))
+    for product in rng.sample(products, 10):
+        try:
+            await both.do(
+                c.UpdateProductDetails(
+                    product_id=product, name="Moved Product", category_id=rng.choice(leaves)
+                )
+            )
+        except Exception:  # a discontinued product refuses: nothing to project
+            continue
+    await both.fold()
+
+    queries = _queries(plan, rng)
+    found = 0
+    for query in queries:
+        pages = await both.assert_same(**query)
+        found += pages[0]["total"] > 0
+    # The comparisons are mostly of real answers, not of empty ones.
+    assert found > len(queries) * 3 // 4
+    await both.assert_same(q="renamed", sort="price_asc", limit=25)
+    await both.assert_same(q="moved product", sort="newest", limit=3)
+    await both.facet_counts_agree_with_products()
+
+
+async def test_filters_sorts_and_pages_agree_on_a_small_catalog(both: Both) -> None:
+    outdoor = await both.category("Outdoor")
+    shoes = await both.category("Footwear", outdoor)
+    trail = await both.category("Trail", shoes)
+    kitchen = await both.category("Kitchen")
+    for i in range(30):
+        where = [outdoor, shoes, trail, kitchen][i % 4]
+        await both.product(
+            where, f"Widget {i} trail", price=f"{(i * 7) % 60}.{i % 2}9", stock=i % 3
+        )
+    await both.product(kitchen, "Crème brûlée torch", description="für die Küche")
+    await both.fold()
+
+    for sort in SORTS:
+        for filters in (
+            {},
+            {"q": "widget"},
+            {"q": "trail"},
+            {"q": "wid tra"},
+            {"category": outdoor},
+            {"category": trail, "q": "widget"},
+            {"in_stock": False},
+            {"in_stock": True, "q": "widget", "min_price": Decimal("10")},
+            {"max_price": Decimal("25"), "category": shoes},
+            {"q": "creme kuche"},
+            {"q": "CRÈME"},
+            {"category": "no-such-category"},
+            {"q": "nothing-like-this"},
+        ):
+            for limit in (1, 4, 100):
+                await both.assert_same(sort=sort, limit=limit, **filters)
+
+
+async def test_category_rename_cascades_into_search(both: Both) -> None:
+    outdoor = await both.category("Outdoor")
+    shoes = await both.category("Footwear", outdoor)
+    deep = await both.product(shoes, "Runner")
+    await both.fold()
+    assert await both.pg_ids(q="footwear") == [deep]
+
+    await both.do(c.RenameCategory(category_id=outdoor, name="Wilderness"))
+    await both.do(c.RenameCategory(category_id=shoes, name="Boots"))
+    await both.fold()
+    assert await both.pg_ids(q="wilderness boots") == [deep]
+    assert await both.pg_ids(q="footwear") == []
+    for q in ("wilderness", "boots", "outdoor", "footwear", None):
+        await both.assert_same(q=q, category=outdoor)
+    page = (await walk(both.postgres, category=outdoor))[0]
+    assert page["facets"]["category"] == [{"id": shoes, "name": "Boots", "count": 1}]
+
+
+async def test_discontinued_and_stock_changes_move_filters_and_facets(both: Both) -> None:
+    things = await both.category("Things")
+    lamp = await both.product(things, "Lamp", stock=2)
+    gone = await both.product(things, "Lamp old", stock=1)
+    empty = await both.product(things, "Lamp empty", stock=0)
+    await both.fold()
+    assert set(await both.pg_ids(in_stock=True)) == {lamp, gone}
+
+    await both.do(c.DiscontinueProduct(product_id=gone))
+    await both.do(c.AdjustStock(product_id=lamp, delta=-2, reason="sold"))
+    await both.do(c.AdjustStock(product_id=empty, delta=4, reason="delivery"))
+    await both.do(c.ChangePrice(product_id=empty, price=Decimal("120.00")))
+    await both.fold()
+    assert await both.pg_ids(in_stock=True) == [empty]
+    assert await both.pg_ids(in_stock=False, q="lamp") == [lamp]
+    assert gone not in await both.pg_ids(q="lamp")
+    for q in (None, "lamp"):
+        for in_stock in (None, True, False):
+            await both.assert_same(q=q, in_stock=in_stock, sort="price_desc")
+    await both.facet_counts_agree_with_products()
+
+
+async def test_a_typo_finds_products_when_full_text_finds_nothing(both: Both) -> None:
+    shoes = await both.category("Footwear")
+    runner = await both.product(shoes, "Trail running shoes")
+    await both.product(shoes, "Winter boot")
+    await both.fold()
+
+    assert (await both.sqlite.search(SearchProducts(q="shoos")))["total"] == 0
+    page = await both.postgres.search(SearchProducts(q="shoos"))
+    assert ids(page) == [runner]
+    assert page["total"] == 1
+    assert page["facets"]["category"] == [{"id": shoes, "name": "Footwear", "count": 1}]
+    assert await both.pg_ids(q="runing shoos", sort="price_asc") == [runner]
+    # A category name is fuzzy text too, and filters still apply.
+    assert len(await both.pg_ids(q="fotwear")) == 2
+    assert await both.pg_ids(q="shoos", in_stock=False) == []
+    # Exact matches win: near misses are not mixed in.
+    await both.product(shoes, "Shoos brand slippers")
+    await both.fold()
+    assert len(await both.pg_ids(q="shoos")) == 1
+    # Nothing alike: still nothing.
+    assert await both.pg_ids(q="xylophone") == []
+
+
+async def test_a_redelivered_or_overlapping_batch_has_no_second_effect(both: Both) -> None:
+    cat = await both.category("Things")
+    for i in range(12):
+        product = await both.product(cat, f"Thing {i}", price=f"{i}.00", stock=i % 2)
+        await both.do(c.ChangePrice(product_id=product, price=Decimal(f"{i + 20}.00")))
+    await both.do(c.RenameCategory(category_id=cat, name="Stuff"))
+    events = await all_events(both.cat)
+    await fold_log(both.cat, both.sqlite_store, ProductSearchProjection())
+    await both.store.setup(both.projection)
+
+    half = len(events) // 2
+    assert await both.store.apply(both.projection, events[:half]) == events[half - 1].position
+    before = await _dump(both.pool)
+    assert await both.store.apply(both.projection, events[:half]) == events[half - 1].position
+    assert await _dump(both.pool) == before
+    head = events[-1].position
+    assert await both.store.apply(both.projection, events[half // 2 :]) == head
+    after = await _dump(both.pool)
+    assert await both.store.apply(both.projection, events) == head
+    assert await both.store.apply(both.projection, events[3:7]) == head
+    assert await _dump(both.pool) == after
+    assert await both.store.checkpoint(both.projection.name) == head
+    for sort in SORTS:
+        await both.assert_same(q="stuff", sort=sort, limit=5)
+        await both.assert_same(sort=sort, limit=5)
+    await both.facet_counts_agree_with_products()
+
+
+async def _dump(pool: Pool) -> dict[str, list[tuple[Any, ...]]]:
+    tables = (TABLES.categories, TABLES.closure, TABLES.products, TABLES.facets)
+    async with pool.acquire() as conn:
+        return {
+            t: sorted(tuple(str(v) for v in row) for row in await conn.fetch(f"SELECT * FROM {t}"))
+            for t in tables
+        }
+
+
+class Tally(AsyncProjection[Connection]):
+    """Records every event it is handed, slowly, so concurrent batches overlap in time."""
+
+    name = "tally"
+    version = 1
+    event_types: ClassVar[frozenset[str]] = frozenset({"CategoryCreated", "ProductCreated"})
+
+    async def setup(self, tx: Connection) -> None:
+        await tx.execute("CREATE TABLE IF NOT EXISTS tally_v1 (position BIGINT NOT NULL)")
+
+    async def apply(self, tx: Connection, event: StoredEvent) -> None:
+        await tx.execute("INSERT INTO tally_v1 (position) VALUES ($1)", event.position)
+        await asyncio.sleep(0.002)
+
+
+async def test_concurrent_applies_apply_each_event_once(both: Both) -> None:
+    cat = await both.category("Things")
+    for i in range(15):
+        await both.product(cat, f"Thing {i}", stock=i % 3)
+    events = await all_events(both.cat)
+    tally = Tally()
+    await both.store.setup(tally)
+    await both.store.setup(both.projection)
+    await fold_log(both.cat, both.sqlite_store, ProductSearchProjection())
+
+    batches = [events, events[5:], events[: len(events) // 2], events, events[2:9]]
+    results = await asyncio.gather(
+        *(both.store.apply(tally, batch) for batch in batches),
+        *(both.store.apply(both.projection, batch) for batch in batches),
+    )
+    head = events[-1].position
+    assert head in results
+    rows = await both.pool.fetch("SELECT position FROM tally_v1 ORDER BY position")
+    assert [r[0] for r in rows] == [e.position for e in events if e.type in tally.event_types]
+    assert await both.store.checkpoint("tally") == head
+    assert await both.store.apply(both.projection, events) == head
+    for sort in SORTS:
+        await both.assert_same(sort=sort, limit=4)
+        await both.assert_same(q="thing", sort=sort, limit=4)
+    await both.facet_counts_agree_with_products()
+
+
+async def test_setup_is_idempotent_and_checkpoints_are_read_by_name(both: Both) -> None:
+    assert await both.store.checkpoint("product_search") == 0
+    await both.category("Things")
+    assert await both.store.setup(both.projection) == 0
+    head = await both.fold()
+    assert await both.store.setup(both.projection) == head
+    assert await both.store.checkpoint("product_search") == head
+    assert await both.store.checkpoint("unknown") == 0
+    async with both.pool.acquire() as conn:
+        tables = await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE tablename LIKE 'product_search%' ORDER BY 1"
+        )
+    assert all(r[0].startswith("product_search_v1_") for r in tables)
+
+
+async def test_another_version_is_refused_rather_than_continued(both: Both) -> None:
+    await both.category("Things")
+    await both.fold()
+
+    class NextVersion(PostgresProductSearchProjection):
+        version = 2
+
+    with pytest.raises(CheckpointVersionMismatch):
+        await both.store.apply(NextVersion(), await all_events(both.cat))
+
+
+async def test_bad_input_is_refused_with_the_same_errors(both: Both) -> None:
+    cat = await both.category("Things")
+    for i in range(3):
+        await both.product(cat, f"Thing {i}")
+    await both.fold()
+    cursor = (await both.postgres.search(SearchProducts(limit=1)))["next_cursor"]
+    assert cursor is not None
+    bad = [
+        SearchProducts(limit=0),
+        SearchProducts(sort="cheapest"),
+        SearchProducts(cursor="not a cursor"),
+        SearchProducts(cursor=cursor[:-3] + ("A" if cursor[-3] != "A" else "B") + cursor[-2:]),
+        SearchProducts(cursor=cursor, sort="price_asc"),
+        SearchProducts(cursor=cursor, q="thing"),
+        SearchProducts(min_price=Decimal("-1")),
+        SearchProducts(q="x" * 2000),
+    ]
+    for query in bad:
+        with pytest.raises(InvalidInput) as expected:
+            await both.sqlite.search(query)
+        with pytest.raises(InvalidInput) as actual:
+            await both.postgres.search(query)
+        assert str(actual.value) == str(expected.value)
+
+
+async def test_registers_search_with_the_query_bus(both: Both) -> None:
+    bus = QueryBus()
+    both.postgres.register(bus)
+    assert bus.read_model_of(SearchProducts) == "product_search"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Crème brûlée, WB-2000 e-mail 19.99 l'été",
+        "ÆØÅ straße İstanbul ǅemal ﬁsh µm \u017f",
+        "Ελληνικά Кириллица 中文字符 日本語テキスト",
+        "x\u0301y a\u0305b \u19b0z tab\tnew\nline_under",
+    ],
+)
+def test_words_split_as_fts5_splits(text: str) -> None:
+    conn = sqlite3.connect(":memory:")
+    conn.execute(
+        "CREATE VIRTUAL TABLE t USING fts5 (x, tokenize = 'unicode61 remove_diacritics 2')"
+    )
+    conn.execute("CREATE VIRTUAL TABLE v USING fts5vocab (t, instance)")
+    conn.execute("INSERT INTO t (rowid, x) VALUES (1, ?)", (text,))
+    expected = [row[0] for row in conn.execute("SELECT term FROM v ORDER BY offset")]
+    conn.close()
+    assert words(text) == expected
+
+
+def test_tsquery_prefixes_terms_and_refuses_wordless_ones() -> None:
+    assert tsquery(("trail", "a")) == "'trail':* & 'a'"
+    assert tsquery(("ab\u19b0cd",)) == "('ab' <-> 'cd':*)"
+    assert tsquery(("\u19b0",)) is None
