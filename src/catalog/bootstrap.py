@@ -12,9 +12,10 @@ from typing import Any
 
 from catalog.domain.events import ALL_EVENTS
 from catalog.projections.product_detail import ProductDetailProjection
-from catalog.read.product_feed import ProductFeed
+from catalog.read.product_feed import ProductFeed, sqlite_changes
 from catalog.read_models import READ_MODELS, ReadModel, Reads
 from catalog.settings import Settings
+from catalog.tokens import TokenVerifier
 from catalog.write import handlers
 from catalog.write.repositories import CatalogUnitOfWork
 from catalog.write.schema import create_schema
@@ -85,7 +86,7 @@ class Catalog:
         self.query_bus = QueryBus(
             [
                 timing(self.observe),
-                consistency(_LiveTracked(self.read_models)),
+                consistency(LiveTracked(self.read_models)),
             ]
         )
         for read in reads:
@@ -103,7 +104,7 @@ class Catalog:
         )
         handlers.register(self.command_bus)
         self.product_feed = ProductFeed(
-            self.readers[ProductDetailProjection.name],
+            sqlite_changes(self.readers[ProductDetailProjection.name]),
             self.read_models[ProductDetailProjection.name].tracked.checkpoint,
         )
         self._tasks: list[asyncio.Task[None]] = []
@@ -173,9 +174,14 @@ class Catalog:
         self.write_reader.close()
         self.write_db.close()
 
+    async def load_tokens(self, verifier: TokenVerifier) -> None:
+        self.write_db.call(verifier.load)
+
+    async def aclose(self) -> None:
+        """Nothing to do here: the embedded profile's files close in `close`."""
+
     def status(self) -> list[dict[str, Any]]:
-        head = self.head.value
-        return [describe(r.tracked, r.store_kind, head) for r in self.read_models.values()]
+        return describe_all(self.read_models, self.head.value)
 
     async def readiness(self) -> list[str]:
         """What keeps this process from serving: unreachable stores, missing schema."""
@@ -205,14 +211,25 @@ class Catalog:
 
     async def wait_until_caught_up(self, timeout: float = 30.0) -> bool:
         """Wait until every projection has applied the current head (tests, seeding)."""
-        target = self.head.value
-        for running in self.read_models.values():
-            if not await running.tracked.checkpoint.wait_for(target, timeout):
-                return False
-        return True
+        return await all_reach(self.read_models, self.head.value, timeout)
 
 
-class _LiveTracked(Mapping[str, Tracked]):
+def describe_all(read_models: Mapping[str, RunningReadModel], head: int) -> list[dict[str, Any]]:
+    """`/status` rows of every read model."""
+    return [describe(r.tracked, r.store_kind, head) for r in read_models.values()]
+
+
+async def all_reach(
+    read_models: Mapping[str, RunningReadModel], target: int, timeout: float
+) -> bool:
+    """Wait until every read model has applied `target` (False on timeout)."""
+    for running in read_models.values():
+        if not await running.tracked.checkpoint.wait_for(target, timeout):
+            return False
+    return True
+
+
+class LiveTracked(Mapping[str, Tracked]):
     """The running read models by name, as the consistency middleware sees them."""
 
     def __init__(self, read_models: dict[str, RunningReadModel]) -> None:

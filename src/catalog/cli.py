@@ -6,7 +6,7 @@ import asyncio
 import json
 import sqlite3
 import urllib.request
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -14,6 +14,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from catalog.bootstrap import Catalog
+from catalog.cli_services import register as register_services
 from catalog.settings import Settings
 from catalog.tokens import SCOPES, TokenVerifier, admin_token
 from catalog.tokens import create as create_token
@@ -22,6 +23,10 @@ app = typer.Typer(help="Tandem: a CQRS product catalog.", no_args_is_help=True)
 token_app = typer.Typer(help="Bearer tokens for people and services.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 console = Console(stderr=True)
+register_services(app)
+
+if TYPE_CHECKING:
+    from catalog.bootstrap_services import ServicesCatalog
 
 
 @app.command()
@@ -30,7 +35,8 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     log_level: Annotated[str, typer.Option(help="Log level.")] = "INFO",
 ) -> None:
-    """Serve the API with projections running in this process."""
+    """Serve the API (embedded: with every projection in this process; services: with
+    projections in `tandem worker` processes)."""
     import uvicorn
 
     from catalog.api.app import create_app
@@ -42,9 +48,14 @@ def serve(
     if new:
         console.print(f"[bold]Admin token[/bold] (kept in {settings.data_dir / 'admin-token'}):")
         console.print(token, markup=False, highlight=False)
-    catalog = Catalog(settings)
     verifier = TokenVerifier(token)
-    catalog.write_db.call(verifier.load)
+    catalog: Catalog | ServicesCatalog
+    if settings.services:
+        from catalog.bootstrap_services import ServicesCatalog
+
+        catalog = ServicesCatalog(settings)
+    else:
+        catalog = Catalog(settings)
     uvicorn.run(
         create_app(catalog, verifier),
         host=host,
@@ -65,12 +76,22 @@ def seed(
     from catalog import seed as seeding
 
     async def run() -> None:
-        catalog = Catalog(Settings.from_env())
+        settings = Settings.from_env()
+        catalog: Catalog | ServicesCatalog
+        if settings.services:
+            from catalog.bootstrap_services import ServicesCatalog
+
+            catalog = ServicesCatalog(settings)
+            # Workers apply what this command writes; nothing to fold here.
+            await catalog.start(projections=False)
+        else:
+            catalog = Catalog(settings)
         try:
             if if_empty and catalog.head.value > 0:
                 console.print("The event log already has data; nothing to seed.")
                 return
-            await catalog.start()
+            if not settings.services:
+                await catalog.start()
             plan = seeding.plan(products, seed)
             with Progress(
                 TextColumn("[bold]seeding[/bold]"),
@@ -85,11 +106,13 @@ def seed(
                     progress.update(task, completed=done, total=total)
 
                 report = await seeding.load(catalog, plan, on_progress=on_progress)
-            await catalog.wait_until_caught_up(timeout=300)
+            if not settings.services:
+                await catalog.wait_until_caught_up(timeout=300)
             console.print(f"Seeded: {report}")
         finally:
             await catalog.stop()
             catalog.close()
+            await catalog.aclose()
 
     asyncio.run(run())
 
@@ -156,10 +179,19 @@ def token_create(
 ) -> None:
     """Create a bearer token and print it once."""
     settings = Settings.from_env()
+    scope_list = [s.strip() for s in scopes.split(",") if s.strip()]
+    if settings.services:
+        from catalog.cli_services import create_token_services
+
+        try:
+            typer.echo(asyncio.run(create_token_services(settings, subject, scope_list)))
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+        return
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(settings.write_database, isolation_level=None)
     try:
-        token = create_token(conn, subject, [s.strip() for s in scopes.split(",") if s.strip()])
+        token = create_token(conn, subject, scope_list)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     finally:

@@ -31,6 +31,7 @@ from tandem.messages import Command
 
 if TYPE_CHECKING:
     from catalog.bootstrap import Catalog
+    from catalog.bootstrap_services import ServicesCatalog
 
 MIN_PRICE = 1.99
 MAX_PRICE = 2499.00
@@ -331,7 +332,7 @@ def plan(products: int, seed: int, categories: int = 200) -> SeedPlan:
 
 
 async def load(
-    catalog: Catalog,
+    catalog: Catalog | ServicesCatalog,
     plan: SeedPlan,
     *,
     on_progress: Callable[[int, int], None] | None = None,

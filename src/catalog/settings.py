@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_MODES = {"product_detail": "sync", "cart_view": "sync"}
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
 class SettingsError(ValueError):
@@ -33,27 +34,65 @@ class Settings:
     modes: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_MODES))
     default_wait_ms: int = 2000
     max_wait_ms: int = 10000
+    read_database_url: str | None = None
+    redis_url: str | None = None
+    nats_url: str | None = None
+    redis_prefix: str = "tandem"
+    # `horizon` (the default) or `lock`: how PostgreSQL keeps positions in commit order.
+    event_log_mode: str = "horizon"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
+        url = env.get("TANDEM_DATABASE_URL") or None
+        services = url is not None and url.startswith(POSTGRES_SCHEMES)
+        if url is not None and not services and not url.startswith("sqlite:///"):
+            raise SettingsError(
+                "TANDEM_DATABASE_URL must be sqlite:///PATH (embedded) or postgresql://… (services)"
+            )
         level = int(env.get("TANDEM_LEVEL", "3"))
-        if level not in (2, 3):
-            raise SettingsError("TANDEM_LEVEL must be 2 or 3 on the embedded profile")
+        if level not in (2, 3) or (services and level != 3):
+            raise SettingsError(
+                "TANDEM_LEVEL must be 3 on the services profile and 2 or 3 on the embedded one"
+            )
         modes = dict(DEFAULT_MODES)
         modes.update(_modes(env.get("TANDEM_PROJECTION_MODES", "")))
-        url = env.get("TANDEM_DATABASE_URL") or None
-        if url is not None and not url.startswith("sqlite:///"):
-            raise SettingsError(
-                "TANDEM_DATABASE_URL: this build runs the embedded profile (sqlite:///PATH)"
-            )
-        return cls(
+        settings = cls(
             data_dir=Path(env.get("TANDEM_DATA_DIR", "./data")),
             database_url=url,
             level=level,
             admin_token=env.get("TANDEM_ADMIN_TOKEN") or None,
             modes=modes,
+            read_database_url=env.get("TANDEM_READ_DATABASE_URL") or None,
+            redis_url=env.get("TANDEM_REDIS_URL") or None,
+            nats_url=env.get("TANDEM_NATS_URL") or None,
+            redis_prefix=env.get("TANDEM_REDIS_PREFIX") or "tandem",
+            event_log_mode=env.get("TANDEM_EVENT_LOG_MODE", "horizon"),
         )
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Refuse combinations that cannot run, naming the setting to fix."""
+        if self.event_log_mode not in ("horizon", "lock"):
+            raise SettingsError("TANDEM_EVENT_LOG_MODE must be horizon or lock")
+        if not self.services:
+            return
+        missing = [
+            name
+            for name, value in (
+                ("TANDEM_READ_DATABASE_URL", self.read_database_url),
+                ("TANDEM_REDIS_URL", self.redis_url),
+            )
+            if not value
+        ]
+        if missing:
+            raise SettingsError(f"the services profile needs {' and '.join(missing)}")
+
+    @property
+    def services(self) -> bool:
+        """PostgreSQL write database: the services profile."""
+        return self.database_url is not None and self.database_url.startswith(POSTGRES_SCHEMES)
 
     @property
     def write_database(self) -> Path:

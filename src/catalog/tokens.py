@@ -7,6 +7,7 @@ import hmac
 import os
 import secrets
 import sqlite3
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,7 +85,11 @@ class TokenVerifier:
 
     def load(self, conn: sqlite3.Connection) -> None:
         conn.execute(SCHEMA)
-        for row in conn.execute("SELECT digest, subject, scopes FROM tokens"):
+        self.load_rows(conn.execute("SELECT digest, subject, scopes FROM tokens"))
+
+    def load_rows(self, rows: Iterable[Sequence[str]]) -> None:
+        """Take (digest, subject, space-separated scopes) rows from the token table."""
+        for row in rows:
             self._known[row[0]] = Principal(row[1], frozenset(row[2].split()))
 
     def add(self, token: str, principal: Principal) -> None:

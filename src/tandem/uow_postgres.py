@@ -100,8 +100,9 @@ class PostgresUnitOfWork(UnitOfWork):
                 # Retries of one key queue here; the first attempt's answer is then
                 # authoritative, exactly as under the SQLite writer lock.
                 await conn.execute(
-                    "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-                    f"{claim.scope}\0{claim.key}",
+                    "SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))",
+                    claim.scope,
+                    claim.key,
                 )
                 found = await lookup_idempotency(conn, claim.scope, claim.key)
                 if found is not None:

@@ -5,14 +5,35 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.deployment import ServicesDeployment
 from tests.support.server import Server
+
+Deployment = Server | ServicesDeployment
+
+PROFILES = [
+    "embedded",
+    pytest.param("services", marks=[pytest.mark.services, pytest.mark.slow]),
+]
+
+
+def deploy(profile: str, data_dir: Path) -> Deployment:
+    """One `tandem serve` (embedded), or 2 API processes + 2 workers (services)."""
+    if profile == "services":
+        return ServicesDeployment(data_dir)
+    return Server(data_dir)
+
+
+@pytest.fixture(scope="module", params=PROFILES)
+def profile(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A real `tandem serve` process, shared by the tests of one module."""
+def server(profile: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """A real deployment, shared by the tests of one module: every test of the suite
+    runs against the embedded profile and against the services profile."""
     root: Path = tmp_path_factory.mktemp("e2e")
-    srv = Server(root / "data")
+    srv = deploy(profile, root / "data")
     srv.start()
     yield srv
     srv.stop()

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,36 +10,20 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.server import ADMIN_TOKEN, Server
+from tests.e2e.conftest import Deployment, deploy
+from tests.support.server import ADMIN_TOKEN
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
 @pytest.fixture(scope="module")
 def setup(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[Server, dict[str, str], str, str]]:
+    profile: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Deployment, dict[str, str], str, str]]:
     data: Path = tmp_path_factory.mktemp("bad") / "data"
     data.mkdir()
-    env = {**os.environ, "TANDEM_DATA_DIR": str(data)}
-    customer = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "catalog",
-            "token",
-            "create",
-            "--subject",
-            "alice",
-            "--scopes",
-            "orders",
-        ],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    server = Server(data)
+    server = deploy(profile, data)
+    customer = server.cli("token", "create", "--subject", "alice", "--scopes", "orders")
     server.start()
     with httpx.Client(base_url=server.url, headers=ADMIN) as client:
         category = client.post("/categories", json={"name": "Bad input"}).json()["id"]
@@ -240,7 +221,7 @@ def bad_writes(
 
 
 def test_bad_writes_are_4xx_problems_and_write_nothing(
-    setup: tuple[Server, dict[str, str], str, str],
+    setup: tuple[Deployment, dict[str, str], str, str],
 ) -> None:
     server, _customer, category, product = setup
     with httpx.Client(base_url=server.url, headers=ADMIN) as client:
@@ -276,7 +257,7 @@ def test_bad_writes_are_4xx_problems_and_write_nothing(
     ],
 )
 def test_bad_search_parameters_are_4xx(
-    setup: tuple[Server, dict[str, str], str, str], params: dict[str, Any]
+    setup: tuple[Deployment, dict[str, str], str, str], params: dict[str, Any]
 ) -> None:
     server = setup[0]
     response = httpx.get(f"{server.url}/products", params=params)
@@ -300,7 +281,7 @@ def test_bad_search_parameters_are_4xx(
     ],
 )
 def test_search_syntax_never_fails_the_server(
-    setup: tuple[Server, dict[str, str], str, str], q: str
+    setup: tuple[Deployment, dict[str, str], str, str], q: str
 ) -> None:
     server = setup[0]
     response = httpx.get(f"{server.url}/products", params={"q": q})
@@ -309,7 +290,7 @@ def test_search_syntax_never_fails_the_server(
         _assert_problem(response, 400, 422)
 
 
-def test_scopes_and_ownership(setup: tuple[Server, dict[str, str], str, str]) -> None:
+def test_scopes_and_ownership(setup: tuple[Deployment, dict[str, str], str, str]) -> None:
     server, customer, category, product = setup
     with httpx.Client(base_url=server.url) as client:
         before = _head(httpx.Client(base_url=server.url))
@@ -326,23 +307,7 @@ def test_scopes_and_ownership(setup: tuple[Server, dict[str, str], str, str]) ->
         assert client.get(f"/carts/{cart}", headers=customer).status_code == 200
         assert client.get(f"/carts/{cart}", headers=ADMIN).status_code == 200
         _assert_problem(client.get(f"/carts/{cart}"), 401)
-        other = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "catalog",
-                "token",
-                "create",
-                "--subject",
-                "mallory",
-                "--scopes",
-                "orders",
-            ],
-            env={**os.environ, "TANDEM_DATA_DIR": str(server.data_dir)},
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
+        other = server.cli("token", "create", "--subject", "mallory", "--scopes", "orders")
         assert other  # created after start: unknown to the running server until restart
         _assert_problem(
             client.get(f"/carts/{cart}", headers={"Authorization": f"Bearer {other}"}), 401

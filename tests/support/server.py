@@ -21,6 +21,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def run_cli(env: dict[str, str], *args: str) -> str:
+    """Run `tandem ARGS…` with `env`; returns its standard output."""
+    done = subprocess.run(
+        [sys.executable, "-m", "catalog", *args],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return done.stdout.strip()
+
+
 class Server:
     """A `tandem serve` child process with its own data directory."""
 
@@ -36,6 +48,11 @@ class Server:
         }
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir.parent / f"server-{self.port}.log"
+
+    def cli(self, *args: str) -> str:
+        """Run `tandem ARGS…` against this server's data; returns its standard output."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return run_cli(self.env, *args)
 
     def start(self, timeout: float = 30.0) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)

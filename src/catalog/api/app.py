@@ -4,27 +4,33 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
 from catalog.api import commands, ops, problems, queries, streams
 from catalog.api.hot import HotReads
 from catalog.api.limits import BodyLimit
-from catalog.bootstrap import Catalog
 from catalog.tokens import TokenVerifier
 from catalog.web import pages
 
+if TYPE_CHECKING:
+    from catalog.bootstrap import Catalog
+    from catalog.bootstrap_services import ServicesCatalog
 
-def create_app(catalog: Catalog, tokens: TokenVerifier) -> FastAPI:
+
+def create_app(catalog: Catalog | ServicesCatalog, tokens: TokenVerifier) -> FastAPI:
     """Build the HTTP app around a (not yet started) catalog."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await catalog.start()
         try:
+            await catalog.load_tokens(tokens)
             yield
         finally:
             await catalog.stop()
+            await catalog.aclose()
 
     app = FastAPI(
         title="Tandem catalog",
@@ -42,5 +48,5 @@ def create_app(catalog: Catalog, tokens: TokenVerifier) -> FastAPI:
     app.include_router(pages.router)
     pages.mount_static(app)
     app.add_middleware(BodyLimit)
-    app.add_middleware(HotReads, bus=catalog.query_bus)
+    app.add_middleware(HotReads, catalog=catalog)
     return app

@@ -10,6 +10,7 @@ everything else (and non-canonical ids, which it validates).
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -17,15 +18,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from catalog.api.edge import query_response, read_requirements
 from catalog.api.problems import from_exception, problem_response
 from catalog.read.queries import GetProduct
-from tandem.bus import QueryBus
 
 _DETAIL = re.compile(r"/products/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})")
 
 
 class HotReads:
-    def __init__(self, app: ASGIApp, bus: QueryBus) -> None:
+    def __init__(self, app: ASGIApp, catalog: Any) -> None:
         self.app = app
-        self.bus = bus
+        # The bus is looked up per request: the services profile wires it at startup.
+        self.catalog = catalog
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "GET":
@@ -38,7 +39,7 @@ class HotReads:
         request = Request(scope, receive)
         try:
             min_version, timeout = read_requirements(request)
-            result = await self.bus.ask(
+            result = await self.catalog.query_bus.ask(
                 GetProduct(product_id=match.group(1)), min_version=min_version, timeout=timeout
             )
             response = query_response(request, result)

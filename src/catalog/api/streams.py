@@ -16,6 +16,7 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import StreamingResponse
 
+from catalog.api.edge import read_requirements
 from catalog.bootstrap import Catalog
 from catalog.read.queries import GetProduct
 
@@ -72,14 +73,19 @@ async def progress(request: Request) -> StreamingResponse:
 
 @router.get("/stream/products/{product_id}")
 async def product(request: Request, product_id: UUID) -> StreamingResponse:
-    """The current product detail, then each new version as its projection applies it."""
+    """The current product detail (at or after the session's version, like any query),
+    then each new version as its projection applies it."""
     catalog: Catalog = request.app.state.catalog
     pid = str(product_id)
     feed = catalog.product_feed
     # Subscribe before the first read, so no change can fall between the two.
     queue = feed.subscribe(pid)
     try:
-        first = await catalog.query_bus.ask(GetProduct(product_id=pid))
+        # The first document honours the session and `min_version` like any query.
+        min_version, timeout = read_requirements(request)
+        first = await catalog.query_bus.ask(
+            GetProduct(product_id=pid), min_version=min_version, timeout=timeout
+        )
     except BaseException:
         feed.unsubscribe(pid, queue)
         raise

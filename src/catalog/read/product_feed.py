@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import Awaitable, Callable, Collection
 
 from catalog.projections import product_detail
 from tandem.consistency import VersionWatch
@@ -19,13 +20,25 @@ from tandem.stores.sqlite import SqliteReader
 QUEUE_SIZE = 8
 
 Update = tuple[int, bytes]  # (position of the change, the document as JSON)
+# (product id, position of its last change, its document) for the changes after a
+# position; documents of products outside `wanted` may be left out.
+Changes = Callable[[int, Collection[str]], Awaitable[list[tuple[str, int, bytes]]]]
+
+
+def sqlite_changes(reader: SqliteReader) -> Changes:
+    """Changes from the SQLite product-detail table: one indexed query, inline."""
+
+    async def changes(since: int, _wanted: Collection[str]) -> list[tuple[str, int, bytes]]:
+        return reader.call(functools.partial(product_detail.changed_since, position=since))
+
+    return changes
 
 
 class ProductFeed:
     """Fans changed product documents out to per-product subscriber queues."""
 
-    def __init__(self, reader: SqliteReader, checkpoint: VersionWatch) -> None:
-        self._reader = reader
+    def __init__(self, changes: Changes, checkpoint: VersionWatch) -> None:
+        self._changes = changes
         self._checkpoint = checkpoint
         self._subscribers: dict[str, set[asyncio.Queue[Update]]] = {}
         self._seen = checkpoint.value
@@ -52,17 +65,19 @@ class ProductFeed:
         try:
             while True:
                 await advanced.get()
-                self._publish()
+                await self._publish()
         finally:
             self._checkpoint.unlisten(advanced)
 
-    def _publish(self) -> None:
+    async def _publish(self) -> None:
         if not self._subscribers:
             self._seen = self._checkpoint.value
             return
-        rows = self._reader.call(
-            functools.partial(product_detail.changed_since, position=self._seen)
-        )
+        # Every change at or below the checkpoint read now is in the store already, so
+        # after this query nothing at or below it is left to send.
+        reached = self._checkpoint.value
+        rows = await self._changes(self._seen, self._subscribers.keys())
+        self._seen = max(self._seen, reached)
         for product_id, position, doc in rows:
             self._seen = max(self._seen, position)
             for queue in self._subscribers.get(product_id, ()):

@@ -59,5 +59,17 @@ MIGRATIONS = Component(
             CREATE INDEX orders_customer ON orders (customer);
             """,
         ),
+        Migration(
+            2,
+            "bearer tokens",
+            """
+            CREATE TABLE tokens (
+                digest TEXT PRIMARY KEY,
+                subject TEXT NOT NULL,
+                scopes TEXT NOT NULL,
+                created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+            );
+            """,
+        ),
     ],
 )

@@ -24,6 +24,8 @@ the horizon: the bug).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Sequence
 from enum import StrEnum
@@ -31,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from tandem.consistency import VersionWatch
 from tandem.eventlog.base import NewEvent
 from tandem.messages import Metadata, StoredEvent
 from tandem.migrations import Component, Migration
@@ -217,3 +220,40 @@ class PostgresEventLog:
             aggregate_id,
         )
         return [_event(row) for row in rows]
+
+
+class VisibleHead:
+    """The highest position readers can see, kept current by commit notifications.
+
+    A notification names a committed position, but under the horizon it becomes
+    visible only once every older transaction has finished; until then the head is
+    re-read with a short backoff, so waiters wake when they can actually read.
+    """
+
+    def __init__(self, log: PostgresEventLog, watch: VersionWatch) -> None:
+        self.log = log
+        self.watch = watch
+        self._pending = 0
+        self._wake = asyncio.Event()
+
+    def notified(self, payload: str) -> None:
+        """A `NOTIFY tandem_events` payload: the last position of a commit."""
+        with contextlib.suppress(ValueError):
+            self._pending = max(self._pending, int(payload))
+            self._wake.set()
+
+    async def refresh(self) -> None:
+        self.watch.advance(await self.log.head())
+
+    async def run(self) -> None:
+        """Advance the watch after each notification until cancelled."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            delay = 0.001
+            while True:
+                await self.refresh()
+                if self.watch.value >= self._pending:
+                    break
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.05)

@@ -1,0 +1,406 @@
+"""The composition root of the services profile: PostgreSQL, Redis, NATS JetStream.
+
+One process plays one or more roles:
+
+- `api` (`tandem serve`): commands on the PostgreSQL write database; queries from Redis
+  and the PostgreSQL read database, whose checkpoints it follows through workers'
+  notifications; analytics from a DuckDB file of its own, folded in-process (a DuckDB
+  file has one writer process, and analytics are cheap to refold).
+- `worker` (`tandem worker`): runs the projections into Redis and the read database
+  whose leases it holds, fed by the event log directly (LISTEN/NOTIFY wakes it) or by
+  the JetStream stream when `TANDEM_NATS_URL` is set.
+
+The relay (`tandem relay`) needs no catalog; see `catalog.cli`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import uuid
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from catalog.bootstrap import (
+    COLUMNAR_LINGER,
+    LiveTracked,
+    Observer,
+    RunningReadModel,
+    all_reach,
+    describe_all,
+)
+from catalog.domain.events import ALL_EVENTS
+from catalog.read.product_feed import ProductFeed
+from catalog.settings import Settings, SettingsError
+from catalog.write import handlers, postgres_schema
+from catalog.write.postgres_repositories import SAVERS, PostgresCatalogUnitOfWork
+from catalog.write.repositories import CatalogUnitOfWork
+from tandem import leases as lease_table
+from tandem.bus import CommandBus, QueryBus
+from tandem.codec import EventRegistry
+from tandem.consistency import VersionWatch
+from tandem.eventlog import postgres as pg_log
+from tandem.eventlog.base import EventLogReader
+from tandem.middleware import consistency, idempotency, timing, validation
+from tandem.migrations import Component, pending
+from tandem.pg import create_pool
+from tandem.pg_notify import Listener
+from tandem.projections.base import AsyncProjection
+from tandem.projections.remote import RemoteProjection, RemoteProjections
+from tandem.projections.runner import ProjectionRunner
+from tandem.projections.worker import CHECKPOINT_CHANNEL, ProjectionWorker
+from tandem.uow_postgres import PostgresIdempotency, PostgresWriter
+
+if TYPE_CHECKING:
+    import redis.asyncio
+
+
+log = logging.getLogger("catalog")
+
+MIGRATIONS: list[Component] = [
+    pg_log.MIGRATIONS,
+    lease_table.MIGRATIONS,
+    postgres_schema.MIGRATIONS,
+]
+
+
+class Role(StrEnum):
+    API = "api"
+    WORKER = "worker"
+
+
+class StoreKind(StrEnum):
+    REDIS = "redis"
+    POSTGRES = "postgres"
+    DUCKDB = "duckdb"
+
+
+@dataclass(frozen=True)
+class ServiceReadModel:
+    """One read model on the services profile: its projection, store and queries."""
+
+    name: str
+    store: StoreKind
+    projection: Callable[[], Any]
+    reads: Callable[[ServicesCatalog], Any]
+
+
+def _service_read_models() -> list[ServiceReadModel]:
+    from catalog.projections.postgres.product_search import PostgresProductSearchProjection
+    from catalog.projections.price_history import PriceHistoryProjection
+    from catalog.projections.redis import (
+        RedisCartViewProjection,
+        RedisCategoryStatsProjection,
+        RedisOrderViewProjection,
+        RedisProductDetailProjection,
+    )
+    from catalog.projections.sales_analytics import SalesAnalyticsProjection
+    from catalog.read.analytics import PriceHistoryReads, SalesAnalyticsReads
+    from catalog.read.postgres_search import PostgresSearchReads
+    from catalog.read.redis_reads import (
+        RedisCartViewReads,
+        RedisCategoryStatsReads,
+        RedisOrderViewReads,
+        RedisProductDetailReads,
+    )
+
+    def redis_reads(cls: Any) -> Callable[[ServicesCatalog], Any]:
+        return lambda cat: cls(cat.redis, cat.redis_prefix)
+
+    return [
+        ServiceReadModel(
+            "product_detail",
+            StoreKind.REDIS,
+            RedisProductDetailProjection,
+            redis_reads(RedisProductDetailReads),
+        ),
+        ServiceReadModel(
+            "product_search",
+            StoreKind.POSTGRES,
+            PostgresProductSearchProjection,
+            lambda cat: PostgresSearchReads(cat.read_pool),
+        ),
+        ServiceReadModel(
+            "category_stats",
+            StoreKind.REDIS,
+            RedisCategoryStatsProjection,
+            redis_reads(RedisCategoryStatsReads),
+        ),
+        ServiceReadModel(
+            "cart_view", StoreKind.REDIS, RedisCartViewProjection, redis_reads(RedisCartViewReads)
+        ),
+        ServiceReadModel(
+            "order_view",
+            StoreKind.REDIS,
+            RedisOrderViewProjection,
+            redis_reads(RedisOrderViewReads),
+        ),
+        ServiceReadModel(
+            "sales_analytics",
+            StoreKind.DUCKDB,
+            SalesAnalyticsProjection,
+            lambda cat: SalesAnalyticsReads(cat.duck_stores["sales_analytics"]),
+        ),
+        ServiceReadModel(
+            "price_history",
+            StoreKind.DUCKDB,
+            PriceHistoryProjection,
+            lambda cat: PriceHistoryReads(cat.duck_stores["price_history"]),
+        ),
+    ]
+
+
+class ServicesCatalog:
+    """Everything one services-profile process needs. `start` opens the connections."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        roles: Collection[Role] = (Role.API,),
+        observe: Observer | None = None,
+        worker_id: str | None = None,
+    ) -> None:
+        if not settings.services:
+            raise SettingsError("the services profile needs a postgresql:// TANDEM_DATABASE_URL")
+        self.settings = settings
+        self.roles = frozenset(roles)
+        self.observe: Observer = observe or (lambda _name, _outcome, _seconds: None)
+        self.worker_id = worker_id or f"{os.uname().nodename}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.registry = EventRegistry()
+        self.registry.register(*ALL_EVENTS)
+        self.redis_prefix = settings.redis_prefix
+        self.head = VersionWatch(0)
+        self.read_models: dict[str, RunningReadModel] = {}
+        self.duck_stores: dict[str, Any] = {}
+        self._specs = _service_read_models()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closers: list[Callable[[], Any]] = []
+        self._started = False
+        self._ready = asyncio.Event()
+
+    # -- wiring ---------------------------------------------------------------------
+
+    async def start(self, *, projections: bool = True) -> None:
+        """Open pools and clients, check the schema, wire buses, start background work."""
+        import redis.asyncio
+
+        settings = self.settings
+        assert settings.database_url and settings.read_database_url and settings.redis_url
+        self.pool = await create_pool(settings.database_url, min_size=2, max_size=20)
+        self._closers.append(self.pool.close)
+        async with self.pool.acquire() as conn:
+            missing = await pending(conn, MIGRATIONS)
+        if missing:
+            raise SettingsError(
+                f"the write database needs migrations ({', '.join(missing)}): run `tandem migrate`"
+            )
+        self.read_pool = await create_pool(settings.read_database_url, min_size=1, max_size=10)
+        self._closers.append(self.read_pool.close)
+        self.redis: redis.asyncio.Redis = redis.asyncio.Redis.from_url(settings.redis_url)
+        self._closers.append(self.redis.aclose)
+        mode = pg_log.AppendMode(settings.event_log_mode)
+        self.log = pg_log.PostgresEventLog(self.pool, mode)
+        self.head.advance(await self.log.head())
+        self.visible = pg_log.VisibleHead(self.log, self.head)
+        self.listener = Listener(settings.database_url)
+        self.listener.on(pg_log.NOTIFY_CHANNEL, self.visible.notified)
+        self.listener.on_resync(self.visible.refresh)
+        self._spawn(self.visible.run(), "visible-head")
+        if Role.API in self.roles:
+            await self._start_api(mode, projections=projections)
+        if Role.WORKER in self.roles and projections:
+            self._start_worker()
+        self._spawn(self.listener.run(), "listener")
+        self._started = True
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        self._tasks.append(asyncio.create_task(coro, name=name))
+
+    async def _start_api(self, mode: pg_log.AppendMode, *, projections: bool) -> None:
+        from tandem.stores.duckdb_projections import DuckDBProjectionStore
+
+        remote: list[RemoteProjection] = []
+        reads: list[Any] = []
+        for spec in self._specs:
+            if spec.store is StoreKind.DUCKDB:
+                path = self._duck_path(spec.name)
+                duck = DuckDBProjectionStore(path)
+                self.duck_stores[spec.name] = duck
+                runner = ProjectionRunner(
+                    spec.projection(), duck, self.log, self.head, linger=COLUMNAR_LINGER
+                )
+                self.read_models[spec.name] = RunningReadModel(
+                    runner, "duckdb (this process)", [duck.close, functools.partial(_unlink, path)]
+                )
+                await runner.start()
+                if projections:
+                    self._spawn(runner.run(), spec.name)
+            else:
+                tracked = RemoteProjection(spec.name, self._checkpoint_reader(spec))
+                remote.append(tracked)
+                self.read_models[spec.name] = RunningReadModel(tracked, spec.store.value)
+            reads.append(spec.reads(self))
+        self.remote = RemoteProjections(self.pool, remote)
+        self.listener.on(CHECKPOINT_CHANNEL, self.remote.notified)
+        self.listener.on_resync(self.remote.refresh)
+        await self.remote.refresh()
+        live = LiveTracked(self.read_models)
+        self.query_bus = QueryBus([timing(self.observe), consistency(live)])
+        for read in reads:
+            read.register(self.query_bus)
+        writer = PostgresWriter(
+            self.pool, self.registry, SAVERS, mode=mode, on_commit=self._committed
+        )
+        self.command_bus: CommandBus[CatalogUnitOfWork] = CommandBus(
+            lambda: PostgresCatalogUnitOfWork(writer),
+            [timing(self.observe), validation, idempotency(PostgresIdempotency(self.pool))],
+        )
+        handlers.register(self.command_bus)
+        by_name = {spec.name: read for spec, read in zip(self._specs, reads, strict=True)}
+        detail_reads = by_name["product_detail"]
+        self.product_feed = ProductFeed(
+            _redis_changes(detail_reads),
+            self.read_models["product_detail"].tracked.checkpoint,
+        )
+        self._spawn(self.product_feed.run(), "product-feed")
+
+    def _committed(self, version: int) -> None:
+        # The position is committed but becomes readable only below the horizon:
+        # the visible-head follower advances `head` when it is.
+        self.visible.notified(str(version))
+
+    def _duck_path(self, name: str) -> Path:
+        folder = self.settings.data_dir / "read"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{name}-{os.getpid()}.duckdb"
+        _unlink(path)
+        return path
+
+    def _checkpoint_reader(self, spec: ServiceReadModel) -> Callable[[], Any]:
+        projection = spec.projection()
+        if spec.store is StoreKind.REDIS:
+            from tandem.stores.redis_projections import RedisProjectionStore
+
+            store = RedisProjectionStore(self.redis, self.redis_prefix)
+            return lambda: store.checkpoint(projection.name, projection.version)
+        from tandem.stores.postgres_projections import PostgresProjectionStore
+
+        pg_store = PostgresProjectionStore(self.read_pool)
+        return lambda: pg_store.checkpoint(projection.name)
+
+    def _start_worker(self) -> None:
+        factories = {
+            spec.name: self._runner_factory(spec)
+            for spec in self._specs
+            if spec.store is not StoreKind.DUCKDB
+        }
+        leases = lease_table.Leases(self.pool, self.worker_id)
+        self.worker = ProjectionWorker(self.pool, leases, factories)
+        self._spawn(self.worker.run(), "worker")
+
+    def _runner_factory(self, spec: ServiceReadModel) -> Callable[[], ProjectionRunner]:
+        def build() -> ProjectionRunner:
+            projection: AsyncProjection[Any] = spec.projection()
+            store: Any
+            if spec.store is StoreKind.REDIS:
+                from tandem.stores.redis_projections import RedisProjectionStore
+
+                store = RedisProjectionStore(self.redis, self.redis_prefix)
+            else:
+                from tandem.stores.postgres_projections import PostgresProjectionStore
+
+                store = PostgresProjectionStore(self.read_pool)
+            reader, head = self._event_source(spec.name)
+            return ProjectionRunner(projection, store, reader, head)
+
+        return build
+
+    def _event_source(self, name: str) -> tuple[EventLogReader, VersionWatch]:
+        """The direct PostgreSQL transport: the log itself, woken by notifications."""
+        return self.log, self.head
+
+    # -- lifecycle and reporting ----------------------------------------------------
+
+    async def stop(self) -> None:
+        for task in reversed(self._tasks):
+            task.cancel()
+        for task in reversed(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+
+    async def aclose(self) -> None:
+        self.close()
+        for close in reversed(self._closers):
+            result = close()
+            if asyncio.iscoroutine(result):
+                with contextlib.suppress(Exception):
+                    await result
+        self._closers.clear()
+
+    def close(self) -> None:
+        """Synchronous part of closing (files); `aclose` closes the connections."""
+        for running in self.read_models.values():
+            for close in running.closers:
+                close()
+            running.closers.clear()
+
+    def status(self) -> list[dict[str, Any]]:
+        return describe_all(self.read_models, self.head.value)
+
+    async def readiness(self) -> list[str]:
+        problems: list[str] = []
+        try:
+            await self.pool.fetchval("SELECT 1")
+        except Exception as exc:
+            problems.append(f"write database: {exc}")
+        try:
+            await self.redis.ping()
+        except Exception as exc:
+            problems.append(f"redis: {exc}")
+        try:
+            await self.read_pool.fetchval("SELECT 1")
+        except Exception as exc:
+            problems.append(f"read database: {exc}")
+        return problems
+
+    async def load_tokens(self, verifier: Any) -> None:
+        rows = await self.pool.fetch("SELECT digest, subject, scopes FROM tokens")
+        verifier.load_rows((r["digest"], r["subject"], r["scopes"]) for r in rows)
+
+    async def wait_until_caught_up(self, timeout: float = 30.0) -> bool:
+        await self.visible.refresh()
+        return await all_reach(self.read_models, self.head.value, timeout)
+
+
+def _unlink(path: Path) -> None:
+    for candidate in (path, path.with_name(path.name + ".wal")):
+        with contextlib.suppress(FileNotFoundError):
+            candidate.unlink()
+
+
+def _redis_changes(reads: Any) -> Any:
+    """Product document versions for the live feed, from the projection's change stream:
+    every version applied, in order, even several of one product in one batch."""
+    cursor = "-"
+
+    async def changes(since: int, wanted: Collection[str]) -> list[tuple[str, int, bytes]]:
+        nonlocal cursor
+        found: list[tuple[str, int, bytes]] = []
+        while True:
+            rows = await reads.feed_after(cursor)
+            for entry, pid, position, doc in rows:
+                cursor = entry
+                if position > since and pid in wanted:
+                    found.append((pid, position, doc))
+            if len(rows) < 1000:
+                return found
+
+    return changes

@@ -1,0 +1,219 @@
+"""The services profile's commands: `tandem migrate | worker | relay | up`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from catalog.settings import Settings, SettingsError
+from catalog.tokens import SCOPES, digest, new_token
+
+console = Console(stderr=True)
+
+NATS_STREAM = "TANDEM_EVENTS"
+NATS_SUBJECTS = "tandem.events"
+
+
+def _services_settings() -> Settings:
+    settings = Settings.from_env()
+    if not settings.services:
+        raise typer.BadParameter(
+            "this command runs the services profile: set TANDEM_DATABASE_URL=postgresql://…"
+        )
+    return settings
+
+
+async def _migrate(settings: Settings) -> list[str]:
+    from catalog.bootstrap_services import MIGRATIONS
+    from tandem.migrations import migrate
+    from tandem.pg import create_pool
+
+    assert settings.database_url is not None
+    pool = await create_pool(settings.database_url, min_size=1, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            return await migrate(conn, MIGRATIONS)
+    finally:
+        await pool.close()
+
+
+async def create_token_services(settings: Settings, subject: str, scopes: list[str]) -> str:
+    from tandem.pg import create_pool
+
+    unknown = sorted(set(scopes) - set(SCOPES))
+    if unknown:
+        raise ValueError(f"unknown scopes: {', '.join(unknown)}")
+    assert settings.database_url is not None
+    token = new_token()
+    pool = await create_pool(settings.database_url, min_size=1, max_size=1)
+    try:
+        await pool.execute(
+            "INSERT INTO tokens (digest, subject, scopes) VALUES ($1, $2, $3)",
+            digest(token),
+            subject,
+            " ".join(sorted(set(scopes))),
+        )
+    finally:
+        await pool.close()
+    return token
+
+
+async def _until_signalled() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def _run_worker(settings: Settings) -> None:
+    from catalog.bootstrap_services import Role, ServicesCatalog
+
+    catalog = ServicesCatalog(settings, roles=[Role.WORKER])
+    await catalog.start()
+    console.print(f"worker {catalog.worker_id} started")
+    try:
+        await _until_signalled()
+    finally:
+        await catalog.stop()
+        await catalog.aclose()
+
+
+async def _run_relay(settings: Settings) -> None:
+    import nats
+
+    from tandem.consistency import VersionWatch
+    from tandem.eventlog import postgres as pg_log
+    from tandem.pg import create_pool
+    from tandem.pg_notify import Listener
+    from tandem.transport.nats_relay import NatsRelay
+
+    assert settings.database_url is not None and settings.nats_url is not None
+    pool = await create_pool(settings.database_url, min_size=1, max_size=4)
+    log = pg_log.PostgresEventLog(pool, pg_log.AppendMode(settings.event_log_mode))
+    head = VersionWatch(await log.head())
+    visible = pg_log.VisibleHead(log, head)
+    listener = Listener(settings.database_url)
+    listener.on(pg_log.NOTIFY_CHANNEL, visible.notified)
+    listener.on_resync(visible.refresh)
+    nc = await nats.connect(settings.nats_url, max_reconnect_attempts=-1)
+    relay = NatsRelay(log, nc, head, stream=NATS_STREAM, subject_prefix=NATS_SUBJECTS)
+    tasks = [
+        asyncio.create_task(listener.run()),
+        asyncio.create_task(visible.run()),
+        asyncio.create_task(relay.run()),
+    ]
+    console.print(f"relay started: {settings.nats_url} stream {NATS_STREAM}")
+    try:
+        done, _ = await asyncio.wait(
+            [*tasks, asyncio.create_task(_until_signalled())],
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        for task in done:
+            if task in tasks and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await nc.close()
+        await pool.close()
+
+
+def register(app: typer.Typer) -> None:
+    """Add the services-profile commands to the `tandem` command."""
+
+    @app.command()
+    def migrate() -> None:
+        """Apply the write database's missing schema migrations (services profile)."""
+        settings = _services_settings()
+        applied = asyncio.run(_migrate(settings))
+        for line in applied:
+            console.print(f"applied {line}")
+        console.print("the write database is current" if not applied else "done")
+
+    @app.command()
+    def worker(
+        log_level: Annotated[str, typer.Option(help="Log level.")] = "INFO",
+    ) -> None:
+        """Run projections into Redis and the read database, sharing them with other
+        workers under leases (services profile)."""
+        from catalog.logging_setup import configure
+
+        configure(log_level.upper())
+        settings = _services_settings()
+        try:
+            asyncio.run(_run_worker(settings))
+        except SettingsError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+
+    @app.command()
+    def relay(
+        log_level: Annotated[str, typer.Option(help="Log level.")] = "INFO",
+    ) -> None:
+        """Publish the event log to NATS JetStream in position order (services profile)."""
+        from catalog.logging_setup import configure
+
+        configure(log_level.upper())
+        settings = _services_settings()
+        if not settings.nats_url:
+            raise typer.BadParameter("the relay needs TANDEM_NATS_URL")
+        asyncio.run(_run_relay(settings))
+
+    @app.command()
+    def up(
+        workers: Annotated[int, typer.Option(help="Projection worker processes.")] = 2,
+        host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    ) -> None:
+        """Migrate, then run serve + workers (+ relay with NATS) on this machine,
+        restarting any that dies, until interrupted (services profile)."""
+        settings = _services_settings()
+        for line in asyncio.run(_migrate(settings)):
+            console.print(f"applied {line}")
+        commands = [["serve", "--host", host, "--port", str(port)]]
+        commands += [["worker"]] * workers
+        if settings.nats_url:
+            commands.append(["relay"])
+        _supervise(commands)
+
+
+def _supervise(commands: list[list[str]]) -> None:
+    def start(args: list[str]) -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-m", "catalog", *args], env=os.environ.copy())
+
+    children = [start(args) for args in commands]
+    stopping = False
+
+    def stop(_sig: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while not stopping:
+            time.sleep(0.5)
+            for i, child in enumerate(children):
+                if child.poll() is not None and not stopping:
+                    name = " ".join(commands[i])
+                    console.print(f"{name} exited ({child.returncode}); restarting")
+                    children[i] = start(commands[i])
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        for child in children:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(15)

@@ -1,0 +1,144 @@
+"""A projection worker process: runs the projections whose leases it holds.
+
+Every `interval` the worker rebalances its leases (`tandem.leases`), starts a fresh
+runner for each projection it acquired (the runner reloads the stored checkpoint, so a
+takeover resumes exactly where the previous owner's last committed batch ended) and
+stops the runners of leases it gave back or lost. Each checkpoint advance is announced
+with `NOTIFY tandem_checkpoints` so API processes wake waiting queries at once, and each
+projection's state is reported to `tandem_projection_status` for `/status`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
+from tandem.leases import Leases
+from tandem.projections.runner import ProjectionRunner
+
+if TYPE_CHECKING:
+    from tandem.pg import Pool
+
+log = logging.getLogger("tandem.worker")
+
+CHECKPOINT_CHANNEL = "tandem_checkpoints"
+
+RunnerFactory = Callable[[], ProjectionRunner]
+
+
+class _Running:
+    def __init__(self, runner: ProjectionRunner, tasks: list[asyncio.Task[None]]) -> None:
+        self.runner = runner
+        self.tasks = tasks
+
+
+class ProjectionWorker:
+    """Runs leased projections until cancelled; gives its leases back on the way out."""
+
+    def __init__(
+        self,
+        pool: Pool,
+        leases: Leases,
+        runners: Mapping[str, RunnerFactory],
+        *,
+        interval: float = 1.0,
+    ) -> None:
+        self.pool = pool
+        self.leases = leases
+        self.factories = dict(runners)
+        self.interval = interval
+        self.running: dict[str, _Running] = {}
+
+    async def run(self) -> None:
+        last_ok = time.monotonic()
+        try:
+            while True:
+                try:
+                    changes = await self.leases.rebalance(list(self.factories))
+                    last_ok = time.monotonic()
+                    for name in changes.lost:
+                        await self._stop(name)
+                    for name in changes.acquired:
+                        await self._start(name)
+                    await self._report()
+                except (OSError, ConnectionError) as exc:
+                    log.warning(
+                        "worker %s: lease table unreachable: %s", self.leases.worker_id, exc
+                    )
+                except Exception as exc:
+                    log.warning("worker %s: rebalance failed: %s", self.leases.worker_id, exc)
+                if time.monotonic() - last_ok > self.leases.ttl:
+                    # Our leases have expired by now: someone else may own them.
+                    for name in list(self.running):
+                        await self._stop(name)
+                    self.leases.held = set()
+                await asyncio.sleep(self.interval)
+        finally:
+            for name in list(self.running):
+                await self._stop(name)
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.leases.release_all())
+
+    async def _start(self, name: str) -> None:
+        runner = self.factories[name]()
+        await runner.start()
+        tasks = [
+            asyncio.create_task(runner.run(), name=f"projection:{name}"),
+            asyncio.create_task(self._announce(runner), name=f"announce:{name}"),
+        ]
+        self.running[name] = _Running(runner, tasks)
+        log.info("worker %s: runs %s from %s", self.leases.worker_id, name, runner.checkpoint.value)
+
+    async def _stop(self, name: str) -> None:
+        running = self.running.pop(name, None)
+        if running is None:
+            return
+        for task in running.tasks:
+            task.cancel()
+        for task in running.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        log.info("worker %s: stopped %s", self.leases.worker_id, name)
+
+    async def _announce(self, runner: ProjectionRunner) -> None:
+        advanced = runner.checkpoint.listen()
+        try:
+            while True:
+                position = await advanced.get()
+                try:
+                    await self.pool.execute(
+                        "SELECT pg_notify($1, $2)", CHECKPOINT_CHANNEL, f"{runner.name}:{position}"
+                    )
+                except Exception as exc:  # API processes also re-read checkpoints
+                    log.warning("announce %s: %s", runner.name, exc)
+        finally:
+            runner.checkpoint.unlisten(advanced)
+
+    async def _report(self) -> None:
+        rows = [
+            (
+                name,
+                self.leases.worker_id,
+                str(r.runner.state),
+                r.runner.checkpoint.value,
+                r.runner.error,
+                r.runner.events_applied,
+                r.runner.lag_seconds(),
+            )
+            for name, r in self.running.items()
+        ]
+        if rows:
+            await self.pool.executemany(
+                "INSERT INTO tandem_projection_status (name, worker, state, checkpoint, error,"
+                " events_applied, lag_seconds, updated_at)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, now()) ON CONFLICT (name) DO UPDATE SET"
+                " worker = excluded.worker, state = excluded.state,"
+                " checkpoint = excluded.checkpoint, error = excluded.error,"
+                " events_applied = excluded.events_applied,"
+                " lag_seconds = excluded.lag_seconds, updated_at = excluded.updated_at",
+                rows,
+            )

@@ -1,0 +1,137 @@
+"""The services profile as real processes: API servers and workers behind a proxy.
+
+`ServicesDeployment` has the interface of `tests.support.server.Server` (`url`,
+`start`, `stop`, `kill`, `data_dir`, `cli`), so the end-to-end suite runs unchanged
+against it: it creates a write and a read database of its own and a Redis key prefix
+of its own, migrates, then starts `tandem serve` twice and `tandem worker` twice, with
+a round-robin proxy in front of the two servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import redis
+
+from tests.support.proxy import ProxyThread
+from tests.support.server import ADMIN_TOKEN, Server, free_port, run_cli
+from tests.support.services import (
+    PG_ADMIN_URL,
+    REDIS_URL,
+    PostgresDatabase,
+    create_database,
+    drop_database,
+    require,
+)
+
+
+class ServicesDeployment:
+    """Two `tandem serve` and two `tandem worker` on fresh databases, behind one URL."""
+
+    def __init__(
+        self, data_dir: Path, env: dict[str, str] | None = None, *, apis: int = 2, workers: int = 2
+    ) -> None:
+        require("PostgreSQL", PG_ADMIN_URL, 5432)
+        require("Redis", REDIS_URL, 6379)
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.apis_count = apis
+        self.workers_count = workers
+        self.extra_env = env or {}
+        self.prefix = f"tandem_e2e_{uuid.uuid4().hex[:10]}"
+        self.write_db: PostgresDatabase | None = None
+        self.read_db: PostgresDatabase | None = None
+        self.apis: list[Server] = []
+        self.workers: list[subprocess.Popen[bytes]] = []
+        self.proxy: ProxyThread | None = None
+
+    @property
+    def env(self) -> dict[str, str]:
+        assert self.write_db is not None and self.read_db is not None
+        return {
+            **os.environ,
+            "TANDEM_DATA_DIR": str(self.data_dir),
+            "TANDEM_ADMIN_TOKEN": ADMIN_TOKEN,
+            "TANDEM_DATABASE_URL": self.write_db.url,
+            "TANDEM_READ_DATABASE_URL": self.read_db.url,
+            "TANDEM_REDIS_URL": REDIS_URL,
+            "TANDEM_REDIS_PREFIX": self.prefix,
+            **self.extra_env,
+        }
+
+    def prepare(self) -> None:
+        """Create and migrate the databases (once)."""
+        if self.write_db is not None:
+            return
+        self.write_db = asyncio.run(create_database("tandem_e2e"))
+        self.read_db = asyncio.run(create_database("tandem_e2e_read"))
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.cli("migrate")
+
+    def cli(self, *args: str) -> str:
+        """Run `tandem ARGS…` against this deployment; returns its standard output."""
+        self.prepare()
+        return run_cli(self.env, *args)
+
+    def start(self, timeout: float = 30.0) -> None:
+        self.prepare()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log_dir = self.data_dir.parent
+        for i in range(self.workers_count):
+            log = (log_dir / f"worker-{i}.log").open("ab")
+            self.workers.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "catalog", "worker"],
+                    env=self.env,
+                    stdout=log,
+                    stderr=log,
+                )
+            )
+        self.apis = [Server(self.data_dir, self.env) for _ in range(self.apis_count)]
+        for api in self.apis:
+            api.start(timeout)
+        self.proxy = ProxyThread(self.port, [api.url for api in self.apis])
+        self.proxy.start()
+
+    def kill(self) -> None:
+        for api in self.apis:
+            api.kill()
+        for worker in self.workers:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait(10)
+
+    def stop(self) -> None:
+        if self.proxy is not None:
+            self.proxy.stop()
+            self.proxy = None
+        for api in self.apis:
+            api.stop()
+        for worker in self.workers:
+            if worker.poll() is None:
+                worker.terminate()
+                try:
+                    worker.wait(15)
+                except subprocess.TimeoutExpired:
+                    worker.kill()
+        self.apis, self.workers = [], []
+        self._drop()
+
+    def _drop(self) -> None:
+        for db in (self.write_db, self.read_db):
+            if db is not None:
+                asyncio.run(drop_database(db))
+        self.write_db = self.read_db = None
+        client = redis.Redis.from_url(REDIS_URL)
+        try:
+            keys = list(client.scan_iter(match=f"{self.prefix}:*", count=1000))
+            for start in range(0, len(keys), 500):
+                client.delete(*keys[start : start + 500])
+        finally:
+            client.close()
