@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from catalog.bootstrap import (
-    COLUMNAR_LINGER,
     LiveTracked,
     Observer,
     RunningReadModel,
@@ -68,6 +67,11 @@ MIGRATIONS: list[Component] = [
     lease_table.MIGRATIONS,
     postgres_schema.MIGRATIONS,
 ]
+
+
+# Analytics run beside the API's event loop here: one DuckDB transaction a second keeps
+# them from competing with requests for the interpreter, for a second of lag.
+ANALYTICS_LINGER = 1.0
 
 
 class Role(StrEnum):
@@ -213,6 +217,8 @@ class ServicesCatalog:
         self.listener.on(pg_log.NOTIFY_CHANNEL, self.visible.notified)
         self.listener.on_resync(self.visible.refresh)
         self._spawn(self.visible.run(), "visible-head")
+        self.announcer = pg_log.CommitAnnouncer(self.pool)
+        self._spawn(self.announcer.run(), "announcer")
         if Role.API in self.roles:
             await self._start_api(mode, projections=projections)
         if Role.WORKER in self.roles and projections:
@@ -234,7 +240,7 @@ class ServicesCatalog:
                 duck = DuckDBProjectionStore(path)
                 self.duck_stores[spec.name] = duck
                 runner = ProjectionRunner(
-                    spec.projection(), duck, self.log, self.head, linger=COLUMNAR_LINGER
+                    spec.projection(), duck, self.log, self.head, linger=ANALYTICS_LINGER
                 )
                 self.read_models[spec.name] = RunningReadModel(
                     runner, "duckdb (this process)", [duck.close, functools.partial(_unlink, path)]
@@ -274,6 +280,7 @@ class ServicesCatalog:
     def _committed(self, version: int) -> None:
         # The position is committed but becomes readable only below the horizon:
         # the visible-head follower advances `head` when it is.
+        self.announcer.committed(version)
         self.visible.notified(str(version))
 
     def _duck_path(self, name: str) -> Path:

@@ -24,7 +24,20 @@ async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10) -> Poo
         url,
         min_size=min_size,
         max_size=max_size,
+        reset=_rollback_if_open,
         server_settings={"idle_in_transaction_session_timeout": "30000"},
     )
     assert pool is not None
     return pool
+
+
+async def _rollback_if_open(conn: asyncpg.Connection[asyncpg.Record]) -> None:
+    """What a connection needs before it goes back to the pool.
+
+    asyncpg's default reset (RESET ALL, UNLISTEN *, advisory unlock, …) costs a round
+    trip per release; Tandem's pooled sessions change no session state (listening has
+    its own connection, advisory locks are per transaction), so only an open
+    transaction must go.
+    """
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")

@@ -82,22 +82,29 @@ class ServicesDeployment:
     def start(self, timeout: float = 30.0) -> None:
         self.prepare()
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        log_dir = self.data_dir.parent
-        for i in range(self.workers_count):
-            log = (log_dir / f"worker-{i}.log").open("ab")
-            self.workers.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "catalog", "worker"],
-                    env=self.env,
-                    stdout=log,
-                    stderr=log,
-                )
-            )
+        self.workers = [self._spawn_worker(i) for i in range(self.workers_count)]
         self.apis = [Server(self.data_dir, self.env) for _ in range(self.apis_count)]
         for api in self.apis:
             api.start(timeout)
         self.proxy = ProxyThread(self.port, [api.url for api in self.apis])
         self.proxy.start()
+
+    def _spawn_worker(self, i: int) -> subprocess.Popen[bytes]:
+        log = (self.data_dir.parent / f"worker-{i}.log").open("ab")
+        return subprocess.Popen(
+            [sys.executable, "-m", "catalog", "worker"], env=self.env, stdout=log, stderr=log
+        )
+
+    def kill_worker(self, i: int) -> None:
+        """SIGKILL worker `i`: no lease released, no batch finished."""
+        worker = self.workers[i]
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait(10)
+
+    def restart_worker(self, i: int) -> None:
+        self.kill_worker(i)
+        self.workers[i] = self._spawn_worker(i)
 
     def kill(self) -> None:
         for api in self.apis:

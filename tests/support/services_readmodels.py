@@ -1,0 +1,118 @@
+"""Compare the live read models of a services deployment with a rebuild from the log.
+
+The rebuild folds the whole PostgreSQL event log into fresh stores (a new Redis key
+prefix, a new read database) with the same projections the workers run; then every
+Redis key and every search table row must be equal. The product feed stream is left
+out: it is a delivery log of document versions (capped), not part of any read model.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import redis.asyncio
+
+from catalog.projections.postgres.product_search import TABLES, PostgresProductSearchProjection
+from catalog.projections.redis import (
+    RedisCartViewProjection,
+    RedisCategoryStatsProjection,
+    RedisOrderViewProjection,
+    RedisProductDetailProjection,
+)
+from catalog.projections.redis.product_detail import FEED
+from tandem.eventlog.postgres import PostgresEventLog
+from tandem.pg import create_pool
+from tandem.projections.base import AsyncProjection
+from tandem.stores.postgres_projections import PostgresProjectionStore
+from tandem.stores.redis_projections import RedisProjectionStore, RedisTx, namespace
+from tests.support.services import REDIS_URL, create_database, drop_database
+
+REDIS_PROJECTIONS: list[type[AsyncProjection[RedisTx]]] = [
+    RedisProductDetailProjection,
+    RedisCategoryStatsProjection,
+    RedisCartViewProjection,
+    RedisOrderViewProjection,
+]
+
+
+async def dump_redis_namespace(client: redis.asyncio.Redis, ns: str) -> dict[str, Any]:
+    """Every key under `ns` (relative) with its type and value; stream entries by content."""
+    result: dict[str, Any] = {}
+    async for raw in client.scan_iter(match=f"{ns}*", count=1000):
+        key = raw.decode()
+        kind = (await client.type(key)).decode()
+        if kind == "string":
+            value: Any = await client.get(key)
+        elif kind == "hash":
+            value = await client.hgetall(key)
+        elif kind == "set":
+            value = sorted(await client.smembers(key))
+        elif kind == "stream":
+            value = [fields for _id, fields in await client.xrange(key)]
+        else:
+            value = await client.zrange(key, 0, -1, withscores=True)
+        result[key.removeprefix(ns)] = (kind, value)
+    return result
+
+
+async def dump_search(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    pool = await create_pool(url, min_size=1, max_size=1)
+    try:
+        out: dict[str, list[tuple[Any, ...]]] = {}
+        for table in (TABLES.categories, TABLES.closure, TABLES.products, TABLES.facets):
+            rows = await pool.fetch(f"SELECT * FROM {table}")
+            out[table] = sorted(tuple(str(v) for v in r.values()) for r in rows)
+        return out
+    finally:
+        await pool.close()
+
+
+async def delete_prefix(client: redis.asyncio.Redis, prefix: str) -> None:
+    keys = [k async for k in client.scan_iter(match=f"{prefix}:*", count=1000)]
+    for start in range(0, len(keys), 500):
+        await client.delete(*keys[start : start + 500])
+
+
+async def differences(write_url: str, read_url: str, prefix: str) -> list[str]:
+    """Fold the whole log into fresh stores and list every difference with the live ones
+    (empty when every read model equals its rebuild)."""
+    client = redis.asyncio.Redis.from_url(REDIS_URL)
+    write_pool = await create_pool(write_url, min_size=1, max_size=2)
+    rebuilt_db = await create_database("tandem_rebuild")
+    rebuilt_prefix = f"tandem_rebuild_{uuid.uuid4().hex[:8]}"
+    read_pool = await create_pool(rebuilt_db.url, min_size=1, max_size=2)
+    problems: list[str] = []
+    try:
+        log = PostgresEventLog(write_pool)
+        head = await log.head()
+        redis_store = RedisProjectionStore(client, rebuilt_prefix)
+        search_store = PostgresProjectionStore(read_pool)
+        projections: list[tuple[Any, Any]] = [(p(), redis_store) for p in REDIS_PROJECTIONS]
+        projections.append((PostgresProductSearchProjection(), search_store))
+        for projection, store in projections:
+            await store.setup(projection)
+            position = 0
+            while events := await log.read_after(position, 1000):
+                position = await store.apply(projection, events)
+            if position != head:
+                problems.append(f"{projection.name}: rebuild reached {position}, head is {head}")
+        for cls in REDIS_PROJECTIONS:
+            live = await dump_redis_namespace(client, namespace(prefix, cls.name, cls.version))
+            again = await dump_redis_namespace(
+                client, namespace(rebuilt_prefix, cls.name, cls.version)
+            )
+            live.pop(FEED, None)
+            again.pop(FEED, None)
+            for key in sorted(set(live) | set(again)):
+                if live.get(key) != again.get(key):
+                    problems.append(f"{cls.name}:{key}: live {live.get(key)} != {again.get(key)}")
+        if await dump_search(read_url) != await dump_search(rebuilt_db.url):
+            problems.append("product_search: live tables differ from the rebuild")
+    finally:
+        await read_pool.close()
+        await write_pool.close()
+        await drop_database(rebuilt_db)
+        await delete_prefix(client, rebuilt_prefix)
+        await client.aclose()
+    return problems
