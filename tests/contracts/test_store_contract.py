@@ -1,0 +1,259 @@
+"""The projection-store contract, run against every projection store in this repository.
+
+Each backend brings its own counting projection (a table, or two Redis hashes) and a way
+to open a second store object on the same data, as a second worker process would.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import duckdb
+import pytest
+import redis.asyncio
+
+from tandem.messages import StoredEvent
+from tandem.pg import Connection, Pool, create_pool
+from tandem.projections.base import AsyncProjection, Projection
+from tandem.stores.duckdb_projections import DuckDBProjectionStore, DuckDBTransaction
+from tandem.stores.postgres_projections import PostgresProjectionStore
+from tandem.stores.redis_projections import (
+    CheckpointMoved,
+    RedisProjectionStore,
+    RedisTx,
+    as_bytes,
+)
+from tandem.stores.sqlite_projections import SqliteProjectionStore
+from tandem.testing.stores import (
+    COUNTED,
+    COUNTING_PROJECTION,
+    Counts,
+    ProjectionStoreContract,
+    fail_if_chosen,
+)
+from tests.support.services import REDIS_URL, PostgresDatabase, redis_prefix
+
+COUNTS_TABLE = """
+CREATE TABLE IF NOT EXISTS contract_counts (
+    aggregate_id TEXT PRIMARY KEY,
+    applied BIGINT NOT NULL,
+    last_position BIGINT NOT NULL
+)
+"""
+COUNT_EVENT = """
+INSERT INTO contract_counts (aggregate_id, applied, last_position) VALUES (?, 1, ?)
+ON CONFLICT (aggregate_id) DO UPDATE
+SET applied = contract_counts.applied + 1, last_position = excluded.last_position
+"""
+READ_COUNTS = "SELECT aggregate_id, applied, last_position FROM contract_counts"
+
+
+def as_counts(rows: list[tuple[str, int, int]]) -> Counts:
+    return {aggregate: (int(applied), int(last)) for aggregate, applied, last in rows}
+
+
+# -- SQLite -----------------------------------------------------------------------------
+
+
+class SqliteCounting(Projection[sqlite3.Connection]):
+    name = COUNTING_PROJECTION
+    event_types = frozenset({COUNTED})
+
+    def __init__(self, fail_at: int | None = None) -> None:
+        self.fail_at = fail_at
+
+    def setup(self, tx: sqlite3.Connection) -> None:
+        tx.execute(COUNTS_TABLE)
+
+    def apply(self, tx: sqlite3.Connection, event: StoredEvent) -> None:
+        tx.execute(COUNT_EVENT, (event.aggregate_id, event.position))
+        fail_if_chosen(event, self.fail_at)
+
+
+class SqliteBackend:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    async def open_store(self) -> SqliteProjectionStore:
+        return SqliteProjectionStore(self.path)
+
+    async def close_store(self, store: SqliteProjectionStore) -> None:
+        store.close()
+
+    def projection(self, *, fail_at: int | None = None) -> SqliteCounting:
+        return SqliteCounting(fail_at)
+
+    async def counts(self, store: SqliteProjectionStore) -> Counts:
+        return as_counts(await store.db.run(lambda c: [tuple(r) for r in c.execute(READ_COUNTS)]))
+
+
+class TestSqliteProjectionStore(
+    ProjectionStoreContract[SqliteProjectionStore, Projection[sqlite3.Connection]]
+):
+    @pytest.fixture
+    def store_backend(self, tmp_path: Path) -> SqliteBackend:
+        return SqliteBackend(tmp_path / "read.db")
+
+
+# -- DuckDB -----------------------------------------------------------------------------
+
+
+class DuckDBCounting(Projection[DuckDBTransaction]):
+    name = COUNTING_PROJECTION
+    event_types = frozenset({COUNTED})
+
+    def __init__(self, fail_at: int | None = None) -> None:
+        self.fail_at = fail_at
+
+    def setup(self, tx: DuckDBTransaction) -> None:
+        tx.execute(COUNTS_TABLE)
+
+    def apply(self, tx: DuckDBTransaction, event: StoredEvent) -> None:
+        tx.execute(COUNT_EVENT, (event.aggregate_id, event.position))
+        fail_if_chosen(event, self.fail_at)
+
+
+class DuckDBBackend:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    async def open_store(self) -> DuckDBProjectionStore:
+        return DuckDBProjectionStore(self.path, read_threads=1)
+
+    async def close_store(self, store: DuckDBProjectionStore) -> None:
+        store.close()
+
+    def projection(self, *, fail_at: int | None = None) -> DuckDBCounting:
+        return DuckDBCounting(fail_at)
+
+    async def counts(self, store: DuckDBProjectionStore) -> Counts:
+        return as_counts(await store.run(lambda c: c.execute(READ_COUNTS).fetchall()))
+
+
+class TestDuckDBProjectionStore(
+    ProjectionStoreContract[DuckDBProjectionStore, Projection[DuckDBTransaction]]
+):
+    # Two store objects on one file share DuckDB's database instance, whose optimistic
+    # concurrency control aborts the second writer of the checkpoint row: a conflicting
+    # update is a TransactionException, a conflicting first insert of the row a
+    # ConstraintException. Either way the store rolls the whole batch back.
+    concurrent_refusals = (duckdb.TransactionException, duckdb.ConstraintException)
+
+    @pytest.fixture
+    def store_backend(self, tmp_path: Path) -> DuckDBBackend:
+        return DuckDBBackend(tmp_path / "read.duckdb")
+
+
+# -- Redis ------------------------------------------------------------------------------
+
+
+class RedisCounting(AsyncProjection[RedisTx]):
+    name = COUNTING_PROJECTION
+    event_types = frozenset({COUNTED})
+
+    def __init__(self, fail_at: int | None = None) -> None:
+        self.fail_at = fail_at
+
+    async def setup(self, tx: RedisTx) -> None:
+        pass
+
+    async def apply(self, tx: RedisTx, event: StoredEvent) -> None:
+        tx.hincrby("applied", event.aggregate_id, 1)
+        tx.hset("last", {event.aggregate_id: event.position})
+        fail_if_chosen(event, self.fail_at)
+
+
+class RedisBackend:
+    def __init__(self, client: redis.asyncio.Redis, prefix: str) -> None:
+        self.client = client
+        self.prefix = prefix
+
+    async def open_store(self) -> RedisProjectionStore:
+        return RedisProjectionStore(self.client, self.prefix)
+
+    async def close_store(self, store: RedisProjectionStore) -> None:
+        pass  # the client is the fixture's
+
+    def projection(self, *, fail_at: int | None = None) -> RedisCounting:
+        return RedisCounting(fail_at)
+
+    async def counts(self, store: RedisProjectionStore) -> Counts:
+        projection = self.projection()
+        applied = await self.client.hgetall(store.key(projection, "applied"))
+        last = await self.client.hgetall(store.key(projection, "last"))
+        return {as_bytes(k).decode(): (int(v), int(last[k])) for k, v in applied.items()}
+
+
+async def delete_prefix(client: redis.asyncio.Redis, prefix: str) -> None:
+    """Delete this test's keys, and only them."""
+    async for key in client.scan_iter(match=f"{prefix}:*", count=500):
+        await client.delete(key)
+
+
+@pytest.mark.services
+class TestRedisProjectionStore(ProjectionStoreContract[RedisProjectionStore, RedisCounting]):
+    concurrent_refusals = (CheckpointMoved,)
+
+    @pytest.fixture
+    async def store_backend(self) -> AsyncIterator[RedisBackend]:
+        prefix = redis_prefix()
+        client = redis.asyncio.Redis.from_url(REDIS_URL)
+        try:
+            yield RedisBackend(client, prefix)
+        finally:
+            await delete_prefix(client, prefix)
+            await client.aclose()
+
+
+# -- PostgreSQL read database -----------------------------------------------------------
+
+
+class PostgresCounting(AsyncProjection[Connection]):
+    name = COUNTING_PROJECTION
+    event_types = frozenset({COUNTED})
+
+    def __init__(self, fail_at: int | None = None) -> None:
+        self.fail_at = fail_at
+
+    async def setup(self, tx: Connection) -> None:
+        await tx.execute(COUNTS_TABLE)
+
+    async def apply(self, tx: Connection, event: StoredEvent) -> None:
+        await tx.execute(
+            COUNT_EVENT.replace("?", "$1", 1).replace("?", "$2", 1),
+            event.aggregate_id,
+            event.position,
+        )
+        fail_if_chosen(event, self.fail_at)
+
+
+class PostgresBackend:
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+
+    async def open_store(self) -> PostgresProjectionStore:
+        return PostgresProjectionStore(self.pool)
+
+    async def close_store(self, store: PostgresProjectionStore) -> None:
+        await store.close()  # leaves the fixture's pool open
+
+    def projection(self, *, fail_at: int | None = None) -> PostgresCounting:
+        return PostgresCounting(fail_at)
+
+    async def counts(self, store: PostgresProjectionStore) -> Counts:
+        return as_counts([tuple(r) for r in await store.pool.fetch(READ_COUNTS)])
+
+
+@pytest.mark.services
+class TestPostgresProjectionStore(
+    ProjectionStoreContract[PostgresProjectionStore, PostgresCounting]
+):
+    @pytest.fixture
+    async def store_backend(self, pg_database: PostgresDatabase) -> AsyncIterator[PostgresBackend]:
+        pool = await create_pool(pg_database.url, min_size=1, max_size=4)
+        try:
+            yield PostgresBackend(pool)
+        finally:
+            await pool.close()
