@@ -45,7 +45,6 @@ from tandem.bus import CommandBus, QueryBus
 from tandem.codec import EventRegistry
 from tandem.consistency import VersionWatch
 from tandem.eventlog import postgres as pg_log
-from tandem.eventlog.base import EventLogReader
 from tandem.middleware import consistency, idempotency, timing, validation
 from tandem.migrations import Component, pending
 from tandem.pg import create_pool
@@ -53,7 +52,12 @@ from tandem.pg_notify import Listener
 from tandem.projections.base import AsyncProjection
 from tandem.projections.remote import RemoteProjection, RemoteProjections
 from tandem.projections.runner import ProjectionRunner
-from tandem.projections.worker import CHECKPOINT_CHANNEL, ProjectionWorker
+from tandem.projections.worker import (
+    CHECKPOINT_CHANNEL,
+    LeasedRunner,
+    ProjectionWorker,
+    RunnerFactory,
+)
 from tandem.uow_postgres import PostgresIdempotency, PostgresWriter
 
 if TYPE_CHECKING:
@@ -222,7 +226,7 @@ class ServicesCatalog:
         if Role.API in self.roles:
             await self._start_api(mode, projections=projections)
         if Role.WORKER in self.roles and projections:
-            self._start_worker()
+            await self._start_worker()
         self._spawn(self.listener.run(), "listener")
         self._started = True
 
@@ -302,7 +306,12 @@ class ServicesCatalog:
         pg_store = PostgresProjectionStore(self.read_pool)
         return lambda: pg_store.checkpoint(projection.name)
 
-    def _start_worker(self) -> None:
+    async def _start_worker(self) -> None:
+        if self.settings.nats_url:
+            import nats
+
+            self.nats = await nats.connect(self.settings.nats_url, max_reconnect_attempts=-1)
+            self._closers.append(self.nats.close)
         factories = {
             spec.name: self._runner_factory(spec)
             for spec in self._specs
@@ -312,8 +321,8 @@ class ServicesCatalog:
         self.worker = ProjectionWorker(self.pool, leases, factories)
         self._spawn(self.worker.run(), "worker")
 
-    def _runner_factory(self, spec: ServiceReadModel) -> Callable[[], ProjectionRunner]:
-        def build() -> ProjectionRunner:
+    def _runner_factory(self, spec: ServiceReadModel) -> RunnerFactory:
+        async def build() -> LeasedRunner:
             projection: AsyncProjection[Any] = spec.projection()
             store: Any
             if spec.store is StoreKind.REDIS:
@@ -324,14 +333,23 @@ class ServicesCatalog:
                 from tandem.stores.postgres_projections import PostgresProjectionStore
 
                 store = PostgresProjectionStore(self.read_pool)
-            reader, head = self._event_source(spec.name)
-            return ProjectionRunner(projection, store, reader, head)
+            if not self.settings.nats_url:
+                # The direct PostgreSQL transport: the log itself, woken by notifications.
+                return LeasedRunner(ProjectionRunner(projection, store, self.log, self.head))
+            from tandem.transport.nats_reader import NatsEventReader
+
+            reader = NatsEventReader(
+                self.nats,
+                stream=self.settings.nats_stream,
+                subject_prefix=self.settings.nats_subjects,
+                durable=f"{self.redis_prefix}_{spec.name}".replace(".", "_"),
+                fallback=self.log,
+            )
+            await reader.start()
+            runner = ProjectionRunner(projection, store, reader, reader.arrivals)
+            return LeasedRunner(runner, reader.close)
 
         return build
-
-    def _event_source(self, name: str) -> tuple[EventLogReader, VersionWatch]:
-        """The direct PostgreSQL transport: the log itself, woken by notifications."""
-        return self.log, self.head
 
     # -- lifecycle and reporting ----------------------------------------------------
 

@@ -19,9 +19,6 @@ from catalog.tokens import SCOPES, digest, new_token
 
 console = Console(stderr=True)
 
-NATS_STREAM = "TANDEM_EVENTS"
-NATS_SUBJECTS = "tandem.events"
-
 
 def _services_settings() -> Settings:
     settings = Settings.from_env()
@@ -106,13 +103,15 @@ async def _run_relay(settings: Settings) -> None:
     listener.on(pg_log.NOTIFY_CHANNEL, visible.notified)
     listener.on_resync(visible.refresh)
     nc = await nats.connect(settings.nats_url, max_reconnect_attempts=-1)
-    relay = NatsRelay(log, nc, head, stream=NATS_STREAM, subject_prefix=NATS_SUBJECTS)
+    relay = NatsRelay(
+        log, nc, head, stream=settings.nats_stream, subject_prefix=settings.nats_subjects
+    )
     tasks = [
         asyncio.create_task(listener.run()),
         asyncio.create_task(visible.run()),
         asyncio.create_task(relay.run()),
     ]
-    console.print(f"relay started: {settings.nats_url} stream {NATS_STREAM}")
+    console.print(f"relay started: {settings.nats_url} stream {settings.nats_stream}")
     try:
         done, _ = await asyncio.wait(
             [*tasks, asyncio.create_task(_until_signalled())],

@@ -38,6 +38,7 @@ class Settings:
     redis_url: str | None = None
     nats_url: str | None = None
     redis_prefix: str = "tandem"
+    nats_stream: str = "TANDEM_EVENTS"
     # `horizon` (the default) or `lock`: how PostgreSQL keeps positions in commit order.
     event_log_mode: str = "horizon"
 
@@ -67,6 +68,7 @@ class Settings:
             redis_url=env.get("TANDEM_REDIS_URL") or None,
             nats_url=env.get("TANDEM_NATS_URL") or None,
             redis_prefix=env.get("TANDEM_REDIS_PREFIX") or "tandem",
+            nats_stream=env.get("TANDEM_NATS_STREAM") or "TANDEM_EVENTS",
             event_log_mode=env.get("TANDEM_EVENT_LOG_MODE", "horizon"),
         )
         settings.check()
@@ -74,6 +76,8 @@ class Settings:
 
     def check(self) -> None:
         """Refuse combinations that cannot run, naming the setting to fix."""
+        if not self.nats_stream.replace("_", "").replace("-", "").isalnum():
+            raise SettingsError("TANDEM_NATS_STREAM: letters, digits, '_' and '-' only")
         if self.event_log_mode not in ("horizon", "lock"):
             raise SettingsError("TANDEM_EVENT_LOG_MODE must be horizon or lock")
         if not self.services:
@@ -88,6 +92,11 @@ class Settings:
         ]
         if missing:
             raise SettingsError(f"the services profile needs {' and '.join(missing)}")
+
+    @property
+    def nats_subjects(self) -> str:
+        """Subjects of the event stream: `<this>.<aggregate type>`."""
+        return f"tandem.{self.nats_stream.lower()}"
 
     @property
     def services(self) -> bool:

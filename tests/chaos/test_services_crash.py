@@ -1,9 +1,11 @@
-"""SIGKILL projection workers of the services profile mid-stream, again and again.
+"""SIGKILL projection workers and relays of the services profile mid-stream, again and
+again.
 
 Two workers share the projections under leases while a writer keeps sending commands
-in bursts; a worker is killed while projections are behind, and restarted. When the
-dust settles every read model in Redis and the read database must equal a fold of the
-whole event log into fresh stores: nothing lost, nothing applied twice.
+in bursts; a worker (and, with JetStream, one of two relays) is killed while
+projections are behind, and restarted. When the dust settles every read model in Redis
+and the read database must equal a fold of the whole event log into fresh stores:
+nothing lost, nothing applied twice.
 """
 
 from __future__ import annotations
@@ -95,8 +97,12 @@ def _caught_up(url: str, timeout: float = 60) -> bool:
     return False
 
 
-def test_killed_workers_leave_every_read_model_equal_to_a_rebuild(tmp_path: Path) -> None:
-    deployment = ServicesDeployment(tmp_path / "data", apis=1, workers=2)
+@pytest.mark.parametrize("transport", ["postgres", "nats"])
+def test_killed_workers_leave_every_read_model_equal_to_a_rebuild(
+    transport: str, tmp_path: Path
+) -> None:
+    relays = 2 if transport == "nats" else 0
+    deployment = ServicesDeployment(tmp_path / "data", apis=1, workers=2, relays=relays)
     deployment.start()
     try:
         stop = threading.Event()
@@ -111,6 +117,8 @@ def test_killed_workers_leave_every_read_model_equal_to_a_rebuild(tmp_path: Path
                 if _behind(deployment.url) > 0:
                     behind_at_kill += 1
                 deployment.restart_worker(rng.randrange(2))
+                if relays:
+                    deployment.restart_relay(rng.randrange(relays))
         finally:
             stop.set()
             writer.join(60)

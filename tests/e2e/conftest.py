@@ -13,13 +13,17 @@ Deployment = Server | ServicesDeployment
 PROFILES = [
     "embedded",
     pytest.param("services", marks=[pytest.mark.services, pytest.mark.slow]),
+    pytest.param("services-nats", marks=[pytest.mark.services, pytest.mark.slow]),
 ]
 
 
 def deploy(profile: str, data_dir: Path) -> Deployment:
-    """One `tandem serve` (embedded), or 2 API processes + 2 workers (services)."""
+    """One `tandem serve` (embedded), or 2 API processes + 2 workers (services), fed
+    by the PostgreSQL transport or by JetStream (with 2 relays racing)."""
     if profile == "services":
         return ServicesDeployment(data_dir)
+    if profile == "services-nats":
+        return ServicesDeployment(data_dir, relays=2)
     return Server(data_dir)
 
 

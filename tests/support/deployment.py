@@ -10,6 +10,7 @@ a round-robin proxy in front of the two servers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -21,6 +22,7 @@ import redis
 from tests.support.proxy import ProxyThread
 from tests.support.server import ADMIN_TOKEN, Server, free_port, run_cli
 from tests.support.services import (
+    NATS_URL,
     PG_ADMIN_URL,
     REDIS_URL,
     PostgresDatabase,
@@ -34,10 +36,21 @@ class ServicesDeployment:
     """Two `tandem serve` and two `tandem worker` on fresh databases, behind one URL."""
 
     def __init__(
-        self, data_dir: Path, env: dict[str, str] | None = None, *, apis: int = 2, workers: int = 2
+        self,
+        data_dir: Path,
+        env: dict[str, str] | None = None,
+        *,
+        apis: int = 2,
+        workers: int = 2,
+        relays: int = 0,
     ) -> None:
         require("PostgreSQL", PG_ADMIN_URL, 5432)
         require("Redis", REDIS_URL, 6379)
+        if relays:
+            require("NATS", NATS_URL, 4222)
+        self.relays_count = relays
+        self.relays: list[subprocess.Popen[bytes]] = []
+        self.stream = f"TANDEM_E2E_{uuid.uuid4().hex[:10].upper()}"
         self.data_dir = data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -62,6 +75,11 @@ class ServicesDeployment:
             "TANDEM_READ_DATABASE_URL": self.read_db.url,
             "TANDEM_REDIS_URL": REDIS_URL,
             "TANDEM_REDIS_PREFIX": self.prefix,
+            **(
+                {"TANDEM_NATS_URL": NATS_URL, "TANDEM_NATS_STREAM": self.stream}
+                if self.relays_count
+                else {}
+            ),
             **self.extra_env,
         }
 
@@ -82,6 +100,7 @@ class ServicesDeployment:
     def start(self, timeout: float = 30.0) -> None:
         self.prepare()
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.relays = [self._spawn("relay", i) for i in range(self.relays_count)]
         self.workers = [self._spawn_worker(i) for i in range(self.workers_count)]
         self.apis = [Server(self.data_dir, self.env) for _ in range(self.apis_count)]
         for api in self.apis:
@@ -89,11 +108,22 @@ class ServicesDeployment:
         self.proxy = ProxyThread(self.port, [api.url for api in self.apis])
         self.proxy.start()
 
-    def _spawn_worker(self, i: int) -> subprocess.Popen[bytes]:
-        log = (self.data_dir.parent / f"worker-{i}.log").open("ab")
+    def _spawn(self, command: str, i: int) -> subprocess.Popen[bytes]:
+        log = (self.data_dir.parent / f"{command}-{i}.log").open("ab")
         return subprocess.Popen(
-            [sys.executable, "-m", "catalog", "worker"], env=self.env, stdout=log, stderr=log
+            [sys.executable, "-m", "catalog", command], env=self.env, stdout=log, stderr=log
         )
+
+    def _spawn_worker(self, i: int) -> subprocess.Popen[bytes]:
+        return self._spawn("worker", i)
+
+    def restart_relay(self, i: int) -> None:
+        """SIGKILL relay `i` (mid-batch, as likely as not) and start it again."""
+        relay = self.relays[i]
+        if relay.poll() is None:
+            relay.kill()
+            relay.wait(10)
+        self.relays[i] = self._spawn("relay", i)
 
     def kill_worker(self, i: int) -> None:
         """SIGKILL worker `i`: no lease released, no batch finished."""
@@ -120,17 +150,33 @@ class ServicesDeployment:
             self.proxy = None
         for api in self.apis:
             api.stop()
-        for worker in self.workers:
-            if worker.poll() is None:
-                worker.terminate()
+        for child in [*self.workers, *self.relays]:
+            if child.poll() is None:
+                child.terminate()
                 try:
-                    worker.wait(15)
+                    child.wait(15)
                 except subprocess.TimeoutExpired:
-                    worker.kill()
-        self.apis, self.workers = [], []
+                    child.kill()
+        self.apis, self.workers, self.relays = [], [], []
         self._drop()
 
+    def _delete_stream(self) -> None:
+        async def delete() -> None:
+            import nats
+            from nats.js.errors import NotFoundError
+
+            nc = await nats.connect(NATS_URL)
+            try:
+                with contextlib.suppress(NotFoundError):
+                    await nc.jetstream().delete_stream(self.stream)
+            finally:
+                await nc.close()
+
+        asyncio.run(delete())
+
     def _drop(self) -> None:
+        if self.relays_count:
+            self._delete_stream()
         for db in (self.write_db, self.read_db):
             if db is not None:
                 asyncio.run(drop_database(db))

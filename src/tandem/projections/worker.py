@@ -14,7 +14,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tandem.leases import Leases
@@ -27,12 +28,26 @@ log = logging.getLogger("tandem.worker")
 
 CHECKPOINT_CHANNEL = "tandem_checkpoints"
 
-RunnerFactory = Callable[[], ProjectionRunner]
+
+async def _nothing() -> None:
+    return None
+
+
+@dataclass
+class LeasedRunner:
+    """A runner for one lease, and how to release what it opened (a consumer, say)."""
+
+    runner: ProjectionRunner
+    close: Callable[[], Awaitable[None]] = _nothing
+
+
+RunnerFactory = Callable[[], Awaitable[LeasedRunner]]
 
 
 class _Running:
-    def __init__(self, runner: ProjectionRunner, tasks: list[asyncio.Task[None]]) -> None:
-        self.runner = runner
+    def __init__(self, leased: LeasedRunner, tasks: list[asyncio.Task[None]]) -> None:
+        self.leased = leased
+        self.runner = leased.runner
         self.tasks = tasks
 
 
@@ -84,13 +99,18 @@ class ProjectionWorker:
                 await asyncio.shield(self.leases.release_all())
 
     async def _start(self, name: str) -> None:
-        runner = self.factories[name]()
-        await runner.start()
+        leased = await self.factories[name]()
+        runner = leased.runner
+        try:
+            await runner.start()
+        except BaseException:
+            await leased.close()
+            raise
         tasks = [
             asyncio.create_task(runner.run(), name=f"projection:{name}"),
             asyncio.create_task(self._announce(runner), name=f"announce:{name}"),
         ]
-        self.running[name] = _Running(runner, tasks)
+        self.running[name] = _Running(leased, tasks)
         log.info("worker %s: runs %s from %s", self.leases.worker_id, name, runner.checkpoint.value)
 
     async def _stop(self, name: str) -> None:
@@ -102,6 +122,8 @@ class ProjectionWorker:
         for task in running.tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        with contextlib.suppress(Exception):
+            await running.leased.close()
         log.info("worker %s: stopped %s", self.leases.worker_id, name)
 
     async def _announce(self, runner: ProjectionRunner) -> None:
