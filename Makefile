@@ -6,7 +6,7 @@ DATA ?= ./data
 PORT ?= 8000
 HOST ?= 127.0.0.1
 
-.PHONY: install run test test-all lint bench-embedded clean
+.PHONY: install run test test-all lint bench-embedded bench-services clean
 
 install: $(VENV)/.installed
 
@@ -33,6 +33,11 @@ test-all: test
 bench-embedded: install
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m bench.embedded
+
+# Needs the machine's PostgreSQL and Redis (fresh databases and key prefix per run).
+bench-services: install
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python -m bench.services
 
 clean:
 	rm -rf $(VENV) $(DATA) .mypy_cache .ruff_cache .pytest_cache

@@ -50,6 +50,7 @@ from tandem.migrations import Component, pending
 from tandem.pg import create_pool
 from tandem.pg_notify import Listener
 from tandem.projections.base import AsyncProjection
+from tandem.projections.partitions import partitions
 from tandem.projections.remote import RemoteProjection, RemoteProjections
 from tandem.projections.runner import ProjectionRunner
 from tandem.projections.worker import (
@@ -95,7 +96,7 @@ class ServiceReadModel:
 
     name: str
     store: StoreKind
-    projection: Callable[[], Any]
+    projection: type[Any]
     reads: Callable[[ServicesCatalog], Any]
 
 
@@ -126,7 +127,9 @@ def _service_read_models() -> list[ServiceReadModel]:
             "product_detail",
             StoreKind.REDIS,
             RedisProductDetailProjection,
-            redis_reads(RedisProductDetailReads),
+            lambda cat: RedisProductDetailReads(
+                cat.redis, cat.redis_prefix, cat.partitions_of("product_detail")
+            ),
         ),
         ServiceReadModel(
             "product_search",
@@ -253,7 +256,11 @@ class ServicesCatalog:
                 if projections:
                     self._spawn(runner.run(), spec.name)
             else:
-                tracked = RemoteProjection(spec.name, self._checkpoint_reader(spec))
+                tracked = RemoteProjection(
+                    spec.name,
+                    self._checkpoint_reader(spec),
+                    [p.name for p in self._parts(spec)],
+                )
                 remote.append(tracked)
                 self.read_models[spec.name] = RunningReadModel(tracked, spec.store.value)
             reads.append(spec.reads(self))
@@ -294,17 +301,38 @@ class ServicesCatalog:
         _unlink(path)
         return path
 
+    def partitions_of(self, name: str) -> int:
+        return self.settings.partitions.get(name, 1)
+
+    def _parts(self, spec: ServiceReadModel) -> list[AsyncProjection[Any]]:
+        """The projection, or its partitions when the settings split it."""
+        count = self.partitions_of(spec.name)
+        if count == 1:
+            return [spec.projection()]
+        try:
+            return list(partitions(spec.projection, count))
+        except ValueError as exc:
+            raise SettingsError(f"TANDEM_PARTITIONS: {exc}") from exc
+
     def _checkpoint_reader(self, spec: ServiceReadModel) -> Callable[[], Any]:
-        projection = spec.projection()
+        parts = self._parts(spec)
         if spec.store is StoreKind.REDIS:
             from tandem.stores.redis_projections import RedisProjectionStore
 
             store = RedisProjectionStore(self.redis, self.redis_prefix)
-            return lambda: store.checkpoint(projection.name, projection.version)
+
+            async def read_redis() -> dict[str, int]:
+                return {p.name: await store.checkpoint(p.name, p.version) for p in parts}
+
+            return read_redis
         from tandem.stores.postgres_projections import PostgresProjectionStore
 
         pg_store = PostgresProjectionStore(self.read_pool)
-        return lambda: pg_store.checkpoint(projection.name)
+
+        async def read_pg() -> dict[str, int]:
+            return {p.name: await pg_store.checkpoint(p.name) for p in parts}
+
+        return read_pg
 
     async def _start_worker(self) -> None:
         if self.settings.nats_url:
@@ -313,17 +341,19 @@ class ServicesCatalog:
             self.nats = await nats.connect(self.settings.nats_url, max_reconnect_attempts=-1)
             self._closers.append(self.nats.close)
         factories = {
-            spec.name: self._runner_factory(spec)
+            part.name: self._runner_factory(spec, part)
             for spec in self._specs
             if spec.store is not StoreKind.DUCKDB
+            for part in self._parts(spec)
         }
         leases = lease_table.Leases(self.pool, self.worker_id)
         self.worker = ProjectionWorker(self.pool, leases, factories)
         self._spawn(self.worker.run(), "worker")
 
-    def _runner_factory(self, spec: ServiceReadModel) -> RunnerFactory:
+    def _runner_factory(
+        self, spec: ServiceReadModel, projection: AsyncProjection[Any]
+    ) -> RunnerFactory:
         async def build() -> LeasedRunner:
-            projection: AsyncProjection[Any] = spec.projection()
             store: Any
             if spec.store is StoreKind.REDIS:
                 from tandem.stores.redis_projections import RedisProjectionStore
@@ -342,7 +372,7 @@ class ServicesCatalog:
                 self.nats,
                 stream=self.settings.nats_stream,
                 subject_prefix=self.settings.nats_subjects,
-                durable=f"{self.redis_prefix}_{spec.name}".replace(".", "_"),
+                durable=f"{self.redis_prefix}_{projection.name}".replace(".", "_"),
                 fallback=self.log,
             )
             await reader.start()
@@ -412,20 +442,22 @@ def _unlink(path: Path) -> None:
 
 
 def _redis_changes(reads: Any) -> Any:
-    """Product document versions for the live feed, from the projection's change stream:
-    every version applied, in order, even several of one product in one batch."""
-    cursor = "-"
+    """Product document versions for the live feed, from the projection's change streams
+    (one per partition): every version applied, in order per product, even several of
+    one product in one batch."""
+    cursors = ["-"] * reads.partitions
 
     async def changes(since: int, wanted: Collection[str]) -> list[tuple[str, int, bytes]]:
-        nonlocal cursor
         found: list[tuple[str, int, bytes]] = []
-        while True:
-            rows = await reads.feed_after(cursor)
-            for entry, pid, position, doc in rows:
-                cursor = entry
-                if position > since and pid in wanted:
-                    found.append((pid, position, doc))
-            if len(rows) < 1000:
-                return found
+        for partition in range(reads.partitions):
+            while True:
+                rows = await reads.feed_after(cursors[partition], partition=partition)
+                for entry, pid, position, doc in rows:
+                    cursors[partition] = entry
+                    if position > since and pid in wanted:
+                        found.append((pid, position, doc))
+                if len(rows) < 1000:
+                    break
+        return sorted(found, key=lambda row: row[1])
 
     return changes

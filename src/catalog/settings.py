@@ -25,6 +25,16 @@ def _modes(raw: str) -> dict[str, str]:
     return modes
 
 
+def _partitions(raw: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        name, _, count = item.partition("=")
+        if not count.isdigit() or not 1 <= int(count) <= 64:
+            raise SettingsError(f"TANDEM_PARTITIONS: {item!r} is not NAME=N with N in 1..64")
+        counts[name.strip()] = int(count)
+    return counts
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("./data")
@@ -39,6 +49,7 @@ class Settings:
     nats_url: str | None = None
     redis_prefix: str = "tandem"
     nats_stream: str = "TANDEM_EVENTS"
+    partitions: Mapping[str, int] = field(default_factory=dict)
     # `horizon` (the default) or `lock`: how PostgreSQL keeps positions in commit order.
     event_log_mode: str = "horizon"
 
@@ -69,6 +80,7 @@ class Settings:
             nats_url=env.get("TANDEM_NATS_URL") or None,
             redis_prefix=env.get("TANDEM_REDIS_PREFIX") or "tandem",
             nats_stream=env.get("TANDEM_NATS_STREAM") or "TANDEM_EVENTS",
+            partitions=_partitions(env.get("TANDEM_PARTITIONS", "")),
             event_log_mode=env.get("TANDEM_EVENT_LOG_MODE", "horizon"),
         )
         settings.check()

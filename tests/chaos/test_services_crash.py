@@ -102,7 +102,10 @@ def test_killed_workers_leave_every_read_model_equal_to_a_rebuild(
     transport: str, tmp_path: Path
 ) -> None:
     relays = 2 if transport == "nats" else 0
-    deployment = ServicesDeployment(tmp_path / "data", apis=1, workers=2, relays=relays)
+    split = {"product_detail": 3}
+    deployment = ServicesDeployment(
+        tmp_path / "data", apis=1, workers=2, relays=relays, partitions=split
+    )
     deployment.start()
     try:
         stop = threading.Event()
@@ -127,7 +130,7 @@ def test_killed_workers_leave_every_read_model_equal_to_a_rebuild(
         assert _caught_up(deployment.url), _status(deployment.url)
         assert deployment.write_db is not None and deployment.read_db is not None
         problems = asyncio.run(
-            differences(deployment.write_db.url, deployment.read_db.url, deployment.prefix)
+            differences(deployment.write_db.url, deployment.read_db.url, deployment.prefix, split)
         )
         assert problems == [], problems[:10]
     finally:

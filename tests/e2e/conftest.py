@@ -19,11 +19,12 @@ PROFILES = [
 
 def deploy(profile: str, data_dir: Path) -> Deployment:
     """One `tandem serve` (embedded), or 2 API processes + 2 workers (services), fed
-    by the PostgreSQL transport or by JetStream (with 2 relays racing)."""
+    by the PostgreSQL transport or by JetStream (with 2 relays racing and product
+    detail split into 3 partitions)."""
     if profile == "services":
         return ServicesDeployment(data_dir)
     if profile == "services-nats":
-        return ServicesDeployment(data_dir, relays=2)
+        return ServicesDeployment(data_dir, relays=2, partitions={"product_detail": 3})
     return Server(data_dir)
 
 

@@ -43,12 +43,14 @@ class ServicesDeployment:
         apis: int = 2,
         workers: int = 2,
         relays: int = 0,
+        partitions: dict[str, int] | None = None,
     ) -> None:
         require("PostgreSQL", PG_ADMIN_URL, 5432)
         require("Redis", REDIS_URL, 6379)
         if relays:
             require("NATS", NATS_URL, 4222)
         self.relays_count = relays
+        self.partitions = partitions or {}
         self.relays: list[subprocess.Popen[bytes]] = []
         self.stream = f"TANDEM_E2E_{uuid.uuid4().hex[:10].upper()}"
         self.data_dir = data_dir
@@ -75,6 +77,7 @@ class ServicesDeployment:
             "TANDEM_READ_DATABASE_URL": self.read_db.url,
             "TANDEM_REDIS_URL": REDIS_URL,
             "TANDEM_REDIS_PREFIX": self.prefix,
+            "TANDEM_PARTITIONS": ",".join(f"{k}={v}" for k, v in self.partitions.items()),
             **(
                 {"TANDEM_NATS_URL": NATS_URL, "TANDEM_NATS_STREAM": self.stream}
                 if self.relays_count

@@ -24,6 +24,7 @@ from catalog.projections.redis.product_detail import FEED
 from tandem.eventlog.postgres import PostgresEventLog
 from tandem.pg import create_pool
 from tandem.projections.base import AsyncProjection
+from tandem.projections.partitions import partitions as split
 from tandem.stores.postgres_projections import PostgresProjectionStore
 from tandem.stores.redis_projections import RedisProjectionStore, RedisTx, namespace
 from tests.support.services import REDIS_URL, create_database, drop_database
@@ -74,9 +75,12 @@ async def delete_prefix(client: redis.asyncio.Redis, prefix: str) -> None:
         await client.delete(*keys[start : start + 500])
 
 
-async def differences(write_url: str, read_url: str, prefix: str) -> list[str]:
+async def differences(
+    write_url: str, read_url: str, prefix: str, partitions: dict[str, int] | None = None
+) -> list[str]:
     """Fold the whole log into fresh stores and list every difference with the live ones
-    (empty when every read model equals its rebuild)."""
+    (empty when every read model equals its rebuild). Partitioned projections are
+    rebuilt as the same partitions and compared namespace by namespace."""
     client = redis.asyncio.Redis.from_url(REDIS_URL)
     write_pool = await create_pool(write_url, min_size=1, max_size=2)
     rebuilt_db = await create_database("tandem_rebuild")
@@ -88,7 +92,9 @@ async def differences(write_url: str, read_url: str, prefix: str) -> list[str]:
         head = await log.head()
         redis_store = RedisProjectionStore(client, rebuilt_prefix)
         search_store = PostgresProjectionStore(read_pool)
-        projections: list[tuple[Any, Any]] = [(p(), redis_store) for p in REDIS_PROJECTIONS]
+        counts = partitions or {}
+        redis_parts = [part for p in REDIS_PROJECTIONS for part in split(p, counts.get(p.name, 1))]
+        projections: list[tuple[Any, Any]] = [(p, redis_store) for p in redis_parts]
         projections.append((PostgresProductSearchProjection(), search_store))
         for projection, store in projections:
             await store.setup(projection)
@@ -97,7 +103,7 @@ async def differences(write_url: str, read_url: str, prefix: str) -> list[str]:
                 position = await store.apply(projection, events)
             if position != head:
                 problems.append(f"{projection.name}: rebuild reached {position}, head is {head}")
-        for cls in REDIS_PROJECTIONS:
+        for cls in redis_parts:
             live = await dump_redis_namespace(client, namespace(prefix, cls.name, cls.version))
             again = await dump_redis_namespace(
                 client, namespace(rebuilt_prefix, cls.name, cls.version)

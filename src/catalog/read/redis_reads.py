@@ -27,6 +27,7 @@ from catalog.projections.redis.order_view import RedisOrderViewProjection, order
 from catalog.read.queries import GetCart, GetCategoryStats, GetOrder, GetProduct, ListCategories
 from tandem.bus import QueryBus
 from tandem.projections.base import AsyncProjection
+from tandem.projections.partitions import part_name, partition_of
 from tandem.stores.redis_projections import RedisTx, as_bytes, namespace, optional_bytes
 
 
@@ -53,28 +54,51 @@ def _hash(raw: dict[Any, Any]) -> dict[str, str]:
 
 
 class RedisProductDetailReads(_RedisReads):
-    """`GetProduct`: one GET of the stored JSON document."""
+    """`GetProduct`: one GET of the stored JSON document, in its partition's namespace
+    when the projection is split (`tandem.projections.partitions`)."""
 
     projection = product_detail.RedisProductDetailProjection
 
+    def __init__(
+        self, client: redis.asyncio.Redis, prefix: str = "tandem", partitions: int = 1
+    ) -> None:
+        super().__init__(client, prefix)
+        name, version = self.projection.name, self.projection.version
+        self.partitions = partitions
+        self._namespaces = (
+            [namespace(prefix, part_name(name, i), version) for i in range(partitions)]
+            if partitions > 1
+            else [self._namespace]
+        )
+
+    def document_key(self, product_id: str) -> str:
+        owner = partition_of(product_id, self.partitions) if self.partitions > 1 else 0
+        return self._namespaces[owner] + product_detail.product_key(product_id)
+
     async def get_product(self, query: GetProduct) -> dict[str, Any]:
-        raw = await self._client.get(self.key(product_detail.product_key(query.product_id)))
+        raw = await self._client.get(self.document_key(query.product_id))
         if raw is None:
             raise NotFound("product", query.product_id)
         return dict(orjson.loads(raw))
 
     async def changed_since(self, position: int) -> list[tuple[str, int]]:
         """(id, position) of every product whose document changed after `position`."""
-        rows = await self._client.zrangebyscore(
-            self.key(product_detail.CHANGED), f"({position}", "+inf", withscores=True
-        )
-        return [(as_bytes(row[0]).decode(), int(row[1])) for row in rows]
+        found: list[tuple[str, int]] = []
+        for ns in self._namespaces:
+            rows = await self._client.zrangebyscore(
+                ns + product_detail.CHANGED, f"({position}", "+inf", withscores=True
+            )
+            found += [(as_bytes(row[0]).decode(), int(row[1])) for row in rows]
+        return sorted(found, key=lambda row: row[1])
 
-    async def feed_after(self, entry: str, count: int = 1000) -> list[tuple[str, str, int, bytes]]:
-        """Document versions after stream entry `entry` ("-" for the oldest kept), in
-        apply order: (entry id, product id, position, document)."""
+    async def feed_after(
+        self, entry: str, count: int = 1000, partition: int = 0
+    ) -> list[tuple[str, str, int, bytes]]:
+        """Document versions of one partition after stream entry `entry` ("-" for the
+        oldest kept), in apply order: (entry id, product id, position, document)."""
         start = entry if entry == "-" else f"({entry}"
-        rows = await self._client.xrange(self.key(product_detail.FEED), start, "+", count)
+        stream = self._namespaces[partition] + product_detail.FEED
+        rows = await self._client.xrange(stream, start, "+", count)
         out: list[tuple[str, str, int, bytes]] = []
         for entry_id, fields in rows or []:
             f = {as_bytes(k): as_bytes(v) for k, v in (fields or {}).items() if v is not None}

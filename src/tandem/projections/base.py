@@ -41,6 +41,9 @@ class AsyncProjection(ABC, Generic[Tx]):
     name: ClassVar[str]
     version: ClassVar[int] = 1
     event_types: ClassVar[frozenset[str]]
+    # Aggregate types whose events touch only that aggregate's documents: the
+    # projection can then be split across workers (`tandem.projections.partitions`).
+    partitioned_by: ClassVar[frozenset[str]] = frozenset()
 
     @abstractmethod
     async def setup(self, tx: Tx) -> None:

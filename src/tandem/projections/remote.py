@@ -13,27 +13,35 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tandem.consistency import VersionWatch
 
 if TYPE_CHECKING:
     from tandem.pg import Pool
 
-ReadCheckpoint = Callable[[], Awaitable[int]]
+# The stored checkpoint of each part (one part unless the projection is partitioned).
+ReadCheckpoint = Callable[[], Awaitable[dict[str, int]]]
 
 # A worker report older than this means nobody runs the projection.
 STALE_AFTER = 10.0
 
 
 class RemoteProjection:
-    """A `Tracked` projection whose runner lives in another process."""
+    """A `Tracked` projection whose runner (or partitions' runners) live elsewhere.
+
+    A partitioned projection's checkpoint is the minimum over its parts: a version is
+    applied only once every partition has applied it.
+    """
 
     mode = "async"
 
-    def __init__(self, name: str, read_checkpoint: ReadCheckpoint) -> None:
+    def __init__(
+        self, name: str, read_checkpoint: ReadCheckpoint, parts: list[str] | None = None
+    ) -> None:
         self._name = name
         self._read_checkpoint = read_checkpoint
+        self.parts: dict[str, int] = dict.fromkeys(parts or [name], 0)
         self.checkpoint = VersionWatch(0)
         self.state = "starting"
         self.error: str | None = None
@@ -49,8 +57,14 @@ class RemoteProjection:
         return self._lag
 
     async def refresh(self) -> None:
-        """Re-read the checkpoint from the store (the truth)."""
-        self.checkpoint.advance(await self._read_checkpoint())
+        """Re-read the checkpoints from the store (the truth)."""
+        for part, position in (await self._read_checkpoint()).items():
+            self.advance_part(part, position)
+
+    def advance_part(self, part: str, position: int) -> None:
+        if part in self.parts and position > self.parts[part]:
+            self.parts[part] = position
+            self.checkpoint.advance(min(self.parts.values()))
 
     def report(
         self,
@@ -75,15 +89,16 @@ class RemoteProjections:
     def __init__(self, pool: Pool, projections: list[RemoteProjection]) -> None:
         self.pool = pool
         self.by_name = {p.name: p for p in projections}
+        self.by_part = {part: p for p in projections for part in p.parts}
         self.last_refresh = 0.0
 
     def notified(self, payload: str) -> None:
-        """A `NOTIFY tandem_checkpoints` payload: `name:position`."""
-        name, _, position = payload.rpartition(":")
-        projection = self.by_name.get(name)
+        """A `NOTIFY tandem_checkpoints` payload: `part:position`."""
+        part, _, position = payload.rpartition(":")
+        projection = self.by_part.get(part)
         if projection is not None:
             with contextlib.suppress(ValueError):
-                projection.checkpoint.advance(int(position))
+                projection.advance_part(part, int(position))
 
     async def refresh(self) -> None:
         for projection in self.by_name.values():
@@ -92,15 +107,23 @@ class RemoteProjections:
             "SELECT name, worker, state, error, events_applied, lag_seconds,"
             " extract(epoch FROM now() - updated_at) AS age FROM tandem_projection_status"
         )
+        reports: dict[str, list[Any]] = {}
         for row in rows:
-            reported = self.by_name.get(row["name"])
+            reported = self.by_part.get(row["name"])
             if reported is not None:
-                reported.report(
-                    worker=row["worker"],
-                    state=row["state"],
-                    error=row["error"],
-                    events_applied=int(row["events_applied"]),
-                    lag_seconds=float(row["lag_seconds"]),
-                    age=float(row["age"]),
-                )
+                reports.setdefault(reported.name, []).append(row)
+        for name, parts in reports.items():
+            states = [str(r["state"]) for r in parts]
+            # The worst part speaks for the projection: failed, then missing, then the rest.
+            state = next((s for s in ("failed", "catching_up") if s in states), states[0])
+            if len(parts) < len(self.by_name[name].parts):
+                state = "unassigned"
+            self.by_name[name].report(
+                worker=",".join(sorted({str(r["worker"]) for r in parts})),
+                state=state,
+                error=next((r["error"] for r in parts if r["error"]), None),
+                events_applied=sum(int(r["events_applied"]) for r in parts),
+                lag_seconds=max(float(r["lag_seconds"]) for r in parts),
+                age=max(float(r["age"]) for r in parts),
+            )
         self.last_refresh = time.monotonic()

@@ -73,6 +73,9 @@ class RedisProductDetailProjection(AsyncProjection[RedisTx]):
 
     name = "product_detail"
     version = 1
+    # A product's events touch only its document; categories (and their renames) are
+    # folded in full by every partition.
+    partitioned_by = frozenset({"product"})
     event_types = frozenset(
         {
             "CategoryCreated",
