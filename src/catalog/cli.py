@@ -139,7 +139,19 @@ def status(
     """
 
     async def offline() -> list[dict[str, object]]:
-        catalog = Catalog(Settings.from_env())
+        settings = Settings.from_env()
+        if settings.services:
+            # Checkpoints from the stores, states as the workers last reported them.
+            from catalog.bootstrap_services import ServicesCatalog
+
+            services = ServicesCatalog(settings)
+            await services.start(projections=False)
+            try:
+                return services.status()
+            finally:
+                await services.stop()
+                await services.aclose()
+        catalog = Catalog(settings)
         try:
             await catalog.load_checkpoints()
             return [{**row, "state": "offline"} for row in catalog.status()]

@@ -87,3 +87,26 @@ def test_up_serves_with_live_workers_and_stops_every_child(tmp_path: Path) -> No
             os.kill(int(pid), signal.SIGKILL)
         deployment.stop()
     assert leftovers == [], "children outlived tandem up"
+
+
+def test_status_reads_the_stores_when_no_server_answers(tmp_path: Path) -> None:
+    deployment = ServicesDeployment(tmp_path / "data", apis=1, workers=1)
+    deployment.start()
+    try:
+        with httpx.Client(base_url=deployment.url) as client:
+            version = client.post(
+                "/categories",
+                json={"name": "Status"},
+                headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+            ).json()["version"]
+            assert client.get("/categories", params={"min_version": version}).status_code == 200
+        done = subprocess.run(
+            [sys.executable, "-m", "catalog", "status", "--url", "http://127.0.0.1:9"],
+            env={**deployment.env, "COLUMNS": "200"},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert "category_stats" in done.stdout and str(version) in done.stdout
+    finally:
+        deployment.stop()
