@@ -333,6 +333,7 @@ async def test_the_composition_root_runs_both_read_models_live(tmp_path: Path) -
         status = {s["name"]: s for s in cat.status()}
         assert status["sales_analytics"]["store"] == "duckdb"
         assert status["price_history"]["state"] in ("live", "catching_up")
+        assert await cat.wait_until_caught_up(timeout=10)
     finally:
         await cat.stop()
         cat.close()

@@ -124,6 +124,8 @@ class ProjectionRunner:
             if not await self._apply(events):
                 return
             if len(events) < self.batch_size:
+                # The read found the end of the log: whatever came since is live traffic.
+                self.state = ProjectionState.LIVE
                 self.behind_since = None
                 # Live under load: gather the next events for a moment rather than
                 # starting a transaction per handful of commits.
