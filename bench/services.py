@@ -194,6 +194,17 @@ def _pgbench_append(url: str, mode: str, seconds: int) -> float:
     return float(out.split("tps = ", 1)[1].split()[0])
 
 
+def _redis_get_ceiling() -> float:
+    """Redis itself answering GETs of ~1 KB values to 64 clients (redis-benchmark)."""
+    out = subprocess.run(
+        ["redis-benchmark", "-t", "get", "-n", "200000", "-c", "64", "-d", "1000", "-q"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return float(out.rsplit("GET:", 1)[1].split("requests per second")[0].strip())
+
+
 def _catch_up_seconds(url: str) -> float:
     """From the first applied event (worker start-up excluded) until every projection
     reaches the head."""
@@ -330,11 +341,13 @@ def main() -> None:
                 ]
             )
             report.scenarios["detail"] = detail
+            ceiling = _redis_get_ceiling()
+            report.scenarios["redis_benchmark_get"] = ceiling
             report.row(
                 "GET /products/{id} from Redis",
                 f"{detail['requests_per_s']:,.0f} req/s, p99 {detail['p99_ms']} ms",
-                "-",
-                "-",
+                f"redis-benchmark GET, 64 clients: {ceiling:,.0f}/s",
+                f"{detail['requests_per_s'] / ceiling:.2f}",
             )
             write = price_changes(
                 api.url, uniform, TOKEN, tag="h", duration=args.duration, runs=args.runs
