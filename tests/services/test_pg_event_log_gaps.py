@@ -11,6 +11,7 @@ that is what proves it can see the bug.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ from tandem.eventlog.base import NewEvent
 from tandem.messages import Metadata, StoredEvent
 from tandem.migrations import migrate
 from tandem.pg import Pool, create_pool
+from tandem.projections.runner import ProjectionRunner
+from tandem.testing.transports import MemoryStore, Recording
 from tests.support.services import PostgresDatabase
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(300)]
@@ -133,19 +136,41 @@ async def run_round(pool: Pool, mode: pg_log.AppendMode, round_no: int) -> list[
     start = fold.checkpoint.value
     stop = asyncio.Event()
     follower = asyncio.create_task(follow(log, fold, stop))
+    # A real projection runner follows the same log into a store, as workers do.
+    head = VersionWatch(start)
+    store = MemoryStore(checkpoint=start)
+    runner = ProjectionRunner(Recorder(), store, log, head, idle_poll=0.01, linger=0.0)
+    await runner.start()
+    running = asyncio.create_task(runner.run())
     writers = [Writer(f"r{round_no}-w{i}") for i in range(WRITERS)]
     results = await asyncio.gather(*(write(pool, w, mode, fold, rng) for w in writers))
     await asyncio.sleep(0.05)
     stop.set()
     await asyncio.wait_for(follower, 30)
-    problems = [p for missed in results for p in missed] + fold.violations
     committed = {p for w in writers for p in w.committed}
-    applied = {p for p in fold.applied if p > start}
-    if committed - applied:
-        problems.append(f"{len(committed - applied)} committed events never applied")
-    if applied - committed:
-        problems.append(f"{len(applied - committed)} applied events were never committed")
+    head.advance(max(committed, default=start))
+    await runner.checkpoint.wait_for(head.value, timeout=10)
+    running.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await running
+    problems = [p for missed in results for p in missed] + fold.violations
+    for name, seen in (("follower", list(fold.applied)), ("runner", store.applied)):
+        applied = {p for p in seen if p > start}
+        if len(seen) != len(set(seen)):
+            problems.append(f"{name}: an event applied twice")
+        if seen != sorted(seen):
+            problems.append(f"{name}: events applied out of position order")
+        if committed - applied:
+            problems.append(f"{name}: {len(committed - applied)} committed events never applied")
+        if applied - committed:
+            problems.append(f"{name}: {len(applied - committed)} applied events never committed")
     return problems
+
+
+class Recorder(Recording):
+    """The transport contract's recording projection, for this log's event type."""
+
+    event_types = frozenset({"Happened"})
 
 
 async def test_horizon_never_skips_with_16_out_of_order_writers(pool: Pool) -> None:
