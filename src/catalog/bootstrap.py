@@ -25,6 +25,7 @@ from tandem.codec import EventRegistry
 from tandem.consistency import VersionWatch
 from tandem.eventlog import sqlite as sqlite_log
 from tandem.eventlog.sqlite import SqliteEventLogReader
+from tandem.metrics import Metrics
 from tandem.middleware import consistency, idempotency, timing, validation
 from tandem.projections.base import Projection
 from tandem.projections.runner import ProjectionRunner
@@ -37,8 +38,6 @@ from tandem.uow import CommandResult
 from tandem.uow_sqlite import SqliteWriter, lookup_idempotency
 
 log = logging.getLogger("catalog")
-
-Observer = Callable[[str, str, float], None]
 
 # Embedded projections apply on the event loop's thread (see SqliteDatabase.inline);
 # batches this size keep each stretch of the loop to a few milliseconds.
@@ -68,9 +67,9 @@ class RunningReadModel:
 class Catalog:
     """Everything one process needs, wired together. Start it, use the buses, stop it."""
 
-    def __init__(self, settings: Settings, *, observe: Observer | None = None) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.observe: Observer = observe or (lambda _name, _outcome, _seconds: None)
+        self.metrics = Metrics()
         self.registry = EventRegistry()
         self.registry.register(*ALL_EVENTS)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -85,7 +84,7 @@ class Catalog:
         reads = [self._build_read_model(spec, sync_projections) for spec in READ_MODELS]
         self.query_bus = QueryBus(
             [
-                timing(self.observe),
+                timing(self.metrics.query_observed),
                 consistency(LiveTracked(self.read_models)),
             ]
         )
@@ -97,12 +96,13 @@ class Catalog:
         self.command_bus: CommandBus[CatalogUnitOfWork] = CommandBus(
             lambda: SqliteCatalogUnitOfWork(self.writer),
             [
-                timing(self.observe),
+                timing(self.metrics.command_observed),
                 validation,
                 idempotency(WriteDatabaseIdempotency(self.write_reader)),
             ],
         )
         handlers.register(self.command_bus)
+        self.metrics.watch(self.status, lambda: self.head.value, self.writer.appended)
         self.product_feed = ProductFeed(
             sqlite_changes(self.readers[ProductDetailProjection.name]),
             self.read_models[ProductDetailProjection.name].tracked.checkpoint,

@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any
 
 from catalog.bootstrap import (
     LiveTracked,
-    Observer,
     RunningReadModel,
     all_reach,
     describe_all,
@@ -45,6 +44,7 @@ from tandem.bus import CommandBus, QueryBus
 from tandem.codec import EventRegistry
 from tandem.consistency import VersionWatch
 from tandem.eventlog import postgres as pg_log
+from tandem.metrics import Metrics
 from tandem.middleware import consistency, idempotency, timing, validation
 from tandem.migrations import Component, pending
 from tandem.pg import create_pool
@@ -175,14 +175,13 @@ class ServicesCatalog:
         settings: Settings,
         *,
         roles: Collection[Role] = (Role.API,),
-        observe: Observer | None = None,
         worker_id: str | None = None,
     ) -> None:
         if not settings.services:
             raise SettingsError("the services profile needs a postgresql:// TANDEM_DATABASE_URL")
         self.settings = settings
         self.roles = frozenset(roles)
-        self.observe: Observer = observe or (lambda _name, _outcome, _seconds: None)
+        self.metrics = Metrics()
         self.worker_id = worker_id or f"{os.uname().nodename}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.registry = EventRegistry()
         self.registry.register(*ALL_EVENTS)
@@ -269,7 +268,7 @@ class ServicesCatalog:
         self.listener.on_resync(self.remote.refresh)
         await self.remote.refresh()
         live = LiveTracked(self.read_models)
-        self.query_bus = QueryBus([timing(self.observe), consistency(live)])
+        self.query_bus = QueryBus([timing(self.metrics.query_observed), consistency(live)])
         for read in reads:
             read.register(self.query_bus)
         writer = PostgresWriter(
@@ -277,9 +276,14 @@ class ServicesCatalog:
         )
         self.command_bus: CommandBus[CatalogUnitOfWork] = CommandBus(
             lambda: PostgresCatalogUnitOfWork(writer),
-            [timing(self.observe), validation, idempotency(PostgresIdempotency(self.pool))],
+            [
+                timing(self.metrics.command_observed),
+                validation,
+                idempotency(PostgresIdempotency(self.pool)),
+            ],
         )
         handlers.register(self.command_bus)
+        self.metrics.watch(self.status, lambda: self.head.value, writer.appended)
         by_name = {spec.name: read for spec, read in zip(self._specs, reads, strict=True)}
         detail_reads = by_name["product_detail"]
         self.product_feed = ProductFeed(

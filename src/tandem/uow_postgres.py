@@ -70,6 +70,11 @@ class PostgresWriter:
         self.mode = mode
         # Told the version of every commit (a local head watch, say).
         self.on_commit = on_commit or (lambda _version: None)
+        self.events_appended = 0
+
+    def appended(self) -> int:
+        """Events appended through this writer since it was created."""
+        return self.events_appended
 
 
 class PostgresUnitOfWork(UnitOfWork):
@@ -159,6 +164,7 @@ class PostgresUnitOfWork(UnitOfWork):
         await self._tx.commit()
         self._committed = True
         if stored:
+            writer.events_appended += len(stored)
             writer.on_commit(version)
         return result
 

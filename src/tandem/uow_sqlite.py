@@ -74,6 +74,7 @@ class SqliteWriter:
         # One writer per database: in-process commands queue here rather than on
         # SQLite's busy timeout; other processes are serialised by BEGIN IMMEDIATE.
         self.lock = asyncio.Lock()
+        self.events_appended = 0
         self.background: set[asyncio.Future[None]] = set()
         # Commands run on the event loop's thread: a local WAL commit without fsync
         # costs microseconds, far less than two thread hops under load. So the loop
@@ -82,6 +83,10 @@ class SqliteWriter:
         # (`checkpoint_wal`).
         db.call(lambda c: c.execute("PRAGMA busy_timeout=0"))
         db.call(lambda c: c.execute("PRAGMA wal_autocheckpoint=0"))
+
+    def appended(self) -> int:
+        """Events appended through this writer since it was created."""
+        return self.events_appended
 
 
 class SqliteUnitOfWork(UnitOfWork):
@@ -199,6 +204,7 @@ async def _abandon(writer: SqliteWriter, begin: asyncio.Future[None]) -> None:
 
 
 def _advance(writer: SqliteWriter, stored: list[StoredEvent]) -> None:
+    writer.events_appended += len(stored)
     for projection in writer.sync_projections:
         projection.committed(stored[-1].position, len(stored))
     writer.head.advance(stored[-1].position)

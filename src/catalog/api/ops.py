@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 router = APIRouter(tags=["operations"])
 
@@ -18,6 +18,15 @@ async def status(request: Request) -> dict[str, Any]:
         "projections": catalog.status(),
         "subscribers": catalog.product_feed.subscriber_count,
     }
+
+
+@router.get("/metrics", response_class=Response)
+async def metrics(request: Request) -> Response:
+    """Prometheus text format: command and query latency histograms by name and outcome,
+    the log head, events appended, and per projection its checkpoint, lag (events and
+    seconds), events applied and state."""
+    registry = request.app.state.catalog.metrics
+    return Response(registry.render(), media_type=registry.content_type)
 
 
 @router.get("/healthz")
