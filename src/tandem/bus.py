@@ -10,13 +10,18 @@ runs every dispatch through its middleware, outermost first::
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
+import structlog
+
 from tandem.errors import HandlerAlreadyBound, NoHandler
 from tandem.messages import Command, Metadata, Query
 from tandem.uow import CommandResult, IdempotencyClaim, UnitOfWorkLike, new_metadata
+
+log = logging.getLogger("tandem.commands")
 
 M = TypeVar("M")
 R = TypeVar("R")
@@ -93,7 +98,15 @@ class CommandBus(Generic[U]):
         dispatch: Dispatch[Command] = Dispatch(
             command, subject=subject, idempotency_key=idempotency_key, metadata=metadata
         )
-        result: CommandResult = await self._call(dispatch)
+        # Every log line written while the command runs carries its ids; its events
+        # carry them into the log, and projections log them again when they apply.
+        with structlog.contextvars.bound_contextvars(
+            correlation_id=metadata.correlation_id,
+            causation_id=metadata.causation_id,
+            command=dispatch.name,
+        ):
+            result: CommandResult = await self._call(dispatch)
+            log.debug("command %s committed at version %s", dispatch.name, result.version)
         return result
 
     async def _handle(self, dispatch: Dispatch[Any]) -> CommandResult:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+import structlog
+
 from tandem.consistency import VersionWatch
 from tandem.eventlog.base import EventLogReader
 from tandem.messages import StoredEvent
@@ -148,6 +150,8 @@ class ProjectionRunner:
     async def _apply(self, events: list[StoredEvent]) -> bool:
         try:
             self._advance(await self.store.apply(self.projection, events))
+            if log.isEnabledFor(logging.DEBUG):
+                self._log_applied(events)
             return True
         except Exception:
             if len(events) > 1:
@@ -158,7 +162,29 @@ class ProjectionRunner:
                 return True
             return await self._apply_one(events[0])
 
+    def _log_applied(self, events: list[StoredEvent]) -> None:
+        """One debug line per event, with the ids of the command that caused it."""
+        for event in events:
+            if event.type not in self.projection.event_types:
+                continue
+            with structlog.contextvars.bound_contextvars(
+                correlation_id=event.correlation_id,
+                causation_id=event.causation_id,
+                projection=self.name,
+                position=event.position,
+            ):
+                log.debug("projection %s applied %s", self.name, event.type)
+
     async def _apply_one(self, event: StoredEvent) -> bool:
+        with structlog.contextvars.bound_contextvars(
+            correlation_id=event.correlation_id,
+            causation_id=event.causation_id,
+            projection=self.name,
+            position=event.position,
+        ):
+            return await self._retry_one(event)
+
+    async def _retry_one(self, event: StoredEvent) -> bool:
         for attempt in range(self.retry.attempts):
             try:
                 self._advance(await self.store.apply(self.projection, [event]))
