@@ -29,7 +29,8 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
 )
 
-from tests.support.server import ADMIN_TOKEN, Server
+from tests.e2e.conftest import deploy
+from tests.support.server import ADMIN_TOKEN
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 MAX_EXAMPLES = 25
@@ -153,10 +154,10 @@ class Fuzzer:
 
 @pytest.fixture(scope="module")
 def fuzzer(
-    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+    profile: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[Fuzzer]:
     root: Path = tmp_path_factory.mktemp("fuzz")
-    srv = Server(root / "data")
+    srv = deploy(profile, root / "data")
     srv.start()
     try:
         with httpx.Client(base_url=srv.url, headers=ADMIN, timeout=10) as client:
