@@ -77,3 +77,8 @@ class ProjectionStore(Protocol[P_contra]):
         redelivered batch has no second effect.
         """
         ...
+
+    async def apply_parked(self, projection: P_contra, events: list[StoredEvent]) -> None:
+        """Apply events the runner parked (at or below the checkpoint) in one
+        transaction, leaving the checkpoint where it is: a dead letter retried."""
+        ...

@@ -70,3 +70,18 @@ async def fold_past(
             await projection.apply(tx, event)
         last = event.position
     return last
+
+
+def apply_again(tx: Cursor, projection: Projection[Any], events: list[StoredEvent]) -> None:
+    """Apply parked events (at or below the checkpoint) without touching the checkpoint:
+    a dead letter retried after a fix."""
+    for event in events:
+        if event.type in projection.event_types:
+            projection.apply(tx, event)
+
+
+async def fold_again(tx: Any, projection: AsyncProjection[Any], events: list[StoredEvent]) -> None:
+    """`apply_again` for projections on stores reached over the network."""
+    for event in events:
+        if event.type in projection.event_types:
+            await projection.apply(tx, event)

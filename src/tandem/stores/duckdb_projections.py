@@ -109,6 +109,15 @@ def _apply(
         return checkpoints.apply_past(tx, projection, events)
 
 
+def _apply_parked(
+    conn: duckdb.DuckDBPyConnection, projection: DuckDBProjection, events: list[StoredEvent]
+) -> None:
+    tx = DuckDBTransaction(conn)
+    with _transaction(conn):
+        checkpoints.apply_again(tx, projection, events)
+        tx.flush()
+
+
 class DuckDBProjectionStore:
     """A DuckDB file holding one or more columnar read models and their checkpoints.
 
@@ -167,6 +176,10 @@ class DuckDBProjectionStore:
 
     async def apply(self, projection: DuckDBProjection, events: list[StoredEvent]) -> int:
         return await self._write(lambda c: _apply(c, projection, events))
+
+    async def apply_parked(self, projection: DuckDBProjection, events: list[StoredEvent]) -> None:
+        """Apply parked events again in one transaction; the checkpoint stays."""
+        await self._write(lambda c: _apply_parked(c, projection, events))
 
     def call(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         """Run a query function on this thread's cursor, in the calling thread."""

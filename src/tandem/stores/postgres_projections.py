@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 from tandem.errors import TandemError
 from tandem.messages import StoredEvent
 from tandem.projections.base import AsyncProjection
-from tandem.projections.checkpoints import fold_past
+from tandem.projections.checkpoints import fold_again, fold_past
 
 if TYPE_CHECKING:
     from tandem.pg import Connection, Pool
@@ -156,6 +156,13 @@ class PostgresProjectionStore:
         several processes at once."""
         async with self.pool.acquire() as conn, conn.transaction():
             return await apply_past(conn, projection, events)
+
+    async def apply_parked(self, projection: PostgresProjection, events: list[StoredEvent]) -> None:
+        """Apply parked events again in one transaction, holding the checkpoint row (so
+        the projection's runner waits) without moving it."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await _lock_checkpoint(conn, projection)
+            await fold_again(conn, projection, events)
 
     async def checkpoint(self, name: str) -> int:
         """The stored checkpoint of the projection called `name` (0 if it has none yet,

@@ -34,7 +34,7 @@ import redis.asyncio
 from tandem.errors import TandemError
 from tandem.messages import StoredEvent
 from tandem.projections.base import AsyncProjection
-from tandem.projections.checkpoints import fold_past
+from tandem.projections.checkpoints import fold_again, fold_past
 
 CHECKPOINT_KEY = "checkpoint"
 
@@ -393,6 +393,15 @@ class RedisProjectionStore:
         if last > checkpoint:
             await self._commit_batch(projection, tx, checkpoint, last)
         return last
+
+    async def apply_parked(self, projection: RedisProjection, events: list[StoredEvent]) -> None:
+        """Apply parked events again in one script call, fenced like a batch (refused
+        with `CheckpointMoved` if the runner commits meanwhile); the checkpoint stays."""
+        checkpoint = await self.checkpoint(projection.name, projection.version)
+        tx = RedisTx(self.client, self.namespace(projection))
+        await fold_again(tx, projection, events)
+        if tx.writes:
+            await self._commit_batch(projection, tx, checkpoint, checkpoint)
 
     async def _commit_batch(
         self, projection: RedisProjection, tx: RedisTx, expected: int, new: int

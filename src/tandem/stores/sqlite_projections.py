@@ -54,6 +54,15 @@ class SqliteProjectionStore:
 
         return await self.db.run(_apply)
 
+    async def apply_parked(self, projection: SqliteProjection, events: list[StoredEvent]) -> None:
+        """Apply parked events again in one transaction; the checkpoint stays."""
+
+        def _apply(conn: sqlite3.Connection) -> None:
+            with transaction(conn):
+                checkpoints.apply_again(conn, projection, events)
+
+        await self.db.run(_apply)
+
     def close(self) -> None:
         if self._reader is not None:
             self._reader.close()

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
@@ -193,6 +194,30 @@ class ProjectionStoreContract(Generic[S, P]):
             assert await store_backend.counts(store) == expected_counts(events)
             # An empty batch changes nothing and answers the stored checkpoint.
             assert await store.apply(projection, []) == unhandled[-1].position
+
+    @pytest.mark.asyncio
+    async def test_a_parked_event_applies_again_without_moving_the_checkpoint(
+        self, store_backend: StoreBackend[S, P]
+    ) -> None:
+        async with opened(store_backend) as store:
+            projection = store_backend.projection()
+            await store.setup(projection)
+            events = make_events(9)
+            poison = events[4]
+            assert poison.type == COUNTED
+            # What a runner does with a poison event: move past it without applying it.
+            passed = [*events[:4], dataclasses.replace(poison, type=IGNORED), *events[5:]]
+            assert await store.apply(projection, passed) == events[-1].position
+            without = expected_counts([*events[:4], *events[5:]])
+            assert await store_backend.counts(store) == without
+            await store.apply_parked(projection, [poison])
+            applied = {k: n for k, (n, _) in (await store_backend.counts(store)).items()}
+            assert applied == {k: n for k, (n, _) in expected_counts(events).items()}
+            assert await store.setup(projection) == events[-1].position
+            # The checkpoint did not move back: a redelivered batch still does nothing.
+            assert await store.apply(projection, events) == events[-1].position
+            again = {k: n for k, (n, _) in (await store_backend.counts(store)).items()}
+            assert again == applied
 
     @pytest.mark.asyncio
     async def test_a_redelivered_batch_has_no_second_effect(

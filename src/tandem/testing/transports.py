@@ -90,6 +90,11 @@ class MemoryStore:
             self.checkpoint = event.position
         return self.checkpoint
 
+    async def apply_parked(self, projection: Any, events: list[StoredEvent]) -> None:
+        for event in events:
+            if event.type in projection.event_types:
+                await projection.apply(self, event)
+
 
 def recorded(aggregate: str, first_version: int, count: int) -> list[NewEvent]:
     return [
