@@ -9,6 +9,7 @@ failing, the runner stops in the visible `failed` state. It never skips an event
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -18,11 +19,24 @@ from typing import Any
 import structlog
 
 from tandem.consistency import VersionWatch
+from tandem.deadletters import PARKED, DeadLetters
 from tandem.eventlog.base import EventLogReader
 from tandem.messages import StoredEvent
 from tandem.projections.base import AsyncProjection, Projection, ProjectionStore
 
 log = logging.getLogger("tandem.projections")
+
+
+# How often a runner re-reads which aggregates have parked events, in seconds.
+PARKED_REREAD = 1.0
+BEHIND = "behind a parked event of its aggregate"
+
+
+class PoisonPolicy(StrEnum):
+    """What a projection does with an event that keeps failing after its retries."""
+
+    FAIL = "fail"  # stop in `failed` at the event: nothing after it is applied
+    PARK = "park"  # park it (and its aggregate's later events) as dead letters, go on
 
 
 class ProjectionState(StrEnum):
@@ -61,6 +75,8 @@ class ProjectionRunner:
         retry: RetryPolicy | None = None,
         idle_poll: float = 1.0,
         linger: float = 0.02,
+        policy: PoisonPolicy = PoisonPolicy.FAIL,
+        dead_letters: DeadLetters | None = None,
     ) -> None:
         self.projection = projection
         self.store = store
@@ -82,6 +98,15 @@ class ProjectionRunner:
         self.linger = linger
         self.behind_since: float | None = None
         self.events_applied = 0
+        if policy is PoisonPolicy.PARK and dead_letters is None:
+            raise ValueError("the park policy needs a dead-letter store")
+        self.policy = policy
+        self.dead_letters = dead_letters
+        # Aggregates with parked events: their later events are parked behind them. Re-read
+        # now and then, so a retry or skip elsewhere releases them.
+        self.parked: set[str] = set()
+        self._parked_read = 0.0
+        self.events_parked = 0
 
     @property
     def name(self) -> str:
@@ -90,6 +115,14 @@ class ProjectionRunner:
     async def start(self) -> None:
         """Create the read model if needed and load the stored checkpoint."""
         self.checkpoint.advance(await self.store.setup(self.projection))
+        if self.dead_letters is not None:
+            await self.dead_letters.forget_after(self.name, self.checkpoint.value)
+            await self._read_parked()
+
+    async def _read_parked(self) -> None:
+        assert self.dead_letters is not None
+        self.parked = await self.dead_letters.parked_aggregates(self.name)
+        self._parked_read = time.monotonic()
 
     async def run(self) -> None:
         """Apply events until cancelled or failed."""
@@ -148,6 +181,50 @@ class ProjectionRunner:
         return None
 
     async def _apply(self, events: list[StoredEvent]) -> bool:
+        if self.dead_letters is not None:
+            if time.monotonic() - self._parked_read > PARKED_REREAD:
+                await self._read_parked()
+            if any(self._behind_parked(e) for e in events):
+                return await self._apply_around_parked(events)
+        return await self._apply_batch(events)
+
+    def _behind_parked(self, event: StoredEvent) -> bool:
+        return event.aggregate_id in self.parked and event.type in self.projection.event_types
+
+    async def _apply_around_parked(self, events: list[StoredEvent]) -> bool:
+        """Apply the batch, parking every event of an aggregate that has parked ones."""
+        run: list[StoredEvent] = []
+        for event in events:
+            if not self._behind_parked(event):
+                run.append(event)
+                continue
+            if run and not await self._apply_batch(run):
+                return False
+            run = []
+            if not await self._park(event, BEHIND):
+                return False
+        return not run or await self._apply_batch(run)
+
+    async def _park(self, event: StoredEvent, error: str) -> bool:
+        """Record the event as a dead letter, then move the checkpoint past it; if either
+        fails, stop in `failed` at the event, as the `fail` policy would."""
+        assert self.dead_letters is not None
+        try:
+            await self.dead_letters.park(self.name, event, error)
+            passed = dataclasses.replace(event, type=PARKED)
+            self._advance(await self.store.apply(self.projection, [passed]))
+        except Exception as exc:
+            self.error = f"parking position {event.position}: {type(exc).__name__}: {exc}"
+            self.failed_position = event.position
+            self.state = ProjectionState.FAILED
+            log.error("projection %s: stopped: %s", self.name, self.error)
+            return False
+        self.parked.add(event.aggregate_id)
+        self.events_parked += 1
+        log.warning("projection %s: parked position %s: %s", self.name, event.position, error)
+        return True
+
+    async def _apply_batch(self, events: list[StoredEvent]) -> bool:
         try:
             self._advance(await self.store.apply(self.projection, events))
             if log.isEnabledFor(logging.DEBUG):
@@ -157,7 +234,10 @@ class ProjectionRunner:
             if len(events) > 1:
                 log.warning("projection %s: batch failed, applying one by one", self.name)
                 for event in events:
-                    if not await self._apply_one(event):
+                    if self._behind_parked(event):  # parked a moment ago, in this batch
+                        if not await self._park(event, BEHIND):
+                            return False
+                    elif not await self._apply_one(event):
                         return False
                 return True
             return await self._apply_one(events[0])
@@ -203,6 +283,8 @@ class ProjectionRunner:
                 )
                 if attempt + 1 < self.retry.attempts:
                     await asyncio.sleep(self.retry.delay(attempt))
+        if self.policy is PoisonPolicy.PARK:
+            return await self._park(event, self.error or "failed")
         self.failed_position = event.position
         self.state = ProjectionState.FAILED
         log.error(
