@@ -23,12 +23,13 @@ from catalog.write.sqlite_repositories import SAVERS, SqliteCatalogUnitOfWork
 from tandem.bus import CommandBus, QueryBus
 from tandem.codec import EventRegistry
 from tandem.consistency import VersionWatch
+from tandem.deadletters import SqliteDeadLetters
 from tandem.eventlog import sqlite as sqlite_log
 from tandem.eventlog.sqlite import SqliteEventLogReader
 from tandem.metrics import Metrics
 from tandem.middleware import consistency, idempotency, timing, validation
 from tandem.projections.base import Projection
-from tandem.projections.runner import ProjectionRunner
+from tandem.projections.runner import PoisonPolicy, ProjectionRunner
 from tandem.projections.status import Tracked, describe
 from tandem.projections.sync import SyncProjection
 from tandem.stores import sqlite_projections
@@ -78,6 +79,7 @@ class Catalog:
         self.head = VersionWatch(self.write_db.call(sqlite_log.head))
         self.write_reader = SqliteReader(settings.write_database, inline=True)
         self.log_reader = SqliteEventLogReader(settings.write_database, inline=True)
+        self.dead_letters = SqliteDeadLetters(settings.data_dir / "dead-letters.db")
         self.read_models: dict[str, RunningReadModel] = {}
         self.readers: dict[str, Any] = {}
         sync_projections: list[SyncProjection] = []
@@ -124,7 +126,12 @@ class Catalog:
                 self.settings.data_dir / "read" / f"{projection.name}.db", inline=True
             )
             runner = ProjectionRunner(
-                projection, store, self.log_reader, self.head, batch_size=INLINE_BATCH
+                projection,
+                store,
+                self.log_reader,
+                self.head,
+                batch_size=INLINE_BATCH,
+                **self._poison(projection.name),
             )
             running = RunningReadModel(runner, "sqlite", [store.close])
             reader = store.reader
@@ -135,13 +142,31 @@ class Catalog:
                 self.settings.data_dir / "read" / f"{projection.name}.duckdb"
             )
             runner = ProjectionRunner(
-                projection, duck, self.log_reader, self.head, linger=COLUMNAR_LINGER
+                projection,
+                duck,
+                self.log_reader,
+                self.head,
+                linger=COLUMNAR_LINGER,
+                **self._poison(projection.name),
             )
             running = RunningReadModel(runner, "duckdb", [duck.close])
             reader = duck
         self.read_models[projection.name] = running
         self.readers[projection.name] = reader
         return spec.reads(reader)
+
+    def parking_target(self, name: str) -> tuple[Any, Any]:
+        """The store and projection whose dead letters `tandem dead-letters` retries."""
+        running = self.read_models.get(name)
+        if running is None or not isinstance(running.tracked, ProjectionRunner):
+            raise KeyError(f"{name} is not an asynchronous projection")
+        return running.tracked.store, running.tracked.projection
+
+    def _poison(self, name: str) -> dict[str, Any]:
+        return {
+            "policy": PoisonPolicy(self.settings.policy_of(name)),
+            "dead_letters": self.dead_letters,
+        }
 
     async def start(self, *, projections: bool = True) -> None:
         """Catch sync projections up, then start the asynchronous runners."""
@@ -171,6 +196,7 @@ class Catalog:
             for close in running.closers:
                 close()
         self.log_reader.close()
+        self.dead_letters.close()
         self.write_reader.close()
         self.write_db.close()
 

@@ -39,6 +39,7 @@ from catalog.settings import Settings, SettingsError
 from catalog.write import handlers, postgres_schema
 from catalog.write.postgres_repositories import SAVERS, PostgresCatalogUnitOfWork
 from catalog.write.repositories import CatalogUnitOfWork
+from tandem import deadletters as dead_letter_table
 from tandem import leases as lease_table
 from tandem.bus import CommandBus, QueryBus
 from tandem.codec import EventRegistry
@@ -52,7 +53,7 @@ from tandem.pg_notify import Listener
 from tandem.projections.base import AsyncProjection
 from tandem.projections.partitions import partitions
 from tandem.projections.remote import RemoteProjection, RemoteProjections
-from tandem.projections.runner import ProjectionRunner
+from tandem.projections.runner import PoisonPolicy, ProjectionRunner
 from tandem.projections.worker import (
     CHECKPOINT_CHANNEL,
     LeasedRunner,
@@ -70,6 +71,7 @@ log = logging.getLogger("catalog")
 MIGRATIONS: list[Component] = [
     pg_log.MIGRATIONS,
     lease_table.MIGRATIONS,
+    dead_letter_table.MIGRATIONS,
     postgres_schema.MIGRATIONS,
 ]
 
@@ -215,6 +217,7 @@ class ServicesCatalog:
         self._closers.append(self.read_pool.close)
         self.redis: redis.asyncio.Redis = redis.asyncio.Redis.from_url(settings.redis_url)
         self._closers.append(self.redis.aclose)
+        self.dead_letters = dead_letter_table.PostgresDeadLetters(self.pool)
         mode = pg_log.AppendMode(settings.event_log_mode)
         self.log = pg_log.PostgresEventLog(self.pool, mode)
         self.head.advance(await self.log.head())
@@ -305,6 +308,20 @@ class ServicesCatalog:
         _unlink(path)
         return path
 
+    def parking_target(self, name: str) -> tuple[Any, Any]:
+        """The store and projection (or partition) whose dead letters are retried."""
+        for spec in self._specs:
+            for part in self._parts(spec) if spec.store is not StoreKind.DUCKDB else []:
+                if part.name == name:
+                    if spec.store is StoreKind.REDIS:
+                        from tandem.stores.redis_projections import RedisProjectionStore
+
+                        return RedisProjectionStore(self.redis, self.redis_prefix), part
+                    from tandem.stores.postgres_projections import PostgresProjectionStore
+
+                    return PostgresProjectionStore(self.read_pool), part
+        raise KeyError(f"{name} is not a projection the workers run")
+
     def partitions_of(self, name: str) -> int:
         return self.settings.partitions.get(name, 1)
 
@@ -367,9 +384,14 @@ class ServicesCatalog:
                 from tandem.stores.postgres_projections import PostgresProjectionStore
 
                 store = PostgresProjectionStore(self.read_pool)
+            poison: dict[str, Any] = {
+                "policy": PoisonPolicy(self.settings.policy_of(spec.name)),
+                "dead_letters": self.dead_letters,
+            }
             if not self.settings.nats_url:
                 # The direct PostgreSQL transport: the log itself, woken by notifications.
-                return LeasedRunner(ProjectionRunner(projection, store, self.log, self.head))
+                runner = ProjectionRunner(projection, store, self.log, self.head, **poison)
+                return LeasedRunner(runner)
             from tandem.transport.nats_reader import NatsEventReader
 
             reader = NatsEventReader(
@@ -380,7 +402,7 @@ class ServicesCatalog:
                 fallback=self.log,
             )
             await reader.start()
-            runner = ProjectionRunner(projection, store, reader, reader.arrivals)
+            runner = ProjectionRunner(projection, store, reader, reader.arrivals, **poison)
             return LeasedRunner(runner, reader.close)
 
         return build

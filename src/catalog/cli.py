@@ -14,6 +14,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from catalog.bootstrap import Catalog
+from catalog.cli_dead_letters import app as dead_letters_app
 from catalog.cli_services import register as register_services
 from catalog.settings import Settings
 from catalog.tokens import SCOPES, TokenVerifier, admin_token
@@ -24,6 +25,7 @@ token_app = typer.Typer(help="Bearer tokens for people and services.", no_args_i
 app.add_typer(token_app, name="token")
 console = Console(stderr=True)
 register_services(app)
+app.add_typer(dead_letters_app, name="dead-letters")
 
 if TYPE_CHECKING:
     from catalog.bootstrap_services import ServicesCatalog

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,24 +15,29 @@ class SettingsError(ValueError):
     """A setting has a value Tandem cannot use."""
 
 
-def _modes(raw: str) -> dict[str, str]:
-    modes: dict[str, str] = {}
+def _per_projection(setting: str, raw: str, allowed: Collection[str]) -> dict[str, str]:
+    """`NAME=VALUE,…` of a per-projection setting, every value one of `allowed`."""
+    values: dict[str, str] = {}
     for item in filter(None, (part.strip() for part in raw.split(","))):
-        name, _, mode = item.partition("=")
-        if mode not in ("sync", "async"):
-            raise SettingsError(f"TANDEM_PROJECTION_MODES: {item!r} is not NAME=sync|async")
-        modes[name.strip()] = mode
-    return modes
+        name, _, value = item.partition("=")
+        if value not in allowed:
+            shown = "|".join(sorted(allowed)) if len(allowed) < 5 else "N"
+            raise SettingsError(f"{setting}: {item!r} is not NAME={shown}")
+        values[name.strip()] = value
+    return values
+
+
+def _modes(raw: str) -> dict[str, str]:
+    return _per_projection("TANDEM_PROJECTION_MODES", raw, ("sync", "async"))
+
+
+def _policies(raw: str) -> dict[str, str]:
+    return _per_projection("TANDEM_POISON_POLICY", raw, ("fail", "park"))
 
 
 def _partitions(raw: str) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for item in filter(None, (part.strip() for part in raw.split(","))):
-        name, _, count = item.partition("=")
-        if not count.isdigit() or not 1 <= int(count) <= 64:
-            raise SettingsError(f"TANDEM_PARTITIONS: {item!r} is not NAME=N with N in 1..64")
-        counts[name.strip()] = int(count)
-    return counts
+    counts = [str(n) for n in range(1, 65)]
+    return {k: int(v) for k, v in _per_projection("TANDEM_PARTITIONS", raw, counts).items()}
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,7 @@ class Settings:
     redis_prefix: str = "tandem"
     nats_stream: str = "TANDEM_EVENTS"
     partitions: Mapping[str, int] = field(default_factory=dict)
+    poison_policies: Mapping[str, str] = field(default_factory=dict)
     # `horizon` (the default) or `lock`: how PostgreSQL keeps positions in commit order.
     event_log_mode: str = "horizon"
 
@@ -81,6 +87,7 @@ class Settings:
             redis_prefix=env.get("TANDEM_REDIS_PREFIX") or "tandem",
             nats_stream=env.get("TANDEM_NATS_STREAM") or "TANDEM_EVENTS",
             partitions=_partitions(env.get("TANDEM_PARTITIONS", "")),
+            poison_policies=_policies(env.get("TANDEM_POISON_POLICY", "")),
             event_log_mode=env.get("TANDEM_EVENT_LOG_MODE", "horizon"),
         )
         settings.check()
@@ -120,6 +127,10 @@ class Settings:
         if self.database_url:
             return Path(self.database_url.removeprefix("sqlite:///"))
         return self.data_dir / "write.db"
+
+    def policy_of(self, name: str) -> str:
+        """What the projection does with an event that keeps failing: fail or park."""
+        return self.poison_policies.get(name, "fail")
 
     def mode_of(self, name: str, *, can_sync: bool) -> str:
         if not can_sync:
