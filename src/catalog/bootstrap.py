@@ -23,7 +23,7 @@ from catalog.write.sqlite_repositories import SAVERS, SqliteCatalogUnitOfWork
 from tandem.bus import CommandBus, QueryBus
 from tandem.codec import EventRegistry
 from tandem.consistency import VersionWatch
-from tandem.deadletters import SqliteDeadLetters
+from tandem.deadletters import DeadLetters, SqliteDeadLetters, per_projection
 from tandem.eventlog import sqlite as sqlite_log
 from tandem.eventlog.sqlite import SqliteEventLogReader
 from tandem.metrics import Metrics
@@ -80,6 +80,7 @@ class Catalog:
         self.write_reader = SqliteReader(settings.write_database, inline=True)
         self.log_reader = SqliteEventLogReader(settings.write_database, inline=True)
         self.dead_letters = SqliteDeadLetters(settings.data_dir / "dead-letters.db")
+        self.dead_letter_counts: dict[str, int] = {}
         self.read_models: dict[str, RunningReadModel] = {}
         self.readers: dict[str, Any] = {}
         sync_projections: list[SyncProjection] = []
@@ -174,6 +175,9 @@ class Catalog:
             asyncio.create_task(checkpoint_wal(self.settings.write_database, self.head))
         )
         self._tasks.append(asyncio.create_task(self.product_feed.run(), name="product-feed"))
+        self._tasks.append(
+            asyncio.create_task(count_dead_letters(self.dead_letters, self.dead_letter_counts))
+        )
         for sync in self._sync:
             await self.write_db.run(sync.catch_up)
         for running in self.read_models.values():
@@ -207,7 +211,7 @@ class Catalog:
         """Nothing to do here: the embedded profile's files close in `close`."""
 
     def status(self) -> list[dict[str, Any]]:
-        return describe_all(self.read_models, self.head.value)
+        return describe_all(self.read_models, self.head.value, self.dead_letter_counts)
 
     async def readiness(self) -> list[str]:
         """What keeps this process from serving: unreachable stores, missing schema."""
@@ -240,9 +244,26 @@ class Catalog:
         return await all_reach(self.read_models, self.head.value, timeout)
 
 
-def describe_all(read_models: Mapping[str, RunningReadModel], head: int) -> list[dict[str, Any]]:
+def describe_all(
+    read_models: Mapping[str, RunningReadModel], head: int, letters: dict[str, int]
+) -> list[dict[str, Any]]:
     """`/status` rows of every read model."""
-    return [describe(r.tracked, r.store_kind, head) for r in read_models.values()]
+    return [
+        describe(r.tracked, r.store_kind, head, per_projection(letters, name))
+        for name, r in read_models.items()
+    ]
+
+
+async def count_dead_letters(letters: DeadLetters, into: dict[str, int]) -> None:
+    """Keep `into` at the number of dead letters per projection, re-read every second."""
+    while True:
+        try:
+            counts = await letters.counts()
+            into.clear()
+            into.update(counts)
+        except Exception as exc:  # a status figure; the store may be back next second
+            log.warning("counting dead letters failed: %s", exc)
+        await asyncio.sleep(1.0)
 
 
 async def all_reach(

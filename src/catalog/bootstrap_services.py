@@ -31,6 +31,7 @@ from catalog.bootstrap import (
     LiveTracked,
     RunningReadModel,
     all_reach,
+    count_dead_letters,
     describe_all,
 )
 from catalog.domain.events import ALL_EVENTS
@@ -190,6 +191,7 @@ class ServicesCatalog:
         self.redis_prefix = settings.redis_prefix
         self.head = VersionWatch(0)
         self.read_models: dict[str, RunningReadModel] = {}
+        self.dead_letter_counts: dict[str, int] = {}
         self.duck_stores: dict[str, Any] = {}
         self._specs = _service_read_models()
         self._tasks: list[asyncio.Task[None]] = []
@@ -218,6 +220,7 @@ class ServicesCatalog:
         self.redis: redis.asyncio.Redis = redis.asyncio.Redis.from_url(settings.redis_url)
         self._closers.append(self.redis.aclose)
         self.dead_letters = dead_letter_table.PostgresDeadLetters(self.pool)
+        self._spawn(count_dead_letters(self.dead_letters, self.dead_letter_counts), "letters")
         mode = pg_log.AppendMode(settings.event_log_mode)
         self.log = pg_log.PostgresEventLog(self.pool, mode)
         self.head.advance(await self.log.head())
@@ -434,7 +437,7 @@ class ServicesCatalog:
             running.closers.clear()
 
     def status(self) -> list[dict[str, Any]]:
-        return describe_all(self.read_models, self.head.value)
+        return describe_all(self.read_models, self.head.value, self.dead_letter_counts)
 
     async def readiness(self) -> list[str]:
         problems: list[str] = []

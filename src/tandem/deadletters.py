@@ -53,6 +53,10 @@ class DeadLetters(Protocol):
 
     async def forget_after(self, projection: str, checkpoint: int) -> None: ...
 
+    async def counts(self) -> dict[str, int]:
+        """Letters per projection (or partition) name."""
+        ...
+
 
 class ParkingStore(Protocol):
     async def apply_parked(self, projection: Any, events: list[StoredEvent]) -> None: ...
@@ -155,6 +159,14 @@ class SqliteDeadLetters:
 
         await self.db.run(delete)
 
+    async def counts(self) -> dict[str, int]:
+        rows = await self.db.run(
+            lambda c: c.execute(
+                "SELECT projection, count(*) FROM tandem_dead_letters GROUP BY projection"
+            ).fetchall()
+        )
+        return {str(row[0]): int(row[1]) for row in rows}
+
     def close(self) -> None:
         self.db.close()
 
@@ -230,3 +242,14 @@ class PostgresDeadLetters:
             projection,
             checkpoint,
         )
+
+    async def counts(self) -> dict[str, int]:
+        rows = await self.pool.fetch(
+            "SELECT projection, count(*) FROM tandem_dead_letters GROUP BY projection"
+        )
+        return {str(row[0]): int(row[1]) for row in rows}
+
+
+def per_projection(counts: dict[str, int], name: str) -> int:
+    """Letters of a projection, its partitions' (`name.pN`) included."""
+    return sum(n for key, n in counts.items() if key == name or key.startswith(f"{name}.p"))

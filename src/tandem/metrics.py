@@ -91,6 +91,9 @@ class _ProjectionCollector(Collector):
             "Events applied since the runner started.",
             labels=labels,
         )
+        letters = GaugeMetricFamily(
+            "tandem_projection_dead_letters", "Events parked as dead letters.", labels=labels
+        )
         state = GaugeMetricFamily(
             "tandem_projection_state",
             "1 for the projection's current state.",
@@ -102,5 +105,6 @@ class _ProjectionCollector(Collector):
             lag_events.add_metric(name, row["lag_events"])
             lag_seconds.add_metric(name, row["lag_seconds"])
             applied.add_metric(name, row["events_applied"])
+            letters.add_metric(name, row.get("dead_letters", 0))
             state.add_metric([str(row["name"]), str(row["state"])], 1)
-        yield from (checkpoint, lag_events, lag_seconds, applied, state)
+        yield from (checkpoint, lag_events, lag_seconds, applied, letters, state)

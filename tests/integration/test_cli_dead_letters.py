@@ -49,6 +49,7 @@ def test_list_retry_and_skip(tmp_path: Path) -> None:
         return [category.version, renamed.version]
 
     first, second = asyncio.run(history())
+    assert asyncio.run(_status_and_metrics(data)) == (2, 2.0)
     listed = _tandem(data, "list")
     assert listed.returncode == 0, listed.stderr
     assert "Dead letters (2)" in listed.stdout
@@ -83,3 +84,29 @@ def _aggregate_of(data: Path, position: int) -> str:
             letters.close()
 
     return asyncio.run(find())
+
+
+async def _status_and_metrics(data: Path) -> tuple[int, float]:
+    """What /status and /metrics say about category_stats' letters."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    cat = Catalog(Settings(data_dir=data))
+    await cat.start()
+    try:
+        for _ in range(50):
+            row = next(r for r in cat.status() if r["name"] == "category_stats")
+            if row["dead_letters"]:
+                break
+            await asyncio.sleep(0.05)
+        text = cat.metrics.render().decode()
+    finally:
+        await cat.stop()
+        cat.close()
+    gauge = next(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "tandem_projection_dead_letters"
+        and sample.labels["projection"] == "category_stats"
+    )
+    return int(row["dead_letters"]), gauge

@@ -30,7 +30,7 @@ class Tracked(Protocol):
     def lag_seconds(self) -> float: ...
 
 
-def describe(tracked: Tracked, store: str, head: int) -> dict[str, Any]:
+def describe(tracked: Tracked, store: str, head: int, dead_letters: int = 0) -> dict[str, Any]:
     checkpoint = tracked.checkpoint.value
     return {
         "name": tracked.name,
@@ -43,4 +43,5 @@ def describe(tracked: Tracked, store: str, head: int) -> dict[str, Any]:
         "state": str(tracked.state),
         "error": tracked.error,
         "events_applied": tracked.events_applied,
+        "dead_letters": dead_letters,
     }

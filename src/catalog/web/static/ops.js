@@ -8,7 +8,7 @@
   const RATE_WINDOW_MS = 10 * 1000;
   const STATUS_EVERY_MS = 2000;
   const COLORS = ["#2563eb", "#db2777", "#059669", "#d97706", "#7c3aed", "#0891b2", "#dc2626", "#4b5563"];
-  const FIELDS = ["mode", "store", "checkpoint", "head", "lag_events", "lag_seconds"];
+  const FIELDS = ["mode", "store", "checkpoint", "head", "lag_events", "lag_seconds", "dead_letters"];
 
   const tbody = document.querySelector("#projections tbody");
   const rows = new Map();
@@ -57,6 +57,7 @@
     for (const p of status.projections) {
       const row = rowFor(p.name);
       for (const field of FIELDS) setField(row, field, p[field]);
+      row.querySelector('[data-field="dead_letters"]').classList.toggle("parked", p.dead_letters > 0);
       setState(row, p.state, p.error);
     }
     seeHead(status.head);
