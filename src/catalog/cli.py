@@ -162,7 +162,7 @@ def status(
 
     rows = _running_status(url) or asyncio.run(offline())
     table = Table(title="Projections")
-    columns = ("name", "mode", "store", "checkpoint", "head", "lag", "lag s", "state")
+    columns = ("name", "mode", "store", "checkpoint", "head", "lag", "lag s", "parked", "state")
     for column in columns:
         table.add_column(
             column,
@@ -172,6 +172,7 @@ def status(
     colours = {"live": "green", "failed": "bold red", "catching_up": "yellow"}
     for row in rows:
         lag = int(str(row["lag_events"]))
+        parked = int(str(row.get("dead_letters", 0)))
         state = str(row["state"])
         table.add_row(
             str(row["name"]),
@@ -181,6 +182,7 @@ def status(
             str(row["head"]),
             f"[{'green' if lag == 0 else 'yellow'}]{lag}[/]",
             str(row["lag_seconds"]),
+            f"[{'bold red' if parked else 'green'}]{parked}[/]",
             f"[{colours.get(state, 'white')}]{state}[/]",
         )
     Console().print(table)
