@@ -6,13 +6,16 @@ import asyncio
 import contextlib
 import functools
 import logging
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from catalog.domain.events import ALL_EVENTS
 from catalog.projections.product_detail import ProductDetailProjection
 from catalog.read.product_feed import ProductFeed, sqlite_changes
+from catalog.read_files import live_file, next_file, point_to, remove
 from catalog.read_models import READ_MODELS, ReadModel, Reads
 from catalog.settings import Settings
 from catalog.tokens import TokenVerifier
@@ -29,12 +32,14 @@ from tandem.eventlog.sqlite import SqliteEventLogReader
 from tandem.metrics import Metrics
 from tandem.middleware import consistency, idempotency, timing, validation
 from tandem.projections.base import Projection
-from tandem.projections.runner import PoisonPolicy, ProjectionRunner
+from tandem.projections.rebuild import Rebuild, RebuildState
+from tandem.projections.runner import PoisonPolicy, ProjectionRunner, ProjectionState
 from tandem.projections.status import Tracked, describe
 from tandem.projections.sync import SyncProjection
 from tandem.stores import sqlite_projections
 from tandem.stores.sqlite import SqliteDatabase, SqliteReader, checkpoint_wal
 from tandem.stores.sqlite_projections import SqliteProjectionStore
+from tandem.stores.switchable import Switchable
 from tandem.uow import CommandResult
 from tandem.uow_sqlite import SqliteWriter, lookup_idempotency
 
@@ -43,6 +48,9 @@ log = logging.getLogger("catalog")
 # Embedded projections apply on the event loop's thread (see SqliteDatabase.inline);
 # batches this size keep each stretch of the loop to a few milliseconds.
 INLINE_BATCH = 200
+SUFFIXES = {"sqlite": ".db", "duckdb": ".duckdb"}
+# Queries that picked the old copy just before a switch finish within this many seconds.
+SWITCH_GRACE = 2.0
 # A columnar store pays per transaction, not per row: analytics trade a tenth of a
 # second of lag for batches many times larger.
 COLUMNAR_LINGER = 0.1
@@ -83,6 +91,10 @@ class Catalog:
         self.dead_letter_counts: dict[str, int] = {}
         self.read_models: dict[str, RunningReadModel] = {}
         self.readers: dict[str, Any] = {}
+        self.read_folder = settings.data_dir / "read"
+        self.read_folder.mkdir(parents=True, exist_ok=True)
+        self.rebuilds: dict[str, Rebuild] = {}
+        self._rebuild_tasks: dict[str, asyncio.Task[None]] = {}
         sync_projections: list[SyncProjection] = []
         reads = [self._build_read_model(spec, sync_projections) for spec in READ_MODELS]
         self.query_bus = QueryBus(
@@ -122,39 +134,129 @@ class Catalog:
             sync_projections.append(sync)
             reader = self.write_reader
             running = RunningReadModel(sync, "write db")
-        elif spec.store == "sqlite":
-            store = SqliteProjectionStore(
-                self.settings.data_dir / "read" / f"{projection.name}.db", inline=True
-            )
-            runner = ProjectionRunner(
-                projection,
-                store,
-                self.log_reader,
-                self.head,
-                batch_size=INLINE_BATCH,
-                **self._poison(projection.name),
-            )
-            running = RunningReadModel(runner, "sqlite", [store.close])
-            reader = store.reader
         else:
-            from tandem.stores.duckdb_projections import DuckDBProjectionStore
-
-            duck = DuckDBProjectionStore(
-                self.settings.data_dir / "read" / f"{projection.name}.duckdb"
-            )
-            runner = ProjectionRunner(
-                projection,
-                duck,
-                self.log_reader,
-                self.head,
-                linger=COLUMNAR_LINGER,
-                **self._poison(projection.name),
-            )
-            running = RunningReadModel(runner, "duckdb", [duck.close])
-            reader = duck
+            live = self._live(projection.name, spec.store)
+            runner, target, close = self._async_copy(spec.store, projection, live)
+            running = RunningReadModel(runner, spec.store, [close])
+            reader = Switchable(target)
         self.read_models[projection.name] = running
         self.readers[projection.name] = reader
         return spec.reads(reader)
+
+    def _live(self, name: str, kind: str) -> Path:
+        return live_file(self.read_folder, name, SUFFIXES[kind])
+
+    def _async_copy(
+        self, kind: str, projection: Any, path: Path
+    ) -> tuple[ProjectionRunner, Any, Callable[[], None]]:
+        """A runner, its store's reader and how to close them, for one file of a read
+        model (the live one, or a rebuild's)."""
+        if kind == "sqlite":
+            store: Any = SqliteProjectionStore(path, inline=True)
+            options: dict[str, Any] = {"batch_size": INLINE_BATCH}
+            target = store.reader
+        else:
+            from tandem.stores.duckdb_projections import DuckDBProjectionStore
+
+            store = DuckDBProjectionStore(path)
+            options = {"linger": COLUMNAR_LINGER}
+            target = store
+        runner = ProjectionRunner(
+            projection,
+            store,
+            self.log_reader,
+            self.head,
+            **options,
+            **self._poison(projection.name),
+        )
+        return runner, target, store.close
+
+    def rebuild(self, name: str) -> Rebuild:
+        """Start a blue/green rebuild of an asynchronous read model (see `_rebuild`)."""
+        running = self.read_models.get(name)
+        if running is None:
+            raise KeyError(name)
+        if not isinstance(running.tracked, ProjectionRunner):
+            raise RebuildRefused(f"{name} is a sync projection: it lives in the write database")
+        current = self.rebuilds.get(name)
+        if current is not None and current.state is RebuildState.RUNNING:
+            raise RebuildRefused(f"{name} is being rebuilt already")
+        kind = running.store_kind
+        path = next_file(self.read_folder, name, SUFFIXES[kind])
+        rebuild = Rebuild(name, path.name)
+        self.rebuilds[name] = rebuild
+        task = asyncio.create_task(self._rebuild(rebuild, kind, path), name=f"rebuild:{name}")
+        self._rebuild_tasks[name] = task
+        self._tasks.append(task)
+        return rebuild
+
+    def cancel_rebuild(self, name: str) -> Rebuild:
+        rebuild = self.rebuilds.get(name)
+        task = self._rebuild_tasks.get(name)
+        if rebuild is None or task is None or rebuild.state is not RebuildState.RUNNING:
+            raise KeyError(name)
+        task.cancel()
+        return rebuild
+
+    async def _rebuild(self, rebuild: Rebuild, kind: str, path: Path) -> None:
+        """Fold a new copy from position 0 beside the live one, follow the log until it
+        has caught up with the live copy, then switch reads and the runner to it in one
+        step of the event loop; the old copy is dropped after a grace period."""
+        name = rebuild.projection
+        running = self.read_models[name]
+        live = running.tracked
+        assert isinstance(live, ProjectionRunner)
+        runner, target, close = self._async_copy(kind, type(live.projection)(), path)
+        task: asyncio.Task[None] | None = None
+        try:
+            await runner.start()
+            task = asyncio.create_task(runner.run(), name=name)
+            while True:
+                goal = max(self.head.value, live.checkpoint.value)
+                rebuild.head = goal
+                if runner.state is ProjectionState.FAILED:
+                    raise RuntimeError(runner.error or "the new copy failed")
+                if runner.checkpoint.value >= goal:
+                    break
+                await runner.checkpoint.wait_for(goal, timeout=0.2)
+                rebuild.checkpoint = runner.checkpoint.value
+                rebuild.applied = runner.events_applied
+        except BaseException as exc:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+            close()
+            remove(path)
+            rebuild.finished = time.monotonic()
+            if isinstance(exc, asyncio.CancelledError):
+                rebuild.state = RebuildState.CANCELLED
+                raise
+            rebuild.state, rebuild.error = RebuildState.FAILED, f"{type(exc).__name__}: {exc}"
+            log.warning("rebuild of %s failed: %s", name, rebuild.error)
+            return
+        # The switch: no await between these lines, so no query sees half of it.
+        old_path = self._live(name, kind)
+        point_to(self.read_folder, name, path)
+        previous = self.readers[name].switch(target)
+        old_closers, running.closers = running.closers, [close]
+        running.tracked = runner
+        for old_task in [t for t in self._tasks if t.get_name() == name]:
+            old_task.cancel()
+            self._tasks.remove(old_task)
+        assert task is not None
+        self._tasks.append(task)
+        self._tasks.append(asyncio.create_task(_forward(runner, live)))
+        rebuild.state, rebuild.checkpoint = RebuildState.SWITCHED, runner.checkpoint.value
+        rebuild.applied, rebuild.finished = runner.events_applied, time.monotonic()
+        log.info("rebuild of %s switched to %s at %s", name, path.name, rebuild.checkpoint)
+        del previous
+        try:
+            await asyncio.sleep(SWITCH_GRACE)  # queries already on the old copy finish
+        finally:  # stopping the catalog meanwhile still drops the old copy
+            for closer in old_closers:
+                closer()
+            remove(old_path)
 
     def parking_target(self, name: str) -> tuple[Any, Any]:
         """The store and projection whose dead letters `tandem dead-letters` retries."""
@@ -274,6 +376,22 @@ async def all_reach(
         if not await running.tracked.checkpoint.wait_for(target, timeout):
             return False
     return True
+
+
+async def _forward(new: ProjectionRunner, old: ProjectionRunner) -> None:
+    """Advance the replaced runner's checkpoint with the new one's, so a query that began
+    waiting on the old copy before the switch still wakes."""
+    old.checkpoint.advance(new.checkpoint.value)
+    advanced = new.checkpoint.listen()
+    try:
+        while True:
+            old.checkpoint.advance(await advanced.get())
+    finally:
+        new.checkpoint.unlisten(advanced)
+
+
+class RebuildRefused(Exception):
+    """The read model cannot be rebuilt now (a sync one, or one being rebuilt)."""
 
 
 class LiveTracked(Mapping[str, Tracked]):

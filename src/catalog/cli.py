@@ -15,6 +15,7 @@ from rich.table import Table
 
 from catalog.bootstrap import Catalog
 from catalog.cli_dead_letters import app as dead_letters_app
+from catalog.cli_rebuild import register as register_rebuild
 from catalog.cli_services import register as register_services
 from catalog.settings import Settings
 from catalog.tokens import SCOPES, TokenVerifier, admin_token
@@ -26,6 +27,7 @@ app.add_typer(token_app, name="token")
 console = Console(stderr=True)
 register_services(app)
 app.add_typer(dead_letters_app, name="dead-letters")
+register_rebuild(app)
 
 if TYPE_CHECKING:
     from catalog.bootstrap_services import ServicesCatalog

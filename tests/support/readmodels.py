@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from catalog.read_files import live_file
 from catalog.read_models import READ_MODELS
 from catalog.settings import Settings
 from tandem.eventlog import sqlite as sqlite_log
@@ -70,7 +71,7 @@ def dump_live(settings: Settings) -> dict[str, Dump]:
         mode = settings.mode_of(projection.name, can_sync=spec.can_sync)
         if spec.store == "duckdb":
             dumps[projection.name] = _dump_duckdb(
-                settings.data_dir / "read" / f"{projection.name}.duckdb"
+                live_file(settings.data_dir / "read", projection.name, ".duckdb")
             )
         elif mode == "sync":
             dumps[projection.name] = _dump_sqlite(
@@ -78,7 +79,8 @@ def dump_live(settings: Settings) -> dict[str, Dump]:
             )
         else:
             dumps[projection.name] = _dump_sqlite(
-                settings.data_dir / "read" / f"{projection.name}.db", _sqlite_tables(projection)
+                live_file(settings.data_dir / "read", projection.name, ".db"),
+                _sqlite_tables(projection),
             )
     return dumps
 

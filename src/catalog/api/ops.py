@@ -17,6 +17,7 @@ async def status(request: Request) -> dict[str, Any]:
         "head": catalog.head.value,
         "projections": catalog.status(),
         "subscribers": catalog.product_feed.subscriber_count,
+        "rebuilds": [r.describe() for r in getattr(catalog, "rebuilds", {}).values()],
     }
 
 

@@ -1,0 +1,48 @@
+"""Where each embedded read model's file lives, across blue/green rebuilds.
+
+A read model starts in `read/NAME.EXT`. A rebuild folds a new copy into
+`read/NAME.gN.EXT` beside it and, once caught up, points `read/NAME.live` at the new
+file (an atomic rename of a one-line file) before the old one is dropped, so a restart
+at any moment opens a complete copy.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def _pointer(folder: Path, name: str) -> Path:
+    return folder / f"{name}.live"
+
+
+def live_file(folder: Path, name: str, suffix: str) -> Path:
+    """The file the read model is served from now."""
+    pointer = _pointer(folder, name)
+    if pointer.exists():
+        return folder / pointer.read_text().strip()
+    return folder / f"{name}{suffix}"
+
+
+def next_file(folder: Path, name: str, suffix: str) -> Path:
+    """A fresh file for a rebuild of `name` (a cancelled rebuild's leftovers removed)."""
+    live = live_file(folder, name, suffix)
+    generation = 2
+    while (candidate := folder / f"{name}.g{generation}{suffix}") == live:
+        generation += 1
+    remove(candidate)
+    return candidate
+
+
+def point_to(folder: Path, name: str, target: Path) -> None:
+    """Make `target` the live file of `name`, atomically."""
+    pointer = _pointer(folder, name)
+    temporary = pointer.with_suffix(".live.tmp")
+    temporary.write_text(target.name + "\n")
+    os.replace(temporary, pointer)
+
+
+def remove(path: Path) -> None:
+    """A database file and its journals (SQLite `-wal`/`-shm`, DuckDB `.wal`)."""
+    for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}.wal")):
+        candidate.unlink(missing_ok=True)

@@ -1,0 +1,46 @@
+"""Progress of a blue/green rebuild: a new copy folded from position 0 beside the live one."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class RebuildState(StrEnum):
+    RUNNING = "running"
+    SWITCHED = "switched"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+@dataclass
+class Rebuild:
+    """What `/status` and `tandem rebuild` show while a rebuild runs."""
+
+    projection: str
+    target: str
+    state: RebuildState = RebuildState.RUNNING
+    checkpoint: int = 0
+    head: int = 0
+    applied: int = 0
+    started: float = field(default_factory=time.monotonic)
+    finished: float | None = None
+    error: str | None = None
+
+    def events_per_second(self) -> float:
+        elapsed = (self.finished or time.monotonic()) - self.started
+        return self.applied / elapsed if elapsed > 0 else 0.0
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "projection": self.projection,
+            "target": self.target,
+            "state": str(self.state),
+            "checkpoint": self.checkpoint,
+            "head": self.head,
+            "events_applied": self.applied,
+            "events_per_s": round(self.events_per_second(), 1),
+            "error": self.error,
+        }
