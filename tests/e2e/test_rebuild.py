@@ -193,28 +193,21 @@ def test_rebuild_refusals_and_cancel(tmp_path: Path) -> None:
         server.stop()
 
 
+def _tandem_rebuild(server: Server, name: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "catalog", "rebuild", name, "--url", server.url]
+    return subprocess.run(command, env=server.env, capture_output=True, text=True, timeout=60)
+
+
 def test_tandem_rebuild_follows_progress_to_the_switch(tmp_path: Path) -> None:
     server = Server(tmp_path / "data")
     server.start()
     try:
         with httpx.Client(base_url=server.url, headers=ADMIN, timeout=30) as client:
             _history(client, 20)
-        done = subprocess.run(
-            [sys.executable, "-m", "catalog", "rebuild", "category_stats", "--url", server.url],
-            env=server.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        done = _tandem_rebuild(server, "category_stats")
         assert done.returncode == 0, done.stderr
         assert "category_stats switched to category_stats.g2.db" in done.stderr
-        refused = subprocess.run(
-            [sys.executable, "-m", "catalog", "rebuild", "product_detail", "--url", server.url],
-            env=server.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        refused = _tandem_rebuild(server, "product_detail")
         assert refused.returncode != 0 and "sync projection" in refused.stderr
     finally:
         server.stop()
