@@ -1,9 +1,18 @@
 """Loading and saving aggregates in the PostgreSQL write tables.
 
-Writers run concurrently here, so loads of aggregates a command changes take row locks
-(`FOR NO KEY UPDATE`: it leaves the foreign-key checks of other writers alone) held to
-commit. Rows of several products are locked in id order, so two checkouts sharing
+Writers run concurrently here, so a command locks each aggregate it may change before
+loading it, until commit: commands on one product queue instead of failing each other's
+version check. Several aggregates are locked in id order, so two checkouts sharing
 products queue instead of deadlocking. Each save still checks the stored version.
+
+The locks are advisory transaction locks, not row locks, because a row lock gives the
+transaction its id at once, and event positions follow transaction ids
+(`tandem.eventlog.postgres`). A transaction that took its id, then waited for an
+aggregate held by a younger one, would append the aggregate's next version below the
+version before it, and projections would apply them in the wrong order. With advisory
+locks the id is taken by the first write, at commit, once every lock is held; the next
+writer of the aggregate gets its id only after this one has its own, so one aggregate's
+versions always ascend with positions (`tests/services/test_pg_aggregate_order.py`).
 """
 
 from __future__ import annotations
@@ -27,7 +36,19 @@ from tandem.uow_postgres import PostgresUnitOfWork, Save
 if TYPE_CHECKING:
     from tandem.pg import Connection
 
-_LOCK = " FOR NO KEY UPDATE"
+_LOCK_ALL = (
+    "SELECT pg_advisory_xact_lock(hashtextextended('aggregate:' || id, 0))"
+    " FROM unnest($1::text[]) WITH ORDINALITY AS a(id, n) ORDER BY n"
+)
+
+
+async def hold(conn: Connection, ids: list[str]) -> None:
+    """Hold the aggregates until commit, in id order, without taking a transaction id.
+
+    Runs as its own statement: under READ COMMITTED the next statement's snapshot is
+    taken after the locks are held, so it sees what the previous holder committed.
+    """
+    await conn.execute(_LOCK_ALL, sorted(set(ids)))
 
 
 def _check_saved(status: str, id: str, expected: int) -> None:
@@ -160,7 +181,8 @@ class PostgresRepositories:
         self._conn = uow.connection
 
     async def category(self, id: str) -> Category:
-        row = await self._conn.fetchrow(f"SELECT * FROM categories WHERE id = $1{_LOCK}", id)
+        await hold(self._conn, [id])
+        row = await self._conn.fetchrow("SELECT * FROM categories WHERE id = $1", id)
         if row is None:
             raise NotFound("category", id)
         return Category(row["id"], row["name"], row["slug"], row["parent_id"], row["version"])
@@ -185,9 +207,10 @@ class PostgresRepositories:
         return await self._conn.fetchrow("SELECT 1 FROM products WHERE sku = $1", sku) is not None
 
     async def product(self, id: str, *, lock: bool = True) -> Product:
-        lock_clause = _LOCK if lock else ""
+        if lock:
+            await hold(self._conn, [id])
         row = await self._conn.fetchrow(
-            f"SELECT {_PRODUCT_COLUMNS} FROM products WHERE id = $1{lock_clause}", id
+            f"SELECT {_PRODUCT_COLUMNS} FROM products WHERE id = $1", id
         )
         if row is None:
             raise NotFound("product", id)
@@ -196,15 +219,15 @@ class PostgresRepositories:
     async def products(self, ids: list[str]) -> dict[str, Product]:
         if not ids:
             return {}
+        await hold(self._conn, ids)
         rows = await self._conn.fetch(
-            f"SELECT {_PRODUCT_COLUMNS} FROM products WHERE id = ANY($1::text[])"
-            f" ORDER BY id{_LOCK}",
-            sorted(ids),
+            f"SELECT {_PRODUCT_COLUMNS} FROM products WHERE id = ANY($1::text[])", sorted(ids)
         )
         return {row["id"]: _product(row) for row in rows}
 
     async def cart(self, id: str) -> Cart | None:
-        row = await self._conn.fetchrow(f"SELECT * FROM carts WHERE id = $1{_LOCK}", id)
+        await hold(self._conn, [id])
+        row = await self._conn.fetchrow("SELECT * FROM carts WHERE id = $1", id)
         if row is None:
             return None
         lines = await self._conn.fetch(
@@ -215,9 +238,10 @@ class PostgresRepositories:
         )
 
     async def order(self, id: str) -> Order:
+        await hold(self._conn, [id])
         row = await self._conn.fetchrow(
             "SELECT id, cart_id, customer, status, total, currency, placed_at,"
-            f" lines::text AS lines, version FROM orders WHERE id = $1{_LOCK}",
+            " lines::text AS lines, version FROM orders WHERE id = $1",
             id,
         )
         if row is None:
