@@ -1,10 +1,12 @@
 """The unit of work on PostgreSQL: a pooled connection, one transaction per command.
 
-Writers run concurrently. Aggregates a command changes are loaded with row locks
-(`FOR NO KEY UPDATE`, which leaves foreign-key checks of other writers alone), so two
-commands on the same aggregate queue on its row instead of failing each other's
-version check; commands on different aggregates never wait for each other. The event
-log needs no lock either (see `tandem.eventlog.postgres`).
+Writers run concurrently. Repositories hold the aggregates a command changes with
+advisory transaction locks (never row locks: see `catalog.write.postgres_repositories`
+for why event positions need that), so two commands on the same aggregate queue
+instead of failing each other's version check; commands on different aggregates never
+wait for each other. Nothing here writes before commit, so a transaction takes its id
+only once every lock is held. The event log needs no lock either (see
+`tandem.eventlog.postgres`).
 """
 
 from __future__ import annotations
