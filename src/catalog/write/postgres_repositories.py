@@ -17,19 +17,18 @@ versions always ascend with positions (`tests/services/test_pg_aggregate_order.p
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import orjson
 
 from catalog.domain.cart import Cart
 from catalog.domain.category import Category
 from catalog.domain.errors import DuplicateSku, NotFound
-from catalog.domain.events import OrderLine
 from catalog.domain.order import Order
 from catalog.domain.product import Product
+from catalog.write import rows
 from catalog.write.repositories import Table
-from tandem.codec import from_data, to_data
+from tandem.codec import to_data
 from tandem.errors import ConcurrencyConflict
 from tandem.uow_postgres import PostgresUnitOfWork, Save
 
@@ -152,22 +151,6 @@ SAVERS: dict[type, Save] = {
 }
 
 
-def _product(row: Any) -> Product:
-    return Product(
-        row["id"],
-        sku=row["sku"],
-        name=row["name"],
-        description=row["description"],
-        category_id=row["category_id"],
-        price=Decimal(row["price"]),
-        currency=row["currency"],
-        attributes=orjson.loads(row["attributes"]),
-        stock=row["stock"],
-        status=row["status"],
-        version=row["version"],
-    )
-
-
 _PRODUCT_COLUMNS = (
     "id, sku, name, description, category_id, price, currency, attributes::text AS attributes,"
     " stock, status, version"
@@ -185,7 +168,7 @@ class PostgresRepositories:
         row = await self._conn.fetchrow("SELECT * FROM categories WHERE id = $1", id)
         if row is None:
             raise NotFound("category", id)
-        return Category(row["id"], row["name"], row["slug"], row["parent_id"], row["version"])
+        return rows.category(row)
 
     async def category_ancestors(self, id: str) -> list[str]:
         rows = await self._conn.fetch(
@@ -214,16 +197,16 @@ class PostgresRepositories:
         )
         if row is None:
             raise NotFound("product", id)
-        return _product(row)
+        return rows.product(row)
 
     async def products(self, ids: list[str]) -> dict[str, Product]:
         if not ids:
             return {}
         await hold(self._conn, ids)
-        rows = await self._conn.fetch(
+        found = await self._conn.fetch(
             f"SELECT {_PRODUCT_COLUMNS} FROM products WHERE id = ANY($1::text[])", sorted(ids)
         )
-        return {row["id"]: _product(row) for row in rows}
+        return {row["id"]: rows.product(row) for row in found}
 
     async def cart(self, id: str) -> Cart | None:
         await hold(self._conn, [id])
@@ -233,9 +216,7 @@ class PostgresRepositories:
         lines = await self._conn.fetch(
             "SELECT product_id, quantity FROM cart_lines WHERE cart_id = $1", id
         )
-        return Cart(
-            row["id"], row["owner"], {r["product_id"]: r["quantity"] for r in lines}, row["version"]
-        )
+        return rows.cart(row, lines)
 
     async def order(self, id: str) -> Order:
         await hold(self._conn, [id])
@@ -246,18 +227,7 @@ class PostgresRepositories:
         )
         if row is None:
             raise NotFound("order", id)
-        lines = tuple(from_data(OrderLine, item) for item in orjson.loads(row["lines"]))
-        return Order(
-            row["id"],
-            cart_id=row["cart_id"],
-            customer=row["customer"],
-            lines=lines,
-            total=Decimal(row["total"]),
-            currency=row["currency"],
-            placed_at=row["placed_at"],
-            status=row["status"],
-            version=row["version"],
-        )
+        return rows.order(row)
 
 
 class PostgresCatalogUnitOfWork(PostgresUnitOfWork):

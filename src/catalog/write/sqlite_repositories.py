@@ -9,18 +9,17 @@ could not overwrite a newer state.
 from __future__ import annotations
 
 import sqlite3
-from decimal import Decimal
 
 import orjson
 
 from catalog.domain.cart import Cart
 from catalog.domain.category import Category
 from catalog.domain.errors import DuplicateSku, NotFound
-from catalog.domain.events import OrderLine
 from catalog.domain.order import Order
 from catalog.domain.product import Product
+from catalog.write import rows
 from catalog.write.repositories import Table
-from tandem.codec import from_data, to_data
+from tandem.codec import to_data
 from tandem.errors import ConcurrencyConflict
 from tandem.uow_sqlite import Save, SqliteUnitOfWork
 
@@ -116,22 +115,6 @@ SAVERS: dict[type, Save] = {
 }
 
 
-def _product(row: sqlite3.Row) -> Product:
-    return Product(
-        row["id"],
-        sku=row["sku"],
-        name=row["name"],
-        description=row["description"],
-        category_id=row["category_id"],
-        price=Decimal(row["price"]),
-        currency=row["currency"],
-        attributes=orjson.loads(row["attributes"]),
-        stock=row["stock"],
-        status=row["status"],
-        version=row["version"],
-    )
-
-
 class SqliteRepositories:
     """Aggregate access for one SQLite unit of work (a `Repositories`)."""
 
@@ -144,7 +127,7 @@ class SqliteRepositories:
         )
         if row is None:
             raise NotFound("category", id)
-        return Category(row["id"], row["name"], row["slug"], row["parent_id"], row["version"])
+        return rows.category(row)
 
     async def category_ancestors(self, id: str) -> list[str]:
         """Ids from `id` up to the root, `id` first."""
@@ -184,8 +167,8 @@ class SqliteRepositories:
             marks = ",".join("?" * len(ids))
             return c.execute(f"SELECT * FROM products WHERE id IN ({marks})", ids).fetchall()
 
-        rows = await self._uow.run(load) if ids else []
-        return {row["id"]: _product(row) for row in rows}
+        found = await self._uow.run(load) if ids else []
+        return {row["id"]: rows.product(row) for row in found}
 
     async def cart(self, id: str) -> Cart | None:
         def load(c: sqlite3.Connection) -> tuple[sqlite3.Row | None, list[sqlite3.Row]]:
@@ -198,9 +181,7 @@ class SqliteRepositories:
         row, lines = await self._uow.run(load)
         if row is None:
             return None
-        return Cart(
-            row["id"], row["owner"], {r["product_id"]: r["quantity"] for r in lines}, row["version"]
-        )
+        return rows.cart(row, lines)
 
     async def order(self, id: str) -> Order:
         row = await self._uow.run(
@@ -208,18 +189,7 @@ class SqliteRepositories:
         )
         if row is None:
             raise NotFound("order", id)
-        lines = tuple(from_data(OrderLine, item) for item in orjson.loads(row["lines"]))
-        return Order(
-            row["id"],
-            cart_id=row["cart_id"],
-            customer=row["customer"],
-            lines=lines,
-            total=Decimal(row["total"]),
-            currency=row["currency"],
-            placed_at=row["placed_at"],
-            status=row["status"],
-            version=row["version"],
-        )
+        return rows.order(row)
 
 
 class SqliteCatalogUnitOfWork(SqliteUnitOfWork):

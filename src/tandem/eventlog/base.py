@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import orjson
+
 from tandem.messages import StoredEvent
 
 
@@ -35,3 +37,21 @@ class EventLogReader(Protocol):
     async def head(self) -> int:
         """The highest position readers can see now (0 when empty)."""
         ...
+
+
+def event_from_row(row: Any) -> StoredEvent:
+    """A stored event from a row of (position, type, schema_version, aggregate_type,
+    aggregate_id, aggregate_version, recorded_at, correlation_id, causation_id, data as
+    JSON text), the column order every log backend selects in."""
+    return StoredEvent(
+        position=row[0],
+        type=row[1],
+        schema_version=row[2],
+        aggregate_type=row[3],
+        aggregate_id=row[4],
+        aggregate_version=row[5],
+        recorded_at=row[6],
+        correlation_id=row[7],
+        causation_id=row[8],
+        data=orjson.loads(row[9]),
+    )

@@ -30,12 +30,12 @@ import logging
 import time
 from collections.abc import Sequence
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import orjson
 
 from tandem.consistency import VersionWatch
-from tandem.eventlog.base import NewEvent
+from tandem.eventlog.base import NewEvent, event_from_row
 from tandem.messages import Metadata, StoredEvent
 from tandem.migrations import Component, Migration
 
@@ -180,21 +180,6 @@ async def append(
     ]
 
 
-def _event(row: Any) -> StoredEvent:
-    return StoredEvent(
-        position=row[0],
-        type=row[1],
-        schema_version=row[2],
-        aggregate_type=row[3],
-        aggregate_id=row[4],
-        aggregate_version=row[5],
-        recorded_at=row[6],
-        correlation_id=row[7],
-        causation_id=row[8],
-        data=orjson.loads(row[9]),
-    )
-
-
 class PostgresEventLog:
     """Gap-safe reads of the PostgreSQL event log (an `EventLogReader`)."""
 
@@ -211,7 +196,7 @@ class PostgresEventLog:
 
     async def read_after(self, position: int, limit: int) -> list[StoredEvent]:
         rows = await self.pool.fetch(self._read_sql, position, limit)
-        return [_event(row) for row in rows]
+        return [event_from_row(row) for row in rows]
 
     async def head(self) -> int:
         """The highest position readers can see now (0 when the log is empty)."""
@@ -222,7 +207,7 @@ class PostgresEventLog:
             f"SELECT {_COLUMNS} FROM tandem_events WHERE aggregate_id = $1 ORDER BY position",
             aggregate_id,
         )
-        return [_event(row) for row in rows]
+        return [event_from_row(row) for row in rows]
 
 
 class CommitAnnouncer:

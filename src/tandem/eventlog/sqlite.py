@@ -14,7 +14,7 @@ from pathlib import Path
 
 import orjson
 
-from tandem.eventlog.base import NewEvent
+from tandem.eventlog.base import NewEvent, event_from_row
 from tandem.messages import Metadata, StoredEvent
 from tandem.stores.sqlite import SqliteReader
 
@@ -90,27 +90,12 @@ def append(
     return stored
 
 
-def _row_to_event(row: sqlite3.Row) -> StoredEvent:
-    return StoredEvent(
-        position=row[0],
-        type=row[1],
-        schema_version=row[2],
-        aggregate_type=row[3],
-        aggregate_id=row[4],
-        aggregate_version=row[5],
-        recorded_at=row[6],
-        correlation_id=row[7],
-        causation_id=row[8],
-        data=orjson.loads(row[9]),
-    )
-
-
 def read_after(conn: sqlite3.Connection, position: int, limit: int) -> list[StoredEvent]:
     rows = conn.execute(
         f"SELECT {_COLUMNS} FROM tandem_events WHERE position > ? ORDER BY position LIMIT ?",
         (position, limit),
     ).fetchall()
-    return [_row_to_event(row) for row in rows]
+    return [event_from_row(row) for row in rows]
 
 
 def head(conn: sqlite3.Connection) -> int:
@@ -123,7 +108,7 @@ def read_aggregate(conn: sqlite3.Connection, aggregate_id: str) -> list[StoredEv
         f"SELECT {_COLUMNS} FROM tandem_events WHERE aggregate_id = ? ORDER BY position",
         (aggregate_id,),
     ).fetchall()
-    return [_row_to_event(row) for row in rows]
+    return [event_from_row(row) for row in rows]
 
 
 class SqliteEventLogReader:
