@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from tandem.aggregate import Aggregate
+from tandem.codec import EventRegistry
+from tandem.eventlog.base import NewEvent
 from tandem.messages import Metadata
 
 
@@ -77,6 +79,21 @@ class UnitOfWork:
 
     def tracked(self) -> list[Aggregate]:
         return list(self._tracked.values())
+
+    def collect_events(self, registry: EventRegistry) -> list[NewEvent]:
+        """The tracked aggregates' pending events, encoded for the log, in order."""
+        return [
+            NewEvent(
+                type=registry.type_name(pending.event),
+                schema_version=pending.event.schema_version,
+                aggregate_type=pending.event.aggregate_type,
+                aggregate_id=pending.event.aggregate_id,
+                aggregate_version=pending.aggregate_version,
+                data=registry.encode(pending.event),
+            )
+            for aggregate in self.tracked()
+            for pending in aggregate.collect()
+        ]
 
     def reset(self) -> None:
         self._tracked.clear()

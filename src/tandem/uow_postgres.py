@@ -18,7 +18,6 @@ import orjson
 
 from tandem.codec import EventRegistry
 from tandem.eventlog import postgres as pg_log
-from tandem.eventlog.base import NewEvent
 from tandem.idempotency import IdempotencyRace, IdempotencyReplay
 from tandem.uow import CommandResult, IdempotencyClaim, UnitOfWork
 
@@ -141,20 +140,7 @@ class PostgresUnitOfWork(UnitOfWork):
         and COMMIT, all in one transaction."""
         writer = self._writer
         conn = self.connection
-        new_events: list[NewEvent] = []
-        for aggregate in self.tracked():
-            for pending in aggregate.collect():
-                event = pending.event
-                new_events.append(
-                    NewEvent(
-                        type=writer.registry.type_name(event),
-                        schema_version=event.schema_version,
-                        aggregate_type=event.aggregate_type,
-                        aggregate_id=event.aggregate_id,
-                        aggregate_version=pending.aggregate_version,
-                        data=writer.registry.encode(event),
-                    )
-                )
+        new_events = self.collect_events(writer.registry)
         for aggregate in self.tracked():
             await writer.savers[type(aggregate)](conn, aggregate)
         stored = await pg_log.append(conn, new_events, self.metadata, writer.mode)

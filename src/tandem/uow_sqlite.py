@@ -14,7 +14,6 @@ import orjson
 from tandem.codec import EventRegistry
 from tandem.consistency import VersionWatch
 from tandem.eventlog import sqlite as sqlite_log
-from tandem.eventlog.base import NewEvent
 from tandem.idempotency import IdempotencyRace, IdempotencyReplay
 from tandem.messages import StoredEvent
 from tandem.projections.sync import SyncProjection
@@ -155,20 +154,7 @@ class SqliteUnitOfWork(UnitOfWork):
         apply sync projections and COMMIT, all in one transaction."""
         writer = self._writer
         aggregates = self.tracked()
-        new_events: list[NewEvent] = []
-        for aggregate in aggregates:
-            for pending in aggregate.collect():
-                event = pending.event
-                new_events.append(
-                    NewEvent(
-                        type=writer.registry.type_name(event),
-                        schema_version=event.schema_version,
-                        aggregate_type=event.aggregate_type,
-                        aggregate_id=event.aggregate_id,
-                        aggregate_version=pending.aggregate_version,
-                        data=writer.registry.encode(event),
-                    )
-                )
+        new_events = self.collect_events(writer.registry)
         claim = self.idempotency
         metadata = self.metadata
 

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from tandem.messages import StoredEvent
+from tandem.messages import Metadata, StoredEvent
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,21 @@ class NewEvent:
     aggregate_id: str
     aggregate_version: int
     data: dict[str, Any]
+
+    def stored(self, position: int, recorded_at: float, metadata: Metadata) -> StoredEvent:
+        """This event as the log returns it once appended at `position`."""
+        return StoredEvent(
+            position=position,
+            type=self.type,
+            schema_version=self.schema_version,
+            aggregate_type=self.aggregate_type,
+            aggregate_id=self.aggregate_id,
+            aggregate_version=self.aggregate_version,
+            recorded_at=recorded_at,
+            correlation_id=metadata.correlation_id,
+            causation_id=metadata.causation_id,
+            data=self.data,
+        )
 
 
 class EventLogReader(Protocol):

@@ -164,19 +164,7 @@ async def append(
     if positions[-1] > MAX_POSITION:
         raise EventLogFull("event positions would pass 2^53")
     return [
-        StoredEvent(
-            position=position,
-            type=e.type,
-            schema_version=e.schema_version,
-            aggregate_type=e.aggregate_type,
-            aggregate_id=e.aggregate_id,
-            aggregate_version=e.aggregate_version,
-            recorded_at=now,
-            correlation_id=metadata.correlation_id,
-            causation_id=metadata.causation_id,
-            data=e.data,
-        )
-        for position, e in zip(positions, events, strict=True)
+        e.stored(position, now, metadata) for position, e in zip(positions, events, strict=True)
     ]
 
 

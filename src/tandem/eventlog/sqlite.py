@@ -73,20 +73,7 @@ def append(
         )
         position = cursor.lastrowid
         assert position is not None
-        stored.append(
-            StoredEvent(
-                position=position,
-                type=event.type,
-                schema_version=event.schema_version,
-                aggregate_type=event.aggregate_type,
-                aggregate_id=event.aggregate_id,
-                aggregate_version=event.aggregate_version,
-                recorded_at=now,
-                correlation_id=metadata.correlation_id,
-                causation_id=metadata.causation_id,
-                data=event.data,
-            )
-        )
+        stored.append(event.stored(position, now, metadata))
     return stored
 
 
