@@ -183,7 +183,7 @@ class Catalog:
             raise RebuildRefused(f"{name} is being rebuilt already")
         kind = running.store_kind
         path = next_file(self.read_folder, name, SUFFIXES[kind])
-        rebuild = Rebuild(name, path.name)
+        rebuild = Rebuild(name, path.name, type(running.tracked.projection).version)
         self.rebuilds[name] = rebuild
         task = asyncio.create_task(self._rebuild(rebuild, kind, path), name=f"rebuild:{name}")
         self._rebuild_tasks[name] = task

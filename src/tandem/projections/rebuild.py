@@ -21,6 +21,7 @@ class Rebuild:
 
     projection: str
     target: str
+    version: int = 1
     state: RebuildState = RebuildState.RUNNING
     checkpoint: int = 0
     head: int = 0
@@ -33,10 +34,18 @@ class Rebuild:
         elapsed = (self.finished or time.monotonic()) - self.started
         return self.applied / elapsed if elapsed > 0 else 0.0
 
+    def percent(self) -> float:
+        """How far the new copy is from the position it must reach (100 once switched)."""
+        if self.state is RebuildState.SWITCHED:
+            return 100.0
+        return round(min(100.0, 100.0 * self.checkpoint / self.head), 1) if self.head else 0.0
+
     def describe(self) -> dict[str, Any]:
         return {
             "projection": self.projection,
             "target": self.target,
+            "version": self.version,
+            "percent": self.percent(),
             "state": str(self.state),
             "checkpoint": self.checkpoint,
             "head": self.head,
