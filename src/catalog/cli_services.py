@@ -149,9 +149,11 @@ def register(app: typer.Typer) -> None:
         """Run projections into Redis and the read database, sharing them with other
         workers under leases (services profile)."""
         from catalog.logging_setup import configure
+        from tandem import tracing
 
         configure(log_level.upper())
         settings = _services_settings()
+        tracing.setup(settings.otel_exporter, settings.otel_service_name)
         try:
             asyncio.run(_run_worker(settings))
         except SettingsError as exc:

@@ -40,6 +40,11 @@ def _partitions(raw: str) -> dict[str, int]:
     return {k: int(v) for k, v in _per_projection("TANDEM_PARTITIONS", raw, counts).items()}
 
 
+def _otel_exporter(raw: str) -> str | None:
+    exporter = raw.strip().lower()
+    return None if exporter in ("", "none") else exporter
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("./data")
@@ -58,6 +63,9 @@ class Settings:
     poison_policies: Mapping[str, str] = field(default_factory=dict)
     # `horizon` (the default) or `lock`: how PostgreSQL keeps positions in commit order.
     event_log_mode: str = "horizon"
+    # `otlp` or `console` to export OpenTelemetry spans; None: no tracing.
+    otel_exporter: str | None = None
+    otel_service_name: str = "tandem"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -89,6 +97,8 @@ class Settings:
             partitions=_partitions(env.get("TANDEM_PARTITIONS", "")),
             poison_policies=_policies(env.get("TANDEM_POISON_POLICY", "")),
             event_log_mode=env.get("TANDEM_EVENT_LOG_MODE", "horizon"),
+            otel_exporter=_otel_exporter(env.get("TANDEM_OTEL_EXPORTER", "")),
+            otel_service_name=env.get("TANDEM_OTEL_SERVICE_NAME") or "tandem",
         )
         settings.check()
         return settings
@@ -99,6 +109,8 @@ class Settings:
             raise SettingsError("TANDEM_NATS_STREAM: letters, digits, '_' and '-' only")
         if self.event_log_mode not in ("horizon", "lock"):
             raise SettingsError("TANDEM_EVENT_LOG_MODE must be horizon or lock")
+        if self.otel_exporter not in (None, "otlp", "console"):
+            raise SettingsError("TANDEM_OTEL_EXPORTER must be otlp, console or none")
         if not self.services:
             return
         missing = [

@@ -17,6 +17,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import structlog
 
+from tandem import tracing
 from tandem.errors import HandlerAlreadyBound, NoHandler
 from tandem.messages import Command, Metadata, Query
 from tandem.uow import CommandResult, IdempotencyClaim, UnitOfWorkLike, new_metadata
@@ -100,12 +101,16 @@ class CommandBus(Generic[U]):
         )
         # Every log line written while the command runs carries its ids; its events
         # carry them into the log, and projections log them again when they apply.
-        with structlog.contextvars.bound_contextvars(
-            correlation_id=metadata.correlation_id,
-            causation_id=metadata.causation_id,
-            command=dispatch.name,
+        with (
+            structlog.contextvars.bound_contextvars(
+                correlation_id=metadata.correlation_id,
+                causation_id=metadata.causation_id,
+                command=dispatch.name,
+            ),
+            tracing.command(dispatch.name, metadata) as span,
         ):
             result: CommandResult = await self._call(dispatch)
+            span.record(result.version)
             log.debug("command %s committed at version %s", dispatch.name, result.version)
         return result
 
@@ -161,7 +166,9 @@ class QueryBus:
             query, subject=subject, min_version=min_version, timeout=timeout
         )
         dispatch.context["read_model"] = self.read_model_of(type(query))
-        result: QueryResult[Any] = await self._call(dispatch)
+        with tracing.query(dispatch.name) as span:
+            result: QueryResult[Any] = await self._call(dispatch)
+            span.record(result.read_version)
         return result
 
     async def _handle(self, dispatch: Dispatch[Any]) -> QueryResult[Any]:
