@@ -12,8 +12,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from catalog.dead_letters import (
+    NoSuchLetter,
+    NotParkable,
+    StillFailing,
+    retry_aggregate,
+    skip_position,
+)
 from catalog.settings import Settings
-from tandem.deadletters import retry as retry_letters
 
 T = TypeVar("T")
 
@@ -87,18 +93,14 @@ def retry(
     """Apply an aggregate's parked events again, in order (after a fix), and forget them."""
 
     async def act(catalog: Any) -> int:
-        try:
-            store, target = catalog.parking_target(projection)
-        except KeyError as exc:
-            raise typer.BadParameter(str(exc.args[0])) from exc
-        return await retry_letters(catalog.dead_letters, store, target, aggregate)
+        return await retry_aggregate(catalog, projection, aggregate)
 
     try:
         count = _run(act)
-    except typer.BadParameter:
-        raise
-    except Exception as exc:
-        console.print(f"[red]still failing[/]: {type(exc).__name__}: {exc}; letters kept")
+    except (NotParkable, NoSuchLetter) as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    except StillFailing as exc:
+        console.print(f"[red]still failing[/]: {exc}; letters kept")
         raise typer.Exit(1) from exc
     console.print(f"applied {count} parked event(s) of {aggregate} to {projection}")
 
@@ -110,13 +112,11 @@ def skip(
 ) -> None:
     """Drop one parked event without applying it (its aggregate's later letters stay)."""
 
-    async def act(catalog: Any) -> bool:
-        letters = await catalog.dead_letters.list(projection)
-        if not any(letter.position == position for letter in letters):
-            return False
-        await catalog.dead_letters.remove(projection, [position])
-        return True
+    async def act(catalog: Any) -> None:
+        await skip_position(catalog, projection, position)
 
-    if not _run(act):
-        raise typer.BadParameter(f"{projection} has no parked event at {position}")
+    try:
+        _run(act)
+    except NoSuchLetter as exc:
+        raise typer.BadParameter(str(exc)) from exc
     console.print(f"skipped position {position} of {projection}")

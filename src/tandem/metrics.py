@@ -2,7 +2,8 @@
 
 Latency histograms are fed by the buses' `timing` middleware (by message name and
 outcome). Everything about projections is read at scrape time from the same rows as
-`/status`, so the two never disagree and nothing is counted twice.
+`/status`, so the two never disagree and nothing is counted twice; so is the progress
+of blue/green rebuilds, from the rows `Rebuild.describe()` gives.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from prometheus_client.registry import Collector
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 StatusRows = Callable[[], list[dict[str, Any]]]
+RebuildRows = Callable[[], list[dict[str, Any]]]
 Reading = Callable[[], int]
 
 
@@ -53,6 +55,10 @@ class Metrics:
         """Report the projections `status()` describes, the log head and the events this
         process appended, at every scrape."""
         self.registry.register(_ProjectionCollector(status, head, appended))
+
+    def watch_rebuilds(self, rebuilds: RebuildRows) -> None:
+        """Report blue/green rebuilds (rows of `Rebuild.describe()`) at every scrape."""
+        self.registry.register(_RebuildCollector(rebuilds))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -108,3 +114,51 @@ class _ProjectionCollector(Collector):
             letters.add_metric(name, row.get("dead_letters", 0))
             state.add_metric([str(row["name"]), str(row["state"])], 1)
         yield from (checkpoint, lag_events, lag_seconds, applied, letters, state)
+
+
+class _RebuildCollector(Collector):
+    """One set of series per projection rebuilt since the process started: the latest
+    rebuild's progress, kept after it ends so its outcome stays visible."""
+
+    def __init__(self, rebuilds: RebuildRows) -> None:
+        self._rebuilds = rebuilds
+
+    def collect(self) -> Iterator[Any]:
+        labels = ["projection"]
+        checkpoint = GaugeMetricFamily(
+            "tandem_rebuild_checkpoint", "Position the new copy has applied.", labels=labels
+        )
+        head = GaugeMetricFamily(
+            "tandem_rebuild_head",
+            "Position the new copy must reach before reads switch to it.",
+            labels=labels,
+        )
+        percent = GaugeMetricFamily(
+            "tandem_rebuild_percent", "Checkpoint over head, 100 once switched.", labels=labels
+        )
+        applied = GaugeMetricFamily(
+            "tandem_rebuild_events_applied", "Events the new copy has applied.", labels=labels
+        )
+        rate = GaugeMetricFamily(
+            "tandem_rebuild_events_per_second",
+            "Events applied per second since the rebuild began.",
+            labels=labels,
+        )
+        running = GaugeMetricFamily(
+            "tandem_rebuild_running", "1 while a rebuild runs, else 0.", labels=labels
+        )
+        state = GaugeMetricFamily(
+            "tandem_rebuild_state",
+            "1 for the latest rebuild's state (running, switched, cancelled, failed).",
+            labels=["projection", "state"],
+        )
+        for row in self._rebuilds():
+            name = [str(row["projection"])]
+            checkpoint.add_metric(name, row["checkpoint"])
+            head.add_metric(name, row["head"])
+            percent.add_metric(name, row["percent"])
+            applied.add_metric(name, row["events_applied"])
+            rate.add_metric(name, row["events_per_s"])
+            running.add_metric(name, 1 if row["state"] == "running" else 0)
+            state.add_metric([str(row["projection"]), str(row["state"])], 1)
+        yield from (checkpoint, head, percent, applied, rate, running, state)

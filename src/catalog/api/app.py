@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
-from catalog.api import admin, commands, ops, problems, queries, streams
+from catalog.api import admin, commands, dead_letters, ops, problems, queries, streams
 from catalog.api.hot import HotReads
 from catalog.api.limits import BodyLimit
 from catalog.tokens import TokenVerifier
@@ -40,11 +40,16 @@ def create_app(catalog: Catalog | ServicesCatalog, tokens: TokenVerifier) -> Fas
     )
     app.state.catalog = catalog
     app.state.tokens = tokens
+    # Read at every scrape, so rebuilds started later are reported.
+    catalog.metrics.watch_rebuilds(
+        lambda: [r.describe() for r in getattr(catalog, "rebuilds", {}).values()]
+    )
     problems.install(app)
     app.include_router(commands.router)
     app.include_router(queries.router)
     app.include_router(ops.router)
     app.include_router(admin.router)
+    app.include_router(dead_letters.router)
     app.include_router(streams.router)
     app.include_router(pages.router)
     pages.mount_static(app)

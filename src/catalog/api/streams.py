@@ -1,8 +1,9 @@
-"""Push over server-sent events: projection progress and live product documents.
+"""Push over server-sent events: projection progress, rebuilds and live product documents.
 
-Both streams wait on notifications (checkpoint watches, the product feed); none polls.
-Queues keep only recent values, so a slow client misses intermediate versions instead
-of holding anything up, and a disconnect cancels the stream, which unsubscribes it.
+Checkpoints and products are pushed on notifications (checkpoint watches, the product
+feed); rebuild progress, which has none, is read a few times a second. Queues keep only
+recent values, so a slow client misses intermediate versions instead of holding
+anything up, and a disconnect cancels the stream, which unsubscribes it.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from starlette.responses import StreamingResponse
 from catalog.api.edge import read_requirements
 from catalog.bootstrap import Catalog
 from catalog.read.queries import GetProduct
+from tandem.consistency import VersionWatch
 
 router = APIRouter(tags=["push"])
 
 HEARTBEAT = 15.0
+REBUILD_POLL = 0.25
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
@@ -37,36 +40,99 @@ def _progress(catalog: Catalog, name: str) -> bytes:
     return _event("progress", orjson.dumps(body), checkpoint)
 
 
+class _Rebuilds:
+    """`event: rebuild` frames for each rebuild whose progress changed since the last look
+    (its rate alone changes with every look, so it is left out of the comparison)."""
+
+    def __init__(self, catalog: Any) -> None:
+        self._catalog = catalog
+        self._sent: dict[str, dict[str, Any]] = {}
+
+    def frames(self) -> list[bytes]:
+        frames = []
+        for rebuild in list(getattr(self._catalog, "rebuilds", {}).values()):
+            body: dict[str, Any] = rebuild.describe()
+            progress = {k: v for k, v in body.items() if k != "events_per_s"}
+            if self._sent.get(body["projection"]) != progress:
+                self._sent[body["projection"]] = progress
+                frames.append(_event("rebuild", orjson.dumps(body)))
+        return frames
+
+
+class _Checkpoints:
+    """A listener on each read model's checkpoint; a rebuild's switch replaces a read
+    model's checkpoint, and `follow` moves the listener to the new one."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self._catalog = catalog
+        self._held: dict[str, tuple[VersionWatch, asyncio.Queue[int]]] = {}
+        self._waiting: dict[str, asyncio.Future[int]] = {}
+
+    def follow(self) -> None:
+        for name, running in self._catalog.read_models.items():
+            watch = running.tracked.checkpoint
+            held = self._held.get(name)
+            if held is not None and held[0] is watch:
+                continue
+            if held is not None:
+                held[0].unlisten(held[1])
+                waiting = self._waiting.pop(name, None)
+                if waiting is not None:
+                    waiting.cancel()
+            self._held[name] = (watch, watch.listen())
+
+    async def advanced(self, timeout: float) -> list[str]:
+        """The read models whose checkpoint advanced, waiting up to `timeout` for one."""
+        for name, (_watch, queue) in self._held.items():
+            if name not in self._waiting:
+                self._waiting[name] = asyncio.ensure_future(queue.get())
+        if not self._waiting:
+            await asyncio.sleep(timeout)
+            return []
+        done, _ = await asyncio.wait(
+            self._waiting.values(), timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        names = [name for name, future in self._waiting.items() if future in done]
+        for name in names:
+            del self._waiting[name]
+        return names
+
+    def close(self) -> None:
+        for future in self._waiting.values():
+            future.cancel()
+        for watch, queue in self._held.values():
+            watch.unlisten(queue)
+
+
 @router.get("/stream/progress")
 async def progress(request: Request) -> StreamingResponse:
-    """`event: progress` with `{"projection","checkpoint","head"}` as checkpoints advance."""
+    """`event: progress` with `{"projection","checkpoint","head"}` as checkpoints advance;
+    `event: rebuild` with a rebuild's progress (as `GET /admin/projections/{name}/rebuild`
+    answers it) whenever it changes, up to its final state."""
     catalog: Catalog = request.app.state.catalog
 
     async def events() -> AsyncIterator[bytes]:
-        listeners = {
-            name: running.tracked.checkpoint.listen()
-            for name, running in catalog.read_models.items()
-        }
-        waiting: dict[asyncio.Future[int], str] = {}
+        checkpoints = _Checkpoints(catalog)
+        rebuilds = _Rebuilds(catalog)
+        loop = asyncio.get_running_loop()
         try:
-            for name in listeners:
-                yield _progress(catalog, name)
+            checkpoints.follow()
+            yield b"".join(
+                [*(_progress(catalog, n) for n in catalog.read_models), *rebuilds.frames()]
+            )
+            sent = loop.time()
             while True:
-                for name, queue in listeners.items():
-                    if name not in waiting.values():
-                        waiting[asyncio.ensure_future(queue.get())] = name
-                done, _ = await asyncio.wait(
-                    waiting, timeout=HEARTBEAT, return_when=asyncio.FIRST_COMPLETED
-                )
-                if not done:
+                advanced = await checkpoints.advanced(REBUILD_POLL)
+                checkpoints.follow()
+                frames = [_progress(catalog, name) for name in advanced] + rebuilds.frames()
+                if frames:
+                    yield b"".join(frames)
+                    sent = loop.time()
+                elif loop.time() - sent >= HEARTBEAT:
                     yield b": keep-alive\n\n"
-                for future in done:
-                    yield _progress(catalog, waiting.pop(future))
+                    sent = loop.time()
         finally:
-            for future in waiting:
-                future.cancel()
-            for name, queue in listeners.items():
-                catalog.read_models[name].tracked.checkpoint.unlisten(queue)
+            checkpoints.close()
 
     return StreamingResponse(events(), media_type="text/event-stream", headers=HEADERS)
 

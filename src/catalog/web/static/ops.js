@@ -1,4 +1,5 @@
-// Operations page: projection table kept live by SSE and /status, a lag chart and rates.
+// Operations page: projection table kept live by SSE and /status, a lag chart and rates;
+// rebuilds (started, cancelled and followed over SSE) and dead letters, with an admin token.
 "use strict";
 
 (function () {
@@ -9,6 +10,8 @@
   const STATUS_EVERY_MS = 2000;
   const COLORS = ["#2563eb", "#db2777", "#059669", "#d97706", "#7c3aed", "#0891b2", "#dc2626", "#4b5563"];
   const FIELDS = ["mode", "store", "checkpoint", "head", "lag_events", "lag_seconds", "dead_letters"];
+  const TOKEN_KEY = "tandem.ops.token";
+  const FINAL = new Set(["switched", "cancelled", "failed"]);
 
   const tbody = document.querySelector("#projections tbody");
   const rows = new Map();
@@ -25,14 +28,16 @@
     th.scope = "row";
     th.textContent = name;
     row.append(th);
-    for (const field of [...FIELDS, "state"]) {
+    for (const field of [...FIELDS, "state", "rebuild"]) {
       const td = document.createElement("td");
       td.dataset.field = field;
-      if (field !== "mode" && field !== "store" && field !== "state") td.className = "num";
+      if (FIELDS.includes(field) && field !== "mode" && field !== "store") td.className = "num";
+      if (field === "rebuild") td.className = "rebuild";
       row.append(td);
     }
     tbody.append(row);
     rows.set(name, row);
+    rebuildControls(row);
     return row;
   }
 
@@ -59,9 +64,11 @@
       for (const field of FIELDS) setField(row, field, p[field]);
       row.querySelector('[data-field="dead_letters"]').classList.toggle("parked", p.dead_letters > 0);
       setState(row, p.state, p.error);
+      syncRebuildButton(row);
     }
     seeHead(status.head);
     sample(status.projections);
+    seeLetterCounts(status.projections);
   }
 
   function applyProgress(progress) {
@@ -76,6 +83,274 @@
       setField(row, "lag_events", Math.max(0, head - checkpoint));
     }
     seeHead(head);
+  }
+
+  // ---- messages and the admin token ------------------------------------------
+
+  function showError(text) {
+    $("ops-notice").hidden = true;
+    $("ops-error").textContent = text;
+    $("ops-error").hidden = false;
+  }
+
+  function showNotice(text) {
+    $("ops-error").hidden = true;
+    $("ops-notice").textContent = text;
+    $("ops-notice").hidden = false;
+  }
+
+  function token() {
+    return sessionStorage.getItem(TOKEN_KEY) || "";
+  }
+
+  function renderTokenState() {
+    $("token-state").textContent = token()
+      ? "A token is saved for this tab."
+      : "Rebuilds and dead letters need a token with the admin scope; it stays in this tab only.";
+    $("token-forget").hidden = !token();
+  }
+
+  // Runs an admin call; shows the problem's detail and resolves to null if it fails.
+  async function admin(method, path) {
+    if (!token()) {
+      showError("Save an admin token first.");
+      $("admin-token").focus();
+      return null;
+    }
+    try {
+      return await apiCall(method, path, { token: token() });
+    } catch (error) {
+      showError(error.message);
+      return null;
+    }
+  }
+
+  $("token-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const value = $("admin-token").value.trim();
+    if (!value) return;
+    sessionStorage.setItem(TOKEN_KEY, value);
+    $("admin-token").value = "";
+    $("ops-error").hidden = true;
+    renderTokenState();
+    loadLetters();
+  });
+
+  $("token-forget").addEventListener("click", () => {
+    sessionStorage.removeItem(TOKEN_KEY);
+    renderTokenState();
+    renderLetters(null);
+  });
+
+  // ---- rebuilds ----------------------------------------------------------------
+
+  // The latest progress shown per projection, so an older answer never overwrites it.
+  const rebuilds = new Map();
+
+  function rebuildControls(row) {
+    const cell = row.querySelector('[data-field="rebuild"]');
+    const name = row.dataset.projection;
+    const start = document.createElement("button");
+    start.type = "button";
+    start.className = "secondary";
+    start.dataset.action = "rebuild";
+    start.textContent = "Rebuild";
+    start.setAttribute("aria-label", `Rebuild ${name}`);
+    start.addEventListener("click", () => startRebuild(name));
+    const cancel = document.createElement("button");
+    cancel.type = "button";
+    cancel.className = "secondary";
+    cancel.dataset.action = "cancel";
+    cancel.textContent = "Cancel";
+    cancel.setAttribute("aria-label", `Cancel the rebuild of ${name}`);
+    cancel.hidden = true;
+    cancel.addEventListener("click", () => cancelRebuild(name));
+    const bar = document.createElement("progress");
+    bar.max = 100;
+    bar.value = 0;
+    bar.hidden = true;
+    bar.setAttribute("aria-label", `Rebuild of ${name}`);
+    const text = document.createElement("span");
+    text.className = "rebuild-text";
+    const actions = document.createElement("div");
+    actions.className = "rebuild-actions";
+    actions.append(start, cancel);
+    cell.replaceChildren(actions, bar, text);
+    syncRebuildButton(row);
+  }
+
+  function syncRebuildButton(row) {
+    const start = row.querySelector('button[data-action="rebuild"]');
+    const mode = row.querySelector('[data-field="mode"]').textContent.trim();
+    const running = row.dataset.rebuild === "running";
+    start.disabled = running || mode === "sync";
+    start.title =
+      mode === "sync" ? "A sync projection lives in the write database; it is not rebuilt beside it." : "";
+  }
+
+  function formatDuration(seconds) {
+    if (!Number.isFinite(seconds)) return "—";
+    if (seconds < 1) return "< 1 s";
+    if (seconds < 90) return `${Math.round(seconds)} s`;
+    if (seconds < 5400) return `${Math.round(seconds / 60)} min`;
+    return `${(seconds / 3600).toFixed(1)} h`;
+  }
+
+  function describeRebuild(r) {
+    const rate = `${Number(r.events_per_s).toFixed(1)} events/s`;
+    if (r.state === "running") {
+      const left = Math.max(0, Number(r.head) - Number(r.checkpoint));
+      const eta = left === 0 ? "< 1 s" : formatDuration(left / Number(r.events_per_s));
+      return `running ${Number(r.percent).toFixed(1)}% · ${rate} · ETA ${eta}`;
+    }
+    if (r.state === "switched") return `switched to ${r.target} · ${r.events_applied} events · ${rate}`;
+    if (r.state === "failed") return `failed: ${r.error || "unknown error"}`;
+    return r.state;
+  }
+
+  function isOlder(update, shown) {
+    if (!shown || shown.target !== update.target) return false;
+    const rank = (r) => (FINAL.has(r.state) ? 1 : 0);
+    if (rank(update) !== rank(shown)) return rank(update) < rank(shown);
+    return Number(update.checkpoint) < Number(shown.checkpoint);
+  }
+
+  function applyRebuild(r) {
+    if (isOlder(r, rebuilds.get(r.projection))) return;
+    rebuilds.set(r.projection, r);
+    const row = rowFor(r.projection);
+    row.dataset.rebuild = r.state;
+    row.classList.toggle("rebuild-failed", r.state === "failed");
+    const bar = row.querySelector('[data-field="rebuild"] progress');
+    bar.hidden = false;
+    bar.value = Number(r.percent);
+    const text = row.querySelector(".rebuild-text");
+    text.textContent = describeRebuild(r);
+    text.title = r.error || "";
+    text.className = `rebuild-text rebuild-${r.state}`;
+    row.querySelector('button[data-action="cancel"]').hidden = r.state !== "running";
+    syncRebuildButton(row);
+  }
+
+  async function startRebuild(name) {
+    const started = await admin("POST", `/admin/projections/${encodeURIComponent(name)}/rebuild`);
+    if (!started) return;
+    applyRebuild(started);
+    showNotice(`Rebuilding ${name} into ${started.target}.`);
+  }
+
+  async function cancelRebuild(name) {
+    const cancelled = await admin("DELETE", `/admin/projections/${encodeURIComponent(name)}/rebuild`);
+    if (!cancelled) return;
+    applyRebuild(cancelled);
+    showNotice(`Cancelling the rebuild of ${name}.`);
+  }
+
+  // ---- dead letters ------------------------------------------------------------
+
+  const letterRows = document.querySelector("#dead-letters tbody");
+  let letterCounts = null;
+
+  function seeLetterCounts(projections) {
+    const counts = projections.map((p) => `${p.name}=${p.dead_letters}`).join(",");
+    if (counts === letterCounts) return;
+    letterCounts = counts;
+    loadLetters();
+  }
+
+  async function loadLetters() {
+    if (!token()) return renderLetters(null);
+    try {
+      const answer = await apiCall("GET", "/admin/dead-letters", { token: token() });
+      renderLetters(answer.dead_letters);
+    } catch (error) {
+      renderLetters(null, `Could not list dead letters: ${error.message}`);
+    }
+  }
+
+  function cell(text, className) {
+    const td = document.createElement("td");
+    td.textContent = String(text);
+    if (className) td.className = className;
+    return td;
+  }
+
+  function letterButton(label, aria, title, action) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "secondary";
+    button.textContent = label;
+    button.title = title;
+    button.setAttribute("aria-label", aria);
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      await action();
+      button.disabled = false;
+    });
+    return button;
+  }
+
+  function renderLetters(letters, problem) {
+    const state = $("dead-letters-state");
+    if (letters === null) {
+      letterRows.replaceChildren();
+      state.textContent = problem || "Save an admin token to see parked events.";
+      state.classList.toggle("alert", Boolean(problem));
+      return;
+    }
+    state.classList.remove("alert");
+    state.textContent = letters.length ? `${letters.length} parked event(s).` : "No parked events.";
+    letterRows.replaceChildren(
+      ...letters.map((letter) => {
+        const row = document.createElement("tr");
+        row.className = "parked";
+        row.dataset.projection = letter.projection;
+        row.dataset.position = String(letter.position);
+        row.dataset.aggregate = letter.aggregate_id;
+        const th = document.createElement("th");
+        th.scope = "row";
+        th.textContent = letter.projection;
+        const error = cell(letter.error, "error");
+        const actions = document.createElement("td");
+        actions.className = "actions";
+        const where = `${letter.projection} at ${letter.position}`;
+        actions.append(
+          letterButton(
+            "Retry",
+            `Retry ${where}`,
+            "Apply every parked event of this aggregate again, in order",
+            () => retryLetter(letter)
+          ),
+          letterButton("Skip", `Skip ${where}`, "Drop this event without applying it", () =>
+            skipLetter(letter)
+          )
+        );
+        row.append(
+          th,
+          cell(letter.position, "num"),
+          cell(letter.aggregate_id),
+          cell(letter.event_type),
+          cell(new Date(letter.parked_at).toLocaleString()),
+          error,
+          actions
+        );
+        return row;
+      })
+    );
+  }
+
+  async function retryLetter(letter) {
+    const path = `/admin/dead-letters/${encodeURIComponent(letter.projection)}/${encodeURIComponent(letter.aggregate_id)}/retry`;
+    const done = await admin("POST", path);
+    if (done) showNotice(`Applied ${done.applied} parked event(s) of ${done.aggregate_id} to ${done.projection}.`);
+    await loadLetters();
+  }
+
+  async function skipLetter(letter) {
+    const path = `/admin/dead-letters/${encodeURIComponent(letter.projection)}/${letter.position}/skip`;
+    const done = await admin("POST", path);
+    if (done) showNotice(`Skipped position ${done.position} of ${done.projection}.`);
+    await loadLetters();
   }
 
   // ---- rates -------------------------------------------------------------------
@@ -208,7 +483,10 @@
     streamState.className = "warn";
   });
   stream.addEventListener("progress", (event) => applyProgress(JSON.parse(event.data)));
+  stream.addEventListener("rebuild", (event) => applyRebuild(JSON.parse(event.data)));
 
+  for (const row of rows.values()) rebuildControls(row);
+  renderTokenState();
   seeHead(Number($("head").textContent));
   poll();
   setInterval(poll, STATUS_EVERY_MS);
