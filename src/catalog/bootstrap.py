@@ -7,7 +7,7 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ from typing import Any
 from catalog.domain.events import ALL_EVENTS
 from catalog.projections.product_detail import ProductDetailProjection
 from catalog.read.product_feed import ProductFeed, sqlite_changes
-from catalog.read_files import live_file, next_file, point_to, remove
+from catalog.read_files import clean, live_file, next_file, point_to, remove
 from catalog.read_models import READ_MODELS, ReadModel, Reads
 from catalog.settings import Settings
 from catalog.tokens import TokenVerifier
@@ -25,18 +25,18 @@ from catalog.write.schema import create_schema
 from catalog.write.sqlite_repositories import SAVERS, SqliteCatalogUnitOfWork
 from tandem.bus import CommandBus, QueryBus
 from tandem.codec import EventRegistry
-from tandem.consistency import VersionWatch
+from tandem.consistency import VersionWatch, follow
 from tandem.deadletters import DeadLetters, SqliteDeadLetters, per_projection
 from tandem.eventlog import sqlite as sqlite_log
 from tandem.eventlog.sqlite import SqliteEventLogReader
 from tandem.metrics import Metrics
 from tandem.middleware import consistency, idempotency, timing, validation
+from tandem.projections import sync_rebuild
 from tandem.projections.base import Projection
 from tandem.projections.rebuild import Rebuild, RebuildState
 from tandem.projections.runner import PoisonPolicy, ProjectionRunner, ProjectionState
 from tandem.projections.status import Tracked, describe
-from tandem.projections.sync import SyncProjection
-from tandem.stores import sqlite_projections
+from tandem.projections.sync import OUTDATED, SyncProjection, SyncReader
 from tandem.stores.sqlite import SqliteDatabase, SqliteReader, checkpoint_wal
 from tandem.stores.sqlite_projections import SqliteProjectionStore
 from tandem.stores.switchable import Switchable
@@ -132,7 +132,7 @@ class Catalog:
         if mode == "sync":
             sync = SyncProjection(projection, store_kind="write db")
             sync_projections.append(sync)
-            reader = self.write_reader
+            reader = SyncReader(self.write_reader, sync)
             running = RunningReadModel(sync, "write db")
         else:
             live = self._live(projection.name, spec.store)
@@ -172,20 +172,39 @@ class Catalog:
         return runner, target, store.close
 
     def rebuild(self, name: str) -> Rebuild:
-        """Start a blue/green rebuild of an asynchronous read model (see `_rebuild`)."""
+        """Start a blue/green rebuild of a read model to the version its projection
+        declares: an asynchronous one into a new file (see `_rebuild`), a sync one into
+        new tables of the write database (see `tandem.projections.sync_rebuild`)."""
         running = self.read_models.get(name)
         if running is None:
             raise KeyError(name)
-        if not isinstance(running.tracked, ProjectionRunner):
-            raise RebuildRefused(f"{name} is a sync projection: it lives in the write database")
         current = self.rebuilds.get(name)
         if current is not None and current.state is RebuildState.RUNNING:
             raise RebuildRefused(f"{name} is being rebuilt already")
-        kind = running.store_kind
-        path = next_file(self.read_folder, name, SUFFIXES[kind])
-        rebuild = Rebuild(name, path.name, type(running.tracked.projection).version)
+        tracked = running.tracked
+        work: Coroutine[Any, Any, None]
+        if isinstance(tracked, SyncProjection):
+            generation = self.write_reader.call(
+                functools.partial(sync_rebuild.next_generation, name=name)
+            )
+            target = sync_rebuild.storage_name(name, generation)
+            rebuild = Rebuild(name, target, type(tracked.projection).version)
+            work = sync_rebuild.rebuild(
+                self.writer,
+                tracked,
+                rebuild,
+                generation,
+                batch_size=INLINE_BATCH,
+                grace=SWITCH_GRACE,
+            )
+        else:
+            assert isinstance(tracked, ProjectionRunner | OutdatedCopy)
+            kind = running.store_kind
+            path = next_file(self.read_folder, name, SUFFIXES[kind])
+            rebuild = Rebuild(name, path.name, type(tracked.projection).version)
+            work = self._rebuild(rebuild, kind, path)
         self.rebuilds[name] = rebuild
-        task = asyncio.create_task(self._rebuild(rebuild, kind, path), name=f"rebuild:{name}")
+        task = asyncio.create_task(work, name=f"rebuild:{name}")
         self._rebuild_tasks[name] = task
         self._tasks.append(task)
         return rebuild
@@ -205,7 +224,7 @@ class Catalog:
         name = rebuild.projection
         running = self.read_models[name]
         live = running.tracked
-        assert isinstance(live, ProjectionRunner)
+        assert isinstance(live, ProjectionRunner | OutdatedCopy)
         runner, target, close = self._async_copy(kind, type(live.projection)(), path)
         task: asyncio.Task[None] | None = None
         try:
@@ -246,7 +265,7 @@ class Catalog:
             self._tasks.remove(old_task)
         assert task is not None
         self._tasks.append(task)
-        self._tasks.append(asyncio.create_task(_forward(runner, live)))
+        self._tasks.append(asyncio.create_task(follow(runner.checkpoint, live.checkpoint)))
         rebuild.state, rebuild.checkpoint = RebuildState.SWITCHED, runner.checkpoint.value
         rebuild.applied, rebuild.finished = runner.events_applied, time.monotonic()
         log.info("rebuild of %s switched to %s at %s", name, path.name, rebuild.checkpoint)
@@ -272,7 +291,13 @@ class Catalog:
         }
 
     async def start(self, *, projections: bool = True) -> None:
-        """Catch sync projections up, then start the asynchronous runners."""
+        """Catch sync projections up, then start the asynchronous runners.
+
+        A read model whose live copy another version of its projection built is served
+        as it is, not run by this code, and, with `projections`, rebuilt to this version.
+        With `projections`, copies a stopped process left behind (a rebuild's, or one a
+        rebuild had replaced) are dropped first; without, no runner or rebuild starts.
+        """
         self._tasks.append(
             asyncio.create_task(checkpoint_wal(self.settings.write_database, self.head))
         )
@@ -281,13 +306,27 @@ class Catalog:
             asyncio.create_task(count_dead_letters(self.dead_letters, self.dead_letter_counts))
         )
         for sync in self._sync:
+            if projections:
+                await self.write_db.run(sync.drop_leftovers)
             await self.write_db.run(sync.catch_up)
-        for running in self.read_models.values():
+        for name, running in self.read_models.items():
             tracked = running.tracked
-            if isinstance(tracked, ProjectionRunner):
-                await tracked.start()
-                if projections:
-                    self._tasks.append(asyncio.create_task(tracked.run(), name=tracked.name))
+            if not isinstance(tracked, ProjectionRunner):
+                continue
+            if projections:
+                for path in clean(self.read_folder, name, SUFFIXES[running.store_kind]):
+                    log.info("dropped %s, left behind by a stopped rebuild", path.name)
+            stored = await stored_checkpoint(tracked.store, name)
+            if stored is not None and stored[1] != tracked.projection.version:
+                running.tracked = OutdatedCopy(tracked, *stored, self.head)
+                continue
+            await tracked.start()
+            if projections:
+                self._tasks.append(asyncio.create_task(tracked.run(), name=tracked.name))
+        for name, running in self.read_models.items():
+            if projections and str(running.tracked.state) == OUTDATED:
+                log.info("%s was built by another version: rebuilding it", name)
+                self.rebuild(name)
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -313,7 +352,13 @@ class Catalog:
         """Nothing to do here: the embedded profile's files close in `close`."""
 
     def status(self) -> list[dict[str, Any]]:
-        return describe_all(self.read_models, self.head.value, self.dead_letter_counts)
+        return describe_all(
+            self.read_models,
+            self.head.value,
+            self.dead_letter_counts,
+            versions={n: serving_version(r.tracked) for n, r in self.read_models.items()},
+            rebuilds=self.rebuilds,
+        )
 
     async def readiness(self) -> list[str]:
         """What keeps this process from serving: unreachable stores, missing schema."""
@@ -330,16 +375,18 @@ class Catalog:
         return problems
 
     async def load_checkpoints(self) -> None:
-        """Read every stored checkpoint without applying anything (for `tandem status`)."""
+        """Read every stored checkpoint and version without applying anything (for
+        `tandem status`)."""
         for running in self.read_models.values():
             tracked = running.tracked
             if isinstance(tracked, ProjectionRunner):
-                await tracked.start()
+                stored = await stored_checkpoint(tracked.store, tracked.name)
+                if stored is not None and stored[1] != tracked.projection.version:
+                    running.tracked = OutdatedCopy(tracked, *stored, self.head)
+                elif stored is not None:
+                    tracked.checkpoint.advance(stored[0])
             elif isinstance(tracked, SyncProjection):
-                position = await self.write_db.run(
-                    functools.partial(sqlite_projections.setup, projection=tracked.projection)
-                )
-                tracked.checkpoint.advance(position)
+                tracked.checkpoint.advance(await self.write_db.run(tracked.load))
 
     async def wait_until_caught_up(self, timeout: float = 30.0) -> bool:
         """Wait until every projection has applied the current head (tests, seeding)."""
@@ -347,13 +394,95 @@ class Catalog:
 
 
 def describe_all(
-    read_models: Mapping[str, RunningReadModel], head: int, letters: dict[str, int]
+    read_models: Mapping[str, RunningReadModel],
+    head: int,
+    letters: dict[str, int],
+    *,
+    versions: Mapping[str, int] | None = None,
+    rebuilds: Mapping[str, Rebuild] | None = None,
 ) -> list[dict[str, Any]]:
-    """`/status` rows of every read model."""
-    return [
-        describe(r.tracked, r.store_kind, head, per_projection(letters, name))
-        for name, r in read_models.items()
-    ]
+    """`/status` rows of every read model, each with the projection version its copy
+    serves (from `versions`; by default the version its projection declares) and the
+    rebuild running or last finished (from `rebuilds`), or None."""
+    rows: list[dict[str, Any]] = []
+    for name, r in read_models.items():
+        row = describe(r.tracked, r.store_kind, head, per_projection(letters, name))
+        row["version"] = versions.get(name) if versions is not None else _declared(r.tracked)
+        rebuild = (rebuilds or {}).get(name)
+        row["rebuild"] = rebuild.describe() if rebuild is not None else None
+        rows.append(row)
+    return rows
+
+
+def _declared(tracked: Tracked) -> int | None:
+    projection = getattr(tracked, "projection", None)
+    return None if projection is None else int(projection.version)
+
+
+def serving_version(tracked: Tracked) -> int:
+    """The projection version that built the copy `tracked` serves."""
+    if isinstance(tracked, SyncProjection | OutdatedCopy):
+        return tracked.version
+    assert isinstance(tracked, ProjectionRunner)
+    return tracked.projection.version
+
+
+async def stored_checkpoint(store: Any, name: str) -> tuple[int, int] | None:
+    """(position, projection version) of the checkpoint stored with a read model's copy
+    (SQLite or DuckDB), read without running any of the projection's code on it; None
+    before its first event."""
+
+    def read(conn: Any) -> tuple[int, int] | None:
+        found = conn.execute(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'tandem_checkpoints'"
+        ).fetchone()
+        if not found[0]:
+            return None
+        row = conn.execute(
+            "SELECT position, version FROM tandem_checkpoints WHERE name = ?", (name,)
+        ).fetchone()
+        return None if row is None else (int(row[0]), int(row[1]))
+
+    result: tuple[int, int] | None
+    if isinstance(store, SqliteProjectionStore):
+        result = await store.db.run(read)
+    else:
+        result = await store.run(read)
+    return result
+
+
+class OutdatedCopy:
+    """An asynchronous read model served as its stored copy, which another version of
+    its projection built: this code does not run it, so its checkpoint stays where it
+    was (queries asking for later versions wait, then answer read-model-behind) until a
+    rebuild to this version switches."""
+
+    mode = "async"
+    state = OUTDATED
+    error: str | None = None
+    events_applied = 0
+
+    def __init__(
+        self, runner: ProjectionRunner, position: int, version: int, head: VersionWatch
+    ) -> None:
+        self.runner = runner
+        self.projection = runner.projection
+        self.store = runner.store
+        self.version = version
+        # The runner's own watch, which queries and the product feed already hold.
+        self.checkpoint = runner.checkpoint
+        self.checkpoint.advance(position)
+        self._head = head
+        self._since = time.monotonic()
+
+    @property
+    def name(self) -> str:
+        return self.runner.name
+
+    def lag_seconds(self) -> float:
+        if self._head.value <= self.checkpoint.value:
+            return 0.0
+        return time.monotonic() - self._since
 
 
 async def count_dead_letters(letters: DeadLetters, into: dict[str, int]) -> None:
@@ -378,20 +507,8 @@ async def all_reach(
     return True
 
 
-async def _forward(new: ProjectionRunner, old: ProjectionRunner) -> None:
-    """Advance the replaced runner's checkpoint with the new one's, so a query that began
-    waiting on the old copy before the switch still wakes."""
-    old.checkpoint.advance(new.checkpoint.value)
-    advanced = new.checkpoint.listen()
-    try:
-        while True:
-            old.checkpoint.advance(await advanced.get())
-    finally:
-        new.checkpoint.unlisten(advanced)
-
-
 class RebuildRefused(Exception):
-    """The read model cannot be rebuilt now (a sync one, or one being rebuilt)."""
+    """The read model cannot be rebuilt now: it is being rebuilt already."""
 
 
 class LiveTracked(Mapping[str, Tracked]):

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -45,9 +46,11 @@ def serve(
 
     from catalog.api.app import create_app
     from catalog.logging_setup import configure
+    from tandem import tracing
 
     configure(log_level.upper())
     settings = Settings.from_env()
+    tracing.setup(settings.otel_exporter, settings.otel_service_name)
     token, new = admin_token(settings.admin_token, settings.data_dir)
     if new:
         console.print(f"[bold]Admin token[/bold] (kept in {settings.data_dir / 'admin-token'}):")
@@ -137,7 +140,8 @@ def status(
         "http://127.0.0.1:8000"
     ),
 ) -> None:
-    """A table of every projection: mode, store, checkpoint, head, lag, state.
+    """A table of every projection: mode, store, version, checkpoint, head, lag, state
+    and its rebuild (running, or the last one).
 
     Asks the running server; without one, reads the stored checkpoints (state offline).
     """
@@ -164,30 +168,62 @@ def status(
 
     rows = _running_status(url) or asyncio.run(offline())
     table = Table(title="Projections")
-    columns = ("name", "mode", "store", "checkpoint", "head", "lag", "lag s", "parked", "state")
+    columns = (
+        "name",
+        "mode",
+        "store",
+        "version",
+        "checkpoint",
+        "head",
+        "lag",
+        "lag s",
+        "parked",
+        "state",
+        "rebuild",
+    )
     for column in columns:
         table.add_column(
             column,
-            justify="left" if column in ("name", "mode", "store") else "right",
+            justify="left" if column in ("name", "mode", "store", "rebuild") else "right",
             no_wrap=column == "name",
         )
-    colours = {"live": "green", "failed": "bold red", "catching_up": "yellow"}
+    colours = {"live": "green", "failed": "bold red", "catching_up": "yellow", "outdated": "yellow"}
     for row in rows:
         lag = int(str(row["lag_events"]))
         parked = int(str(row.get("dead_letters", 0)))
         state = str(row["state"])
+        version = row.get("version")
         table.add_row(
             str(row["name"]),
             str(row["mode"]),
             str(row["store"]),
+            "" if version is None else f"v{version}",
             str(row["checkpoint"]),
             str(row["head"]),
             f"[{'green' if lag == 0 else 'yellow'}]{lag}[/]",
             str(row["lag_seconds"]),
             f"[{'bold red' if parked else 'green'}]{parked}[/]",
             f"[{colours.get(state, 'white')}]{state}[/]",
+            rebuild_cell(row.get("rebuild")),
         )
     Console().print(table)
+
+
+REBUILD_COLOURS = {"running": "yellow", "switched": "green", "failed": "bold red"}
+
+
+def rebuild_cell(rebuild: object) -> str:
+    """A rebuild in one cell: the version it builds, its state, how far it is (or why it
+    failed), coloured by state."""
+    if not isinstance(rebuild, dict):
+        return ""
+    state = str(rebuild.get("state"))
+    text = f"v{rebuild.get('version')} {state}"
+    if state == "running":
+        text += f" {rebuild.get('percent', 0)}% ({rebuild.get('events_per_s', 0)} ev/s)"
+    elif state == "failed" and rebuild.get("error"):
+        text += f": {rebuild['error']}"
+    return f"[{REBUILD_COLOURS.get(state, 'dim')}]{escape(text)}[/]"
 
 
 @token_app.command("create")

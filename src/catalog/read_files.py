@@ -3,12 +3,14 @@
 A read model starts in `read/NAME.EXT`. A rebuild folds a new copy into
 `read/NAME.gN.EXT` beside it and, once caught up, points `read/NAME.live` at the new
 file (an atomic rename of a one-line file) before the old one is dropped, so a restart
-at any moment opens a complete copy.
+at any moment opens a complete copy. The copy records the projection version that built
+it in its own checkpoint row; a start drops the copies a stopped process left behind.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 
@@ -32,6 +34,17 @@ def next_file(folder: Path, name: str, suffix: str) -> Path:
         generation += 1
     remove(candidate)
     return candidate
+
+
+def clean(folder: Path, name: str, suffix: str) -> list[Path]:
+    """Remove every copy of `name` but the live one (a rebuild's, stopped before it
+    switched, or the one a switch replaced); returns the files removed."""
+    live = live_file(folder, name, suffix)
+    copy = re.compile(rf"{re.escape(name)}(\.g\d+)?{re.escape(suffix)}")
+    left = [p for p in folder.iterdir() if copy.fullmatch(p.name) and p != live]
+    for path in left:
+        remove(path)
+    return left
 
 
 def point_to(folder: Path, name: str, target: Path) -> None:

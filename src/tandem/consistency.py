@@ -85,3 +85,16 @@ class VersionWatch:
     def unlisten(self, queue: asyncio.Queue[int]) -> None:
         if queue in self._listeners:
             self._listeners.remove(queue)
+
+
+async def follow(source: VersionWatch, target: VersionWatch) -> None:
+    """Advance `target` with `source` until cancelled: a replaced copy's checkpoint kept
+    moving with its replacement's, so a query that began waiting on the old copy before
+    a switch still wakes."""
+    target.advance(source.value)
+    advanced = source.listen()
+    try:
+        while True:
+            target.advance(await advanced.get())
+    finally:
+        source.unlisten(advanced)

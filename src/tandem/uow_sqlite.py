@@ -87,6 +87,18 @@ class SqliteWriter:
         """Events appended through this writer since it was created."""
         return self.events_appended
 
+    async def exclusive(
+        self,
+        fn: Callable[[sqlite3.Connection], T],
+        committed: Callable[[T], None] | None = None,
+    ) -> T:
+        """Run `fn` in a write transaction of its own, queued with the commands (the
+        write lock, BEGIN IMMEDIATE, COMMIT), for work that is not a command: a rebuild's
+        batches and its switch. `committed` runs right after the COMMIT, still under the
+        write lock, so the next command already sees what it changes."""
+        async with SqliteUnitOfWork(self) as uow:
+            return uow.commit_work(fn, committed)
+
 
 class SqliteUnitOfWork(UnitOfWork):
     """A unit of work over a `SqliteWriter`. Use one per command."""
@@ -177,6 +189,24 @@ class SqliteUnitOfWork(UnitOfWork):
         result, stored = writer.db.call(_commit)
         if stored:
             _advance(writer, stored)
+        return result
+
+    def commit_work(
+        self, fn: Callable[[sqlite3.Connection], T], committed: Callable[[T], None] | None
+    ) -> T:
+        """Run `fn` in this unit of work's transaction and COMMIT (see
+        `SqliteWriter.exclusive`); an error leaves the transaction to be rolled back."""
+        assert self._open, "unit of work is not open"
+
+        def _run(conn: sqlite3.Connection) -> T:
+            result = fn(conn)
+            conn.execute("COMMIT")
+            self._open = False
+            return result
+
+        result = self._writer.db.call(_run)
+        if committed is not None:
+            committed(result)
         return result
 
 

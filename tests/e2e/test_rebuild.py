@@ -11,7 +11,6 @@ from __future__ import annotations
 import random
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -20,6 +19,7 @@ import httpx
 import pytest
 
 from catalog.settings import Settings
+from tests.support.load import Load, wait_rebuild
 from tests.support.readmodels import dump_live, rebuild
 from tests.support.server import ADMIN_TOKEN, Server
 
@@ -83,62 +83,26 @@ def test_every_read_model_rebuilds_under_load_without_a_failed_or_older_read(
             cart = str(uuid.uuid4())
             client.post(f"/carts/{cart}/items", json={"product_id": ids[1], "quantity": 2})
         paths = _reads(category, ids[1], order, cart)
-        stop = threading.Event()
-        problems: list[str] = []
-        reads = [0]
+        rng = random.Random(3)
 
-        def write() -> None:
-            rng = random.Random(3)
-            with httpx.Client(base_url=server.url, headers=ADMIN, timeout=30) as client:
-                while not stop.is_set():
-                    product = rng.choice(ids)
-                    price = f"{rng.randint(100, 9999) / 100:.2f}"
-                    response = client.put(f"/products/{product}/price", json={"price": price})
-                    if response.status_code != 200:
-                        problems.append(f"write {response.status_code}: {response.text}")
-                    time.sleep(0.005)
-
-        def read(name: str, floor: dict[str, int]) -> None:
-            with httpx.Client(base_url=server.url, headers=ADMIN, timeout=30) as client:
-                while not stop.is_set():
-                    response = client.get(paths[name], params={"min_version": floor[name]})
-                    reads[0] += 1
-                    if response.status_code != 200:
-                        problems.append(f"read {name} {response.status_code}: {response.text}")
-                        continue
-                    version = int(response.headers["x-read-version"])
-                    if version < floor[name]:
-                        problems.append(f"read {name} at {version}, older than {floor[name]}")
-                    floor[name] = max(floor[name], version)
+        def write(client: httpx.Client, _step: int) -> list[httpx.Response]:
+            price = f"{rng.randint(100, 9999) / 100:.2f}"
+            return [client.put(f"/products/{rng.choice(ids)}/price", json={"price": price})]
 
         with httpx.Client(base_url=server.url, headers=ADMIN, timeout=30) as admin:
             head = admin.get("/status").json()["head"]
-            floor = dict.fromkeys(READ_MODELS, head)
-            threads = [threading.Thread(target=write)]
-            threads += [threading.Thread(target=read, args=(n, floor)) for n in READ_MODELS]
-            for thread in threads:
-                thread.start()
-            try:
+            with Load(server.url, paths, head, write) as load:
                 for name in READ_MODELS:
                     started = admin.post(f"/admin/projections/{name}/rebuild")
                     assert started.status_code == 202, started.text
                     again = admin.post(f"/admin/projections/{name}/rebuild")
                     # Refused while the first runs; a small model may have switched already.
                     assert again.status_code in (202, 409), again.text
-                    deadline = time.monotonic() + 60
-                    while time.monotonic() < deadline:
-                        progress = admin.get(f"/admin/projections/{name}/rebuild").json()
-                        if progress["state"] != "running":
-                            break
-                        time.sleep(0.05)
+                    progress = wait_rebuild(admin, name)
                     assert progress["state"] == "switched", progress
-                    assert progress["checkpoint"] >= head
-            finally:
-                stop.set()
-                for thread in threads:
-                    thread.join(30)
-            assert problems == [], problems[:5]
-            assert reads[0] > 100
+                    assert int(str(progress["checkpoint"])) >= head
+            assert load.problems == [], load.problems[:5]
+            assert load.reads > 100
             status = admin.get("/status").json()
             assert {r["projection"] for r in status["rebuilds"]} == set(READ_MODELS)
             deadline = time.monotonic() + 30
@@ -174,8 +138,6 @@ def test_rebuild_refusals_and_cancel(tmp_path: Path) -> None:
             assert client.post("/admin/projections/product_search/rebuild").status_code == 401
             client.headers.update(ADMIN)
             assert client.post("/admin/projections/nope/rebuild").status_code == 404
-            sync = client.post("/admin/projections/product_detail/rebuild")  # sync by default
-            assert sync.status_code == 409 and "sync" in sync.json()["detail"]
             assert client.delete("/admin/projections/product_search/rebuild").status_code == 404
             assert client.post("/admin/projections/product_search/rebuild").status_code == 202
             cancelled = client.delete("/admin/projections/product_search/rebuild")
@@ -207,7 +169,18 @@ def test_tandem_rebuild_follows_progress_to_the_switch(tmp_path: Path) -> None:
         done = _tandem_rebuild(server, "category_stats")
         assert done.returncode == 0, done.stderr
         assert "category_stats switched to category_stats.g2.db" in done.stderr
-        refused = _tandem_rebuild(server, "product_detail")
-        assert refused.returncode != 0 and "sync projection" in refused.stderr
+        sync = _tandem_rebuild(server, "product_detail")  # new tables in the write database
+        assert sync.returncode == 0, sync.stderr
+        assert "product_detail switched to product_detail_g2" in sync.stderr
+        status = subprocess.run(
+            [sys.executable, "-m", "catalog", "status", "--url", server.url],
+            env={**server.env, "COLUMNS": "200"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert status.returncode == 0, status.stderr
+        detail = next(line for line in status.stdout.splitlines() if "product_detail" in line)
+        assert "v1" in detail and "switched" in detail
     finally:
         server.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,9 @@ from catalog.read_models import READ_MODELS
 from catalog.settings import Settings
 from tandem.eventlog import sqlite as sqlite_log
 from tandem.projections.base import Projection
+from tandem.projections.sync import live_names
 from tandem.stores.duckdb_projections import DuckDBProjectionStore
-from tandem.stores.sqlite_projections import SqliteProjectionStore
+from tandem.stores.sqlite_projections import SqliteProjectionStore, TableNames
 
 Dump = dict[str, list[tuple[Any, ...]]]
 
@@ -32,11 +34,13 @@ def _sqlite_tables(projection: Projection[Any]) -> list[str]:
     )
 
 
-def _dump_sqlite(path: Path, tables: list[str]) -> Dump:
+def _dump_sqlite(path: Path, tables: list[str], names: TableNames | None = None) -> Dump:
+    """Rows of `tables`, read from the copy `names` addresses (the first by default)."""
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    sql = (names or TableNames({})).sql
     try:
         return {
-            table: sorted(conn.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
+            table: sorted(conn.execute(sql(f"SELECT * FROM {table}")).fetchall(), key=repr)
             for table in tables
         }
     finally:
@@ -74,8 +78,12 @@ def dump_live(settings: Settings) -> dict[str, Dump]:
                 live_file(settings.data_dir / "read", projection.name, ".duckdb")
             )
         elif mode == "sync":
+            with contextlib.closing(
+                sqlite3.connect(f"file:{settings.write_database}?mode=ro", uri=True)
+            ) as conn:
+                names = live_names(conn, projection)  # the tables a sync rebuild made live
             dumps[projection.name] = _dump_sqlite(
-                settings.write_database, _sqlite_tables(projection)
+                settings.write_database, _sqlite_tables(projection), names
             )
         else:
             dumps[projection.name] = _dump_sqlite(
