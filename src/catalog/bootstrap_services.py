@@ -29,22 +29,27 @@ from typing import TYPE_CHECKING, Any
 
 from catalog.bootstrap import (
     LiveTracked,
+    RebuildRefused,
     RunningReadModel,
     all_reach,
     count_dead_letters,
     describe_all,
 )
 from catalog.domain.events import ALL_EVENTS
+from catalog.generations.keeper import GenerationKeeper
+from catalog.generations.serving import ServedGenerations
+from catalog.generations.storage import stored_class
 from catalog.read.product_feed import ProductFeed
 from catalog.settings import Settings, SettingsError
 from catalog.write import handlers, postgres_schema
 from catalog.write.postgres_repositories import SAVERS, PostgresCatalogUnitOfWork
 from catalog.write.repositories import CatalogUnitOfWork
 from tandem import deadletters as dead_letter_table
+from tandem import generations as registry
 from tandem import leases as lease_table
 from tandem.bus import CommandBus, QueryBus
 from tandem.codec import EventRegistry
-from tandem.consistency import VersionWatch
+from tandem.consistency import VersionWatch, follow
 from tandem.eventlog import postgres as pg_log
 from tandem.metrics import Metrics
 from tandem.middleware import consistency, idempotency, timing, validation
@@ -53,6 +58,7 @@ from tandem.pg import create_pool
 from tandem.pg_notify import Listener
 from tandem.projections.base import AsyncProjection
 from tandem.projections.partitions import partitions
+from tandem.projections.rebuild import Rebuild
 from tandem.projections.remote import RemoteProjection, RemoteProjections
 from tandem.projections.runner import PoisonPolicy, ProjectionRunner
 from tandem.projections.worker import (
@@ -73,6 +79,7 @@ MIGRATIONS: list[Component] = [
     pg_log.MIGRATIONS,
     lease_table.MIGRATIONS,
     dead_letter_table.MIGRATIONS,
+    registry.MIGRATIONS,
     postgres_schema.MIGRATIONS,
 ]
 
@@ -80,6 +87,8 @@ MIGRATIONS: list[Component] = [
 # Analytics run beside the API's event loop here: one DuckDB transaction a second keeps
 # them from competing with requests for the interpreter, for a second of lag.
 ANALYTICS_LINGER = 1.0
+# How long a replaced analytics copy stays open for the queries already running on it.
+SWITCH_GRACE = 2.0
 
 
 class Role(StrEnum):
@@ -100,11 +109,16 @@ class ServiceReadModel:
     name: str
     store: StoreKind
     projection: type[Any]
-    reads: Callable[[ServicesCatalog], Any]
+    # Queries on one stored copy: the catalog and the copy's projection class (a
+    # generation of `projection`, see `catalog.generations.storage`).
+    reads: Callable[[ServicesCatalog, type[Any]], Any]
 
 
 def _service_read_models() -> list[ServiceReadModel]:
-    from catalog.projections.postgres.product_search import PostgresProductSearchProjection
+    from catalog.projections.postgres.product_search import (
+        PostgresProductSearchProjection,
+        SearchTables,
+    )
     from catalog.projections.price_history import PriceHistoryProjection
     from catalog.projections.redis import (
         RedisCartViewProjection,
@@ -121,24 +135,27 @@ def _service_read_models() -> list[ServiceReadModel]:
         RedisOrderViewReads,
         RedisProductDetailReads,
     )
+    from tandem.stores.postgres_projections import table_prefix
 
-    def redis_reads(cls: Any) -> Callable[[ServicesCatalog], Any]:
-        return lambda cat: cls(cat.redis, cat.redis_prefix)
+    def redis_reads(cls: Any) -> Callable[[ServicesCatalog, type[Any]], Any]:
+        return lambda cat, stored: cls(cat.redis, cat.redis_prefix, stored_as=stored)
 
     return [
         ServiceReadModel(
             "product_detail",
             StoreKind.REDIS,
             RedisProductDetailProjection,
-            lambda cat: RedisProductDetailReads(
-                cat.redis, cat.redis_prefix, cat.partitions_of("product_detail")
+            lambda cat, stored: RedisProductDetailReads(
+                cat.redis, cat.redis_prefix, cat.partitions_of("product_detail"), stored
             ),
         ),
         ServiceReadModel(
             "product_search",
             StoreKind.POSTGRES,
             PostgresProductSearchProjection,
-            lambda cat: PostgresSearchReads(cat.read_pool),
+            lambda cat, stored: PostgresSearchReads(
+                cat.read_pool, SearchTables.named(table_prefix(stored))
+            ),
         ),
         ServiceReadModel(
             "category_stats",
@@ -159,13 +176,13 @@ def _service_read_models() -> list[ServiceReadModel]:
             "sales_analytics",
             StoreKind.DUCKDB,
             SalesAnalyticsProjection,
-            lambda cat: SalesAnalyticsReads(cat.duck_stores["sales_analytics"]),
+            lambda cat, _: SalesAnalyticsReads(cat.duck_stores["sales_analytics"]),
         ),
         ServiceReadModel(
             "price_history",
             StoreKind.DUCKDB,
             PriceHistoryProjection,
-            lambda cat: PriceHistoryReads(cat.duck_stores["price_history"]),
+            lambda cat, _: PriceHistoryReads(cat.duck_stores["price_history"]),
         ),
     ]
 
@@ -242,37 +259,40 @@ class ServicesCatalog:
         self._tasks.append(asyncio.create_task(coro, name=name))
 
     async def _start_api(self, mode: pg_log.AppendMode, *, projections: bool) -> None:
-        from tandem.stores.duckdb_projections import DuckDBProjectionStore
-
         remote: list[RemoteProjection] = []
         reads: list[Any] = []
+        self.generations = ServedGenerations(self, self._specs)
         for spec in self._specs:
             if spec.store is StoreKind.DUCKDB:
-                path = self._duck_path(spec.name)
-                duck = DuckDBProjectionStore(path)
-                self.duck_stores[spec.name] = duck
-                runner = ProjectionRunner(
-                    spec.projection(), duck, self.log, self.head, linger=ANALYTICS_LINGER
-                )
+                path = self.duck_path(spec.name)
+                duck, runner = self.analytics_copy(spec, path)
                 self.read_models[spec.name] = RunningReadModel(
                     runner, "duckdb (this process)", [duck.close, functools.partial(_unlink, path)]
                 )
                 await runner.start()
                 if projections:
                     self._spawn(runner.run(), spec.name)
+        await self.generations.open(reconcile=projections)
+        for spec in self._specs:
+            if spec.store is StoreKind.DUCKDB:
+                reads.append(self.generations.reads[spec.name])
             else:
+                stored = self.generations.stored(spec)
                 tracked = RemoteProjection(
                     spec.name,
-                    self._checkpoint_reader(spec),
-                    [p.name for p in self._parts(spec)],
+                    self.checkpoint_reader(spec, stored),
+                    [p.name for p in self.parts(spec, stored)],
                 )
                 remote.append(tracked)
                 self.read_models[spec.name] = RunningReadModel(tracked, spec.store.value)
-            reads.append(spec.reads(self))
+                reads.append(self.generations.reads[spec.name])
         self.remote = RemoteProjections(self.pool, remote)
         self.listener.on(CHECKPOINT_CHANNEL, self.remote.notified)
         self.listener.on_resync(self.remote.refresh)
         await self.remote.refresh()
+        self.listener.on(registry.CHANNEL, self.generations.notified)
+        self.listener.on_resync(self.generations.refresh)
+        self._spawn(self.generations.run(), "generations")
         live = LiveTracked(self.read_models)
         self.query_bus = QueryBus([timing(self.metrics.query_observed), consistency(live)])
         for read in reads:
@@ -304,17 +324,65 @@ class ServicesCatalog:
         self.announcer.committed(version)
         self.visible.notified(str(version))
 
-    def _duck_path(self, name: str) -> Path:
+    def duck_path(self, name: str, generation: int = 1) -> Path:
+        """This process's file for one copy of an analytics read model (made empty)."""
         folder = self.settings.data_dir / "read"
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{name}-{os.getpid()}.duckdb"
+        suffix = "" if generation == 1 else f".g{generation}"
+        path = folder / f"{name}-{os.getpid()}{suffix}.duckdb"
         _unlink(path)
         return path
 
+    def analytics_copy(self, spec: ServiceReadModel, path: Path) -> tuple[Any, ProjectionRunner]:
+        """A DuckDB store at `path` and the runner folding the log into it."""
+        from tandem.stores.duckdb_projections import DuckDBProjectionStore
+
+        store = DuckDBProjectionStore(path)
+        runner = ProjectionRunner(
+            spec.projection(), store, self.log, self.head, linger=ANALYTICS_LINGER
+        )
+        self.duck_stores.setdefault(spec.name, store)
+        return store, runner
+
+    def discard_analytics_copy(self, store: Any, path: Path) -> None:
+        store.close()
+        _unlink(path)
+
+    def switch_analytics(
+        self,
+        spec: ServiceReadModel,
+        store: Any,
+        runner: ProjectionRunner,
+        task: asyncio.Task[None],
+        path: Path,
+    ) -> None:
+        """Serve an analytics read model from a new copy: queries, checkpoint and runner
+        move in one step (no await), the old copy closes after a grace period."""
+        running = self.read_models[spec.name]
+        old = running.tracked
+        assert isinstance(old, ProjectionRunner)
+        self.duck_stores[spec.name] = store
+        self.generations.reads[spec.name].switch(spec.reads(self, spec.projection))
+        old_closers = running.closers
+        running.closers = [store.close, functools.partial(_unlink, path)]
+        running.tracked = runner
+        for old_task in [t for t in self._tasks if t.get_name() == spec.name]:
+            old_task.cancel()
+            self._tasks.remove(old_task)
+        self._tasks.append(task)
+        self._spawn(follow(runner.checkpoint, old.checkpoint), f"forward:{spec.name}")
+        self._spawn(_close_later(old_closers), f"retire:{spec.name}")
+
     def parking_target(self, name: str) -> tuple[Any, Any]:
         """The store and projection (or partition) whose dead letters are retried."""
-        for spec in self._specs:
-            for part in self._parts(spec) if spec.store is not StoreKind.DUCKDB else []:
+        for spec in self.remote_specs:
+            stored: type[Any] = spec.projection
+            prefix = f"{spec.name}_g"
+            if name.startswith(prefix) and name[len(prefix) :].split(".")[0].isdigit():
+                number = int(name[len(prefix) :].split(".")[0])
+                copy = registry.copy_of(spec.name, number, spec.projection.version)
+                stored = stored_class(spec.projection, copy)
+            for part in self.parts(spec, stored):
                 if part.name == name:
                     if spec.store is StoreKind.REDIS:
                         from tandem.stores.redis_projections import RedisProjectionStore
@@ -328,18 +396,30 @@ class ServicesCatalog:
     def partitions_of(self, name: str) -> int:
         return self.settings.partitions.get(name, 1)
 
-    def _parts(self, spec: ServiceReadModel) -> list[AsyncProjection[Any]]:
-        """The projection, or its partitions when the settings split it."""
+    @property
+    def remote_specs(self) -> list[ServiceReadModel]:
+        """The read models workers fold (into Redis and the read database)."""
+        return [spec for spec in self._specs if spec.store is not StoreKind.DUCKDB]
+
+    def parts(
+        self, spec: ServiceReadModel, stored: type[Any] | None = None
+    ) -> list[AsyncProjection[Any]]:
+        """The projection (as `stored`, one of its copies), or its partitions when the
+        settings split it."""
+        projection = stored or spec.projection
         count = self.partitions_of(spec.name)
         if count == 1:
-            return [spec.projection()]
+            return [projection()]
         try:
-            return list(partitions(spec.projection, count))
+            return list(partitions(projection, count))
         except ValueError as exc:
             raise SettingsError(f"TANDEM_PARTITIONS: {exc}") from exc
 
-    def _checkpoint_reader(self, spec: ServiceReadModel) -> Callable[[], Any]:
-        parts = self._parts(spec)
+    def checkpoint_reader(
+        self, spec: ServiceReadModel, stored: type[Any] | None = None
+    ) -> Callable[[], Any]:
+        """Reads the stored checkpoint of every part of one copy of a read model."""
+        parts = self.parts(spec, stored)
         if spec.store is StoreKind.REDIS:
             from tandem.stores.redis_projections import RedisProjectionStore
 
@@ -364,17 +444,17 @@ class ServicesCatalog:
 
             self.nats = await nats.connect(self.settings.nats_url, max_reconnect_attempts=-1)
             self._closers.append(self.nats.close)
-        factories = {
-            part.name: self._runner_factory(spec, part)
-            for spec in self._specs
-            if spec.store is not StoreKind.DUCKDB
-            for part in self._parts(spec)
-        }
+        keeper = GenerationKeeper(self, self._specs)
         leases = lease_table.Leases(self.pool, self.worker_id)
-        self.worker = ProjectionWorker(self.pool, leases, factories)
+        self.worker = ProjectionWorker(self.pool, leases, {}, discover=keeper.runners)
+        self._spawn(keeper.run(), "generations")
         self._spawn(self.worker.run(), "worker")
 
-    def _runner_factory(
+    def durable_name(self, part: str) -> str:
+        """The JetStream consumer a worker reads one projection part through."""
+        return f"{self.redis_prefix}_{part}".replace(".", "_")
+
+    def runner_factory(
         self, spec: ServiceReadModel, projection: AsyncProjection[Any]
     ) -> RunnerFactory:
         async def build() -> LeasedRunner:
@@ -401,7 +481,7 @@ class ServicesCatalog:
                 self.nats,
                 stream=self.settings.nats_stream,
                 subject_prefix=self.settings.nats_subjects,
-                durable=f"{self.redis_prefix}_{projection.name}".replace(".", "_"),
+                durable=self.durable_name(projection.name),
                 fallback=self.log,
             )
             await reader.start()
@@ -413,6 +493,9 @@ class ServicesCatalog:
     # -- lifecycle and reporting ----------------------------------------------------
 
     async def stop(self) -> None:
+        served = getattr(self, "generations", None)
+        if served is not None:
+            served.local.stop()
         for task in reversed(self._tasks):
             task.cancel()
         for task in reversed(self._tasks):
@@ -436,8 +519,44 @@ class ServicesCatalog:
                 close()
             running.closers.clear()
 
+    @property
+    def rebuilds(self) -> dict[str, Rebuild]:
+        """The newest rebuild of each read model, as the registry and stores show it."""
+        served = getattr(self, "generations", None)
+        return served.rebuilds if served is not None else {}
+
+    async def rebuild(self, name: str) -> Rebuild:
+        """Start a blue/green rebuild: workers fold a new copy beside the live one and
+        promote it once it follows the log; API processes then switch to it."""
+        spec = next((s for s in self._specs if s.name == name), None)
+        if spec is None:
+            raise KeyError(name)
+        try:
+            await registry.request(self.pool, name, int(spec.projection.version))
+        except registry.RebuildRunning as exc:
+            raise RebuildRefused(str(exc)) from None
+        await self.generations.refresh()
+        return self.rebuilds[name]
+
+    async def refresh_rebuilds(self) -> None:
+        """Read the registry now rather than at the next second's refresh."""
+        await self.generations.refresh()
+
+    async def cancel_rebuild(self, name: str) -> Rebuild:
+        if await registry.cancel(self.pool, name) is None:
+            raise KeyError(name)
+        await self.generations.refresh()
+        return self.rebuilds[name]
+
     def status(self) -> list[dict[str, Any]]:
-        return describe_all(self.read_models, self.head.value, self.dead_letter_counts)
+        rows = describe_all(self.read_models, self.head.value, self.dead_letter_counts)
+        served = getattr(self, "generations", None)
+        for row in rows:
+            name = str(row["name"])
+            rebuild = self.rebuilds.get(name)
+            row["version"] = served.version(name) if served is not None else None
+            row["rebuild"] = rebuild.describe() if rebuild is not None else None
+        return rows
 
     async def readiness(self) -> list[str]:
         problems: list[str] = []
@@ -464,19 +583,34 @@ class ServicesCatalog:
         return await all_reach(self.read_models, self.head.value, timeout)
 
 
+async def _close_later(closers: list[Callable[[], Any]]) -> None:
+    """Close a replaced copy once the queries already running on it have finished."""
+    try:
+        await asyncio.sleep(SWITCH_GRACE)
+    finally:
+        for close in closers:
+            close()
+
+
 def _unlink(path: Path) -> None:
     for candidate in (path, path.with_name(path.name + ".wal")):
         with contextlib.suppress(FileNotFoundError):
             candidate.unlink()
 
 
-def _redis_changes(reads: Any) -> Any:
+def _redis_changes(switchable: Any) -> Any:
     """Product document versions for the live feed, from the projection's change streams
     (one per partition): every version applied, in order per product, even several of
-    one product in one batch."""
-    cursors = ["-"] * reads.partitions
+    one product in one batch. After a rebuild switches copies, the new copy's streams are
+    read from their start (entries at or below `since` are skipped)."""
+    following = switchable.target
+    cursors = ["-"] * following.partitions
 
     async def changes(since: int, wanted: Collection[str]) -> list[tuple[str, int, bytes]]:
+        nonlocal following, cursors
+        reads = switchable.target
+        if reads is not following:
+            following, cursors = reads, ["-"] * reads.partitions
         found: list[tuple[str, int, bytes]] = []
         for partition in range(reads.partitions):
             while True:

@@ -50,22 +50,22 @@ def register(app: typer.Typer) -> None:
 
 
 def _follow(client: httpx.Client, path: str, name: str) -> dict[str, object]:
+    """Show the rebuild's progress until it ends. Percent, not positions: on PostgreSQL a
+    position is a transaction id, so the server counts the events behind each."""
     with Progress(
         TextColumn(f"[bold]rebuilding {name}[/bold]"),
         BarColumn(),
-        TextColumn("{task.completed:,.0f}/{task.total:,.0f}"),
+        TextColumn("{task.percentage:>5.1f}%"),
         TextColumn("{task.fields[rate]} events/s"),
         TimeRemainingColumn(),
         console=console,
     ) as progress:
-        task = progress.add_task("rebuild", total=1, rate="0")
+        task = progress.add_task("rebuild", total=100, rate="0")
         while True:
             state: dict[str, object] = client.get(path).json()
-            head = int(str(state["head"])) or 1
             progress.update(
                 task,
-                completed=int(str(state["checkpoint"])),
-                total=head,
+                completed=float(str(state["percent"])),
                 rate=f"{float(str(state['events_per_s'])):,.0f}",
             )
             if state["state"] != "running":

@@ -13,7 +13,12 @@ from typing import Any
 
 import redis.asyncio
 
-from catalog.projections.postgres.product_search import TABLES, PostgresProductSearchProjection
+from catalog.generations.storage import stored_class
+from catalog.projections.postgres.product_search import (
+    TABLES,
+    PostgresProductSearchProjection,
+    SearchTables,
+)
 from catalog.projections.redis import (
     RedisCartViewProjection,
     RedisCategoryStatsProjection,
@@ -22,10 +27,11 @@ from catalog.projections.redis import (
 )
 from catalog.projections.redis.product_detail import FEED
 from tandem.eventlog.postgres import PostgresEventLog
+from tandem.generations import copy_of
 from tandem.pg import create_pool
 from tandem.projections.base import AsyncProjection
 from tandem.projections.partitions import partitions as split
-from tandem.stores.postgres_projections import PostgresProjectionStore
+from tandem.stores.postgres_projections import PostgresProjectionStore, table_prefix
 from tandem.stores.redis_projections import RedisProjectionStore, RedisTx, namespace
 from tests.support.services import REDIS_URL, create_database, drop_database
 
@@ -57,13 +63,16 @@ async def dump_redis_namespace(client: redis.asyncio.Redis, ns: str) -> dict[str
     return result
 
 
-async def dump_search(url: str) -> dict[str, list[tuple[Any, ...]]]:
+async def dump_search(url: str, tables: SearchTables = TABLES) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of the search tables, by table role (so two copies compare equal)."""
     pool = await create_pool(url, min_size=1, max_size=1)
     try:
         out: dict[str, list[tuple[Any, ...]]] = {}
-        for table in (TABLES.categories, TABLES.closure, TABLES.products, TABLES.facets):
+        roles = {"categories": tables.categories, "closure": tables.closure}
+        roles |= {"products": tables.products, "facets": tables.facets}
+        for role, table in roles.items():
             rows = await pool.fetch(f"SELECT * FROM {table}")
-            out[table] = sorted(tuple(str(v) for v in r.values()) for r in rows)
+            out[role] = sorted(tuple(str(v) for v in r.values()) for r in rows)
         return out
     finally:
         await pool.close()
@@ -75,12 +84,23 @@ async def delete_prefix(client: redis.asyncio.Redis, prefix: str) -> None:
         await client.delete(*keys[start : start + 500])
 
 
+def live_copy(projection: Any, generations: dict[str, int] | None) -> Any:
+    """The projection class as its live copy stores it (generation 1 unless told)."""
+    number = (generations or {}).get(projection.name, 1)
+    return stored_class(projection, copy_of(projection.name, number, projection.version))
+
+
 async def differences(
-    write_url: str, read_url: str, prefix: str, partitions: dict[str, int] | None = None
+    write_url: str,
+    read_url: str,
+    prefix: str,
+    partitions: dict[str, int] | None = None,
+    generations: dict[str, int] | None = None,
 ) -> list[str]:
     """Fold the whole log into fresh stores and list every difference with the live ones
     (empty when every read model equals its rebuild). Partitioned projections are
-    rebuilt as the same partitions and compared namespace by namespace."""
+    rebuilt as the same partitions and compared namespace by namespace; `generations`
+    names the live copy of each rebuilt read model."""
     client = redis.asyncio.Redis.from_url(REDIS_URL)
     write_pool = await create_pool(write_url, min_size=1, max_size=2)
     rebuilt_db = await create_database("tandem_rebuild")
@@ -103,8 +123,15 @@ async def differences(
                 position = await store.apply(projection, events)
             if position != head:
                 problems.append(f"{projection.name}: rebuild reached {position}, head is {head}")
-        for cls in redis_parts:
-            live = await dump_redis_namespace(client, namespace(prefix, cls.name, cls.version))
+        live_parts = [
+            part
+            for p in REDIS_PROJECTIONS
+            for part in split(live_copy(p, generations), counts.get(p.name, 1))
+        ]
+        for cls, live_cls in zip(redis_parts, live_parts, strict=True):
+            live = await dump_redis_namespace(
+                client, namespace(prefix, live_cls.name, live_cls.version)
+            )
             again = await dump_redis_namespace(
                 client, namespace(rebuilt_prefix, cls.name, cls.version)
             )
@@ -113,7 +140,10 @@ async def differences(
             for key in sorted(set(live) | set(again)):
                 if live.get(key) != again.get(key):
                     problems.append(f"{cls.name}:{key}: live {live.get(key)} != {again.get(key)}")
-        if await dump_search(read_url) != await dump_search(rebuilt_db.url):
+        live_tables = SearchTables.named(
+            table_prefix(live_copy(PostgresProductSearchProjection, generations))
+        )
+        if await dump_search(read_url, live_tables) != await dump_search(rebuilt_db.url):
             problems.append("product_search: live tables differ from the rebuild")
     finally:
         await read_pool.close()

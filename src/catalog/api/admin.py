@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -22,9 +23,14 @@ def _catalog(request: Request) -> Any:
             409,
             "rebuild-unsupported",
             "Rebuild not available",
-            "Blue/green rebuilds run on the embedded profile in this version.",
+            "This deployment cannot rebuild read models.",
         )
     return catalog
+
+
+async def _settled(result: Any) -> Any:
+    """The embedded profile answers at once; the services profile asks its database."""
+    return await result if inspect.isawaitable(result) else result
 
 
 def _unknown(name: str) -> Problem:
@@ -39,7 +45,7 @@ async def start_rebuild(request: Request, name: str, _admin: Admin) -> JSONRespo
 
     catalog = _catalog(request)
     try:
-        rebuild = catalog.rebuild(name)
+        rebuild = await _settled(catalog.rebuild(name))
     except KeyError:
         raise _unknown(name) from None
     except RebuildRefused as exc:
@@ -49,7 +55,11 @@ async def start_rebuild(request: Request, name: str, _admin: Admin) -> JSONRespo
 
 @router.get("/admin/projections/{name}/rebuild")
 async def rebuild_progress(request: Request, name: str, _admin: Admin) -> dict[str, Any]:
-    rebuild = _catalog(request).rebuilds.get(name)
+    catalog = _catalog(request)
+    refresh = getattr(catalog, "refresh_rebuilds", None)
+    if refresh is not None:  # another process may have started or finished it
+        await refresh()
+    rebuild = catalog.rebuilds.get(name)
     if rebuild is None:
         raise _unknown(name)
     result: dict[str, Any] = rebuild.describe()
@@ -60,7 +70,7 @@ async def rebuild_progress(request: Request, name: str, _admin: Admin) -> dict[s
 async def cancel_rebuild(request: Request, name: str, _admin: Admin) -> dict[str, Any]:
     """Cancel a running rebuild: the new copy is dropped, the live one keeps serving."""
     try:
-        rebuild = _catalog(request).cancel_rebuild(name)
+        rebuild = await _settled(_catalog(request).cancel_rebuild(name))
     except KeyError:
         raise Problem(404, "not-found", "Not found", f"no rebuild of {name!r} is running") from None
     result: dict[str, Any] = rebuild.describe()

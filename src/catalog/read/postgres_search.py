@@ -31,7 +31,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from catalog.projections.postgres.product_search import TABLES, PostgresProductSearchProjection
+from catalog.projections.postgres.product_search import (
+    TABLES,
+    PostgresProductSearchProjection,
+    SearchTables,
+)
 from catalog.projections.postgres.words import tsquery, words
 from catalog.read.product_search import _facets, encode_cursor, plan
 from catalog.read.queries import SearchProducts
@@ -52,10 +56,6 @@ _SORT_KEYS = {
     "price_desc": "p.price_cents",
     "newest": "p.created_position",
 }
-_P = TABLES.products
-_C = TABLES.categories
-_CLOSURE = TABLES.closure
-_FACETS = TABLES.facets
 
 
 class _Params:
@@ -101,13 +101,13 @@ def _fuzzy(terms: tuple[str, ...]) -> _Text | None:
     return _Text(tsquery(short) if short else None, long)
 
 
-def _clauses(s: PlannedSearch, text: _Text | None, param: _Params) -> list[str]:
+def _clauses(t: SearchTables, s: PlannedSearch, text: _Text | None, param: _Params) -> list[str]:
     """WHERE terms that select every match of `s`."""
     clauses = ["p.status = 'active'"]
     if text is not None:
         clauses += text.clauses(param)
     if s.category is not None:
-        subtree = f"SELECT descendant FROM {_CLOSURE} WHERE ancestor = {param(s.category)}"
+        subtree = f"SELECT descendant FROM {t.closure} WHERE ancestor = {param(s.category)}"
         clauses.append(f"p.category_id IN ({subtree})")
     if s.in_stock is True:
         clauses.append("p.stock > 0")
@@ -123,7 +123,9 @@ def _clauses(s: PlannedSearch, text: _Text | None, param: _Params) -> list[str]:
 Counts = list[tuple[str, int, int]]
 
 
-async def _counts(conn: Connection, s: PlannedSearch, text: _Text | None) -> Counts:
+async def _counts(
+    t: SearchTables, conn: Connection, s: PlannedSearch, text: _Text | None
+) -> Counts:
     """Matches per (category, price bucket)."""
     param = _Params()
     if text is None and s.min_cents is None and s.max_cents is None:
@@ -131,31 +133,33 @@ async def _counts(conn: Connection, s: PlannedSearch, text: _Text | None) -> Cou
         clauses = ["fc.n > 0"]
         if s.category is not None:
             clauses.append(
-                f"fc.category_id IN (SELECT descendant FROM {_CLOSURE}"
+                f"fc.category_id IN (SELECT descendant FROM {t.closure}"
                 f" WHERE ancestor = {param(s.category)})"
             )
         if s.in_stock is not None:
             clauses.append(f"fc.in_stock = {param(s.in_stock)}")
         sql = (
-            f"SELECT fc.category_id, fc.bucket, sum(fc.n)::bigint FROM {_FACETS} fc"
+            f"SELECT fc.category_id, fc.bucket, sum(fc.n)::bigint FROM {t.facets} fc"
             f" WHERE {' AND '.join(clauses)} GROUP BY 1, 2"
         )
     else:
         sql = (
-            f"SELECT p.category_id, p.bucket, count(*) FROM {_P} p"
-            f" WHERE {' AND '.join(_clauses(s, text, param))} GROUP BY 1, 2"
+            f"SELECT p.category_id, p.bucket, count(*) FROM {t.products} p"
+            f" WHERE {' AND '.join(_clauses(t, s, text, param))} GROUP BY 1, 2"
         )
     rows = await conn.fetch(sql, *param.values)
     return [(row[0], int(row[1]), int(row[2])) for row in rows]
 
 
-async def _page(conn: Connection, s: PlannedSearch, text: _Text | None) -> list[Any]:
+async def _page(
+    t: SearchTables, conn: Connection, s: PlannedSearch, text: _Text | None
+) -> list[Any]:
     """The page's rows (one more than the limit, to know if another page follows)."""
     param = _Params()
     # Relevance without search text sorts newest first (as `plan` decided).
     sort = "newest" if s.sort == "relevance" and text is None else s.sort
     key = text.rank(param) if text is not None and sort == "relevance" else _SORT_KEYS[sort]
-    clauses = _clauses(s, text, param)
+    clauses = _clauses(t, s, text, param)
     if s.after is not None:
         comparison = "<" if s.order.descending else ">"
         key_type = "::float8" if sort == "relevance" else "::bigint"
@@ -164,16 +168,21 @@ async def _page(conn: Connection, s: PlannedSearch, text: _Text | None) -> list[
     direction = " DESC" if s.order.descending else ""
     sql = (
         f"SELECT {key} AS sort_key, p.id, p.sku, p.name, p.price, p.currency, p.stock,"
-        f" p.category_id, c.name AS category_name, p.status FROM {_P} p"
-        f" LEFT JOIN {_C} c ON c.id = p.category_id WHERE {' AND '.join(clauses)}"
+        f" p.category_id, c.name AS category_name, p.status FROM {t.products} p"
+        f" LEFT JOIN {t.categories} c ON c.id = p.category_id WHERE {' AND '.join(clauses)}"
         f" ORDER BY sort_key{direction}, p.id{direction} LIMIT {param(s.limit + 1)}"
     )
     return list(await conn.fetch(sql, *param.values))
 
 
-async def _facet_categories(conn: Connection, parent: str | None) -> dict[str, tuple[str, str]]:
+async def _facet_categories(
+    t: SearchTables, conn: Connection, parent: str | None
+) -> dict[str, tuple[str, str]]:
     """Each category below `parent` (or every category), mapped to its child of `parent`."""
-    sql = f"SELECT cl.descendant, k.id, k.name FROM {_C} k JOIN {_CLOSURE} cl ON cl.ancestor = k.id"
+    sql = (
+        f"SELECT cl.descendant, k.id, k.name FROM {t.categories} k"
+        f" JOIN {t.closure} cl ON cl.ancestor = k.id"
+    )
     if parent is None:
         rows = await conn.fetch(f"{sql} WHERE k.parent_id IS NULL")
     else:
@@ -199,13 +208,15 @@ def _nothing() -> dict[str, Any]:
     return {"items": [], "total": 0, "next_cursor": None, "facets": {"category": [], "price": []}}
 
 
-async def _matching(conn: Connection, s: PlannedSearch) -> tuple[_Text | None, Counts]:
+async def _matching(
+    t: SearchTables, conn: Connection, s: PlannedSearch
+) -> tuple[_Text | None, Counts]:
     """How the text matches (full text, else the trigram fallback) and the counts."""
     if not s.terms:
-        return None, await _counts(conn, s, None)
+        return None, await _counts(t, conn, s, None)
     query = tsquery(s.terms)
     text = _Text(query)
-    counts = await _counts(conn, s, text) if query is not None else []
+    counts = await _counts(t, conn, s, text) if query is not None else []
     if counts:
         return text, counts
     fuzzy = _fuzzy(s.terms)
@@ -214,21 +225,23 @@ async def _matching(conn: Connection, s: PlannedSearch) -> tuple[_Text | None, C
     await conn.execute(
         "SELECT set_config('pg_trgm.word_similarity_threshold', $1, true)", str(FUZZY_THRESHOLD)
     )
-    return fuzzy, await _counts(conn, s, fuzzy)
+    return fuzzy, await _counts(t, conn, s, fuzzy)
 
 
-async def run_search(conn: Connection, s: PlannedSearch) -> dict[str, Any]:
+async def run_search(
+    conn: Connection, s: PlannedSearch, t: SearchTables = TABLES
+) -> dict[str, Any]:
     """Run a planned search on a connection to the read database."""
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         if s.category is not None:
-            known = await conn.fetchval(f"SELECT 1 FROM {_C} WHERE id = $1", s.category)
+            known = await conn.fetchval(f"SELECT 1 FROM {t.categories} WHERE id = $1", s.category)
             if known is None:
                 return _nothing()
-        text, counts = await _matching(conn, s)
+        text, counts = await _matching(t, conn, s)
         if not counts:
             return _nothing()
-        page = await _page(conn, s, text)
-        children = await _facet_categories(conn, s.category)
+        page = await _page(t, conn, s, text)
+        children = await _facet_categories(t, conn, s.category)
     next_cursor = None
     if len(page) > s.limit:
         page = page[: s.limit]
@@ -245,14 +258,15 @@ async def run_search(conn: Connection, s: PlannedSearch) -> dict[str, Any]:
 class PostgresSearchReads:
     """Answers `SearchProducts` from the PostgreSQL product-search read model."""
 
-    def __init__(self, pool: Pool) -> None:
+    def __init__(self, pool: Pool, tables: SearchTables = TABLES) -> None:
         self._pool = pool
+        self._tables = tables
 
     async def search(self, query: SearchProducts) -> dict[str, Any]:
         # Validation comes first, so bad input costs no connection.
         planned = plan(query)
         async with self._pool.acquire() as conn:
-            return await run_search(conn, planned)
+            return await run_search(conn, planned, self._tables)
 
     def register(self, bus: QueryBus) -> None:
         bus.register(SearchProducts, self.search, read_model=PostgresProductSearchProjection.name)

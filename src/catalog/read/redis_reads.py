@@ -36,9 +36,17 @@ class _RedisReads:
 
     projection: type[AsyncProjection[RedisTx]]
 
-    def __init__(self, client: redis.asyncio.Redis, prefix: str = "tandem") -> None:
+    def __init__(
+        self,
+        client: redis.asyncio.Redis,
+        prefix: str = "tandem",
+        stored_as: type[AsyncProjection[RedisTx]] | None = None,
+    ) -> None:
+        # `stored_as`: the copy to read (a generation of `projection`, see
+        # `tandem.generations`); by default the projection's own.
         self._client = client
-        self._namespace = namespace(prefix, self.projection.name, self.projection.version)
+        self._stored = stored_as or self.projection
+        self._namespace = namespace(prefix, self._stored.name, self._stored.version)
 
     def key(self, relative: str) -> str:
         return self._namespace + relative
@@ -60,10 +68,14 @@ class RedisProductDetailReads(_RedisReads):
     projection = product_detail.RedisProductDetailProjection
 
     def __init__(
-        self, client: redis.asyncio.Redis, prefix: str = "tandem", partitions: int = 1
+        self,
+        client: redis.asyncio.Redis,
+        prefix: str = "tandem",
+        partitions: int = 1,
+        stored_as: type[AsyncProjection[RedisTx]] | None = None,
     ) -> None:
-        super().__init__(client, prefix)
-        name, version = self.projection.name, self.projection.version
+        super().__init__(client, prefix, stored_as)
+        name, version = self._stored.name, self._stored.version
         self.partitions = partitions
         self._namespaces = (
             [namespace(prefix, part_name(name, i), version) for i in range(partitions)]

@@ -26,6 +26,10 @@ class Rebuild:
     checkpoint: int = 0
     head: int = 0
     applied: int = 0
+    # Events at or below `checkpoint` and `head`, where positions are not event counts
+    # (transaction ids on PostgreSQL); 0 when positions count events themselves.
+    done: int = 0
+    total: int = 0
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
     error: str | None = None
@@ -38,6 +42,8 @@ class Rebuild:
         """How far the new copy is from the position it must reach (100 once switched)."""
         if self.state is RebuildState.SWITCHED:
             return 100.0
+        if self.total:
+            return round(min(100.0, 100.0 * self.done / self.total), 1)
         return round(min(100.0, 100.0 * self.checkpoint / self.head), 1) if self.head else 0.0
 
     def describe(self) -> dict[str, Any]:

@@ -61,6 +61,16 @@ class RemoteProjection:
         for part, position in (await self._read_checkpoint()).items():
             self.advance_part(part, position)
 
+    def retarget(self, read_checkpoint: ReadCheckpoint, parts: dict[str, int]) -> None:
+        """Follow another stored copy (a rebuild's) from now on. Its parts must have
+        applied at least this projection's checkpoint, which never goes back."""
+        if parts and min(parts.values()) < self.checkpoint.value:
+            raise ValueError(f"{self._name}: the new copy is behind the one it replaces")
+        self._read_checkpoint = read_checkpoint
+        self.parts = dict(parts)
+        if parts:
+            self.checkpoint.advance(min(parts.values()))
+
     def advance_part(self, part: str, position: int) -> None:
         if part in self.parts and position > self.parts[part]:
             self.parts[part] = position
@@ -89,16 +99,22 @@ class RemoteProjections:
     def __init__(self, pool: Pool, projections: list[RemoteProjection]) -> None:
         self.pool = pool
         self.by_name = {p.name: p for p in projections}
-        self.by_part = {part: p for p in projections for part in p.parts}
         self.last_refresh = 0.0
+        # The latest worker report of every part, running or not (rebuilds' copies too).
+        self.reports: dict[str, Any] = {}
+
+    @property
+    def by_part(self) -> dict[str, RemoteProjection]:
+        """Projections by the name of each part (these change when a rebuild switches)."""
+        return {part: p for p in self.by_name.values() for part in p.parts}
 
     def notified(self, payload: str) -> None:
         """A `NOTIFY tandem_checkpoints` payload: `part:position`."""
         part, _, position = payload.rpartition(":")
-        projection = self.by_part.get(part)
-        if projection is not None:
-            with contextlib.suppress(ValueError):
-                projection.advance_part(part, int(position))
+        for projection in self.by_name.values():
+            if part in projection.parts:
+                with contextlib.suppress(ValueError):
+                    projection.advance_part(part, int(position))
 
     async def refresh(self) -> None:
         for projection in self.by_name.values():
@@ -107,9 +123,11 @@ class RemoteProjections:
             "SELECT name, worker, state, error, events_applied, lag_seconds,"
             " extract(epoch FROM now() - updated_at) AS age FROM tandem_projection_status"
         )
+        self.reports = {str(row["name"]): row for row in rows}
         reports: dict[str, list[Any]] = {}
+        by_part = self.by_part
         for row in rows:
-            reported = self.by_part.get(row["name"])
+            reported = by_part.get(row["name"])
             if reported is not None:
                 reports.setdefault(reported.name, []).append(row)
         for name, parts in reports.items():

@@ -18,6 +18,7 @@ from typing import Any
 
 import structlog
 
+from tandem import tracing
 from tandem.consistency import VersionWatch
 from tandem.deadletters import PARKED, DeadLetters
 from tandem.eventlog.base import EventLogReader
@@ -26,6 +27,8 @@ from tandem.projections.base import AsyncProjection, Projection, ProjectionStore
 
 log = logging.getLogger("tandem.projections")
 
+
+BATCH_SIZE = 500
 
 # How often a runner re-reads which aggregates have parked events, in seconds.
 PARKED_REREAD = 1.0
@@ -71,7 +74,7 @@ class ProjectionRunner:
         log_reader: EventLogReader,
         head: VersionWatch,
         *,
-        batch_size: int = 500,
+        batch_size: int | None = None,
         retry: RetryPolicy | None = None,
         idle_poll: float = 1.0,
         linger: float = 0.02,
@@ -86,7 +89,11 @@ class ProjectionRunner:
         self.state = ProjectionState.STARTING
         self.error: str | None = None
         self.failed_position: int | None = None
-        self.batch_size = batch_size
+        # At most this many events per store transaction (live batches hold far fewer):
+        # the store's own `batch_size` when it has one, as a network store does.
+        self.batch_size: int = (
+            getattr(store, "batch_size", BATCH_SIZE) if batch_size is None else batch_size
+        )
         self.retry = retry or RetryPolicy()
         # Commits in this process wake the runner at once; the timeout only catches
         # writers in other processes sharing the same log.
@@ -212,7 +219,7 @@ class ProjectionRunner:
         try:
             await self.dead_letters.park(self.name, event, error)
             passed = dataclasses.replace(event, type=PARKED)
-            self._advance(await self.store.apply(self.projection, [passed]))
+            self._advance(await self.store.apply(self.projection, [passed]), [])
         except Exception as exc:
             self.error = f"parking position {event.position}: {type(exc).__name__}: {exc}"
             self.failed_position = event.position
@@ -226,7 +233,8 @@ class ProjectionRunner:
 
     async def _apply_batch(self, events: list[StoredEvent]) -> bool:
         try:
-            self._advance(await self.store.apply(self.projection, events))
+            with tracing.batch(self.name, events, self.projection.event_types):
+                self._advance(await self.store.apply(self.projection, events), events)
             if log.isEnabledFor(logging.DEBUG):
                 self._log_applied(events)
             return True
@@ -267,7 +275,8 @@ class ProjectionRunner:
     async def _retry_one(self, event: StoredEvent) -> bool:
         for attempt in range(self.retry.attempts):
             try:
-                self._advance(await self.store.apply(self.projection, [event]))
+                with tracing.batch(self.name, [event], self.projection.event_types):
+                    self._advance(await self.store.apply(self.projection, [event]), [event])
                 if attempt:
                     log.info("projection %s: position %s applied", self.name, event.position)
                 return True
@@ -296,10 +305,11 @@ class ProjectionRunner:
         )
         return False
 
-    def _advance(self, checkpoint: int) -> None:
-        applied = checkpoint - self.checkpoint.value
-        if applied > 0:
-            self.events_applied += applied
+    def _advance(self, checkpoint: int, events: list[StoredEvent]) -> None:
+        # Counted by event, not by position: positions need not be dense (PostgreSQL's
+        # are transaction ids), and a store skips what an earlier owner applied.
+        floor = self.checkpoint.value
+        self.events_applied += sum(1 for e in events if floor < e.position <= checkpoint)
         self.checkpoint.advance(checkpoint)
         self.error = None
 

@@ -61,10 +61,14 @@ class ProjectionWorker:
         runners: Mapping[str, RunnerFactory],
         *,
         interval: float = 1.0,
+        discover: Callable[[], Awaitable[Mapping[str, RunnerFactory]]] | None = None,
     ) -> None:
         self.pool = pool
         self.leases = leases
         self.factories = dict(runners)
+        # Asked before every rebalance when the set of projections changes at run time
+        # (a rebuild's copy appears, a replaced copy goes).
+        self.discover = discover
         self.interval = interval
         self.running: dict[str, _Running] = {}
 
@@ -73,6 +77,8 @@ class ProjectionWorker:
         try:
             while True:
                 try:
+                    if self.discover is not None:
+                        self.factories = dict(await self.discover())
                     changes = await self.leases.rebalance(list(self.factories))
                     last_ok = time.monotonic()
                     for name in changes.lost:

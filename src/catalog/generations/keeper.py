@@ -1,0 +1,160 @@
+"""The worker side of rebuilds: run the live and building copies, promote, drop.
+
+Every worker process runs a keeper. Each second it:
+
+1. gives every projection a registry row and starts a rebuild where the code declares
+   a version the live copy was not built with (`tandem.generations.reconcile`);
+2. marks a building copy failed when one of its runners stopped in `failed`;
+3. promotes a building copy once every part of it has applied what the log held a
+   second earlier: it is following the log live, as the copy it replaces is;
+4. drops the storage of copies given up, and of replaced ones after `DROP_GRACE`
+   (API processes switch away within a second or two of a promotion).
+
+Which runners a worker holds leases for follows the registry too (`runners`, asked by
+`ProjectionWorker` before each rebalance): the live copy unless its version is not the
+code's (a copy built by other code is served as it is, not run), and a building copy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+from catalog.generations.storage import drop_namespace, drop_tables, stored_class
+from tandem import generations as registry
+from tandem.generations import Generation
+from tandem.projections.worker import RunnerFactory
+
+if TYPE_CHECKING:
+    from catalog.bootstrap_services import ServiceReadModel, ServicesCatalog
+
+log = logging.getLogger("catalog.generations")
+
+
+def folded_locally(spec: ServiceReadModel) -> bool:
+    """Whether each API process folds this read model itself (DuckDB analytics)."""
+    return str(spec.store) == "duckdb"
+
+
+DROP_GRACE = 10.0
+INTERVAL = 1.0
+
+
+class GenerationKeeper:
+    def __init__(self, catalog: ServicesCatalog, specs: list[ServiceReadModel]) -> None:
+        self.catalog = catalog
+        # Workers fold what goes to Redis and the read database; API processes fold
+        # analytics themselves (`catalog.generations.local`), but the registry holds all.
+        self.specs = [spec for spec in specs if not folded_locally(spec)]
+        self.versions = {spec.name: int(spec.projection.version) for spec in specs}
+        self._heads: dict[tuple[str, int], int] = {}
+
+    async def runners(self) -> dict[str, RunnerFactory]:
+        """A runner factory for every part of every copy workers should run now."""
+        known = await registry.load(self.catalog.pool)
+        factories: dict[str, RunnerFactory] = {}
+        for spec in self.specs:
+            rows = known.get(spec.name, [])
+            # No row yet: the first copy, at the code's version.
+            copies: list[Generation | None] = [registry.live(rows)] if rows else [None]
+            copies.append(registry.building(rows))
+            for generation in copies:
+                if generation is None and rows:
+                    continue
+                if generation is not None and generation.version != self.versions[spec.name]:
+                    continue
+                stored = stored_class(spec.projection, generation)
+                for part in self.catalog.parts(spec, stored):
+                    factories[part.name] = self.catalog.runner_factory(spec, part)
+        return factories
+
+    async def run(self) -> None:
+        await registry.reconcile(self.catalog.pool, self.versions)
+        while True:
+            try:
+                await self.step()
+            except (OSError, ConnectionError) as exc:
+                log.warning("generations: database unreachable: %s", exc)
+            except Exception as exc:
+                log.warning("generations: %s: %s", type(exc).__name__, exc)
+            await asyncio.sleep(INTERVAL)
+
+    async def step(self) -> None:
+        pool = self.catalog.pool
+        await registry.reconcile(pool, self.versions)
+        known = await registry.load(pool)
+        head = self.catalog.head.value
+        for spec in self.specs:
+            generation = registry.building(known.get(spec.name, []))
+            if generation is not None:
+                await self._follow(spec, generation, head)
+        for generation in await registry.to_drop(pool, DROP_GRACE):
+            owner = next((s for s in self.specs if s.name == generation.projection), None)
+            if owner is not None:
+                await self.drop(owner, generation)
+            await registry.dropped(pool, generation.projection, generation.generation)
+
+    async def _follow(self, spec: ServiceReadModel, generation: Generation, head: int) -> None:
+        pool = self.catalog.pool
+        stored = stored_class(spec.projection, generation)
+        names = [part.name for part in self.catalog.parts(spec, stored)]
+        failed = await pool.fetchrow(
+            "SELECT name, error FROM tandem_projection_status"
+            " WHERE name = ANY($1::text[]) AND state = 'failed' LIMIT 1",
+            names,
+        )
+        if failed is not None:
+            error = f"{failed['name']}: {failed['error']}"
+            log.warning("rebuild of %s failed: %s", spec.name, error)
+            await registry.fail(pool, spec.name, generation.generation, error)
+            return
+        key = (spec.name, generation.generation)
+        positions = await self.catalog.checkpoint_reader(spec, stored)()
+        reached = min(positions.values()) if positions else 0
+        earlier = self._heads.get(key)
+        self._heads[key] = head
+        if earlier is not None and reached >= earlier:
+            if await registry.promote(pool, spec.name, generation.generation):
+                log.info(
+                    "rebuild of %s: generation %s serves from %s",
+                    spec.name,
+                    generation.generation,
+                    reached,
+                )
+            self._heads.pop(key, None)
+
+    async def drop(self, spec: ServiceReadModel, generation: Generation) -> None:
+        """Delete a copy's keys or tables, checkpoints, reports, leases and consumers."""
+        from catalog.bootstrap_services import StoreKind
+        from tandem.stores.postgres_projections import table_prefix
+        from tandem.stores.redis_projections import namespace
+
+        catalog = self.catalog
+        stored = stored_class(spec.projection, generation)
+        for part in catalog.parts(spec, stored):
+            if spec.store is StoreKind.REDIS:
+                await drop_namespace(
+                    catalog.redis, namespace(catalog.redis_prefix, part.name, part.version)
+                )
+            else:
+                await drop_tables(catalog.read_pool, table_prefix(part), part.name)
+            await catalog.pool.execute(
+                "DELETE FROM tandem_projection_status WHERE name = $1", part.name
+            )
+            await _delete_consumer(catalog, part.name)
+        log.info("dropped generation %s of %s", generation.generation, spec.name)
+
+
+async def _delete_consumer(catalog: Any, part: str) -> None:
+    """The copy's durable JetStream consumer, when workers read through one."""
+    nc = getattr(catalog, "nats", None)
+    if nc is None:
+        return
+    from nats.js.errors import NotFoundError
+
+    with contextlib.suppress(NotFoundError):
+        await nc.jetstream().delete_consumer(
+            catalog.settings.nats_stream, catalog.durable_name(part)
+        )

@@ -1,0 +1,78 @@
+"""Which stored copy a generation is, and how its storage is dropped.
+
+A generation of a projection is the projection class under the generation's storage
+name and version (`tandem.generations.storage_name`): the stores address keys, tables
+and checkpoints by those two attributes, so the same code folds a second copy beside
+the first without touching it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from tandem.generations import Generation
+
+if TYPE_CHECKING:
+    import redis.asyncio
+
+    from tandem.pg import Pool
+
+log = logging.getLogger("catalog.generations")
+
+P = TypeVar("P", bound=type[Any])
+
+# UNLINK this many keys per call while dropping a namespace.
+_DROP_BATCH = 1000
+
+
+def stored_class(projection: P, generation: Generation | None) -> P:
+    """`projection` as stored by `generation` (itself for the first copy of its version)."""
+    if generation is None:
+        return projection
+    name, version = generation.storage_name, generation.version
+    if name == projection.name and version == projection.version:
+        return projection
+    stored: P = type(  # type: ignore[assignment]
+        f"{projection.__name__}G{generation.generation}",
+        (projection,),
+        {"name": name, "version": version},
+    )
+    return stored
+
+
+async def drop_namespace(client: redis.asyncio.Redis, namespace: str) -> int:
+    """Delete every key under `namespace` (SCAN, then UNLINK in batches)."""
+    dropped = 0
+    batch: list[Any] = []
+    async for key in client.scan_iter(match=_glob_escape(namespace) + "*", count=_DROP_BATCH):
+        batch.append(key)
+        if len(batch) >= _DROP_BATCH:
+            dropped += await client.unlink(*batch)
+            batch.clear()
+    if batch:
+        dropped += await client.unlink(*batch)
+    return dropped
+
+
+async def drop_tables(pool: Pool, prefix: str, checkpoint_name: str) -> list[str]:
+    """Drop every table whose name starts with `{prefix}_`, and the copy's checkpoint row."""
+    async with pool.acquire() as conn, conn.transaction():
+        tables = [
+            str(row["tablename"])
+            for row in await conn.fetch(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+                " AND left(tablename, length($1) + 1) = $1 || '_'",
+                prefix,
+            )
+        ]
+        for table in tables:
+            await conn.execute(f'DROP TABLE IF EXISTS "{table}" CASCADE')
+        if await conn.fetchval("SELECT to_regclass('tandem_checkpoints')") is not None:
+            await conn.execute("DELETE FROM tandem_checkpoints WHERE name = $1", checkpoint_name)
+    return tables
+
+
+def _glob_escape(text: str) -> str:
+    """`text` matched literally by a Redis glob pattern."""
+    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
