@@ -6,7 +6,7 @@ DATA ?= ./data
 PORT ?= 8000
 HOST ?= 127.0.0.1
 
-.PHONY: install run test test-all lint bench-embedded bench-services clean
+.PHONY: install run test test-all lint bench-embedded bench-services bench-rebuild clean
 
 install: $(VENV)/.installed
 
@@ -38,6 +38,12 @@ bench-embedded: install
 bench-services: install
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m bench.services
+
+# Catch-up of the services read models from 1,000,000 events (EVENTS=… to change);
+# needs the machine's PostgreSQL and Redis (a fresh database and key prefix per run).
+EVENTS ?= 1000000
+bench-rebuild: install
+	$(BIN)/python -m bench.rebuild --events $(EVENTS)
 
 clean:
 	rm -rf $(VENV) $(DATA) .mypy_cache .ruff_cache .pytest_cache

@@ -251,6 +251,7 @@ async def _rebuild_every_sqlite_model_at_level_2(settings: Settings) -> None:
         stop.set()
         await asyncio.gather(*tasks)
         assert len(seen) > 10
+        assert await cat.wait_until_caught_up(30)  # the DuckDB models linger behind
         assert all(r["version"] == 1 and r["state"] == "live" for r in cat.status())
         await asyncio.sleep(2.5)  # the old copies are dropped after a grace period
     finally:

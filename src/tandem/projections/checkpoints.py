@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from tandem.messages import StoredEvent
 from tandem.projections.base import AsyncProjection, Projection
@@ -55,21 +55,39 @@ def apply_past(tx: Cursor, projection: Projection[Any], events: list[StoredEvent
     return last
 
 
+@runtime_checkable
+class BatchApplying(Protocol):
+    """An async projection that can also fold several events in one call.
+
+    `apply_batch(tx, events)` must have the effect of `apply` on each event in order;
+    it gets only events of the projection's `event_types`. Network stores use it to
+    read every key a batch needs in one round trip, or to write in bulk.
+    """
+
+    async def apply_batch(self, tx: Any, events: list[StoredEvent]) -> None: ...
+
+
+async def _apply_all(tx: Any, projection: AsyncProjection[Any], events: list[StoredEvent]) -> None:
+    wanted = projection.event_types
+    handled = [e for e in events if e.type in wanted]
+    if not handled:
+        return
+    if isinstance(projection, BatchApplying):
+        await projection.apply_batch(tx, handled)
+        return
+    for event in handled:
+        await projection.apply(tx, event)
+
+
 async def fold_past(
     tx: Any, projection: AsyncProjection[Any], events: list[StoredEvent], checkpoint: int
 ) -> int:
     """Apply the events past `checkpoint` through `tx` and return the new checkpoint
     (the caller stores it with the changes). Events the projection does not handle
     still move the checkpoint; events at or below it are redeliveries and skipped."""
-    wanted = projection.event_types
-    last = checkpoint
-    for event in events:
-        if event.position <= checkpoint:
-            continue
-        if event.type in wanted:
-            await projection.apply(tx, event)
-        last = event.position
-    return last
+    fresh = [e for e in events if e.position > checkpoint]
+    await _apply_all(tx, projection, fresh)
+    return fresh[-1].position if fresh else checkpoint
 
 
 def apply_again(tx: Cursor, projection: Projection[Any], events: list[StoredEvent]) -> None:
@@ -82,6 +100,4 @@ def apply_again(tx: Cursor, projection: Projection[Any], events: list[StoredEven
 
 async def fold_again(tx: Any, projection: AsyncProjection[Any], events: list[StoredEvent]) -> None:
     """`apply_again` for projections on stores reached over the network."""
-    for event in events:
-        if event.type in projection.event_types:
-            await projection.apply(tx, event)
+    await _apply_all(tx, projection, events)

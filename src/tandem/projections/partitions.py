@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from tandem.messages import StoredEvent
 from tandem.projections.base import AsyncProjection
+from tandem.projections.checkpoints import BatchApplying
 
 Tx = TypeVar("Tx")
 
@@ -52,6 +53,15 @@ class Partition(AsyncProjection[Tx]):
 
     async def apply(self, tx: Tx, event: StoredEvent) -> None:
         if self.owns(event):
+            await self.inner.apply(tx, event)
+
+    async def apply_batch(self, tx: Tx, events: list[StoredEvent]) -> None:
+        """The owned events, as one batch when the inner projection folds batches."""
+        owned = [e for e in events if self.owns(e)]
+        if owned and isinstance(self.inner, BatchApplying):
+            await self.inner.apply_batch(tx, owned)
+            return
+        for event in owned:
             await self.inner.apply(tx, event)
 
 

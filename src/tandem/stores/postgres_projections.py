@@ -5,7 +5,9 @@
 applies only the events past the stored position, writes the new position and commits.
 A redelivered or overlapping batch therefore has no second effect, and two processes
 applying the same projection at once take turns on the row lock: the second one sees
-the first one's checkpoint and skips what it already applied.
+the first one's checkpoint and skips what it already applied. A projection with
+`apply_batch` (`tandem.projections.checkpoints.BatchApplying`) gets the batch's events
+in one call, to read and write them in a few statements instead of a few per event.
 
 Table names. A projection names its own tables; by convention they start with
 `table_prefix(projection)`, `<name>_v<version>` (for example `product_search_v1_products`),
@@ -127,6 +129,10 @@ class PostgresProjectionStore:
     """
 
     kind = "postgres"
+    # Events per batch for a catching-up runner (`ProjectionRunner` asks its store): a
+    # batch shares its round trips and merges repeated changes of a row, and readers
+    # never wait for a batch's transaction, however long.
+    batch_size = 2000
 
     def __init__(self, pool: Pool, *, owns_pool: bool = False) -> None:
         self.pool = pool

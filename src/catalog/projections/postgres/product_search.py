@@ -15,6 +15,12 @@ The same events give the same products, categories and facet counts as
 - Facets: counts per (category, price bucket, stock state) of active products, so a
   search without text or price range reads no product rows.
 
+A batch is folded in a few statements, whatever its size (`apply_batch`): between two
+category events (which run as they come, since they rewrite products' text), one SELECT
+reads the rows the product events touch, the events are folded in memory, and one
+INSERT, one UPDATE and one facet upsert write the outcome, which is exactly what
+applying the events one by one would leave (see `_ProductRun`).
+
 Every table name starts with `product_search_v1_` (`table_prefix`): a later version
 builds its tables beside these. Ids and categories use the "C" collation, so `ORDER BY
 id` is byte order, as in SQLite, whatever the database's collation.
@@ -54,6 +60,12 @@ class SearchTables:
         return cls(
             f"{prefix}_categories", f"{prefix}_closure", f"{prefix}_products", f"{prefix}_facets"
         )
+
+
+# Room left in each page of the products table, so that an update touching no indexed
+# column (a stock change) can stay on its page as a HOT update: no new entries in the
+# two GIN indexes, which cost more than the rest of an update together.
+PRODUCTS_FILLFACTOR = 80
 
 
 def schema(t: SearchTables) -> tuple[str, ...]:
@@ -99,7 +111,7 @@ def schema(t: SearchTables) -> tuple[str, ...]:
             name_words TEXT NOT NULL,
             search TSVECTOR NOT NULL,
             fuzzy TEXT NOT NULL
-        )
+        ) WITH (fillfactor = {PRODUCTS_FILLFACTOR})
         """,
         f"CREATE INDEX IF NOT EXISTS {t.products}_search ON {t.products} USING GIN (search)",
         f"""
@@ -126,17 +138,6 @@ def schema(t: SearchTables) -> tuple[str, ...]:
         )
         """,
     )
-
-
-class _Params:
-    """Positional parameters of one statement, numbered as they are added."""
-
-    def __init__(self) -> None:
-        self.values: list[Any] = []
-
-    def __call__(self, value: Any, cast: str = "") -> str:
-        self.values.append(value)
-        return f"${len(self.values)}{cast}"
 
 
 # The product fields events change, and those the facet counts depend on.
@@ -174,28 +175,26 @@ class PostgresProductSearchProjection(AsyncProjection["Connection"]):
             await tx.execute(statement)
 
     async def apply(self, tx: Connection, event: StoredEvent) -> None:
-        data: dict[str, Any] = event.data
-        kind = event.type
-        if kind == "CategoryCreated":
-            await self._create_category(tx, event.aggregate_id, data["name"], data["parent_id"])
-        elif kind == "CategoryRenamed":
-            await self._rename_category(tx, event.aggregate_id, data["name"])
-        elif kind == "ProductCreated":
-            await self._create_product(tx, event.position, event.aggregate_id, data)
-        elif kind == "ProductDetailsUpdated":
-            changes = {k: data[k] for k in ("name", "description", "category_id")}
-            await self._change(tx, event.aggregate_id, changes)
-        elif kind == "PriceChanged":
-            changes = {
-                "price_cents": cents(data["price"]),
-                "price": str(data["price"]),
-                "currency": data["currency"],
-            }
-            await self._change(tx, event.aggregate_id, changes)
-        elif kind == "StockAdjusted":
-            await self._change(tx, event.aggregate_id, {"stock": int(data["stock"])})
-        elif kind == "ProductDiscontinued":
-            await self._change(tx, event.aggregate_id, {"status": "discontinued"})
+        await self.apply_batch(tx, [event])
+
+    async def apply_batch(self, tx: Connection, events: list[StoredEvent]) -> None:
+        """Apply the events in order: product events in runs, category events alone."""
+        run = _ProductRun(self.tables)
+        for event in events:
+            kind = event.type
+            if kind == "CategoryCreated" or kind == "CategoryRenamed":
+                await run.write(tx)
+                run = _ProductRun(self.tables)
+                data = event.data
+                if kind == "CategoryCreated":
+                    await self._create_category(
+                        tx, event.aggregate_id, data["name"], data["parent_id"]
+                    )
+                else:
+                    await self._rename_category(tx, event.aggregate_id, data["name"])
+            else:
+                run.add(event)
+        await run.write(tx)
 
     async def _create_category(
         self, tx: Connection, category_id: str, name: str, parent_id: str | None
@@ -254,93 +253,6 @@ class PostgresProductSearchProjection(AsyncProjection["Connection"]):
             [row[0] for row in paths],
         )
 
-    async def _create_product(
-        self, tx: Connection, position: int, product_id: str, data: dict[str, Any]
-    ) -> None:
-        t = self.tables
-        vector, name_words = document(data["name"], data["sku"], data["description"])
-        price_cents = cents(data["price"])
-        # One statement: the product, its text with its category's, and its facet count.
-        await tx.execute(
-            f"WITH k AS (SELECT path_vector, path_words FROM {t.categories} WHERE id = $6),"
-            f" inserted AS (INSERT INTO {t.products} (created_position, id, sku, name,"
-            " description, category_id, price_cents, price, currency, stock, status, bucket,"
-            " doc_vector, name_words, search, fuzzy) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
-            " $9, $10, 'active', $11, $12::text::tsvector, $13::text,"
-            " $12::text::tsvector || coalesce((SELECT path_vector FROM k), ''::tsvector),"
-            " concat_ws(' ', nullif($13::text, ''), nullif((SELECT path_words FROM k), '')))"
-            " ON CONFLICT (id) DO NOTHING RETURNING category_id, bucket, stock > 0 AS in_stock)"
-            f" INSERT INTO {t.facets} (category_id, bucket, in_stock, n)"
-            " SELECT category_id, bucket, in_stock, 1 FROM inserted"
-            " ON CONFLICT (category_id, bucket, in_stock)"
-            f" DO UPDATE SET n = {t.facets}.n + excluded.n",
-            position,
-            product_id,
-            data["sku"],
-            data["name"],
-            data["description"],
-            data["category_id"],
-            price_cents,
-            str(data["price"]),
-            data["currency"],
-            int(data["stock"]),
-            bucket(price_cents),
-            vector,
-            name_words,
-        )
-
-    async def _change(self, tx: Connection, product_id: str, changes: dict[str, Any]) -> None:
-        """Change one product's fields, then its text and facet counts as they depend on them."""
-        t = self.tables
-        row = await tx.fetchrow(
-            f"SELECT sku, {', '.join(_FIELDS_AND_STATUS)} FROM {t.products} WHERE id = $1",
-            product_id,
-        )
-        if row is None:
-            return
-        before = dict(row)
-        after = {**before, **changes}
-        changed = [c for c in _FIELDS_AND_STATUS if after[c] != before[c]]
-        if not changed:
-            return
-        param = _Params()
-        assignments = [f"{c} = {param(after[c])}" for c in changed]
-        if "price_cents" in changed:
-            assignments.append(f"bucket = {param(bucket(after['price_cents']))}")
-        doc, name_words = "doc_vector", "name_words"
-        if "name" in changed or "description" in changed:
-            vector, text = document(after["name"], after["sku"], after["description"])
-            doc, name_words = param(vector, "::text::tsvector"), param(text, "::text")
-            assignments += [f"doc_vector = {doc}", f"name_words = {name_words}"]
-        if doc != "doc_vector" or "category_id" in changed:
-            category = param(after["category_id"], "::text")
-            path = f"(SELECT {{}} FROM {t.categories} WHERE id = {category})"
-            assignments += [
-                f"search = {doc} || coalesce({path.format('path_vector')}, ''::tsvector)",
-                f"fuzzy = concat_ws(' ', nullif({name_words}, ''),"
-                f" nullif({path.format('path_words')}, ''))",
-            ]
-        where = param(product_id)
-        await tx.execute(
-            f"UPDATE {t.products} SET {', '.join(assignments)} WHERE id = {where}", *param.values
-        )
-        await self._count(tx, _facet_deltas(before, after))
-
-    async def _count(self, tx: Connection, deltas: dict[FacetKey, int]) -> None:
-        if not deltas:
-            return
-        keys = list(deltas)
-        await tx.execute(
-            f"INSERT INTO {self.tables.facets} (category_id, bucket, in_stock, n)"
-            " SELECT * FROM unnest($1::text[], $2::smallint[], $3::boolean[], $4::bigint[])"
-            " ON CONFLICT (category_id, bucket, in_stock)"
-            f" DO UPDATE SET n = {self.tables.facets}.n + excluded.n",
-            [k[0] for k in keys],
-            [k[1] for k in keys],
-            [k[2] for k in keys],
-            [deltas[k] for k in keys],
-        )
-
 
 def _facet_deltas(before: dict[str, Any], after: dict[str, Any]) -> dict[FacetKey, int]:
     """How one product's change moves the facet counts (only active products count)."""
@@ -350,6 +262,224 @@ def _facet_deltas(before: dict[str, Any], after: dict[str, Any]) -> dict[FacetKe
             key = (state["category_id"], bucket(state["price_cents"]), state["stock"] > 0)
             deltas[key] = deltas.get(key, 0) + sign
     return {key: n for key, n in deltas.items() if n}
+
+
+def _changes(event: StoredEvent) -> dict[str, Any]:
+    """The product fields a product event (other than its creation) sets."""
+    data: dict[str, Any] = event.data
+    kind = event.type
+    if kind == "ProductDetailsUpdated":
+        return {k: data[k] for k in ("name", "description", "category_id")}
+    if kind == "PriceChanged":
+        return {
+            "price_cents": cents(data["price"]),
+            "price": str(data["price"]),
+            "currency": data["currency"],
+        }
+    if kind == "StockAdjusted":
+        return {"stock": int(data["stock"])}
+    return {"status": "discontinued"}  # ProductDiscontinued
+
+
+class _ProductRun:
+    """Product events between two category events, folded in memory, written in bulk.
+
+    Applied one by one, each event would read its product's row, change the fields it
+    sets, recompute the row's own text when its name or description changed and its
+    searchable text (which appends its category's path) when that text or its category
+    changed, and move the facet counts from the row's old (category, bucket, stock)
+    cell to its new one. With the categories fixed for the run, the outcome depends
+    only on each product's final fields and on whether any event recomputed its text,
+    so `write` keeps exactly that: the final row of every product, flags for its text,
+    and the facet deltas summed per cell (a cell any event touched is written even when
+    its deltas cancel, as one-by-one upserts would have created it).
+    """
+
+    def __init__(self, tables: SearchTables) -> None:
+        self.tables = tables
+        self.events: list[StoredEvent] = []
+
+    def add(self, event: StoredEvent) -> None:
+        self.events.append(event)
+
+    async def write(self, tx: Connection) -> None:
+        if not self.events:
+            return
+        t = self.tables
+        ids = list(dict.fromkeys(e.aggregate_id for e in self.events))
+        rows = await tx.fetch(
+            f"SELECT id, sku, {', '.join(_FIELDS_AND_STATUS)} FROM {t.products}"
+            " WHERE id = ANY($1::text[])",
+            ids,
+        )
+        initial: dict[str, dict[str, Any]] = {row["id"]: dict(row) for row in rows}
+        state = dict(initial)
+        created: dict[str, int] = {}  # product id -> position of its creation
+        changed: set[str] = set()
+        own_text: set[str] = set()  # name or description changed: doc_vector recomputed
+        retext: set[str] = set()  # doc_vector or category changed: search recomputed
+        deltas: dict[FacetKey, int] = {}
+        for event in self.events:
+            pid = event.aggregate_id
+            before = state.get(pid)
+            if event.type == "ProductCreated":
+                if before is not None:
+                    continue  # ON CONFLICT (id) DO NOTHING
+                data = event.data
+                price_cents = cents(data["price"])
+                state[pid] = {
+                    "id": pid,
+                    "sku": data["sku"],
+                    "name": data["name"],
+                    "description": data["description"],
+                    "category_id": data["category_id"],
+                    "price_cents": price_cents,
+                    "price": str(data["price"]),
+                    "currency": data["currency"],
+                    "stock": int(data["stock"]),
+                    "status": "active",
+                }
+                created[pid] = event.position
+                key = (data["category_id"], bucket(price_cents), int(data["stock"]) > 0)
+                deltas[key] = deltas.get(key, 0) + 1
+                continue
+            if before is None:
+                continue
+            after = {**before, **_changes(event)}
+            diff = [c for c in _FIELDS_AND_STATUS if after[c] != before[c]]
+            if not diff:
+                continue
+            state[pid] = after
+            changed.add(pid)
+            if "name" in diff or "description" in diff:
+                own_text.add(pid)
+                retext.add(pid)
+            elif "category_id" in diff:
+                retext.add(pid)
+            for key, n in _facet_deltas(before, after).items():
+                deltas[key] = deltas.get(key, 0) + n
+        await self._insert(tx, [(created[pid], state[pid]) for pid in created])
+        # A row whose fields came back to where they were is left alone, unless an event
+        # recomputed its text (which may differ from what the row holds).
+        updated = [
+            pid
+            for pid in sorted(changed - created.keys())
+            if pid in retext or state[pid] != initial[pid]
+        ]
+        await self._update(tx, [(state[pid], pid in own_text, pid in retext) for pid in updated])
+        await self._count(tx, deltas)
+
+    async def _insert(self, tx: Connection, rows: list[tuple[int, dict[str, Any]]]) -> None:
+        """Insert the new products, with their own text and their category's."""
+        if not rows:
+            return
+        t = self.tables
+        columns: list[list[Any]] = [[] for _ in range(14)]
+        for position, row in sorted(rows, key=lambda r: r[0]):
+            vector, name_words = document(row["name"], row["sku"], row["description"])
+            values = (
+                position,
+                row["id"],
+                row["sku"],
+                row["name"],
+                row["description"],
+                row["category_id"],
+                row["price_cents"],
+                row["price"],
+                row["currency"],
+                row["stock"],
+                row["status"],
+                bucket(row["price_cents"]),
+                vector,
+                name_words,
+            )
+            for column, value in zip(columns, values, strict=True):
+                column.append(value)
+        await tx.execute(
+            f"INSERT INTO {t.products} (created_position, id, sku, name, description,"
+            " category_id, price_cents, price, currency, stock, status, bucket, doc_vector,"
+            " name_words, search, fuzzy)"
+            " SELECT u.position, u.id, u.sku, u.name, u.description, u.category_id,"
+            " u.price_cents, u.price, u.currency, u.stock, u.status, u.bucket,"
+            " u.doc::tsvector, u.name_words,"
+            " u.doc::tsvector || coalesce(k.path_vector, ''::tsvector),"
+            " concat_ws(' ', nullif(u.name_words, ''), nullif(k.path_words, ''))"
+            " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],"
+            " $6::text[], $7::bigint[], $8::text[], $9::text[], $10::bigint[], $11::text[],"
+            " $12::smallint[], $13::text[], $14::text[])"
+            " AS u(position, id, sku, name, description, category_id, price_cents, price,"
+            " currency, stock, status, bucket, doc, name_words)"
+            f" LEFT JOIN {t.categories} k ON k.id = u.category_id"
+            " ORDER BY u.position",
+            *columns,
+        )
+
+    async def _update(self, tx: Connection, rows: list[tuple[dict[str, Any], bool, bool]]) -> None:
+        """Write each changed product's final fields; `doc` and `name_words` are NULL
+        (kept) unless its own text was recomputed, and `search` and `fuzzy` are kept
+        unless `retext`."""
+        if not rows:
+            return
+        t = self.tables
+        columns: list[list[Any]] = [[] for _ in range(13)]
+        for row, own_text, retext in rows:
+            vector: str | None = None
+            name_words: str | None = None
+            if own_text:
+                vector, name_words = document(row["name"], row["sku"], row["description"])
+            values = (
+                row["id"],
+                row["name"],
+                row["description"],
+                row["category_id"],
+                row["price_cents"],
+                row["price"],
+                row["currency"],
+                row["stock"],
+                row["status"],
+                bucket(row["price_cents"]),
+                vector,
+                name_words,
+                retext,
+            )
+            for column, value in zip(columns, values, strict=True):
+                column.append(value)
+        await tx.execute(
+            f"UPDATE {t.products} p SET name = u.name, description = u.description,"
+            " category_id = u.category_id, price_cents = u.price_cents, price = u.price,"
+            " currency = u.currency, stock = u.stock, status = u.status, bucket = u.bucket,"
+            " doc_vector = coalesce(u.doc::tsvector, p.doc_vector),"
+            " name_words = coalesce(u.name_words, p.name_words),"
+            " search = CASE WHEN u.retext THEN coalesce(u.doc::tsvector, p.doc_vector)"
+            " || coalesce(k.path_vector, ''::tsvector) ELSE p.search END,"
+            " fuzzy = CASE WHEN u.retext THEN concat_ws(' ',"
+            " nullif(coalesce(u.name_words, p.name_words), ''), nullif(k.path_words, ''))"
+            " ELSE p.fuzzy END"
+            " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[],"
+            " $6::text[], $7::text[], $8::bigint[], $9::text[], $10::smallint[],"
+            " $11::text[], $12::text[], $13::boolean[])"
+            " AS u(id, name, description, category_id, price_cents, price, currency, stock,"
+            " status, bucket, doc, name_words, retext)"
+            f" LEFT JOIN {t.categories} k ON k.id = u.category_id"
+            " WHERE p.id = u.id",
+            *columns,
+        )
+
+    async def _count(self, tx: Connection, deltas: dict[FacetKey, int]) -> None:
+        if not deltas:
+            return
+        facets = self.tables.facets
+        keys = sorted(deltas)
+        await tx.execute(
+            f"INSERT INTO {facets} (category_id, bucket, in_stock, n)"
+            " SELECT * FROM unnest($1::text[], $2::smallint[], $3::boolean[], $4::bigint[])"
+            " ON CONFLICT (category_id, bucket, in_stock)"
+            f" DO UPDATE SET n = {facets}.n + excluded.n",
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+            [k[2] for k in keys],
+            [deltas[k] for k in keys],
+        )
 
 
 TABLES = SearchTables.named(table_prefix(PostgresProductSearchProjection))

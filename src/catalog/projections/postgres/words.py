@@ -15,6 +15,7 @@ accents it strips) are older than Python's and differ from them in thousands of 
 
 from __future__ import annotations
 
+import functools
 import re
 import sqlite3
 import threading
@@ -67,9 +68,24 @@ def _lexeme(word: str) -> str:
     A cut word still matches every prefix query up to the limit; only a search for a
     word longer than 2 KiB could tell the difference.
     """
+    if len(word) <= _REMEMBERED_WORD:
+        return _common_lexeme(word)
     raw = word.encode()
     if len(raw) > MAX_LEXEME_BYTES:
         word = raw[:MAX_LEXEME_BYTES].decode(errors="ignore")
+    return _quote(word)
+
+
+# Catalog text reuses a small vocabulary: short words are quoted once, then remembered.
+_REMEMBERED_WORD = 64
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _common_lexeme(word: str) -> str:
+    return _quote(word)
+
+
+def _quote(word: str) -> str:
     return "'" + word.replace("\\", "\\\\").replace("'", "''") + "'"
 
 

@@ -11,12 +11,14 @@ Keys (relative to the projection's namespace):
 - `changed`: sorted set of product id by the position of the last event that changed
   its document (SQLite's `changed_at`), for live feeds.
 
-A product event reads one document (cached for the rest of the batch) and writes it
-back: O(1) round trips. A rename walks the renamed subtree: per category one read of
-the node, one of its children, one of its products and one MGET of their documents,
-O(affected documents) in all, never O(all products). Membership sets may hold a stale
-id only if a product were created twice; the cascade checks each document's category
-before rewriting it, exactly like SQLite's `WHERE category_id = ?`.
+A batch first reads every document and category its product events need in one round
+trip (`apply_batch`); then each product event changes its document in memory and adds
+the new version to the feed, and each changed document is written once (`_Documents`).
+A rename walks the renamed subtree: per category one read of the node, one of its
+children, one of its products and one MGET of their documents, O(affected documents)
+in all, never O(all products). Membership sets may hold a stale id only if a product
+were created twice; the cascade checks each document's category before rewriting it,
+exactly like SQLite's `WHERE category_id = ?`.
 """
 
 from __future__ import annotations
@@ -56,16 +58,67 @@ async def _category_block(tx: RedisTx, category_id: str) -> dict[str, Any]:
     return {"id": category_id, "name": node["name"], "path": node["path"]}
 
 
-async def _load(tx: RedisTx, product_id: str) -> dict[str, Any] | None:
-    raw = await tx.get(product_key(product_id))
-    return None if raw is None else dict(orjson.loads(raw))
+class _Documents:
+    """Product documents changed by a run of product events, kept decoded.
+
+    Each event's version goes to the feed as it is applied; the document key and its
+    `changed` score take only the run's last version of each document, written when the
+    run ends (before a category event, which reads documents through the batch, and at
+    the end of the batch): what writing every version would have left.
+    """
+
+    def __init__(self) -> None:
+        self.changed: dict[str, tuple[dict[str, Any], bytes, int]] = {}
+
+    async def load(self, tx: RedisTx, product_id: str) -> dict[str, Any] | None:
+        if product_id in self.changed:
+            return self.changed[product_id][0]
+        raw = await tx.get(product_key(product_id))
+        return None if raw is None else dict(orjson.loads(raw))
+
+    def store(self, tx: RedisTx, doc: dict[str, Any], position: int) -> None:
+        body = orjson.dumps(doc)
+        self.changed[doc["id"]] = (doc, body, position)
+        _feed(tx, doc["id"], position, body)
+
+    def write(self, tx: RedisTx) -> None:
+        if not self.changed:
+            return
+        for product_id, (_doc, body, _position) in self.changed.items():
+            tx.set(product_key(product_id), body)
+        tx.zadd(CHANGED, {pid: position for pid, (_d, _b, position) in self.changed.items()})
+        self.changed = {}
+
+
+def _reads(events: list[StoredEvent]) -> list[str]:
+    """The keys `apply` reads first for these events (a rename's walk is left to it)."""
+    keys: list[str] = []
+    for event in events:
+        kind = event.type
+        if kind == "ProductCreated":
+            keys.append(_category_key(event.data["category_id"]))
+        elif kind == "CategoryCreated":
+            if event.data["parent_id"] is not None:
+                keys.append(_category_key(event.data["parent_id"]))
+        elif kind != "CategoryRenamed":
+            keys.append(product_key(event.aggregate_id))
+            if kind == "ProductDetailsUpdated":
+                keys.append(_category_key(event.data["category_id"]))
+    return keys
 
 
 def _store(tx: RedisTx, doc: dict[str, Any], position: int) -> None:
     body = orjson.dumps(doc)
     tx.set(product_key(doc["id"]), body)
     tx.zadd(CHANGED, {doc["id"]: position})
-    tx.xadd(FEED, {"id": doc["id"], "position": position, "doc": body}, maxlen=FEED_LENGTH)
+    _feed(tx, doc["id"], position, body)
+
+
+def _feed(tx: RedisTx, product_id: str, position: int, body: bytes) -> None:
+    tx.xadd(FEED, {"id": product_id, "position": position, "doc": body}, maxlen=FEED_LENGTH)
+
+
+_DOCUMENTS = "product_detail.documents"  # the batch's `_Documents`, in `tx.memo`
 
 
 class RedisProductDetailProjection(AsyncProjection[RedisTx]):
@@ -91,15 +144,31 @@ class RedisProductDetailProjection(AsyncProjection[RedisTx]):
     async def setup(self, tx: RedisTx) -> None:
         """Nothing to create: Redis keys appear with their first write."""
 
+    async def apply_batch(self, tx: RedisTx, events: list[StoredEvent]) -> None:
+        """Read what the events need in one round trip, then apply them in order."""
+        await tx.prefetch(strings=_reads(events))
+        documents = tx.memo[_DOCUMENTS] = _Documents()
+        try:
+            for event in events:
+                await self.apply(tx, event)
+        finally:
+            del tx.memo[_DOCUMENTS]
+        documents.write(tx)
+
     async def apply(self, tx: RedisTx, event: StoredEvent) -> None:
-        if event.type == "CategoryCreated":
+        documents: _Documents | None = tx.memo.get(_DOCUMENTS)
+        if documents is None:  # not within `apply_batch`: a batch of one
+            await self.apply_batch(tx, [event])
+        elif event.type == "CategoryCreated":
+            documents.write(tx)
             await self._create_category(tx, event.aggregate_id, event.data)
         elif event.type == "CategoryRenamed":
+            documents.write(tx)
             await self._rename(tx, event.aggregate_id, event.data["name"], event.position)
         elif event.type == "ProductCreated":
-            await self._create_product(tx, event)
+            await self._create_product(tx, documents, event)
         else:
-            await self._change_product(tx, event)
+            await self._change_product(tx, documents, event)
 
     async def _create_category(self, tx: RedisTx, id: str, data: dict[str, Any]) -> None:
         parent = data["parent_id"]
@@ -111,7 +180,7 @@ class RedisProductDetailProjection(AsyncProjection[RedisTx]):
         node = {"name": data["name"], "parent_id": parent, "path": [*path, data["name"]]}
         tx.set(_category_key(id), orjson.dumps(node))
 
-    async def _create_product(self, tx: RedisTx, event: StoredEvent) -> None:
+    async def _create_product(self, tx: RedisTx, documents: _Documents, event: StoredEvent) -> None:
         data = event.data
         doc = {
             "id": event.aggregate_id,
@@ -128,11 +197,11 @@ class RedisProductDetailProjection(AsyncProjection[RedisTx]):
             "version": event.aggregate_version,
         }
         tx.sadd(f"products_in:{data['category_id']}", event.aggregate_id)
-        _store(tx, doc, event.position)
+        documents.store(tx, doc, event.position)
 
-    async def _change_product(self, tx: RedisTx, event: StoredEvent) -> None:
+    async def _change_product(self, tx: RedisTx, documents: _Documents, event: StoredEvent) -> None:
         data = event.data
-        doc = await _load(tx, event.aggregate_id)
+        doc = await documents.load(tx, event.aggregate_id)
         if doc is None:
             return
         if event.type == "ProductDetailsUpdated":
@@ -154,7 +223,7 @@ class RedisProductDetailProjection(AsyncProjection[RedisTx]):
         elif event.type == "ProductDiscontinued":
             doc["status"] = "discontinued"
         doc["version"] = event.aggregate_version
-        _store(tx, doc, event.position)
+        documents.store(tx, doc, event.position)
 
     async def _rename(self, tx: RedisTx, category_id: str, name: str, position: int) -> None:
         node = await _category(tx, category_id)
