@@ -546,8 +546,15 @@ def main() -> None:
             "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         },
     )
+    report.meta["load_average_before"] = _load_average()
     asyncio.run(run(args, report))
+    # Other work on the machine slows a fold down: the results say how busy it was.
+    report.meta["load_average_after"] = _load_average()
     print(f"results: {report.write()}")
+
+
+def _load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 if __name__ == "__main__":

@@ -394,7 +394,9 @@ async def test_concurrent_applies_apply_each_event_once(both: Both) -> None:
     await both.store.setup(both.projection)
     await fold_log(both.cat, both.sqlite_store, ProductSearchProjection())
 
-    batches = [events, events[5:], events[: len(events) // 2], events, events[2:9]]
+    # Every batch starts where a runner's would, at the start of the log (a batch that
+    # started past a gap would be applied past it: the store trusts its caller's order).
+    batches = [events, events[:12], events[: len(events) // 2], events, events[:9]]
     results = await asyncio.gather(
         *(both.store.apply(tally, batch) for batch in batches),
         *(both.store.apply(both.projection, batch) for batch in batches),
