@@ -520,7 +520,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--projections", default=",".join(PROJECTIONS))
     parser.add_argument(
-        "--batch-size", type=int, default=None, help="events per batch (default: each store's)"
+        "--batch-size", type=int, default=None, help="events per batch (default: the runner's)"
     )
     parser.add_argument("--sample", type=int, default=2000, help="products checked per fold")
     parser.add_argument(
@@ -537,11 +537,7 @@ def main() -> None:
             "python": platform.python_version(),
             "postgres": PG_ADMIN_URL.rsplit("@", 1)[-1],
             "process": "one process, one ProjectionRunner per projection, log read directly",
-            "batch_size": args.batch_size
-            or (
-                f"each store's: Redis {RedisProjectionStore.batch_size},"
-                f" PostgreSQL {PostgresProjectionStore.batch_size}"
-            ),
+            "batch_size": args.batch_size or "the runner's default (500)",
             "seed": args.seed,
             "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         },

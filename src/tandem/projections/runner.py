@@ -28,8 +28,6 @@ from tandem.projections.base import AsyncProjection, Projection, ProjectionStore
 log = logging.getLogger("tandem.projections")
 
 
-BATCH_SIZE = 500
-
 # How often a runner re-reads which aggregates have parked events, in seconds.
 PARKED_REREAD = 1.0
 BEHIND = "behind a parked event of its aggregate"
@@ -74,7 +72,7 @@ class ProjectionRunner:
         log_reader: EventLogReader,
         head: VersionWatch,
         *,
-        batch_size: int | None = None,
+        batch_size: int = 500,
         retry: RetryPolicy | None = None,
         idle_poll: float = 1.0,
         linger: float = 0.02,
@@ -89,11 +87,7 @@ class ProjectionRunner:
         self.state = ProjectionState.STARTING
         self.error: str | None = None
         self.failed_position: int | None = None
-        # At most this many events per store transaction (live batches hold far fewer):
-        # the store's own `batch_size` when it has one, as a network store does.
-        self.batch_size: int = (
-            getattr(store, "batch_size", BATCH_SIZE) if batch_size is None else batch_size
-        )
+        self.batch_size = batch_size
         self.retry = retry or RetryPolicy()
         # Commits in this process wake the runner at once; the timeout only catches
         # writers in other processes sharing the same log.

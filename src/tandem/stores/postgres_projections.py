@@ -129,10 +129,6 @@ class PostgresProjectionStore:
     """
 
     kind = "postgres"
-    # Events per batch for a catching-up runner (`ProjectionRunner` asks its store): a
-    # batch shares its round trips and merges repeated changes of a row, and readers
-    # never wait for a batch's transaction, however long.
-    batch_size = 2000
 
     def __init__(self, pool: Pool, *, owns_pool: bool = False) -> None:
         self.pool = pool

@@ -567,10 +567,6 @@ class RedisProjectionStore:
     """
 
     kind = "redis"
-    # Events per batch for a catching-up runner (`ProjectionRunner` asks its store): a
-    # batch shares its reads and its commit among its events, and at this size one
-    # commit script still runs in under ~10 ms, the time Redis answers no one else.
-    batch_size = 1000
 
     def __init__(self, client: redis.asyncio.Redis, prefix: str = "tandem") -> None:
         self.client = client
