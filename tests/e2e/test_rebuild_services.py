@@ -103,8 +103,16 @@ def test_worker_fed_read_models_rebuild_under_load(deployment: ServicesDeploymen
                 assert progress["percent"] == 100.0
         assert load.problems == [], load.problems[:5]
         assert load.reads > 100
-        status = admin.get("/status").json()
-        by_name = {p["name"]: p for p in status["projections"]}
+        # Each API process refolds analytics itself and reports its own copy's progress:
+        # the process answering may still be folding when another has switched.
+        deadline = time.monotonic() + 30
+        while True:
+            status = admin.get("/status").json()
+            by_name = {p["name"]: p for p in status["projections"]}
+            states = {name: by_name[name]["rebuild"]["state"] for name in REBUILT + ANALYTICS}
+            if set(states.values()) == {"switched"} or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
         for name in REBUILT + ANALYTICS:
             assert by_name[name]["rebuild"]["state"] == "switched", by_name[name]
         # Every API process serves the new copies: each answers at a version past the
