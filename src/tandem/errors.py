@@ -52,3 +52,17 @@ class ProjectionFailed(TandemError):
 
 class UnknownEventType(TandemError):
     """An event type name has no registered class."""
+
+
+class ReadModelLost(TandemError):
+    """A read model's store went back behind what its projection had applied (wiped, or
+    restarted without its last writes): the projection must start again from what the
+    store holds now, and reads of it wait until it is back where it was."""
+
+    def __init__(self, projection: str, expected: int, actual: int) -> None:
+        super().__init__(
+            f"read model {projection} went back from checkpoint {expected} to {actual}"
+        )
+        self.projection = projection
+        self.expected = expected
+        self.actual = actual

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from tandem.bus import Dispatch, Middleware, Next
 from tandem.codec import to_data
@@ -26,11 +26,14 @@ class IdempotencyStore(Protocol):
     async def get(self, scope: str, key: str) -> tuple[str, CommandResult] | None: ...
 
 
-def idempotency(store: IdempotencyStore) -> Middleware:
+def idempotency(store: IdempotencyStore, *, check_first: bool = True) -> Middleware:
     """Same key and payload: the original result. Same key, other payload: a conflict.
 
     The key is claimed in the command's own transaction (see the unit of work), so two
     concurrent retries cannot both take effect: the loser re-reads the winner's answer.
+    With `check_first` a retry is answered from `store` before any transaction opens;
+    without it the unit of work's own lookup answers it, which saves a new key (the
+    common case) a round trip.
     """
 
     async def check(dispatch: Dispatch[Any], call_next: Next) -> Any:
@@ -49,9 +52,10 @@ def idempotency(store: IdempotencyStore) -> Middleware:
                 raise IdempotencyKeyReuse(f"idempotency key {key!r} was used for another request")
             return result
 
-        previous = await replay()
-        if previous is not None:
-            return previous
+        if check_first:
+            previous = await replay()
+            if previous is not None:
+                return previous
         dispatch.claim = IdempotencyClaim(scope, key, request_print)
         try:
             return await call_next(dispatch)
@@ -100,6 +104,14 @@ class ReadModelStatus(Protocol):
     def state(self) -> Any: ...
 
 
+@runtime_checkable
+class ConfirmingReads(Protocol):
+    """A read model whose store can lose what it held: after each read it confirms the
+    store still holds the version the read answered at (see `RemoteProjection`)."""
+
+    async def confirm(self, version: int) -> bool: ...
+
+
 def consistency(read_models: Mapping[str, ReadModelStatus]) -> Middleware:
     """Answer only from a read model at or past the requested minimum version.
 
@@ -112,13 +124,19 @@ def consistency(read_models: Mapping[str, ReadModelStatus]) -> Middleware:
         name: str = dispatch.context["read_model"]
         status = read_models[name]
         watch = status.checkpoint
+        if getattr(status, "went_back", False):
+            raise ReadModelBehind(name, max(dispatch.min_version, watch.value), 0)
         if watch.value < dispatch.min_version:
             if str(status.state) == "failed":
                 raise ProjectionFailed(name, "the projection stopped on a failing event")
             if not await watch.wait_for(dispatch.min_version, dispatch.timeout):
                 raise ReadModelBehind(name, dispatch.min_version, watch.value)
-        dispatch.context["read_version"] = watch.value
-        return await call_next(dispatch)
+        version = dispatch.context["read_version"] = watch.value
+        answer = await call_next(dispatch)
+        if isinstance(status, ConfirmingReads) and not await status.confirm(version):
+            # The store lost what it held (wiped, restarted) while or before answering.
+            raise ReadModelBehind(name, max(dispatch.min_version, version), 0)
+        return answer
 
     return wait
 

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from catalog.api.outages import store_unavailable
 from catalog.domain.errors import DomainError, InvalidInput, NotFound, NotOwner
 from tandem.errors import (
     ConcurrencyConflict,
@@ -19,6 +20,7 @@ from tandem.errors import (
     ReadModelBehind,
     TandemError,
 )
+from tandem.unavailable import unavailable
 
 log = logging.getLogger("catalog.api")
 
@@ -118,6 +120,15 @@ def from_exception(exc: Exception) -> Problem:
             "Read model unavailable",
             str(exc),
             headers={"Retry-After": "5"},
+        )
+    if store_unavailable(exc) or unavailable(exc):
+        log.warning("store unavailable: %s", type(exc).__name__)
+        return Problem(
+            503,
+            "store-unavailable",
+            "Store unavailable",
+            "A store the request needs cannot serve it now; retry later.",
+            headers={"Retry-After": "1"},
         )
     log.exception("unhandled error", exc_info=exc)
     return Problem(500, "internal-error", "Internal error", "The server could not answer.")

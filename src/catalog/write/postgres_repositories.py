@@ -29,61 +29,24 @@ from catalog.domain.product import Product
 from catalog.write import rows
 from catalog.write.repositories import Table
 from tandem.codec import to_data
-from tandem.errors import ConcurrencyConflict
-from tandem.uow_postgres import PostgresUnitOfWork, Save
+from tandem.uow_postgres import PostgresUnitOfWork, Saver, Upsert, Write
 
 if TYPE_CHECKING:
     from tandem.pg import Connection
 
-_LOCK_ALL = (
-    "SELECT pg_advisory_xact_lock(hashtextextended('aggregate:' || id, 0))"
-    " FROM unnest($1::text[]) WITH ORDINALITY AS a(id, n) ORDER BY n"
-)
 
-
-async def hold(conn: Connection, ids: list[str]) -> None:
-    """Hold the aggregates until commit, in id order, without taking a transaction id.
-
-    Runs as its own statement: under READ COMMITTED the next statement's snapshot is
-    taken after the locks are held, so it sees what the previous holder committed.
-    """
-    await conn.execute(_LOCK_ALL, sorted(set(ids)))
-
-
-def _check_saved(status: str, id: str, expected: int) -> None:
-    # asyncpg reports "INSERT 0 <rows>" for INSERT … ON CONFLICT DO UPDATE … WHERE.
-    if not status.endswith(" 1"):
-        raise ConcurrencyConflict(id, expected, -1)
-
-
-async def save_category(conn: Connection, c: Category) -> None:
-    status = await conn.execute(
-        "INSERT INTO categories (id, name, slug, parent_id, version) VALUES ($1, $2, $3, $4, $5)"
-        " ON CONFLICT (id) DO UPDATE SET name = excluded.name, slug = excluded.slug,"
-        " version = excluded.version WHERE categories.version < excluded.version",
-        c.id,
-        c.name,
-        c.slug,
-        c.parent_id,
-        c.version,
-    )
-    _check_saved(status, c.id, c.version)
-
-
-async def save_product(conn: Connection, p: Product) -> None:
-    import asyncpg
-
-    try:
-        status = await conn.execute(
-            "INSERT INTO products (id, sku, name, description, category_id, price, price_cents,"
-            " currency, attributes, stock, status, version)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12)"
-            " ON CONFLICT (id) DO UPDATE SET name = excluded.name,"
-            " description = excluded.description, category_id = excluded.category_id,"
-            " price = excluded.price, price_cents = excluded.price_cents,"
-            " attributes = excluded.attributes, stock = excluded.stock,"
-            " status = excluded.status, version = excluded.version"
-            " WHERE products.version < excluded.version",
+def _product_write(p: Product) -> Write:
+    return Write(
+        "INSERT INTO products (id, sku, name, description, category_id, price, price_cents,"
+        " currency, attributes, stock, status, version)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12)"
+        " ON CONFLICT (id) DO UPDATE SET name = excluded.name,"
+        " description = excluded.description, category_id = excluded.category_id,"
+        " price = excluded.price, price_cents = excluded.price_cents,"
+        " attributes = excluded.attributes, stock = excluded.stock,"
+        " status = excluded.status, version = excluded.version"
+        " WHERE products.version < excluded.version",
+        (
             p.id,
             p.sku,
             p.name,
@@ -96,23 +59,53 @@ async def save_product(conn: Connection, p: Product) -> None:
             p.stock,
             p.status,
             p.version,
-        )
-    except asyncpg.UniqueViolationError as exc:
-        if exc.constraint_name == "products_sku_key":
-            raise DuplicateSku(f"SKU {p.sku!r} is already used") from exc
-        raise
-    _check_saved(status, p.id, p.version)
+        ),
+        p.id,
+        p.version,
+        {"products_sku_key": lambda: DuplicateSku(f"SKU {p.sku!r} is already used")},
+    )
+
+
+def _category_write(c: Category) -> Write:
+    return Write(
+        "INSERT INTO categories (id, name, slug, parent_id, version) VALUES ($1, $2, $3, $4, $5)"
+        " ON CONFLICT (id) DO UPDATE SET name = excluded.name, slug = excluded.slug,"
+        " version = excluded.version WHERE categories.version < excluded.version",
+        (c.id, c.name, c.slug, c.parent_id, c.version),
+        c.id,
+        c.version,
+    )
+
+
+def _order_write(o: Order) -> Write:
+    return Write(
+        "INSERT INTO orders (id, cart_id, customer, status, total, currency, placed_at, lines,"
+        " version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9) ON CONFLICT (id)"
+        " DO UPDATE SET status = excluded.status, version = excluded.version"
+        " WHERE orders.version < excluded.version",
+        (
+            o.id,
+            o.cart_id,
+            o.customer,
+            o.status,
+            str(o.total),
+            o.currency,
+            o.placed_at,
+            orjson.dumps(to_data(o.lines)).decode(),
+            o.version,
+        ),
+        o.id,
+        o.version,
+    )
+
+
+save_category = Upsert(_category_write)
+save_product = Upsert(_product_write)
+save_order = Upsert(_order_write)
 
 
 async def save_cart(conn: Connection, c: Cart) -> None:
-    status = await conn.execute(
-        "INSERT INTO carts (id, owner, version) VALUES ($1, $2, $3) ON CONFLICT (id)"
-        " DO UPDATE SET version = excluded.version WHERE carts.version < excluded.version",
-        c.id,
-        c.owner,
-        c.version,
-    )
-    _check_saved(status, c.id, c.version)
+    await Upsert(_cart_write)(conn, c)
     await conn.execute("DELETE FROM cart_lines WHERE cart_id = $1", c.id)
     if c.lines:
         await conn.execute(
@@ -124,26 +117,17 @@ async def save_cart(conn: Connection, c: Cart) -> None:
         )
 
 
-async def save_order(conn: Connection, o: Order) -> None:
-    status = await conn.execute(
-        "INSERT INTO orders (id, cart_id, customer, status, total, currency, placed_at, lines,"
-        " version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9) ON CONFLICT (id)"
-        " DO UPDATE SET status = excluded.status, version = excluded.version"
-        " WHERE orders.version < excluded.version",
-        o.id,
-        o.cart_id,
-        o.customer,
-        o.status,
-        str(o.total),
-        o.currency,
-        o.placed_at,
-        orjson.dumps(to_data(o.lines)).decode(),
-        o.version,
+def _cart_write(c: Cart) -> Write:
+    return Write(
+        "INSERT INTO carts (id, owner, version) VALUES ($1, $2, $3) ON CONFLICT (id)"
+        " DO UPDATE SET version = excluded.version WHERE carts.version < excluded.version",
+        (c.id, c.owner, c.version),
+        c.id,
+        c.version,
     )
-    _check_saved(status, o.id, o.version)
 
 
-SAVERS: dict[type, Save] = {
+SAVERS: dict[type, Saver] = {
     Category: save_category,
     Product: save_product,
     Cart: save_cart,
@@ -161,16 +145,18 @@ class PostgresRepositories:
     """Aggregate access for one PostgreSQL unit of work (a `Repositories`)."""
 
     def __init__(self, uow: PostgresUnitOfWork) -> None:
+        self._uow = uow
         self._conn = uow.connection
 
     async def category(self, id: str) -> Category:
-        await hold(self._conn, [id])
+        await self._uow.hold([id])
         row = await self._conn.fetchrow("SELECT * FROM categories WHERE id = $1", id)
         if row is None:
             raise NotFound("category", id)
         return rows.category(row)
 
     async def category_ancestors(self, id: str) -> list[str]:
+        await self._uow.settle()
         rows = await self._conn.fetch(
             "WITH RECURSIVE up(id, parent_id, depth) AS ("
             " SELECT id, parent_id, 0 FROM categories WHERE id = $1"
@@ -183,15 +169,19 @@ class PostgresRepositories:
 
     async def exists(self, table: Table, id: str) -> bool:
         assert table in {"categories", "products", "carts", "orders"}
+        await self._uow.settle()
         row = await self._conn.fetchrow(f"SELECT 1 FROM {table} WHERE id = $1", id)
         return row is not None
 
     async def sku_taken(self, sku: str) -> bool:
+        await self._uow.settle()
         return await self._conn.fetchrow("SELECT 1 FROM products WHERE sku = $1", sku) is not None
 
     async def product(self, id: str, *, lock: bool = True) -> Product:
         if lock:
-            await hold(self._conn, [id])
+            await self._uow.hold([id])
+        else:
+            await self._uow.settle()
         row = await self._conn.fetchrow(
             f"SELECT {_PRODUCT_COLUMNS} FROM products WHERE id = $1", id
         )
@@ -202,14 +192,14 @@ class PostgresRepositories:
     async def products(self, ids: list[str]) -> dict[str, Product]:
         if not ids:
             return {}
-        await hold(self._conn, ids)
+        await self._uow.hold(ids)
         found = await self._conn.fetch(
             f"SELECT {_PRODUCT_COLUMNS} FROM products WHERE id = ANY($1::text[])", sorted(ids)
         )
         return {row["id"]: rows.product(row) for row in found}
 
     async def cart(self, id: str) -> Cart | None:
-        await hold(self._conn, [id])
+        await self._uow.hold([id])
         row = await self._conn.fetchrow("SELECT * FROM carts WHERE id = $1", id)
         if row is None:
             return None
@@ -219,7 +209,7 @@ class PostgresRepositories:
         return rows.cart(row, lines)
 
     async def order(self, id: str) -> Order:
-        await hold(self._conn, [id])
+        await self._uow.hold([id])
         row = await self._conn.fetchrow(
             "SELECT id, cart_id, customer, status, total, currency, placed_at,"
             " lines::text AS lines, version FROM orders WHERE id = $1",

@@ -26,11 +26,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+import re
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -108,8 +111,8 @@ _COLUMNS = (
 # left to `CommitAnnouncer`, outside the transaction: a NOTIFY inside it would take
 # PostgreSQL's notification lock through COMMIT and its WAL flush, serializing every
 # writer's commit (measured here: 3,964 → 1,467 transactions/s with pgbench).
-_APPEND = """
-WITH appended AS (
+_APPENDED = """
+appended AS (
     INSERT INTO tandem_events (position, type, schema_version, aggregate_type, aggregate_id,
         aggregate_version, recorded_at, correlation_id, causation_id, data)
     SELECT {position}, e.type, e.schema_version, e.aggregate_type, e.aggregate_id,
@@ -118,9 +121,7 @@ WITH appended AS (
         WITH ORDINALITY AS e(type, schema_version, aggregate_type, aggregate_id,
                              aggregate_version, data, ord)
     RETURNING position
-)
-SELECT array_agg(position ORDER BY position) AS positions FROM appended
-"""
+)"""
 
 _POSITIONS = {
     AppendMode.HORIZON: f"(pg_current_xact_id()::text::bigint << {INDEX_BITS}) + e.ord - 1",
@@ -128,9 +129,72 @@ _POSITIONS = {
     AppendMode.LOCK: "nextval('tandem_events_locked_position')",
 }
 
+_PLACEHOLDER = re.compile(r"\$(\d+)")
 
-def _append_sql(mode: AppendMode) -> str:
-    return _APPEND.format(position=_POSITIONS[mode])
+
+def shift_placeholders(sql: str, offset: int) -> str:
+    """`sql` with every `$n` renumbered `$(n + offset)`, to join it to another statement."""
+    if offset == 0:
+        return sql
+    return _PLACEHOLDER.sub(lambda m: f"${int(m.group(1)) + offset}", sql)
+
+
+@dataclass(frozen=True)
+class Append:
+    """The append of one transaction's events as a common table expression.
+
+    `cte` is ``appended AS (INSERT … RETURNING position)`` with placeholders `$1…$9`
+    bound to `args`; a caller may join it to other statements (see
+    `shift_placeholders`), so a command's writes travel in one round trip.
+    """
+
+    cte: str
+    args: tuple[Any, ...]
+    recorded_at: float
+
+
+@functools.cache
+def _appended_cte(mode: AppendMode) -> str:
+    return _APPENDED.format(position=_POSITIONS[mode])
+
+
+def prepare_append(
+    events: Sequence[NewEvent], metadata: Metadata, mode: AppendMode = AppendMode.HORIZON
+) -> Append:
+    """The statement part appending `events` (at least one)."""
+    if len(events) > MAX_EVENTS_PER_TRANSACTION:
+        raise EventLogFull(f"one transaction may append at most {MAX_EVENTS_PER_TRANSACTION}")
+    now = time.time()
+    args = (
+        [e.type for e in events],
+        [e.schema_version for e in events],
+        [e.aggregate_type for e in events],
+        [e.aggregate_id for e in events],
+        [e.aggregate_version for e in events],
+        now,
+        metadata.correlation_id,
+        metadata.causation_id,
+        [orjson.dumps(e.data).decode() for e in events],
+    )
+    return Append(_appended_cte(mode), args, now)
+
+
+def stored_events(
+    events: Sequence[NewEvent], positions: Sequence[int], append: Append, metadata: Metadata
+) -> list[StoredEvent]:
+    """The appended events with the positions the statement returned."""
+    if positions[-1] > MAX_POSITION:
+        raise EventLogFull("event positions would pass 2^53")
+    return [
+        e.stored(position, append.recorded_at, metadata)
+        for position, e in zip(positions, events, strict=True)
+    ]
+
+
+async def lock_for_append(conn: Connection, mode: AppendMode) -> None:
+    """What a mode needs before its append statement (the table lock of `lock`)."""
+    if mode is AppendMode.LOCK:
+        await conn.execute("LOCK TABLE tandem_events IN EXCLUSIVE MODE")
 
 
 async def append(
@@ -142,30 +206,15 @@ async def append(
     """Append `events` in the caller's open transaction; returns them with positions."""
     if not events:
         return []
-    if len(events) > MAX_EVENTS_PER_TRANSACTION:
-        raise EventLogFull(f"one transaction may append at most {MAX_EVENTS_PER_TRANSACTION}")
-    if mode is AppendMode.LOCK:
-        await conn.execute("LOCK TABLE tandem_events IN EXCLUSIVE MODE")
-    now = time.time()
+    prepared = prepare_append(events, metadata, mode)
+    await lock_for_append(conn, mode)
     row = await conn.fetchrow(
-        _append_sql(mode),
-        [e.type for e in events],
-        [e.schema_version for e in events],
-        [e.aggregate_type for e in events],
-        [e.aggregate_id for e in events],
-        [e.aggregate_version for e in events],
-        now,
-        metadata.correlation_id,
-        metadata.causation_id,
-        [orjson.dumps(e.data).decode() for e in events],
+        f"WITH {prepared.cte}\nSELECT array_agg(position ORDER BY position) AS positions"
+        " FROM appended",
+        *prepared.args,
     )
     assert row is not None
-    positions: list[int] = row["positions"]
-    if positions[-1] > MAX_POSITION:
-        raise EventLogFull("event positions would pass 2^53")
-    return [
-        e.stored(position, now, metadata) for position, e in zip(positions, events, strict=True)
-    ]
+    return stored_events(events, row["positions"], prepared, metadata)
 
 
 class PostgresEventLog:

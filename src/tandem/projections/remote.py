@@ -37,12 +37,21 @@ class RemoteProjection:
     mode = "async"
 
     def __init__(
-        self, name: str, read_checkpoint: ReadCheckpoint, parts: list[str] | None = None
+        self,
+        name: str,
+        read_checkpoint: ReadCheckpoint,
+        parts: list[str] | None = None,
+        *,
+        confirm_reads: bool = False,
     ) -> None:
         self._name = name
         self._read_checkpoint = read_checkpoint
         self.parts: dict[str, int] = dict.fromkeys(parts or [name], 0)
         self.checkpoint = VersionWatch(0)
+        # Whether each read re-reads the stored checkpoints after answering (a store
+        # that can be wiped: Redis), and whether the store was last seen behind.
+        self.confirm_reads = confirm_reads
+        self.went_back = False
         self.state = "starting"
         self.error: str | None = None
         self.events_applied = 0
@@ -58,8 +67,28 @@ class RemoteProjection:
 
     async def refresh(self) -> None:
         """Re-read the checkpoints from the store (the truth)."""
-        for part, position in (await self._read_checkpoint()).items():
+        seen = dict(self.parts)
+        stored = await self._read_checkpoint()
+        for part, position in stored.items():
             self.advance_part(part, position)
+        self._note_went_back(seen, stored)
+
+    def _note_went_back(self, seen: dict[str, int], stored: dict[str, int]) -> None:
+        # A store behind what it served (wiped, or restarted without its last writes)
+        # answers nothing until its projection has folded back to where it was. `seen`
+        # is taken before the store is read: a notice arriving during the read may
+        # raise the parts past what the read returned without anything going back.
+        self.went_back = any(position < seen.get(part, 0) for part, position in stored.items())
+
+    async def confirm(self, version: int) -> bool:
+        """After a read answered at `version`: does the store still hold at least that?
+        Only for stores that can lose what was applied (`confirm_reads`)."""
+        if not self.confirm_reads:
+            return True
+        seen = dict(self.parts)
+        stored = await self._read_checkpoint()
+        self._note_went_back(seen, stored)
+        return not self.went_back and min(stored.values(), default=version) >= version
 
     def retarget(self, read_checkpoint: ReadCheckpoint, parts: dict[str, int]) -> None:
         """Follow another stored copy (a rebuild's) from now on. Its parts must have

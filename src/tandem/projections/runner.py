@@ -21,9 +21,11 @@ import structlog
 from tandem import tracing
 from tandem.consistency import VersionWatch
 from tandem.deadletters import PARKED, DeadLetters
+from tandem.errors import ReadModelLost
 from tandem.eventlog.base import EventLogReader
 from tandem.messages import StoredEvent
 from tandem.projections.base import AsyncProjection, Projection, ProjectionStore
+from tandem.unavailable import unavailable
 
 log = logging.getLogger("tandem.projections")
 
@@ -99,6 +101,7 @@ class ProjectionRunner:
         self.linger = linger
         self.behind_since: float | None = None
         self.events_applied = 0
+        self.unavailable_waits = 0
         if policy is PoisonPolicy.PARK and dead_letters is None:
             raise ValueError("the park policy needs a dead-letter store")
         self.policy = policy
@@ -148,6 +151,8 @@ class ProjectionRunner:
                 if self.head.value <= position:
                     if await self.head.wait_for(position + 1, timeout=self.idle_poll):
                         await asyncio.sleep(self.linger)
+                    else:
+                        await self._verify_store()
                 else:
                     # The head moved in another process or the read raced the commit.
                     await asyncio.sleep(0)
@@ -169,14 +174,19 @@ class ProjectionRunner:
 
     async def _read(self, position: int) -> list[StoredEvent] | None:
         """The next batch; a failing read is retried like a failing event, then stops."""
-        for attempt in range(self.retry.attempts):
+        attempt = 0
+        while attempt < self.retry.attempts:
             try:
                 return await self.log_reader.read_after(position, self.batch_size)
             except Exception as exc:
                 self.error = f"reading the event log: {type(exc).__name__}: {exc}"
                 log.warning("projection %s: %s", self.name, self.error)
+                if unavailable(exc):
+                    await self._wait_for_store()
+                    continue
                 if attempt + 1 < self.retry.attempts:
                     await asyncio.sleep(self.retry.delay(attempt))
+                attempt += 1
         self.state = ProjectionState.FAILED
         log.error("projection %s: stopped, the event log cannot be read: %s", self.name, self.error)
         return None
@@ -226,23 +236,31 @@ class ProjectionRunner:
         return True
 
     async def _apply_batch(self, events: list[StoredEvent]) -> bool:
-        try:
-            with tracing.batch(self.name, events, self.projection.event_types):
-                self._advance(await self.store.apply(self.projection, events), events)
-            if log.isEnabledFor(logging.DEBUG):
-                self._log_applied(events)
-            return True
-        except Exception:
-            if len(events) > 1:
-                log.warning("projection %s: batch failed, applying one by one", self.name)
-                for event in events:
-                    if self._behind_parked(event):  # parked a moment ago, in this batch
-                        if not await self._park(event, BEHIND):
-                            return False
-                    elif not await self._apply_one(event):
-                        return False
+        while True:
+            try:
+                with tracing.batch(self.name, events, self.projection.event_types):
+                    self._advance(await self.store.apply(self.projection, events), events)
+                if log.isEnabledFor(logging.DEBUG):
+                    self._log_applied(events)
                 return True
-            return await self._apply_one(events[0])
+            except ReadModelLost:
+                raise
+            except Exception as exc:
+                if not unavailable(exc):
+                    break
+                self.error = f"{type(exc).__name__}: {exc}"
+                log.warning("projection %s: store unavailable: %s", self.name, self.error)
+                await self._wait_for_store()
+        if len(events) > 1:
+            log.warning("projection %s: batch failed, applying one by one", self.name)
+            for event in events:
+                if self._behind_parked(event):  # parked a moment ago, in this batch
+                    if not await self._park(event, BEHIND):
+                        return False
+                elif not await self._apply_one(event):
+                    return False
+            return True
+        return await self._apply_one(events[0])
 
     def _log_applied(self, events: list[StoredEvent]) -> None:
         """One debug line per event, with the ids of the command that caused it."""
@@ -267,25 +285,33 @@ class ProjectionRunner:
             return await self._retry_one(event)
 
     async def _retry_one(self, event: StoredEvent) -> bool:
-        for attempt in range(self.retry.attempts):
+        attempt = 0
+        while attempt < self.retry.attempts:
             try:
                 with tracing.batch(self.name, [event], self.projection.event_types):
                     self._advance(await self.store.apply(self.projection, [event]), [event])
                 if attempt:
                     log.info("projection %s: position %s applied", self.name, event.position)
                 return True
+            except ReadModelLost:
+                raise
             except Exception as exc:  # the runner decides; nothing is skipped
                 self.error = f"{type(exc).__name__}: {exc}"
+                if unavailable(exc):  # not the event's fault: wait for the store
+                    log.warning("projection %s: store unavailable: %s", self.name, self.error)
+                    await self._wait_for_store()
+                    continue
+                attempt += 1
                 log.warning(
                     "projection %s: position %s failed (attempt %s/%s): %s",
                     self.name,
                     event.position,
-                    attempt + 1,
+                    attempt,
                     self.retry.attempts,
                     self.error,
                 )
-                if attempt + 1 < self.retry.attempts:
-                    await asyncio.sleep(self.retry.delay(attempt))
+                if attempt < self.retry.attempts:
+                    await asyncio.sleep(self.retry.delay(attempt - 1))
         if self.policy is PoisonPolicy.PARK:
             return await self._park(event, self.error or "failed")
         self.failed_position = event.position
@@ -299,6 +325,25 @@ class ProjectionRunner:
         )
         return False
 
+    async def _verify_store(self) -> None:
+        """Idle: ask a store that can tell whether it lost what was applied (raises
+        `ReadModelLost` then); an unreachable store is left for the next batch."""
+        verify = getattr(self.store, "verify", None)
+        if verify is None:
+            return
+        try:
+            await verify(self.projection)
+        except ReadModelLost:
+            raise
+        except Exception as exc:
+            if not unavailable(exc):
+                raise
+
+    async def _wait_for_store(self) -> None:
+        """Back off while a store is unreachable: its outage is not a poison event."""
+        self.unavailable_waits += 1
+        await asyncio.sleep(self.retry.delay(min(self.unavailable_waits, 8)))
+
     def _advance(self, checkpoint: int, events: list[StoredEvent]) -> None:
         # Counted by event, not by position: positions need not be dense (PostgreSQL's
         # are transaction ids), and a store skips what an earlier owner applied.
@@ -306,6 +351,7 @@ class ProjectionRunner:
         self.events_applied += sum(1 for e in events if floor < e.position <= checkpoint)
         self.checkpoint.advance(checkpoint)
         self.error = None
+        self.unavailable_waits = 0
 
     def lag_seconds(self) -> float:
         if self.behind_since is None or self.checkpoint.value >= self.head.value:

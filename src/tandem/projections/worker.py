@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from tandem.errors import ReadModelLost
 from tandem.leases import Leases
 from tandem.projections.runner import ProjectionRunner
 
@@ -71,6 +72,8 @@ class ProjectionWorker:
         self.discover = discover
         self.interval = interval
         self.running: dict[str, _Running] = {}
+        # Leased projections whose runner must start again (see `_restart_lost`).
+        self._restart: set[str] = set()
 
     async def run(self) -> None:
         last_ok = time.monotonic()
@@ -82,9 +85,12 @@ class ProjectionWorker:
                     changes = await self.leases.rebalance(list(self.factories))
                     last_ok = time.monotonic()
                     for name in changes.lost:
+                        self._restart.discard(name)
                         await self._stop(name)
-                    for name in changes.acquired:
-                        await self._start(name)
+                    # Started in `_restart_lost`, which tries again next round if a
+                    # store is down: a lease held with no runner would stall it.
+                    self._restart.update(changes.acquired)
+                    await self._restart_lost()
                     await self._report()
                 except (OSError, ConnectionError) as exc:
                     log.warning(
@@ -118,6 +124,27 @@ class ProjectionWorker:
         ]
         self.running[name] = _Running(leased, tasks)
         log.info("worker %s: runs %s from %s", self.leases.worker_id, name, runner.checkpoint.value)
+
+    async def _restart_lost(self) -> None:
+        """Start again, from what the store holds now, every runner whose read model
+        went back behind it (`ReadModelLost`)."""
+        for name, running in list(self.running.items()):
+            task = running.tasks[0]
+            if task.done() and not task.cancelled():
+                error = task.exception()
+                if isinstance(error, ReadModelLost):
+                    log.warning("worker %s: %s; starting it again", self.leases.worker_id, error)
+                    await self._stop(name)
+                    self._restart.add(name)
+        for name in sorted(self._restart):
+            if name not in self.leases.held:
+                self._restart.discard(name)
+                continue
+            try:
+                await self._start(name)
+                self._restart.discard(name)
+            except Exception as exc:  # the store may still be down: next round
+                log.warning("worker %s: cannot start %s yet: %s", self.leases.worker_id, name, exc)
 
     async def _stop(self, name: str) -> None:
         running = self.running.pop(name, None)

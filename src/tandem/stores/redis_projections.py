@@ -42,7 +42,7 @@ from typing import Any, NamedTuple, TypeVar
 
 import redis.asyncio
 
-from tandem.errors import TandemError
+from tandem.errors import ReadModelLost, TandemError
 from tandem.messages import StoredEvent
 from tandem.projections.base import AsyncProjection
 from tandem.projections.checkpoints import fold_again, fold_past
@@ -606,15 +606,43 @@ class RedisProjectionStore:
         checkpoint while this batch was being folded.
         """
         ident = (projection.name, projection.version)
-        checkpoint = self._known.pop(ident, None)
+        checkpoint = self._known.get(ident)
         if checkpoint is None:
             checkpoint = await self.checkpoint(*ident)
         tx = RedisTx(self.client, self.namespace(projection))
         last = await fold_past(tx, projection, events, checkpoint)
         if last > checkpoint:
-            await self._commit_batch(projection, tx, checkpoint, last)
+            try:
+                await self._commit_batch(projection, tx, checkpoint, last)
+            except CheckpointMoved as moved:
+                # Kept otherwise: after a failed round trip the next batch is fenced
+                # against what this store last saw, so a store that lost writes is noticed.
+                self._known.pop(ident, None)
+                if moved.actual < moved.expected:
+                    raise ReadModelLost(projection.name, moved.expected, moved.actual) from moved
+                raise
         self._known[ident] = last
         return last
+
+    async def verify(self, projection: RedisProjection) -> None:
+        """Raise `ReadModelLost` if the stored checkpoint went back behind the one this
+        store last read or committed (Redis wiped, or restarted without its last
+        writes); an idle runner asks now and then, since no commit would notice."""
+        ident = (projection.name, projection.version)
+        known = self._known.get(ident)
+        if known is None:
+            return
+        stored = await self.checkpoint(*ident)
+        if stored < known:
+            self._known.pop(ident, None)
+            raise ReadModelLost(projection.name, known, stored)
+
+    async def checkpoints(self, idents: Sequence[tuple[str, int]]) -> list[int]:
+        """The stored checkpoints of several projection versions in one round trip."""
+        if not idents:
+            return []
+        keys = [namespace(self.prefix, name, version) + CHECKPOINT_KEY for name, version in idents]
+        return [0 if raw is None else int(raw) for raw in await self.client.mget(keys)]
 
     async def apply_parked(self, projection: RedisProjection, events: list[StoredEvent]) -> None:
         """Apply parked events again in one script call, fenced like a batch (refused

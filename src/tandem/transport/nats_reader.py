@@ -29,6 +29,7 @@ import asyncio
 import bisect
 import contextlib
 import logging
+import time
 from dataclasses import dataclass, field
 
 import orjson
@@ -45,6 +46,9 @@ from tandem.transport import wire
 from tandem.transport.nats_stream import ensure_stream, last_relayed, raise_if_cancelled
 
 log = logging.getLogger("tandem.transport.nats")
+
+# A position past any the log holds: read from the log up to its end.
+_END = 2**63 - 1
 
 
 @dataclass(order=True)
@@ -76,6 +80,7 @@ class NatsEventReader:
         fetch_timeout: float = 5.0,
         max_wait: float = 0.005,
         duplicate_window: float = 120.0,
+        log_check: float = 5.0,
     ) -> None:
         self.stream = stream
         self.subject_prefix = subject_prefix
@@ -90,6 +95,11 @@ class NatsEventReader:
         # deliver, so the runner neither blocks nor spins.
         self.max_wait = max_wait
         self.duplicate_window = duplicate_window
+        # While idle, how often the log's head is compared with the checkpoint, so a
+        # consumer that stopped delivering cannot leave the projection behind for good.
+        self.log_check = log_check
+        self._log_checked = time.monotonic()
+        self._log_ahead = False
         self.arrivals = VersionWatch(0)
         """The highest position seen in the stream; the runner's `head`."""
         self.garbage = 0
@@ -172,8 +182,26 @@ class NatsEventReader:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.max_wait):
                     await self._delivered.wait()
+        if not self._buffer and (self._log_ahead or await self._stream_quiet_behind_log(position)):
+            # Nothing buffered, nothing announced, yet the log has more: the consumer
+            # stopped delivering (seen after the database dropped every connection).
+            events = await self._from_fallback(position, limit, _END)
+            self._log_ahead = len(events) == limit
+            return events
         self._falling_back = False
         return []
+
+    async def _stream_quiet_behind_log(self, position: int) -> bool:
+        """Every `log_check` seconds while idle: is the log's head past `position`?"""
+        now = time.monotonic()
+        if now - self._log_checked < self.log_check:
+            return False
+        self._log_checked = now
+        try:
+            return await self.fallback.head() > position
+        except Exception as exc:  # the log unreachable: the stream is all there is
+            log.warning("reader %s: cannot read the log's head: %s", self.durable, exc)
+            return False
 
     def _chain(self, position: int, limit: int) -> list[StoredEvent]:
         """The unbroken run of buffered events that starts right after `position`."""

@@ -84,3 +84,31 @@ async def test_a_split_projection_has_applied_a_version_only_when_every_part_has
     assert remote.checkpoint.value == 450
     remote.advance_part("elsewhere.p0", 10_000)  # not one of its parts
     assert remote.checkpoint.value == 450
+
+
+async def test_a_notice_during_a_checkpoint_read_is_not_taken_for_a_wiped_store() -> None:
+    """A worker's notice may raise a part while the stored checkpoints are being read;
+    the read then returns less than the part now holds, and nothing went back."""
+    projection: RemoteProjection
+
+    async def read_while_notified() -> dict[str, int]:
+        stored = dict(projection.parts)
+        projection.advance_part("detail", 20)
+        return stored
+
+    projection = RemoteProjection("detail", read_while_notified, confirm_reads=True)
+    projection.advance_part("detail", 10)
+    await projection.refresh()
+    assert not projection.went_back
+    assert await projection.confirm(10)
+    assert not projection.went_back
+
+
+async def test_a_store_behind_what_was_seen_went_back() -> None:
+    async def wiped() -> dict[str, int]:
+        return {"detail": 0}
+
+    projection = RemoteProjection("detail", wiped, confirm_reads=True)
+    projection.advance_part("detail", 10)
+    assert not await projection.confirm(10)
+    assert projection.went_back

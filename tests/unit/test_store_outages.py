@@ -1,0 +1,45 @@
+"""Which errors answer 503 `store-unavailable` rather than 500."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+import redis
+
+from catalog.api.outages import store_unavailable
+from catalog.api.problems import from_exception
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        ConnectionRefusedError("refused"),
+        ConnectionResetError("reset"),
+        asyncpg.exceptions.TooManyConnectionsError("sorry, too many clients already"),
+        asyncpg.exceptions.CannotConnectNowError("the database system is starting up"),
+        asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed"),
+        asyncpg.exceptions.AdminShutdownError("terminating connection"),
+        redis.exceptions.ConnectionError("Connection refused"),
+        redis.exceptions.TimeoutError("Timeout reading from socket"),
+    ],
+)
+def test_outages_are_503_with_retry_after(exc: Exception) -> None:
+    assert store_unavailable(exc)
+    problem = from_exception(exc)
+    assert (problem.status, problem.type) == (503, "store-unavailable")
+    assert problem.headers["Retry-After"]
+    assert str(exc) not in problem.detail
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        ValueError("bug"),
+        asyncpg.exceptions.UniqueViolationError("duplicate key"),
+        asyncpg.exceptions.UndefinedTableError("no such table"),
+        redis.exceptions.ResponseError("WRONGTYPE"),
+    ],
+)
+def test_bugs_stay_500(exc: Exception) -> None:
+    assert not store_unavailable(exc)
+    assert from_exception(exc).status == 500
