@@ -6,7 +6,7 @@ DATA ?= ./data
 PORT ?= 8000
 HOST ?= 127.0.0.1
 
-.PHONY: install run test test-all lint bench-embedded bench-services bench-rebuild clean
+.PHONY: install run test test-all test-levels test-chaos lint bench bench-embedded bench-services bench-rebuild clean
 
 install: $(VENV)/.installed
 
@@ -30,14 +30,37 @@ test: lint
 
 test-all: test
 
-bench-embedded: install
+# The whole end-to-end suite at every separation level (`make test` runs its core
+# modules at levels 1 and 2, and all of it at level 3).
+test-levels: install
+	TANDEM_E2E_LEVELS=all $(BIN)/pytest tests/e2e
+
+# Faults under a mixed workload, checked (docs/reliability.md): own Redis and NATS on
+# spare ports, fresh PostgreSQL databases; writes the table to docs/reliability.md and
+# tests/chaos/results/chaos.json.
+CHAOS_ROUNDS ?= 4
+CHAOS_SEED ?= 1
+test-chaos: install
+	$(BIN)/python -m tests.chaos.runner --rounds $(CHAOS_ROUNDS) --seed $(CHAOS_SEED)
+
+# The benchmark suite (bench/suite.py): seeds 100,000 products, runs every scenario of
+# quality.md at each separation level with same-run ceilings and the eventsourcing
+# peer; results in bench/results/suite-<profile>.{json,md,png}. BENCH_ARGS=… to change
+# sizes (e.g. BENCH_ARGS="--products 5000 --duration 2 --runs 1").
+BENCH_ARGS ?=
+$(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml
+	$(BIN)/pip install --quiet -e '.[dev,services,bench]'
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
-	$(BIN)/python -m bench.embedded
+	touch $@
 
 # Needs the machine's PostgreSQL and Redis (fresh databases and key prefix per run).
-bench-services: install
-	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
-	$(BIN)/python -m bench.services
+bench: $(VENV)/.bench-installed
+	$(BIN)/python -m bench.suite --profile services $(BENCH_ARGS)
+
+bench-services: bench
+
+bench-embedded: $(VENV)/.bench-installed
+	$(BIN)/python -m bench.suite --profile embedded $(BENCH_ARGS)
 
 # Catch-up of the services read models from 1,000,000 events (EVENTS=… to change);
 # needs the machine's PostgreSQL and Redis (a fresh database and key prefix per run).

@@ -14,6 +14,7 @@ from typing import Any
 
 from catalog.domain.events import ALL_EVENTS
 from catalog.projections.product_detail import ProductDetailProjection
+from catalog.read.level1.wiring import DirectReads
 from catalog.read.product_feed import ProductFeed, sqlite_changes
 from catalog.read_files import clean, live_file, next_file, point_to, remove
 from catalog.read_models import READ_MODELS, ReadModel, Reads
@@ -96,11 +97,18 @@ class Catalog:
         self.rebuilds: dict[str, Rebuild] = {}
         self._rebuild_tasks: dict[str, asyncio.Task[None]] = {}
         sync_projections: list[SyncProjection] = []
-        reads = [self._build_read_model(spec, sync_projections) for spec in READ_MODELS]
+        # Level 1: queries read the write tables; no read model, no projection.
+        self.direct = (
+            DirectReads.sqlite(settings.write_database, self.head) if settings.level == 1 else None
+        )
+        if self.direct is not None:
+            reads: list[Reads] = [self.direct.reads]
+        else:
+            reads = [self._build_read_model(spec, sync_projections) for spec in READ_MODELS]
         self.query_bus = QueryBus(
             [
                 timing(self.metrics.query_observed),
-                consistency(LiveTracked(self.read_models)),
+                consistency(self.direct.tracked if self.direct else LiveTracked(self.read_models)),
             ]
         )
         for read in reads:
@@ -118,9 +126,13 @@ class Catalog:
         )
         handlers.register(self.command_bus)
         self.metrics.watch(self.status, lambda: self.head.value, self.writer.appended)
-        self.product_feed = ProductFeed(
-            sqlite_changes(self.readers[ProductDetailProjection.name]),
-            self.read_models[ProductDetailProjection.name].tracked.checkpoint,
+        self.product_feed = (
+            self.direct.feed
+            if self.direct is not None
+            else ProductFeed(
+                sqlite_changes(self.readers[ProductDetailProjection.name]),
+                self.read_models[ProductDetailProjection.name].tracked.checkpoint,
+            )
         )
         self._tasks: list[asyncio.Task[None]] = []
         self._sync = sync_projections
@@ -341,6 +353,8 @@ class Catalog:
             for close in running.closers:
                 close()
         self.log_reader.close()
+        if self.direct is not None:
+            self.direct.close()
         self.dead_letters.close()
         self.write_reader.close()
         self.write_db.close()

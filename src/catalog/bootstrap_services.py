@@ -39,6 +39,8 @@ from catalog.domain.events import ALL_EVENTS
 from catalog.generations.keeper import GenerationKeeper
 from catalog.generations.serving import ServedGenerations
 from catalog.generations.storage import stored_class
+from catalog.read import detail_cache
+from catalog.read.level1.wiring import DirectReads
 from catalog.read.product_feed import ProductFeed
 from catalog.settings import Settings, SettingsError
 from catalog.write import handlers, postgres_schema
@@ -223,7 +225,7 @@ class ServicesCatalog:
         import redis.asyncio
 
         settings = self.settings
-        assert settings.database_url and settings.read_database_url and settings.redis_url
+        assert settings.database_url
         self.pool = await create_pool(settings.database_url, min_size=2, max_size=20)
         self._closers.append(self.pool.close)
         async with self.pool.acquire() as conn:
@@ -232,10 +234,12 @@ class ServicesCatalog:
             raise SettingsError(
                 f"the write database needs migrations ({', '.join(missing)}): run `tandem migrate`"
             )
-        self.read_pool = await create_pool(settings.read_database_url, min_size=1, max_size=10)
-        self._closers.append(self.read_pool.close)
-        self.redis: redis.asyncio.Redis = redis.asyncio.Redis.from_url(settings.redis_url)
-        self._closers.append(self.redis.aclose)
+        if settings.level != 1:  # level 1 reads the write database alone
+            assert settings.read_database_url and settings.redis_url
+            self.read_pool = await create_pool(settings.read_database_url, min_size=1, max_size=10)
+            self._closers.append(self.read_pool.close)
+            self.redis: redis.asyncio.Redis = redis.asyncio.Redis.from_url(settings.redis_url)
+            self._closers.append(self.redis.aclose)
         self.dead_letters = dead_letter_table.PostgresDeadLetters(self.pool)
         self._spawn(count_dead_letters(self.dead_letters, self.dead_letter_counts), "letters")
         mode = pg_log.AppendMode(settings.event_log_mode)
@@ -250,8 +254,8 @@ class ServicesCatalog:
         self._spawn(self.announcer.run(), "announcer")
         if Role.API in self.roles:
             await self._start_api(mode, projections=projections)
-        if Role.WORKER in self.roles and projections:
-            await self._start_worker()
+        if Role.WORKER in self.roles and projections and settings.level != 1:
+            await self._start_worker()  # at level 1 no projection runs: workers idle
         self._spawn(self.listener.run(), "listener")
         self._started = True
 
@@ -259,6 +263,9 @@ class ServicesCatalog:
         self._tasks.append(asyncio.create_task(coro, name=name))
 
     async def _start_api(self, mode: pg_log.AppendMode, *, projections: bool) -> None:
+        if self.settings.level == 1:
+            self._start_direct_api(mode)
+            return
         remote: list[RemoteProjection] = []
         reads: list[Any] = []
         self.generations = ServedGenerations(self, self._specs)
@@ -282,6 +289,7 @@ class ServicesCatalog:
                     spec.name,
                     self.checkpoint_reader(spec, stored),
                     [p.name for p in self.parts(spec, stored)],
+                    confirm_reads=spec.store is StoreKind.REDIS,
                 )
                 remote.append(tracked)
                 self.read_models[spec.name] = RunningReadModel(tracked, spec.store.value)
@@ -297,6 +305,30 @@ class ServicesCatalog:
         self.query_bus = QueryBus([timing(self.metrics.query_observed), consistency(live)])
         for read in reads:
             read.register(self.query_bus)
+        self._wire_commands(mode)
+        by_name = {spec.name: read for spec, read in zip(self._specs, reads, strict=True)}
+        detail_reads = by_name["product_detail"]
+        self.product_feed = ProductFeed(
+            _redis_changes(detail_reads),
+            self.read_models["product_detail"].tracked.checkpoint,
+        )
+        self._spawn(self.product_feed.run(), "product-feed")
+        self.detail_cache = detail_cache.start(self)
+        if self.detail_cache is not None:
+            self._spawn(self.detail_cache.run(), "detail-cache")
+
+    def _start_direct_api(self, mode: pg_log.AppendMode) -> None:
+        """Level 1: queries read the write tables through the pool, at the log head."""
+        direct = DirectReads.postgres(self.pool, self.head)
+        self.query_bus = QueryBus(
+            [timing(self.metrics.query_observed), consistency(direct.tracked)]
+        )
+        direct.reads.register(self.query_bus)
+        self._wire_commands(mode)
+        self.product_feed = direct.feed
+        self._spawn(self.product_feed.run(), "product-feed")
+
+    def _wire_commands(self, mode: pg_log.AppendMode) -> None:
         writer = PostgresWriter(
             self.pool, self.registry, SAVERS, mode=mode, on_commit=self._committed
         )
@@ -305,18 +337,11 @@ class ServicesCatalog:
             [
                 timing(self.metrics.command_observed),
                 validation,
-                idempotency(PostgresIdempotency(self.pool)),
+                idempotency(PostgresIdempotency(self.pool), check_first=False),
             ],
         )
         handlers.register(self.command_bus)
         self.metrics.watch(self.status, lambda: self.head.value, writer.appended)
-        by_name = {spec.name: read for spec, read in zip(self._specs, reads, strict=True)}
-        detail_reads = by_name["product_detail"]
-        self.product_feed = ProductFeed(
-            _redis_changes(detail_reads),
-            self.read_models["product_detail"].tracked.checkpoint,
-        )
-        self._spawn(self.product_feed.run(), "product-feed")
 
     def _committed(self, version: int) -> None:
         # The position is committed but becomes readable only below the horizon:
@@ -375,6 +400,8 @@ class ServicesCatalog:
 
     def parking_target(self, name: str) -> tuple[Any, Any]:
         """The store and projection (or partition) whose dead letters are retried."""
+        if self.settings.level == 1:
+            raise KeyError(f"{name}: no projection runs at separation level 1")
         for spec in self.remote_specs:
             stored: type[Any] = spec.projection
             prefix = f"{spec.name}_g"
@@ -426,7 +453,8 @@ class ServicesCatalog:
             store = RedisProjectionStore(self.redis, self.redis_prefix)
 
             async def read_redis() -> dict[str, int]:
-                return {p.name: await store.checkpoint(p.name, p.version) for p in parts}
+                positions = await store.checkpoints([(p.name, p.version) for p in parts])
+                return {p.name: position for p, position in zip(parts, positions, strict=True)}
 
             return read_redis
         from tandem.stores.postgres_projections import PostgresProjectionStore
@@ -529,7 +557,7 @@ class ServicesCatalog:
         """Start a blue/green rebuild: workers fold a new copy beside the live one and
         promote it once it follows the log; API processes then switch to it."""
         spec = next((s for s in self._specs if s.name == name), None)
-        if spec is None:
+        if spec is None or self.settings.level == 1:
             raise KeyError(name)
         try:
             await registry.request(self.pool, name, int(spec.projection.version))
@@ -540,10 +568,11 @@ class ServicesCatalog:
 
     async def refresh_rebuilds(self) -> None:
         """Read the registry now rather than at the next second's refresh."""
-        await self.generations.refresh()
+        if self.settings.level != 1:
+            await self.generations.refresh()
 
     async def cancel_rebuild(self, name: str) -> Rebuild:
-        if await registry.cancel(self.pool, name) is None:
+        if self.settings.level == 1 or await registry.cancel(self.pool, name) is None:
             raise KeyError(name)
         await self.generations.refresh()
         return self.rebuilds[name]
@@ -564,6 +593,8 @@ class ServicesCatalog:
             await self.pool.fetchval("SELECT 1")
         except Exception as exc:
             problems.append(f"write database: {exc}")
+        if self.settings.level == 1:
+            return problems
         try:
             await self.redis.ping()
         except Exception as exc:

@@ -40,6 +40,20 @@ def _partitions(raw: str) -> dict[str, int]:
     return {k: int(v) for k, v in _per_projection("TANDEM_PARTITIONS", raw, counts).items()}
 
 
+def _level(raw: str, *, services: bool) -> int:
+    """The separation level: 1 (queries read the write tables), 2 (every SQLite read
+    model in the write transaction, embedded only) or 3 (read stores fed by events)."""
+    level = int(raw) if raw.strip().isdigit() else 0
+    if level not in (1, 2, 3):
+        raise SettingsError("TANDEM_LEVEL must be 1, 2 or 3")
+    if services and level == 2:
+        raise SettingsError(
+            "TANDEM_LEVEL=2 puts SQLite read models in the write transaction: embedded"
+            " profile only (use 1 or 3 on the services profile)"
+        )
+    return level
+
+
 def _otel_exporter(raw: str) -> str | None:
     exporter = raw.strip().lower()
     return None if exporter in ("", "none") else exporter
@@ -76,11 +90,7 @@ class Settings:
             raise SettingsError(
                 "TANDEM_DATABASE_URL must be sqlite:///PATH (embedded) or postgresql://… (services)"
             )
-        level = int(env.get("TANDEM_LEVEL", "3"))
-        if level not in (2, 3) or (services and level != 3):
-            raise SettingsError(
-                "TANDEM_LEVEL must be 3 on the services profile and 2 or 3 on the embedded one"
-            )
+        level = _level(env.get("TANDEM_LEVEL", "3"), services=services)
         modes = dict(DEFAULT_MODES)
         modes.update(_modes(env.get("TANDEM_PROJECTION_MODES", "")))
         settings = cls(
@@ -111,7 +121,8 @@ class Settings:
             raise SettingsError("TANDEM_EVENT_LOG_MODE must be horizon or lock")
         if self.otel_exporter not in (None, "otlp", "console"):
             raise SettingsError("TANDEM_OTEL_EXPORTER must be otlp, console or none")
-        if not self.services:
+        if not self.services or self.level == 1:
+            # Level 1 reads the write database: no Redis, no read database needed.
             return
         missing = [
             name

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,20 +13,35 @@ Deployment = Server | ServicesDeployment
 
 PROFILES = [
     "embedded",
+    "embedded-level1",
+    pytest.param("embedded-level2", marks=[pytest.mark.slow]),
     pytest.param("services", marks=[pytest.mark.services, pytest.mark.slow]),
     pytest.param("services-nats", marks=[pytest.mark.services, pytest.mark.slow]),
+    pytest.param("services-level1", marks=[pytest.mark.services, pytest.mark.slow]),
 ]
 
 
 def deploy(profile: str, data_dir: Path) -> Deployment:
     """One `tandem serve` (embedded), or 2 API processes + 2 workers (services), fed
     by the PostgreSQL transport or by JetStream (with 2 relays racing and product
-    detail split into 3 partitions)."""
+    detail split into 3 partitions); `-levelN`: at separation level N (at level 1 the
+    services profile's one worker idles and no Redis or read database is used)."""
     if profile == "services":
         return ServicesDeployment(data_dir)
     if profile == "services-nats":
         return ServicesDeployment(data_dir, relays=2, partitions={"product_detail": 3})
+    if profile == "services-level1":
+        return ServicesDeployment(data_dir, {"TANDEM_LEVEL": "1"}, workers=1)
+    if profile.startswith("embedded-level"):
+        return Server(data_dir, {"TANDEM_LEVEL": profile.removeprefix("embedded-level")})
     return Server(data_dir)
+
+
+def skip_without_projections(server: Deployment, why: str) -> None:
+    """Skip a test that is about projections on a deployment that runs none (level 1:
+    queries read the write tables)."""
+    if server.level == 1:
+        pytest.skip(f"separation level 1 runs no projection: {why}")
 
 
 @pytest.fixture(scope="module", params=PROFILES)
@@ -39,6 +55,37 @@ def server(profile: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[D
     runs against the embedded profile and against the services profile."""
     root: Path = tmp_path_factory.mktemp("e2e")
     srv = deploy(profile, root / "data")
-    srv.start()
+    try:
+        srv.start()
+    except BaseException:
+        srv.stop()  # what did start: processes, databases
+        raise
     yield srv
     srv.stop()
+
+
+# Separation levels 1 and 2 are the baselines the benchmarks compare level 3 with. `make
+# test` runs these modules at every level; `make test-levels` (TANDEM_E2E_LEVELS=all)
+# runs the whole suite at every level, fuzzing and authorization included.
+EVERY_LEVEL_MODULES = frozenset(
+    {"test_http_flow", "test_bad_input", "test_streams", "test_races", "test_metrics"}
+)
+LEVEL_BASELINES = frozenset({"embedded-level1", "embedded-level2", "services-level1"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("TANDEM_E2E_LEVELS") == "all":
+        return
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        profile = callspec.params.get("profile") if callspec is not None else None
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module is not None else ""
+        if profile in LEVEL_BASELINES and module not in EVERY_LEVEL_MODULES:
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept

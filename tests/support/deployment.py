@@ -59,6 +59,7 @@ class ServicesDeployment:
         self.apis_count = apis
         self.workers_count = workers
         self.extra_env = env or {}
+        self.level = int(self.extra_env.get("TANDEM_LEVEL", "3"))
         self.prefix = f"tandem_e2e_{uuid.uuid4().hex[:10]}"
         self.write_db: PostgresDatabase | None = None
         self.read_db: PostgresDatabase | None = None

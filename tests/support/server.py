@@ -46,6 +46,7 @@ class Server:
             "TANDEM_ADMIN_TOKEN": ADMIN_TOKEN,
             **(env or {}),
         }
+        self.level = int(self.env.get("TANDEM_LEVEL", "3"))
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir.parent / f"server-{self.port}.log"
 

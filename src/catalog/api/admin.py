@@ -18,13 +18,13 @@ Admin = Annotated[Principal, Depends(require("admin"))]
 
 def _catalog(request: Request) -> Any:
     catalog = request.app.state.catalog
-    if not hasattr(catalog, "rebuild"):
-        raise Problem(
-            409,
-            "rebuild-unsupported",
-            "Rebuild not available",
-            "This deployment cannot rebuild read models.",
-        )
+    if not hasattr(catalog, "rebuild") or catalog.settings.level == 1:
+        detail = "This deployment cannot rebuild read models."
+        if catalog.settings.level == 1:
+            detail = (
+                "At separation level 1 queries read the write tables: no read model to rebuild."
+            )
+        raise Problem(409, "rebuild-unsupported", "Rebuild not available", detail)
     return catalog
 
 

@@ -15,6 +15,7 @@ async def status(request: Request) -> dict[str, Any]:
     catalog = request.app.state.catalog
     return {
         "head": catalog.head.value,
+        "level": catalog.settings.level,
         "projections": catalog.status(),
         "subscribers": catalog.product_feed.subscriber_count,
         "rebuilds": [r.describe() for r in getattr(catalog, "rebuilds", {}).values()],
