@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
 import urllib.request
-from typing import TYPE_CHECKING, Annotated
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -19,7 +21,7 @@ from catalog.cli_dead_letters import app as dead_letters_app
 from catalog.cli_rebuild import register as register_rebuild
 from catalog.cli_services import register as register_services
 from catalog.settings import Settings
-from catalog.tokens import SCOPES, TokenVerifier, admin_token
+from catalog.tokens import SCOPES, admin_token
 from catalog.tokens import create as create_token
 
 app = typer.Typer(help="Tandem: a CQRS product catalog.", no_args_is_help=True)
@@ -34,43 +36,88 @@ if TYPE_CHECKING:
     from catalog.bootstrap_services import ServicesCatalog
 
 
+class Server(StrEnum):
+    UVICORN = "uvicorn"
+    GRANIAN = "granian"
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     log_level: Annotated[str, typer.Option(help="Log level.")] = "INFO",
+    server: Annotated[
+        Server, typer.Option(help="The ASGI server.", envvar="TANDEM_SERVER")
+    ] = Server.UVICORN,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="API processes on one port (services profile only).",
+            envvar="TANDEM_WORKERS",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the API (embedded: with every projection in this process; services: with
     projections in `tandem worker` processes)."""
-    import uvicorn
-
-    from catalog.api.app import create_app
+    from catalog.api import factory
     from catalog.logging_setup import configure
     from tandem import tracing
 
     configure(log_level.upper())
     settings = Settings.from_env()
-    tracing.setup(settings.otel_exporter, settings.otel_service_name)
+    if workers > 1 and not settings.services:
+        raise typer.BadParameter(
+            "the embedded profile serves from one process (its SQLite files have one writer)",
+            param_hint="--workers",
+        )
     token, new = admin_token(settings.admin_token, settings.data_dir)
     if new:
         console.print(f"[bold]Admin token[/bold] (kept in {settings.data_dir / 'admin-token'}):")
         console.print(token, markup=False, highlight=False)
-    verifier = TokenVerifier(token)
-    catalog: Catalog | ServicesCatalog
-    if settings.services:
-        from catalog.bootstrap_services import ServicesCatalog
+    if server is Server.GRANIAN:
+        _serve_granian(host, port, log_level, workers)
+        return
+    import uvicorn
 
-        catalog = ServicesCatalog(settings)
+    target: Any = f"{factory.__name__}:app_from_env"
+    if workers > 1:
+        os.environ[factory.LOG_LEVEL] = log_level
     else:
-        catalog = Catalog(settings)
+        tracing.setup(settings.otel_exporter, settings.otel_service_name)
+        target = factory.build_app(settings, token)
     uvicorn.run(
-        create_app(catalog, verifier),
+        target,
+        factory=workers > 1,
+        workers=workers,
         host=host,
         port=port,
         log_level=log_level.lower(),
         log_config=None,  # keep the JSON logging configured above
         access_log=False,
     )
+
+
+def _serve_granian(host: str, port: int, log_level: str, workers: int) -> None:
+    """Granian's worker processes each build the app (`catalog.api.factory`); this
+    process supervises them, and stops them on SIGTERM or SIGINT."""
+    from granian.constants import Interfaces
+    from granian.log import LogLevels
+    from granian.server import Server as Granian
+
+    from catalog.api import factory
+
+    os.environ[factory.LOG_LEVEL] = log_level
+    Granian(
+        f"{factory.__name__}:app_from_env",
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=workers,
+        factory=True,
+        log_level=LogLevels(log_level.lower()),
+        log_access=False,
+    ).serve()
 
 
 @app.command()

@@ -118,6 +118,44 @@ class RedisProductDetailReads(_RedisReads):
             out.append((as_bytes(entry_id or b"").decode(), pid, pos, doc))
         return out
 
+    async def document(self, product_id: str) -> tuple[int, bytes] | None:
+        """The stored document and the position of its last change, read together."""
+        owner = partition_of(product_id, self.partitions) if self.partitions > 1 else 0
+        ns = self._namespaces[owner]
+        async with self._client.pipeline(transaction=True) as pipe:
+            pipe.get(ns + product_detail.product_key(product_id))
+            pipe.zscore(ns + product_detail.CHANGED, product_id)
+            raw, position = await pipe.execute()
+        if raw is None or position is None:
+            return None
+        return int(position), as_bytes(raw)
+
+    async def feed_window(
+        self, entry: str, count: int, partition: int = 0
+    ) -> tuple[str | None, list[tuple[str, str, int, bytes]]]:
+        """The oldest entry id kept in one partition's feed, and the entries after `entry`
+        (as `feed_after`), read together: an oldest id above `entry` means entries after
+        it may have been trimmed unread."""
+        stream = self._namespaces[partition] + product_detail.FEED
+        async with self._client.pipeline(transaction=True) as pipe:
+            pipe.xrange(stream, "-", "+", 1)
+            pipe.xrange(stream, f"({entry}", "+", count)
+            oldest, rows = await pipe.execute()
+        out: list[tuple[str, str, int, bytes]] = []
+        for entry_id, fields in rows or []:
+            f = {as_bytes(k): as_bytes(v) for k, v in (fields or {}).items() if v is not None}
+            pid, pos, doc = f[b"id"].decode(), int(f[b"position"]), f[b"doc"]
+            out.append((as_bytes(entry_id or b"").decode(), pid, pos, doc))
+        first = as_bytes(oldest[0][0] or b"").decode() if oldest else None
+        return first, out
+
+    async def feed_end(self, partition: int = 0) -> str:
+        """The id of the newest entry of one partition's feed ("0-0" when empty)."""
+        rows = await self._client.xrevrange(
+            self._namespaces[partition] + product_detail.FEED, "+", "-", 1
+        )
+        return as_bytes(rows[0][0] or b"").decode() if rows else "0-0"
+
     def register(self, bus: QueryBus) -> None:
         bus.register(GetProduct, self.get_product, read_model=self.projection.name)
 
