@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
-from catalog.api import admin, commands, dead_letters, ops, problems, queries, streams
+from catalog.api import admin, commands, dead_letters, links, ops, problems, queries, streams
 from catalog.api.hot import HotReads
 from catalog.api.limits import BodyLimit
 from catalog.tokens import TokenVerifier
@@ -45,6 +45,7 @@ def create_app(catalog: Catalog | ServicesCatalog, tokens: TokenVerifier) -> Fas
         lambda: [r.describe() for r in getattr(catalog, "rebuilds", {}).values()]
     )
     problems.install(app)
+    links.install(app)
     app.include_router(commands.router)
     app.include_router(queries.router)
     app.include_router(ops.router)
