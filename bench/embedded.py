@@ -1,68 +1,111 @@
-"""Benchmarks of the embedded profile: `make bench-embedded`.
+"""The embedded deployment the suite measures: `python -m bench.embedded` runs the
+suite on it (`python -m bench.suite --profile embedded`).
 
-Measures, in one run and against baselines measured in the same run:
-- detail: GET /products/{id} (Zipf ids) vs a raw Starlette route with a fixed 1 KB body;
-- write: ChangePrice with idempotency keys vs a raw route running the same core SQL;
-- catch-up: each async projection rebuilt from position 0, events/s.
-Results go to bench/results/embedded.json and .md.
+A fresh data directory (SQLite write database and event log, SQLite and DuckDB read
+models), seeded with `tandem seed` through the command bus; one API process
+(`tandem serve`, projections in-process), restarted per separation level.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
-import platform
-import random
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-from bench.harness import (
-    Process,
-    Report,
-    catalog_server,
-    free_port,
-    median_of,
-    price_changes,
-    wrk,
-)
+import httpx
+
+from bench.harness import Process, free_port
 
 TOKEN = "bench-admin-token"
 
 
 def _seed(data: Path, products: int) -> float:
-    start = time.perf_counter()
+    """`tandem seed` into the data directory `data`; seconds taken."""
+    started = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "catalog", "seed", "--products", str(products), "--seed", "1"],
         env={**os.environ, "TANDEM_DATA_DIR": str(data)},
         check=True,
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    return time.perf_counter() - start
+    return time.perf_counter() - started
 
 
-def _ids_file(data: Path, target: Path, *, zipf: bool) -> Path:
-    conn = sqlite3.connect(data / "write.db")
-    ids = [
-        r[0] for r in conn.execute("SELECT id FROM products WHERE status = 'active' ORDER BY sku")
-    ]
-    conn.close()
-    rng = random.Random(3)
-    if zipf:
-        weights = [1 / (rank + 1) for rank in range(len(ids))]
-        chosen = rng.choices(ids, weights=weights, k=20000)
-    else:
-        chosen = ids
-    target.write_text("\n".join(chosen) + "\n")
-    return target
+class EmbeddedDeployment:
+    profile = "embedded"
+    levels = (1, 2, 3)
+
+    def __init__(self, root: Path) -> None:
+        self.data = root / "embedded"
+        self.env = {"TANDEM_DATA_DIR": str(self.data), "TANDEM_ADMIN_TOKEN": TOKEN}
+        self.api: Process | None = None
+
+    def seed(self, products: int) -> dict[str, Any]:
+        """`tandem seed`: every command through the bus, one at a time."""
+        seconds = _seed(self.data, products)
+        (commands,) = self.rows("SELECT COUNT(DISTINCT correlation_id) FROM tandem_events")[0]
+        return {
+            "method": "tandem seed: the command bus, one command at a time",
+            "commands": commands,
+            "products": products,
+            "seconds": round(seconds, 1),
+            "commands_per_s": round(commands / seconds),
+        }
+
+    def start_api(self, level: int, server: str = "uvicorn") -> Process:
+        self.stop_api()
+        port = free_port()
+        args = [sys.executable, "-m", "catalog", "serve", "--port", str(port)]
+        args += ["--log-level", "warning", "--server", server]
+        self.api = Process(args, {**self.env, "TANDEM_LEVEL": str(level)}, port, "/readyz")
+        return self.api
+
+    def stop_api(self) -> None:
+        if self.api is not None:
+            self.api.stop()
+            self.api = None
+
+    def caught_up(self, timeout: float = 600) -> bool:
+        assert self.api is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = httpx.get(f"{self.api.url}/status", timeout=10).json()
+            if all(p["checkpoint"] >= status["head"] for p in status["projections"]):
+                return True
+            time.sleep(0.2)
+        return False
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        conn = sqlite3.connect(self.data / "write.db")
+        try:
+            return list(conn.execute(sql))
+        finally:
+            conn.close()
+
+    def snapshot(self, target: Path) -> Path:
+        """A copy of the write database, for the raw SQL ceiling to write to."""
+        source = sqlite3.connect(self.data / "write.db")
+        copy = sqlite3.connect(target)
+        try:
+            source.backup(copy)
+        finally:
+            source.close()
+            copy.close()
+        return target
+
+    def close(self) -> None:
+        self.stop_api()
 
 
-async def _catch_up(data: Path) -> dict[str, float]:
-    """Rebuild every async projection from position 0 into fresh stores."""
+async def catch_up(data: Path) -> dict[str, float]:
+    """Rebuild every async projection from position 0 into fresh stores; events/s each."""
     from catalog.read_models import READ_MODELS
     from tandem.consistency import VersionWatch
     from tandem.eventlog.sqlite import SqliteEventLogReader
@@ -95,146 +138,9 @@ async def _catch_up(data: Path) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--products", type=int, default=20000)
-    parser.add_argument("--duration", type=int, default=10)
-    parser.add_argument("--runs", type=int, default=3)
-    args = parser.parse_args()
-    report = Report(
-        "embedded",
-        meta={
-            "products": args.products,
-            "duration_s": args.duration,
-            "runs": args.runs,
-            "cores": os.cpu_count(),
-            "python": platform.python_version(),
-            "server": "uvicorn, 1 process (the embedded profile runs projections in-process)",
-            "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        },
-    )
-    with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp) / "data"
-        seconds = _seed(data, args.products)
-        conn = sqlite3.connect(data / "write.db")
-        head = conn.execute("SELECT MAX(position) FROM tandem_events").fetchone()[0]
-        commands = conn.execute(
-            "SELECT COUNT(DISTINCT correlation_id) FROM tandem_events"
-        ).fetchone()[0]
-        conn.close()
-        report.scenarios["seed"] = {
-            "events": head,
-            "commands": commands,
-            "seconds": round(seconds, 1),
-        }
-        report.row("seed (in-process bus)", f"{commands / seconds:,.0f} commands/s", "-", "-")
-        zipf = _ids_file(data, Path(tmp) / "zipf.txt", zipf=True)
-        uniform = _ids_file(data, Path(tmp) / "ids.txt", zipf=False)
+    from bench.suite import main as suite
 
-        base_port = free_port()
-        baseline = Process(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "bench.baseline_app:app",
-                "--port",
-                str(base_port),
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],
-            {"BENCH_DB": str(data / "write.db")},
-            base_port,
-            "/fixed",
-        )
-        try:
-            fixed = median_of(
-                [
-                    wrk(baseline.url + "/fixed", connections=64, duration=args.duration)
-                    for _ in range(args.runs)
-                ]
-            )
-        finally:
-            baseline.stop()
-
-        server = catalog_server(data, TOKEN)
-        try:
-            detail = median_of(
-                [
-                    wrk(
-                        server.url,
-                        connections=64,
-                        duration=args.duration,
-                        script="detail.lua",
-                        env={"BENCH_IDS": str(zipf)},
-                    )
-                    for _ in range(args.runs)
-                ]
-            )
-            write = price_changes(
-                server.url, uniform, TOKEN, tag="run", duration=args.duration, runs=args.runs
-            )
-        finally:
-            server.stop()
-        raw_port = free_port()
-        raw = Process(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "bench.baseline_app:app",
-                "--port",
-                str(raw_port),
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],
-            {"BENCH_DB": str(data / "write.db")},
-            raw_port,
-            "/fixed",
-        )
-        try:
-            raw_write = median_of(
-                [
-                    wrk(
-                        raw.url,
-                        connections=16,
-                        duration=args.duration,
-                        script="raw_price.lua",
-                        env={"BENCH_IDS": str(uniform)},
-                    )
-                    for _ in range(args.runs)
-                ]
-            )
-        finally:
-            raw.stop()
-        catch_up = asyncio.run(_catch_up(data))
-
-    report.scenarios.update(
-        {
-            "baseline_fixed": fixed,
-            "detail": detail,
-            "write": write,
-            "baseline_raw_write": raw_write,
-            "catch_up_events_per_s": catch_up,
-        }
-    )
-    report.row("baseline: raw route, 1 KB body", f"{fixed['requests_per_s']:,.0f} req/s", "-", "-")
-    report.row(
-        "detail GET /products/{id}",
-        f"{detail['requests_per_s']:,.0f} req/s p99 {detail['p99_ms']} ms",
-        f"raw route {fixed['requests_per_s']:,.0f} req/s",
-        f"{detail['requests_per_s'] / fixed['requests_per_s']:.2f}",
-    )
-    report.row(
-        "write ChangePrice + Idempotency-Key",
-        f"{write['requests_per_s']:,.0f} cmd/s p99 {write['p99_ms']} ms",
-        f"raw SQL route {raw_write['requests_per_s']:,.0f}/s",
-        f"{write['requests_per_s'] / raw_write['requests_per_s']:.2f}",
-    )
-    for name, rate in catch_up.items():
-        report.row(f"catch-up {name}", f"{rate:,.0f} events/s", "-", "-")
-    print(f"written: {report.write()}")
+    suite(["--profile", "embedded", *sys.argv[1:]])
 
 
 if __name__ == "__main__":

@@ -12,12 +12,15 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from statistics import median
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+
+T = TypeVar("T")
 
 RESULTS = Path(__file__).parent / "results"
 LUA = Path(__file__).parent / "lua"
@@ -57,6 +60,19 @@ class Process:
             self.proc.kill()
 
 
+def patiently(make: Callable[[], T], attempts: int = 30, pause: float = 2.0) -> T:
+    """`make()`, tried again while PostgreSQL refuses new connections (the machine's
+    server is shared; its connection slots run out for a while under other work)."""
+    for attempt in range(attempts):
+        try:
+            return make()
+        except Exception as exc:
+            if "too many clients" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(pause)
+    raise AssertionError("unreachable")
+
+
 def catalog_server(data: Path, token: str) -> Process:
     """`tandem serve` (one process) on a free port over the data directory `data`."""
     port = free_port()
@@ -75,6 +91,8 @@ class WrkResult:
     p99_ms: float
     errors: int
     loadgen_cpu_share: float
+    p75_ms: float = float("nan")
+    p90_ms: float = float("nan")
 
     @classmethod
     def parse(cls, out: str, cpu_share: float) -> WrkResult:
@@ -86,7 +104,15 @@ class WrkResult:
             r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
         ):
             errors += sum(int(g) for g in m.groups())
-        return cls(rps, _percentile(out, "50%"), _percentile(out, "99%"), errors, cpu_share)
+        return cls(
+            rps,
+            _percentile(out, "50%"),
+            _percentile(out, "99%"),
+            errors,
+            cpu_share,
+            _percentile(out, "75%"),
+            _percentile(out, "90%"),
+        )
 
 
 def _percentile(out: str, label: str) -> float:
@@ -138,10 +164,34 @@ def price_changes(
     )
 
 
+def wrk_median(
+    url: str,
+    runs: int,
+    *,
+    connections: int,
+    duration: int,
+    script: str | None = None,
+    env: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """`runs` wrk runs of one point; their medians (and each run)."""
+    return median_of(
+        [
+            wrk(url, connections=connections, duration=duration, script=script, env=env)
+            for _ in range(runs)
+        ]
+    )
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def median_of(runs: list[WrkResult]) -> dict[str, Any]:
     return {
         "requests_per_s": round(median(r.requests_per_s for r in runs), 1),
         "p50_ms": round(median(r.p50_ms for r in runs), 2),
+        "p75_ms": round(median(r.p75_ms for r in runs), 2),
+        "p90_ms": round(median(r.p90_ms for r in runs), 2),
         "p99_ms": round(median(r.p99_ms for r in runs), 2),
         "errors": sum(r.errors for r in runs),
         "loadgen_cpu_share": round(median(r.loadgen_cpu_share for r in runs), 3),
