@@ -96,12 +96,13 @@ async def differences(
     prefix: str,
     partitions: dict[str, int] | None = None,
     generations: dict[str, int] | None = None,
+    redis_url: str = REDIS_URL,
 ) -> list[str]:
     """Fold the whole log into fresh stores and list every difference with the live ones
     (empty when every read model equals its rebuild). Partitioned projections are
     rebuilt as the same partitions and compared namespace by namespace; `generations`
     names the live copy of each rebuilt read model."""
-    client = redis.asyncio.Redis.from_url(REDIS_URL)
+    client = redis.asyncio.Redis.from_url(redis_url)
     write_pool = await create_pool(write_url, min_size=1, max_size=2)
     rebuilt_db = await create_database("tandem_rebuild")
     rebuilt_prefix = f"tandem_rebuild_{uuid.uuid4().hex[:8]}"

@@ -1,0 +1,292 @@
+"""The chaos runner: faults at random moments under a mixed workload, then checks.
+
+It starts a Redis and a NATS server of its own, fresh PostgreSQL databases, two API
+processes behind a failover balancer, two workers and two relays over JetStream
+(`OwnServicesDeployment`), seeds a small catalog and runs concurrent client sessions
+(`tests.chaos.workload`). Round after round it lets the workload run, injects one fault
+(`tests.chaos.faults`) at a random moment, lets the workload run on, then pauses it and
+checks:
+
+- the projections converge (every checkpoint at the head, live) within a bound;
+- every read model equals a fold of the whole event log into fresh stores (`differences`);
+- every acknowledged command's event is in the log, and no command's event is there
+  twice (events of each kind between the acknowledged and the issued commands);
+
+and at the end the whole history of the sessions (`tests.support.consistency.check`).
+
+`python -m tests.chaos.runner` runs the full version and writes its table to
+docs/reliability.md and its figures to tests/chaos/results/chaos.json; the bounded
+version runs under pytest (`tests/chaos/test_chaos_run.py`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import signal
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.chaos.deployment import OwnServicesDeployment
+from tests.chaos.faults import FAULTS, patiently
+from tests.chaos.workload import Workload, seed
+from tests.support.consistency import History, Op, check, tally
+from tests.support.services_readmodels import differences
+
+PARTITIONS = {"product_detail": 2}
+CONVERGE_WITHIN = 90.0
+# Command kinds and the event type each acknowledged one appends exactly once.
+EVENT_OF = {"price": "PriceChanged", "cart_add": "CartItemAdded", "checkout": "OrderPlaced"}
+
+
+@dataclass
+class Report:
+    seed: int
+    faults: Counter[str] = field(default_factory=Counter)
+    violations: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    converge_seconds: list[float] = field(default_factory=list)
+    events: int = 0
+    duration: float = 0.0
+    backend_lost: int = 0
+    revived: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "seed": self.seed,
+            "duration_seconds": round(self.duration, 1),
+            "faults": dict(self.faults),
+            "counts": self.counts,
+            "events_in_log": self.events,
+            "requests_lost_with_a_killed_api_process": self.backend_lost,
+            "convergence_seconds_max": round(max(self.converge_seconds, default=0.0), 2),
+            "workers_or_relays_that_exited_and_were_restarted": self.revived,
+            "violations": len(self.violations),
+            "violation_samples": self.violations[:50],
+        }
+
+    def table(self) -> str:
+        rows = [("Fault", "Injected"), *sorted(self.faults.items())]
+        lines = ["| Fault | Injected |", "|---|---:|"]
+        lines += [f"| {kind} | {n} |" for kind, n in rows[1:]]
+        lines += ["", "| Measure | Value |", "|---|---:|"]
+        for name, value in self.counts.items():
+            lines.append(f"| {name} | {value} |")
+        lines.append(f"| events in the log | {self.events} |")
+        lines.append(
+            "| requests lost with a killed API process (503 from the balancer)"
+            f" | {self.backend_lost} |"
+        )
+        lines.append(f"| workers or relays that exited and were restarted | {self.revived} |")
+        lines.append(
+            f"| slowest convergence after a fault | {max(self.converge_seconds, default=0):.1f} s |"
+        )
+        lines.append(f"| **violations** | **{len(self.violations)}** |")
+        return "\n".join(lines)
+
+
+def _status(url: str) -> dict[str, Any]:
+    return dict(httpx.get(f"{url}/status", timeout=10).json())
+
+
+def wait_converged(url: str, timeout: float = CONVERGE_WITHIN) -> tuple[bool, dict[str, Any]]:
+    """Until every projection is live at the head (or the timeout)."""
+    deadline = time.monotonic() + timeout
+    status: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        try:
+            status = _status(url)
+        except (httpx.HTTPError, ValueError):
+            time.sleep(0.5)
+            continue
+        projections = status.get("projections", [])
+        if projections and all(
+            p["checkpoint"] == status["head"] and p["state"] == "live" for p in projections
+        ):
+            return True, status
+        time.sleep(0.3)
+    return False, status
+
+
+async def _log_events(url: str) -> list[tuple[int, str]]:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch("SELECT position, type FROM tandem_events")
+    finally:
+        await conn.close()
+    return [(int(r["position"]), str(r["type"])) for r in rows]
+
+
+async def _log_head(url: str) -> int:
+
+    from tandem.eventlog.postgres import PostgresEventLog
+    from tandem.pg import create_pool
+
+    pool = await create_pool(url, min_size=1, max_size=1)
+    try:
+        return await PostgresEventLog(pool).head()
+    finally:
+        await pool.close()
+
+
+def check_log(ops: list[Op], events: list[tuple[int, str]]) -> list[str]:
+    """Acknowledged commands are in the log; no command's event is there twice."""
+    problems: list[str] = []
+    types = dict(events)
+    for op in ops:
+        if op.acknowledged and op.version not in types:
+            problems.append(
+                f"{op.session} {op.kind} {op.target}: acknowledged at {op.version}, not in the log"
+            )
+    in_log = Counter(t for _, t in events)
+    for kind, event in EVENT_OF.items():
+        acked = sum(op.acknowledged for op in ops if op.kind == kind)
+        issued = sum(op.acknowledged or op.unknown_outcome for op in ops if op.kind == kind)
+        if not acked <= in_log[event] <= issued:
+            problems.append(
+                f"{event}: {in_log[event]} in the log, {acked} acknowledged, {issued} issued"
+            )
+    return problems
+
+
+def verify(d: OwnServicesDeployment, ops: list[Op], report: Report, label: str) -> None:
+    start = time.monotonic()
+    report.revived += d.revive()
+    converged, status = wait_converged(d.url)
+    report.converge_seconds.append(time.monotonic() - start)
+    if not converged:
+        report.violations.append(f"after {label}: no convergence in {CONVERGE_WITHIN} s: {status}")
+        return
+    assert d.write_db is not None and d.read_db is not None
+    write_url, read_url = d.write_db.url, d.read_db.url
+    # The log's head is bounded by the oldest transaction running on the whole server
+    # (shared with other databases): compare only once this checker sees the head too.
+    deadline = time.monotonic() + CONVERGE_WITHIN
+    while patiently(lambda: _log_head(write_url)) < int(status["head"]):
+        if time.monotonic() > deadline:
+            report.violations.append(f"after {label}: the log's head stays below /status")
+            return
+        time.sleep(0.5)
+    found = patiently(
+        lambda: differences(write_url, read_url, d.prefix, PARTITIONS, redis_url=d.redis_server.url)
+    )
+    report.violations += [f"after {label}: {p}" for p in found[:20]]
+    events = patiently(lambda: _log_events(write_url))
+    report.events = len(events)
+    report.violations += [f"after {label}: {p}" for p in check_log(ops, events)]
+
+
+def run(
+    root: Path,
+    *,
+    rounds: int,
+    seed_value: int = 1,
+    sessions: int = 4,
+    say: Any = print,
+) -> Report:
+    """`rounds` rounds of every fault kind, in a random order; the report of the run."""
+    rng = random.Random(seed_value)
+    report = Report(seed_value)
+    began = time.monotonic()
+    deployment = OwnServicesDeployment(root, partitions=PARTITIONS)
+    history = History()
+    workload: Workload | None = None
+    try:
+        deployment.start(timeout=300)
+        catalog = seed(deployment.url, history)
+        converged, status = wait_converged(deployment.url, timeout=300)
+        if not converged:
+            raise RuntimeError(f"the deployment never caught up before the faults: {status}")
+        workload = Workload(deployment.url, catalog, history, sessions)
+        workload.start()
+        plan = [kind for kind in FAULTS for _ in range(rounds)]
+        rng.shuffle(plan)
+        for number, kind in enumerate(plan, 1):
+            time.sleep(rng.uniform(0.5, 3.0))
+            detail = FAULTS[kind](deployment, rng)
+            report.faults[kind] += 1
+            say(f"[{number}/{len(plan)}] {kind}: {detail}")
+            time.sleep(rng.uniform(0.5, 2.5))
+            workload.pause()
+            before = len(report.violations)
+            verify(deployment, history.ops, report, f"{kind} ({detail})")
+            say(
+                f"    converged in {report.converge_seconds[-1]:.1f} s,"
+                f" {len(report.violations) - before} violations, {len(history.ops)} ops so far"
+            )
+            for problem in report.violations[before : before + 5]:
+                say(f"    {problem}")
+            workload.resume()
+        workload.stop()
+        report.violations += workload.errors
+        report.violations += check(history.ops)
+        report.counts = tally(history.ops)
+        if deployment.balancer is not None:
+            report.backend_lost = deployment.balancer.app.lost
+    finally:
+        if workload is not None:
+            workload.stop()
+        deployment.stop()
+    report.duration = time.monotonic() - began
+    return report
+
+
+DOC = Path("docs/reliability.md")
+RESULTS = Path("tests/chaos/results/chaos.json")
+
+
+def write_doc(report: Report, rounds: int) -> None:
+    DOC.parent.mkdir(parents=True, exist_ok=True)
+    text = DOC.read_text() if DOC.exists() else ""
+    start, end = "<!-- chaos-results:start -->", "<!-- chaos-results:end -->"
+    block = (
+        f"{start}\nLast full run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+        f"seed {report.seed}, {rounds} rounds of each fault kind, "
+        f"{report.duration / 60:.1f} minutes.\n\n{report.table()}\n{end}"
+    )
+    heading = "## Last full run\n"
+    if start in text and end in text:
+        text = text[: text.index(start)] + block + text[text.index(end) + len(end) :]
+    elif heading in text:  # replaces what the section said before any full run
+        text = text[: text.index(heading) + len(heading)] + "\n" + block + "\n"
+    else:
+        text = text + "\n" + heading + "\n" + block + "\n"
+    DOC.write_text(text)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report.as_json(), indent=2) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=4, help="injections of each fault kind")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--sessions", type=int, default=4)
+    parser.add_argument("--no-write", action="store_true", help="do not update the docs")
+    parser.add_argument("--dir", type=Path, help="keep logs and data here (default: a temp dir)")
+    args = parser.parse_args(argv)
+    # Stopped from outside: still stop every server and process and drop the databases.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    with tempfile.TemporaryDirectory(prefix="tandem-chaos-") as tmp:
+        root = args.dir or Path(tmp)
+        report = run(root, rounds=args.rounds, seed_value=args.seed, sessions=args.sessions)
+    print(report.table())
+    for problem in report.violations[:50]:
+        print("VIOLATION", problem)
+    if not args.no_write:
+        write_doc(report, args.rounds)
+        print(f"written to {DOC} and {RESULTS}")
+    return 1 if report.violations else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
