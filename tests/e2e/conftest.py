@@ -71,6 +71,12 @@ EVERY_LEVEL_MODULES = frozenset(
     {"test_http_flow", "test_bad_input", "test_streams", "test_races", "test_metrics"}
 )
 LEVEL_BASELINES = frozenset({"embedded-level1", "embedded-level2", "services-level1"})
+# The HTTP surface (authorization, logs, stateful fuzzing) does not depend on the
+# transport: `make test` checks it on the embedded and the services profile, not again
+# over JetStream.
+SURFACE_TESTS = frozenset(
+    {"test_authorization", "test_secrets_in_logs", "test_stateful_fuzzing_along_the_links"}
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -82,7 +88,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         callspec = getattr(item, "callspec", None)
         profile = callspec.params.get("profile") if callspec is not None else None
         module = item.module.__name__.rsplit(".", 1)[-1] if item.module is not None else ""
-        if profile in LEVEL_BASELINES and module not in EVERY_LEVEL_MODULES:
+        name = getattr(item, "originalname", item.name)
+        surface = module in SURFACE_TESTS or name in SURFACE_TESTS
+        if (profile in LEVEL_BASELINES and module not in EVERY_LEVEL_MODULES) or (
+            profile == "services-nats" and surface
+        ):
             dropped.append(item)
         else:
             kept.append(item)

@@ -214,7 +214,7 @@ def test_fuzz_error_responses_match_document(
 
 STATEFUL_SCENARIOS = 40
 STATEFUL_STEPS = 8
-STATEFUL_BUDGET = 45.0  # seconds per profile
+STATEFUL_BUDGET = 30.0  # seconds per profile
 
 
 class StatefulTally:
