@@ -18,9 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from bench.harness import Process, free_port
+from bench.harness import ApiDeployment, Process
 
 TOKEN = "bench-admin-token"
 
@@ -38,7 +36,7 @@ def _seed(data: Path, products: int) -> float:
     return time.perf_counter() - started
 
 
-class EmbeddedDeployment:
+class EmbeddedDeployment(ApiDeployment):
     profile = "embedded"
     levels = (1, 2, 3)
 
@@ -58,29 +56,6 @@ class EmbeddedDeployment:
             "seconds": round(seconds, 1),
             "commands_per_s": round(commands / seconds),
         }
-
-    def start_api(self, level: int, server: str = "uvicorn") -> Process:
-        self.stop_api()
-        port = free_port()
-        args = [sys.executable, "-m", "catalog", "serve", "--port", str(port)]
-        args += ["--log-level", "warning", "--server", server]
-        self.api = Process(args, {**self.env, "TANDEM_LEVEL": str(level)}, port, "/readyz")
-        return self.api
-
-    def stop_api(self) -> None:
-        if self.api is not None:
-            self.api.stop()
-            self.api = None
-
-    def caught_up(self, timeout: float = 600) -> bool:
-        assert self.api is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            status = httpx.get(f"{self.api.url}/status", timeout=10).json()
-            if all(p["checkpoint"] >= status["head"] for p in status["projections"]):
-                return True
-            time.sleep(0.2)
-        return False
 
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
         conn = sqlite3.connect(self.data / "write.db")

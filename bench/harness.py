@@ -73,6 +73,38 @@ def patiently(make: Callable[[], T], attempts: int = 30, pause: float = 2.0) -> 
     raise AssertionError("unreachable")
 
 
+class ApiDeployment:
+    """One `tandem serve` at a time over a deployment's environment (`env`), restarted
+    per separation level; `caught_up` waits until every projection reached the head."""
+
+    env: dict[str, str]
+    api: Process | None = None
+
+    def start_api(self, level: int, server: str = "uvicorn") -> Process:
+        self.stop_api()
+        port = free_port()
+        args = [sys.executable, "-m", "catalog", "serve", "--port", str(port)]
+        args += ["--log-level", "warning", "--server", server]
+        env = {**self.env, "TANDEM_LEVEL": str(level)}
+        self.api = patiently(lambda: Process(args, env, port, "/readyz"))
+        return self.api
+
+    def stop_api(self) -> None:
+        if self.api is not None:
+            self.api.stop()
+            self.api = None
+
+    def caught_up(self, timeout: float = 600) -> bool:
+        assert self.api is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = httpx.get(f"{self.api.url}/status", timeout=10).json()
+            if all(p["checkpoint"] >= status["head"] for p in status["projections"]):
+                return True
+            time.sleep(0.2)
+        return False
+
+
 def catalog_server(data: Path, token: str) -> Process:
     """`tandem serve` (one process) on a free port over the data directory `data`."""
     port = free_port()

@@ -17,16 +17,15 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
 from tests.support.services import REDIS_URL, create_database, drop_database
 from tests.support.services_readmodels import delete_prefix
 
-from bench.harness import Process, free_port, patiently
+from bench.harness import ApiDeployment, Process, patiently
 
 TOKEN = "bench-admin-token"
 
 
-class ServicesDeployment:
+class ServicesDeployment(ApiDeployment):
     profile = "services"
     levels = (1, 3)
 
@@ -98,30 +97,6 @@ class ServicesDeployment:
                     stderr=subprocess.DEVNULL,
                 )
             )
-
-    def start_api(self, level: int, server: str = "uvicorn") -> Process:
-        self.stop_api()
-        port = free_port()
-        args = [sys.executable, "-m", "catalog", "serve", "--port", str(port)]
-        args += ["--log-level", "warning", "--server", server]
-        env = {**self.env, "TANDEM_LEVEL": str(level)}
-        self.api = patiently(lambda: Process(args, env, port, "/readyz"))
-        return self.api
-
-    def stop_api(self) -> None:
-        if self.api is not None:
-            self.api.stop()
-            self.api = None
-
-    def caught_up(self, timeout: float = 600) -> bool:
-        assert self.api is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            status = httpx.get(f"{self.api.url}/status", timeout=10).json()
-            if all(p["checkpoint"] >= status["head"] for p in status["projections"]):
-                return True
-            time.sleep(0.2)
-        return False
 
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
         async def fetch() -> list[tuple[Any, ...]]:

@@ -18,19 +18,13 @@ from decimal import Decimal
 
 import pytest
 
-from catalog.bootstrap_services import MIGRATIONS
 from catalog.domain import commands as c
 from catalog.domain.errors import DomainError
-from catalog.domain.events import ALL_EVENTS
-from catalog.write import handlers
-from catalog.write.postgres_repositories import SAVERS, PostgresCatalogUnitOfWork
 from catalog.write.repositories import CatalogUnitOfWork
 from tandem.bus import CommandBus
-from tandem.codec import EventRegistry
 from tandem.eventlog.postgres import PostgresEventLog
-from tandem.migrations import migrate
-from tandem.pg import Pool, create_pool
-from tandem.uow_postgres import PostgresWriter
+from tandem.pg import Pool
+from tests.support.pg_writes import catalog_bus, migrated_pool
 from tests.support.services import PostgresDatabase
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(120)]
@@ -38,22 +32,12 @@ pytestmark = [pytest.mark.services, pytest.mark.timeout(120)]
 
 @pytest.fixture
 async def pool(pg_database: PostgresDatabase) -> AsyncIterator[Pool]:
-    pool = await create_pool(pg_database.url, min_size=4, max_size=24)
-    async with pool.acquire() as conn:
-        await migrate(conn, MIGRATIONS)
-    try:
+    async with migrated_pool(pg_database.url, min_size=4, max_size=24) as pool:
         yield pool
-    finally:
-        await pool.close()
 
 
 def _bus(pool: Pool) -> CommandBus[CatalogUnitOfWork]:
-    registry = EventRegistry()
-    registry.register(*ALL_EVENTS)
-    writer = PostgresWriter(pool, registry, SAVERS)
-    bus: CommandBus[CatalogUnitOfWork] = CommandBus(lambda: PostgresCatalogUnitOfWork(writer))
-    handlers.register(bus)
-    return bus
+    return catalog_bus(pool)
 
 
 async def test_racing_commands_on_one_product_append_its_versions_in_order(pool: Pool) -> None:

@@ -14,20 +14,15 @@ from decimal import Decimal
 
 import pytest
 
-from catalog.bootstrap_services import MIGRATIONS
 from catalog.domain import commands as c
-from catalog.domain.events import ALL_EVENTS
-from catalog.write import handlers
-from catalog.write.postgres_repositories import SAVERS, PostgresCatalogUnitOfWork
 from catalog.write.repositories import CatalogUnitOfWork
 from tandem.bus import CommandBus
-from tandem.codec import EventRegistry
 from tandem.errors import ConcurrencyConflict, IdempotencyKeyReuse
 from tandem.eventlog.postgres import PostgresEventLog
 from tandem.middleware import idempotency
-from tandem.migrations import migrate
-from tandem.pg import Pool, create_pool
-from tandem.uow_postgres import PostgresIdempotency, PostgresWriter
+from tandem.pg import Pool
+from tandem.uow_postgres import PostgresIdempotency
+from tests.support.pg_writes import catalog_bus, migrated_pool
 from tests.support.services import PostgresDatabase
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(120)]
@@ -35,25 +30,12 @@ pytestmark = [pytest.mark.services, pytest.mark.timeout(120)]
 
 @pytest.fixture
 async def pool(pg_database: PostgresDatabase) -> AsyncIterator[Pool]:
-    pool = await create_pool(pg_database.url, min_size=2, max_size=12)
-    async with pool.acquire() as conn:
-        await migrate(conn, MIGRATIONS)
-    try:
+    async with migrated_pool(pg_database.url, min_size=2, max_size=12) as pool:
         yield pool
-    finally:
-        await pool.close()
 
 
 def _bus(pool: Pool) -> CommandBus[CatalogUnitOfWork]:
-    registry = EventRegistry()
-    registry.register(*ALL_EVENTS)
-    writer = PostgresWriter(pool, registry, SAVERS)
-    bus: CommandBus[CatalogUnitOfWork] = CommandBus(
-        lambda: PostgresCatalogUnitOfWork(writer),
-        [idempotency(PostgresIdempotency(pool), check_first=False)],
-    )
-    handlers.register(bus)
-    return bus
+    return catalog_bus(pool, idempotency(PostgresIdempotency(pool), check_first=False))
 
 
 async def _product(bus: CommandBus[CatalogUnitOfWork]) -> str:

@@ -1,0 +1,40 @@
+"""The catalog's write side on a test PostgreSQL database: a migrated pool and a
+command bus over it, as `ServicesCatalog` wires them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from catalog.bootstrap_services import MIGRATIONS
+from catalog.domain.events import ALL_EVENTS
+from catalog.write import handlers
+from catalog.write.postgres_repositories import SAVERS, PostgresCatalogUnitOfWork
+from catalog.write.repositories import CatalogUnitOfWork
+from tandem.bus import CommandBus, Middleware
+from tandem.codec import EventRegistry
+from tandem.migrations import migrate
+from tandem.pg import Pool, create_pool
+from tandem.uow_postgres import PostgresWriter
+
+
+@asynccontextmanager
+async def migrated_pool(url: str, *, min_size: int, max_size: int) -> AsyncIterator[Pool]:
+    pool = await create_pool(url, min_size=min_size, max_size=max_size)
+    async with pool.acquire() as conn:
+        await migrate(conn, MIGRATIONS)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+def catalog_bus(pool: Pool, *middleware: Middleware) -> CommandBus[CatalogUnitOfWork]:
+    registry = EventRegistry()
+    registry.register(*ALL_EVENTS)
+    writer = PostgresWriter(pool, registry, SAVERS)
+    bus: CommandBus[CatalogUnitOfWork] = CommandBus(
+        lambda: PostgresCatalogUnitOfWork(writer), list(middleware)
+    )
+    handlers.register(bus)
+    return bus
