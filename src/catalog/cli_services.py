@@ -74,7 +74,9 @@ async def _until_signalled() -> None:
 
 async def _run_worker(settings: Settings) -> None:
     from catalog.bootstrap_services import Role, ServicesCatalog
+    from tandem import taskdump
 
+    taskdump.install()
     catalog = ServicesCatalog(settings, roles=[Role.WORKER])
     await catalog.start()
     console.print(f"worker {catalog.worker_id} started")

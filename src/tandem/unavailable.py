@@ -15,6 +15,7 @@ False
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 # Module name, then the names of its exception classes that mean "cannot reach it now".
@@ -27,6 +28,9 @@ _DRIVER_ERRORS = {
         "TooManyConnectionsError",
         "OperatorInterventionError",
         "InterfaceError",
+        # A connection whose server went away mid-message can be left in a protocol state
+        # no operation can leave ("cannot switch to state …", MagicStack/asyncpg#1069).
+        "InternalClientError",
     ),
     "nats.errors": (
         "ConnectionClosedError",
@@ -37,7 +41,14 @@ _DRIVER_ERRORS = {
 }
 
 
-def _driver_classes() -> tuple[type[BaseException], ...]:
+def driver_errors(*, load: bool = False) -> tuple[type[BaseException], ...]:
+    """The outage classes of the drivers imported so far (`load`: of every installed one)."""
+    if load:
+        for module_name in _DRIVER_ERRORS:
+            try:
+                importlib.import_module(module_name)
+            except ImportError:
+                continue
     found: list[type[BaseException]] = []
     for module_name, names in _DRIVER_ERRORS.items():
         module = sys.modules.get(module_name)
@@ -58,7 +69,7 @@ def unavailable(exc: BaseException) -> bool:
         seen.add(id(current))
         if isinstance(current, (ConnectionError, TimeoutError)):
             return True
-        if isinstance(current, _driver_classes()):
+        if isinstance(current, driver_errors()):
             return True
         current = current.__cause__
     return False

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
-from tandem.leases import MIGRATIONS, Leases
-from tandem.migrations import migrate
-from tandem.pg import Pool, create_pool
-from tests.support.services import PostgresDatabase
+from tandem.leases import Leases
+from tandem.pg import Pool
 
 pytestmark = pytest.mark.services
 
@@ -18,14 +15,8 @@ NAMES = ["a", "b", "c", "d", "e"]
 
 
 @pytest.fixture
-async def pool(pg_database: PostgresDatabase) -> AsyncIterator[Pool]:
-    pool = await create_pool(pg_database.url, min_size=1, max_size=4)
-    async with pool.acquire() as conn:
-        await migrate(conn, [MIGRATIONS])
-    try:
-        yield pool
-    finally:
-        await pool.close()
+def pool(leases_pool: Pool) -> Pool:
+    return leases_pool
 
 
 async def test_a_lone_worker_takes_everything(pool: Pool) -> None:

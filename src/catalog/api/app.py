@@ -13,6 +13,7 @@ from catalog.api.hot import HotReads
 from catalog.api.limits import BodyLimit
 from catalog.tokens import TokenVerifier
 from catalog.web import pages
+from tandem.unavailable import driver_errors
 
 if TYPE_CHECKING:
     from catalog.bootstrap import Catalog
@@ -44,7 +45,7 @@ def create_app(catalog: Catalog | ServicesCatalog, tokens: TokenVerifier) -> Fas
     catalog.metrics.watch_rebuilds(
         lambda: [r.describe() for r in getattr(catalog, "rebuilds", {}).values()]
     )
-    problems.install(app)
+    problems.install(app, outages=driver_errors(load=catalog.settings.services))
     links.install(app)
     app.include_router(commands.router)
     app.include_router(queries.router)

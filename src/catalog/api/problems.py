@@ -165,7 +165,9 @@ def document(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, *, outages: tuple[type[BaseException], ...] = ()) -> None:
+    """Answer every error as a problem document; `outages`: driver errors that mean a store
+    cannot serve now (answered 503 without a logged traceback)."""
     document(app)
 
     async def on_validation(_request: Request, exc: Exception) -> Response:
@@ -198,8 +200,9 @@ def install(app: FastAPI) -> None:
 
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
-    # Expected failures go through the exception middleware; only a bug reaches the
-    # catch-all, which answers a bare 500 and lets the server log the traceback.
-    for expected in (Problem, DomainError, TandemError):
+    # Expected failures (outages of the stores whose drivers are loaded by now included)
+    # go through the exception middleware; only a bug reaches the catch-all, which
+    # answers a bare 500 and lets the server log the traceback.
+    for expected in (Problem, DomainError, TandemError, ConnectionError, *outages):
         app.add_exception_handler(expected, on_error)
     app.add_exception_handler(Exception, on_error)

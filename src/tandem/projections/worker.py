@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from tandem.errors import ReadModelLost
 from tandem.leases import Leases
-from tandem.projections.runner import ProjectionRunner
+from tandem.projections.runner import ProjectionRunner, ProjectionState
 
 if TYPE_CHECKING:
     from tandem.pg import Pool
@@ -126,16 +126,29 @@ class ProjectionWorker:
         log.info("worker %s: runs %s from %s", self.leases.worker_id, name, runner.checkpoint.value)
 
     async def _restart_lost(self) -> None:
-        """Start again, from what the store holds now, every runner whose read model
-        went back behind it (`ReadModelLost`)."""
+        """Start again, from what the store holds now, every runner that ended by itself
+        except on a poison event: one whose read model went back behind it
+        (`ReadModelLost`), or one an unexpected error ended (logged with its traceback).
+        A runner stopped `failed` by its poison policy stays stopped for an operator."""
         for name, running in list(self.running.items()):
             task = running.tasks[0]
-            if task.done() and not task.cancelled():
-                error = task.exception()
-                if isinstance(error, ReadModelLost):
-                    log.warning("worker %s: %s; starting it again", self.leases.worker_id, error)
-                    await self._stop(name)
-                    self._restart.add(name)
+            if not task.done():
+                continue
+            error = None if task.cancelled() else task.exception()
+            if error is None and running.runner.state is ProjectionState.FAILED:
+                continue
+            if isinstance(error, ReadModelLost):
+                log.warning("worker %s: %s; starting it again", self.leases.worker_id, error)
+            else:
+                log.error(
+                    "worker %s: runner %s ended (%s); starting it again",
+                    self.leases.worker_id,
+                    name,
+                    "cancelled" if task.cancelled() else f"{type(error).__name__}: {error}",
+                    exc_info=error,
+                )
+            await self._stop(name)
+            self._restart.add(name)
         for name in sorted(self._restart):
             if name not in self.leases.held:
                 self._restart.discard(name)
