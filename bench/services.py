@@ -56,13 +56,13 @@ class ServicesDeployment(ApiDeployment):
 
     def seed(self, products: int) -> dict[str, Any]:
         """The catalog through the domain, many commands per transaction
-        (`catalog.seed.bulk_load`); then two workers fold it."""
+        (`catalog.seed_bulk.bulk_load`); then two workers fold it."""
         seeded = patiently(lambda: asyncio.run(self._bulk_seed(products)))
         self.start_workers(2)
         return seeded
 
     async def _bulk_seed(self, products: int) -> dict[str, Any]:
-        from catalog import seed
+        from catalog import seed, seed_bulk
         from catalog.bootstrap_services import ServicesCatalog
         from catalog.settings import Settings
 
@@ -72,13 +72,13 @@ class ServicesDeployment(ApiDeployment):
             started = time.perf_counter()
             plan = seed.plan(products, 1)
             planned = time.perf_counter() - started
-            report = await seed.bulk_load(catalog, plan)
+            report = await seed_bulk.bulk_load(catalog, plan)
         finally:
             await catalog.stop()
             catalog.close()
             await catalog.aclose()
         return {
-            "method": "catalog.seed.bulk_load: domain aggregates, 500 commands per"
+            "method": "catalog.seed_bulk.bulk_load: domain aggregates, 500 commands per"
             " transaction, product creations on 3 connections",
             "plan_seconds": round(planned, 1),
             "commands": report.commands,

@@ -6,16 +6,12 @@
 `plan` is pure: the same arguments always give the same commands, ids included, so every
 run and every separation level measures the same work. `load` sends each command down
 the ordinary write path (validation, rules, events, sync projections), one at a time.
-`bulk_load` (services profile, empty event log) runs the same commands through the
-domain aggregates and writes many of them per PostgreSQL transaction: the write tables
-through the catalog's own savers, the events with positions derived from the
-transaction id as every append does, so the log and the tables agree as after `load`.
+`catalog.seed_bulk` loads the same plan into an empty catalog many commands per
+transaction, for benchmark-sized catalogs.
 """
 
 from __future__ import annotations
 
-import asyncio
-import copy
 import hashlib
 import itertools
 import random
@@ -32,21 +28,12 @@ import orjson
 
 from catalog import seed_words as words
 from catalog.domain import commands as c
-from catalog.domain.cart import Cart
-from catalog.domain.category import Category
-from catalog.domain.order import Order
-from catalog.domain.product import Product
-from tandem.aggregate import Aggregate
 from tandem.codec import to_data
-from tandem.eventlog.base import NewEvent
-from tandem.eventlog.postgres import INDEX_BITS, MAX_EVENTS_PER_TRANSACTION, NOTIFY_CHANNEL
 from tandem.messages import Command
-from tandem.uow import UnitOfWork
 
 if TYPE_CHECKING:
     from catalog.bootstrap import Catalog
     from catalog.bootstrap_services import ServicesCatalog
-    from tandem.pg import Pool
 
 MIN_PRICE = 1.99
 MAX_PRICE = 2499.00
@@ -140,6 +127,22 @@ class SeedReport:
     commands: int
     version: int
     seconds: float
+
+    @classmethod
+    def of(cls, counts: Counter[type], commands: int, version: int, started: float) -> SeedReport:
+        """The report of a load that ran `counts` commands by type since `started`
+        (`time.perf_counter()`) and ended at event-log `version`."""
+        return cls(
+            categories=counts[c.CreateCategory],
+            products=counts[c.CreateProduct],
+            price_changes=counts[c.ChangePrice],
+            stock_adjustments=counts[c.AdjustStock],
+            cart_lines=counts[c.AddToCart],
+            orders=counts[c.PlaceOrder],
+            commands=commands,
+            version=version,
+            seconds=time.perf_counter() - started,
+        )
 
     @property
     def commands_per_second(self) -> float:
@@ -374,232 +377,4 @@ async def load(
         counts[type(command)] += 1
         if on_progress is not None and (done % every == 0 or done == total):
             on_progress(done, total)
-    return SeedReport(
-        categories=counts[c.CreateCategory],
-        products=counts[c.CreateProduct],
-        price_changes=counts[c.ChangePrice],
-        stock_adjustments=counts[c.AdjustStock],
-        cart_lines=counts[c.AddToCart],
-        orders=counts[c.PlaceOrder],
-        commands=total,
-        version=version,
-        seconds=time.perf_counter() - started,
-    )
-
-
-COMMANDS_PER_TRANSACTION = 500
-# Every event of one bulk transaction in one statement; positions follow the
-# transaction id exactly as `tandem.eventlog.postgres.append` numbers them.
-_BULK_APPEND = f"""
-INSERT INTO tandem_events (position, type, schema_version, aggregate_type, aggregate_id,
-    aggregate_version, recorded_at, correlation_id, causation_id, data)
-SELECT (pg_current_xact_id()::text::bigint << {INDEX_BITS}) + e.ord - 1, e.type,
-    e.schema_version, e.aggregate_type, e.aggregate_id, e.aggregate_version, $6, e.cid,
-    e.cid, e.data::jsonb
-FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::int[], $7::text[],
-    $8::text[]) WITH ORDINALITY AS e(type, schema_version, aggregate_type, aggregate_id,
-    aggregate_version, cid, data, ord)
-RETURNING position
-"""
-
-
-class _Aggregates:
-    """The seed's aggregates in memory: each command applied as its handler applies it."""
-
-    def __init__(self) -> None:
-        self.categories: dict[str, Category] = {}
-        self.products: dict[str, Product] = {}
-        self.carts: dict[str, Cart] = {}
-        self.orders: dict[str, Order] = {}
-
-    def apply(self, command: Command) -> list[Aggregate]:
-        """Run `command` on the aggregates; the changed ones, in the handler's order."""
-        if isinstance(command, c.CreateCategory):
-            category = Category.create(command.id or "", command.name, command.parent_id)
-            self.categories[category.id] = category
-            return [category]
-        if isinstance(command, c.CreateProduct):
-            if command.category_id not in self.categories:
-                raise ValueError(f"category {command.category_id} does not exist")
-            product = Product.create(
-                command.id or "",
-                sku=command.sku,
-                name=command.name,
-                description=command.description,
-                category_id=command.category_id,
-                price=command.price,
-                currency=command.currency,
-                attributes=command.attributes,
-                initial_stock=command.initial_stock,
-            )
-            self.products[product.id] = product
-            return [product]
-        if isinstance(command, c.ChangePrice):
-            product = self.products[command.product_id]
-            product.change_price(command.price)
-            return [product]
-        if isinstance(command, c.AdjustStock):
-            product = self.products[command.product_id]
-            product.adjust_stock(command.delta, command.reason)
-            return [product]
-        if isinstance(command, c.AddToCart):
-            cart = self.carts.get(command.cart_id) or Cart.open(command.cart_id, command.customer)
-            cart.check_owner(command.customer, command.admin)
-            cart.add(self.products[command.product_id], command.quantity)
-            self.carts[cart.id] = cart
-            return [cart]
-        if isinstance(command, c.PlaceOrder):
-            cart = self.carts[command.cart_id]
-            cart.check_owner(command.customer, command.admin)
-            products = {pid: self.products[pid] for pid in sorted(cart.lines)}
-            order = Order.place(command.order_id or "", cart, products)
-            self.orders[order.id] = order
-            return [*products.values(), cart, order]
-        raise TypeError(f"the bulk seed does not run {type(command).__name__}")
-
-
-class _Batch:
-    """Commands bound for one transaction: the aggregates they changed, their events."""
-
-    def __init__(self, parallel: bool) -> None:
-        # Product creations touch disjoint aggregates: such batches may commit in any
-        # order, concurrently; every other batch commits alone, in plan order.
-        self.parallel = parallel
-        self.commands = 0
-        self.changed: dict[str, Aggregate] = {}
-        self.columns: tuple[list[object], ...] = ([], [], [], [], [], [], [])
-
-    def add(self, uow: UnitOfWork, events: list[NewEvent]) -> None:
-        self.commands += 1
-        self.changed.update((a.id, a) for a in uow.tracked())
-        for event in events:
-            self.columns[0].append(event.type)
-            self.columns[1].append(event.schema_version)
-            self.columns[2].append(event.aggregate_type)
-            self.columns[3].append(event.aggregate_id)
-            self.columns[4].append(event.aggregate_version)
-            self.columns[5].append(uow.metadata.correlation_id)
-            self.columns[6].append(orjson.dumps(event.data).decode())
-
-    @property
-    def events(self) -> int:
-        return len(self.columns[0])
-
-    def freeze(self) -> None:
-        """Keep the changed aggregates as they are now: the next batch goes on changing
-        them while this one commits."""
-        self.changed = {id: copy.deepcopy(a) for id, a in self.changed.items()}
-
-    async def write(self, pool: Pool) -> int:
-        """Save the changed aggregates and append the events in one transaction;
-        the last position."""
-        from catalog.write.postgres_repositories import SAVERS
-
-        kinds, schemas, agg_types, agg_ids, agg_versions, cids, data = self.columns
-        async with pool.acquire() as conn, conn.transaction():
-            for aggregate in self.changed.values():
-                await SAVERS[type(aggregate)](conn, aggregate)
-            rows = await conn.fetch(
-                _BULK_APPEND, kinds, schemas, agg_types, agg_ids, agg_versions, time.time(),
-                cids, data,
-            )  # fmt: skip
-        return max((int(r["position"]) for r in rows), default=0)
-
-
-async def bulk_load(
-    catalog: ServicesCatalog,
-    plan: SeedPlan,
-    *,
-    commands_per_transaction: int = COMMANDS_PER_TRANSACTION,
-    concurrency: int = 3,
-    on_progress: Callable[[int, int], None] | None = None,
-) -> SeedReport:
-    """Load `plan` into an empty services catalog (horizon event log), many commands
-    per transaction.
-
-    Each command runs on the domain aggregates as its handler would run it (the rules
-    and events are the domain's), with its own correlation id; each transaction saves
-    the aggregates it changed through the catalog's savers and appends their events in
-    command order. Product creations commit on up to `concurrency` connections at
-    once; categories before them and the follow-up traffic after them commit one
-    transaction at a time, in order, so every aggregate's versions ascend with
-    positions. The next batch is built while the last one commits. Workers fold the
-    log as they would after `load`.
-    """
-    if catalog.settings.event_log_mode != "horizon":
-        raise ValueError("bulk_load numbers positions the horizon way: TANDEM_EVENT_LOG_MODE")
-    if catalog.head.value > 0:
-        raise ValueError("bulk_load needs an empty event log")
-    aggregates = _Aggregates()
-    total = plan.total
-    every = max(1, total // 100)
-    counts: Counter[type] = Counter()
-    started = time.perf_counter()
-    in_flight: dict[asyncio.Task[int], bool] = {}  # commit → parallel
-    versions: list[int] = [0]
-
-    async def submit(batch: _Batch) -> None:
-        batch.freeze()
-        if batch.parallel:
-            while len(in_flight) >= concurrency or not all(in_flight.values()):
-                await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
-                _collect()
-        else:
-            await drain()
-        in_flight[asyncio.create_task(batch.write(catalog.pool))] = batch.parallel
-
-    def _collect() -> None:
-        for task in [t for t in in_flight if t.done()]:
-            del in_flight[task]
-            versions.append(task.result())
-
-    async def drain() -> None:
-        if in_flight:
-            await asyncio.wait(in_flight)
-            _collect()
-
-    batch = _Batch(parallel=False)
-    try:
-        for done, command in enumerate(plan.commands(), 1):
-            uow = UnitOfWork()
-            try:
-                for aggregate in aggregates.apply(command):
-                    uow.track(aggregate)
-            except Exception as exc:
-                exc.add_note(f"seed command {done} of {total}: {type(command).__name__}")
-                raise
-            events = uow.collect_events(catalog.registry)
-            parallel = isinstance(command, c.CreateProduct)
-            if batch.commands and (
-                batch.parallel != parallel
-                or batch.commands >= commands_per_transaction
-                or batch.events + len(events) > MAX_EVENTS_PER_TRANSACTION
-            ):
-                await submit(batch)
-                batch = _Batch(parallel)
-            batch.parallel = parallel
-            batch.add(uow, events)
-            counts[type(command)] += 1
-            if on_progress is not None and (done % every == 0 or done == total):
-                on_progress(done, total)
-            if done % 50 == 0:
-                await asyncio.sleep(0)  # let the commits in flight move on
-        if batch.commands:
-            await submit(batch)
-        await drain()
-        # Wake readers of the log as the write path's commit announcer does.
-        await catalog.pool.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(max(versions)))
-    finally:
-        for task in in_flight:
-            task.cancel()
-    return SeedReport(
-        categories=counts[c.CreateCategory],
-        products=counts[c.CreateProduct],
-        price_changes=counts[c.ChangePrice],
-        stock_adjustments=counts[c.AdjustStock],
-        cart_lines=counts[c.AddToCart],
-        orders=counts[c.PlaceOrder],
-        commands=total,
-        version=max(versions),
-        seconds=time.perf_counter() - started,
-    )
+    return SeedReport.of(counts, total, version, started)

@@ -1,4 +1,4 @@
-"""`catalog.seed.bulk_load` leaves the write tables and the event log as `load` does."""
+"""`catalog.seed_bulk.bulk_load` leaves the write tables and the event log as `load` does."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import asyncpg
 import orjson
 import pytest
 
-from catalog import seed
+from catalog import seed, seed_bulk
 from catalog.bootstrap_services import ServicesCatalog
 from catalog.settings import Settings
 from tests.support.services import REDIS_URL, create_database, drop_database, redis_prefix
@@ -99,11 +99,13 @@ async def test_bulk_load_writes_what_load_writes(tmp_path: Path) -> None:
         one_by_one = await seed.load(catalog, planned)
         expected = await _contents(url)
     async with services_catalog(tmp_path / "bulk") as (catalog, url):
-        bulk = await seed.bulk_load(catalog, planned, commands_per_transaction=50, concurrency=3)
+        bulk = await seed_bulk.bulk_load(
+            catalog, planned, commands_per_transaction=50, concurrency=3
+        )
         got = await _contents(url)
         with pytest.raises(ValueError, match="empty event log"):
             catalog.head.advance(max(catalog.head.value, 1))
-            await seed.bulk_load(catalog, planned)
+            await seed_bulk.bulk_load(catalog, planned)
     assert got["versions_ascend"] and expected["versions_ascend"]
     for name in (*TABLES, "events", "commands"):
         assert got[name] == expected[name], name
