@@ -17,7 +17,13 @@ from catalog.bootstrap import Catalog
 from catalog.domain import commands as c
 from tandem.deadletters import SqliteDeadLetters, retry
 from tandem.messages import StoredEvent
-from tandem.projections.runner import PoisonPolicy, ProjectionRunner, ProjectionState, RetryPolicy
+from tandem.projections.runner import (
+    PARKED_REREAD,
+    PoisonPolicy,
+    ProjectionRunner,
+    ProjectionState,
+    RetryPolicy,
+)
 from tandem.stores.sqlite_projections import SqliteProjectionStore
 
 FAST_RETRY = RetryPolicy(attempts=2, first_delay=0.01, max_delay=0.02)
@@ -185,3 +191,41 @@ def test_the_park_policy_needs_somewhere_to_park(catalog: Catalog, tmp_path: Pat
             )
     finally:
         store.close()
+
+
+class LettersOutOfReach(SqliteDeadLetters):
+    """Dead letters whose store refuses connections for the first `outages` reads of the
+    parked aggregates (a dead-letter table in a PostgreSQL that is restarting)."""
+
+    def __init__(self, path: Path, outages: int) -> None:
+        super().__init__(path)
+        self.outages = outages
+
+    async def parked_aggregates(self, projection: str) -> set[str]:
+        if self.outages > 0:
+            self.outages -= 1
+            raise ConnectionRefusedError("dead-letter store unreachable")
+        return await super().parked_aggregates(projection)
+
+
+async def test_an_unreachable_dead_letter_store_is_waited_out(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    """Found by the chaos runner: the re-read of parked aggregates, cut off by
+    `pg_terminate_backend`, ended the runner instead of waiting for the store."""
+    product_a, _ = await two_products(catalog, 2)
+    letters = LettersOutOfReach(tmp_path / "dead-letters.db", outages=0)
+    try:
+        path = tmp_path / "counter.db"
+        async with parking_runner(catalog, OrderedCounting(), path, letters) as (runner, _):
+            head = (await catalog.log_reader.read_after(0, 1000))[-1].position
+            assert await runner.checkpoint.wait_for(head, timeout=10)
+            letters.outages = 3
+            await asyncio.sleep(PARKED_REREAD + 0.1)  # the next batch re-reads them
+            later = await adjust(catalog, product_a)
+            assert await runner.checkpoint.wait_for(later, timeout=10)
+            assert letters.outages == 0
+            assert runner.state is ProjectionState.LIVE
+            assert read_store(path)[0].get(later) == 1
+    finally:
+        letters.close()

@@ -19,6 +19,10 @@ from catalog.api.problems import from_exception
         asyncpg.exceptions.CannotConnectNowError("the database system is starting up"),
         asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed"),
         asyncpg.exceptions.AdminShutdownError("terminating connection"),
+        asyncpg.exceptions.InterfaceError("cannot call Transaction.__aexit__(): closed"),
+        asyncpg.exceptions.InternalClientError(
+            "cannot switch to state 12; another operation (2) is in progress"
+        ),
         redis.exceptions.ConnectionError("Connection refused"),
         redis.exceptions.TimeoutError("Timeout reading from socket"),
     ],

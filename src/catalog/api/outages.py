@@ -6,6 +6,8 @@ the request may well succeed when retried, so the client is told when to retry.
 
 from __future__ import annotations
 
+from tandem.unavailable import unavailable
+
 # SQLSTATE classes and codes of PostgreSQL that say the server cannot serve now:
 # 08 connection exception, 53 insufficient resources (too many connections, out of
 # memory or disk), 57P01 to 57P03 shutting down, crashed, not accepting connections yet.
@@ -24,7 +26,7 @@ def _redis_outage(exc: BaseException) -> bool:
 
 def store_unavailable(exc: BaseException) -> bool:
     """True for an error that says a store could not be reached or could not serve."""
-    if isinstance(exc, ConnectionError):
+    if unavailable(exc):
         return True
     sqlstate = getattr(exc, "sqlstate", None)
     if isinstance(sqlstate, str) and (

@@ -20,7 +20,6 @@ from tandem.errors import (
     ReadModelBehind,
     TandemError,
 )
-from tandem.unavailable import unavailable
 
 log = logging.getLogger("catalog.api")
 
@@ -121,7 +120,7 @@ def from_exception(exc: Exception) -> Problem:
             str(exc),
             headers={"Retry-After": "5"},
         )
-    if store_unavailable(exc) or unavailable(exc):
+    if store_unavailable(exc):
         log.warning("store unavailable: %s", type(exc).__name__)
         return Problem(
             503,

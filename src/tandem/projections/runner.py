@@ -193,8 +193,16 @@ class ProjectionRunner:
 
     async def _apply(self, events: list[StoredEvent]) -> bool:
         if self.dead_letters is not None:
-            if time.monotonic() - self._parked_read > PARKED_REREAD:
-                await self._read_parked()
+            while time.monotonic() - self._parked_read > PARKED_REREAD:
+                try:
+                    await self._read_parked()
+                except Exception as exc:
+                    if not unavailable(exc):
+                        raise
+                    # Which aggregates are parked decides what this batch parks: wait.
+                    self.error = f"reading dead letters: {type(exc).__name__}: {exc}"
+                    log.warning("projection %s: store unavailable: %s", self.name, self.error)
+                    await self._wait_for_store()
             if any(self._behind_parked(e) for e in events):
                 return await self._apply_around_parked(events)
         return await self._apply_batch(events)
