@@ -15,13 +15,7 @@ from tests.chaos.runner import run
 
 pytestmark = [pytest.mark.services, pytest.mark.chaos, pytest.mark.timeout(900)]
 
-# Open (docs/reliability.md, "Not fixed"): a connection terminated by pg_terminate_backend in
-# the middle of an operation can go back to asyncpg's pool broken ("cannot switch to state
-# 15; another operation is in progress"); reads then answer 500 and projections can stall.
-BROKEN_POOL = "pooled PostgreSQL connections broken by pg_terminate_backend"
 
-
-@pytest.mark.xfail(reason=BROKEN_POOL, strict=False)
 def test_every_fault_kind_once_leaves_no_violation(tmp_path: Path) -> None:
     report = run(tmp_path, rounds=1, seed_value=3, sessions=3, say=lambda _line: None)
     assert set(report.faults) == set(FAULTS)
