@@ -44,6 +44,9 @@ if TYPE_CHECKING:
     from tandem.pg import Pool
 
 COMMANDS_PER_TRANSACTION = 500
+# A batch ends once it holds this many events: far below the positions one transaction
+# can number, so the next command's events (an order's are one per line, plus two) fit.
+EVENTS_PER_BATCH = MAX_EVENTS_PER_TRANSACTION // 2
 # Every event of one bulk transaction in one statement; positions follow the
 # transaction id exactly as `tandem.eventlog.postgres.append` numbers them.
 _BULK_APPEND = f"""
@@ -170,13 +173,28 @@ def _batches(
     on_progress: Callable[[int, int], None] | None,
 ) -> Iterator[_Batch]:
     """The plan's commands run on the domain aggregates, in batches of at most
-    `commands_per_transaction` commands (and `MAX_EVENTS_PER_TRANSACTION` events); product
-    creations never share a batch with other commands."""
+    `commands_per_transaction` commands; product creations never share a batch with
+    other commands.
+
+    A batch is handed out before the next command runs, so the aggregates it holds are
+    exactly as its own commands left them (the caller freezes them before asking for
+    the next batch): a command whose events went to the next batch must not show in
+    this batch's saved state.
+    """
     aggregates = _Aggregates()
     total = plan.total
     every = max(1, total // 100)
     batch = _Batch(parallel=False)
     for done, command in enumerate(plan.commands(), 1):
+        parallel = isinstance(command, c.CreateProduct)
+        if batch.commands and (
+            batch.parallel != parallel
+            or batch.commands >= commands_per_transaction
+            or batch.events >= EVENTS_PER_BATCH
+        ):
+            yield batch
+            batch = _Batch(parallel)
+        batch.parallel = parallel
         uow = UnitOfWork()
         try:
             for aggregate in aggregates.apply(command):
@@ -184,17 +202,9 @@ def _batches(
         except Exception as exc:
             exc.add_note(f"seed command {done} of {total}: {type(command).__name__}")
             raise
-        events = uow.collect_events(registry)
-        parallel = isinstance(command, c.CreateProduct)
-        if batch.commands and (
-            batch.parallel != parallel
-            or batch.commands >= commands_per_transaction
-            or batch.events + len(events) > MAX_EVENTS_PER_TRANSACTION
-        ):
-            yield batch
-            batch = _Batch(parallel)
-        batch.parallel = parallel
-        batch.add(uow, events)
+        batch.add(uow, uow.collect_events(registry))
+        if batch.events > MAX_EVENTS_PER_TRANSACTION:
+            raise ValueError(f"seed command {done} overflows a transaction's positions")
         counts[type(command)] += 1
         if on_progress is not None and (done % every == 0 or done == total):
             on_progress(done, total)

@@ -58,8 +58,13 @@ async def _answers(catalog: Catalog, plan: seed.SeedPlan) -> list[Any]:
     return answers
 
 
-@pytest.mark.parametrize("level", [2, 3])
-async def test_bulk_load_sqlite_writes_what_load_writes(tmp_path: Path, level: int) -> None:
+# One command per transaction puts every batch boundary between two commands on the same
+# cart (an item added, then the checkout): a batch must save the cart as its own commands
+# left it, not as the next batch's command did.
+@pytest.mark.parametrize(("level", "per_transaction"), [(2, 40), (3, 1)])
+async def test_bulk_load_sqlite_writes_what_load_writes(
+    tmp_path: Path, level: int, per_transaction: int
+) -> None:
     planned = seed.plan(300, seed=5)
     one = Catalog(
         Settings.from_env({"TANDEM_DATA_DIR": str(tmp_path / "one"), "TANDEM_LEVEL": str(level)})
@@ -80,7 +85,7 @@ async def test_bulk_load_sqlite_writes_what_load_writes(tmp_path: Path, level: i
     bulk.close()
     await bulk.aclose()
     report = seed_bulk.bulk_load_sqlite(
-        settings.write_database, bulk.registry, planned, commands_per_transaction=40
+        settings.write_database, bulk.registry, planned, commands_per_transaction=per_transaction
     )
     with pytest.raises(ValueError, match="empty event log"):
         seed_bulk.bulk_load_sqlite(settings.write_database, bulk.registry, planned)

@@ -100,7 +100,7 @@ async def test_bulk_load_writes_what_load_writes(tmp_path: Path) -> None:
         expected = await _contents(url)
     async with services_catalog(tmp_path / "bulk") as (catalog, url):
         bulk = await seed_bulk.bulk_load(
-            catalog, planned, commands_per_transaction=50, concurrency=3
+            catalog, planned, commands_per_transaction=1, concurrency=3
         )
         got = await _contents(url)
         with pytest.raises(ValueError, match="empty event log"):
