@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +23,7 @@ from tandem.projections.base import Projection
 from tandem.projections.runner import ProjectionRunner, ProjectionState, RetryPolicy
 from tandem.projections.worker import LeasedRunner, ProjectionWorker
 from tandem.stores.sqlite_projections import SqliteProjectionStore
+from tests.support.listlog import ListLog
 
 pytestmark = pytest.mark.services
 
@@ -40,26 +40,6 @@ class Tally(Projection[sqlite3.Connection]):
 
     def apply(self, tx: sqlite3.Connection, event: StoredEvent) -> None:
         tx.execute("INSERT INTO tally (position) VALUES (?)", (event.position,))
-
-
-class ListLog:
-    """An event log held in a list (the worker's supervision is under test, not a log)."""
-
-    def __init__(self) -> None:
-        self.events: list[StoredEvent] = []
-
-    def append(self) -> int:
-        position = len(self.events) + 1
-        self.events.append(
-            StoredEvent(position, "Counted", 1, "Tally", "t", position, time.time(), "c", "c", {})
-        )
-        return position
-
-    async def read_after(self, position: int, limit: int) -> list[StoredEvent]:
-        return [e for e in self.events if e.position > position][:limit]
-
-    async def head(self) -> int:
-        return len(self.events)
 
 
 class StoreWithOneBadCheck(SqliteProjectionStore):

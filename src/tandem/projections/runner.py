@@ -32,6 +32,8 @@ log = logging.getLogger("tandem.projections")
 
 # How often a runner re-reads which aggregates have parked events, in seconds.
 PARKED_REREAD = 1.0
+# Events applied between two `settle` calls of a store (see `ProjectionRunner`).
+SETTLE_AFTER = 10_000
 BEHIND = "behind a parked event of its aggregate"
 
 
@@ -80,6 +82,7 @@ class ProjectionRunner:
         linger: float = 0.02,
         policy: PoisonPolicy = PoisonPolicy.FAIL,
         dead_letters: DeadLetters | None = None,
+        settle_after: int = SETTLE_AFTER,
     ) -> None:
         self.projection = projection
         self.store = store
@@ -101,6 +104,11 @@ class ProjectionRunner:
         self.linger = linger
         self.behind_since: float | None = None
         self.events_applied = 0
+        # A store that can refresh what it knows about its data (`settle`: the planner's
+        # statistics of PostgreSQL tables) is asked to each time the runner turns live
+        # with this many events applied since it last did.
+        self.settle_after = settle_after
+        self._settled_at = 0
         self.unavailable_waits = 0
         if policy is PoisonPolicy.PARK and dead_letters is None:
             raise ValueError("the park policy needs a dead-letter store")
@@ -146,8 +154,7 @@ class ProjectionRunner:
             if events is None:
                 return
             if not events:
-                self.state = ProjectionState.LIVE
-                self.behind_since = None
+                await self._live()
                 if self.head.value <= position:
                     if await self.head.wait_for(position + 1, timeout=self.idle_poll):
                         await asyncio.sleep(self.linger)
@@ -166,8 +173,7 @@ class ProjectionRunner:
                 return
             if len(events) < self.batch_size:
                 # The read found the end of the log: whatever came since is live traffic.
-                self.state = ProjectionState.LIVE
-                self.behind_since = None
+                await self._live()
                 # Live under load: gather the next events for a moment rather than
                 # starting a transaction per handful of commits.
                 await asyncio.sleep(self.linger)
@@ -332,6 +338,24 @@ class ProjectionRunner:
             self.error,
         )
         return False
+
+    async def _live(self) -> None:
+        """At the end of the log: live, and the store settled if much was applied since
+        it last was (a failure there costs query plans, not data)."""
+        self.state = ProjectionState.LIVE
+        self.behind_since = None
+        if self.events_applied - self._settled_at < self.settle_after:
+            return
+        self._settled_at = self.events_applied
+        settle = getattr(self.store, "settle", None)
+        if settle is None:
+            return
+        try:
+            settled = await settle(self.projection)
+        except Exception as exc:
+            log.warning("projection %s: settling the store failed: %s", self.name, exc)
+            return
+        log.info("projection %s: analyzed %s", self.name, ", ".join(settled) or "nothing")
 
     async def _verify_store(self) -> None:
         """Idle: ask a store that can tell whether it lost what was applied (raises

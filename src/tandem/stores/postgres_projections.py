@@ -166,6 +166,26 @@ class PostgresProjectionStore:
             await _lock_checkpoint(conn, projection)
             await fold_again(conn, projection, events)
 
+    async def settle(self, projection: PostgresProjection) -> list[str]:
+        """Refresh the planner's statistics of the projection's tables (`ANALYZE`); the
+        tables analyzed.
+
+        After a catch-up the statistics still describe the empty tables of the setup, and
+        the planner picks plans for a few rows (nested loops over thousands): autovacuum,
+        where it runs at all, analyzes only a minute or more later. Runners call this as
+        they turn live after many events (`ProjectionRunner.settle_after`).
+        """
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+                " AND starts_with(tablename, $1) ORDER BY tablename",
+                table_prefix(projection) + "_",
+            )
+            names = [str(row[0]) for row in rows]
+            if names:
+                await conn.execute("ANALYZE " + ", ".join(f'"{name}"' for name in names))
+        return names
+
     async def checkpoint(self, name: str) -> int:
         """The stored checkpoint of the projection called `name` (0 if it has none yet,
         even before any store has created the checkpoint table)."""
