@@ -259,7 +259,10 @@ async def bulk_load(
             in_flight[asyncio.create_task(batch.write(catalog.pool))] = batch.parallel
             await asyncio.sleep(0)  # let the commits in flight move on
         await drain()
-        # Wake readers of the log as the write path's commit announcer does.
+        # Statistics for the planner, which would otherwise take the tables for empty
+        # until autovacuum (where it runs) gets to them; then wake readers of the log as
+        # the write path's commit announcer does.
+        await catalog.pool.execute("ANALYZE")
         await catalog.pool.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(max(versions)))
     finally:
         for task in in_flight:
@@ -308,6 +311,7 @@ def bulk_load_sqlite(
                     SAVERS[type(aggregate)](conn, aggregate)
                 conn.executemany(_SQLITE_APPEND, rows)
         (version,) = conn.execute("SELECT COALESCE(MAX(position), 0) FROM tandem_events").fetchone()
+        conn.execute("ANALYZE")  # statistics for the planner, as after a day of traffic
     finally:
         conn.close()
     return SeedReport.of(counts, plan.total, int(version), started)
