@@ -65,6 +65,32 @@ def test_create_then_read_at_the_returned_version(server: Server) -> None:
         assert not_modified.status_code == 304
 
 
+def test_category_stats_at_the_written_version_in_any_id_spelling(server: Server) -> None:
+    """Stats of a canonical id take the hot path, other spellings the router: both answer
+    the same document at the written version; an unknown category is a 404 problem."""
+    with httpx.Client(base_url=server.url) as client:
+        root = _create_category(client, "Stats root")
+        category = str(root["id"])
+        created = _create_product(client, category, sku="E2E-STATS", name="Stats Lamp", stock=4)
+        version = created.json()["version"]
+        hot = client.get(f"/categories/{category}/stats", params={"min_version": version})
+        assert hot.status_code == 200, hot.text
+        assert int(hot.headers["x-read-version"]) >= version
+        stats = hot.json()
+        assert stats["category_id"] == category
+        assert (stats["product_count"], stats["total_stock"]) == (1, 4)
+        assert stats["min_price"] == stats["max_price"] == "49.90"
+        routed = client.get(
+            f"/categories/{category.upper()}/stats", headers={"X-Min-Version": str(version)}
+        )
+        assert routed.status_code == 200, routed.text
+        assert routed.json() == stats
+        missing = client.get(f"/categories/{uuid.uuid4()}/stats")
+        assert missing.status_code == 404
+        assert missing.headers["content-type"].startswith("application/problem+json")
+        assert client.get("/categories/not-a-uuid/stats").status_code == 422
+
+
 def test_unreachable_version_is_503_with_retry_after(server: Server) -> None:
     with httpx.Client(base_url=server.url) as client:
         root = _create_category(client, "Far future")

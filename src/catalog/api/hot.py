@@ -1,10 +1,12 @@
-"""The hot read path: `GET /products/{id}` served beside FastAPI's router.
+"""The hot read path: `GET /products/{id}` (and `/categories/{id}/stats`) served beside
+FastAPI's router.
 
 Product detail is the most frequent request by two orders of magnitude (the seed's
 100:1 read mix). Routing and dependency resolution cost more than the read itself, so
 this ASGI layer answers canonical-id detail reads directly, with the same consistency
 rules, headers and problem responses as the documented route, which still serves
-everything else (and non-canonical ids, which it validates).
+everything else (and non-canonical ids, which it validates). Category stats, the next
+most frequent read of a storefront, take the same shortcut through the query bus.
 
 Where the catalog keeps product documents in memory (`detail_cache`), a read is
 answered from there when the cache has applied every change up to the version the
@@ -23,9 +25,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from catalog.api.edge import query_response, read_requirements
 from catalog.api.problems import from_exception, problem_response
 from catalog.read.detail_cache import DetailCache, Document
-from catalog.read.queries import GetProduct
+from catalog.read.queries import GetCategoryStats, GetProduct
+from tandem.messages import Query
 
-_DETAIL = re.compile(r"/products/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})")
+_UUID = r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
+_DETAIL = re.compile(rf"/products/{_UUID}")
+_STATS = re.compile(rf"/categories/{_UUID}/stats")
 
 # Query strings that leave the defaults of `read_requirements` apart from the
 # consistency mode, which matters only with a read-version cookie.
@@ -51,13 +56,19 @@ class HotReads:
         if scope["type"] != "http" or scope["method"] != "GET":
             await self.app(scope, receive, send)
             return
-        match = _DETAIL.fullmatch(scope["path"])
+        path = scope["path"]
+        match = _DETAIL.fullmatch(path)
         if match is None:
-            await self.app(scope, receive, send)
+            stats = _STATS.fullmatch(path)
+            if stats is None:
+                await self.app(scope, receive, send)
+            else:
+                query = GetCategoryStats(category_id=stats.group(1))
+                await self._through_bus(scope, receive, send, query)
             return
         detail: DetailCache | None = getattr(self.catalog, "detail_cache", None)
         if detail is None:
-            await self._through_bus(scope, receive, send, match.group(1))
+            await self._through_bus(scope, receive, send, GetProduct(product_id=match.group(1)))
             return
         try:
             min_version, timeout, if_none_match = _requirements(scope, receive)
@@ -70,12 +81,12 @@ class HotReads:
             return
         await _send_document(send, found[0], found[1], if_none_match)
 
-    async def _through_bus(self, scope: Scope, receive: Receive, send: Send, id: str) -> None:
+    async def _through_bus(self, scope: Scope, receive: Receive, send: Send, query: Query) -> None:
         request = Request(scope, receive)
         try:
             min_version, timeout = read_requirements(request)
             result = await self.catalog.query_bus.ask(
-                GetProduct(product_id=id), min_version=min_version, timeout=timeout
+                query, min_version=min_version, timeout=timeout
             )
             response = query_response(request, result)
         except Exception as exc:
