@@ -7,12 +7,13 @@ Seeds a services deployment (as the suite does), starts one API process at level
 runs the scenario's wrk script while `py-spy record` samples the API process, and
 writes `bench/results/profile-<scenario>.txt`: the functions with the most samples,
 own and cumulative (py-spy's `--format raw` folded stacks, summed here). py-spy needs
-to be installed (`pip install py-spy`) and allowed to read the process (root here).
+(the `bench` extra) and the right to read the process (root here).
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,6 +27,8 @@ from bench.harness import Process, wrk
 from bench.services import TOKEN, ServicesDeployment
 
 RESULTS = Path(__file__).parent / "results"
+# Installed with the `bench` extra, beside this interpreter.
+PY_SPY = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
 
 SCRIPTS = {
     "write": ("write.lua", lambda i: {"BENCH_IDS": str(i.uniform), "BENCH_TOKEN": TOKEN}),
@@ -61,7 +64,7 @@ def profile(api: Process, seconds: int, out: Path) -> None:
     """`py-spy record` of the API process for `seconds`, folded stacks into `out`."""
     subprocess.run(
         [
-            *("py-spy", "record", "--pid", str(api.proc.pid), "--duration", str(seconds)),
+            *(PY_SPY, "record", "--pid", str(api.proc.pid), "--duration", str(seconds)),
             *("--rate", "200", "--format", "raw", "--output", str(out), "--nonblocking"),
         ],
         check=True,
