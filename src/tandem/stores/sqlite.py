@@ -21,6 +21,10 @@ from tandem.consistency import VersionWatch
 
 T = TypeVar("T")
 
+# SQLite page cache per connection, in KiB.
+WRITER_CACHE_KIB = 16384
+READER_CACHE_KIB = 8192
+
 
 def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
     """Open a connection tuned for an application database in WAL mode."""
@@ -36,7 +40,12 @@ def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA busy_timeout=10000")
     conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA cache_size=-65536")
+    # The writer of a file keeps a large page cache of its own. Readers are one per
+    # reader thread, several per file: each with a large cache, they would hold the
+    # same pages several times over (the search file of 100,000 products took the
+    # process from 140 to 270 MB); the operating system's page cache, shared by all,
+    # serves what their small ones miss.
+    conn.execute(f"PRAGMA cache_size=-{READER_CACHE_KIB if readonly else WRITER_CACHE_KIB}")
     conn.row_factory = sqlite3.Row
     return conn
 
