@@ -140,6 +140,12 @@ def _products(client: httpx.Client) -> list[str]:
         )
         assert created.status_code == 201, created.text
         ids.append(created.json()["id"])
+    # Readers start at `min_version` 0 with eventual consistency: a product the read model
+    # has not applied yet would rightly be a 404, so they start once every one is there.
+    last = created.json()["version"]
+    for product_id in ids:
+        read = client.get(f"/products/{product_id}", params={"min_version": last})
+        assert read.status_code == 200, read.text
     return ids
 
 
