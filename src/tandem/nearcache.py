@@ -33,10 +33,11 @@ V = TypeVar("V")
 DEFAULT_CAPACITY = 50_000
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Fill(Generic[K]):
     """A read of the store for one key, begun at `epoch`; `raced` once the feed changed
-    that key while the read was under way."""
+    that key while the read was under way. Each fill is itself only (identity, not field
+    equality): two fills of one key begun together are different reads."""
 
     key: K
     epoch: int

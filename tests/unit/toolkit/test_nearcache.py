@@ -82,6 +82,19 @@ def test_concurrent_fills_of_one_key_are_each_guarded() -> None:
     assert cache.get("a") == (6, b"a6")
 
 
+def test_a_fill_finishing_early_leaves_its_twin_guarded() -> None:
+    """Found by the chaos runner (a 500 on a product read): two fills of one key begun in
+    the same epoch compared equal, so the first to finish took the other's record out.
+    A change then marked only the finished one as raced, the other went on unguarded (it
+    could have kept what the change replaced), and its finish raised ValueError."""
+    cache = _serving()
+    first, second = cache.begin_fill("a"), cache.begin_fill("a")
+    assert cache.finish_fill(second, 5, b"a5")
+    cache.apply("a", 6, b"a6")
+    assert not cache.finish_fill(first, 5, b"a5"), "raced by the change to version 6"
+    assert cache.get("a") == (6, b"a6")
+
+
 def test_a_drop_empties_the_cache_and_stops_serving_until_resumed() -> None:
     cache = _serving(watermark=10)
     _fill(cache, "a", 7, b"a7")
