@@ -13,12 +13,18 @@ from tests.support.services import PostgresDatabase
 
 
 @pytest.fixture
-async def leases_pool(pg_database: PostgresDatabase) -> AsyncIterator[Pool]:
-    """A pool on a fresh database holding the lease and projection-status tables."""
+async def pg_pool(pg_database: PostgresDatabase) -> AsyncIterator[Pool]:
+    """A pool on a fresh, empty database."""
     pool = await create_pool(pg_database.url, min_size=1, max_size=4)
-    async with pool.acquire() as conn:
-        await migrate(conn, [MIGRATIONS])
     try:
         yield pool
     finally:
         await pool.close()
+
+
+@pytest.fixture
+async def leases_pool(pg_pool: Pool) -> Pool:
+    """`pg_pool` with the lease and projection-status tables."""
+    async with pg_pool.acquire() as conn:
+        await migrate(conn, [MIGRATIONS])
+    return pg_pool

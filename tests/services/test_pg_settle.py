@@ -8,18 +8,16 @@ search as nested loops over thousands of rows (138 ms where 27 ms do).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
 from tandem.consistency import VersionWatch
 from tandem.messages import StoredEvent
-from tandem.pg import Connection, Pool, create_pool
+from tandem.pg import Connection, Pool
 from tandem.projections.base import AsyncProjection
 from tandem.projections.runner import ProjectionRunner, ProjectionState
 from tandem.stores.postgres_projections import PostgresProjectionStore
 from tests.support.listlog import ListLog
-from tests.support.services import PostgresDatabase
 
 pytestmark = pytest.mark.services
 
@@ -38,12 +36,8 @@ class Rows(AsyncProjection[Connection]):
 
 
 @pytest.fixture
-async def pool(pg_database: PostgresDatabase) -> AsyncIterator[Pool]:
-    pool = await create_pool(pg_database.url, min_size=1, max_size=4)
-    try:
-        yield pool
-    finally:
-        await pool.close()
+def pool(pg_pool: Pool) -> Pool:
+    return pg_pool
 
 
 async def _estimated_rows(pool: Pool, table: str) -> float:
@@ -60,9 +54,10 @@ async def test_tables_are_analyzed_once_the_runner_turns_live(pool: Pool) -> Non
     try:
         assert await runner.checkpoint.wait_for(300, timeout=20)
         for _ in range(100):
-            if runner.state is ProjectionState.LIVE and runner._settled_at:
+            if await _estimated_rows(pool, "settle_probe_v1_rows") >= 0:
                 break
             await asyncio.sleep(0.05)
+        assert runner.state is ProjectionState.LIVE
         assert await _estimated_rows(pool, "settle_probe_v1_rows") == 300
         assert await _estimated_rows(pool, "settle_probe_v10_rows") < 0, "never analyzed"
         # Live traffic below the threshold does not analyze again.
