@@ -22,6 +22,7 @@ import redis.asyncio
 
 from catalog.bootstrap import Catalog
 from catalog.domain import commands as c
+from catalog.domain.errors import NotFound
 from catalog.projections.redis import RedisCategoryStatsProjection
 from tandem.bus import Dispatch
 from tandem.consistency import VersionWatch
@@ -158,6 +159,31 @@ async def test_reads_answer_503_while_the_store_is_behind_what_they_served() -> 
     stored["stats"] = 41
     await remote.refresh()
     assert await wait(dispatch(), handler) == "answer"
+
+
+async def test_a_not_found_from_a_wiped_store_answers_503() -> None:
+    """A product or order read from a store flushed a moment before is missing: that
+    is the store behind what it served, not a 404 for something the caller wrote."""
+    stored = {"orders": 40}
+
+    async def read_checkpoint() -> dict[str, int]:
+        return dict(stored)
+
+    remote = RemoteProjection("orders", read_checkpoint, confirm_reads=True)
+    await remote.refresh()
+    wait = consistency({"orders": remote})
+
+    async def missing(_dispatch: Any) -> str:
+        raise NotFound("order", "o-1")
+
+    def dispatch() -> Dispatch[Any]:
+        return Dispatch(message=None, context={"read_model": "orders"}, timeout=0.1)
+
+    with pytest.raises(NotFound):  # the store holds its version: a true 404
+        await wait(dispatch(), missing)
+    stored["orders"] = 0  # flushed before the handler read
+    with pytest.raises(ReadModelBehind):
+        await wait(dispatch(), missing)
 
 
 async def test_an_idle_stream_reader_reads_the_log_when_the_stream_stays_quiet(
