@@ -38,6 +38,7 @@ from tandem.projections.rebuild import Rebuild, RebuildState
 from tandem.projections.runner import PoisonPolicy, ProjectionRunner, ProjectionState
 from tandem.projections.status import Tracked, describe
 from tandem.projections.sync import OUTDATED, SyncProjection, SyncReader
+from tandem.stopping import finish
 from tandem.stores.sqlite import SqliteDatabase, SqliteReader, checkpoint_wal
 from tandem.stores.sqlite_projections import SqliteProjectionStore
 from tandem.stores.switchable import Switchable
@@ -341,11 +342,7 @@ class Catalog:
                 self.rebuild(name)
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await finish(self._tasks)
         self._tasks.clear()
 
     def close(self) -> None:

@@ -69,6 +69,7 @@ from tandem.projections.worker import (
     ProjectionWorker,
     RunnerFactory,
 )
+from tandem.stopping import finish
 from tandem.uow_postgres import PostgresIdempotency, PostgresWriter
 
 if TYPE_CHECKING:
@@ -524,11 +525,7 @@ class ServicesCatalog:
         served = getattr(self, "generations", None)
         if served is not None:
             served.local.stop()
-        for task in reversed(self._tasks):
-            task.cancel()
-        for task in reversed(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await finish(reversed(self._tasks))
         self._tasks.clear()
 
     async def aclose(self) -> None:

@@ -16,6 +16,7 @@ from rich.console import Console
 
 from catalog.settings import Settings, SettingsError
 from catalog.tokens import SCOPES, digest, new_token
+from tandem.stopping import finish
 
 console = Console(stderr=True)
 
@@ -123,11 +124,7 @@ async def _run_relay(settings: Settings) -> None:
             if task in tasks and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
     finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await finish(tasks)
         await nc.close()
         await pool.close()
 

@@ -132,21 +132,24 @@ def consistency(read_models: Mapping[str, ReadModelStatus]) -> Middleware:
             if not await watch.wait_for(dispatch.min_version, dispatch.timeout):
                 raise ReadModelBehind(name, dispatch.min_version, watch.value)
         version = dispatch.context["read_version"] = watch.value
-        confirming = isinstance(status, ConfirmingReads)
         try:
             answer = await call_next(dispatch)
         except Exception:
             # A store wiped before the read answers "not found" for what it held: the
             # refusal is only true if the store still holds the version it is made at.
-            if confirming and not await status.confirm(version):
+            if not await _still_holds(status, version):
                 raise ReadModelBehind(name, max(dispatch.min_version, version), 0) from None
             raise
-        if confirming and not await status.confirm(version):
+        if not await _still_holds(status, version):
             # The store lost what it held (wiped, restarted) while or before answering.
             raise ReadModelBehind(name, max(dispatch.min_version, version), 0)
         return answer
 
     return wait
+
+
+async def _still_holds(status: ReadModelStatus, version: int) -> bool:
+    return not isinstance(status, ConfirmingReads) or await status.confirm(version)
 
 
 Wrapped = Callable[..., Awaitable[Any]]

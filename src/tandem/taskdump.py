@@ -15,7 +15,7 @@ import sys
 from typing import Any
 
 
-def _awaited_frames(coro: Any) -> list[str]:
+def awaited_frames(coro: Any) -> list[str]:
     """`file:line in function` of each coroutine in the chain `coro` awaits, outermost
     first (a task's own stack shows only the outermost one)."""
     lines: list[str] = []
@@ -35,7 +35,7 @@ def describe_tasks() -> str:
     out.write(f"{len(tasks)} tasks\n")
     for task in sorted(tasks, key=lambda t: t.get_name()):
         out.write(f"--- {task.get_name()}\n")
-        out.writelines(line + "\n" for line in _awaited_frames(task.get_coro()))
+        out.writelines(line + "\n" for line in awaited_frames(task.get_coro()))
     return out.getvalue()
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from tandem.errors import ReadModelLost
 from tandem.leases import Leases
 from tandem.projections.runner import ProjectionRunner, ProjectionState
+from tandem.stopping import finish
 
 if TYPE_CHECKING:
     from tandem.pg import Pool
@@ -106,7 +107,10 @@ class ProjectionWorker:
                 await asyncio.sleep(self.interval)
         finally:
             for name in list(self.running):
-                await self._stop(name)
+                # Cancelled again while stopping: stop the others all the same (what
+                # ended this run is raised on leaving).
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._stop(name)
             with contextlib.suppress(Exception):
                 await asyncio.shield(self.leases.release_all())
 
@@ -163,14 +167,12 @@ class ProjectionWorker:
         running = self.running.pop(name, None)
         if running is None:
             return
-        for task in running.tasks:
-            task.cancel()
-        for task in running.tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        with contextlib.suppress(Exception):
-            await running.leased.close()
-        log.info("worker %s: stopped %s", self.leases.worker_id, name)
+        try:
+            await finish(running.tasks)
+        finally:
+            with contextlib.suppress(Exception):
+                await running.leased.close()
+            log.info("worker %s: stopped %s", self.leases.worker_id, name)
 
     async def _announce(self, runner: ProjectionRunner) -> None:
         advanced = runner.checkpoint.listen()
