@@ -80,8 +80,11 @@ class Listener:
                     await resync()
                 except Exception as exc:  # a resync is retried at the next interval
                     log.warning("listener: resync failed: %s", exc)
+            # asyncio.timeout, not asyncio.wait_for: on Python 3.11 wait_for can swallow
+            # the cancellation of a stop, and the listener then runs on.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(lost.wait(), self.resync_interval)
+                async with asyncio.timeout(self.resync_interval):
+                    await lost.wait()
 
     def _dispatch(self, _conn: object, _pid: int, channel: str, payload: object) -> None:
         for handler in self._handlers.get(channel, ()):
