@@ -255,9 +255,8 @@ class Catalog:
                 rebuild.applied = runner.events_applied
         except BaseException as exc:
             if task is not None:
-                task.cancel()
                 with contextlib.suppress(BaseException):
-                    await task
+                    await finish([task])
             close()
             remove(path)
             rebuild.finished = time.monotonic()

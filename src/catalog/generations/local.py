@@ -22,6 +22,7 @@ from tandem import generations as registry
 from tandem.generations import Generation
 from tandem.projections.rebuild import Rebuild, RebuildState
 from tandem.projections.runner import ProjectionState
+from tandem.stopping import finish
 
 if TYPE_CHECKING:
     from catalog.bootstrap_services import ServiceReadModel, ServicesCatalog
@@ -82,9 +83,8 @@ class LocalCopies:
                 rebuild.checkpoint, rebuild.applied = runner.checkpoint.value, runner.events_applied
         except BaseException as exc:
             if task is not None:
-                task.cancel()
                 with contextlib.suppress(BaseException):
-                    await task
+                    await finish([task])
             catalog.discard_analytics_copy(store, path)
             rebuild.finished = time.monotonic()
             if isinstance(exc, asyncio.CancelledError):

@@ -42,6 +42,7 @@ from nats.js.errors import NotFoundError
 from tandem.consistency import VersionWatch
 from tandem.eventlog.base import EventLogReader
 from tandem.messages import StoredEvent
+from tandem.stopping import finish
 from tandem.transport import wire
 from tandem.transport.nats_stream import ensure_stream, last_relayed, raise_if_cancelled
 
@@ -143,10 +144,8 @@ class NatsEventReader:
     async def close(self) -> None:
         """Stop pulling; unacked messages are redelivered to the next reader."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+            task, self._task = self._task, None
+            await finish([task])
         if self._sub is not None:
             with contextlib.suppress(Exception):
                 await self._sub.unsubscribe()
