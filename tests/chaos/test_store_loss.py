@@ -134,56 +134,56 @@ async def test_a_wiped_store_refuses_the_next_batch_and_an_idle_check(
     assert await store.checkpoint(projection.name, projection.version) == 0
 
 
+class _Gate:
+    """The consistency middleware of an API process over one Redis read model whose
+    stored checkpoint the test sets (`stored`), as a wipe or a refold would."""
+
+    def __init__(self, checkpoint: int) -> None:
+        self.stored = {"model": checkpoint}
+
+        async def read_checkpoint() -> dict[str, int]:
+            return dict(self.stored)
+
+        self.remote = RemoteProjection("model", read_checkpoint, confirm_reads=True)
+        self.wait = consistency({"model": self.remote})
+
+    async def read(self, handler: Any) -> Any:
+        dispatch = Dispatch(message=None, context={"read_model": "model"}, timeout=0.1)
+        return await self.wait(dispatch, handler)
+
+
+async def _answer(_dispatch: Any) -> str:
+    return "answer"
+
+
+async def _missing(_dispatch: Any) -> str:
+    raise NotFound("order", "o-1")
+
+
 async def test_reads_answer_503_while_the_store_is_behind_what_they_served() -> None:
-    stored = {"stats": 40}
-
-    async def read_checkpoint() -> dict[str, int]:
-        return dict(stored)
-
-    remote = RemoteProjection("stats", read_checkpoint, confirm_reads=True)
-    await remote.refresh()
-    wait = consistency({"stats": remote})
-
-    async def handler(_dispatch: Any) -> str:
-        return "answer"
-
-    def dispatch() -> Dispatch[Any]:
-        return Dispatch(message=None, context={"read_model": "stats"}, timeout=0.1)
-
-    assert await wait(dispatch(), handler) == "answer"
-    stored["stats"] = 0  # wiped while (or before) the handler read
+    gate = _Gate(40)
+    await gate.remote.refresh()
+    assert await gate.read(_answer) == "answer"
+    gate.stored["model"] = 0  # wiped while (or before) the handler read
     with pytest.raises(ReadModelBehind):
-        await wait(dispatch(), handler)
+        await gate.read(_answer)
     with pytest.raises(ReadModelBehind):  # refused up front until refolded
-        await wait(dispatch(), handler)
-    stored["stats"] = 41
-    await remote.refresh()
-    assert await wait(dispatch(), handler) == "answer"
+        await gate.read(_answer)
+    gate.stored["model"] = 41
+    await gate.remote.refresh()
+    assert await gate.read(_answer) == "answer"
 
 
 async def test_a_not_found_from_a_wiped_store_answers_503() -> None:
     """A product or order read from a store flushed a moment before is missing: that
     is the store behind what it served, not a 404 for something the caller wrote."""
-    stored = {"orders": 40}
-
-    async def read_checkpoint() -> dict[str, int]:
-        return dict(stored)
-
-    remote = RemoteProjection("orders", read_checkpoint, confirm_reads=True)
-    await remote.refresh()
-    wait = consistency({"orders": remote})
-
-    async def missing(_dispatch: Any) -> str:
-        raise NotFound("order", "o-1")
-
-    def dispatch() -> Dispatch[Any]:
-        return Dispatch(message=None, context={"read_model": "orders"}, timeout=0.1)
-
+    gate = _Gate(40)
+    await gate.remote.refresh()
     with pytest.raises(NotFound):  # the store holds its version: a true 404
-        await wait(dispatch(), missing)
-    stored["orders"] = 0  # flushed before the handler read
+        await gate.read(_missing)
+    gate.stored["model"] = 0  # flushed before the handler read
     with pytest.raises(ReadModelBehind):
-        await wait(dispatch(), missing)
+        await gate.read(_missing)
 
 
 async def test_an_idle_stream_reader_reads_the_log_when_the_stream_stays_quiet(
