@@ -4,6 +4,9 @@ Found by the chaos runner: right after `pg_terminate_backend`, a runner's idle c
 its store raised an error that was neither an outage nor `ReadModelLost`. The runner's
 task ended, the worker went on holding the lease and reporting the projection `live`,
 and the projection stayed at one checkpoint for good, with nothing in the log.
+
+Also: a worker stops though a runner loses its first cancellation (the Redis client
+does, on Python 3.11), where its stop used to wait for that runner forever.
 """
 
 from __future__ import annotations
@@ -135,3 +138,46 @@ async def test_a_runner_stopped_by_its_poison_policy_is_left_failed(
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+class DeafStore(SqliteProjectionStore):
+    """A SQLite store whose idle check swallows one cancellation, as the Redis client
+    does on Python 3.11 when it lands as a command's send completes."""
+
+    swallowed = 0
+
+    async def verify(self, projection: Tally) -> None:
+        try:
+            await asyncio.sleep(0.5)
+        except asyncio.CancelledError:
+            if DeafStore.swallowed:
+                raise
+            DeafStore.swallowed += 1
+
+
+async def test_a_worker_stops_though_a_runner_swallows_its_cancellation(
+    pool: Pool, tmp_path: Path
+) -> None:
+    log, head = ListLog(), VersionWatch(0)
+    DeafStore.swallowed = 0
+    runners: list[ProjectionRunner] = []
+
+    async def factory() -> LeasedRunner:
+        runner = ProjectionRunner(
+            Tally(), DeafStore(tmp_path / "read.db"), log, head, idle_poll=0.01
+        )
+        runners.append(runner)
+        return LeasedRunner(runner)
+
+    worker = ProjectionWorker(pool, Leases(pool, "w1", ttl=5), {NAME: factory}, interval=0.05)
+    task = asyncio.create_task(worker.run())
+    for _ in range(100):
+        if runners and runners[0].state is ProjectionState.LIVE:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.1)  # the idle runner is in its store's check most of the time
+    task.cancel()
+    async with asyncio.timeout(10):  # a lost cancellation used to hold the stop forever
+        await asyncio.gather(task, return_exceptions=True)
+    assert DeafStore.swallowed == 1
+    assert runners[0].state is ProjectionState.STOPPED
