@@ -85,11 +85,11 @@ class EmbeddedDeployment(ApiDeployment):
 
 async def catch_up(data: Path) -> dict[str, float]:
     """Rebuild every async projection from position 0 into fresh stores; events/s each."""
-    from catalog.read_models import READ_MODELS
+    from catalog.read_models.registry import READ_MODELS
     from tandem.consistency import VersionWatch
     from tandem.eventlog.sqlite import SqliteEventLogReader
     from tandem.projections.runner import ProjectionRunner
-    from tandem.stores.sqlite_projections import SqliteProjectionStore
+    from tandem.stores.sqlite import SqliteProjectionStore
 
     reader = SqliteEventLogReader(data / "write.db")
     head = VersionWatch(await reader.head())
@@ -98,7 +98,7 @@ async def catch_up(data: Path) -> dict[str, float]:
         for spec in READ_MODELS:
             projection = spec.projection()
             if spec.store == "duckdb":
-                from tandem.stores.duckdb_projections import DuckDBProjectionStore
+                from tandem.stores.duckdb import DuckDBProjectionStore
 
                 store: object = DuckDBProjectionStore(Path(tmp) / f"{projection.name}.duckdb")
             else:

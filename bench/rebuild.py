@@ -53,28 +53,24 @@ from catalog.domain.category import Category
 from catalog.domain.events import ALL_EVENTS
 from catalog.domain.order import Order
 from catalog.domain.product import Product
-from catalog.projections.category_stats import cents
-from catalog.projections.postgres.product_search import TABLES, PostgresProductSearchProjection
-from catalog.projections.redis import (
-    RedisCartViewProjection,
-    RedisCategoryStatsProjection,
-    RedisOrderViewProjection,
-    RedisProductDetailProjection,
-)
-from catalog.projections.redis.category_stats import category_key
-from catalog.projections.redis.product_detail import product_key
+from catalog.read_models.cart_view.redis import RedisCartViewProjection
+from catalog.read_models.category_stats.redis import RedisCategoryStatsProjection, category_key
+from catalog.read_models.category_stats.sqlite import cents
+from catalog.read_models.order_view.redis import RedisOrderViewProjection
+from catalog.read_models.product_detail.redis import RedisProductDetailProjection, product_key
+from catalog.read_models.product_search.postgres import TABLES, PostgresProductSearchProjection
 from tandem.aggregate import Aggregate
 from tandem.codec import EventRegistry
 from tandem.consistency import VersionWatch
+from tandem.db.postgres import Pool, create_pool
 from tandem.eventlog.base import NewEvent
 from tandem.eventlog.postgres import INDEX_BITS, MAX_EVENTS_PER_TRANSACTION, PostgresEventLog
 from tandem.messages import Metadata
 from tandem.migrations import migrate
-from tandem.pg import Pool, create_pool
 from tandem.projections.base import AsyncProjection
 from tandem.projections.runner import ProjectionRunner, ProjectionState
-from tandem.stores.postgres_projections import PostgresProjectionStore
-from tandem.stores.redis_projections import RedisProjectionStore
+from tandem.stores.postgres import PostgresProjectionStore
+from tandem.stores.redis import RedisProjectionStore
 from tandem.uow import UnitOfWork
 
 TARGET = 25_000  # events/s per projection (quality.md, catch-up)

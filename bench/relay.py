@@ -20,8 +20,8 @@ import nats
 
 from tandem.consistency import VersionWatch
 from tandem.eventlog.sqlite import SqliteEventLogReader, create_schema
-from tandem.transport.nats_reader import NatsEventReader
-from tandem.transport.nats_relay import NatsRelay
+from tandem.transport.nats.reader import NatsEventReader
+from tandem.transport.nats.relay import NatsRelay
 
 
 def write_log(path: Path, events: int) -> int:

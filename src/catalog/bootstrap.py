@@ -13,20 +13,21 @@ from pathlib import Path
 from typing import Any
 
 from catalog.domain.events import ALL_EVENTS
-from catalog.projections.product_detail import ProductDetailProjection
-from catalog.read.level1.wiring import DirectReads
-from catalog.read.product_feed import ProductFeed, sqlite_changes
 from catalog.read_files import clean, live_file, next_file, point_to, remove
-from catalog.read_models import READ_MODELS, ReadModel, Reads
+from catalog.read_models.level1.wiring import DirectReads
+from catalog.read_models.product_detail.feed import ProductFeed, sqlite_changes
+from catalog.read_models.product_detail.sqlite import ProductDetailProjection
+from catalog.read_models.registry import READ_MODELS, ReadModel, Reads
 from catalog.settings import Settings
 from catalog.tokens import TokenVerifier
 from catalog.write import handlers
 from catalog.write.repositories import CatalogUnitOfWork
-from catalog.write.schema import create_schema
-from catalog.write.sqlite_repositories import SAVERS, SqliteCatalogUnitOfWork
+from catalog.write.sqlite import SAVERS, SqliteCatalogUnitOfWork
+from catalog.write.sqlite_schema import create_schema
 from tandem.bus import CommandBus, QueryBus
 from tandem.codec import EventRegistry
 from tandem.consistency import VersionWatch, follow
+from tandem.db.sqlite import SqliteDatabase, SqliteReader, checkpoint_wal
 from tandem.deadletters import DeadLetters, SqliteDeadLetters, per_projection
 from tandem.eventlog import sqlite as sqlite_log
 from tandem.eventlog.sqlite import SqliteEventLogReader
@@ -39,11 +40,10 @@ from tandem.projections.runner import PoisonPolicy, ProjectionRunner, Projection
 from tandem.projections.status import Tracked, describe
 from tandem.projections.sync import OUTDATED, SyncProjection, SyncReader
 from tandem.stopping import finish
-from tandem.stores.sqlite import SqliteDatabase, SqliteReader, checkpoint_wal
-from tandem.stores.sqlite_projections import SqliteProjectionStore
+from tandem.stores.sqlite import SqliteProjectionStore
 from tandem.stores.switchable import Switchable
 from tandem.uow import CommandResult
-from tandem.uow_sqlite import SqliteWriter, lookup_idempotency
+from tandem.uow.sqlite import SqliteWriter, lookup_idempotency
 
 log = logging.getLogger("catalog")
 
@@ -169,7 +169,7 @@ class Catalog:
             options: dict[str, Any] = {"batch_size": INLINE_BATCH}
             target = store.reader
         else:
-            from tandem.stores.duckdb_projections import DuckDBProjectionStore
+            from tandem.stores.duckdb import DuckDBProjectionStore
 
             store = DuckDBProjectionStore(path)
             options = {"linger": COLUMNAR_LINGER}

@@ -39,12 +39,12 @@ from catalog.domain.events import ALL_EVENTS
 from catalog.generations.keeper import GenerationKeeper
 from catalog.generations.serving import ServedGenerations
 from catalog.generations.storage import stored_class
-from catalog.read import detail_cache
-from catalog.read.level1.wiring import DirectReads
-from catalog.read.product_feed import ProductFeed
+from catalog.read_models.level1.wiring import DirectReads
+from catalog.read_models.product_detail import cache as detail_cache
+from catalog.read_models.product_detail.feed import ProductFeed
 from catalog.settings import Settings, SettingsError
 from catalog.write import handlers, postgres_schema
-from catalog.write.postgres_repositories import SAVERS, PostgresCatalogUnitOfWork
+from catalog.write.postgres import SAVERS, PostgresCatalogUnitOfWork
 from catalog.write.repositories import CatalogUnitOfWork
 from tandem import deadletters as dead_letter_table
 from tandem import generations as registry
@@ -52,12 +52,12 @@ from tandem import leases as lease_table
 from tandem.bus import CommandBus, QueryBus
 from tandem.codec import EventRegistry
 from tandem.consistency import VersionWatch, follow
+from tandem.db.postgres import create_pool
+from tandem.db.postgres_notify import Listener
 from tandem.eventlog import postgres as pg_log
 from tandem.metrics import Metrics
 from tandem.middleware import consistency, idempotency, timing, validation
 from tandem.migrations import Component, pending
-from tandem.pg import create_pool
-from tandem.pg_notify import Listener
 from tandem.projections.base import AsyncProjection
 from tandem.projections.partitions import partitions
 from tandem.projections.rebuild import Rebuild
@@ -70,7 +70,7 @@ from tandem.projections.worker import (
     RunnerFactory,
 )
 from tandem.stopping import finish
-from tandem.uow_postgres import PostgresIdempotency, PostgresWriter
+from tandem.uow.postgres import PostgresIdempotency, PostgresWriter
 
 if TYPE_CHECKING:
     import redis.asyncio
@@ -118,27 +118,25 @@ class ServiceReadModel:
 
 
 def _service_read_models() -> list[ServiceReadModel]:
-    from catalog.projections.postgres.product_search import (
+    from catalog.read_models.analytics_reads import PriceHistoryReads, SalesAnalyticsReads
+    from catalog.read_models.cart_view.redis import RedisCartViewProjection
+    from catalog.read_models.category_stats.redis import RedisCategoryStatsProjection
+    from catalog.read_models.order_view.redis import RedisOrderViewProjection
+    from catalog.read_models.price_history.duckdb import PriceHistoryProjection
+    from catalog.read_models.product_detail.redis import RedisProductDetailProjection
+    from catalog.read_models.product_search.postgres import (
         PostgresProductSearchProjection,
         SearchTables,
     )
-    from catalog.projections.price_history import PriceHistoryProjection
-    from catalog.projections.redis import (
-        RedisCartViewProjection,
-        RedisCategoryStatsProjection,
-        RedisOrderViewProjection,
-        RedisProductDetailProjection,
-    )
-    from catalog.projections.sales_analytics import SalesAnalyticsProjection
-    from catalog.read.analytics import PriceHistoryReads, SalesAnalyticsReads
-    from catalog.read.postgres_search import PostgresSearchReads
-    from catalog.read.redis_reads import (
+    from catalog.read_models.product_search.postgres_reads import PostgresSearchReads
+    from catalog.read_models.redis_reads import (
         RedisCartViewReads,
         RedisCategoryStatsReads,
         RedisOrderViewReads,
         RedisProductDetailReads,
     )
-    from tandem.stores.postgres_projections import table_prefix
+    from catalog.read_models.sales_analytics.duckdb import SalesAnalyticsProjection
+    from tandem.stores.postgres import table_prefix
 
     def redis_reads(cls: Any) -> Callable[[ServicesCatalog, type[Any]], Any]:
         return lambda cat, stored: cls(cat.redis, cat.redis_prefix, stored_as=stored)
@@ -361,7 +359,7 @@ class ServicesCatalog:
 
     def analytics_copy(self, spec: ServiceReadModel, path: Path) -> tuple[Any, ProjectionRunner]:
         """A DuckDB store at `path` and the runner folding the log into it."""
-        from tandem.stores.duckdb_projections import DuckDBProjectionStore
+        from tandem.stores.duckdb import DuckDBProjectionStore
 
         store = DuckDBProjectionStore(path)
         runner = ProjectionRunner(
@@ -413,10 +411,10 @@ class ServicesCatalog:
             for part in self.parts(spec, stored):
                 if part.name == name:
                     if spec.store is StoreKind.REDIS:
-                        from tandem.stores.redis_projections import RedisProjectionStore
+                        from tandem.stores.redis import RedisProjectionStore
 
                         return RedisProjectionStore(self.redis, self.redis_prefix), part
-                    from tandem.stores.postgres_projections import PostgresProjectionStore
+                    from tandem.stores.postgres import PostgresProjectionStore
 
                     return PostgresProjectionStore(self.read_pool), part
         raise KeyError(f"{name} is not a projection the workers run")
@@ -449,7 +447,7 @@ class ServicesCatalog:
         """Reads the stored checkpoint of every part of one copy of a read model."""
         parts = self.parts(spec, stored)
         if spec.store is StoreKind.REDIS:
-            from tandem.stores.redis_projections import RedisProjectionStore
+            from tandem.stores.redis import RedisProjectionStore
 
             store = RedisProjectionStore(self.redis, self.redis_prefix)
 
@@ -458,7 +456,7 @@ class ServicesCatalog:
                 return {p.name: position for p, position in zip(parts, positions, strict=True)}
 
             return read_redis
-        from tandem.stores.postgres_projections import PostgresProjectionStore
+        from tandem.stores.postgres import PostgresProjectionStore
 
         pg_store = PostgresProjectionStore(self.read_pool)
 
@@ -489,11 +487,11 @@ class ServicesCatalog:
         async def build() -> LeasedRunner:
             store: Any
             if spec.store is StoreKind.REDIS:
-                from tandem.stores.redis_projections import RedisProjectionStore
+                from tandem.stores.redis import RedisProjectionStore
 
                 store = RedisProjectionStore(self.redis, self.redis_prefix)
             else:
-                from tandem.stores.postgres_projections import PostgresProjectionStore
+                from tandem.stores.postgres import PostgresProjectionStore
 
                 store = PostgresProjectionStore(self.read_pool)
             poison: dict[str, Any] = {
@@ -504,7 +502,7 @@ class ServicesCatalog:
                 # The direct PostgreSQL transport: the log itself, woken by notifications.
                 runner = ProjectionRunner(projection, store, self.log, self.head, **poison)
                 return LeasedRunner(runner)
-            from tandem.transport.nats_reader import NatsEventReader
+            from tandem.transport.nats.reader import NatsEventReader
 
             reader = NatsEventReader(
                 self.nats,

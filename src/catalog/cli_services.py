@@ -32,8 +32,8 @@ def _services_settings() -> Settings:
 
 async def _migrate(settings: Settings) -> list[str]:
     from catalog.bootstrap_services import MIGRATIONS
+    from tandem.db.postgres import create_pool
     from tandem.migrations import migrate
-    from tandem.pg import create_pool
 
     assert settings.database_url is not None
     pool = await create_pool(settings.database_url, min_size=1, max_size=1)
@@ -45,7 +45,7 @@ async def _migrate(settings: Settings) -> list[str]:
 
 
 async def create_token_services(settings: Settings, subject: str, scopes: list[str]) -> str:
-    from tandem.pg import create_pool
+    from tandem.db.postgres import create_pool
 
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown:
@@ -92,10 +92,10 @@ async def _run_relay(settings: Settings) -> None:
     import nats
 
     from tandem.consistency import VersionWatch
+    from tandem.db.postgres import create_pool
+    from tandem.db.postgres_notify import Listener
     from tandem.eventlog import postgres as pg_log
-    from tandem.pg import create_pool
-    from tandem.pg_notify import Listener
-    from tandem.transport.nats_relay import NatsRelay
+    from tandem.transport.nats.relay import NatsRelay
 
     assert settings.database_url is not None and settings.nats_url is not None
     pool = await create_pool(settings.database_url, min_size=1, max_size=4)

@@ -41,7 +41,7 @@ from tandem.uow import UnitOfWork
 
 if TYPE_CHECKING:
     from catalog.bootstrap_services import ServicesCatalog
-    from tandem.pg import Pool
+    from tandem.db.postgres import Pool
 
 COMMANDS_PER_TRANSACTION = 500
 # A batch ends once it holds this many events: far below the positions one transaction
@@ -152,7 +152,7 @@ class _Batch:
     async def write(self, pool: Pool) -> int:
         """Save the changed aggregates and append the events in one transaction;
         the last position."""
-        from catalog.write.postgres_repositories import SAVERS
+        from catalog.write.postgres import SAVERS
 
         kinds, schemas, agg_types, agg_ids, agg_versions, cids, data = self.columns
         async with pool.acquire() as conn, conn.transaction():
@@ -288,8 +288,8 @@ def bulk_load_sqlite(
     """Load `plan` into the empty embedded write database at `write_database` (its
     schema created), one transaction per batch, before any catalog process runs on it.
     Sync projections catch up, and asynchronous ones fold, when the catalog starts."""
-    from catalog.write.sqlite_repositories import SAVERS
-    from tandem.stores.sqlite import transaction
+    from catalog.write.sqlite import SAVERS
+    from tandem.db.sqlite import transaction
 
     counts: Counter[type] = Counter()
     started = time.perf_counter()

@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from tandem.db.sqlite import SqliteDatabase, transaction
 from tandem.messages import StoredEvent
 from tandem.migrations import Component, Migration
-from tandem.stores.sqlite import SqliteDatabase, transaction
 from tandem.transport.wire import decode, encode
 
 if TYPE_CHECKING:
-    from tandem.pg import Pool
+    from tandem.db.postgres import Pool
 
 # The type a parked event takes on its way past the checkpoint: no projection handles it.
 PARKED = "tandem.parked"

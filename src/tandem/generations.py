@@ -36,7 +36,7 @@ from tandem.errors import TandemError
 from tandem.migrations import Component, Migration
 
 if TYPE_CHECKING:
-    from tandem.pg import Pool
+    from tandem.db.postgres import Pool
 
 CHANNEL = "tandem_generations"
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from tandem.migrations import Component, Migration
 
 if TYPE_CHECKING:
-    from tandem.pg import Pool
+    from tandem.db.postgres import Pool
 
 MIGRATIONS = Component(
     "tandem_leases",

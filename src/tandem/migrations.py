@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from tandem.pg import Connection
+    from tandem.db.postgres import Connection
 
 # Any constant works; it only has to be the same in every process.
 _LOCK_KEY = 0x74616E64656D  # "tandem"

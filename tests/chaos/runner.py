@@ -129,8 +129,8 @@ async def _log_events(url: str) -> list[tuple[int, str]]:
 
 async def _log_head(url: str) -> int:
 
+    from tandem.db.postgres import create_pool
     from tandem.eventlog.postgres import PostgresEventLog
-    from tandem.pg import create_pool
 
     pool = await create_pool(url, min_size=1, max_size=1)
     try:

@@ -23,14 +23,14 @@ import redis.asyncio
 from catalog.bootstrap import Catalog
 from catalog.domain import commands as c
 from catalog.domain.errors import NotFound
-from catalog.projections.redis import RedisCategoryStatsProjection
+from catalog.read_models.category_stats.redis import RedisCategoryStatsProjection
 from tandem.bus import Dispatch
 from tandem.consistency import VersionWatch
 from tandem.errors import ReadModelBehind, ReadModelLost
 from tandem.middleware import consistency
 from tandem.projections.remote import RemoteProjection
 from tandem.projections.runner import ProjectionRunner, ProjectionState, RetryPolicy
-from tandem.stores.redis_projections import RedisProjectionStore
+from tandem.stores.redis import RedisProjectionStore
 from tests.support.own_services import OwnNats, OwnRedis
 
 pytestmark = [pytest.mark.services, pytest.mark.chaos, pytest.mark.timeout(120)]
@@ -193,8 +193,8 @@ async def test_an_idle_stream_reader_reads_the_log_when_the_stream_stays_quiet(
     reader), yet the log holds events: the reader serves them from the log."""
     import nats
 
-    from tandem.transport.nats_reader import NatsEventReader
-    from tandem.transport.nats_stream import ensure_stream
+    from tandem.transport.nats.reader import NatsEventReader
+    from tandem.transport.nats.stream import ensure_stream
 
     await _products(catalog, 3)
     with OwnNats(tmp_path / "nats") as server:

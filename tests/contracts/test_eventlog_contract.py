@@ -17,13 +17,13 @@ import asyncpg
 import pytest
 from asyncpg.pool import PoolConnectionProxy
 
+from tandem.db.postgres import Pool, create_pool
+from tandem.db.sqlite import connect
 from tandem.eventlog import postgres as pg_log
 from tandem.eventlog import sqlite as sqlite_log
 from tandem.eventlog.base import NewEvent
 from tandem.messages import Metadata, StoredEvent
 from tandem.migrations import migrate
-from tandem.pg import Pool, create_pool
-from tandem.stores.sqlite import connect
 from tandem.testing.eventlog import (
     EventLogContract,
     check_an_older_transaction_is_never_skipped,

@@ -14,18 +14,18 @@ import duckdb
 import pytest
 import redis.asyncio
 
+from tandem.db.postgres import Connection, Pool, create_pool
 from tandem.messages import StoredEvent
-from tandem.pg import Connection, Pool, create_pool
 from tandem.projections.base import AsyncProjection, Projection
-from tandem.stores.duckdb_projections import DuckDBProjectionStore, DuckDBTransaction
-from tandem.stores.postgres_projections import PostgresProjectionStore
-from tandem.stores.redis_projections import (
+from tandem.stores.duckdb import DuckDBProjectionStore, DuckDBTransaction
+from tandem.stores.postgres import PostgresProjectionStore
+from tandem.stores.redis import (
     CheckpointMoved,
     RedisProjectionStore,
     RedisTx,
     as_bytes,
 )
-from tandem.stores.sqlite_projections import SqliteProjectionStore
+from tandem.stores.sqlite import SqliteProjectionStore
 from tandem.testing.stores import (
     COUNTED,
     COUNTING_PROJECTION,

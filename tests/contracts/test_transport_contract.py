@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 
 from tandem.consistency import VersionWatch
+from tandem.db.postgres import Pool, create_pool
+from tandem.db.postgres_notify import Listener
 from tandem.eventlog import postgres as pg_log
 from tandem.eventlog import sqlite as sqlite_log
 from tandem.eventlog.base import NewEvent
 from tandem.messages import Metadata, StoredEvent
 from tandem.migrations import migrate
-from tandem.pg import Pool, create_pool
-from tandem.pg_notify import Listener
 from tandem.testing.transports import Source, TransportContract
 from tests.support.services import NATS_URL, PostgresDatabase, nats_names
 
@@ -111,14 +111,14 @@ class NatsBackend(PostgresBackend):
         self.subjects = f"tandem.{stream.lower()}"
 
     async def start_relay(self) -> None:
-        from tandem.transport.nats_relay import NatsRelay
+        from tandem.transport.nats.relay import NatsRelay
 
         log, head, tasks = await self.follow()
         relay = NatsRelay(log, self.nc, head, stream=self.stream, subject_prefix=self.subjects)
         self.tasks += [*tasks, asyncio.create_task(relay.run())]
 
     async def open_source(self, consumer: str) -> Source:
-        from tandem.transport.nats_reader import NatsEventReader
+        from tandem.transport.nats.reader import NatsEventReader
 
         reader = NatsEventReader(
             self.nc,

@@ -19,11 +19,11 @@ import httpx
 import pytest
 
 from catalog.settings import Settings
+from tandem.db.postgres import create_pool
 from tandem.deadletters import PostgresDeadLetters, SqliteDeadLetters
 from tandem.eventlog.postgres import PostgresEventLog
 from tandem.eventlog.sqlite import SqliteEventLogReader
 from tandem.messages import StoredEvent
-from tandem.pg import create_pool
 from tests.e2e.conftest import Deployment, deploy, skip_without_projections
 from tests.support.deployment import ServicesDeployment
 from tests.support.server import ADMIN_TOKEN

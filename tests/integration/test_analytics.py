@@ -16,13 +16,13 @@ from catalog.bootstrap import Catalog
 from catalog.domain import commands as c
 from catalog.domain import order as order_module
 from catalog.domain.errors import InvalidInput, NotFound
-from catalog.projections.price_history import PriceHistoryProjection
-from catalog.projections.sales_analytics import SalesAnalyticsProjection
-from catalog.read.analytics import PriceHistoryReads, SalesAnalyticsReads
-from catalog.read.queries import PriceHistory, SalesAnalytics
+from catalog.read_models.analytics_reads import PriceHistoryReads, SalesAnalyticsReads
+from catalog.read_models.price_history.duckdb import PriceHistoryProjection
+from catalog.read_models.queries import PriceHistory, SalesAnalytics
+from catalog.read_models.sales_analytics.duckdb import SalesAnalyticsProjection
 from catalog.settings import Settings
 from tandem.bus import QueryBus
-from tandem.stores.duckdb_projections import DuckDBProjectionStore
+from tandem.stores.duckdb import DuckDBProjectionStore
 
 
 def epoch(day: int, hour: int = 12, minute: int = 0) -> float:

@@ -14,12 +14,12 @@ from tests.support.folding import all_events, fold_into_write_database, fold_log
 from catalog.bootstrap import Catalog
 from catalog.domain import commands as c
 from catalog.domain.errors import NotFound, NotOwner
-from catalog.projections.cart_view import CartViewProjection
-from catalog.read.cart_view import CartViewReads
-from catalog.read.queries import GetCart
+from catalog.read_models.cart_view.sqlite import CartViewProjection
+from catalog.read_models.cart_view.sqlite_reads import CartViewReads
+from catalog.read_models.queries import GetCart
 from tandem.bus import QueryBus
 from tandem.messages import StoredEvent
-from tandem.stores.sqlite_projections import SqliteProjectionStore
+from tandem.stores.sqlite import SqliteProjectionStore
 
 
 class World:

@@ -15,12 +15,12 @@ from tests.support.folding import all_events, fold_into_write_database, fold_log
 from catalog.bootstrap import Catalog
 from catalog.domain import commands as c
 from catalog.domain.errors import NotFound
-from catalog.projections.category_stats import CategoryStatsProjection
-from catalog.read.category_stats import CategoryStatsReads
-from catalog.read.queries import GetCategoryStats, ListCategories
+from catalog.read_models.category_stats.sqlite import CategoryStatsProjection
+from catalog.read_models.category_stats.sqlite_reads import CategoryStatsReads
+from catalog.read_models.queries import GetCategoryStats, ListCategories
 from tandem.bus import QueryBus
 from tandem.messages import StoredEvent
-from tandem.stores.sqlite_projections import SqliteProjectionStore
+from tandem.stores.sqlite import SqliteProjectionStore
 
 
 class World:

@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 from catalog.bootstrap import Catalog
 from catalog.domain import commands as c
 from catalog.domain.errors import DomainError
-from catalog.projections.category_stats import CategoryStatsProjection
-from catalog.read.category_stats import CategoryStatsReads
-from catalog.read.queries import GetCategoryStats
+from catalog.read_models.category_stats.sqlite import CategoryStatsProjection
+from catalog.read_models.category_stats.sqlite_reads import CategoryStatsReads
+from catalog.read_models.queries import GetCategoryStats
 from catalog.settings import Settings
-from tandem.stores.sqlite_projections import SqliteProjectionStore
+from tandem.stores.sqlite import SqliteProjectionStore
 
 # name → parent name: two roots, three levels on one side.
 TREE = {"A": None, "A1": "A", "A1x": "A1", "A2": "A", "B": None}

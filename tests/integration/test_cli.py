@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from catalog.cli import app
-from catalog.read_models import READ_MODELS
+from catalog.read_models.registry import READ_MODELS
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from tests.support.services import postgres_database
 
+from tandem.db.postgres import create_pool
 from tandem.deadletters import MIGRATIONS, PostgresDeadLetters, SqliteDeadLetters
 from tandem.messages import StoredEvent
 from tandem.migrations import migrate
-from tandem.pg import create_pool
 
 
 def _event(position: int, aggregate: str) -> StoredEvent:

@@ -24,7 +24,7 @@ from tandem.projections.runner import (
     ProjectionState,
     RetryPolicy,
 )
-from tandem.stores.sqlite_projections import SqliteProjectionStore
+from tandem.stores.sqlite import SqliteProjectionStore
 
 FAST_RETRY = RetryPolicy(attempts=2, first_delay=0.01, max_delay=0.02)
 

@@ -15,16 +15,16 @@ import pytest
 import redis.asyncio
 from tests.support.services import REDIS_URL, redis_prefix
 
-from catalog.projections.redis import product_detail
-from catalog.projections.redis.product_detail import RedisProductDetailProjection
-from catalog.read.detail_cache import DetailCache
-from catalog.read.redis_reads import RedisProductDetailReads
+from catalog.read_models.product_detail import redis as product_detail
+from catalog.read_models.product_detail.cache import DetailCache
+from catalog.read_models.product_detail.redis import RedisProductDetailProjection
+from catalog.read_models.redis_reads import RedisProductDetailReads
 from tandem.bus import QueryBus
 from tandem.consistency import VersionWatch
 from tandem.errors import ReadModelBehind
 from tandem.messages import StoredEvent
 from tandem.middleware import consistency
-from tandem.stores.redis_projections import RedisProjectionStore
+from tandem.stores.redis import RedisProjectionStore
 from tandem.stores.switchable import SwitchableReads
 
 CATEGORY = "c0000000-0000-4000-8000-000000000000"

@@ -12,7 +12,7 @@ import pytest
 
 from tandem.messages import StoredEvent
 from tandem.projections.base import Projection
-from tandem.stores.duckdb_projections import DuckDBProjectionStore, DuckDBTransaction
+from tandem.stores.duckdb import DuckDBProjectionStore, DuckDBTransaction
 
 
 class Boom(Exception):

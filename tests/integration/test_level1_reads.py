@@ -24,9 +24,9 @@ import pytest
 from catalog.bootstrap import Catalog
 from catalog.domain import commands as c
 from catalog.domain.errors import NotFound
-from catalog.read import queries as q
-from catalog.read.level1 import READ_MODEL
-from catalog.read.level1.wiring import DirectReads
+from catalog.read_models import queries as q
+from catalog.read_models.level1 import READ_MODEL
+from catalog.read_models.level1.wiring import DirectReads
 from catalog.settings import Settings, SettingsError
 from tandem.bus import QueryBus
 from tandem.errors import ReadModelBehind
@@ -266,8 +266,8 @@ async def test_level1_answers_as_the_services_read_models(tmp_path: Path) -> Non
     from tests.support.services_readmodels import delete_prefix
 
     from catalog.bootstrap_services import MIGRATIONS, Role, ServicesCatalog
+    from tandem.db.postgres import create_pool
     from tandem.migrations import migrate
-    from tandem.pg import create_pool
 
     write_db = await create_database()
     read_db = None

@@ -35,16 +35,16 @@ from tests.support.services import NATS_URL, nats_names, require
 
 from catalog.bootstrap import Catalog
 from catalog.domain import commands as c
-from catalog.projections.category_stats import CategoryStatsProjection
+from catalog.read_models.category_stats.sqlite import CategoryStatsProjection
 from tandem.deadletters import SqliteDeadLetters
 from tandem.eventlog import sqlite as sqlite_log
 from tandem.eventlog.base import NewEvent
 from tandem.messages import Metadata, StoredEvent
 from tandem.projections.runner import PoisonPolicy, ProjectionRunner, ProjectionState, RetryPolicy
-from tandem.stores.sqlite_projections import SqliteProjectionStore
+from tandem.stores.sqlite import SqliteProjectionStore
 from tandem.transport import wire
-from tandem.transport.nats_reader import NatsEventReader
-from tandem.transport.nats_relay import NatsRelay
+from tandem.transport.nats.reader import NatsEventReader
+from tandem.transport.nats.relay import NatsRelay
 
 pytestmark = pytest.mark.services
 

@@ -32,17 +32,17 @@ from tests.support.services import NATS_URL, nats_names
 from catalog.bootstrap import Catalog
 from catalog.domain import commands as c
 from catalog.domain.events import ALL_EVENTS
-from catalog.projections.category_stats import CategoryStatsProjection
+from catalog.read_models.category_stats.sqlite import CategoryStatsProjection
 from tandem.consistency import VersionWatch
 from tandem.eventlog.sqlite import SqliteEventLogReader, create_schema
 from tandem.messages import StoredEvent
 from tandem.projections.base import Projection
 from tandem.projections.runner import ProjectionRunner, ProjectionState, RetryPolicy
-from tandem.stores.sqlite_projections import SqliteProjectionStore
+from tandem.stores.sqlite import SqliteProjectionStore
 from tandem.transport import wire
-from tandem.transport.nats_reader import NatsEventReader
-from tandem.transport.nats_relay import NatsRelay
-from tandem.transport.nats_stream import ensure_stream
+from tandem.transport.nats.reader import NatsEventReader
+from tandem.transport.nats.relay import NatsRelay
+from tandem.transport.nats.stream import ensure_stream
 
 pytestmark = pytest.mark.services
 
@@ -615,7 +615,7 @@ import asyncio, sys
 import nats
 from tandem.consistency import VersionWatch
 from tandem.eventlog.sqlite import SqliteEventLogReader
-from tandem.transport.nats_relay import NatsRelay
+from tandem.transport.nats.relay import NatsRelay
 
 async def main(url, path, stream):
     nc = await nats.connect(url)

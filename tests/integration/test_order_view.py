@@ -16,12 +16,12 @@ from tests.support.folding import all_events, fold_log
 from catalog.bootstrap import Catalog
 from catalog.domain import commands as c
 from catalog.domain.errors import NotFound, NotOwner
-from catalog.projections.order_view import OrderViewProjection, iso_utc
-from catalog.read.order_view import OrderViewReads
-from catalog.read.queries import GetOrder
+from catalog.read_models.order_view.sqlite import OrderViewProjection, iso_utc
+from catalog.read_models.order_view.sqlite_reads import OrderViewReads
+from catalog.read_models.queries import GetOrder
 from tandem.bus import QueryBus
 from tandem.messages import StoredEvent
-from tandem.stores.sqlite_projections import SqliteProjectionStore
+from tandem.stores.sqlite import SqliteProjectionStore
 
 
 class World:

@@ -24,18 +24,18 @@ from catalog import seed
 from catalog.bootstrap import Catalog
 from catalog.domain import commands as c
 from catalog.domain.errors import InvalidInput
-from catalog.projections.postgres.product_search import TABLES, PostgresProductSearchProjection
-from catalog.projections.postgres.words import tsquery, words
-from catalog.projections.product_search import ProductSearchProjection
-from catalog.read.postgres_search import PostgresSearchReads
-from catalog.read.product_search import ProductSearchReads
-from catalog.read.queries import GetProduct, SearchProducts
+from catalog.read_models.product_search.postgres import TABLES, PostgresProductSearchProjection
+from catalog.read_models.product_search.postgres_reads import PostgresSearchReads
+from catalog.read_models.product_search.postgres_words import tsquery, words
+from catalog.read_models.product_search.sqlite import ProductSearchProjection
+from catalog.read_models.product_search.sqlite_reads import ProductSearchReads
+from catalog.read_models.queries import GetProduct, SearchProducts
 from tandem.bus import QueryBus
+from tandem.db.postgres import Connection, Pool, create_pool
 from tandem.messages import StoredEvent
-from tandem.pg import Connection, Pool, create_pool
 from tandem.projections.base import AsyncProjection
-from tandem.stores.postgres_projections import CheckpointVersionMismatch, PostgresProjectionStore
-from tandem.stores.sqlite_projections import SqliteProjectionStore
+from tandem.stores.postgres import CheckpointVersionMismatch, PostgresProjectionStore
+from tandem.stores.sqlite import SqliteProjectionStore
 
 pytestmark = pytest.mark.services
 

@@ -9,7 +9,7 @@ import orjson
 
 from catalog.bootstrap import Catalog
 from catalog.domain import commands as c
-from catalog.read import product_feed
+from catalog.read_models.product_detail import feed as product_feed
 
 
 async def _product(catalog: Catalog) -> str:

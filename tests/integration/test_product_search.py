@@ -16,12 +16,12 @@ from tests.support.folding import all_events, fold_log
 from catalog.bootstrap import Catalog
 from catalog.domain import commands as c
 from catalog.domain.errors import InvalidInput
-from catalog.projections.product_search import ProductSearchProjection
-from catalog.read.product_search import ProductSearchReads
-from catalog.read.queries import SearchProducts
+from catalog.read_models.product_search.sqlite import ProductSearchProjection
+from catalog.read_models.product_search.sqlite_reads import ProductSearchReads
+from catalog.read_models.queries import SearchProducts
 from tandem.bus import QueryBus
 from tandem.messages import StoredEvent
-from tandem.stores.sqlite_projections import SqliteProjectionStore
+from tandem.stores.sqlite import SqliteProjectionStore
 
 
 class World:

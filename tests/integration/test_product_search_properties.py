@@ -16,12 +16,12 @@ from hypothesis import strategies as st
 from catalog.bootstrap import Catalog
 from catalog.domain import commands as c
 from catalog.domain.errors import DomainError
-from catalog.projections.product_search import ProductSearchProjection
-from catalog.read.product_search import ProductSearchReads
-from catalog.read.queries import SearchProducts
+from catalog.read_models.product_search.sqlite import ProductSearchProjection
+from catalog.read_models.product_search.sqlite_reads import ProductSearchReads
+from catalog.read_models.queries import SearchProducts
 from catalog.settings import Settings
 from tandem.messages import StoredEvent
-from tandem.stores.sqlite_projections import SqliteProjectionStore
+from tandem.stores.sqlite import SqliteProjectionStore
 
 # name → parent name: two roots, three levels on one side.
 TREE = {"Outdoor": None, "Camp": "Outdoor", "Tents": "Camp", "Shoes": "Outdoor", "Kitchen": None}

@@ -18,7 +18,7 @@ import pytest
 from catalog.bootstrap import Catalog, RunningReadModel
 from catalog.domain import commands as c
 from catalog.domain.events import ALL_EVENTS
-from catalog.read.queries import GetProduct
+from catalog.read_models.queries import GetProduct
 from catalog.settings import Settings
 from tandem.errors import ProjectionFailed, ReadModelBehind
 from tandem.eventlog.base import EventLogReader
@@ -26,7 +26,7 @@ from tandem.messages import Query, StoredEvent
 from tandem.projections import checkpoints
 from tandem.projections.base import Projection
 from tandem.projections.runner import ProjectionRunner, ProjectionState, RetryPolicy
-from tandem.stores.sqlite_projections import SqliteProjectionStore
+from tandem.stores.sqlite import SqliteProjectionStore
 
 FAST_RETRY = RetryPolicy(attempts=3, first_delay=0.05, max_delay=0.1)
 

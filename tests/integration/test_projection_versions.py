@@ -21,10 +21,10 @@ from tests.support.readmodels import dump_live, rebuild
 import catalog.bootstrap
 from catalog.bootstrap import Catalog
 from catalog.domain import commands as c
-from catalog.projections.category_stats import CategoryStatsProjection
-from catalog.projections.product_detail import ProductDetailProjection
-from catalog.read.queries import GetCategoryStats, GetProduct
-from catalog.read_models import READ_MODELS, ReadModel
+from catalog.read_models.category_stats.sqlite import CategoryStatsProjection
+from catalog.read_models.product_detail.sqlite import ProductDetailProjection
+from catalog.read_models.queries import GetCategoryStats, GetProduct
+from catalog.read_models.registry import READ_MODELS, ReadModel
 from catalog.settings import Settings
 from tandem.errors import ReadModelBehind
 from tandem.messages import StoredEvent

@@ -24,22 +24,26 @@ from tests.support.services import REDIS_URL, redis_prefix
 from catalog.bootstrap import Catalog
 from catalog.domain import commands as c
 from catalog.domain.errors import DomainError
-from catalog.projections.cart_view import CartViewProjection
-from catalog.projections.category_stats import CategoryStatsProjection
-from catalog.projections.order_view import OrderViewProjection
-from catalog.projections.product_detail import ProductDetailProjection
-from catalog.projections.redis import (
-    RedisCartViewProjection,
-    RedisCategoryStatsProjection,
-    RedisOrderViewProjection,
-    RedisProductDetailProjection,
+from catalog.read_models.cart_view.redis import RedisCartViewProjection
+from catalog.read_models.cart_view.sqlite import CartViewProjection
+from catalog.read_models.cart_view.sqlite_reads import CartViewReads
+from catalog.read_models.category_stats.redis import RedisCategoryStatsProjection
+from catalog.read_models.category_stats.sqlite import CategoryStatsProjection
+from catalog.read_models.category_stats.sqlite_reads import CategoryStatsReads
+from catalog.read_models.order_view.redis import RedisOrderViewProjection
+from catalog.read_models.order_view.sqlite import OrderViewProjection
+from catalog.read_models.order_view.sqlite_reads import OrderViewReads
+from catalog.read_models.product_detail.redis import RedisProductDetailProjection
+from catalog.read_models.product_detail.sqlite import ProductDetailProjection
+from catalog.read_models.product_detail.sqlite_reads import ProductDetailReads
+from catalog.read_models.queries import (
+    GetCart,
+    GetCategoryStats,
+    GetOrder,
+    GetProduct,
+    ListCategories,
 )
-from catalog.read.cart_view import CartViewReads
-from catalog.read.category_stats import CategoryStatsReads
-from catalog.read.order_view import OrderViewReads
-from catalog.read.product_detail import ProductDetailReads
-from catalog.read.queries import GetCart, GetCategoryStats, GetOrder, GetProduct, ListCategories
-from catalog.read.redis_reads import (
+from catalog.read_models.redis_reads import (
     RedisCartViewReads,
     RedisCategoryStatsReads,
     RedisOrderViewReads,
@@ -48,13 +52,13 @@ from catalog.read.redis_reads import (
 from tandem.bus import QueryBus
 from tandem.messages import StoredEvent
 from tandem.projections.base import AsyncProjection
-from tandem.stores.redis_projections import (
+from tandem.stores.redis import (
     CheckpointMoved,
     KeyTypeConflict,
     RedisProjectionStore,
     RedisTx,
 )
-from tandem.stores.sqlite_projections import SqliteProjectionStore
+from tandem.stores.sqlite import SqliteProjectionStore
 
 pytestmark = pytest.mark.services
 

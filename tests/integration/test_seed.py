@@ -12,7 +12,7 @@ import pytest
 from catalog.bootstrap import Catalog
 from catalog.domain import commands as c
 from catalog.domain import values
-from catalog.read.queries import GetProduct
+from catalog.read_models.queries import GetProduct
 from catalog.seed import MAX_PRICE, MIN_PRICE, SeedPlan, load, plan
 from tandem.eventlog import sqlite as sqlite_log
 

@@ -13,7 +13,7 @@ import pytest
 
 from catalog import seed, seed_bulk
 from catalog.bootstrap import Catalog
-from catalog.read.queries import GetCategoryStats, SearchProducts
+from catalog.read_models.queries import GetCategoryStats, SearchProducts
 from catalog.settings import Settings
 
 TABLES = {

@@ -20,7 +20,7 @@ from tests.support.readmodels import dump_live, rebuild
 
 from catalog.bootstrap import Catalog
 from catalog.domain import commands as c
-from catalog.read.queries import GetCart, GetOrder, GetProduct, SearchProducts
+from catalog.read_models.queries import GetCart, GetOrder, GetProduct, SearchProducts
 from catalog.settings import Settings
 from tandem.projections.rebuild import Rebuild
 

@@ -25,7 +25,7 @@ from tests.support.server import ADMIN_TOKEN, Server
 from catalog.bootstrap import Catalog
 from catalog.domain import commands as c
 from catalog.domain.errors import NotFound
-from catalog.read.queries import ListCategories
+from catalog.read_models.queries import ListCategories
 from catalog.settings import Settings, SettingsError
 from tandem import tracing
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from catalog.bootstrap import Catalog
 from catalog.domain import commands as c
 from catalog.domain.errors import DomainError
-from catalog.read.queries import GetProduct
+from catalog.read_models.queries import GetProduct
 from catalog.settings import Settings
 from tandem.errors import TandemError
 from tests.support.readmodels import dump_live, rebuild

@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from tandem.db.postgres import Pool, create_pool
 from tandem.leases import MIGRATIONS
 from tandem.migrations import migrate
-from tandem.pg import Pool, create_pool
 from tests.support.services import PostgresDatabase
 
 

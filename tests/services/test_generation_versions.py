@@ -21,10 +21,10 @@ import redis.asyncio
 from catalog.bootstrap_services import MIGRATIONS, Role, ServicesCatalog
 from catalog.domain.commands import ChangePrice, CreateCategory, CreateProduct
 from catalog.generations import keeper
-from catalog.read.queries import SearchProducts
+from catalog.read_models.queries import SearchProducts
 from catalog.settings import Settings
+from tandem.db.postgres import create_pool
 from tandem.migrations import migrate
-from tandem.pg import create_pool
 from tests.support.services import REDIS_URL, PostgresDatabase, redis_prefix
 from tests.support.services_readmodels import delete_prefix
 

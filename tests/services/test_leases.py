@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
+from tandem.db.postgres import Pool
 from tandem.leases import Leases
-from tandem.pg import Pool
 
 pytestmark = pytest.mark.services
 

@@ -22,8 +22,8 @@ from catalog.domain import commands as c
 from catalog.domain.errors import DomainError
 from catalog.write.repositories import CatalogUnitOfWork
 from tandem.bus import CommandBus
+from tandem.db.postgres import Pool
 from tandem.eventlog.postgres import PostgresEventLog
-from tandem.pg import Pool
 from tests.support.pg_writes import catalog_bus, migrated_pool
 from tests.support.services import PostgresDatabase
 

@@ -20,11 +20,11 @@ import asyncpg
 import pytest
 
 from tandem.consistency import VersionWatch
+from tandem.db.postgres import Pool, create_pool
 from tandem.eventlog import postgres as pg_log
 from tandem.eventlog.base import NewEvent
 from tandem.messages import Metadata, StoredEvent
 from tandem.migrations import migrate
-from tandem.pg import Pool, create_pool
 from tandem.projections.runner import ProjectionRunner
 from tandem.testing.transports import MemoryStore, Recording
 from tests.support.services import PostgresDatabase

@@ -17,11 +17,11 @@ import pytest
 from catalog.domain import commands as c
 from catalog.write.repositories import CatalogUnitOfWork
 from tandem.bus import CommandBus
+from tandem.db.postgres import Pool
 from tandem.errors import ConcurrencyConflict, IdempotencyKeyReuse
 from tandem.eventlog.postgres import PostgresEventLog
 from tandem.middleware import idempotency
-from tandem.pg import Pool
-from tandem.uow_postgres import PostgresIdempotency
+from tandem.uow.postgres import PostgresIdempotency
 from tests.support.pg_writes import catalog_bus, migrated_pool
 from tests.support.services import PostgresDatabase
 

@@ -12,11 +12,11 @@ import asyncio
 import pytest
 
 from tandem.consistency import VersionWatch
+from tandem.db.postgres import Connection, Pool
 from tandem.messages import StoredEvent
-from tandem.pg import Connection, Pool
 from tandem.projections.base import AsyncProjection
 from tandem.projections.runner import ProjectionRunner, ProjectionState
-from tandem.stores.postgres_projections import PostgresProjectionStore
+from tandem.stores.postgres import PostgresProjectionStore
 from tests.support.listlog import ListLog
 
 pytestmark = pytest.mark.services

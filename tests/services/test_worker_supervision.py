@@ -19,13 +19,13 @@ from pathlib import Path
 import pytest
 
 from tandem.consistency import VersionWatch
+from tandem.db.postgres import Pool
 from tandem.leases import Leases
 from tandem.messages import StoredEvent
-from tandem.pg import Pool
 from tandem.projections.base import Projection
 from tandem.projections.runner import ProjectionRunner, ProjectionState, RetryPolicy
 from tandem.projections.worker import LeasedRunner, ProjectionWorker
-from tandem.stores.sqlite_projections import SqliteProjectionStore
+from tandem.stores.sqlite import SqliteProjectionStore
 from tests.support.listlog import ListLog
 
 pytestmark = pytest.mark.services

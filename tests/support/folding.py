@@ -6,10 +6,10 @@ import sqlite3
 from typing import Any
 
 from catalog.bootstrap import Catalog
+from tandem.db.sqlite import transaction
 from tandem.messages import StoredEvent
 from tandem.projections.base import Projection, ProjectionStore
-from tandem.stores import sqlite_projections
-from tandem.stores.sqlite import transaction
+from tandem.stores import sqlite as sqlite_projections
 
 
 async def all_events(cat: Catalog) -> list[StoredEvent]:

@@ -9,13 +9,13 @@ from contextlib import asynccontextmanager
 from catalog.bootstrap_services import MIGRATIONS
 from catalog.domain.events import ALL_EVENTS
 from catalog.write import handlers
-from catalog.write.postgres_repositories import SAVERS, PostgresCatalogUnitOfWork
+from catalog.write.postgres import SAVERS, PostgresCatalogUnitOfWork
 from catalog.write.repositories import CatalogUnitOfWork
 from tandem.bus import CommandBus, Middleware
 from tandem.codec import EventRegistry
+from tandem.db.postgres import Pool, create_pool
 from tandem.migrations import migrate
-from tandem.pg import Pool, create_pool
-from tandem.uow_postgres import PostgresWriter
+from tandem.uow.postgres import PostgresWriter
 
 
 @asynccontextmanager

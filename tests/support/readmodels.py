@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from catalog.read_files import live_file
-from catalog.read_models import READ_MODELS
+from catalog.read_models.registry import READ_MODELS
 from catalog.settings import Settings
 from tandem.eventlog import sqlite as sqlite_log
 from tandem.projections.base import Projection
 from tandem.projections.sync import live_names
-from tandem.stores.duckdb_projections import DuckDBProjectionStore
-from tandem.stores.sqlite_projections import SqliteProjectionStore, TableNames
+from tandem.stores.duckdb import DuckDBProjectionStore
+from tandem.stores.sqlite import SqliteProjectionStore, TableNames
 
 Dump = dict[str, list[tuple[Any, ...]]]
 

@@ -14,25 +14,22 @@ from typing import Any
 import redis.asyncio
 
 from catalog.generations.storage import stored_class
-from catalog.projections.postgres.product_search import (
+from catalog.read_models.cart_view.redis import RedisCartViewProjection
+from catalog.read_models.category_stats.redis import RedisCategoryStatsProjection
+from catalog.read_models.order_view.redis import RedisOrderViewProjection
+from catalog.read_models.product_detail.redis import FEED, RedisProductDetailProjection
+from catalog.read_models.product_search.postgres import (
     TABLES,
     PostgresProductSearchProjection,
     SearchTables,
 )
-from catalog.projections.redis import (
-    RedisCartViewProjection,
-    RedisCategoryStatsProjection,
-    RedisOrderViewProjection,
-    RedisProductDetailProjection,
-)
-from catalog.projections.redis.product_detail import FEED
+from tandem.db.postgres import create_pool
 from tandem.eventlog.postgres import PostgresEventLog
 from tandem.generations import copy_of
-from tandem.pg import create_pool
 from tandem.projections.base import AsyncProjection
 from tandem.projections.partitions import partitions as split
-from tandem.stores.postgres_projections import PostgresProjectionStore, table_prefix
-from tandem.stores.redis_projections import RedisProjectionStore, RedisTx, namespace
+from tandem.stores.postgres import PostgresProjectionStore, table_prefix
+from tandem.stores.redis import RedisProjectionStore, RedisTx, namespace
 from tests.support.services import REDIS_URL, create_database, drop_database
 
 REDIS_PROJECTIONS: list[type[AsyncProjection[RedisTx]]] = [

@@ -24,8 +24,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from catalog.api.edge import query_response, read_requirements
 from catalog.api.problems import from_exception, problem_response
-from catalog.read.detail_cache import DetailCache, Document
-from catalog.read.queries import GetCategoryStats, GetProduct
+from catalog.read_models.product_detail.cache import DetailCache, Document
+from catalog.read_models.queries import GetCategoryStats, GetProduct
 from tandem.messages import Query
 
 _UUID = r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from catalog.api.edge import Customer, query_response, read_requirements
-from catalog.read import queries as q
+from catalog.read_models import queries as q
 from tandem.bus import QueryBus
 from tandem.messages import Query as QueryMessage
 

@@ -19,7 +19,7 @@ from starlette.responses import StreamingResponse
 
 from catalog.api.edge import read_requirements
 from catalog.bootstrap import Catalog
-from catalog.read.queries import GetProduct
+from catalog.read_models.queries import GetProduct
 from tandem.consistency import VersionWatch
 
 router = APIRouter(tags=["push"])

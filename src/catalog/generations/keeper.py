@@ -128,8 +128,8 @@ class GenerationKeeper:
     async def drop(self, spec: ServiceReadModel, generation: Generation) -> None:
         """Delete a copy's keys or tables, checkpoints, reports, leases and consumers."""
         from catalog.bootstrap_services import StoreKind
-        from tandem.stores.postgres_projections import table_prefix
-        from tandem.stores.redis_projections import namespace
+        from tandem.stores.postgres import table_prefix
+        from tandem.stores.redis import namespace
 
         catalog = self.catalog
         stored = stored_class(spec.projection, generation)

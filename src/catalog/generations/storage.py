@@ -16,7 +16,7 @@ from tandem.generations import Generation
 if TYPE_CHECKING:
     import redis.asyncio
 
-    from tandem.pg import Pool
+    from tandem.db.postgres import Pool
 
 log = logging.getLogger("catalog.generations")
 

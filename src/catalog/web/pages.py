@@ -24,7 +24,7 @@ from starlette.templating import Jinja2Templates
 from catalog.api.edge import read_requirements
 from catalog.bootstrap import Catalog
 from catalog.domain.errors import NotFound
-from catalog.read.queries import GetProduct
+from catalog.read_models.queries import GetProduct
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")

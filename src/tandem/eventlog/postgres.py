@@ -43,7 +43,7 @@ from tandem.messages import Metadata, StoredEvent
 from tandem.migrations import Component, Migration
 
 if TYPE_CHECKING:
-    from tandem.pg import Connection, Pool
+    from tandem.db.postgres import Connection, Pool
 
 log = logging.getLogger("tandem.eventlog")
 

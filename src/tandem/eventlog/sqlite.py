@@ -14,9 +14,9 @@ from pathlib import Path
 
 import orjson
 
+from tandem.db.sqlite import SqliteReader
 from tandem.eventlog.base import NewEvent, event_from_row
 from tandem.messages import Metadata, StoredEvent
-from tandem.stores.sqlite import SqliteReader
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tandem_events (

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from tandem.consistency import VersionWatch
 
 if TYPE_CHECKING:
-    from tandem.pg import Pool
+    from tandem.db.postgres import Pool
 
 # The stored checkpoint of each part (one part unless the projection is partitioned).
 ReadCheckpoint = Callable[[], Awaitable[dict[str, int]]]

@@ -17,14 +17,14 @@ from typing import Any, TypeVar
 import orjson
 
 from tandem.consistency import VersionWatch
+from tandem.db.sqlite import transaction
 from tandem.eventlog import sqlite as sqlite_log
 from tandem.messages import StoredEvent
 from tandem.projections import checkpoints
 from tandem.projections.base import Projection
 from tandem.projections.runner import ProjectionState
-from tandem.stores import sqlite_projections
-from tandem.stores.sqlite import transaction
-from tandem.stores.sqlite_projections import TableNames
+from tandem.stores import sqlite as sqlite_projections
+from tandem.stores.sqlite import TableNames
 
 T = TypeVar("T")
 

@@ -34,8 +34,8 @@ from tandem.projections.sync import (
     generations,
     suffix,
 )
-from tandem.stores.sqlite_projections import TableNames
-from tandem.uow_sqlite import SqliteWriter
+from tandem.stores.sqlite import TableNames
+from tandem.uow.sqlite import SqliteWriter
 
 log = logging.getLogger("tandem.projections")
 

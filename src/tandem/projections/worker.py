@@ -24,7 +24,7 @@ from tandem.projections.runner import ProjectionRunner, ProjectionState
 from tandem.stopping import finish
 
 if TYPE_CHECKING:
-    from tandem.pg import Pool
+    from tandem.db.postgres import Pool
 
 log = logging.getLogger("tandem.worker")
 

@@ -1,174 +1,184 @@
-"""SQLite behind asyncio: one connection, one thread, whole transactions per hop.
-
-SQLite allows one writer at a time, so each database gets a single connection owned by
-a dedicated thread. Callers hand it a synchronous function that runs a whole
-transaction; one thread hop per transaction keeps the event loop free without paying a
-hop per statement.
-"""
+"""Projections on SQLite: read-model change and checkpoint in one transaction."""
 
 from __future__ import annotations
 
-import asyncio
+import functools
+import re
 import sqlite3
-import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, cast
 
-from tandem.consistency import VersionWatch
+from tandem.db.sqlite import SqliteDatabase, SqliteReader, transaction
+from tandem.messages import StoredEvent
+from tandem.projections import checkpoints
+from tandem.projections.base import Projection
 
-T = TypeVar("T")
-
-# SQLite page cache per connection, in KiB.
-WRITER_CACHE_KIB = 16384
-READER_CACHE_KIB = 8192
-
-
-def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
-    """Open a connection tuned for an application database in WAL mode."""
-    if readonly:
-        conn = sqlite3.connect(
-            f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
-        )
-    else:
-        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-    # NORMAL in WAL mode survives a killed process; only an OS crash can lose the
-    # newest commits, which the embedded profile accepts for write speed.
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA busy_timeout=10000")
-    conn.execute("PRAGMA foreign_keys=ON")
-    # The writer of a file keeps a large page cache of its own. Readers are one per
-    # reader thread, several per file: each with a large cache, they would hold the
-    # same pages several times over (the search file of 100,000 products took the
-    # process from 140 to 270 MB); the operating system's page cache, shared by all,
-    # serves what their small ones miss.
-    conn.execute(f"PRAGMA cache_size=-{READER_CACHE_KIB if readonly else WRITER_CACHE_KIB}")
-    conn.row_factory = sqlite3.Row
-    return conn
+SqliteProjection = Projection[sqlite3.Connection]
 
 
-def run_script(conn: sqlite3.Connection, script: str) -> None:
-    """Run `;`-separated DDL inside the caller's transaction.
-
-    `executescript` would COMMIT first, breaking the one-transaction setup of a read
-    model and its checkpoint table.
-    """
-    for statement in script.split(";"):
-        if statement.strip():
-            conn.execute(statement)
+def setup(conn: sqlite3.Connection, projection: SqliteProjection) -> int:
+    with transaction(conn):
+        conn.execute(checkpoints.CHECKPOINT_TABLE)
+        projection.setup(conn)
+        return checkpoints.load(conn, projection.name)
 
 
-@contextmanager
-def transaction(conn: sqlite3.Connection, *, immediate: bool = True) -> Iterator[None]:
-    """BEGIN (IMMEDIATE by default, taking the write lock at once) … COMMIT or ROLLBACK."""
-    conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
-    try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+def apply_in_transaction(
+    conn: sqlite3.Connection, projection: SqliteProjection, events: list[StoredEvent]
+) -> int:
+    """Apply events past the stored checkpoint inside the caller's open transaction."""
+    return checkpoints.apply_past(conn, projection, events)
 
 
-class SqliteDatabase:
-    """One SQLite file served by one thread.
+class SqliteProjectionStore:
+    """A SQLite file holding one or more read models and their checkpoints."""
 
-    >>> db = SqliteDatabase("app.db")          # doctest: +SKIP
-    >>> await db.run(lambda c: c.execute("select 1").fetchone())  # doctest: +SKIP
-    """
+    kind = "sqlite"
 
     def __init__(self, path: str | Path, *, inline: bool = False) -> None:
         self.path = Path(path)
-        # Inline databases run on the caller's thread: for small local transactions
-        # that is cheaper than the GIL hand-offs of a thread hop, at the price of
-        # holding the event loop for the transaction's duration.
-        self.inline = inline
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sqlite:{path}")
-        self._conn: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
+        self.db = SqliteDatabase(self.path, inline=inline)
+        self._reader: SqliteReader | None = None
 
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = connect(self.path)
-        return self._conn
+    @property
+    def reader(self) -> SqliteReader:
+        """Read-only connections for queries against this store."""
+        if self._reader is None:
+            self._reader = SqliteReader(self.path)
+        return self._reader
 
-    def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `fn` on this database's connection in the calling thread (startup, tools)."""
-        with self._lock:
-            return fn(self._connection())
+    async def setup(self, projection: SqliteProjection) -> int:
+        return await self.db.run(lambda c: setup(c, projection))
 
-    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `fn` with the connection in this database's thread."""
-        if self.inline:
-            return self.call(fn)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self.call, fn)
+    async def apply(self, projection: SqliteProjection, events: list[StoredEvent]) -> int:
+        def _apply(conn: sqlite3.Connection) -> int:
+            with transaction(conn):
+                return apply_in_transaction(conn, projection, events)
+
+        return await self.db.run(_apply)
+
+    async def apply_parked(self, projection: SqliteProjection, events: list[StoredEvent]) -> None:
+        """Apply parked events again in one transaction; the checkpoint stays."""
+
+        def _apply(conn: sqlite3.Connection) -> None:
+            with transaction(conn):
+                checkpoints.apply_again(conn, projection, events)
+
+        await self.db.run(_apply)
 
     def close(self) -> None:
-        def _close() -> None:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-        self._executor.submit(self.call, lambda _c: _close()).result()
-        self._executor.shutdown(wait=True)
+        if self._reader is not None:
+            self._reader.close()
+        self.db.close()
 
 
-async def checkpoint_wal(path: str | Path, head: VersionWatch, interval: float = 0.5) -> None:
-    """Move committed WAL frames into the database file, off the event loop.
+def schema_objects(projection: SqliteProjection) -> list[str]:
+    """The tables, indexes, triggers and views the projection's `setup` creates, found by
+    running it on an empty database in memory (leaving out the shadow tables a virtual
+    table keeps, which SQLite names after it, and SQLite's automatic indexes)."""
+    return _schema(projection)[0]
 
-    The writer disables automatic checkpoints (they fsync inside a commit); this task
-    runs a PASSIVE checkpoint, which never blocks readers or the writer, at most every
-    `interval` seconds while the log grows.
-    """
-    conn = connect(path)
-    loop = asyncio.get_running_loop()
-    seen = head.value
+
+def _schema(projection: SqliteProjection) -> tuple[list[str], set[str]]:
+    """(schema objects, column names of its tables) of the projection's read model."""
+    conn = sqlite3.connect(":memory:")
     try:
-        while True:
-            await head.wait_for(seen + 1)
-            seen = head.value
-            await asyncio.sleep(interval)
-            await loop.run_in_executor(
-                None, lambda: conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-            )
+        projection.setup(conn)
+        shadows = {row[1] for row in conn.execute("PRAGMA table_list") if row[2] == "shadow"}
+        objects = sorted(
+            str(row[0])
+            for row in conn.execute("SELECT name FROM sqlite_master")
+            if not str(row[0]).startswith("sqlite_") and row[0] not in shadows
+        )
+        tables = [
+            row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        ]
+        columns = {
+            str(column[1]).lower()
+            for name in tables
+            for column in conn.execute(f'PRAGMA table_info("{name}")')
+        }
+        return objects, columns
     finally:
         conn.close()
 
 
-class SqliteReader:
-    """Read-only connections for queries, one per worker thread, beside the writer."""
+class TableNames:
+    """How one copy of a projection's read model names its tables in a shared database.
 
-    def __init__(self, path: str | Path, *, threads: int = 4, inline: bool = False) -> None:
-        self.path = Path(path)
-        self.inline = inline
-        self._local = threading.local()
-        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sqlite-read")
-        self._all: list[sqlite3.Connection] = []
+    Projections and queries are plain SQL against fixed names. A second copy beside the
+    live one (a rebuild of a `sync` read model in the write database) gives each of the
+    projection's tables, indexes, triggers and views the same suffix, and `connection`
+    hands out a connection that rewrites those names, as whole words, in every statement
+    it runs: the same projection and query code then reads and writes either copy.
+    Parameters are never rewritten, and neither is anything else the projection names
+    (its checkpoint row, the write tables). The first copy keeps the projection's own
+    names and gets the connection itself.
 
-    def _connection(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = connect(self.path, readonly=True)
-            self._local.conn = conn
-            self._all.append(conn)
-        return conn
+    >>> names = TableNames.for_copy(ProductDetailProjection(), "_g2")  # doctest: +SKIP
+    >>> names.connection(conn).execute("SELECT doc FROM product_detail")  # doctest: +SKIP
+    """
 
-    def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        return fn(self._connection())
+    def __init__(self, renames: Mapping[str, str]) -> None:
+        self.renames = {old.lower(): new for old, new in renames.items()}
+        if not self.renames:
+            return
+        words = sorted(self.renames, key=len, reverse=True)
+        pattern = re.compile(r"\b(?:" + "|".join(map(re.escape, words)) + r")\b", re.IGNORECASE)
 
-    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        if self.inline:
-            return self.call(fn)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self.call, fn)
+        def rewrite(sql: str) -> str:
+            return pattern.sub(lambda match: self.renames[match.group(0).lower()], sql)
 
-    def close(self) -> None:
-        self._executor.shutdown(wait=True)
-        for conn in self._all:
-            conn.close()
-        self._all.clear()
+        # Statements are a small set of constant strings, so each is rewritten once.
+        self._rewrite = functools.lru_cache(maxsize=2048)(rewrite)
+
+    @classmethod
+    def for_copy(cls, projection: SqliteProjection, suffix: str) -> TableNames:
+        """The names of the copy whose objects end in `suffix` ("" for the first copy).
+
+        Refused (ValueError) when a column has the name of one of the projection's
+        tables: rewriting whole words could not tell the two apart.
+        """
+        if not suffix:
+            return cls({})
+        objects, columns = _schema(projection)
+        clashes = columns & {name.lower() for name in objects}
+        if clashes:
+            raise ValueError(
+                f"{projection.name}: columns named like its tables ({', '.join(sorted(clashes))})"
+            )
+        return cls({name: name + suffix for name in objects})
+
+    @property
+    def objects(self) -> list[str]:
+        """The copy's schema objects, by their names in the database."""
+        return sorted(self.renames.values())
+
+    def sql(self, statement: str) -> str:
+        """`statement` addressed to this copy."""
+        return self._rewrite(statement) if self.renames else statement
+
+    def connection(self, conn: sqlite3.Connection) -> sqlite3.Connection:
+        """`conn` itself for the first copy, else a connection addressed to this copy."""
+        if not self.renames:
+            return conn
+        # It answers everything projections and queries use of a connection.
+        return cast(sqlite3.Connection, _Renamed(conn, self._rewrite))
+
+
+class _Renamed:
+    """A connection whose statements are rewritten before they run (see `TableNames`)."""
+
+    def __init__(self, conn: sqlite3.Connection, rewrite: Callable[[str], str]) -> None:
+        self._conn = conn
+        self._rewrite = rewrite
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        return self._conn.execute(self._rewrite(sql), parameters)
+
+    def executemany(self, sql: str, parameters: Iterable[Any], /) -> sqlite3.Cursor:
+        return self._conn.executemany(self._rewrite(sql), parameters)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)

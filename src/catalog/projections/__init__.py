@@ -1,1 +1,0 @@
-"""The catalog's read models, one module each."""

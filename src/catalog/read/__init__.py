@@ -1,1 +1,0 @@
-"""The read side: queries and their handlers, reading read models only."""

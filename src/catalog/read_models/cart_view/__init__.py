@@ -1,0 +1,1 @@
+"""The cart view read model."""

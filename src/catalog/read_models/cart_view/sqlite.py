@@ -1,0 +1,140 @@
+"""Cart view: each cart's lines with the product's current name and price.
+
+Lines keep only (cart, product, quantity); name and price live once per product in
+`cv_products` and are joined when a cart is read. Denormalizing them into the lines
+would turn one price change of a popular product into a rewrite of every cart holding
+it, abandoned carts included, while a cart read joins at most a hundred lines by
+primary key. The join keeps product events O(1) and reads cheap.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from tandem.db.sqlite import run_script
+from tandem.messages import StoredEvent
+from tandem.projections.base import Projection
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS cv_carts (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cv_lines (
+    cart_id TEXT NOT NULL,
+    product_id TEXT NOT NULL,
+    quantity INTEGER NOT NULL,
+    PRIMARY KEY (cart_id, product_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS cv_products (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    price_cents INTEGER NOT NULL,
+    currency TEXT NOT NULL
+)
+"""
+
+
+def _cents(amount: str) -> int:
+    return int((Decimal(amount) * 100).to_integral_value(ROUND_HALF_UP))
+
+
+def _money(cents: int) -> str:
+    return str((Decimal(cents) / 100).quantize(Decimal("0.01")))
+
+
+class CartViewProjection(Projection[sqlite3.Connection]):
+    """Carts as shoppers see them, always priced at the product's current price."""
+
+    name = "cart_view"
+    version = 1
+    event_types = frozenset(
+        {
+            "CartOpened",
+            "CartItemAdded",
+            "CartItemRemoved",
+            "CartCheckedOut",
+            "ProductCreated",
+            "ProductDetailsUpdated",
+            "PriceChanged",
+        }
+    )
+
+    def setup(self, tx: sqlite3.Connection) -> None:
+        run_script(tx, SCHEMA)
+
+    def apply(self, tx: sqlite3.Connection, event: StoredEvent) -> None:
+        data = event.data
+        id = event.aggregate_id
+        if event.type == "CartOpened":
+            tx.execute(
+                "INSERT OR REPLACE INTO cv_carts (id, owner) VALUES (?, ?)", (id, data["owner"])
+            )
+        elif event.type == "CartItemAdded":
+            # line_quantity is the line's new total, so the upsert needs no earlier state.
+            tx.execute(
+                "INSERT INTO cv_lines (cart_id, product_id, quantity) VALUES (?, ?, ?)"
+                " ON CONFLICT (cart_id, product_id) DO UPDATE SET quantity = excluded.quantity",
+                (id, data["product_id"], data["line_quantity"]),
+            )
+        elif event.type == "CartItemRemoved":
+            tx.execute(
+                "DELETE FROM cv_lines WHERE cart_id = ? AND product_id = ?",
+                (id, data["product_id"]),
+            )
+        elif event.type == "CartCheckedOut":
+            tx.execute("DELETE FROM cv_lines WHERE cart_id = ?", (id,))
+        elif event.type == "ProductCreated":
+            tx.execute(
+                "INSERT OR REPLACE INTO cv_products (id, name, price_cents, currency)"
+                " VALUES (?, ?, ?, ?)",
+                (id, data["name"], _cents(data["price"]), data["currency"]),
+            )
+        elif event.type == "ProductDetailsUpdated":
+            tx.execute("UPDATE cv_products SET name = ? WHERE id = ?", (data["name"], id))
+        elif event.type == "PriceChanged":
+            tx.execute(
+                "UPDATE cv_products SET price_cents = ?, currency = ? WHERE id = ?",
+                (_cents(data["price"]), data["currency"], id),
+            )
+
+
+def fetch(conn: sqlite3.Connection, cart_id: str) -> dict[str, Any] | None:
+    """The display-ready cart, or None if no such cart was ever opened."""
+    cart = conn.execute("SELECT owner FROM cv_carts WHERE id = ?", (cart_id,)).fetchone()
+    if cart is None:
+        return None
+    rows = conn.execute(
+        "SELECT l.product_id, p.name, p.price_cents, p.currency, l.quantity FROM cv_lines l"
+        " LEFT JOIN cv_products p ON p.id = l.product_id WHERE l.cart_id = ?"
+        " ORDER BY p.name, l.product_id",
+        (cart_id,),
+    ).fetchall()
+    lines: list[dict[str, Any]] = []
+    subtotal = 0
+    currencies: set[str] = set()
+    for product_id, name, price_cents, currency, quantity in rows:
+        unit = price_cents or 0
+        subtotal += unit * quantity
+        if currency is not None:
+            currencies.add(currency)
+        lines.append(
+            {
+                "product_id": product_id,
+                "name": name or "",
+                "unit_price": _money(unit),
+                "quantity": quantity,
+                "line_total": _money(unit * quantity),
+            }
+        )
+    return {
+        "id": cart_id,
+        "owner": cart[0],
+        "lines": lines,
+        "subtotal": _money(subtotal),
+        # An empty cart has no currency yet; a cart mixing currencies cannot be priced as
+        # one (checkout refuses it too), so both answer null rather than a guess.
+        "currency": currencies.pop() if len(currencies) == 1 else None,
+    }

@@ -1,0 +1,248 @@
+"""Category stats on Redis: counts, stock and prices of active products per subtree.
+
+Kept by deltas like the SQLite fold: an event changes one product, so it moves that
+product's contribution out of the categories above its old category and into those
+above its new one. Keys (relative to the projection's namespace):
+
+- `category:{id}`: hash of `name`, `slug`, `parent_id` (absent for a root) and the
+  counters `product_count`, `in_stock_count`, `total_stock`, `price_sum_cents`, moved
+  with HINCRBY so a delta needs no read;
+- `categories`: set of every category id, for the tree listing;
+- `ancestors:{id}`: set of the category's ancestors, itself included (SQLite's
+  `cs_ancestors` closure), written once since categories never change parent;
+- `product:{id}`: JSON `[category_id, price_cents, stock, active]`, the product's last
+  contribution;
+- `prices:{id}`: sorted set of the active products in the subtree scored by price in
+  cents: min and max are its first and last entries, and the cheapest product leaving
+  takes only its own entry (SQLite keeps a price multiset for the same reason).
+
+A product event needs two reads (its last contribution and its category's ancestors),
+made for the whole batch in two round trips (`apply_batch`), and O(depth) counter and
+price changes, summed over each run of product events and written once per category
+(`_Changes`); nothing scans products.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import orjson
+
+from catalog.read_models.category_stats.sqlite import cents
+from tandem.messages import StoredEvent
+from tandem.projections.base import AsyncProjection
+from tandem.stores.redis import RedisTx
+
+CATEGORIES = "categories"
+COUNTERS = ("product_count", "in_stock_count", "total_stock", "price_sum_cents")
+
+
+def category_key(category_id: str) -> str:
+    return f"category:{category_id}"
+
+
+def prices_key(category_id: str) -> str:
+    return f"prices:{category_id}"
+
+
+def _product_key(product_id: str) -> str:
+    return f"product:{product_id}"
+
+
+def _ancestors_key(category_id: str) -> str:
+    return f"ancestors:{category_id}"
+
+
+_CATEGORY_EVENTS = frozenset({"CategoryCreated", "CategoryRenamed"})
+# Product events that name the product's (new) category.
+_PLACING_EVENTS = frozenset({"ProductCreated", "ProductDetailsUpdated"})
+
+
+class _Product(NamedTuple):
+    category_id: str
+    price_cents: int
+    stock: int
+    active: bool
+
+    @property
+    def in_stock(self) -> int:
+        return 1 if self.stock > 0 else 0
+
+
+async def _ancestors(tx: RedisTx, category_id: str) -> list[str]:
+    """The category's ancestors, itself included, decoded once per batch (`tx.memo`)."""
+    key = _ancestors_key(category_id)
+    known: list[str] | None = tx.memo.get(key)
+    if known is None:
+        known = sorted(m.decode() for m in await tx.smembers(key))
+        tx.memo[key] = known
+    return known
+
+
+class _Changes:
+    """What a run of product events does to the categories, written when it ends.
+
+    Counters add up and a product's last price in a subtree wins, so the run's writes
+    are one HINCRBY per touched counter and one ZADD/ZREM per sorted set, the same
+    outcome as writing each event's deltas as it comes. A counter touched by any event
+    is written even when its deltas cancel (HINCRBY by 0 still creates it). Nothing in
+    the run reads these keys; a category event, which does, ends the run.
+    """
+
+    def __init__(self) -> None:
+        self.counters: dict[str, dict[str, int]] = {}
+        self.prices: dict[str, dict[str, int | None]] = {}
+
+    def shift(self, ancestors: list[str], deltas: tuple[int, int, int, int]) -> None:
+        """Add (count, in_stock, stock, price) deltas to every category in `ancestors`."""
+        touched = [(field, delta) for field, delta in zip(COUNTERS, deltas, strict=True) if delta]
+        for ancestor in ancestors:
+            counters = self.counters.setdefault(ancestor, {})
+            for field, delta in touched:
+                counters[field] = counters.get(field, 0) + delta
+
+    def price(self, ancestors: list[str], product_id: str, price: int | None) -> None:
+        """Enter the product's price in every subtree of `ancestors` (None: remove it)."""
+        for ancestor in ancestors:
+            self.prices.setdefault(ancestor, {})[product_id] = price
+
+    def write(self, tx: RedisTx) -> None:
+        for category_id, counters in self.counters.items():
+            tx.hincrby_each(category_key(category_id), counters)
+        for category_id, prices in self.prices.items():
+            removed = [pid for pid, price in prices.items() if price is None]
+            if removed:
+                tx.zrem(prices_key(category_id), *removed)
+            added = {pid: price for pid, price in prices.items() if price is not None}
+            if added:
+                tx.zadd(prices_key(category_id), added)
+
+
+async def _replace(
+    tx: RedisTx, changes: _Changes, id: str, old: _Product | None, new: _Product | None
+) -> None:
+    """Swap a product's contribution `old` for `new`; inactive products contribute nothing."""
+    before = old if old is not None and old.active else None
+    after = new if new is not None and new.active else None
+    if before is not None and after is not None and before.category_id == after.category_id:
+        ancestors = await _ancestors(tx, after.category_id)
+        deltas = (
+            0,
+            after.in_stock - before.in_stock,
+            after.stock - before.stock,
+            after.price_cents - before.price_cents,
+        )
+        changes.shift(ancestors, deltas)
+        if before.price_cents != after.price_cents:
+            changes.price(ancestors, id, after.price_cents)
+        return
+    if before is not None:
+        ancestors = await _ancestors(tx, before.category_id)
+        changes.shift(ancestors, (-1, -before.in_stock, -before.stock, -before.price_cents))
+        changes.price(ancestors, id, None)
+    if after is not None:
+        ancestors = await _ancestors(tx, after.category_id)
+        changes.shift(ancestors, (1, after.in_stock, after.stock, after.price_cents))
+        changes.price(ancestors, id, after.price_cents)
+
+
+async def _load(tx: RedisTx, product_id: str) -> _Product | None:
+    raw = await tx.get(_product_key(product_id))
+    if raw is None:
+        return None
+    category_id, price, stock, active = orjson.loads(raw)
+    return _Product(category_id, price, stock, active)
+
+
+def _save(tx: RedisTx, product_id: str, p: _Product) -> None:
+    tx.set(_product_key(product_id), orjson.dumps(list(p)))
+
+
+async def _create_category(tx: RedisTx, id: str, data: dict[str, Any]) -> None:
+    parent = data["parent_id"]
+    if await tx.hgetall(category_key(id)):
+        # SQLite's ON CONFLICT: a second creation renames, keeping parent and counters.
+        tx.hset(category_key(id), {"name": data["name"], "slug": data["slug"]})
+    else:
+        fields: dict[str, str | int] = {"name": data["name"], "slug": data["slug"]}
+        if parent is not None:
+            fields["parent_id"] = parent
+        tx.hset(category_key(id), fields | dict.fromkeys(COUNTERS, 0))
+    tx.sadd(CATEGORIES, id)
+    tx.sadd(_ancestors_key(id), id)
+    if parent is not None:
+        above = await _ancestors(tx, parent)
+        if above:
+            tx.sadd(_ancestors_key(id), *above)
+    tx.memo.pop(_ancestors_key(id), None)
+
+
+class RedisCategoryStatsProjection(AsyncProjection[RedisTx]):
+    """The SQLite `CategoryStatsProjection`, folded into Redis keys."""
+
+    name = "category_stats"
+    version = 1
+    event_types = frozenset(
+        {
+            "CategoryCreated",
+            "CategoryRenamed",
+            "ProductCreated",
+            "ProductDetailsUpdated",
+            "PriceChanged",
+            "StockAdjusted",
+            "ProductDiscontinued",
+        }
+    )
+
+    async def setup(self, tx: RedisTx) -> None:
+        """Nothing to create: Redis keys appear with their first write."""
+
+    async def apply_batch(self, tx: RedisTx, events: list[StoredEvent]) -> None:
+        """Read the products' last contributions, then the ancestors of every category
+        they or the events name (two round trips), then apply the events in order, the
+        category deltas of each run of product events written as the run ends."""
+        products = [_product_key(e.aggregate_id) for e in events if e.type not in _CATEGORY_EVENTS]
+        await tx.prefetch(strings=products)
+        categories = {e.data["category_id"] for e in events if e.type in _PLACING_EVENTS}
+        for raw in await tx.mget(products):
+            if raw is not None:
+                categories.add(orjson.loads(raw)[0])
+        await tx.prefetch(sets=[_ancestors_key(c) for c in sorted(categories)])
+        changes = _Changes()
+        for event in events:
+            if event.type in _CATEGORY_EVENTS:
+                changes.write(tx)
+                changes = _Changes()
+                if event.type == "CategoryCreated":
+                    await _create_category(tx, event.aggregate_id, event.data)
+                else:
+                    _rename_category(tx, event.aggregate_id, event.data)
+            else:
+                await _product_event(tx, changes, event)
+        changes.write(tx)
+
+    async def apply(self, tx: RedisTx, event: StoredEvent) -> None:
+        await self.apply_batch(tx, [event])
+
+
+def _rename_category(tx: RedisTx, id: str, data: dict[str, Any]) -> None:
+    tx.hset_existing(category_key(id), {"name": data["name"], "slug": data["slug"]})
+
+
+async def _product_event(tx: RedisTx, changes: _Changes, event: StoredEvent) -> None:
+    data = event.data
+    old = await _load(tx, event.aggregate_id)
+    if event.type == "ProductCreated":
+        new = _Product(data["category_id"], cents(data["price"]), data["stock"], True)
+    elif old is None:
+        return
+    elif event.type == "ProductDetailsUpdated":
+        new = old._replace(category_id=data["category_id"])
+    elif event.type == "PriceChanged":
+        new = old._replace(price_cents=cents(data["price"]))
+    elif event.type == "StockAdjusted":
+        new = old._replace(stock=data["stock"])
+    else:
+        new = old._replace(active=False)
+    await _replace(tx, changes, event.aggregate_id, old, new)
+    _save(tx, event.aggregate_id, new)

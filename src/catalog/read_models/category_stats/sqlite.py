@@ -1,0 +1,267 @@
+"""Category stats: counts, stock and prices of active products, per category subtree.
+
+The view is a materialized aggregate kept by deltas: an event changes one product, so
+it only moves that product's contribution out of one root path and into another. To
+compute the delta without rescanning products, the read model keeps each product's
+last contribution, the category tree as an ancestor closure, and per category a
+multiset of prices so that min and max survive the cheapest product leaving.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, NamedTuple
+
+from tandem.db.sqlite import run_script
+from tandem.messages import StoredEvent
+from tandem.projections.base import Projection
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS cs_categories (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    slug TEXT NOT NULL,
+    parent_id TEXT,
+    product_count INTEGER NOT NULL DEFAULT 0,
+    in_stock_count INTEGER NOT NULL DEFAULT 0,
+    total_stock INTEGER NOT NULL DEFAULT 0,
+    price_sum_cents INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS cs_ancestors (
+    category_id TEXT NOT NULL,
+    ancestor_id TEXT NOT NULL,
+    depth INTEGER NOT NULL,
+    PRIMARY KEY (category_id, ancestor_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS cs_products (
+    id TEXT PRIMARY KEY,
+    category_id TEXT NOT NULL,
+    price_cents INTEGER NOT NULL,
+    stock INTEGER NOT NULL,
+    active INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cs_prices (
+    category_id TEXT NOT NULL,
+    price_cents INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (category_id, price_cents)
+) WITHOUT ROWID
+"""
+# cs_prices is clustered on (category_id, price_cents): the min and max of one category
+# are the first and last entries of its key range, a single index seek each.
+
+_ANCESTORS = "SELECT ancestor_id FROM cs_ancestors WHERE category_id = ?"
+
+
+def cents(amount: str) -> int:
+    """Integer cents of a decimal money string from an event ("19.99" → 1999)."""
+    return int((Decimal(amount) * 100).to_integral_value(ROUND_HALF_UP))
+
+
+def format_cents(value: int | None) -> str | None:
+    """A decimal string with two decimals, or None."""
+    if value is None:
+        return None
+    return str((Decimal(value) / 100).quantize(Decimal("0.01")))
+
+
+class _Product(NamedTuple):
+    category_id: str
+    price_cents: int
+    stock: int
+    active: bool
+
+    @property
+    def in_stock(self) -> int:
+        return 1 if self.stock > 0 else 0
+
+
+def _shift(
+    tx: sqlite3.Connection, category_id: str, count: int, in_stock: int, stock: int, price: int
+) -> None:
+    if count == in_stock == stock == price == 0:
+        return
+    tx.execute(
+        "UPDATE cs_categories SET product_count = product_count + ?,"
+        " in_stock_count = in_stock_count + ?, total_stock = total_stock + ?,"
+        f" price_sum_cents = price_sum_cents + ? WHERE id IN ({_ANCESTORS})",
+        (count, in_stock, stock, price, category_id),
+    )
+
+
+def _count_price(tx: sqlite3.Connection, category_id: str, price_cents: int, change: int) -> None:
+    tx.execute(
+        "INSERT INTO cs_prices (category_id, price_cents, count)"
+        " SELECT ancestor_id, ?, ? FROM cs_ancestors WHERE category_id = ?"
+        " ON CONFLICT (category_id, price_cents) DO UPDATE SET count = count + excluded.count",
+        (price_cents, change, category_id),
+    )
+    if change < 0:
+        # An empty bucket must go, or it would still answer as the min or max.
+        tx.execute(
+            f"DELETE FROM cs_prices WHERE price_cents = ? AND count <= 0"
+            f" AND category_id IN ({_ANCESTORS})",
+            (price_cents, category_id),
+        )
+
+
+def _replace(tx: sqlite3.Connection, old: _Product | None, new: _Product | None) -> None:
+    """Swap a product's contribution `old` for `new`; inactive products contribute nothing."""
+    before = old if old is not None and old.active else None
+    after = new if new is not None and new.active else None
+    if before is not None and after is not None and before.category_id == after.category_id:
+        _shift(
+            tx,
+            after.category_id,
+            0,
+            after.in_stock - before.in_stock,
+            after.stock - before.stock,
+            after.price_cents - before.price_cents,
+        )
+        if before.price_cents != after.price_cents:
+            _count_price(tx, after.category_id, before.price_cents, -1)
+            _count_price(tx, after.category_id, after.price_cents, +1)
+        return
+    if before is not None:
+        _shift(tx, before.category_id, -1, -before.in_stock, -before.stock, -before.price_cents)
+        _count_price(tx, before.category_id, before.price_cents, -1)
+    if after is not None:
+        _shift(tx, after.category_id, 1, after.in_stock, after.stock, after.price_cents)
+        _count_price(tx, after.category_id, after.price_cents, +1)
+
+
+def _load(tx: sqlite3.Connection, product_id: str) -> _Product | None:
+    row = tx.execute(
+        "SELECT category_id, price_cents, stock, active FROM cs_products WHERE id = ?",
+        (product_id,),
+    ).fetchone()
+    return None if row is None else _Product(row[0], row[1], row[2], bool(row[3]))
+
+
+def _save(tx: sqlite3.Connection, product_id: str, p: _Product) -> None:
+    tx.execute(
+        "INSERT INTO cs_products (id, category_id, price_cents, stock, active)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
+        " category_id = excluded.category_id, price_cents = excluded.price_cents,"
+        " stock = excluded.stock, active = excluded.active",
+        (product_id, p.category_id, p.price_cents, p.stock, int(p.active)),
+    )
+
+
+def _create_category(tx: sqlite3.Connection, id: str, data: dict[str, Any]) -> None:
+    parent = data["parent_id"]
+    tx.execute(
+        "INSERT INTO cs_categories (id, name, slug, parent_id) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (id) DO UPDATE SET name = excluded.name, slug = excluded.slug",
+        (id, data["name"], data["slug"], parent),
+    )
+    tx.execute("INSERT OR IGNORE INTO cs_ancestors VALUES (?, ?, 0)", (id, id))
+    if parent is not None:
+        # Categories never change parent, so the closure is written once, here.
+        tx.execute(
+            "INSERT OR IGNORE INTO cs_ancestors (category_id, ancestor_id, depth)"
+            " SELECT ?, ancestor_id, depth + 1 FROM cs_ancestors WHERE category_id = ?",
+            (id, parent),
+        )
+
+
+class CategoryStatsProjection(Projection[sqlite3.Connection]):
+    """Per-category stats over each category's whole subtree, updated by deltas."""
+
+    name = "category_stats"
+    version = 1
+    event_types = frozenset(
+        {
+            "CategoryCreated",
+            "CategoryRenamed",
+            "ProductCreated",
+            "ProductDetailsUpdated",
+            "PriceChanged",
+            "StockAdjusted",
+            "ProductDiscontinued",
+        }
+    )
+
+    def setup(self, tx: sqlite3.Connection) -> None:
+        run_script(tx, SCHEMA)
+
+    def apply(self, tx: sqlite3.Connection, event: StoredEvent) -> None:
+        data = event.data
+        if event.type == "CategoryCreated":
+            _create_category(tx, event.aggregate_id, data)
+            return
+        if event.type == "CategoryRenamed":
+            tx.execute(
+                "UPDATE cs_categories SET name = ?, slug = ? WHERE id = ?",
+                (data["name"], data["slug"], event.aggregate_id),
+            )
+            return
+        old = _load(tx, event.aggregate_id)
+        if event.type == "ProductCreated":
+            new = _Product(data["category_id"], cents(data["price"]), data["stock"], True)
+        elif old is None:
+            return
+        elif event.type == "ProductDetailsUpdated":
+            new = old._replace(category_id=data["category_id"])
+        elif event.type == "PriceChanged":
+            new = old._replace(price_cents=cents(data["price"]))
+        elif event.type == "StockAdjusted":
+            new = old._replace(stock=data["stock"])
+        else:
+            new = old._replace(active=False)
+        _replace(tx, old, new)
+        _save(tx, event.aggregate_id, new)
+
+
+def fetch_stats(conn: sqlite3.Connection, category_id: str) -> dict[str, Any] | None:
+    """The stats of one category and its subtree, display-ready, or None."""
+    row = conn.execute(
+        "SELECT name, product_count, in_stock_count, total_stock, price_sum_cents,"
+        " (SELECT price_cents FROM cs_prices p WHERE p.category_id = c.id"
+        "  ORDER BY price_cents LIMIT 1),"
+        " (SELECT price_cents FROM cs_prices p WHERE p.category_id = c.id"
+        "  ORDER BY price_cents DESC LIMIT 1)"
+        " FROM cs_categories c WHERE id = ?",
+        (category_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    name, count, in_stock, stock, price_sum, low, high = tuple(row)
+    average = None
+    if count > 0:
+        average = int((Decimal(price_sum) / count).to_integral_value(ROUND_HALF_UP))
+    return {
+        "category_id": category_id,
+        "name": name,
+        "product_count": count,
+        "in_stock_count": in_stock,
+        "min_price": format_cents(low if count > 0 else None),
+        "max_price": format_cents(high if count > 0 else None),
+        "avg_price": format_cents(average),
+        "total_stock": stock,
+    }
+
+
+def fetch_tree(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Every category as a tree of nodes with subtree product counts, sorted by name."""
+    rows = conn.execute(
+        "SELECT id, name, slug, parent_id, product_count FROM cs_categories ORDER BY name, id"
+    ).fetchall()
+    nodes: dict[str, dict[str, Any]] = {
+        row[0]: {
+            "id": row[0],
+            "name": row[1],
+            "slug": row[2],
+            "parent_id": row[3],
+            "product_count": row[4],
+            "children": [],
+        }
+        for row in rows
+    }
+    roots: list[dict[str, Any]] = []
+    # Rows arrive sorted by name, so appending keeps every sibling list sorted too.
+    for node in nodes.values():
+        parent = nodes.get(node["parent_id"]) if node["parent_id"] is not None else None
+        (parent["children"] if parent is not None else roots).append(node)
+    return roots

@@ -1,0 +1,34 @@
+"""Queries answered by the category-stats read model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from catalog.domain.errors import NotFound
+from catalog.read_models.category_stats import sqlite as category_stats
+from catalog.read_models.queries import GetCategoryStats, ListCategories
+from tandem.bus import QueryBus
+from tandem.db.sqlite import SqliteReader
+
+
+class CategoryStatsReads:
+    """Stats of one category subtree, and the whole tree with product counts."""
+
+    def __init__(self, reader: SqliteReader) -> None:
+        self._reader = reader
+
+    async def get_category_stats(self, query: GetCategoryStats) -> dict[str, Any]:
+        # One primary-key row and two index seeks: cheaper inline than a thread hop.
+        stats = self._reader.call(lambda c: category_stats.fetch_stats(c, query.category_id))
+        if stats is None:
+            raise NotFound("category", query.category_id)
+        return stats
+
+    async def list_categories(self, query: ListCategories) -> dict[str, Any]:
+        # Reads every category, so it runs off the event loop.
+        return {"categories": await self._reader.run(category_stats.fetch_tree)}
+
+    def register(self, bus: QueryBus) -> None:
+        name = category_stats.CategoryStatsProjection.name
+        bus.register(GetCategoryStats, self.get_category_stats, read_model=name)
+        bus.register(ListCategories, self.list_categories, read_model=name)

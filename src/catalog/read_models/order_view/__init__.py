@@ -1,0 +1,1 @@
+"""The order view read model."""

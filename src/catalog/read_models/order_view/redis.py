@@ -1,0 +1,67 @@
+"""Order view on Redis: one order per hash, lines and prices as captured at checkout.
+
+`order:{id}` (relative to the projection's namespace) holds `customer`, `status`,
+`total`, `currency`, `placed_at` (the float's repr, exact) and `lines` (the JSON of the
+display-ready lines, which never change after checkout). A cancellation only moves the
+status, with `hset_existing` (SQL's `UPDATE … WHERE id = ?`): no read, O(1).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from catalog.read_models.order_view.sqlite import CANCELLED, PLACED
+from tandem.messages import StoredEvent
+from tandem.projections.base import AsyncProjection
+from tandem.stores.redis import RedisTx
+
+
+def order_key(order_id: str) -> str:
+    return f"order:{order_id}"
+
+
+def _money(amount: str) -> str:
+    return str(Decimal(amount).quantize(Decimal("0.01")))
+
+
+def _line(line: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "product_id": line["product_id"],
+        "sku": line["sku"],
+        "name": line["name"],
+        "quantity": line["quantity"],
+        "unit_price": _money(line["unit_price"]),
+        "line_total": _money(line["line_total"]),
+    }
+
+
+class RedisOrderViewProjection(AsyncProjection[RedisTx]):
+    """The SQLite `OrderViewProjection`, folded into Redis keys."""
+
+    name = "order_view"
+    version = 1
+    event_types = frozenset({"OrderPlaced", "OrderCancelled"})
+
+    async def setup(self, tx: RedisTx) -> None:
+        """Nothing to create: Redis keys appear with their first write."""
+
+    async def apply(self, tx: RedisTx, event: StoredEvent) -> None:
+        data = event.data
+        if event.type == "OrderPlaced":
+            # Every field is written, so this replaces the hash like INSERT OR REPLACE.
+            tx.hset(
+                order_key(event.aggregate_id),
+                {
+                    "customer": data["customer"],
+                    "status": PLACED,
+                    "total": _money(data["total"]),
+                    "currency": data["currency"],
+                    "placed_at": repr(float(data["placed_at"])),
+                    "lines": orjson.dumps([_line(line) for line in data["lines"]]),
+                },
+            )
+        elif event.type == "OrderCancelled":
+            tx.hset_existing(order_key(event.aggregate_id), {"status": CANCELLED})

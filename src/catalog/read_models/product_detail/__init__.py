@@ -1,0 +1,1 @@
+"""The product detail read model."""

@@ -1,0 +1,1 @@
+"""The product search read model."""

@@ -1,0 +1,273 @@
+"""Product search on PostgreSQL: the same answers as the SQLite FTS5 reads, from `tsvector`.
+
+Validation, cursors and facet shapes are the SQLite module's own (`plan`,
+`encode_cursor`, `_facets`), so both backends reject the same input with the same
+`InvalidInput` and page the same way. Each search runs in one read-only REPEATABLE READ
+transaction, so its total, facets and page describe the same moment of the read model:
+a count of the matches per (category, price bucket), which gives the total and both
+facets, then the page (keyset: it seeks past the cursor's sort key), then the names of
+the facet categories.
+
+Matching. Text matches as in FTS5: every word of the search must begin a word of the
+product's name, SKU, description or category path (a one-letter word must be a whole
+word); words are split and folded as FTS5 does it
+(`catalog.read_models.product_search.postgres_words`).
+Relevance ranks by `ts_rank` with the weights of the SQLite reads' bm25 (name > SKU >
+category path > description), so its order may differ from FTS5's; every other sort is
+the same total order (sort key, then id in byte order).
+
+Typo tolerance. Only when full text finds nothing, the search is run again with every
+term of at least `FUZZY_MIN_CHARS` characters matched by trigram word similarity
+(`pg_trgm`'s `<%`, at least `FUZZY_THRESHOLD`) against the words of the name and
+category path; shorter terms still match as full text. So "shoos" finds "shoes", while a
+search that finds anything exactly is never diluted by near misses. The same filters
+apply; relevance then ranks by summed similarity.
+
+    reads = PostgresSearchReads(pool)
+    page = await reads.search(SearchProducts(q="trail run", in_stock=True, sort="price_asc"))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from catalog.read_models.product_search.postgres import (
+    TABLES,
+    PostgresProductSearchProjection,
+    SearchTables,
+)
+from catalog.read_models.product_search.postgres_words import tsquery, words
+from catalog.read_models.product_search.sqlite_reads import _facets, encode_cursor, plan
+from catalog.read_models.queries import SearchProducts
+from tandem.bus import QueryBus
+
+if TYPE_CHECKING:
+    # Planning is shared with the SQLite reads so that both validate, sort and page
+    # alike; its result type is that module's.
+    from catalog.read_models.product_search.sqlite_reads import _Search as PlannedSearch
+    from tandem.db.postgres import Connection, Pool
+
+FUZZY_THRESHOLD = 0.5
+FUZZY_MIN_CHARS = 3
+
+# Sort key expressions after the relevance key, by effective sort (the id breaks ties).
+_SORT_KEYS = {
+    "price_asc": "p.price_cents",
+    "price_desc": "p.price_cents",
+    "newest": "p.created_position",
+}
+
+
+class _Params:
+    """Positional parameters of one statement, numbered as they are added."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+
+    def __call__(self, value: Any, cast: str = "") -> str:
+        self.values.append(value)
+        return f"${len(self.values)}{cast}"
+
+
+@dataclass(frozen=True)
+class _Text:
+    """How the search text matches: a `tsquery`, and trigram terms in the fallback."""
+
+    query: str | None
+    fuzzy: tuple[str, ...] = ()
+
+    def clauses(self, param: _Params) -> list[str]:
+        found = (
+            [] if self.query is None else [f"p.search @@ {param(self.query, '::text::tsquery')}"]
+        )
+        return found + [f"{param(term, '::text')} <% p.fuzzy" for term in self.fuzzy]
+
+    def rank(self, param: _Params) -> str:
+        """The relevance key: ascending, best first, as the cursor's float."""
+        if self.fuzzy:
+            scores = " + ".join(
+                f"word_similarity({param(term, '::text')}, p.fuzzy)" for term in self.fuzzy
+            )
+            return f"(-({scores}))::float8"
+        return f"(-ts_rank(p.search, {param(self.query, '::text::tsquery')}))::float8"
+
+
+def _fuzzy(terms: tuple[str, ...]) -> _Text | None:
+    """The fallback for a search whose full text found nothing (None: no fallback)."""
+    long = tuple(" ".join(words(t)) for t in terms if len(t) >= FUZZY_MIN_CHARS)
+    if not long:
+        return None
+    short = tuple(t for t in terms if len(t) < FUZZY_MIN_CHARS)
+    return _Text(tsquery(short) if short else None, long)
+
+
+def _clauses(t: SearchTables, s: PlannedSearch, text: _Text | None, param: _Params) -> list[str]:
+    """WHERE terms that select every match of `s`."""
+    clauses = ["p.status = 'active'"]
+    if text is not None:
+        clauses += text.clauses(param)
+    if s.category is not None:
+        subtree = f"SELECT descendant FROM {t.closure} WHERE ancestor = {param(s.category)}"
+        clauses.append(f"p.category_id IN ({subtree})")
+    if s.in_stock is True:
+        clauses.append("p.stock > 0")
+    elif s.in_stock is False:
+        clauses.append("p.stock = 0")
+    if s.min_cents is not None:
+        clauses.append(f"p.price_cents >= {param(s.min_cents, '::bigint')}")
+    if s.max_cents is not None:
+        clauses.append(f"p.price_cents <= {param(s.max_cents, '::bigint')}")
+    return clauses
+
+
+Counts = list[tuple[str, int, int]]
+
+
+async def _counts(
+    t: SearchTables, conn: Connection, s: PlannedSearch, text: _Text | None
+) -> Counts:
+    """Matches per (category, price bucket)."""
+    param = _Params()
+    if text is None and s.min_cents is None and s.max_cents is None:
+        # Every filter left is a dimension of the kept counts: no product is read.
+        clauses = ["fc.n > 0"]
+        if s.category is not None:
+            clauses.append(
+                f"fc.category_id IN (SELECT descendant FROM {t.closure}"
+                f" WHERE ancestor = {param(s.category)})"
+            )
+        if s.in_stock is not None:
+            clauses.append(f"fc.in_stock = {param(s.in_stock)}")
+        sql = (
+            f"SELECT fc.category_id, fc.bucket, sum(fc.n)::bigint FROM {t.facets} fc"
+            f" WHERE {' AND '.join(clauses)} GROUP BY 1, 2"
+        )
+    else:
+        sql = (
+            f"SELECT p.category_id, p.bucket, count(*) FROM {t.products} p"
+            f" WHERE {' AND '.join(_clauses(t, s, text, param))} GROUP BY 1, 2"
+        )
+    rows = await conn.fetch(sql, *param.values)
+    return [(row[0], int(row[1]), int(row[2])) for row in rows]
+
+
+async def _page(
+    t: SearchTables, conn: Connection, s: PlannedSearch, text: _Text | None
+) -> list[Any]:
+    """The page's rows (one more than the limit, to know if another page follows)."""
+    param = _Params()
+    # Relevance without search text sorts newest first (as `plan` decided).
+    sort = "newest" if s.sort == "relevance" and text is None else s.sort
+    key = text.rank(param) if text is not None and sort == "relevance" else _SORT_KEYS[sort]
+    clauses = _clauses(t, s, text, param)
+    if s.after is not None:
+        comparison = "<" if s.order.descending else ">"
+        key_type = "::float8" if sort == "relevance" else "::bigint"
+        after = f"({param(s.after[0], key_type)}, {param(s.after[1], '::text')})"
+        clauses.append(f"({key}, p.id) {comparison} {after}")
+    direction = " DESC" if s.order.descending else ""
+    sql = (
+        f"SELECT {key} AS sort_key, p.id, p.sku, p.name, p.price, p.currency, p.stock,"
+        f" p.category_id, c.name AS category_name, p.status FROM {t.products} p"
+        f" LEFT JOIN {t.categories} c ON c.id = p.category_id WHERE {' AND '.join(clauses)}"
+        f" ORDER BY sort_key{direction}, p.id{direction} LIMIT {param(s.limit + 1)}"
+    )
+    return list(await conn.fetch(sql, *param.values))
+
+
+async def _facet_categories(
+    t: SearchTables, conn: Connection, parent: str | None
+) -> dict[str, tuple[str, str]]:
+    """Each category below `parent` (or every category), mapped to its child of `parent`."""
+    sql = (
+        f"SELECT cl.descendant, k.id, k.name FROM {t.categories} k"
+        f" JOIN {t.closure} cl ON cl.ancestor = k.id"
+    )
+    if parent is None:
+        rows = await conn.fetch(f"{sql} WHERE k.parent_id IS NULL")
+    else:
+        rows = await conn.fetch(f"{sql} WHERE k.parent_id = $1", parent)
+    return {row[0]: (row[1], row[2]) for row in rows}
+
+
+def _summary(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "sku": row["sku"],
+        "name": row["name"],
+        "price": row["price"],
+        "currency": row["currency"],
+        "in_stock": row["stock"] > 0,
+        "stock": row["stock"],
+        "category": {"id": row["category_id"], "name": row["category_name"] or ""},
+        "status": row["status"],
+    }
+
+
+def _nothing() -> dict[str, Any]:
+    return {"items": [], "total": 0, "next_cursor": None, "facets": {"category": [], "price": []}}
+
+
+async def _matching(
+    t: SearchTables, conn: Connection, s: PlannedSearch
+) -> tuple[_Text | None, Counts]:
+    """How the text matches (full text, else the trigram fallback) and the counts."""
+    if not s.terms:
+        return None, await _counts(t, conn, s, None)
+    query = tsquery(s.terms)
+    text = _Text(query)
+    counts = await _counts(t, conn, s, text) if query is not None else []
+    if counts:
+        return text, counts
+    fuzzy = _fuzzy(s.terms)
+    if fuzzy is None:
+        return text, []
+    await conn.execute(
+        "SELECT set_config('pg_trgm.word_similarity_threshold', $1, true)", str(FUZZY_THRESHOLD)
+    )
+    return fuzzy, await _counts(t, conn, s, fuzzy)
+
+
+async def run_search(
+    conn: Connection, s: PlannedSearch, t: SearchTables = TABLES
+) -> dict[str, Any]:
+    """Run a planned search on a connection to the read database."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        if s.category is not None:
+            known = await conn.fetchval(f"SELECT 1 FROM {t.categories} WHERE id = $1", s.category)
+            if known is None:
+                return _nothing()
+        text, counts = await _matching(t, conn, s)
+        if not counts:
+            return _nothing()
+        page = await _page(t, conn, s, text)
+        children = await _facet_categories(t, conn, s.category)
+    next_cursor = None
+    if len(page) > s.limit:
+        page = page[: s.limit]
+        last = page[-1]
+        next_cursor = encode_cursor(s.sort, (last["sort_key"], last["id"]), s.digest)
+    return {
+        "items": [_summary(row) for row in page],
+        "total": sum(n for _, _, n in counts),
+        "next_cursor": next_cursor,
+        "facets": _facets(counts, children),
+    }
+
+
+class PostgresSearchReads:
+    """Answers `SearchProducts` from the PostgreSQL product-search read model."""
+
+    def __init__(self, pool: Pool, tables: SearchTables = TABLES) -> None:
+        self._pool = pool
+        self._tables = tables
+
+    async def search(self, query: SearchProducts) -> dict[str, Any]:
+        # Validation comes first, so bad input costs no connection.
+        planned = plan(query)
+        async with self._pool.acquire() as conn:
+            return await run_search(conn, planned, self._tables)
+
+    def register(self, bus: QueryBus) -> None:
+        bus.register(SearchProducts, self.search, read_model=PostgresProductSearchProjection.name)

@@ -1,0 +1,1 @@
+"""The sales analytics read model."""

@@ -1,0 +1,62 @@
+"""The write model's normalized tables (SQLite), created beside the event log."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from tandem.uow.sqlite import create_schema as create_toolkit_schema
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS categories (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    slug TEXT NOT NULL,
+    parent_id TEXT REFERENCES categories (id),
+    version INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS categories_parent ON categories (parent_id);
+CREATE TABLE IF NOT EXISTS products (
+    id TEXT PRIMARY KEY,
+    sku TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    description TEXT NOT NULL,
+    category_id TEXT NOT NULL REFERENCES categories (id),
+    price TEXT NOT NULL,
+    price_cents INTEGER NOT NULL,
+    currency TEXT NOT NULL,
+    attributes TEXT NOT NULL,
+    stock INTEGER NOT NULL CHECK (stock >= 0),
+    status TEXT NOT NULL,
+    created_position INTEGER NOT NULL DEFAULT 0,
+    version INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS products_category ON products (category_id);
+CREATE TABLE IF NOT EXISTS carts (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    version INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cart_lines (
+    cart_id TEXT NOT NULL REFERENCES carts (id),
+    product_id TEXT NOT NULL REFERENCES products (id),
+    quantity INTEGER NOT NULL CHECK (quantity > 0),
+    PRIMARY KEY (cart_id, product_id)
+);
+CREATE TABLE IF NOT EXISTS orders (
+    id TEXT PRIMARY KEY,
+    cart_id TEXT NOT NULL,
+    customer TEXT NOT NULL,
+    status TEXT NOT NULL,
+    total TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    placed_at REAL NOT NULL,
+    lines TEXT NOT NULL,
+    version INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS orders_customer ON orders (customer);
+"""
+
+
+def create_schema(conn: sqlite3.Connection) -> None:
+    create_toolkit_schema(conn)
+    conn.executescript(SCHEMA)

@@ -1,0 +1,1 @@
+"""Database connections the toolkit's backends share: one module per database."""
