@@ -47,12 +47,12 @@ from tests.support.services_readmodels import delete_prefix
 from bench.harness import Report
 from catalog import seed
 from catalog import seed_words as words
-from catalog.bootstrap_services import MIGRATIONS
 from catalog.domain.cart import Cart
 from catalog.domain.category import Category
 from catalog.domain.events import ALL_EVENTS
 from catalog.domain.order import Order
 from catalog.domain.product import Product
+from catalog.migrations import MIGRATIONS
 from catalog.read_models.cart_view.redis import RedisCartViewProjection
 from catalog.read_models.category_stats.redis import RedisCategoryStatsProjection, category_key
 from catalog.read_models.category_stats.sqlite import cents

@@ -63,16 +63,16 @@ class ServicesDeployment(ApiDeployment):
 
     async def _bulk_seed(self, products: int) -> dict[str, Any]:
         from catalog import seed, seed_bulk
-        from catalog.bootstrap_services import ServicesCatalog
+        from catalog.bootstrap import build_services
         from catalog.settings import Settings
 
-        catalog = ServicesCatalog(Settings.from_env({**os.environ, **self.env}))
+        catalog = build_services(Settings.from_env({**os.environ, **self.env}))
         await catalog.start(projections=False)
         try:
             started = time.perf_counter()
             plan = seed.plan(products, 1)
             planned = time.perf_counter() - started
-            report = await seed_bulk.bulk_load(catalog, plan)
+            report = await seed_bulk.bulk_load(catalog.pool, catalog.registry, plan)
         finally:
             await catalog.stop()
             catalog.close()

@@ -109,7 +109,7 @@ def services_ceilings(
 ) -> dict[str, Any]:
     from tests.support.services import REDIS_URL, create_database, drop_database
 
-    from catalog.bootstrap_services import MIGRATIONS
+    from catalog.migrations import MIGRATIONS
     from tandem.migrations import migrate
 
     async def prepare(url: str) -> list[str]:
@@ -186,12 +186,12 @@ def bus_append(deployment: Any, ids: list[str], seconds: float) -> dict[str, Any
     import random
     from decimal import Decimal
 
-    from catalog.bootstrap_services import ServicesCatalog
+    from catalog.bootstrap import build_services
     from catalog.domain import commands as c
     from catalog.settings import Settings
 
     async def run() -> dict[str, Any]:
-        catalog = ServicesCatalog(Settings.from_env({**os.environ, **deployment.env}))
+        catalog = build_services(Settings.from_env({**os.environ, **deployment.env}))
         await catalog.start(projections=False)
         done = [0]
         try:

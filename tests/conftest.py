@@ -7,15 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from catalog.bootstrap import Catalog
+from catalog.bootstrap import build_embedded
+from catalog.runtime.embedded import EmbeddedRuntime
 from catalog.settings import Settings
 from tests.support.services import PostgresDatabase, postgres_database
 
 
 @pytest.fixture
-async def catalog(tmp_path: Path) -> AsyncIterator[Catalog]:
+async def catalog(tmp_path: Path) -> AsyncIterator[EmbeddedRuntime]:
     """A started catalog on the embedded profile, in its own data directory."""
-    cat = Catalog(Settings(data_dir=tmp_path))
+    cat = build_embedded(Settings(data_dir=tmp_path))
     await cat.start()
     try:
         yield cat

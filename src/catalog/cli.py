@@ -8,7 +8,7 @@ import os
 import sqlite3
 import urllib.request
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from catalog.bootstrap import Catalog
+from catalog.bootstrap import build
 from catalog.cli_dead_letters import app as dead_letters_app
 from catalog.cli_rebuild import register as register_rebuild
 from catalog.cli_services import register as register_services
@@ -31,9 +31,6 @@ console = Console(stderr=True)
 register_services(app)
 app.add_typer(dead_letters_app, name="dead-letters")
 register_rebuild(app)
-
-if TYPE_CHECKING:
-    from catalog.bootstrap_services import ServicesCatalog
 
 
 class Server(StrEnum):
@@ -139,24 +136,20 @@ def seed(
 
     async def run() -> None:
         settings = Settings.from_env()
-        catalog: Catalog | ServicesCatalog
-        if settings.services:
-            from catalog.bootstrap_services import ServicesCatalog
-
-            catalog = ServicesCatalog(settings)
-            # Workers apply what this command writes; nothing to fold here.
-            await catalog.start(projections=False)
-        else:
-            catalog = Catalog(settings)
+        # The services profile's workers apply what this command writes: nothing to
+        # fold here. A bulk load writes before the embedded catalog folds it.
+        runtime = build(settings)
         try:
-            if if_empty and catalog.head.value > 0:
+            if settings.services:
+                await runtime.start(projections=False)
+            if if_empty and runtime.head.value > 0:
                 console.print("The event log already has data; nothing to seed.")
                 return
-            if not settings.services and not bulk:
-                await catalog.start()
-            if bulk and catalog.head.value > 0:
+            if bulk and runtime.head.value > 0:
                 console.print("[red]--bulk loads into an empty event log only.[/red]")
                 raise typer.Exit(1)
+            if not bulk and not settings.services:
+                await runtime.start()
             plan = seeding.plan(products, seed)
             with Progress(
                 TextColumn("[bold]seeding[/bold]"),
@@ -170,27 +163,23 @@ def seed(
                 def on_progress(done: int, total: int) -> None:
                     progress.update(task, completed=done, total=total)
 
-                if not bulk:
-                    report = await seeding.load(catalog, plan, on_progress=on_progress)
-                elif isinstance(catalog, Catalog):
-                    report = seed_bulk.bulk_load_sqlite(
-                        settings.write_database, catalog.registry, plan, on_progress=on_progress
+                if bulk:
+                    report = await seed_bulk.bulk_seed(
+                        settings, runtime.registry, plan, on_progress=on_progress
                     )
                 else:
-                    report = await seed_bulk.bulk_load(catalog, plan, on_progress=on_progress)
-            if bulk and isinstance(catalog, Catalog):
+                    report = await seeding.load(runtime, plan, on_progress=on_progress)
+            if bulk and not settings.services:
                 # A catalog opened on what the bulk load wrote folds it into its projections.
-                catalog.close()
-                await catalog.aclose()
-                catalog = Catalog(settings)
-                await catalog.start()
+                await runtime.aclose()
+                runtime = build(settings)
+                await runtime.start()
             if not settings.services:
-                await catalog.wait_until_caught_up(timeout=1800)
+                await runtime.wait_until_caught_up(timeout=1800)
             console.print(f"Seeded: {report}")
         finally:
-            await catalog.stop()
-            catalog.close()
-            await catalog.aclose()
+            await runtime.stop()
+            await runtime.aclose()
 
     asyncio.run(run())
 
@@ -219,23 +208,13 @@ def status(
 
     async def offline() -> list[dict[str, object]]:
         settings = Settings.from_env()
-        if settings.services:
-            # Checkpoints from the stores, states as the workers last reported them.
-            from catalog.bootstrap_services import ServicesCatalog
-
-            services = ServicesCatalog(settings)
-            await services.start(projections=False)
-            try:
-                return services.status()
-            finally:
-                await services.stop()
-                await services.aclose()
-        catalog = Catalog(settings)
+        runtime = build(settings)
         try:
-            await catalog.load_checkpoints()
-            return [{**row, "state": "offline"} for row in catalog.status()]
+            await runtime.inspect()
+            return runtime.status()
         finally:
-            catalog.close()
+            await runtime.stop()
+            await runtime.aclose()
 
     rows = _running_status(url) or asyncio.run(offline())
     table = Table(title="Projections")

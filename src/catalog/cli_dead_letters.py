@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from catalog.bootstrap import build
 from catalog.dead_letters import (
     NoSuchLetter,
     NotParkable,
@@ -19,6 +20,7 @@ from catalog.dead_letters import (
     retry_aggregate,
     skip_position,
 )
+from catalog.runtime.contract import Runtime
 from catalog.settings import Settings
 
 T = TypeVar("T")
@@ -28,30 +30,18 @@ console = Console()
 
 
 @asynccontextmanager
-async def _opened() -> AsyncIterator[Any]:
+async def _opened() -> AsyncIterator[Runtime]:
     """The catalog of the configured profile, connections open, nothing running."""
-    settings = Settings.from_env()
-    if settings.services:
-        from catalog.bootstrap_services import ServicesCatalog
-
-        services = ServicesCatalog(settings)
-        await services.start(projections=False)
-        try:
-            yield services
-        finally:
-            await services.stop()
-            await services.aclose()
-        return
-    from catalog.bootstrap import Catalog
-
-    catalog = Catalog(settings)
+    runtime = build(Settings.from_env())
     try:
-        yield catalog
+        await runtime.inspect()
+        yield runtime
     finally:
-        catalog.close()
+        await runtime.stop()
+        await runtime.aclose()
 
 
-def _run(action: Callable[[Any], Awaitable[T]]) -> T:
+def _run(action: Callable[[Runtime], Awaitable[T]]) -> T:
     async def go() -> T:
         async with _opened() as catalog:
             return await action(catalog)
@@ -65,7 +55,7 @@ def list_letters(
 ) -> None:
     """Every parked event: projection, position, aggregate, type, when and why."""
 
-    async def fetch(catalog: Any) -> list[Any]:
+    async def fetch(catalog: Runtime) -> list[Any]:
         return list(await catalog.dead_letters.list(projection))
 
     letters = _run(fetch)
@@ -92,7 +82,7 @@ def retry(
 ) -> None:
     """Apply an aggregate's parked events again, in order (after a fix), and forget them."""
 
-    async def act(catalog: Any) -> int:
+    async def act(catalog: Runtime) -> int:
         return await retry_aggregate(catalog, projection, aggregate)
 
     try:
@@ -112,7 +102,7 @@ def skip(
 ) -> None:
     """Drop one parked event without applying it (its aggregate's later letters stay)."""
 
-    async def act(catalog: Any) -> None:
+    async def act(catalog: Runtime) -> None:
         await skip_position(catalog, projection, position)
 
     try:

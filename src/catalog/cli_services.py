@@ -31,7 +31,7 @@ def _services_settings() -> Settings:
 
 
 async def _migrate(settings: Settings) -> list[str]:
-    from catalog.bootstrap_services import MIGRATIONS
+    from catalog.migrations import MIGRATIONS
     from tandem.db.postgres import create_pool
     from tandem.migrations import migrate
 
@@ -74,11 +74,12 @@ async def _until_signalled() -> None:
 
 
 async def _run_worker(settings: Settings) -> None:
-    from catalog.bootstrap_services import Role, ServicesCatalog
+    from catalog.bootstrap import build_services
+    from catalog.runtime.contract import Role
     from tandem import taskdump
 
     taskdump.install()
-    catalog = ServicesCatalog(settings, roles=[Role.WORKER])
+    catalog = build_services(settings, roles=[Role.WORKER])
     await catalog.start()
     console.print(f"worker {catalog.worker_id} started")
     try:

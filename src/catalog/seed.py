@@ -32,8 +32,7 @@ from tandem.codec import to_data
 from tandem.messages import Command
 
 if TYPE_CHECKING:
-    from catalog.bootstrap import Catalog
-    from catalog.bootstrap_services import ServicesCatalog
+    from catalog.runtime.contract import Runtime
 
 MIN_PRICE = 1.99
 MAX_PRICE = 2499.00
@@ -350,7 +349,7 @@ def plan(products: int, seed: int, categories: int = 200) -> SeedPlan:
 
 
 async def load(
-    catalog: Catalog | ServicesCatalog,
+    catalog: Runtime,
     plan: SeedPlan,
     *,
     on_progress: Callable[[int, int], None] | None = None,

@@ -40,7 +40,8 @@ from tandem.messages import Command
 from tandem.uow import UnitOfWork
 
 if TYPE_CHECKING:
-    from catalog.bootstrap_services import ServicesCatalog
+    from catalog.settings import Settings
+    from tandem.codec import EventRegistry
     from tandem.db.postgres import Pool
 
 COMMANDS_PER_TRANSACTION = 500
@@ -212,10 +213,35 @@ def _batches(
         yield batch
 
 
-async def bulk_load(
-    catalog: ServicesCatalog,
+async def bulk_seed(
+    settings: Settings,
+    registry: EventRegistry,
     plan: SeedPlan,
     *,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> SeedReport:
+    """Load `plan` into the empty event log of the settings' profile: the embedded write
+    database before a catalog process folds it, or the services write database."""
+    if not settings.services:
+        return bulk_load_sqlite(settings.write_database, registry, plan, on_progress=on_progress)
+    from tandem.db.postgres import create_pool
+
+    assert settings.database_url is not None
+    pool = await create_pool(settings.database_url, min_size=1, max_size=4)
+    try:
+        return await bulk_load(
+            pool, registry, plan, event_log_mode=settings.event_log_mode, on_progress=on_progress
+        )
+    finally:
+        await pool.close()
+
+
+async def bulk_load(
+    pool: Pool,
+    registry: EventRegistry,
+    plan: SeedPlan,
+    *,
+    event_log_mode: str = "horizon",
     commands_per_transaction: int = COMMANDS_PER_TRANSACTION,
     concurrency: int = 3,
     on_progress: Callable[[int, int], None] | None = None,
@@ -227,9 +253,9 @@ async def bulk_load(
     in order, so every aggregate's versions ascend with positions. The next batch is
     built while the last one commits.
     """
-    if catalog.settings.event_log_mode != "horizon":
+    if event_log_mode != "horizon":
         raise ValueError("bulk_load numbers positions the horizon way: TANDEM_EVENT_LOG_MODE")
-    if catalog.head.value > 0:
+    if await pool.fetchval("SELECT EXISTS (SELECT 1 FROM tandem_events)"):
         raise ValueError("bulk_load needs an empty event log")
     counts: Counter[type] = Counter()
     started = time.perf_counter()
@@ -247,7 +273,7 @@ async def bulk_load(
             collect()
 
     try:
-        batches = _batches(plan, catalog.registry, counts, commands_per_transaction, on_progress)
+        batches = _batches(plan, registry, counts, commands_per_transaction, on_progress)
         for batch in batches:
             batch.freeze()
             if batch.parallel:
@@ -256,14 +282,14 @@ async def bulk_load(
                     collect()
             else:
                 await drain()
-            in_flight[asyncio.create_task(batch.write(catalog.pool))] = batch.parallel
+            in_flight[asyncio.create_task(batch.write(pool))] = batch.parallel
             await asyncio.sleep(0)  # let the commits in flight move on
         await drain()
         # Statistics for the planner, which would otherwise take the tables for empty
         # until autovacuum (where it runs) gets to them; then wake readers of the log as
         # the write path's commit announcer does.
-        await catalog.pool.execute("ANALYZE")
-        await catalog.pool.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(max(versions)))
+        await pool.execute("ANALYZE")
+        await pool.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(max(versions)))
     finally:
         for task in in_flight:
             task.cancel()

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from catalog.bootstrap import Catalog
+from catalog.bootstrap import build_embedded
 from catalog.domain import commands as c
 from catalog.settings import Settings
 from tests.support.readmodels import dump_live, rebuild
@@ -29,7 +29,7 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 async def _backlog(settings: Settings, products: int) -> tuple[list[str], list[str]]:
     """Write a backlog of events with no projection running, so the server restarts
     into a long catch-up that the kills can interrupt."""
-    catalog = Catalog(settings)
+    catalog = build_embedded(settings)
     await catalog.start(projections=False)
     bus = catalog.command_bus
     roots = [(await bus.dispatch(c.CreateCategory(name=f"Root {i}"))).id for i in range(3)]
@@ -61,7 +61,7 @@ async def _backlog(settings: Settings, products: int) -> tuple[list[str], list[s
 
 async def _more_backlog(settings: Settings, ids: list[str], commands: int, seed: int) -> None:
     """More events written while the server is down: the next start begins behind."""
-    catalog = Catalog(settings)
+    catalog = build_embedded(settings)
     await catalog.start(projections=False)
     rng = random.Random(seed)
     for _ in range(commands):

@@ -20,10 +20,10 @@ from uuid import uuid4
 import pytest
 import redis.asyncio
 
-from catalog.bootstrap import Catalog
 from catalog.domain import commands as c
 from catalog.domain.errors import NotFound
 from catalog.read_models.category_stats.redis import RedisCategoryStatsProjection
+from catalog.runtime.embedded import EmbeddedRuntime
 from tandem.bus import Dispatch
 from tandem.consistency import VersionWatch
 from tandem.errors import ReadModelBehind, ReadModelLost
@@ -55,7 +55,7 @@ async def client(own_redis: OwnRedis) -> AsyncIterator[redis.asyncio.Redis]:
         await client.aclose()
 
 
-async def _products(catalog: Catalog, count: int) -> None:
+async def _products(catalog: EmbeddedRuntime, count: int) -> None:
     bus = catalog.command_bus
     category = (await bus.dispatch(c.CreateCategory(name="Loss"))).id
     for i in range(count):
@@ -69,7 +69,7 @@ async def _products(catalog: Catalog, count: int) -> None:
         )
 
 
-async def _head(catalog: Catalog) -> int:
+async def _head(catalog: EmbeddedRuntime) -> int:
     return await catalog.log_reader.head()
 
 
@@ -80,7 +80,7 @@ async def _until(condition: Any, timeout: float = 20) -> None:
 
 
 async def test_a_runner_waits_out_a_redis_outage_instead_of_failing(
-    catalog: Catalog, own_redis: OwnRedis, client: redis.asyncio.Redis
+    catalog: EmbeddedRuntime, own_redis: OwnRedis, client: redis.asyncio.Redis
 ) -> None:
     await _products(catalog, 3)
     store = RedisProjectionStore(client, "loss")
@@ -115,7 +115,7 @@ async def _at(runner: ProjectionRunner, position: int) -> bool:
 
 
 async def test_a_wiped_store_refuses_the_next_batch_and_an_idle_check(
-    catalog: Catalog, client: redis.asyncio.Redis
+    catalog: EmbeddedRuntime, client: redis.asyncio.Redis
 ) -> None:
     await _products(catalog, 2)
     store = RedisProjectionStore(client, "loss")
@@ -187,7 +187,7 @@ async def test_a_not_found_from_a_wiped_store_answers_503() -> None:
 
 
 async def test_an_idle_stream_reader_reads_the_log_when_the_stream_stays_quiet(
-    catalog: Catalog, tmp_path: Path
+    catalog: EmbeddedRuntime, tmp_path: Path
 ) -> None:
     """Nothing is relayed (a consumer that stopped delivering looks the same to the
     reader), yet the log holds events: the reader serves them from the log."""

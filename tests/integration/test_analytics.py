@@ -12,7 +12,7 @@ from uuid import uuid4
 
 import pytest
 
-from catalog.bootstrap import Catalog
+from catalog.bootstrap import build_embedded
 from catalog.domain import commands as c
 from catalog.domain import order as order_module
 from catalog.domain.errors import InvalidInput, NotFound
@@ -20,6 +20,7 @@ from catalog.read_models.analytics_reads import PriceHistoryReads, SalesAnalytic
 from catalog.read_models.price_history.duckdb import PriceHistoryProjection
 from catalog.read_models.queries import PriceHistory, SalesAnalytics
 from catalog.read_models.sales_analytics.duckdb import SalesAnalyticsProjection
+from catalog.runtime.embedded import EmbeddedRuntime
 from catalog.settings import Settings
 from tandem.bus import QueryBus
 from tandem.stores.duckdb import DuckDBProjectionStore
@@ -32,7 +33,9 @@ def epoch(day: int, hour: int = 12, minute: int = 0) -> float:
 class World:
     """A running catalog, its orders placed at chosen times, and both DuckDB read models."""
 
-    def __init__(self, cat: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(
+        self, cat: EmbeddedRuntime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         self.cat = cat
         self.sales_store = DuckDBProjectionStore(tmp_path / "read" / "sales_analytics.duckdb")
         self.price_store = DuckDBProjectionStore(tmp_path / "read" / "price_history.duckdb")
@@ -99,7 +102,7 @@ class World:
 
 @pytest.fixture
 async def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
-    cat = Catalog(Settings(data_dir=tmp_path / "data"))
+    cat = build_embedded(Settings(data_dir=tmp_path / "data"))
     await cat.start()
     w = World(cat, tmp_path, monkeypatch)
     try:
@@ -294,7 +297,7 @@ async def test_reads_register_on_the_query_bus_under_their_read_models(
 
 
 async def test_the_composition_root_runs_both_read_models_live(tmp_path: Path) -> None:
-    cat = Catalog(Settings(data_dir=tmp_path / "data"))
+    cat = build_embedded(Settings(data_dir=tmp_path / "data"))
     await cat.start()
     try:
         bus = cat.command_bus
@@ -339,7 +342,7 @@ async def test_the_composition_root_runs_both_read_models_live(tmp_path: Path) -
         cat.close()
 
     # A restart resumes from the stored checkpoints instead of replaying.
-    again = Catalog(Settings(data_dir=tmp_path / "data"))
+    again = build_embedded(Settings(data_dir=tmp_path / "data"))
     await again.start(projections=False)
     try:
         head = again.head.value

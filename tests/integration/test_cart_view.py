@@ -11,12 +11,12 @@ from uuid import uuid4
 import pytest
 from tests.support.folding import all_events, fold_into_write_database, fold_log
 
-from catalog.bootstrap import Catalog
 from catalog.domain import commands as c
 from catalog.domain.errors import NotFound, NotOwner
 from catalog.read_models.cart_view.sqlite import CartViewProjection
 from catalog.read_models.cart_view.sqlite_reads import CartViewReads
 from catalog.read_models.queries import GetCart
+from catalog.runtime.embedded import EmbeddedRuntime
 from tandem.bus import QueryBus
 from tandem.messages import StoredEvent
 from tandem.stores.sqlite import SqliteProjectionStore
@@ -25,7 +25,7 @@ from tandem.stores.sqlite import SqliteProjectionStore
 class World:
     """A running catalog plus the cart-view read model in its own store."""
 
-    def __init__(self, cat: Catalog, store: SqliteProjectionStore) -> None:
+    def __init__(self, cat: EmbeddedRuntime, store: SqliteProjectionStore) -> None:
         self.cat = cat
         self.store = store
         self.projection = CartViewProjection()
@@ -65,7 +65,7 @@ class World:
 
 
 @pytest.fixture
-async def world(catalog: Catalog, tmp_path: Path) -> AsyncIterator[World]:
+async def world(catalog: EmbeddedRuntime, tmp_path: Path) -> AsyncIterator[World]:
     store = SqliteProjectionStore(tmp_path / "under-test" / "cart_view.db")
     try:
         yield World(catalog, store)

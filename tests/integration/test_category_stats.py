@@ -12,12 +12,12 @@ from uuid import uuid4
 import pytest
 from tests.support.folding import all_events, fold_into_write_database, fold_log
 
-from catalog.bootstrap import Catalog
 from catalog.domain import commands as c
 from catalog.domain.errors import NotFound
 from catalog.read_models.category_stats.sqlite import CategoryStatsProjection
 from catalog.read_models.category_stats.sqlite_reads import CategoryStatsReads
 from catalog.read_models.queries import GetCategoryStats, ListCategories
+from catalog.runtime.embedded import EmbeddedRuntime
 from tandem.bus import QueryBus
 from tandem.messages import StoredEvent
 from tandem.stores.sqlite import SqliteProjectionStore
@@ -26,7 +26,7 @@ from tandem.stores.sqlite import SqliteProjectionStore
 class World:
     """A running catalog plus the category-stats read model in its own store."""
 
-    def __init__(self, cat: Catalog, store: SqliteProjectionStore) -> None:
+    def __init__(self, cat: EmbeddedRuntime, store: SqliteProjectionStore) -> None:
         self.cat = cat
         self.store = store
         self.projection = CategoryStatsProjection()
@@ -61,7 +61,7 @@ class World:
 
 
 @pytest.fixture
-async def world(catalog: Catalog, tmp_path: Path) -> AsyncIterator[World]:
+async def world(catalog: EmbeddedRuntime, tmp_path: Path) -> AsyncIterator[World]:
     # Outside the catalog's own read directory, where it may run this projection itself.
     store = SqliteProjectionStore(tmp_path / "under-test" / "category_stats.db")
     try:

@@ -12,7 +12,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from catalog.bootstrap import Catalog
+from catalog.bootstrap import build_embedded
 from catalog.domain import commands as c
 from catalog.domain.errors import DomainError
 from catalog.read_models.category_stats.sqlite import CategoryStatsProjection
@@ -103,7 +103,7 @@ def brute_force(write_database: Path, category_id: str) -> dict[str, Any]:
 
 
 async def _scenario(root: Path, ops: list[tuple[Any, ...]], chunk: int) -> None:
-    cat = Catalog(Settings(data_dir=root / "data"))
+    cat = build_embedded(Settings(data_dir=root / "data"))
     store = SqliteProjectionStore(root / "stats.db")
     await cat.start()
     try:

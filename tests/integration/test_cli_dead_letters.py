@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from catalog.bootstrap import Catalog
+from catalog.bootstrap import build_embedded
 from catalog.domain import commands as c
 from catalog.settings import Settings
 from tandem.deadletters import SqliteDeadLetters
@@ -27,7 +27,7 @@ def test_list_retry_and_skip(tmp_path: Path) -> None:
     data = tmp_path / "data"
 
     async def history() -> list[int]:
-        cat = Catalog(Settings(data_dir=data))
+        cat = build_embedded(Settings(data_dir=data))
         await cat.start()
         try:
             category = await cat.command_bus.dispatch(c.CreateCategory(name="Parked"))
@@ -90,7 +90,7 @@ async def _status_and_metrics(data: Path) -> tuple[int, float]:
     """What /status and /metrics say about category_stats' letters."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    cat = Catalog(Settings(data_dir=data))
+    cat = build_embedded(Settings(data_dir=data))
     await cat.start()
     try:
         for _ in range(50):

@@ -10,7 +10,7 @@ import orjson
 import pytest
 import structlog
 
-from catalog.bootstrap import Catalog
+from catalog.bootstrap import build_embedded
 from catalog.domain import commands as c
 from catalog.logging_setup import configure
 from catalog.settings import Settings
@@ -34,7 +34,7 @@ async def test_a_commands_ids_reach_every_projection_log_line(
 ) -> None:
     capsys.readouterr()
     configure("DEBUG")  # onto the stderr capsys captures now
-    cat = Catalog(Settings(data_dir=tmp_path))
+    cat = build_embedded(Settings(data_dir=tmp_path))
     await cat.start()
     try:
         result = await cat.command_bus.dispatch(

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from tests.integration.test_projection_runner import CountingProjection, read_store
 
-from catalog.bootstrap import Catalog
 from catalog.domain import commands as c
+from catalog.runtime.embedded import EmbeddedRuntime
 from tandem.deadletters import SqliteDeadLetters, retry
 from tandem.messages import StoredEvent
 from tandem.projections.runner import (
@@ -41,7 +41,7 @@ class OrderedCounting(CountingProjection):
         self.order.append(event.position)
 
 
-async def two_products(cat: Catalog, rounds: int) -> tuple[str, str]:
+async def two_products(cat: EmbeddedRuntime, rounds: int) -> tuple[str, str]:
     category = (await cat.command_bus.dispatch(c.CreateCategory(name="Kitchen"))).id
     ids = []
     for sku in ("A", "B"):
@@ -57,7 +57,7 @@ async def two_products(cat: Catalog, rounds: int) -> tuple[str, str]:
     return ids[0], ids[1]
 
 
-async def adjust(cat: Catalog, product: str) -> int:
+async def adjust(cat: EmbeddedRuntime, product: str) -> int:
     return (
         await cat.command_bus.dispatch(
             c.AdjustStock(product_id=product, delta=1, reason="delivery")
@@ -76,7 +76,7 @@ async def letters(tmp_path: Path) -> AsyncIterator[SqliteDeadLetters]:
 
 @contextlib.asynccontextmanager
 async def parking_runner(
-    cat: Catalog, projection: OrderedCounting, path: Path, letters: SqliteDeadLetters
+    cat: EmbeddedRuntime, projection: OrderedCounting, path: Path, letters: SqliteDeadLetters
 ) -> AsyncIterator[tuple[ProjectionRunner, SqliteProjectionStore]]:
     store = SqliteProjectionStore(path)
     runner = ProjectionRunner(
@@ -101,7 +101,7 @@ async def parking_runner(
 
 
 async def test_a_parked_aggregate_waits_while_the_rest_goes_on_and_a_retry_catches_up(
-    catalog: Catalog, tmp_path: Path, letters: SqliteDeadLetters
+    catalog: EmbeddedRuntime, tmp_path: Path, letters: SqliteDeadLetters
 ) -> None:
     product_a, product_b = await two_products(catalog, 5)
     events = await catalog.log_reader.read_after(0, 1000)
@@ -145,7 +145,7 @@ async def test_a_parked_aggregate_waits_while_the_rest_goes_on_and_a_retry_catch
 
 
 async def test_a_skipped_letter_is_never_applied_and_a_restart_keeps_the_parking(
-    catalog: Catalog, tmp_path: Path, letters: SqliteDeadLetters
+    catalog: EmbeddedRuntime, tmp_path: Path, letters: SqliteDeadLetters
 ) -> None:
     product_a, _ = await two_products(catalog, 3)
     events = await catalog.log_reader.read_after(0, 1000)
@@ -168,7 +168,7 @@ async def test_a_skipped_letter_is_never_applied_and_a_restart_keeps_the_parking
 
 
 async def test_letters_the_checkpoint_never_passed_are_forgotten_on_start(
-    catalog: Catalog, tmp_path: Path, letters: SqliteDeadLetters
+    catalog: EmbeddedRuntime, tmp_path: Path, letters: SqliteDeadLetters
 ) -> None:
     """A crash between parking and moving the checkpoint: the event comes round again."""
     await two_products(catalog, 2)
@@ -182,7 +182,7 @@ async def test_letters_the_checkpoint_never_passed_are_forgotten_on_start(
         assert read_store(path)[0] == {e.position: 1 for e in events}
 
 
-def test_the_park_policy_needs_somewhere_to_park(catalog: Catalog, tmp_path: Path) -> None:
+def test_the_park_policy_needs_somewhere_to_park(catalog: EmbeddedRuntime, tmp_path: Path) -> None:
     store = SqliteProjectionStore(tmp_path / "x.db")
     try:
         with pytest.raises(ValueError, match="dead-letter"):
@@ -209,7 +209,7 @@ class LettersOutOfReach(SqliteDeadLetters):
 
 
 async def test_an_unreachable_dead_letter_store_is_waited_out(
-    catalog: Catalog, tmp_path: Path
+    catalog: EmbeddedRuntime, tmp_path: Path
 ) -> None:
     """Found by the chaos runner: the re-read of parked aggregates, cut off by
     `pg_terminate_backend`, ended the runner instead of waiting for the store."""

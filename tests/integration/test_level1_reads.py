@@ -21,12 +21,14 @@ from typing import Any
 
 import pytest
 
-from catalog.bootstrap import Catalog
+from catalog.bootstrap import build_embedded
 from catalog.domain import commands as c
 from catalog.domain.errors import NotFound
 from catalog.read_models import queries as q
 from catalog.read_models.level1 import READ_MODEL
 from catalog.read_models.level1.wiring import DirectReads
+from catalog.runtime.contract import RebuildUnsupported
+from catalog.runtime.embedded import EmbeddedRuntime
 from catalog.settings import Settings, SettingsError
 from tandem.bus import QueryBus
 from tandem.errors import ReadModelBehind
@@ -200,8 +202,8 @@ def _level1_bus(direct: DirectReads) -> QueryBus:
 
 
 @pytest.fixture
-async def embedded(tmp_path: Path) -> AsyncIterator[Catalog]:
-    cat = Catalog(Settings(data_dir=tmp_path))
+async def embedded(tmp_path: Path) -> AsyncIterator[EmbeddedRuntime]:
+    cat = build_embedded(Settings(data_dir=tmp_path))
     await cat.start()
     try:
         yield cat
@@ -210,7 +212,7 @@ async def embedded(tmp_path: Path) -> AsyncIterator[Catalog]:
         cat.close()
 
 
-async def test_level1_answers_as_the_embedded_read_models(embedded: Catalog) -> None:
+async def test_level1_answers_as_the_embedded_read_models(embedded: EmbeddedRuntime) -> None:
     seeded = await seed(embedded.command_bus.dispatch)
     direct = DirectReads.sqlite(embedded.settings.write_database, embedded.head)
     try:
@@ -224,7 +226,7 @@ async def test_level1_answers_as_the_embedded_read_models(embedded: Catalog) -> 
 
 
 async def test_level1_reads_at_the_head_and_waits_for_later_versions(tmp_path: Path) -> None:
-    cat = Catalog(Settings(data_dir=tmp_path, level=1))
+    cat = build_embedded(Settings(data_dir=tmp_path, level=1))
     await cat.start()
     try:
         assert cat.read_models == {} and cat.status() == []
@@ -237,8 +239,8 @@ async def test_level1_reads_at_the_head_and_waits_for_later_versions(tmp_path: P
                 q.ListCategories(), min_version=cat.head.value + 1, timeout=0.05
             )
         assert cat.query_bus.read_model_of(q.GetProduct) == READ_MODEL
-        with pytest.raises(KeyError):
-            cat.rebuild("product_detail")
+        with pytest.raises(RebuildUnsupported):
+            await cat.rebuild("product_detail")
     finally:
         await cat.stop()
         cat.close()
@@ -265,7 +267,9 @@ async def test_level1_answers_as_the_services_read_models(tmp_path: Path) -> Non
     )
     from tests.support.services_readmodels import delete_prefix
 
-    from catalog.bootstrap_services import MIGRATIONS, Role, ServicesCatalog
+    from catalog.bootstrap import build_services
+    from catalog.migrations import MIGRATIONS
+    from catalog.runtime.contract import Role
     from tandem.db.postgres import create_pool
     from tandem.migrations import migrate
 
@@ -287,7 +291,7 @@ async def test_level1_answers_as_the_services_read_models(tmp_path: Path) -> Non
                 "TANDEM_REDIS_PREFIX": prefix,
             }
         )
-        cat = ServicesCatalog(settings, roles=(Role.API, Role.WORKER))
+        cat = build_services(settings, roles=(Role.API, Role.WORKER))
         await cat.start()
         try:
             seeded = await seed(cat.command_bus.dispatch)

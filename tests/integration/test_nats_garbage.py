@@ -33,9 +33,9 @@ from nats.aio.client import Client
 from nats.js.errors import NotFoundError
 from tests.support.services import NATS_URL, nats_names, require
 
-from catalog.bootstrap import Catalog
 from catalog.domain import commands as c
 from catalog.read_models.category_stats.sqlite import CategoryStatsProjection
+from catalog.runtime.embedded import EmbeddedRuntime
 from tandem.deadletters import SqliteDeadLetters
 from tandem.eventlog import sqlite as sqlite_log
 from tandem.eventlog.base import NewEvent
@@ -64,7 +64,7 @@ async def nc() -> AsyncIterator[tuple[Client, str]]:
         await client.close()
 
 
-async def _commands(cat: Catalog, rounds: int) -> None:
+async def _commands(cat: EmbeddedRuntime, rounds: int) -> None:
     """Categories and products, their prices and stock: the real events."""
     bus = cat.command_bus
     root = (await bus.dispatch(c.CreateCategory(name=f"Root {uuid.uuid4().hex[:6]}"))).id
@@ -81,7 +81,7 @@ async def _commands(cat: Catalog, rounds: int) -> None:
         await bus.dispatch(c.AdjustStock(product_id=product_id, delta=3, reason="delivery"))
 
 
-def _append_raw(cat: Catalog, event: NewEvent) -> int:
+def _append_raw(cat: EmbeddedRuntime, event: NewEvent) -> int:
     """Append one event to the catalog's log as a writer would; returns its position."""
 
     def write(conn: sqlite3.Connection) -> int:
@@ -148,7 +148,7 @@ def _dump(path: Path) -> dict[str, list[tuple[Any, ...]]]:
 
 
 async def test_a_worker_survives_garbage_on_the_stream_and_poison_in_the_log(
-    catalog: Catalog,
+    catalog: EmbeddedRuntime,
     nc: tuple[Client, str],
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,

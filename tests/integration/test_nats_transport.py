@@ -29,10 +29,10 @@ from nats.js.api import RawStreamMsg
 from nats.js.errors import NotFoundError
 from tests.support.services import NATS_URL, nats_names
 
-from catalog.bootstrap import Catalog
 from catalog.domain import commands as c
 from catalog.domain.events import ALL_EVENTS
 from catalog.read_models.category_stats.sqlite import CategoryStatsProjection
+from catalog.runtime.embedded import EmbeddedRuntime
 from tandem.consistency import VersionWatch
 from tandem.eventlog.sqlite import SqliteEventLogReader, create_schema
 from tandem.messages import StoredEvent
@@ -212,7 +212,7 @@ async def running(*coroutines: Any) -> AsyncIterator[list[asyncio.Task[None]]]:
             await stop(task)
 
 
-async def shop(cat: Catalog, products: int) -> int:
+async def shop(cat: EmbeddedRuntime, products: int) -> int:
     """A small but varied history: categories, products, prices, stock, a move, a
     discontinuation. Returns the log head."""
     bus = cat.command_bus
@@ -252,7 +252,7 @@ def nats_runner(
 
 
 async def test_relay_publishes_the_catalog_log_in_order_with_chain_headers(
-    catalog: Catalog, nc: Client, names: Names
+    catalog: EmbeddedRuntime, nc: Client, names: Names
 ) -> None:
     head = await shop(catalog, 10)
     relay = NatsRelay(
@@ -460,7 +460,7 @@ async def test_relay_throughput(sparse_log: SparseLog, nc: Client, names: Names)
 
 
 async def test_runner_on_the_nats_reader_equals_folding_the_log(
-    catalog: Catalog, nc: Client, names: Names, tmp_path: Path
+    catalog: EmbeddedRuntime, nc: Client, names: Names, tmp_path: Path
 ) -> None:
     await shop(catalog, 20)
     relay = NatsRelay(

@@ -13,12 +13,12 @@ from uuid import uuid4
 import pytest
 from tests.support.folding import all_events, fold_log
 
-from catalog.bootstrap import Catalog
 from catalog.domain import commands as c
 from catalog.domain.errors import NotFound, NotOwner
 from catalog.read_models.order_view.sqlite import OrderViewProjection, iso_utc
 from catalog.read_models.order_view.sqlite_reads import OrderViewReads
 from catalog.read_models.queries import GetOrder
+from catalog.runtime.embedded import EmbeddedRuntime
 from tandem.bus import QueryBus
 from tandem.messages import StoredEvent
 from tandem.stores.sqlite import SqliteProjectionStore
@@ -27,7 +27,7 @@ from tandem.stores.sqlite import SqliteProjectionStore
 class World:
     """A running catalog plus the order-view read model in its own store."""
 
-    def __init__(self, cat: Catalog, store: SqliteProjectionStore) -> None:
+    def __init__(self, cat: EmbeddedRuntime, store: SqliteProjectionStore) -> None:
         self.cat = cat
         self.store = store
         self.projection = OrderViewProjection()
@@ -65,7 +65,7 @@ class World:
 
 
 @pytest.fixture
-async def world(catalog: Catalog, tmp_path: Path) -> AsyncIterator[World]:
+async def world(catalog: EmbeddedRuntime, tmp_path: Path) -> AsyncIterator[World]:
     store = SqliteProjectionStore(tmp_path / "under-test" / "order_view.db")
     try:
         yield World(catalog, store)

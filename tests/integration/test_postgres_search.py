@@ -21,7 +21,6 @@ from tests.support.folding import all_events, fold_log
 from tests.support.services import PostgresDatabase
 
 from catalog import seed
-from catalog.bootstrap import Catalog
 from catalog.domain import commands as c
 from catalog.domain.errors import InvalidInput
 from catalog.read_models.product_search.postgres import TABLES, PostgresProductSearchProjection
@@ -30,6 +29,7 @@ from catalog.read_models.product_search.postgres_words import tsquery, words
 from catalog.read_models.product_search.sqlite import ProductSearchProjection
 from catalog.read_models.product_search.sqlite_reads import ProductSearchReads
 from catalog.read_models.queries import GetProduct, SearchProducts
+from catalog.runtime.embedded import EmbeddedRuntime
 from tandem.bus import QueryBus
 from tandem.db.postgres import Connection, Pool, create_pool
 from tandem.messages import StoredEvent
@@ -45,7 +45,9 @@ SORTS = ("relevance", "price_asc", "price_desc", "newest")
 class Both:
     """A running catalog with the search model in SQLite and in PostgreSQL."""
 
-    def __init__(self, cat: Catalog, sqlite_store: SqliteProjectionStore, pool: Pool) -> None:
+    def __init__(
+        self, cat: EmbeddedRuntime, sqlite_store: SqliteProjectionStore, pool: Pool
+    ) -> None:
         self.cat = cat
         self.sqlite_store = sqlite_store
         self.pool = pool
@@ -148,7 +150,7 @@ async def pool(pg_read_database: PostgresDatabase) -> AsyncIterator[Pool]:
 
 
 @pytest.fixture
-async def both(catalog: Catalog, tmp_path: Path, pool: Pool) -> AsyncIterator[Both]:
+async def both(catalog: EmbeddedRuntime, tmp_path: Path, pool: Pool) -> AsyncIterator[Both]:
     sqlite_store = SqliteProjectionStore(tmp_path / "under-test" / "product_search.db")
     try:
         yield Both(catalog, sqlite_store, pool)

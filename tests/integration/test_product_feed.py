@@ -7,12 +7,12 @@ from decimal import Decimal
 
 import orjson
 
-from catalog.bootstrap import Catalog
 from catalog.domain import commands as c
 from catalog.read_models.product_detail import feed as product_feed
+from catalog.runtime.embedded import EmbeddedRuntime
 
 
-async def _product(catalog: Catalog) -> str:
+async def _product(catalog: EmbeddedRuntime) -> str:
     category = (await catalog.command_bus.dispatch(c.CreateCategory(name="Feed"))).id
     created = await catalog.command_bus.dispatch(
         c.CreateProduct(sku="FEED-1", name="Fed", category_id=category, price=Decimal("1.00"))
@@ -21,7 +21,7 @@ async def _product(catalog: Catalog) -> str:
 
 
 async def test_a_subscriber_that_never_reads_keeps_only_the_newest_versions(
-    catalog: Catalog,
+    catalog: EmbeddedRuntime,
 ) -> None:
     product_id = await _product(catalog)
     feed = catalog.product_feed

@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 from tests.support.folding import all_events, fold_log
 
-from catalog.bootstrap import Catalog
 from catalog.domain import commands as c
 from catalog.domain.errors import InvalidInput
 from catalog.read_models.product_search.sqlite import ProductSearchProjection
 from catalog.read_models.product_search.sqlite_reads import ProductSearchReads
 from catalog.read_models.queries import SearchProducts
+from catalog.runtime.embedded import EmbeddedRuntime
 from tandem.bus import QueryBus
 from tandem.messages import StoredEvent
 from tandem.stores.sqlite import SqliteProjectionStore
@@ -27,7 +27,7 @@ from tandem.stores.sqlite import SqliteProjectionStore
 class World:
     """A running catalog plus the search read model in a store of its own."""
 
-    def __init__(self, cat: Catalog, store: SqliteProjectionStore) -> None:
+    def __init__(self, cat: EmbeddedRuntime, store: SqliteProjectionStore) -> None:
         self.cat = cat
         self.store = store
         self.projection = ProductSearchProjection()
@@ -85,7 +85,7 @@ class World:
 
 
 @pytest.fixture
-async def world(catalog: Catalog, tmp_path: Path) -> AsyncIterator[World]:
+async def world(catalog: EmbeddedRuntime, tmp_path: Path) -> AsyncIterator[World]:
     # Outside the catalog's own read directory, where it may run this projection itself.
     store = SqliteProjectionStore(tmp_path / "under-test" / "product_search.db")
     try:

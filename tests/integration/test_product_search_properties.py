@@ -13,7 +13,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from catalog.bootstrap import Catalog
+from catalog.bootstrap import build_embedded
 from catalog.domain import commands as c
 from catalog.domain.errors import DomainError
 from catalog.read_models.product_search.sqlite import ProductSearchProjection
@@ -184,7 +184,7 @@ class BruteForce:
 async def _scenario(
     root: Path, ops: list[tuple[Any, ...]], searches: list[dict[str, Any]], chunk: int
 ) -> None:
-    cat = Catalog(Settings(data_dir=root / "data"))
+    cat = build_embedded(Settings(data_dir=root / "data"))
     store = SqliteProjectionStore(root / "search.db")
     await cat.start()
     try:

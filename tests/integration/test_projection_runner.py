@@ -15,10 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from catalog.bootstrap import Catalog, RunningReadModel
+from catalog.bootstrap import build_embedded
 from catalog.domain import commands as c
 from catalog.domain.events import ALL_EVENTS
 from catalog.read_models.queries import GetProduct
+from catalog.runtime.embedded import EmbeddedRuntime
+from catalog.runtime.running import RunningReadModel
 from catalog.settings import Settings
 from tandem.errors import ProjectionFailed, ReadModelBehind
 from tandem.eventlog.base import EventLogReader
@@ -84,7 +86,7 @@ def read_store(path: Path) -> tuple[dict[int, int], int]:
         return counts, checkpoints.load(conn, CountingProjection.name)
 
 
-async def produce(cat: Catalog, commands: int) -> list[int]:
+async def produce(cat: EmbeddedRuntime, commands: int) -> list[int]:
     """Run `commands` commands (one event each after the first two); return all positions."""
     category_id = (await cat.command_bus.dispatch(c.CreateCategory(name="Kitchen"))).id
     product_id = (
@@ -99,7 +101,7 @@ async def produce(cat: Catalog, commands: int) -> list[int]:
     return [e.position for e in await cat.log_reader.read_after(0, 10_000)]
 
 
-async def adjust(cat: Catalog) -> int:
+async def adjust(cat: EmbeddedRuntime) -> int:
     """One more event in the log; returns its version."""
     events = await cat.log_reader.read_after(0, 10_000)
     product_id = next(e.aggregate_id for e in events if e.type == "ProductCreated")
@@ -130,7 +132,7 @@ async def store(counter_path: Path) -> AsyncIterator[SqliteProjectionStore]:
 
 
 def runner_for(
-    cat: Catalog,
+    cat: EmbeddedRuntime,
     projection: CountingProjection,
     store: SqliteProjectionStore,
     *,
@@ -153,7 +155,7 @@ def runner_for(
 
 
 async def test_catch_up_applies_every_event_exactly_once(
-    catalog: Catalog, store: SqliteProjectionStore, counter_path: Path
+    catalog: EmbeddedRuntime, store: SqliteProjectionStore, counter_path: Path
 ) -> None:
     positions = await produce(catalog, 20)
     runner = runner_for(catalog, CountingProjection(), store, batch_size=4)
@@ -171,7 +173,7 @@ async def test_catch_up_applies_every_event_exactly_once(
 
 
 async def test_catch_up_resumes_after_a_stored_non_zero_checkpoint(
-    catalog: Catalog, store: SqliteProjectionStore, counter_path: Path
+    catalog: EmbeddedRuntime, store: SqliteProjectionStore, counter_path: Path
 ) -> None:
     positions = await produce(catalog, 12)
     projection = CountingProjection()
@@ -195,7 +197,7 @@ async def test_catch_up_resumes_after_a_stored_non_zero_checkpoint(
 
 
 async def test_a_redelivered_batch_has_no_second_effect(
-    catalog: Catalog, store: SqliteProjectionStore, counter_path: Path
+    catalog: EmbeddedRuntime, store: SqliteProjectionStore, counter_path: Path
 ) -> None:
     await produce(catalog, 5)
     events = await catalog.log_reader.read_after(0, 100)
@@ -212,7 +214,7 @@ async def test_a_redelivered_batch_has_no_second_effect(
 
 
 async def test_live_mode_is_woken_by_a_commit_not_by_polling(
-    catalog: Catalog, store: SqliteProjectionStore, counter_path: Path
+    catalog: EmbeddedRuntime, store: SqliteProjectionStore, counter_path: Path
 ) -> None:
     positions = await produce(catalog, 3)
     runner = runner_for(catalog, CountingProjection(), store, idle_poll=60.0)
@@ -237,7 +239,7 @@ async def test_live_mode_is_woken_by_a_commit_not_by_polling(
 
 
 async def test_concurrent_commands_are_each_applied_once(
-    catalog: Catalog, store: SqliteProjectionStore, counter_path: Path
+    catalog: EmbeddedRuntime, store: SqliteProjectionStore, counter_path: Path
 ) -> None:
     await produce(catalog, 1)
     runner = runner_for(catalog, CountingProjection(), store, batch_size=7)
@@ -256,7 +258,7 @@ async def test_concurrent_commands_are_each_applied_once(
 
 
 async def test_a_transient_failure_is_retried_and_nothing_is_skipped(
-    catalog: Catalog, store: SqliteProjectionStore, counter_path: Path
+    catalog: EmbeddedRuntime, store: SqliteProjectionStore, counter_path: Path
 ) -> None:
     positions = await produce(catalog, 6)
     projection = CountingProjection(poison=positions[4], failures=2)
@@ -274,7 +276,7 @@ async def test_a_transient_failure_is_retried_and_nothing_is_skipped(
 
 
 async def test_a_poison_event_stops_the_runner_in_failed_state_at_the_event_before(
-    catalog: Catalog, store: SqliteProjectionStore, counter_path: Path, tmp_path: Path
+    catalog: EmbeddedRuntime, store: SqliteProjectionStore, counter_path: Path, tmp_path: Path
 ) -> None:
     positions = await produce(catalog, 8)
     poison = positions[5]
@@ -309,7 +311,7 @@ async def test_a_poison_event_stops_the_runner_in_failed_state_at_the_event_befo
 
 
 async def test_after_a_fix_a_new_runner_resumes_from_the_checkpoint(
-    catalog: Catalog, counter_path: Path
+    catalog: EmbeddedRuntime, counter_path: Path
 ) -> None:
     positions = await produce(catalog, 8)
     poison = positions[3]
@@ -349,7 +351,7 @@ async def test_after_a_fix_a_new_runner_resumes_from_the_checkpoint(
 
 
 async def test_queries_beyond_a_failed_projection_fail_through_the_catalog(
-    catalog: Catalog, counter_path: Path
+    catalog: EmbeddedRuntime, counter_path: Path
 ) -> None:
     positions = await produce(catalog, 5)
     poison = positions[3]
@@ -383,9 +385,9 @@ async def test_queries_beyond_a_failed_projection_fail_through_the_catalog(
 
 
 @pytest.fixture
-async def async_catalog(tmp_path: Path) -> AsyncIterator[Catalog]:
+async def async_catalog(tmp_path: Path) -> AsyncIterator[EmbeddedRuntime]:
     """A catalog whose product detail is asynchronous and whose runners are not started."""
-    cat = Catalog(Settings(data_dir=tmp_path / "async", modes={"product_detail": "async"}))
+    cat = build_embedded(Settings(data_dir=tmp_path / "async", modes={"product_detail": "async"}))
     await cat.start(projections=False)
     try:
         yield cat
@@ -394,7 +396,7 @@ async def async_catalog(tmp_path: Path) -> AsyncIterator[Catalog]:
         cat.close()
 
 
-async def create_product(cat: Catalog) -> tuple[str, int]:
+async def create_product(cat: EmbeddedRuntime) -> tuple[str, int]:
     category_id = (await cat.command_bus.dispatch(c.CreateCategory(name="Kitchen"))).id
     result = await cat.command_bus.dispatch(
         c.CreateProduct(
@@ -408,14 +410,14 @@ async def create_product(cat: Catalog) -> tuple[str, int]:
     return result.id, result.version
 
 
-def product_detail_runner(cat: Catalog) -> ProjectionRunner:
+def product_detail_runner(cat: EmbeddedRuntime) -> ProjectionRunner:
     tracked = cat.read_models["product_detail"].tracked
     assert isinstance(tracked, ProjectionRunner)
     return tracked
 
 
 async def test_a_read_model_that_cannot_reach_the_version_answers_read_model_behind(
-    async_catalog: Catalog,
+    async_catalog: EmbeddedRuntime,
 ) -> None:
     product_id, version = await create_product(async_catalog)
     start = time.perf_counter()
@@ -433,7 +435,7 @@ async def test_a_read_model_that_cannot_reach_the_version_answers_read_model_beh
 
 
 async def test_a_query_returns_once_its_read_model_reaches_the_version(
-    async_catalog: Catalog,
+    async_catalog: EmbeddedRuntime,
 ) -> None:
     product_id, version = await create_product(async_catalog)
     query = GetProduct(product_id=product_id)
@@ -455,7 +457,7 @@ async def test_a_query_returns_once_its_read_model_reaches_the_version(
 
 
 async def test_without_a_minimum_the_query_answers_at_once_with_its_version(
-    async_catalog: Catalog,
+    async_catalog: EmbeddedRuntime,
 ) -> None:
     product_id, version = await create_product(async_catalog)
     runner = product_detail_runner(async_catalog)
@@ -478,7 +480,9 @@ async def test_without_a_minimum_the_query_answers_at_once_with_its_version(
         )
 
 
-async def test_a_sync_read_model_is_at_the_commands_version_at_once(catalog: Catalog) -> None:
+async def test_a_sync_read_model_is_at_the_commands_version_at_once(
+    catalog: EmbeddedRuntime,
+) -> None:
     product_id, version = await create_product(catalog)
     result = await catalog.query_bus.ask(
         GetProduct(product_id=product_id), min_version=version, timeout=0.01
@@ -505,7 +509,7 @@ class FlakyLogReader:
 
 
 async def test_the_runner_survives_a_failed_log_read(
-    catalog: Catalog, store: SqliteProjectionStore, counter_path: Path
+    catalog: EmbeddedRuntime, store: SqliteProjectionStore, counter_path: Path
 ) -> None:
     positions = await produce(catalog, 3)
     reader = FlakyLogReader(catalog.log_reader, failures=1)

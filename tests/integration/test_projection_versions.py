@@ -19,16 +19,17 @@ import tests.support.readmodels
 from tests.support.readmodels import dump_live, rebuild
 
 import catalog.bootstrap
-from catalog.bootstrap import Catalog
+from catalog.bootstrap import build_embedded
 from catalog.domain import commands as c
 from catalog.read_models.category_stats.sqlite import CategoryStatsProjection
 from catalog.read_models.product_detail.sqlite import ProductDetailProjection
 from catalog.read_models.queries import GetCategoryStats, GetProduct
-from catalog.read_models.registry import READ_MODELS, ReadModel
+from catalog.read_models.registry import READ_MODELS, EmbeddedReadModel
+from catalog.runtime.embedded import EmbeddedRuntime
 from catalog.settings import Settings
 from tandem.errors import ReadModelBehind
 from tandem.messages import StoredEvent
-from tandem.projections.rebuild import Rebuild
+from tandem.rebuilds.progress import Rebuild
 
 PRODUCTS = 500  # several rebuild batches of 200 events
 
@@ -61,12 +62,12 @@ def _register_version_2(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tests.support.readmodels, "READ_MODELS", specs)
 
 
-def _model(name: str) -> ReadModel:
+def _model(name: str) -> EmbeddedReadModel:
     return next(s for s in catalog.bootstrap.READ_MODELS if s.projection().name == name)
 
 
 async def _write_with_version_1(settings: Settings) -> tuple[str, str, int]:
-    cat = Catalog(settings)
+    cat = build_embedded(settings)
     await cat.start()
     try:
         category = (await cat.command_bus.dispatch(c.CreateCategory(name="Lamps"))).id
@@ -99,14 +100,14 @@ async def _settled(progress: Rebuild, timeout: float = 60) -> None:
     raise AssertionError(f"rebuild of {progress.projection} still running")
 
 
-def _row(cat: Catalog, name: str) -> dict[str, object]:
+def _row(cat: EmbeddedRuntime, name: str) -> dict[str, object]:
     return next(r for r in cat.status() if r["name"] == name)
 
 
 async def _start_with_version_2(
     settings: Settings, category: str, product: str, written: int
 ) -> None:
-    cat = Catalog(settings)
+    cat = build_embedded(settings)
     await cat.start()
     try:
         # Started, before any rebuild step ran: version 1 serves, rebuilds to 2 run.
@@ -157,7 +158,7 @@ async def _start_with_version_2(
 
 
 async def _restart_serves_version_2(settings: Settings) -> None:
-    cat = Catalog(settings)
+    cat = build_embedded(settings)
     await cat.start()
     try:
         for name in ("product_detail", "category_stats"):

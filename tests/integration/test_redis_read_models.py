@@ -21,7 +21,6 @@ from hypothesis import strategies as st
 from tests.support.folding import all_events
 from tests.support.services import REDIS_URL, redis_prefix
 
-from catalog.bootstrap import Catalog
 from catalog.domain import commands as c
 from catalog.domain.errors import DomainError
 from catalog.read_models.cart_view.redis import RedisCartViewProjection
@@ -49,6 +48,7 @@ from catalog.read_models.redis_reads import (
     RedisOrderViewReads,
     RedisProductDetailReads,
 )
+from catalog.runtime.embedded import EmbeddedRuntime
 from tandem.bus import QueryBus
 from tandem.messages import StoredEvent
 from tandem.projections.base import AsyncProjection
@@ -138,7 +138,7 @@ async def fold(store: RedisProjectionStore, events: list[StoredEvent], chunk: in
 class History:
     """A realistic catalog history written through the command bus."""
 
-    def __init__(self, cat: Catalog) -> None:
+    def __init__(self, cat: EmbeddedRuntime) -> None:
         self.cat = cat
 
     async def do(self, command: Any) -> str:
@@ -312,7 +312,7 @@ async def assert_same_answers(readers: Readers, events: list[StoredEvent]) -> in
 
 
 @pytest.fixture
-async def history(catalog: Catalog) -> History:
+async def history(catalog: EmbeddedRuntime) -> History:
     written = History(catalog)
     await written.first_part()
     await written.second_part()
@@ -320,7 +320,7 @@ async def history(catalog: Catalog) -> History:
 
 
 async def test_every_query_answers_as_the_sqlite_read_models(
-    catalog: Catalog, service: Service, tmp_path: Path
+    catalog: EmbeddedRuntime, service: Service, tmp_path: Path
 ) -> None:
     history = History(catalog)
     readers = Readers(tmp_path, service.store())

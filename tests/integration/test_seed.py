@@ -9,10 +9,10 @@ from decimal import Decimal
 
 import pytest
 
-from catalog.bootstrap import Catalog
 from catalog.domain import commands as c
 from catalog.domain import values
 from catalog.read_models.queries import GetProduct
+from catalog.runtime.embedded import EmbeddedRuntime
 from catalog.seed import MAX_PRICE, MIN_PRICE, SeedPlan, load, plan
 from tandem.eventlog import sqlite as sqlite_log
 
@@ -117,7 +117,7 @@ def test_plan_arguments_are_checked() -> None:
         plan(-1, seed=1)
 
 
-async def test_loading_a_plan_writes_it_through_the_command_bus(catalog: Catalog) -> None:
+async def test_loading_a_plan_writes_it_through_the_command_bus(catalog: EmbeddedRuntime) -> None:
     seed_plan = plan(300, seed=11)
     progress: list[tuple[int, int]] = []
 

@@ -12,8 +12,9 @@ import orjson
 import pytest
 
 from catalog import seed, seed_bulk
-from catalog.bootstrap import Catalog
+from catalog.bootstrap import build_embedded
 from catalog.read_models.queries import GetCategoryStats, SearchProducts
+from catalog.runtime.embedded import EmbeddedRuntime
 from catalog.settings import Settings
 
 TABLES = {
@@ -49,7 +50,7 @@ def _contents(path: Path) -> dict[str, Any]:
     return found
 
 
-async def _answers(catalog: Catalog, plan: seed.SeedPlan) -> list[Any]:
+async def _answers(catalog: EmbeddedRuntime, plan: seed.SeedPlan) -> list[Any]:
     await catalog.wait_until_caught_up(timeout=60)
     answers = [(await catalog.query_bus.ask(SearchProducts(limit=50))).value]
     for category in plan.categories[:3]:
@@ -66,7 +67,7 @@ async def test_bulk_load_sqlite_writes_what_load_writes(
     tmp_path: Path, level: int, per_transaction: int
 ) -> None:
     planned = seed.plan(300, seed=5)
-    one = Catalog(
+    one = build_embedded(
         Settings.from_env({"TANDEM_DATA_DIR": str(tmp_path / "one"), "TANDEM_LEVEL": str(level)})
     )
     await one.start()
@@ -81,7 +82,7 @@ async def test_bulk_load_sqlite_writes_what_load_writes(
     settings = Settings.from_env(
         {"TANDEM_DATA_DIR": str(tmp_path / "bulk"), "TANDEM_LEVEL": str(level)}
     )
-    bulk = Catalog(settings)  # creates the schema
+    bulk = build_embedded(settings)  # creates the schema
     bulk.close()
     await bulk.aclose()
     report = seed_bulk.bulk_load_sqlite(
@@ -100,7 +101,7 @@ async def test_bulk_load_sqlite_writes_what_load_writes(
         loaded.commands,
     )
 
-    started = Catalog(settings)
+    started = build_embedded(settings)
     await started.start()
     try:
         assert await _answers(started, planned) == expected_answers

@@ -18,16 +18,17 @@ from pathlib import Path
 
 from tests.support.readmodels import dump_live, rebuild
 
-from catalog.bootstrap import Catalog
+from catalog.bootstrap import build_embedded
 from catalog.domain import commands as c
 from catalog.read_models.queries import GetCart, GetOrder, GetProduct, SearchProducts
+from catalog.runtime.embedded import EmbeddedRuntime
 from catalog.settings import Settings
-from tandem.projections.rebuild import Rebuild
+from tandem.rebuilds.progress import Rebuild
 
 PRODUCTS = 500  # several rebuild batches of 200 events
 
 
-async def _history(cat: Catalog) -> list[str]:
+async def _history(cat: EmbeddedRuntime) -> list[str]:
     category = (await cat.command_bus.dispatch(c.CreateCategory(name="Lamps"))).id
     products = [
         (
@@ -86,11 +87,11 @@ def _equals_a_fold(settings: Settings, target: Path) -> None:
 
 
 async def _stop_mid_rebuild(settings: Settings) -> str:
-    cat = Catalog(settings)
+    cat = build_embedded(settings)
     await cat.start()
     try:
         products = await _history(cat)
-        progress = cat.rebuild("product_detail")
+        progress = await cat.rebuild("product_detail")
         await _until(lambda: progress.checkpoint > 0)
         assert progress.state == "running" and progress.checkpoint < cat.head.value
         assert "product_detail_g2" in _objects(settings)[0]
@@ -102,7 +103,7 @@ async def _stop_mid_rebuild(settings: Settings) -> str:
 
 
 async def _serves_the_first_copy(settings: Settings, product: str) -> None:
-    cat = Catalog(settings)
+    cat = build_embedded(settings)
     await cat.start()
     try:
         detail = next(r for r in cat.status() if r["name"] == "product_detail")
@@ -129,19 +130,19 @@ def test_a_stopped_sync_rebuild_drops_its_copy_and_the_live_one_keeps_serving(
 
 async def _crash(
     settings: Settings, until: Callable[[Rebuild], bool]
-) -> tuple[Catalog, Rebuild, str]:
+) -> tuple[EmbeddedRuntime, Rebuild, str]:
     """A catalog frozen (its write lock held) once its rebuild of product detail reached
     `until`: what a killed process leaves on disk."""
-    cat = Catalog(settings)
+    cat = build_embedded(settings)
     await cat.start()
     products = await _history(cat)
-    progress = cat.rebuild("product_detail")
+    progress = await cat.rebuild("product_detail")
     await _until(lambda: until(progress))
     await cat.writer.lock.acquire()
     return cat, progress, products[0]
 
 
-async def _thaw(cat: Catalog) -> None:
+async def _thaw(cat: EmbeddedRuntime) -> None:
     cat.writer.lock.release()
     await cat.stop()
     cat.close()
@@ -168,7 +169,7 @@ async def _restart_after_crash_before_the_old_copy_is_dropped(settings: Settings
         tables, copies = _objects(settings)
         assert {"product_detail", "product_detail_g2"} <= tables
         assert copies == [("product_detail", 1, "retired"), ("product_detail", 2, "live")]
-        cat = Catalog(settings)
+        cat = build_embedded(settings)
         await cat.start()
         try:
             found = await cat.query_bus.ask(GetProduct(product_id=product))
@@ -199,7 +200,7 @@ def test_a_restart_after_a_crash_mid_rebuild_serves_a_complete_copy_and_drops_th
 async def _rebuild_every_sqlite_model_at_level_2(settings: Settings) -> None:
     """Every SQLite read model is sync at level 2 (search with its FTS5 index too):
     rebuild each while commands and queries go on."""
-    cat = Catalog(settings)
+    cat = build_embedded(settings)
     await cat.start()
     try:
         products = await _history(cat)
@@ -245,7 +246,7 @@ async def _rebuild_every_sqlite_model_at_level_2(settings: Settings) -> None:
 
         tasks = [asyncio.create_task(write()), asyncio.create_task(read())]
         for name in names:
-            progress = cat.rebuild(name)
+            progress = await cat.rebuild(name)
             await _settled(progress)
             assert progress.state == "switched", progress.describe()
         stop.set()

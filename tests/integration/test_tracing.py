@@ -22,10 +22,11 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 from tests.support.server import ADMIN_TOKEN, Server
 
-from catalog.bootstrap import Catalog
+from catalog.bootstrap import build_embedded
 from catalog.domain import commands as c
 from catalog.domain.errors import NotFound
 from catalog.read_models.queries import ListCategories
+from catalog.runtime.embedded import EmbeddedRuntime
 from catalog.settings import Settings, SettingsError
 from tandem import tracing
 
@@ -62,7 +63,7 @@ def batches_of(finished: tuple[ReadableSpan, ...], correlation_id: str) -> list[
 async def test_command_span_and_projection_batches_share_the_correlation_id(
     tmp_path: Path, spans: InMemorySpanExporter
 ) -> None:
-    cat = Catalog(Settings(data_dir=tmp_path))
+    cat = build_embedded(Settings(data_dir=tmp_path))
     await cat.start()
     try:
         before = await cat.command_bus.dispatch(
@@ -121,7 +122,7 @@ async def test_command_span_and_projection_batches_share_the_correlation_id(
 
 
 async def test_a_failed_command_span_names_the_error(
-    catalog: Catalog, spans: InMemorySpanExporter
+    catalog: EmbeddedRuntime, spans: InMemorySpanExporter
 ) -> None:
     with pytest.raises(NotFound):
         await catalog.command_bus.dispatch(
@@ -142,7 +143,7 @@ async def test_nothing_is_recorded_when_tracing_is_off(tmp_path: Path) -> None:
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     tracing.use(provider)
     tracing.use(None)
-    cat = Catalog(Settings(data_dir=tmp_path))
+    cat = build_embedded(Settings(data_dir=tmp_path))
     await cat.start()
     try:
         await cat.command_bus.dispatch(c.CreateCategory(name="Dark"), subject="admin")
@@ -156,12 +157,13 @@ async def test_nothing_is_recorded_when_tracing_is_off(tmp_path: Path) -> None:
 
 OFF_SCRIPT = """
 import asyncio, sys
-from catalog.bootstrap import Catalog
+from catalog.bootstrap import build_embedded
+from catalog.runtime.embedded import EmbeddedRuntime
 from catalog.domain import commands as c
 from catalog.settings import Settings
 
 async def main() -> None:
-    cat = Catalog(Settings.from_env())
+    cat = build_embedded(Settings.from_env())
     await cat.start()
     try:
         await cat.command_bus.dispatch(c.CreateCategory(name="Dark"), subject="admin")

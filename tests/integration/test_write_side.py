@@ -16,7 +16,6 @@ from typing import Any
 import orjson
 import pytest
 
-from catalog.bootstrap import Catalog
 from catalog.domain import commands as c
 from catalog.domain.errors import (
     CategoryCycle,
@@ -32,6 +31,7 @@ from catalog.domain.errors import (
     OrderNotCancellable,
     ProductDiscontinued,
 )
+from catalog.runtime.embedded import EmbeddedRuntime
 from catalog.write.handlers import MAX_CATEGORY_DEPTH
 from tandem.errors import ConcurrencyConflict, IdempotencyKeyReuse
 from tandem.messages import Command, StoredEvent
@@ -61,36 +61,36 @@ def dump(path: Path) -> dict[str, list[tuple[Any, ...]]]:
         }
 
 
-def query(cat: Catalog, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+def query(cat: EmbeddedRuntime, sql: str, *params: Any) -> list[tuple[Any, ...]]:
     with contextlib.closing(
         sqlite3.connect(f"file:{cat.settings.write_database}?mode=ro", uri=True)
     ) as conn:
         return [tuple(row) for row in conn.execute(sql, params)]
 
 
-def stock_of(cat: Catalog, product_id: str) -> int:
+def stock_of(cat: EmbeddedRuntime, product_id: str) -> int:
     [(stock,)] = query(cat, "SELECT stock FROM products WHERE id = ?", product_id)
     return int(stock)
 
 
-async def all_events(cat: Catalog) -> list[StoredEvent]:
+async def all_events(cat: EmbeddedRuntime) -> list[StoredEvent]:
     return await cat.log_reader.read_after(0, 1000)
 
 
-async def events_after(cat: Catalog, position: int) -> list[StoredEvent]:
+async def events_after(cat: EmbeddedRuntime, position: int) -> list[StoredEvent]:
     return await cat.log_reader.read_after(position, 1000)
 
 
-async def run(cat: Catalog, command: Command, **kwargs: Any) -> CommandResult:
+async def run(cat: EmbeddedRuntime, command: Command, **kwargs: Any) -> CommandResult:
     return await cat.command_bus.dispatch(command, **kwargs)
 
 
-async def category(cat: Catalog, name: str = "Kitchen", parent: str | None = None) -> str:
+async def category(cat: EmbeddedRuntime, name: str = "Kitchen", parent: str | None = None) -> str:
     return (await run(cat, c.CreateCategory(name=name, parent_id=parent))).id
 
 
 async def product(
-    cat: Catalog,
+    cat: EmbeddedRuntime,
     category_id: str,
     *,
     sku: str | None = None,
@@ -112,7 +112,7 @@ async def product(
     return result.id
 
 
-async def cart_with(cat: Catalog, customer: str, lines: dict[str, int]) -> str:
+async def cart_with(cat: EmbeddedRuntime, customer: str, lines: dict[str, int]) -> str:
     cart_id = new_id()
     for product_id, quantity in lines.items():
         await run(
@@ -136,7 +136,7 @@ class World:
 
 
 @pytest.fixture
-async def world(catalog: Catalog) -> World:
+async def world(catalog: EmbeddedRuntime) -> World:
     """A category, products, alice's cart and empty cart, and bob's order."""
     category_id = await category(catalog)
     product_id = await product(catalog, category_id, sku="MUG-1", stock=5)
@@ -154,7 +154,7 @@ async def world(catalog: Catalog) -> World:
 # --- categories ------------------------------------------------------------------------
 
 
-async def test_create_category_writes_the_row_and_one_event(catalog: Catalog) -> None:
+async def test_create_category_writes_the_row_and_one_event(catalog: EmbeddedRuntime) -> None:
     result = await run(catalog, c.CreateCategory(name="  Kitchen & Dining "))
 
     assert result.created is True
@@ -172,20 +172,22 @@ async def test_create_category_writes_the_row_and_one_event(catalog: Catalog) ->
     assert result.version == event.position
 
 
-async def test_create_category_under_a_parent(catalog: Catalog) -> None:
+async def test_create_category_under_a_parent(catalog: EmbeddedRuntime) -> None:
     root = await category(catalog, "Home")
     child = await category(catalog, "Kitchen", root)
     assert query(catalog, "SELECT parent_id FROM categories WHERE id = ?", child) == [(root,)]
 
 
-async def test_create_category_under_an_unknown_parent_is_not_found(catalog: Catalog) -> None:
+async def test_create_category_under_an_unknown_parent_is_not_found(
+    catalog: EmbeddedRuntime,
+) -> None:
     missing = new_id()
     with pytest.raises(NotFound) as err:
         await run(catalog, c.CreateCategory(name="Orphan", parent_id=missing))
     assert (err.value.kind, err.value.id) == ("category", missing)
 
 
-async def test_categories_nest_at_most_the_maximum_depth(catalog: Catalog) -> None:
+async def test_categories_nest_at_most_the_maximum_depth(catalog: EmbeddedRuntime) -> None:
     parent: str | None = None
     for level in range(MAX_CATEGORY_DEPTH):
         parent = await category(catalog, f"Level {level}", parent)
@@ -193,7 +195,7 @@ async def test_categories_nest_at_most_the_maximum_depth(catalog: Catalog) -> No
         await run(catalog, c.CreateCategory(name="Too deep", parent_id=parent))
 
 
-async def test_a_client_supplied_category_id_is_used_once(catalog: Catalog) -> None:
+async def test_a_client_supplied_category_id_is_used_once(catalog: EmbeddedRuntime) -> None:
     id = new_id()
     result = await run(catalog, c.CreateCategory(name="Books", id=id))
     assert result.id == id
@@ -203,13 +205,13 @@ async def test_a_client_supplied_category_id_is_used_once(catalog: Catalog) -> N
         await run(catalog, c.CreateCategory(name="Other", id=id.upper()))
 
 
-async def test_a_client_supplied_id_must_be_a_uuid(catalog: Catalog) -> None:
+async def test_a_client_supplied_id_must_be_a_uuid(catalog: EmbeddedRuntime) -> None:
     with pytest.raises(InvalidInput) as err:
         await run(catalog, c.CreateCategory(name="Books", id="not-a-uuid"))
     assert err.value.field == "id"
 
 
-async def test_rename_category(catalog: Catalog) -> None:
+async def test_rename_category(catalog: EmbeddedRuntime) -> None:
     id = await category(catalog, "Books")
     result = await run(catalog, c.RenameCategory(category_id=id, name="Rare Books"))
     assert result.extra["aggregate_version"] == 2
@@ -224,12 +226,12 @@ async def test_rename_category(catalog: Catalog) -> None:
     )
 
 
-async def test_rename_an_unknown_category_is_not_found(catalog: Catalog) -> None:
+async def test_rename_an_unknown_category_is_not_found(catalog: EmbeddedRuntime) -> None:
     with pytest.raises(NotFound):
         await run(catalog, c.RenameCategory(category_id=new_id(), name="X"))
 
 
-async def test_rename_with_a_stale_expected_version_conflicts(catalog: Catalog) -> None:
+async def test_rename_with_a_stale_expected_version_conflicts(catalog: EmbeddedRuntime) -> None:
     id = await category(catalog, "Books")
     await run(catalog, c.RenameCategory(category_id=id, name="Novels", expected_version=1))
     with pytest.raises(ConcurrencyConflict) as err:
@@ -238,7 +240,7 @@ async def test_rename_with_a_stale_expected_version_conflicts(catalog: Catalog) 
     assert query(catalog, "SELECT name FROM categories") == [("Novels",)]
 
 
-async def test_rename_rejects_an_invalid_name(catalog: Catalog) -> None:
+async def test_rename_rejects_an_invalid_name(catalog: EmbeddedRuntime) -> None:
     id = await category(catalog, "Books")
     with pytest.raises(InvalidInput):
         await run(catalog, c.RenameCategory(category_id=id, name="  "))
@@ -247,7 +249,7 @@ async def test_rename_rejects_an_invalid_name(catalog: Catalog) -> None:
 # --- products --------------------------------------------------------------------------
 
 
-async def test_create_product_writes_the_row_and_one_event(catalog: Catalog) -> None:
+async def test_create_product_writes_the_row_and_one_event(catalog: EmbeddedRuntime) -> None:
     category_id = await category(catalog)
     result = await run(
         catalog,
@@ -278,13 +280,13 @@ async def test_create_product_writes_the_row_and_one_event(catalog: Catalog) -> 
     assert event.data["stock"] == 7
 
 
-async def test_create_product_in_an_unknown_category_is_not_found(catalog: Catalog) -> None:
+async def test_create_product_in_an_unknown_category_is_not_found(catalog: EmbeddedRuntime) -> None:
     with pytest.raises(NotFound) as err:
         await product(catalog, new_id())
     assert err.value.kind == "category"
 
 
-async def test_skus_are_unique_even_when_sent_with_spaces(catalog: Catalog) -> None:
+async def test_skus_are_unique_even_when_sent_with_spaces(catalog: EmbeddedRuntime) -> None:
     category_id = await category(catalog)
     await product(catalog, category_id, sku="MUG-1")
     with pytest.raises(DuplicateSku):
@@ -294,7 +296,7 @@ async def test_skus_are_unique_even_when_sent_with_spaces(catalog: Catalog) -> N
     assert query(catalog, "SELECT count(*) FROM products") == [(1,)]
 
 
-async def test_a_client_supplied_product_id_is_used_once(catalog: Catalog) -> None:
+async def test_a_client_supplied_product_id_is_used_once(catalog: EmbeddedRuntime) -> None:
     category_id = await category(catalog)
     id = new_id()
     command = c.CreateProduct(sku="A", name="A", category_id=category_id, price=Decimal("1"), id=id)
@@ -319,7 +321,7 @@ async def test_a_client_supplied_product_id_is_used_once(catalog: Catalog) -> No
     ],
 )
 async def test_create_product_rejects_invalid_input(
-    catalog: Catalog, change: dict[str, Any]
+    catalog: EmbeddedRuntime, change: dict[str, Any]
 ) -> None:
     category_id = await category(catalog)
     fields: dict[str, Any] = {
@@ -334,7 +336,7 @@ async def test_create_product_rejects_invalid_input(
     assert query(catalog, "SELECT count(*) FROM products") == [(0,)]
 
 
-async def test_update_product_details(catalog: Catalog) -> None:
+async def test_update_product_details(catalog: EmbeddedRuntime) -> None:
     first = await category(catalog, "Mugs")
     second = await category(catalog, "Cups")
     id = await product(catalog, first)
@@ -360,7 +362,7 @@ async def test_update_product_details(catalog: Catalog) -> None:
 
 
 async def test_update_details_of_an_unknown_product_or_into_an_unknown_category(
-    catalog: Catalog,
+    catalog: EmbeddedRuntime,
 ) -> None:
     id = await product(catalog, await category(catalog))
     with pytest.raises(NotFound) as err:
@@ -371,7 +373,7 @@ async def test_update_details_of_an_unknown_product_or_into_an_unknown_category(
     assert err.value.kind == "category"
 
 
-async def test_change_price(catalog: Catalog) -> None:
+async def test_change_price(catalog: EmbeddedRuntime) -> None:
     id = await product(catalog, await category(catalog), price="10.00")
     result = await run(catalog, c.ChangePrice(product_id=id, price=Decimal("12.5")))
     assert query(catalog, "SELECT price, price_cents, version FROM products") == [
@@ -382,7 +384,7 @@ async def test_change_price(catalog: Catalog) -> None:
     assert event.data == {"price": "12.50", "previous_price": "10.00", "currency": "USD"}
 
 
-async def test_change_price_of_an_unknown_product_is_not_found(catalog: Catalog) -> None:
+async def test_change_price_of_an_unknown_product_is_not_found(catalog: EmbeddedRuntime) -> None:
     with pytest.raises(NotFound):
         await run(catalog, c.ChangePrice(product_id=new_id(), price=Decimal("1")))
 
@@ -398,7 +400,7 @@ async def test_change_price_of_an_unknown_product_is_not_found(catalog: Catalog)
     ids=["ChangePrice", "AdjustStock", "UpdateProductDetails", "DiscontinueProduct"],
 )
 async def test_product_commands_check_the_expected_version(
-    catalog: Catalog, make: Callable[[str, int], Command]
+    catalog: EmbeddedRuntime, make: Callable[[str, int], Command]
 ) -> None:
     id = await product(catalog, await category(catalog))
     await run(catalog, c.ChangePrice(product_id=id, price=Decimal("3")))
@@ -412,7 +414,7 @@ async def test_product_commands_check_the_expected_version(
     assert query(catalog, "SELECT version FROM products") == [(3,)]
 
 
-async def test_adjust_stock_down_to_exactly_zero_and_no_further(catalog: Catalog) -> None:
+async def test_adjust_stock_down_to_exactly_zero_and_no_further(catalog: EmbeddedRuntime) -> None:
     id = await product(catalog, await category(catalog), stock=5)
     await run(catalog, c.AdjustStock(product_id=id, delta=-5, reason="sold"))
     assert stock_of(catalog, id) == 0
@@ -428,12 +430,12 @@ async def test_adjust_stock_down_to_exactly_zero_and_no_further(catalog: Catalog
     assert stock_of(catalog, id) == 4
 
 
-async def test_adjust_stock_of_an_unknown_product_is_not_found(catalog: Catalog) -> None:
+async def test_adjust_stock_of_an_unknown_product_is_not_found(catalog: EmbeddedRuntime) -> None:
     with pytest.raises(NotFound):
         await run(catalog, c.AdjustStock(product_id=new_id(), delta=1, reason="r"))
 
 
-async def test_a_discontinued_product_rejects_changes_and_sales(catalog: Catalog) -> None:
+async def test_a_discontinued_product_rejects_changes_and_sales(catalog: EmbeddedRuntime) -> None:
     id = await product(catalog, await category(catalog))
     await run(catalog, c.DiscontinueProduct(product_id=id))
     assert query(catalog, "SELECT status FROM products") == [("discontinued",)]
@@ -451,7 +453,7 @@ async def test_a_discontinued_product_rejects_changes_and_sales(catalog: Catalog
 # --- carts -----------------------------------------------------------------------------
 
 
-async def test_add_to_cart_opens_the_cart_and_adds_the_line(catalog: Catalog) -> None:
+async def test_add_to_cart_opens_the_cart_and_adds_the_line(catalog: EmbeddedRuntime) -> None:
     id = await product(catalog, await category(catalog), stock=5)
     cart_id = new_id()
     first = await run(
@@ -475,7 +477,7 @@ async def test_add_to_cart_opens_the_cart_and_adds_the_line(catalog: Catalog) ->
     assert stock_of(catalog, id) == 5  # a cart does not take stock
 
 
-async def test_add_to_cart_of_an_unknown_product_opens_no_cart(catalog: Catalog) -> None:
+async def test_add_to_cart_of_an_unknown_product_opens_no_cart(catalog: EmbeddedRuntime) -> None:
     with pytest.raises(NotFound):
         await run(
             catalog,
@@ -485,7 +487,7 @@ async def test_add_to_cart_of_an_unknown_product_opens_no_cart(catalog: Catalog)
     assert await all_events(catalog) == []
 
 
-async def test_add_more_than_stock_to_a_cart(catalog: Catalog) -> None:
+async def test_add_more_than_stock_to_a_cart(catalog: EmbeddedRuntime) -> None:
     id = await product(catalog, await category(catalog), stock=2)
     cart_id = await cart_with(catalog, "alice", {id: 2})
     with pytest.raises(InsufficientStock):
@@ -496,7 +498,7 @@ async def test_add_more_than_stock_to_a_cart(catalog: Catalog) -> None:
 
 
 async def test_another_customers_cart_is_off_limits_except_to_an_admin(
-    catalog: Catalog, world: World
+    catalog: EmbeddedRuntime, world: World
 ) -> None:
     add = c.AddToCart(cart_id=world.cart, product_id=world.product, quantity=1, customer="eve")
     with pytest.raises(NotOwner):
@@ -526,7 +528,7 @@ async def test_another_customers_cart_is_off_limits_except_to_an_admin(
     assert query(catalog, "SELECT owner FROM carts WHERE id = ?", world.cart) == [("alice",)]
 
 
-async def test_remove_from_cart(catalog: Catalog, world: World) -> None:
+async def test_remove_from_cart(catalog: EmbeddedRuntime, world: World) -> None:
     result = await run(
         catalog, c.RemoveFromCart(cart_id=world.cart, product_id=world.product, customer="alice")
     )
@@ -542,7 +544,7 @@ async def test_remove_from_cart(catalog: Catalog, world: World) -> None:
 
 
 async def test_remove_from_an_unknown_cart_or_a_missing_line(
-    catalog: Catalog, world: World
+    catalog: EmbeddedRuntime, world: World
 ) -> None:
     with pytest.raises(NotFound):
         await run(
@@ -555,7 +557,9 @@ async def test_remove_from_an_unknown_cart_or_a_missing_line(
         )
 
 
-async def test_cart_commands_check_the_expected_version(catalog: Catalog, world: World) -> None:
+async def test_cart_commands_check_the_expected_version(
+    catalog: EmbeddedRuntime, world: World
+) -> None:
     # alice's cart: opened, two lines added -> version 3
     with pytest.raises(ConcurrencyConflict):
         await run(
@@ -596,7 +600,7 @@ async def test_cart_commands_check_the_expected_version(catalog: Catalog, world:
     )
 
 
-async def test_a_cart_is_found_by_the_id_it_was_opened_with(catalog: Catalog) -> None:
+async def test_a_cart_is_found_by_the_id_it_was_opened_with(catalog: EmbeddedRuntime) -> None:
     id = await product(catalog, await category(catalog))
     cart_id = new_id().upper()
     await run(catalog, c.AddToCart(cart_id=cart_id, product_id=id, quantity=1, customer="alice"))
@@ -607,7 +611,7 @@ async def test_a_cart_is_found_by_the_id_it_was_opened_with(catalog: Catalog) ->
 
 
 async def test_place_order_takes_stock_captures_prices_and_empties_the_cart(
-    catalog: Catalog,
+    catalog: EmbeddedRuntime,
 ) -> None:
     category_id = await category(catalog)
     mug = await product(catalog, category_id, price="19.99", stock=5)
@@ -647,7 +651,7 @@ async def test_place_order_takes_stock_captures_prices_and_empties_the_cart(
     assert query(catalog, "SELECT total FROM orders") == [("60.07",)]
 
 
-async def test_place_order_errors(catalog: Catalog, world: World) -> None:
+async def test_place_order_errors(catalog: EmbeddedRuntime, world: World) -> None:
     with pytest.raises(NotFound):
         await run(catalog, c.PlaceOrder(cart_id=new_id(), customer="alice"))
     with pytest.raises(EmptyCart):
@@ -656,7 +660,7 @@ async def test_place_order_errors(catalog: Catalog, world: World) -> None:
         await run(catalog, c.PlaceOrder(cart_id=world.cart, customer="alice", order_id=world.order))
 
 
-async def test_an_order_with_mixed_currencies_is_refused(catalog: Catalog) -> None:
+async def test_an_order_with_mixed_currencies_is_refused(catalog: EmbeddedRuntime) -> None:
     category_id = await category(catalog)
     usd = await product(catalog, category_id, currency="USD")
     eur = await product(catalog, category_id, currency="EUR")
@@ -666,7 +670,7 @@ async def test_an_order_with_mixed_currencies_is_refused(catalog: Catalog) -> No
     assert (stock_of(catalog, usd), stock_of(catalog, eur)) == (10, 10)
 
 
-async def test_one_line_out_of_stock_leaves_every_stock_unchanged(catalog: Catalog) -> None:
+async def test_one_line_out_of_stock_leaves_every_stock_unchanged(catalog: EmbeddedRuntime) -> None:
     category_id = await category(catalog)
     # Several products so that lines on both sides of the short one are reserved first.
     products = [await product(catalog, category_id, stock=5) for _ in range(4)]
@@ -684,7 +688,9 @@ async def test_one_line_out_of_stock_leaves_every_stock_unchanged(catalog: Catal
     assert query(catalog, "SELECT count(*) FROM orders") == [(0,)]
 
 
-async def test_a_discontinued_product_in_the_cart_cannot_be_ordered(catalog: Catalog) -> None:
+async def test_a_discontinued_product_in_the_cart_cannot_be_ordered(
+    catalog: EmbeddedRuntime,
+) -> None:
     category_id = await category(catalog)
     first = await product(catalog, category_id)
     second = await product(catalog, category_id)
@@ -695,7 +701,7 @@ async def test_a_discontinued_product_in_the_cart_cannot_be_ordered(catalog: Cat
     assert (stock_of(catalog, first), stock_of(catalog, second)) == (10, 10)
 
 
-async def test_cancel_order_restocks_once(catalog: Catalog, world: World) -> None:
+async def test_cancel_order_restocks_once(catalog: EmbeddedRuntime, world: World) -> None:
     assert stock_of(catalog, world.product) == 4
     result = await run(catalog, c.CancelOrder(order_id=world.order, customer="bob"))
     assert result.extra["aggregate_version"] == 2
@@ -715,7 +721,7 @@ async def test_cancel_order_restocks_once(catalog: Catalog, world: World) -> Non
     assert stock_of(catalog, world.product) == 5
 
 
-async def test_cancel_order_errors(catalog: Catalog, world: World) -> None:
+async def test_cancel_order_errors(catalog: EmbeddedRuntime, world: World) -> None:
     with pytest.raises(NotFound):
         await run(catalog, c.CancelOrder(order_id=new_id(), customer="bob"))
     with pytest.raises(NotOwner):
@@ -798,7 +804,7 @@ FAILING: dict[str, tuple[type[Exception], Callable[[World], Command]]] = {
 
 @pytest.mark.parametrize(("error", "make"), FAILING.values(), ids=FAILING.keys())
 async def test_a_failed_command_writes_nothing(
-    catalog: Catalog,
+    catalog: EmbeddedRuntime,
     world: World,
     error: type[Exception],
     make: Callable[[World], Command],
@@ -815,7 +821,9 @@ async def test_a_failed_command_writes_nothing(
     assert dump(catalog.settings.write_database) == before
 
 
-async def test_a_failed_second_cancel_writes_nothing(catalog: Catalog, world: World) -> None:
+async def test_a_failed_second_cancel_writes_nothing(
+    catalog: EmbeddedRuntime, world: World
+) -> None:
     await run(catalog, c.CancelOrder(order_id=world.order, customer="bob"))
     before = dump(catalog.settings.write_database)
     with pytest.raises(OrderNotCancellable):
@@ -827,7 +835,7 @@ async def test_a_failed_second_cancel_writes_nothing(catalog: Catalog, world: Wo
 
 
 async def test_versions_strictly_increase_and_equal_the_last_event_position(
-    catalog: Catalog,
+    catalog: EmbeddedRuntime,
 ) -> None:
     category_id = await category(catalog)
     id = await product(catalog, category_id, stock=5)
@@ -854,7 +862,7 @@ async def test_versions_strictly_increase_and_equal_the_last_event_position(
     assert versions == sorted(set(versions))
 
 
-async def test_event_rows_carry_their_envelope(catalog: Catalog) -> None:
+async def test_event_rows_carry_their_envelope(catalog: EmbeddedRuntime) -> None:
     category_id = await category(catalog)
     start = time.time()
     result = await run(
@@ -891,7 +899,7 @@ async def test_event_rows_carry_their_envelope(catalog: Catalog) -> None:
     assert cart_events[0].correlation_id not in {events[0].correlation_id, "corr-123"}
 
 
-async def test_aggregate_versions_increase_by_one_per_event(catalog: Catalog) -> None:
+async def test_aggregate_versions_increase_by_one_per_event(catalog: EmbeddedRuntime) -> None:
     id = await product(catalog, await category(catalog), stock=5)
     await run(catalog, c.ChangePrice(product_id=id, price=Decimal("2")))
     await run(catalog, c.AdjustStock(product_id=id, delta=-1, reason="sale"))
@@ -904,7 +912,9 @@ async def test_aggregate_versions_increase_by_one_per_event(catalog: Catalog) ->
 # --- idempotency -------------------------------------------------------------------------
 
 
-async def test_a_repeated_key_replays_the_first_result(catalog: Catalog, world: World) -> None:
+async def test_a_repeated_key_replays_the_first_result(
+    catalog: EmbeddedRuntime, world: World
+) -> None:
     command = c.AdjustStock(product_id=world.product, delta=3, reason="delivery")
     head = catalog.head.value
     first = await run(catalog, command, subject="alice", idempotency_key="k-1")
@@ -917,14 +927,16 @@ async def test_a_repeated_key_replays_the_first_result(catalog: Catalog, world: 
     assert stock_of(catalog, world.product) == 4 + 3
 
 
-async def test_a_replayed_create_returns_the_same_id(catalog: Catalog) -> None:
+async def test_a_replayed_create_returns_the_same_id(catalog: EmbeddedRuntime) -> None:
     first = await run(catalog, c.CreateCategory(name="Books"), idempotency_key="k")
     second = await run(catalog, c.CreateCategory(name="Books"), idempotency_key="k")
     assert second == first
     assert query(catalog, "SELECT id FROM categories") == [(first.id,)]
 
 
-async def test_a_key_reused_for_another_command_is_refused(catalog: Catalog, world: World) -> None:
+async def test_a_key_reused_for_another_command_is_refused(
+    catalog: EmbeddedRuntime, world: World
+) -> None:
     await run(
         catalog,
         c.AdjustStock(product_id=world.product, delta=1, reason="x"),
@@ -947,7 +959,7 @@ async def test_a_key_reused_for_another_command_is_refused(catalog: Catalog, wor
 
 
 async def test_the_same_key_under_different_subjects_is_independent(
-    catalog: Catalog, world: World
+    catalog: EmbeddedRuntime, world: World
 ) -> None:
     a = await run(
         catalog,
@@ -972,7 +984,9 @@ async def test_the_same_key_under_different_subjects_is_independent(
     assert stock_of(catalog, world.product) == 4 + 2
 
 
-async def test_a_failed_command_does_not_use_up_its_key(catalog: Catalog, world: World) -> None:
+async def test_a_failed_command_does_not_use_up_its_key(
+    catalog: EmbeddedRuntime, world: World
+) -> None:
     command = c.AdjustStock(product_id=world.product, delta=-10, reason="x")
     with pytest.raises(InsufficientStock):
         await run(catalog, command, idempotency_key="k")
@@ -990,7 +1004,7 @@ CONCURRENT: dict[str, Callable[[World], Command]] = {
 
 @pytest.mark.parametrize("make", CONCURRENT.values(), ids=CONCURRENT.keys())
 async def test_concurrent_retries_with_one_key_take_effect_once(
-    catalog: Catalog, world: World, make: Callable[[World], Command]
+    catalog: EmbeddedRuntime, world: World, make: Callable[[World], Command]
 ) -> None:
     command = make(world)
     head = catalog.head.value
@@ -1006,7 +1020,7 @@ async def test_concurrent_retries_with_one_key_take_effect_once(
 
 
 async def test_concurrent_retries_of_a_create_with_a_client_id_all_get_the_result(
-    catalog: Catalog,
+    catalog: EmbeddedRuntime,
 ) -> None:
     command = c.CreateCategory(name="Books", id=new_id())
     results = await asyncio.gather(
@@ -1018,7 +1032,7 @@ async def test_concurrent_retries_of_a_create_with_a_client_id_all_get_the_resul
 
 
 async def test_concurrent_retries_of_the_last_units_all_get_the_result(
-    catalog: Catalog, world: World
+    catalog: EmbeddedRuntime, world: World
 ) -> None:
     command = c.AdjustStock(product_id=world.other_product, delta=-3, reason="sold")
     results = await asyncio.gather(
@@ -1032,7 +1046,7 @@ async def test_concurrent_retries_of_the_last_units_all_get_the_result(
 # --- business invariants under concurrency -------------------------------------------------
 
 
-async def test_concurrent_checkouts_never_oversell(catalog: Catalog) -> None:
+async def test_concurrent_checkouts_never_oversell(catalog: EmbeddedRuntime) -> None:
     id = await product(catalog, await category(catalog), stock=5)
     carts = {f"customer-{i}": await cart_with(catalog, f"customer-{i}", {id: 1}) for i in range(10)}
 
@@ -1057,7 +1071,7 @@ async def test_concurrent_checkouts_never_oversell(catalog: Catalog) -> None:
     assert stocks == [4, 3, 2, 1, 0]
 
 
-async def test_concurrent_creates_keep_skus_unique(catalog: Catalog) -> None:
+async def test_concurrent_creates_keep_skus_unique(catalog: EmbeddedRuntime) -> None:
     category_id = await category(catalog)
     results = await asyncio.gather(
         *(product(catalog, category_id, sku="SAME") for _ in range(10)), return_exceptions=True
@@ -1071,7 +1085,7 @@ async def test_concurrent_creates_keep_skus_unique(catalog: Catalog) -> None:
 
 
 async def cancel_during(
-    cat: Catalog,
+    cat: EmbeddedRuntime,
     monkeypatch: pytest.MonkeyPatch,
     command: Command,
     reached: Callable[[list[str]], bool],
@@ -1104,7 +1118,7 @@ async def cancel_during(
 
 
 async def test_a_command_cancelled_while_another_process_holds_the_lock_blocks_nothing(
-    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+    catalog: EmbeddedRuntime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     other = sqlite3.connect(catalog.settings.write_database, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")  # another process is writing

@@ -12,10 +12,11 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from catalog.bootstrap import Catalog
+from catalog.bootstrap import build_embedded
 from catalog.domain import commands as c
 from catalog.domain.errors import DomainError
 from catalog.read_models.queries import GetProduct
+from catalog.runtime.embedded import EmbeddedRuntime
 from catalog.settings import Settings
 from tandem.errors import TandemError
 from tests.support.readmodels import dump_live, rebuild
@@ -48,7 +49,7 @@ op = st.one_of(
 
 async def _run(ops: list[tuple[object, ...]], data_dir: Path, modes: dict[str, str]) -> Settings:
     conf = Settings(data_dir=data_dir, modes=modes)
-    catalog = Catalog(conf)
+    catalog = build_embedded(conf)
     await catalog.start()
     bus = catalog.command_bus
     categories: list[str] = []
@@ -131,7 +132,7 @@ async def _run(ops: list[tuple[object, ...]], data_dir: Path, modes: dict[str, s
     return conf
 
 
-async def _agrees_with_write_model(catalog: Catalog) -> None:
+async def _agrees_with_write_model(catalog: EmbeddedRuntime) -> None:
     """The product detail read model says what the write model holds, product by product."""
     rows = await catalog.write_reader.run(
         lambda conn: conn.execute(

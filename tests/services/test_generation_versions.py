@@ -18,10 +18,13 @@ from typing import Any
 import pytest
 import redis.asyncio
 
-from catalog.bootstrap_services import MIGRATIONS, Role, ServicesCatalog
+from catalog.bootstrap import build_services
 from catalog.domain.commands import ChangePrice, CreateCategory, CreateProduct
-from catalog.generations import keeper
+from catalog.migrations import MIGRATIONS
 from catalog.read_models.queries import SearchProducts
+from catalog.rebuilds import keeper
+from catalog.runtime.contract import Role
+from catalog.runtime.services import ServicesRuntime
 from catalog.settings import Settings
 from tandem.db.postgres import create_pool
 from tandem.migrations import migrate
@@ -56,23 +59,23 @@ async def settings(
     await client.aclose()
 
 
-def _bump(catalog: ServicesCatalog) -> None:
+def _bump(catalog: ServicesRuntime) -> None:
     """This catalog's code declares version 2 of the bumped projections."""
     specs = []
-    for spec in catalog._specs:
+    for spec in catalog.specs:
         if spec.name in BUMPED:
             newer = type(f"{spec.projection.__name__}V2", (spec.projection,), {"version": 2})
             spec = dataclasses.replace(spec, projection=newer)
         specs.append(spec)
-    catalog._specs = specs
+    catalog.specs = specs
 
 
-async def _search(catalog: ServicesCatalog, min_version: int = 0, timeout: float = 2) -> Any:
+async def _search(catalog: ServicesRuntime, min_version: int = 0, timeout: float = 2) -> Any:
     query = SearchProducts(q="lamp")
     return (await catalog.query_bus.ask(query, min_version=min_version, timeout=timeout)).value
 
 
-async def _row(catalog: ServicesCatalog, name: str) -> dict[str, Any]:
+async def _row(catalog: ServicesRuntime, name: str) -> dict[str, Any]:
     await catalog.remote.refresh()
     return next(r for r in catalog.status() if r["name"] == name)
 
@@ -81,7 +84,7 @@ async def test_a_new_version_serves_the_old_copy_until_its_rebuild_switches(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(keeper, "DROP_GRACE", 0.5)
-    first = ServicesCatalog(settings, roles=(Role.API, Role.WORKER))
+    first = build_services(settings, roles=(Role.API, Role.WORKER))
     await first.start()
     try:
         category = (await first.command_bus.dispatch(CreateCategory(name="Lights"))).id
@@ -99,7 +102,7 @@ async def test_a_new_version_serves_the_old_copy_until_its_rebuild_switches(
         await first.stop()
         await first.aclose()
 
-    second = ServicesCatalog(settings, roles=(Role.API, Role.WORKER))
+    second = build_services(settings, roles=(Role.API, Role.WORKER))
     _bump(second)
     await second.start()
     try:

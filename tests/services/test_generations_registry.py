@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tandem import generations as registry
 from tandem.db.postgres import Pool, create_pool
-from tandem.generations import GenerationState, RebuildRunning
 from tandem.migrations import migrate
+from tandem.rebuilds import postgres as registry
+from tandem.rebuilds.postgres import GenerationState, RebuildRunning
 from tests.support.services import PostgresDatabase
 
 pytestmark = pytest.mark.services

@@ -16,7 +16,8 @@ import orjson
 import pytest
 
 from catalog import seed, seed_bulk
-from catalog.bootstrap_services import ServicesCatalog
+from catalog.bootstrap import build_services
+from catalog.runtime.services import ServicesRuntime
 from catalog.settings import Settings
 from tests.support.services import REDIS_URL, create_database, drop_database, redis_prefix
 
@@ -33,7 +34,7 @@ TABLES = {
 
 
 @asynccontextmanager
-async def services_catalog(tmp: Path) -> AsyncIterator[tuple[ServicesCatalog, str]]:
+async def services_catalog(tmp: Path) -> AsyncIterator[tuple[ServicesRuntime, str]]:
     write, read = await create_database("tandem_t_seed"), await create_database("tandem_t_seedr")
     env = {
         "TANDEM_DATA_DIR": str(tmp),
@@ -50,7 +51,7 @@ async def services_catalog(tmp: Path) -> AsyncIterator[tuple[ServicesCatalog, st
             check=True,
             capture_output=True,
         )
-        catalog = ServicesCatalog(Settings.from_env(env))
+        catalog = build_services(Settings.from_env(env))
         await catalog.start(projections=False)
         try:
             yield catalog, write.url
@@ -100,12 +101,12 @@ async def test_bulk_load_writes_what_load_writes(tmp_path: Path) -> None:
         expected = await _contents(url)
     async with services_catalog(tmp_path / "bulk") as (catalog, url):
         bulk = await seed_bulk.bulk_load(
-            catalog, planned, commands_per_transaction=1, concurrency=3
+            catalog.pool, catalog.registry, planned, commands_per_transaction=1, concurrency=3
         )
         got = await _contents(url)
         with pytest.raises(ValueError, match="empty event log"):
             catalog.head.advance(max(catalog.head.value, 1))
-            await seed_bulk.bulk_load(catalog, planned)
+            await seed_bulk.bulk_load(catalog.pool, catalog.registry, planned)
     assert got["versions_ascend"] and expected["versions_ascend"]
     for name in (*TABLES, "events", "commands"):
         assert got[name] == expected[name], name

@@ -5,24 +5,28 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from catalog.bootstrap import Catalog
+from catalog.runtime.embedded import EmbeddedRuntime
 from tandem.db.sqlite import transaction
 from tandem.messages import StoredEvent
 from tandem.projections.base import Projection, ProjectionStore
 from tandem.stores import sqlite as sqlite_projections
 
 
-async def all_events(cat: Catalog) -> list[StoredEvent]:
+async def all_events(cat: EmbeddedRuntime) -> list[StoredEvent]:
     return await cat.log_reader.read_after(0, 100_000)
 
 
-async def fold_log(cat: Catalog, store: ProjectionStore[Any], projection: Projection[Any]) -> int:
+async def fold_log(
+    cat: EmbeddedRuntime, store: ProjectionStore[Any], projection: Projection[Any]
+) -> int:
     """Set the read model up and apply the whole log to it; returns its checkpoint."""
     await store.setup(projection)
     return await store.apply(projection, await all_events(cat))
 
 
-async def fold_into_write_database(cat: Catalog, projection: Projection[sqlite3.Connection]) -> int:
+async def fold_into_write_database(
+    cat: EmbeddedRuntime, projection: Projection[sqlite3.Connection]
+) -> int:
     """Apply the whole log to a read model kept in the write database (`sync` mode)."""
     events = await all_events(cat)
 

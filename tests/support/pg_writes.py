@@ -1,13 +1,13 @@
 """The catalog's write side on a test PostgreSQL database: a migrated pool and a
-command bus over it, as `ServicesCatalog` wires them."""
+command bus over it, as `ServicesRuntime` wires them."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from catalog.bootstrap_services import MIGRATIONS
 from catalog.domain.events import ALL_EVENTS
+from catalog.migrations import MIGRATIONS
 from catalog.write import handlers
 from catalog.write.postgres import SAVERS, PostgresCatalogUnitOfWork
 from catalog.write.repositories import CatalogUnitOfWork

@@ -13,7 +13,6 @@ from typing import Any
 
 import redis.asyncio
 
-from catalog.generations.storage import stored_class
 from catalog.read_models.cart_view.redis import RedisCartViewProjection
 from catalog.read_models.category_stats.redis import RedisCategoryStatsProjection
 from catalog.read_models.order_view.redis import RedisOrderViewProjection
@@ -23,11 +22,12 @@ from catalog.read_models.product_search.postgres import (
     PostgresProductSearchProjection,
     SearchTables,
 )
+from catalog.rebuilds.storage import stored_class
 from tandem.db.postgres import create_pool
 from tandem.eventlog.postgres import PostgresEventLog
-from tandem.generations import copy_of
 from tandem.projections.base import AsyncProjection
 from tandem.projections.partitions import partitions as split
+from tandem.rebuilds.postgres import copy_of
 from tandem.stores.postgres import PostgresProjectionStore, table_prefix
 from tandem.stores.redis import RedisProjectionStore, RedisTx, namespace
 from tests.support.services import REDIS_URL, create_database, drop_database

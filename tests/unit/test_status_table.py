@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from catalog.cli import rebuild_cell
-from tandem.projections.rebuild import Rebuild, RebuildState
+from tandem.rebuilds.progress import Rebuild, RebuildState
 
 
 def test_a_running_rebuild_shows_its_version_and_progress() -> None:

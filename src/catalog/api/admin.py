@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -10,27 +9,20 @@ from starlette.responses import JSONResponse
 
 from catalog.api.edge import require
 from catalog.api.problems import Problem
+from catalog.runtime.contract import RebuildRefused, RebuildUnsupported, Runtime
 from catalog.tokens import Principal
 
 router = APIRouter(tags=["operations"])
 Admin = Annotated[Principal, Depends(require("admin"))]
 
 
-def _catalog(request: Request) -> Any:
-    catalog = request.app.state.catalog
-    if not hasattr(catalog, "rebuild") or catalog.settings.level == 1:
-        detail = "This deployment cannot rebuild read models."
-        if catalog.settings.level == 1:
-            detail = (
-                "At separation level 1 queries read the write tables: no read model to rebuild."
-            )
-        raise Problem(409, "rebuild-unsupported", "Rebuild not available", detail)
-    return catalog
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.catalog
+    return runtime
 
 
-async def _settled(result: Any) -> Any:
-    """The embedded profile answers at once; the services profile asks its database."""
-    return await result if inspect.isawaitable(result) else result
+def _unsupported(exc: RebuildUnsupported) -> Problem:
+    return Problem(409, "rebuild-unsupported", "Rebuild not available", str(exc))
 
 
 def _unknown(name: str) -> Problem:
@@ -41,11 +33,10 @@ def _unknown(name: str) -> Problem:
 async def start_rebuild(request: Request, name: str, _admin: Admin) -> JSONResponse:
     """Fold a new copy of the read model from position 0 beside the live one and switch
     reads to it once caught up. Progress: `GET` on this path, `/status`."""
-    from catalog.bootstrap import RebuildRefused
-
-    catalog = _catalog(request)
     try:
-        rebuild = await _settled(catalog.rebuild(name))
+        rebuild = await _runtime(request).rebuild(name)
+    except RebuildUnsupported as exc:
+        raise _unsupported(exc) from None
     except KeyError:
         raise _unknown(name) from None
     except RebuildRefused as exc:
@@ -55,11 +46,12 @@ async def start_rebuild(request: Request, name: str, _admin: Admin) -> JSONRespo
 
 @router.get("/admin/projections/{name}/rebuild")
 async def rebuild_progress(request: Request, name: str, _admin: Admin) -> dict[str, Any]:
-    catalog = _catalog(request)
-    refresh = getattr(catalog, "refresh_rebuilds", None)
-    if refresh is not None:  # another process may have started or finished it
-        await refresh()
-    rebuild = catalog.rebuilds.get(name)
+    runtime = _runtime(request)
+    try:
+        await runtime.refresh_rebuilds()  # another process may have started or finished it
+    except RebuildUnsupported as exc:
+        raise _unsupported(exc) from None
+    rebuild = runtime.rebuilds.get(name)
     if rebuild is None:
         raise _unknown(name)
     result: dict[str, Any] = rebuild.describe()
@@ -70,7 +62,9 @@ async def rebuild_progress(request: Request, name: str, _admin: Admin) -> dict[s
 async def cancel_rebuild(request: Request, name: str, _admin: Admin) -> dict[str, Any]:
     """Cancel a running rebuild: the new copy is dropped, the live one keeps serving."""
     try:
-        rebuild = await _settled(_catalog(request).cancel_rebuild(name))
+        rebuild = await _runtime(request).cancel_rebuild(name)
+    except RebuildUnsupported as exc:
+        raise _unsupported(exc) from None
     except KeyError:
         raise Problem(404, "not-found", "Not found", f"no rebuild of {name!r} is running") from None
     result: dict[str, Any] = rebuild.describe()

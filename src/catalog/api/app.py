@@ -4,23 +4,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
 from catalog.api import admin, commands, dead_letters, links, ops, problems, queries, streams
 from catalog.api.hot import HotReads
 from catalog.api.limits import BodyLimit
+from catalog.runtime.contract import Runtime
 from catalog.tokens import TokenVerifier
 from catalog.web import pages
 from tandem.unavailable import driver_errors
 
-if TYPE_CHECKING:
-    from catalog.bootstrap import Catalog
-    from catalog.bootstrap_services import ServicesCatalog
 
-
-def create_app(catalog: Catalog | ServicesCatalog, tokens: TokenVerifier) -> FastAPI:
+def create_app(catalog: Runtime, tokens: TokenVerifier) -> FastAPI:
     """Build the HTTP app around a (not yet started) catalog."""
 
     @asynccontextmanager
@@ -42,9 +38,7 @@ def create_app(catalog: Catalog | ServicesCatalog, tokens: TokenVerifier) -> Fas
     app.state.catalog = catalog
     app.state.tokens = tokens
     # Read at every scrape, so rebuilds started later are reported.
-    catalog.metrics.watch_rebuilds(
-        lambda: [r.describe() for r in getattr(catalog, "rebuilds", {}).values()]
-    )
+    catalog.metrics.watch_rebuilds(lambda: [r.describe() for r in catalog.rebuilds.values()])
     problems.install(app, outages=driver_errors(load=catalog.settings.services))
     links.install(app)
     app.include_router(commands.router)

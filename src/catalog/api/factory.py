@@ -8,16 +8,12 @@ the log level in `TANDEM_LOG_LEVEL`. Each process opens its own connections.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
-from catalog.bootstrap import Catalog
+from catalog.bootstrap import build
 from catalog.settings import Settings
 from catalog.tokens import TokenVerifier, admin_token
-
-if TYPE_CHECKING:
-    from catalog.bootstrap_services import ServicesCatalog
 
 LOG_LEVEL = "TANDEM_LOG_LEVEL"
 
@@ -26,14 +22,7 @@ def build_app(settings: Settings, token: str) -> FastAPI:
     """The app around a (not yet started) catalog of the settings' profile."""
     from catalog.api.app import create_app
 
-    catalog: Catalog | ServicesCatalog
-    if settings.services:
-        from catalog.bootstrap_services import ServicesCatalog
-
-        catalog = ServicesCatalog(settings)
-    else:
-        catalog = Catalog(settings)
-    return create_app(catalog, TokenVerifier(token))
+    return create_app(build(settings), TokenVerifier(token))
 
 
 def app_from_env() -> FastAPI:

@@ -17,15 +17,15 @@ bus (which waits for that version) and fills the cache.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from catalog.api.edge import query_response, read_requirements
 from catalog.api.problems import from_exception, problem_response
-from catalog.read_models.product_detail.cache import DetailCache, Document
+from catalog.read_models.product_detail.cache import Document
 from catalog.read_models.queries import GetCategoryStats, GetProduct
+from catalog.runtime.contract import Runtime
 from tandem.messages import Query
 
 _UUID = r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
@@ -46,7 +46,7 @@ _NO_CACHE = (b"cache-control", b"no-cache")
 
 
 class HotReads:
-    def __init__(self, app: ASGIApp, catalog: Any) -> None:
+    def __init__(self, app: ASGIApp, catalog: Runtime) -> None:
         self.app = app
         # The bus and the cache are looked up per request: the services profile wires
         # them at startup.
@@ -66,7 +66,7 @@ class HotReads:
                 query = GetCategoryStats(category_id=stats.group(1))
                 await self._through_bus(scope, receive, send, query)
             return
-        detail: DetailCache | None = getattr(self.catalog, "detail_cache", None)
+        detail = self.catalog.detail_cache
         if detail is None:
             await self._through_bus(scope, receive, send, GetProduct(product_id=match.group(1)))
             return

@@ -18,7 +18,7 @@ async def status(request: Request) -> dict[str, Any]:
         "level": catalog.settings.level,
         "projections": catalog.status(),
         "subscribers": catalog.product_feed.subscriber_count,
-        "rebuilds": [r.describe() for r in getattr(catalog, "rebuilds", {}).values()],
+        "rebuilds": [r.describe() for r in catalog.rebuilds.values()],
     }
 
 

@@ -18,8 +18,8 @@ from fastapi import APIRouter, Request
 from starlette.responses import StreamingResponse
 
 from catalog.api.edge import read_requirements
-from catalog.bootstrap import Catalog
 from catalog.read_models.queries import GetProduct
+from catalog.runtime.contract import Runtime
 from tandem.consistency import VersionWatch
 
 router = APIRouter(tags=["push"])
@@ -34,7 +34,7 @@ def _event(kind: str, data: bytes, id: int | None = None) -> bytes:
     return head.encode() + b"data: " + data + b"\n\n"
 
 
-def _progress(catalog: Catalog, name: str) -> bytes:
+def _progress(catalog: Runtime, name: str) -> bytes:
     checkpoint = catalog.read_models[name].tracked.checkpoint.value
     body = {"projection": name, "checkpoint": checkpoint, "head": catalog.head.value}
     return _event("progress", orjson.dumps(body), checkpoint)
@@ -50,7 +50,7 @@ class _Rebuilds:
 
     def frames(self) -> list[bytes]:
         frames = []
-        for rebuild in list(getattr(self._catalog, "rebuilds", {}).values()):
+        for rebuild in list(self._catalog.rebuilds.values()):
             body: dict[str, Any] = rebuild.describe()
             progress = {k: v for k, v in body.items() if k != "events_per_s"}
             if self._sent.get(body["projection"]) != progress:
@@ -63,7 +63,7 @@ class _Checkpoints:
     """A listener on each read model's checkpoint; a rebuild's switch replaces a read
     model's checkpoint, and `follow` moves the listener to the new one."""
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Runtime) -> None:
         self._catalog = catalog
         self._held: dict[str, tuple[VersionWatch, asyncio.Queue[int]]] = {}
         self._waiting: dict[str, asyncio.Future[int]] = {}
@@ -109,7 +109,7 @@ async def progress(request: Request) -> StreamingResponse:
     """`event: progress` with `{"projection","checkpoint","head"}` as checkpoints advance;
     `event: rebuild` with a rebuild's progress (as `GET /admin/projections/{name}/rebuild`
     answers it) whenever it changes, up to its final state."""
-    catalog: Catalog = request.app.state.catalog
+    catalog: Runtime = request.app.state.catalog
 
     async def events() -> AsyncIterator[bytes]:
         checkpoints = _Checkpoints(catalog)
@@ -141,7 +141,7 @@ async def progress(request: Request) -> StreamingResponse:
 async def product(request: Request, product_id: UUID) -> StreamingResponse:
     """The current product detail (at or after the session's version, like any query),
     then each new version as its projection applies it."""
-    catalog: Catalog = request.app.state.catalog
+    catalog: Runtime = request.app.state.catalog
     pid = str(product_id)
     feed = catalog.product_feed
     # Subscribe before the first read, so no change can fall between the two.

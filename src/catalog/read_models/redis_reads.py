@@ -51,7 +51,7 @@ class _RedisReads:
         stored_as: type[AsyncProjection[RedisTx]] | None = None,
     ) -> None:
         # `stored_as`: the copy to read (a generation of `projection`, see
-        # `tandem.generations`); by default the projection's own.
+        # `tandem.rebuilds.postgres`); by default the projection's own.
         self._client = client
         self._stored = stored_as or self.projection
         self._namespace = namespace(prefix, self._stored.name, self._stored.version)

@@ -1,14 +1,19 @@
-"""Every read model of the catalog: its projection, the store it needs, its queries.
+"""Every read model of the catalog, on both profiles: its projection, the store it needs
+and the queries it answers.
 
-The composition root turns each entry into a running projection (`sync` in the write
-database or `async` in its own store) and registers its query handlers.
+The composition root turns each entry into a running read model: on the embedded
+profile a `sync` projection in the write database or an `async` one in its own file
+(`embedded`); on the services profile a projection workers fold into Redis or the read
+database, or one each API process folds into DuckDB (`services`, imported only when
+that profile runs, so the embedded profile never imports redis or asyncpg).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Protocol
 
 from catalog.read_models.analytics_reads import PriceHistoryReads, SalesAnalyticsReads
 from catalog.read_models.cart_view.sqlite import CartViewProjection
@@ -26,29 +31,146 @@ from catalog.read_models.sales_analytics.duckdb import SalesAnalyticsProjection
 from tandem.bus import QueryBus
 from tandem.projections.base import Projection
 
+if TYPE_CHECKING:
+    import redis.asyncio
+
+    from tandem.db.postgres import Pool
+    from tandem.stores.duckdb import DuckDBProjectionStore
+
 
 class Reads(Protocol):
+    """The query handlers of one read model, registered on a query bus."""
+
     def register(self, bus: QueryBus) -> None: ...
 
 
+class StoreKind(StrEnum):
+    SQLITE = "sqlite"
+    DUCKDB = "duckdb"
+    REDIS = "redis"
+    POSTGRES = "postgres"
+
+
+class ServiceStores(Protocol):
+    """The connections the services profile's queries read through."""
+
+    redis: redis.asyncio.Redis
+    redis_prefix: str
+    read_pool: Pool
+
+    @property
+    def duck_stores(self) -> Mapping[str, DuckDBProjectionStore]: ...
+
+    def partitions_of(self, name: str) -> int: ...
+
+
+ProjectionClass = type[Any]
+"""A projection class (or a copy of one under another storage name and version)."""
+
+EmbeddedReads = Callable[[Any], Reads]
+"""Queries on an embedded copy, given its reader (SQLite) or its store (DuckDB)."""
+
+ServiceReads = Callable[[ServiceStores, ProjectionClass], Reads]
+"""Queries on a services copy, given the connections and the copy's projection class."""
+
+
 @dataclass(frozen=True)
-class ReadModel:
+class EmbeddedReadModel:
     projection: Callable[[], Projection[Any]]
-    store: Literal["sqlite", "duckdb"]
-    reads: Callable[[Any], Reads]
+    store: StoreKind
+    reads: EmbeddedReads
 
     @property
     def can_sync(self) -> bool:
         """Only read models on SQLite can live in the (SQLite) write database."""
-        return self.store == "sqlite"
+        return self.store is StoreKind.SQLITE
 
 
-READ_MODELS: tuple[ReadModel, ...] = (
-    ReadModel(ProductDetailProjection, "sqlite", ProductDetailReads),
-    ReadModel(ProductSearchProjection, "sqlite", ProductSearchReads),
-    ReadModel(CategoryStatsProjection, "sqlite", CategoryStatsReads),
-    ReadModel(CartViewProjection, "sqlite", CartViewReads),
-    ReadModel(OrderViewProjection, "sqlite", OrderViewReads),
-    ReadModel(SalesAnalyticsProjection, "duckdb", SalesAnalyticsReads),
-    ReadModel(PriceHistoryProjection, "duckdb", PriceHistoryReads),
+@dataclass(frozen=True)
+class ServiceReadModel:
+    """One read model on the services profile: its projection, store and queries."""
+
+    name: str
+    store: StoreKind
+    projection: ProjectionClass
+    reads: ServiceReads
+
+    @property
+    def folded_locally(self) -> bool:
+        """Whether each API process folds it itself (DuckDB analytics) rather than the
+        workers."""
+        return self.store is StoreKind.DUCKDB
+
+
+READ_MODELS: tuple[EmbeddedReadModel, ...] = (
+    EmbeddedReadModel(ProductDetailProjection, StoreKind.SQLITE, ProductDetailReads),
+    EmbeddedReadModel(ProductSearchProjection, StoreKind.SQLITE, ProductSearchReads),
+    EmbeddedReadModel(CategoryStatsProjection, StoreKind.SQLITE, CategoryStatsReads),
+    EmbeddedReadModel(CartViewProjection, StoreKind.SQLITE, CartViewReads),
+    EmbeddedReadModel(OrderViewProjection, StoreKind.SQLITE, OrderViewReads),
+    EmbeddedReadModel(SalesAnalyticsProjection, StoreKind.DUCKDB, SalesAnalyticsReads),
+    EmbeddedReadModel(PriceHistoryProjection, StoreKind.DUCKDB, PriceHistoryReads),
 )
+"""The embedded profile's read models."""
+
+
+def service_read_models() -> list[ServiceReadModel]:
+    """The services profile's read models, in the order of `READ_MODELS`."""
+    from catalog.read_models.cart_view.redis import RedisCartViewProjection
+    from catalog.read_models.category_stats.redis import RedisCategoryStatsProjection
+    from catalog.read_models.order_view.redis import RedisOrderViewProjection
+    from catalog.read_models.product_detail.redis import RedisProductDetailProjection
+    from catalog.read_models.product_search.postgres import (
+        PostgresProductSearchProjection,
+        SearchTables,
+    )
+    from catalog.read_models.product_search.postgres_reads import PostgresSearchReads
+    from catalog.read_models.redis_reads import (
+        RedisCartViewReads,
+        RedisCategoryStatsReads,
+        RedisOrderViewReads,
+        RedisProductDetailReads,
+    )
+    from tandem.stores.postgres import table_prefix
+
+    def detail(stores: ServiceStores, stored: ProjectionClass) -> Reads:
+        partitions = stores.partitions_of("product_detail")
+        return RedisProductDetailReads(stores.redis, stores.redis_prefix, partitions, stored)
+
+    def search(stores: ServiceStores, stored: ProjectionClass) -> Reads:
+        return PostgresSearchReads(stores.read_pool, SearchTables.named(table_prefix(stored)))
+
+    def on_redis(reads: type[Any]) -> ServiceReads:
+        return lambda stores, stored: reads(stores.redis, stores.redis_prefix, stored_as=stored)
+
+    def analytics(name: str, reads: Callable[[Any], Reads]) -> ServiceReads:
+        # Each API process's own copy, whichever it serves now.
+        return lambda stores, _stored: reads(stores.duck_stores[name])
+
+    redis, postgres, duckdb = StoreKind.REDIS, StoreKind.POSTGRES, StoreKind.DUCKDB
+    return [
+        ServiceReadModel("product_detail", redis, RedisProductDetailProjection, detail),
+        ServiceReadModel("product_search", postgres, PostgresProductSearchProjection, search),
+        ServiceReadModel(
+            "category_stats",
+            redis,
+            RedisCategoryStatsProjection,
+            on_redis(RedisCategoryStatsReads),
+        ),
+        ServiceReadModel("cart_view", redis, RedisCartViewProjection, on_redis(RedisCartViewReads)),
+        ServiceReadModel(
+            "order_view", redis, RedisOrderViewProjection, on_redis(RedisOrderViewReads)
+        ),
+        ServiceReadModel(
+            "sales_analytics",
+            duckdb,
+            SalesAnalyticsProjection,
+            analytics("sales_analytics", SalesAnalyticsReads),
+        ),
+        ServiceReadModel(
+            "price_history",
+            duckdb,
+            PriceHistoryProjection,
+            analytics("price_history", PriceHistoryReads),
+        ),
+    ]

@@ -22,9 +22,9 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from catalog.api.edge import read_requirements
-from catalog.bootstrap import Catalog
 from catalog.domain.errors import NotFound
 from catalog.read_models.queries import GetProduct
+from catalog.runtime.contract import Runtime
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -47,7 +47,7 @@ async def storefront(request: Request) -> Response:
 
 @router.get("/products/{product_id}/view")
 async def product_page(request: Request, product_id: UUID) -> Response:
-    catalog: Catalog = request.app.state.catalog
+    catalog: Runtime = request.app.state.catalog
     # Same read-your-writes rules as the JSON route: a page opened right after a
     # command shows that command's effect.
     min_version, timeout = read_requirements(request)
@@ -74,6 +74,6 @@ async def product_page(request: Request, product_id: UUID) -> Response:
 
 @router.get("/ops")
 async def operations(request: Request) -> Response:
-    catalog: Catalog = request.app.state.catalog
+    catalog: Runtime = request.app.state.catalog
     context = {"head": catalog.head.value, "projections": catalog.status()}
     return templates.TemplateResponse(request, "ops.html", context, headers=NO_STORE)

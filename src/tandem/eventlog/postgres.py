@@ -318,3 +318,16 @@ class VisibleHead:
                     break
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 0.05)
+
+
+async def count_up_to(pool: Pool, checkpoint: int, head: int) -> tuple[int, int]:
+    """How many events lie at or below `checkpoint`, and at or below `head`: progress in
+    events, where positions are transaction ids and not event counts."""
+    row = await pool.fetchrow(
+        "SELECT count(*) FILTER (WHERE position <= $1) AS done, count(*) AS total"
+        " FROM tandem_events WHERE position <= $2",
+        checkpoint,
+        head,
+    )
+    assert row is not None
+    return int(row["done"]), int(row["total"])

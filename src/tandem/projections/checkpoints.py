@@ -34,6 +34,21 @@ def save(tx: Cursor, name: str, position: int, version: int) -> None:
     )
 
 
+def stored(tx: Cursor, name: str) -> tuple[int, int] | None:
+    """(position, projection version) of the checkpoint stored for `name`, read
+    without running any of the projection's code; None before its first event (or
+    before the table exists). The same SQL reads SQLite and DuckDB."""
+    found = tx.execute(
+        "SELECT count(*) FROM sqlite_master WHERE name = 'tandem_checkpoints'"
+    ).fetchone()
+    if not found[0]:
+        return None
+    row = tx.execute(
+        "SELECT position, version FROM tandem_checkpoints WHERE name = ?", (name,)
+    ).fetchone()
+    return None if row is None else (int(row[0]), int(row[1]))
+
+
 def apply_past(tx: Cursor, projection: Projection[Any], events: list[StoredEvent]) -> int:
     """Apply the events past the stored checkpoint and store the new checkpoint, all in
     the caller's open transaction; returns the checkpoint.

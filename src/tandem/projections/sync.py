@@ -1,7 +1,7 @@
 """`sync` projections: applied inside the write transaction, never behind the log.
 
 A sync read model is a set of tables in the write database. A blue/green rebuild
-(`tandem.projections.sync_rebuild`) folds a new copy of them beside the live one, its
+(`tandem.rebuilds.sqlite`) folds a new copy of them beside the live one, its
 names suffixed with its generation (`product_detail_g2`, see `TableNames`);
 `tandem_generations` records, in the write database itself, which copy is live and
 which projection version built it, so a restart serves the same copy.

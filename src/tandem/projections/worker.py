@@ -212,3 +212,19 @@ class ProjectionWorker:
                 " lag_seconds = excluded.lag_seconds, updated_at = excluded.updated_at",
                 rows,
             )
+
+
+async def failed_part(pool: Pool, names: list[str]) -> tuple[str, str | None] | None:
+    """The first of the projections (or partitions) `names` a worker reported failed,
+    with its error; None while none has."""
+    row = await pool.fetchrow(
+        "SELECT name, error FROM tandem_projection_status"
+        " WHERE name = ANY($1::text[]) AND state = 'failed' LIMIT 1",
+        names,
+    )
+    return None if row is None else (str(row["name"]), row["error"])
+
+
+async def forget_reports(pool: Pool, name: str) -> None:
+    """Drop what workers reported of `name` (a copy whose storage is gone)."""
+    await pool.execute("DELETE FROM tandem_projection_status WHERE name = $1", name)

@@ -190,6 +190,10 @@ class DuckDBProjectionStore:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._readers, self.call, fn)
 
+    async def stored_checkpoint(self, name: str) -> tuple[int, int] | None:
+        """(position, version) stored for `name`, read without the projection's code."""
+        return await self.run(lambda c: checkpoints.stored(c, name))
+
     def close(self) -> None:
         self._readers.shutdown(wait=True)
         self._writer.shutdown(wait=True)

@@ -203,3 +203,10 @@ class PostgresProjectionStore:
         """Close the pool if this store opened it; a caller's pool stays open."""
         if self._owns_pool:
             await self.pool.close()
+
+
+async def forget_checkpoint(conn: Connection, name: str) -> None:
+    """Delete the checkpoint of `name` (a copy whose tables are dropped), if the store
+    has ever held one."""
+    if await conn.fetchval("SELECT to_regclass('tandem_checkpoints')") is not None:
+        await conn.execute("DELETE FROM tandem_checkpoints WHERE name = $1", name)

@@ -67,6 +67,10 @@ class SqliteProjectionStore:
 
         await self.db.run(_apply)
 
+    async def stored_checkpoint(self, name: str) -> tuple[int, int] | None:
+        """(position, version) stored for `name`, read without the projection's code."""
+        return await self.db.run(lambda c: checkpoints.stored(c, name))
+
     def close(self) -> None:
         if self._reader is not None:
             self._reader.close()

@@ -13,7 +13,7 @@ import orjson
 
 from tandem.codec import EventRegistry
 from tandem.consistency import VersionWatch
-from tandem.db.sqlite import SqliteDatabase
+from tandem.db.sqlite import SqliteDatabase, SqliteReader
 from tandem.eventlog import sqlite as sqlite_log
 from tandem.idempotency import IdempotencyRace, IdempotencyReplay
 from tandem.messages import StoredEvent
@@ -52,6 +52,17 @@ def lookup_idempotency(
     if row is None:
         return None
     return str(row[0]), CommandResult.from_json(orjson.loads(row[1]))
+
+
+class ReaderIdempotency:
+    """Idempotency lookups on a read-only connection to the write database, so a
+    replayed command is answered without queueing behind the writer."""
+
+    def __init__(self, reader: SqliteReader) -> None:
+        self._reader = reader
+
+    async def get(self, scope: str, key: str) -> tuple[str, CommandResult] | None:
+        return await self._reader.run(lambda c: lookup_idempotency(c, scope, key))
 
 
 class SqliteWriter:

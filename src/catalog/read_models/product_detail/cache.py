@@ -35,6 +35,8 @@ from tandem.bus import QueryBus
 from tandem.consistency import VersionWatch
 from tandem.messages import Query
 from tandem.nearcache import DEFAULT_CAPACITY, NearCache
+from tandem.projections.status import Tracked
+from tandem.stores.switchable import SwitchableReads
 
 log = logging.getLogger("catalog.detail_cache")
 
@@ -218,18 +220,12 @@ class DetailCache:
         self.cache.resume(reached)
 
 
-def start(catalog: Any) -> DetailCache | None:
-    """Wire the cache into a services API process (None when sized 0)."""
+def start(bus: QueryBus, reads: SwitchableReads, tracked: Tracked) -> DetailCache | None:
+    """Wire the cache into a services API process (None when sized 0): `reads` are the
+    product-detail queries, `tracked` the read model as this process follows it."""
     capacity = cache_size()
     if capacity == 0:
         return None
-    tracked = catalog.read_models["product_detail"].tracked
-    detail = DetailCache(
-        catalog.generations.reads["product_detail"],
-        tracked.checkpoint,
-        catalog.query_bus,
-        capacity,
-        tracked,
-    )
-    detail.register(catalog.query_bus)
+    detail = DetailCache(reads, tracked.checkpoint, bus, capacity, tracked)
+    detail.register(bus)
     return detail

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Collection
 from catalog.read_models.product_detail import sqlite as product_detail
 from tandem.consistency import VersionWatch
 from tandem.db.sqlite import SqliteReader
+from tandem.stores.switchable import SwitchableReads
 
 QUEUE_SIZE = 8
 
@@ -30,6 +31,34 @@ def sqlite_changes(reader: SqliteReader) -> Changes:
 
     async def changes(since: int, _wanted: Collection[str]) -> list[tuple[str, int, bytes]]:
         return reader.call(functools.partial(product_detail.changed_since, position=since))
+
+    return changes
+
+
+def redis_changes(switchable: SwitchableReads) -> Changes:
+    """Changes from the Redis projection's change streams (one per partition): every
+    version applied, in order per product, even several of one product in one batch.
+    After a rebuild switches copies, the new copy's streams are read from their start
+    (entries at or below `since` are skipped)."""
+    following = switchable.target
+    cursors = ["-"] * following.partitions
+
+    async def changes(since: int, wanted: Collection[str]) -> list[tuple[str, int, bytes]]:
+        nonlocal following, cursors
+        reads = switchable.target
+        if reads is not following:
+            following, cursors = reads, ["-"] * reads.partitions
+        found: list[tuple[str, int, bytes]] = []
+        for partition in range(reads.partitions):
+            while True:
+                rows = await reads.feed_after(cursors[partition], partition=partition)
+                for entry, pid, position, doc in rows:
+                    cursors[partition] = entry
+                    if position > since and pid in wanted:
+                        found.append((pid, position, doc))
+                if len(rows) < 1000:
+                    break
+        return sorted(found, key=lambda row: row[1])
 
     return changes
 

@@ -25,7 +25,6 @@ import orjson
 from tandem.eventlog import sqlite as sqlite_log
 from tandem.projections import checkpoints
 from tandem.projections.base import Projection
-from tandem.projections.rebuild import Rebuild, RebuildState
 from tandem.projections.sync import (
     GENERATIONS,
     SyncProjection,
@@ -34,6 +33,7 @@ from tandem.projections.sync import (
     generations,
     suffix,
 )
+from tandem.rebuilds.progress import Rebuild, RebuildState
 from tandem.stores.sqlite import TableNames
 from tandem.uow.sqlite import SqliteWriter
 

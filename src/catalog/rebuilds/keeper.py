@@ -3,7 +3,7 @@
 Every worker process runs a keeper. Each second it:
 
 1. gives every projection a registry row and starts a rebuild where the code declares
-   a version the live copy was not built with (`tandem.generations.reconcile`);
+   a version the live copy was not built with (`tandem.rebuilds.postgres.reconcile`);
 2. marks a building copy failed when one of its runners stopped in `failed`;
 3. promotes a building copy once every part of it has applied what the log held a
    second earlier: it is following the log live, as the copy it replaces is;
@@ -20,40 +20,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING, Any
 
-from catalog.generations.storage import drop_namespace, drop_tables, stored_class
-from tandem import generations as registry
-from tandem.generations import Generation
-from tandem.projections.worker import RunnerFactory
+from catalog.read_models.registry import ServiceReadModel, StoreKind
+from catalog.rebuilds.storage import drop_namespace, drop_tables, stored_class
+from catalog.runtime.connections import ServiceConnections
+from tandem.projections.worker import RunnerFactory, failed_part, forget_reports
+from tandem.rebuilds import postgres as registry
+from tandem.rebuilds.postgres import Generation
 
-if TYPE_CHECKING:
-    from catalog.bootstrap_services import ServiceReadModel, ServicesCatalog
-
-log = logging.getLogger("catalog.generations")
-
-
-def folded_locally(spec: ServiceReadModel) -> bool:
-    """Whether each API process folds this read model itself (DuckDB analytics)."""
-    return str(spec.store) == "duckdb"
-
+log = logging.getLogger("catalog.rebuilds")
 
 DROP_GRACE = 10.0
 INTERVAL = 1.0
 
 
 class GenerationKeeper:
-    def __init__(self, catalog: ServicesCatalog, specs: list[ServiceReadModel]) -> None:
-        self.catalog = catalog
+    def __init__(self, connections: ServiceConnections) -> None:
+        self.connections = connections
         # Workers fold what goes to Redis and the read database; API processes fold
-        # analytics themselves (`catalog.generations.local`), but the registry holds all.
-        self.specs = [spec for spec in specs if not folded_locally(spec)]
-        self.versions = {spec.name: int(spec.projection.version) for spec in specs}
+        # analytics themselves (`catalog.rebuilds.analytics`), but the registry holds all.
+        self.specs = connections.remote_specs
+        self.versions = {spec.name: int(spec.projection.version) for spec in connections.specs}
         self._heads: dict[tuple[str, int], int] = {}
 
     async def runners(self) -> dict[str, RunnerFactory]:
         """A runner factory for every part of every copy workers should run now."""
-        known = await registry.load(self.catalog.pool)
+        known = await registry.load(self.connections.pool)
         factories: dict[str, RunnerFactory] = {}
         for spec in self.specs:
             rows = known.get(spec.name, [])
@@ -66,12 +58,12 @@ class GenerationKeeper:
                 if generation is not None and generation.version != self.versions[spec.name]:
                     continue
                 stored = stored_class(spec.projection, generation)
-                for part in self.catalog.parts(spec, stored):
-                    factories[part.name] = self.catalog.runner_factory(spec, part)
+                for part in self.connections.parts(spec, stored):
+                    factories[part.name] = self.connections.runner_factory(spec, part)
         return factories
 
     async def run(self) -> None:
-        await registry.reconcile(self.catalog.pool, self.versions)
+        await registry.reconcile(self.connections.pool, self.versions)
         while True:
             try:
                 await self.step()
@@ -82,10 +74,10 @@ class GenerationKeeper:
             await asyncio.sleep(INTERVAL)
 
     async def step(self) -> None:
-        pool = self.catalog.pool
+        pool = self.connections.pool
         await registry.reconcile(pool, self.versions)
         known = await registry.load(pool)
-        head = self.catalog.head.value
+        head = self.connections.head.value
         for spec in self.specs:
             generation = registry.building(known.get(spec.name, []))
             if generation is not None:
@@ -97,21 +89,17 @@ class GenerationKeeper:
             await registry.dropped(pool, generation.projection, generation.generation)
 
     async def _follow(self, spec: ServiceReadModel, generation: Generation, head: int) -> None:
-        pool = self.catalog.pool
+        pool = self.connections.pool
         stored = stored_class(spec.projection, generation)
-        names = [part.name for part in self.catalog.parts(spec, stored)]
-        failed = await pool.fetchrow(
-            "SELECT name, error FROM tandem_projection_status"
-            " WHERE name = ANY($1::text[]) AND state = 'failed' LIMIT 1",
-            names,
-        )
+        names = [part.name for part in self.connections.parts(spec, stored)]
+        failed = await failed_part(pool, names)
         if failed is not None:
-            error = f"{failed['name']}: {failed['error']}"
+            error = f"{failed[0]}: {failed[1]}"
             log.warning("rebuild of %s failed: %s", spec.name, error)
             await registry.fail(pool, spec.name, generation.generation, error)
             return
         key = (spec.name, generation.generation)
-        positions = await self.catalog.checkpoint_reader(spec, stored)()
+        positions = await self.connections.checkpoint_reader(spec, stored)()
         reached = min(positions.values()) if positions else 0
         earlier = self._heads.get(key)
         self._heads[key] = head
@@ -127,34 +115,31 @@ class GenerationKeeper:
 
     async def drop(self, spec: ServiceReadModel, generation: Generation) -> None:
         """Delete a copy's keys or tables, checkpoints, reports, leases and consumers."""
-        from catalog.bootstrap_services import StoreKind
         from tandem.stores.postgres import table_prefix
         from tandem.stores.redis import namespace
 
-        catalog = self.catalog
+        connections = self.connections
         stored = stored_class(spec.projection, generation)
-        for part in catalog.parts(spec, stored):
+        for part in connections.parts(spec, stored):
             if spec.store is StoreKind.REDIS:
                 await drop_namespace(
-                    catalog.redis, namespace(catalog.redis_prefix, part.name, part.version)
+                    connections.redis, namespace(connections.redis_prefix, part.name, part.version)
                 )
             else:
-                await drop_tables(catalog.read_pool, table_prefix(part), part.name)
-            await catalog.pool.execute(
-                "DELETE FROM tandem_projection_status WHERE name = $1", part.name
-            )
-            await _delete_consumer(catalog, part.name)
+                await drop_tables(connections.read_pool, table_prefix(part), part.name)
+            await forget_reports(connections.pool, part.name)
+            await _delete_consumer(connections, part.name)
         log.info("dropped generation %s of %s", generation.generation, spec.name)
 
 
-async def _delete_consumer(catalog: Any, part: str) -> None:
+async def _delete_consumer(connections: ServiceConnections, part: str) -> None:
     """The copy's durable JetStream consumer, when workers read through one."""
-    nc = getattr(catalog, "nats", None)
+    nc = connections.nats
     if nc is None:
         return
     from nats.js.errors import NotFoundError
 
     with contextlib.suppress(NotFoundError):
         await nc.jetstream().delete_consumer(
-            catalog.settings.nats_stream, catalog.durable_name(part)
+            connections.settings.nats_stream, connections.durable_name(part)
         )

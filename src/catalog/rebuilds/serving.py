@@ -17,21 +17,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from catalog.generations.keeper import folded_locally
-from catalog.generations.local import LocalCopies
-from catalog.generations.storage import stored_class
-from tandem import generations as registry
-from tandem.generations import Generation, GenerationState
-from tandem.projections.rebuild import Rebuild, RebuildState
-from tandem.projections.remote import RemoteProjection
+from catalog.read_models.registry import ServiceReadModel
+from catalog.rebuilds.analytics import LocalAnalytics, LocalCopies
+from catalog.rebuilds.storage import stored_class
+from catalog.runtime.connections import ServiceConnections
+from catalog.runtime.running import RunningReadModel
+from tandem.eventlog.postgres import count_up_to
+from tandem.projections.remote import RemoteProjection, RemoteProjections
+from tandem.rebuilds import postgres as registry
+from tandem.rebuilds.postgres import Generation, GenerationState
+from tandem.rebuilds.progress import Rebuild, RebuildState
 from tandem.stores.switchable import SwitchableReads
 
-if TYPE_CHECKING:
-    from catalog.bootstrap_services import ServiceReadModel, ServicesCatalog
-
-log = logging.getLogger("catalog.generations")
+log = logging.getLogger("catalog.rebuilds")
 
 # How often the events behind a running rebuild's checkpoint are counted (a count over
 # the log: cheap, not free).
@@ -47,14 +47,22 @@ _STATES = {
 
 
 class ServedGenerations:
-    def __init__(self, catalog: ServicesCatalog, specs: list[ServiceReadModel]) -> None:
-        self.catalog = catalog
-        self.specs = specs
+    def __init__(
+        self,
+        connections: ServiceConnections,
+        read_models: dict[str, RunningReadModel],
+        analytics: LocalAnalytics,
+    ) -> None:
+        self.connections = connections
+        self.specs = connections.specs
+        self.read_models = read_models
         self.serving: dict[str, Generation | None] = {}
         self.reads: dict[str, SwitchableReads] = {}
         self.rebuilds: dict[str, Rebuild] = {}
+        # The workers' reports, once the runtime follows them (progress of rebuilds).
+        self.remote: RemoteProjections | None = None
         self.wake = asyncio.Event()
-        self.local = LocalCopies(catalog)
+        self.local = LocalCopies(analytics, self.serving, self.reads)
         self._counted: dict[str, tuple[float, int, int]] = {}
 
     async def open(self, *, reconcile: bool = True) -> None:
@@ -63,13 +71,13 @@ class ServedGenerations:
         `reconcile`: register the code's versions first (not for a look at the status)."""
         if reconcile:
             versions = {spec.name: int(spec.projection.version) for spec in self.specs}
-            await registry.reconcile(self.catalog.pool, versions)
-        known = await registry.load(self.catalog.pool)
+            await registry.reconcile(self.connections.pool, versions)
+        known = await registry.load(self.connections.pool)
         for spec in self.specs:
             generation = registry.live(known.get(spec.name, []))
             self.serving[spec.name] = generation
-            stored = spec.projection if folded_locally(spec) else self.stored(spec)
-            self.reads[spec.name] = SwitchableReads(spec.reads(self.catalog, stored))
+            stored = spec.projection if spec.folded_locally else self.stored(spec)
+            self.reads[spec.name] = SwitchableReads(spec.reads(self.connections, stored))
 
     def stored(self, spec: ServiceReadModel) -> type[Any]:
         return stored_class(spec.projection, self.serving.get(spec.name))
@@ -95,9 +103,9 @@ class ServedGenerations:
                 log.warning("generations: %s: %s", type(exc).__name__, exc)
 
     async def refresh(self) -> None:
-        known = await registry.load(self.catalog.pool)
+        known = await registry.load(self.connections.pool)
         for spec in self.specs:
-            if folded_locally(spec):
+            if spec.folded_locally:
                 self._follow_locally(spec, known.get(spec.name, []))
                 continue
             generation = registry.live(known.get(spec.name, []))
@@ -123,12 +131,12 @@ class ServedGenerations:
             self.local.cancel(spec.name)
 
     async def _switch(self, spec: ServiceReadModel, generation: Generation) -> None:
-        tracked = self.catalog.read_models[spec.name].tracked
+        tracked = self.read_models[spec.name].tracked
         assert isinstance(tracked, RemoteProjection)
         stored = stored_class(spec.projection, generation)
-        read_checkpoint = self.catalog.checkpoint_reader(spec, stored)
+        read_checkpoint = self.connections.checkpoint_reader(spec, stored)
         positions = await read_checkpoint()
-        reads = spec.reads(self.catalog, stored)
+        reads = spec.reads(self.connections, stored)
         if not positions or min(positions.values()) < tracked.checkpoint.value:
             return  # the new copy has not applied what this process served yet
         # The switch: no await from here on.
@@ -150,19 +158,19 @@ class ServedGenerations:
                     local.done, local.total = await self._count(spec.name, local)
                 self.rebuilds[spec.name] = local
                 continue
-            if folded_locally(spec):
+            if spec.folded_locally:
                 continue
             generation = registry.latest_rebuild(known.get(spec.name, []))
             if generation is not None:
                 self.rebuilds[spec.name] = await self._describe(spec, generation)
 
     async def _describe(self, spec: ServiceReadModel, generation: Generation) -> Rebuild:
-        catalog = self.catalog
+        connections = self.connections
         stored = stored_class(spec.projection, generation)
-        parts = [part.name for part in catalog.parts(spec, stored)]
+        parts = [part.name for part in connections.parts(spec, stored)]
         state = _STATES[generation.state]
         rebuild = Rebuild(spec.name, generation.storage_name, generation.version, state)
-        reports = catalog.remote.reports
+        reports = self.remote.reports if self.remote is not None else {}
         rebuild.applied = sum(
             int(reports[part]["events_applied"]) for part in parts if part in reports
         )
@@ -172,9 +180,9 @@ class ServedGenerations:
         if generation.switched_at is not None and state is not RebuildState.RUNNING:
             rebuild.finished = time.monotonic() - (now - generation.switched_at.timestamp())
         if state is RebuildState.RUNNING:
-            positions = await catalog.checkpoint_reader(spec, stored)()
+            positions = await connections.checkpoint_reader(spec, stored)()
             rebuild.checkpoint = min(positions.values()) if positions else 0
-            rebuild.head = catalog.head.value
+            rebuild.head = connections.head.value
             rebuild.done, rebuild.total = await self._count(spec.name, rebuild)
         else:
             previous = self.rebuilds.get(spec.name)
@@ -189,13 +197,6 @@ class ServedGenerations:
         counted = self._counted.get(name)
         if counted is not None and time.monotonic() - counted[0] < COUNT_EVERY:
             return counted[1], counted[2]
-        row = await self.catalog.pool.fetchrow(
-            "SELECT count(*) FILTER (WHERE position <= $1) AS done, count(*) AS total"
-            " FROM tandem_events WHERE position <= $2",
-            rebuild.checkpoint,
-            rebuild.head,
-        )
-        assert row is not None
-        done, total = int(row["done"]), int(row["total"])
+        done, total = await count_up_to(self.connections.pool, rebuild.checkpoint, rebuild.head)
         self._counted[name] = (time.monotonic(), done, total)
         return done, total

@@ -1,7 +1,7 @@
 """Which stored copy a generation is, and how its storage is dropped.
 
 A generation of a projection is the projection class under the generation's storage
-name and version (`tandem.generations.storage_name`): the stores address keys, tables
+name and version (`tandem.rebuilds.postgres.storage_name`): the stores address keys, tables
 and checkpoints by those two attributes, so the same code folds a second copy beside
 the first without touching it.
 """
@@ -11,14 +11,15 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from tandem.generations import Generation
+from tandem.rebuilds.postgres import Generation
+from tandem.stores.postgres import forget_checkpoint
 
 if TYPE_CHECKING:
     import redis.asyncio
 
     from tandem.db.postgres import Pool
 
-log = logging.getLogger("catalog.generations")
+log = logging.getLogger("catalog.rebuilds")
 
 P = TypeVar("P", bound=type[Any])
 
@@ -68,8 +69,7 @@ async def drop_tables(pool: Pool, prefix: str, checkpoint_name: str) -> list[str
         ]
         for table in tables:
             await conn.execute(f'DROP TABLE IF EXISTS "{table}" CASCADE')
-        if await conn.fetchval("SELECT to_regclass('tandem_checkpoints')") is not None:
-            await conn.execute("DELETE FROM tandem_checkpoints WHERE name = $1", checkpoint_name)
+        await forget_checkpoint(conn, checkpoint_name)
     return tables
 
 

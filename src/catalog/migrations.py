@@ -1,0 +1,18 @@
+"""Every schema component the services profile's write database needs, in the order
+`tandem migrate` applies them: the toolkit's tables, then the catalog's."""
+
+from __future__ import annotations
+
+from catalog.write import postgres_schema
+from tandem import deadletters, leases
+from tandem.eventlog import postgres as event_log
+from tandem.migrations import Component
+from tandem.rebuilds import postgres as rebuild_registry
+
+MIGRATIONS: list[Component] = [
+    event_log.MIGRATIONS,
+    leases.MIGRATIONS,
+    deadletters.MIGRATIONS,
+    rebuild_registry.MIGRATIONS,
+    postgres_schema.MIGRATIONS,
+]
