@@ -17,10 +17,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tests.support.services import REDIS_URL, create_database, drop_database
-from tests.support.services_readmodels import delete_prefix
-
 from bench.harness import ApiDeployment, Process, patiently
+from tandem.testing.throwaway import REDIS_URL, create_database, delete_prefix, drop_database
 
 TOKEN = "bench-admin-token"
 
