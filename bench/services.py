@@ -1,5 +1,5 @@
-"""The services deployment the suite measures: `python -m bench.services` runs the
-suite on it (`python -m bench.suite --profile services`).
+"""The services deployment the suite measures (`python -m bench.suite --profile
+services`); the suite drives it, this module never imports the suite back.
 
 Fresh databases on the machine's PostgreSQL (write and read), a fresh key prefix on
 its Redis, the direct PostgreSQL transport; two `tandem worker` processes and one API
@@ -128,13 +128,3 @@ class ServicesDeployment(ApiDeployment):
             await client.aclose()
 
         asyncio.run(clean())
-
-
-def main() -> None:
-    from bench.suite import main as suite
-
-    suite(["--profile", "services", *sys.argv[1:]])
-
-
-if __name__ == "__main__":
-    main()
