@@ -1,5 +1,5 @@
-"""The embedded deployment the suite measures: `python -m bench.embedded` runs the
-suite on it (`python -m bench.suite --profile embedded`).
+"""The embedded deployment the suite measures (`python -m bench.suite --profile
+embedded`); the suite drives it, this module never imports the suite back.
 
 A fresh data directory (SQLite write database and event log, SQLite and DuckDB read
 models), seeded with `tandem seed --bulk`; one API process
@@ -114,13 +114,3 @@ async def catch_up(data: Path) -> dict[str, float]:
             store.close()  # type: ignore[attr-defined]
     reader.close()
     return rates
-
-
-def main() -> None:
-    from bench.suite import main as suite
-
-    suite(["--profile", "embedded", *sys.argv[1:]])
-
-
-if __name__ == "__main__":
-    main()

@@ -32,9 +32,9 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.projection import Projection, ProjectionRunner
 from psycopg.sql import SQL
-from tests.support.services import create_database, drop_database
 
 from bench.harness import patiently
+from tandem.testing.throwaway import create_database, drop_database
 
 
 class PeerProduct(Aggregate):

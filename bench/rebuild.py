@@ -35,14 +35,6 @@ from typing import Any
 
 import orjson
 import redis.asyncio
-from tests.support.services import (
-    PG_ADMIN_URL,
-    REDIS_URL,
-    PostgresDatabase,
-    create_database,
-    drop_database,
-)
-from tests.support.services_readmodels import delete_prefix
 
 from bench.harness import Report
 from catalog import seed
@@ -71,6 +63,14 @@ from tandem.projections.base import AsyncProjection
 from tandem.projections.runner import ProjectionRunner, ProjectionState
 from tandem.stores.postgres import PostgresProjectionStore
 from tandem.stores.redis import RedisProjectionStore
+from tandem.testing.throwaway import (
+    PG_ADMIN_URL,
+    REDIS_URL,
+    PostgresDatabase,
+    create_database,
+    delete_prefix,
+    drop_database,
+)
 from tandem.uow import UnitOfWork
 
 TARGET = 25_000  # events/s per projection (quality.md, catch-up)

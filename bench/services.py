@@ -1,5 +1,5 @@
-"""The services deployment the suite measures: `python -m bench.services` runs the
-suite on it (`python -m bench.suite --profile services`).
+"""The services deployment the suite measures (`python -m bench.suite --profile
+services`); the suite drives it, this module never imports the suite back.
 
 Fresh databases on the machine's PostgreSQL (write and read), a fresh key prefix on
 its Redis, the direct PostgreSQL transport; two `tandem worker` processes and one API
@@ -17,10 +17,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tests.support.services import REDIS_URL, create_database, drop_database
-from tests.support.services_readmodels import delete_prefix
-
 from bench.harness import ApiDeployment, Process, patiently
+from tandem.testing.throwaway import REDIS_URL, create_database, delete_prefix, drop_database
 
 TOKEN = "bench-admin-token"
 
@@ -130,13 +128,3 @@ class ServicesDeployment(ApiDeployment):
             await client.aclose()
 
         asyncio.run(clean())
-
-
-def main() -> None:
-    from bench.suite import main as suite
-
-    suite(["--profile", "services", *sys.argv[1:]])
-
-
-if __name__ == "__main__":
-    main()

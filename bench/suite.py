@@ -107,10 +107,9 @@ def _log(prefix: str) -> Any:
 def services_ceilings(
     deployment: Any, inputs: scenarios.Inputs, args: argparse.Namespace
 ) -> dict[str, Any]:
-    from tests.support.services import REDIS_URL, create_database, drop_database
-
     from catalog.migrations import MIGRATIONS
     from tandem.migrations import migrate
+    from tandem.testing.throwaway import REDIS_URL, create_database, drop_database
 
     async def prepare(url: str) -> list[str]:
         import asyncpg

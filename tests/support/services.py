@@ -2,7 +2,9 @@
 
 Each test gets its own PostgreSQL database, its own Redis key prefix and its own NATS
 stream names, so tests never see each other's data. A service that is not reachable
-skips the test on a laptop and fails it under `CI=true`.
+skips the test on a laptop and fails it under `CI=true`. The databases themselves come
+from `tandem.testing.throwaway`, which the benchmarks use too; this module adds the
+skip-or-fail check before each.
 """
 
 from __future__ import annotations
@@ -11,14 +13,18 @@ import os
 import socket
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import pytest
 
-PG_ADMIN_URL = os.environ.get("TANDEM_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("TANDEM_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-NATS_URL = os.environ.get("TANDEM_TEST_NATS_URL", "nats://127.0.0.1:4222")
+from tandem.testing import throwaway
+from tandem.testing.throwaway import (
+    NATS_URL,
+    PG_ADMIN_URL,
+    REDIS_URL,
+    PostgresDatabase,
+    drop_database,
+)
 
 
 def reachable(url: str, default_port: int) -> bool:
@@ -41,40 +47,10 @@ def require(name: str, url: str, default_port: int) -> None:
     pytest.skip(message)
 
 
-def with_database(url: str, database: str) -> str:
-    parts = urlsplit(url)
-    return parts._replace(path=f"/{database}").geturl()
-
-
-@dataclass(frozen=True)
-class PostgresDatabase:
-    """A fresh, empty database on the machine's PostgreSQL server."""
-
-    name: str
-    url: str
-
-
 async def create_database(prefix: str = "tandem_t") -> PostgresDatabase:
-    import asyncpg
-
+    """A fresh database (`tandem.testing.throwaway`), once PostgreSQL is known to be up."""
     require("PostgreSQL", PG_ADMIN_URL, 5432)
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(PG_ADMIN_URL)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return PostgresDatabase(name, with_database(PG_ADMIN_URL, name))
-
-
-async def drop_database(db: PostgresDatabase) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(PG_ADMIN_URL)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{db.name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    return await throwaway.create_database(prefix)
 
 
 async def postgres_database(prefix: str = "tandem_t") -> AsyncIterator[PostgresDatabase]:

@@ -30,6 +30,7 @@ from tandem.projections.partitions import partitions as split
 from tandem.rebuilds.postgres import copy_of
 from tandem.stores.postgres import PostgresProjectionStore, table_prefix
 from tandem.stores.redis import RedisProjectionStore, RedisTx, namespace
+from tandem.testing.throwaway import delete_prefix
 from tests.support.services import REDIS_URL, create_database, drop_database
 
 REDIS_PROJECTIONS: list[type[AsyncProjection[RedisTx]]] = [
@@ -73,12 +74,6 @@ async def dump_search(url: str, tables: SearchTables = TABLES) -> dict[str, list
         return out
     finally:
         await pool.close()
-
-
-async def delete_prefix(client: redis.asyncio.Redis, prefix: str) -> None:
-    keys = [k async for k in client.scan_iter(match=f"{prefix}:*", count=1000)]
-    for start in range(0, len(keys), 500):
-        await client.delete(*keys[start : start + 500])
 
 
 def live_copy(projection: Any, generations: dict[str, int] | None) -> Any:

@@ -10,5 +10,6 @@ Tandem's promises by subclassing it:
   read model in one transaction, exactly-once effect).
 
 Nothing here is imported by `tandem` itself: the suites need pytest, which is a
-development dependency only.
+development dependency only. `tandem.testing.throwaway` (fresh databases and key
+prefixes on the machine's servers, for tests and benchmarks alike) needs no pytest.
 """
