@@ -28,7 +28,8 @@ from tandem.bus import CommandBus, QueryBus
 from tandem.codec import EventRegistry
 from tandem.consistency import VersionWatch, follow
 from tandem.db.sqlite import SqliteDatabase, SqliteReader, checkpoint_wal
-from tandem.deadletters import DeadLetters, SqliteDeadLetters, per_projection
+from tandem.deadletters import DeadLetters, per_projection
+from tandem.deadletters.sqlite import SqliteDeadLetters
 from tandem.eventlog import sqlite as sqlite_log
 from tandem.eventlog.sqlite import SqliteEventLogReader
 from tandem.metrics import Metrics

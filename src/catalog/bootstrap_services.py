@@ -46,7 +46,6 @@ from catalog.settings import Settings, SettingsError
 from catalog.write import handlers, postgres_schema
 from catalog.write.postgres import SAVERS, PostgresCatalogUnitOfWork
 from catalog.write.repositories import CatalogUnitOfWork
-from tandem import deadletters as dead_letter_table
 from tandem import generations as registry
 from tandem import leases as lease_table
 from tandem.bus import CommandBus, QueryBus
@@ -54,6 +53,7 @@ from tandem.codec import EventRegistry
 from tandem.consistency import VersionWatch, follow
 from tandem.db.postgres import create_pool
 from tandem.db.postgres_notify import Listener
+from tandem.deadletters import postgres as dead_letter_table
 from tandem.eventlog import postgres as pg_log
 from tandem.metrics import Metrics
 from tandem.middleware import consistency, idempotency, timing, validation
