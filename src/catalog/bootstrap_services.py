@@ -52,7 +52,7 @@ from tandem.bus import CommandBus, QueryBus
 from tandem.codec import EventRegistry
 from tandem.consistency import VersionWatch, follow
 from tandem.db.postgres import create_pool
-from tandem.db.postgres_notify import Listener
+from tandem.db.postgres.notify import Listener
 from tandem.deadletters import postgres as dead_letter_table
 from tandem.eventlog import postgres as pg_log
 from tandem.metrics import Metrics
