@@ -94,7 +94,7 @@ async def _run_relay(settings: Settings) -> None:
 
     from tandem.consistency import VersionWatch
     from tandem.db.postgres import create_pool
-    from tandem.db.postgres_notify import Listener
+    from tandem.db.postgres.notify import Listener
     from tandem.eventlog import postgres as pg_log
     from tandem.transport.nats.relay import NatsRelay
 

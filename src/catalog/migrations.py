@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 from catalog.write import postgres_schema
-from tandem import deadletters, leases
+from tandem import leases
+from tandem.deadletters import postgres as deadletters
 from tandem.eventlog import postgres as event_log
 from tandem.migrations import Component
 from tandem.rebuilds import postgres as rebuild_registry

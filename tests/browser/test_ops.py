@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from catalog.settings import Settings
-from tandem.deadletters import SqliteDeadLetters
+from tandem.deadletters.sqlite import SqliteDeadLetters
 from tandem.eventlog.sqlite import SqliteEventLogReader
 from tandem.messages import StoredEvent
 from tests.browser.chromium import ARTIFACTS, launched, need_chromium

@@ -13,7 +13,7 @@ import pytest
 
 from tandem.consistency import VersionWatch
 from tandem.db.postgres import Pool, create_pool
-from tandem.db.postgres_notify import Listener
+from tandem.db.postgres.notify import Listener
 from tandem.eventlog import postgres as pg_log
 from tandem.eventlog import sqlite as sqlite_log
 from tandem.eventlog.base import NewEvent

@@ -20,7 +20,8 @@ import pytest
 
 from catalog.settings import Settings
 from tandem.db.postgres import create_pool
-from tandem.deadletters import PostgresDeadLetters, SqliteDeadLetters
+from tandem.deadletters.postgres import PostgresDeadLetters
+from tandem.deadletters.sqlite import SqliteDeadLetters
 from tandem.eventlog.postgres import PostgresEventLog
 from tandem.eventlog.sqlite import SqliteEventLogReader
 from tandem.messages import StoredEvent

@@ -11,7 +11,7 @@ from pathlib import Path
 from catalog.bootstrap import build_embedded
 from catalog.domain import commands as c
 from catalog.settings import Settings
-from tandem.deadletters import SqliteDeadLetters
+from tandem.deadletters.sqlite import SqliteDeadLetters
 
 
 def _tandem(data: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -10,7 +10,8 @@ import pytest
 from tests.support.services import postgres_database
 
 from tandem.db.postgres import create_pool
-from tandem.deadletters import MIGRATIONS, PostgresDeadLetters, SqliteDeadLetters
+from tandem.deadletters.postgres import MIGRATIONS, PostgresDeadLetters
+from tandem.deadletters.sqlite import SqliteDeadLetters
 from tandem.messages import StoredEvent
 from tandem.migrations import migrate
 

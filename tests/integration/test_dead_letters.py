@@ -15,7 +15,8 @@ from tests.integration.test_projection_runner import CountingProjection, read_st
 
 from catalog.domain import commands as c
 from catalog.runtime.embedded import EmbeddedRuntime
-from tandem.deadletters import SqliteDeadLetters, retry
+from tandem.deadletters import retry
+from tandem.deadletters.sqlite import SqliteDeadLetters
 from tandem.messages import StoredEvent
 from tandem.projections.runner import (
     PARKED_REREAD,

@@ -36,7 +36,7 @@ from tests.support.services import NATS_URL, nats_names, require
 from catalog.domain import commands as c
 from catalog.read_models.category_stats.sqlite import CategoryStatsProjection
 from catalog.runtime.embedded import EmbeddedRuntime
-from tandem.deadletters import SqliteDeadLetters
+from tandem.deadletters.sqlite import SqliteDeadLetters
 from tandem.eventlog import sqlite as sqlite_log
 from tandem.eventlog.base import NewEvent
 from tandem.messages import Metadata, StoredEvent

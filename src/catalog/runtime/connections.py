@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from nats.aio.client import Client as Nats
 
     from tandem.db.postgres import Pool
-    from tandem.deadletters import PostgresDeadLetters
+    from tandem.deadletters.postgres import PostgresDeadLetters
     from tandem.eventlog.postgres import PostgresEventLog
     from tandem.stores.duckdb import DuckDBProjectionStore
 

@@ -29,7 +29,7 @@ from tandem.bus import CommandBus, QueryBus
 from tandem.codec import EventRegistry
 from tandem.consistency import VersionWatch
 from tandem.db.sqlite import SqliteDatabase, SqliteReader, checkpoint_wal
-from tandem.deadletters import SqliteDeadLetters
+from tandem.deadletters.sqlite import SqliteDeadLetters
 from tandem.eventlog.sqlite import SqliteEventLogReader
 from tandem.metrics import Metrics
 from tandem.projections.runner import ProjectionRunner

@@ -48,13 +48,14 @@ from catalog.tokens import TokenVerifier
 from catalog.write import handlers
 from catalog.write.postgres import SAVERS, PostgresCatalogUnitOfWork
 from catalog.write.repositories import CatalogUnitOfWork
-from tandem import deadletters, leases
+from tandem import leases
 from tandem.background import Background
 from tandem.bus import CommandBus, QueryBus
 from tandem.codec import EventRegistry
 from tandem.consistency import VersionWatch
 from tandem.db.postgres import create_pool
-from tandem.db.postgres_notify import Listener
+from tandem.db.postgres.notify import Listener
+from tandem.deadletters.postgres import PostgresDeadLetters
 from tandem.eventlog import postgres as pg_log
 from tandem.metrics import Metrics
 from tandem.middleware import consistency, idempotency, timing, validation
@@ -126,7 +127,7 @@ class ServicesRuntime:
             self._closers.append(self.read_pool.close)
             self.redis = connections.redis = redis.asyncio.Redis.from_url(settings.redis_url)
             self._closers.append(self.redis.aclose)
-        self.dead_letters = connections.dead_letters = deadletters.PostgresDeadLetters(self.pool)
+        self.dead_letters = connections.dead_letters = PostgresDeadLetters(self.pool)
         spawn = self._background.spawn
         spawn(count_dead_letters(self.dead_letters, self.dead_letter_counts), "letters")
         mode = pg_log.AppendMode(settings.event_log_mode)

@@ -1,1 +1,2 @@
-"""Database connections the toolkit's backends share: one module per database."""
+"""Database connections the toolkit's backends share: one module per database,
+a package where a database needs more than one concept."""

@@ -1,4 +1,4 @@
-"""PostgreSQL connections for every PostgreSQL part of the toolkit (asyncpg)."""
+"""The connection pool every PostgreSQL part of the toolkit shares, and its types."""
 
 from __future__ import annotations
 

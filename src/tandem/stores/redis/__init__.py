@@ -1,0 +1,28 @@
+"""Projections on Redis, one concept a module.
+
+- `store`: `RedisProjectionStore`, one namespace per projection version and a fenced
+  checkpoint; how a batch is applied;
+- `buffer`: `RedisTx`, a batch's buffered writes and the reads that see them;
+- `compaction`: a batch's writes collapsed to fewer commands with the same result;
+- `script`: the Lua commit script, atomic and fenced by the checkpoint, and the writes'
+  encoding for it;
+- `commands`: one buffered write and the byte forms of values;
+- `errors`: why a batch was refused.
+
+The names importers use are re-exported here.
+"""
+
+from tandem.stores.redis.buffer import RedisTx
+from tandem.stores.redis.commands import as_bytes, optional_bytes
+from tandem.stores.redis.errors import CheckpointMoved, KeyTypeConflict
+from tandem.stores.redis.store import RedisProjectionStore, namespace
+
+__all__ = [
+    "CheckpointMoved",
+    "KeyTypeConflict",
+    "RedisProjectionStore",
+    "RedisTx",
+    "as_bytes",
+    "namespace",
+    "optional_bytes",
+]
