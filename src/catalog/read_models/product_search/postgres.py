@@ -33,13 +33,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from catalog.read_models.money import cents
 from catalog.read_models.product_search.postgres_words import tsvector, words
-from catalog.read_models.product_search.sqlite import (
-    PATH_SEPARATOR,
-    ProductSearchProjection,
-    bucket,
-    cents,
-)
+from catalog.read_models.product_search.rules import PATH_SEPARATOR, bucket
+from catalog.read_models.product_search.sqlite import ProductSearchProjection
 from tandem.messages import StoredEvent
 from tandem.projections.base import AsyncProjection
 from tandem.stores.postgres import table_prefix
