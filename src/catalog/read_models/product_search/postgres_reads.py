@@ -32,11 +32,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from catalog.read_models.product_search.postgres import (
-    TABLES,
-    PostgresProductSearchProjection,
-    SearchTables,
-)
+from catalog.read_models.product_search.postgres import TABLES, PostgresProductSearchProjection
+from catalog.read_models.product_search.postgres_schema import SearchTables
 from catalog.read_models.product_search.postgres_words import tsquery, words
 from catalog.read_models.product_search.rules import (
     Counts,
