@@ -186,6 +186,16 @@ def _changes(event: StoredEvent) -> dict[str, Any]:
     return {"status": "discontinued"}  # ProductDiscontinued
 
 
+def _facts(row: dict[str, Any]) -> tuple[Any, ...]:
+    """A product's stored fields, in `_FIELDS_AND_STATUS` order, then its price bucket."""
+    return (*(row[c] for c in _FIELDS_AND_STATUS), bucket(row["price_cents"]))
+
+
+def _arrays(records: list[tuple[Any, ...]]) -> list[list[Any]]:
+    """Rows turned into one array per column, for a statement that `unnest`s them."""
+    return [list(column) for column in zip(*records, strict=True)]
+
+
 class _ProductRun:
     """Product events between two category events, folded in memory, written in bulk.
 
@@ -279,27 +289,10 @@ class _ProductRun:
         if not rows:
             return
         t = self.tables
-        columns: list[list[Any]] = [[] for _ in range(14)]
+        records = []
         for position, row in sorted(rows, key=lambda r: r[0]):
             vector, name_words = document(row["name"], row["sku"], row["description"])
-            values = (
-                position,
-                row["id"],
-                row["sku"],
-                row["name"],
-                row["description"],
-                row["category_id"],
-                row["price_cents"],
-                row["price"],
-                row["currency"],
-                row["stock"],
-                row["status"],
-                bucket(row["price_cents"]),
-                vector,
-                name_words,
-            )
-            for column, value in zip(columns, values, strict=True):
-                column.append(value)
+            records.append((position, row["id"], row["sku"], *_facts(row), vector, name_words))
         await tx.execute(
             f"INSERT INTO {t.products} (created_position, id, sku, name, description,"
             " category_id, price_cents, price, currency, stock, status, bucket, doc_vector,"
@@ -316,7 +309,7 @@ class _ProductRun:
             " currency, stock, status, bucket, doc, name_words)"
             f" LEFT JOIN {t.categories} k ON k.id = u.category_id"
             " ORDER BY u.position",
-            *columns,
+            *_arrays(records),
         )
 
     async def _update(self, tx: Connection, rows: list[tuple[dict[str, Any], bool, bool]]) -> None:
@@ -326,29 +319,13 @@ class _ProductRun:
         if not rows:
             return
         t = self.tables
-        columns: list[list[Any]] = [[] for _ in range(13)]
+        records = []
         for row, own_text, retext in rows:
             vector: str | None = None
             name_words: str | None = None
             if own_text:
                 vector, name_words = document(row["name"], row["sku"], row["description"])
-            values = (
-                row["id"],
-                row["name"],
-                row["description"],
-                row["category_id"],
-                row["price_cents"],
-                row["price"],
-                row["currency"],
-                row["stock"],
-                row["status"],
-                bucket(row["price_cents"]),
-                vector,
-                name_words,
-                retext,
-            )
-            for column, value in zip(columns, values, strict=True):
-                column.append(value)
+            records.append((row["id"], *_facts(row), vector, name_words, retext))
         await tx.execute(
             f"UPDATE {t.products} p SET name = u.name, description = u.description,"
             " category_id = u.category_id, price_cents = u.price_cents, price = u.price,"
@@ -367,7 +344,7 @@ class _ProductRun:
             " status, bucket, doc, name_words, retext)"
             f" LEFT JOIN {t.categories} k ON k.id = u.category_id"
             " WHERE p.id = u.id",
-            *columns,
+            *_arrays(records),
         )
 
     async def _count(self, tx: Connection, deltas: dict[FacetKey, int]) -> None:
