@@ -27,7 +27,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any, TypeVar
 
 from catalog.domain.errors import InvalidInput
-from catalog.read_models.money import from_cents
+from catalog.read_models.money import from_cents, optional_from_cents
 from catalog.read_models.product_search.cursors import decode_cursor, encode_cursor
 from catalog.read_models.queries import SearchProducts
 
@@ -45,7 +45,7 @@ PRICE_EDGES: tuple[int, ...] = (0, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000)
 # Unicode letters and digits: what the unicode61 tokenizer keeps as token characters.
 _WORD = re.compile(r"[^\W_]+")
 
-Row = TypeVar("Row")
+RowT = TypeVar("RowT")
 # Matches per (category id, price bucket, count): what the total and both facets come from.
 Counts = list[tuple[str, int, int]]
 
@@ -177,8 +177,8 @@ def summary(row: Any) -> dict[str, Any]:
 
 
 def cut(
-    s: PlannedSearch, rows: list[Row], keys: Callable[[Row], tuple[Any, ...]]
-) -> tuple[list[Row], str | None]:
+    s: PlannedSearch, rows: list[RowT], keys: Callable[[RowT], tuple[Any, ...]]
+) -> tuple[list[RowT], str | None]:
     """The page of `rows` (fetched one past the limit, to know whether another page
     follows) and the cursor resuming after its last row's sort `keys` (None: no more)."""
     if len(rows) <= s.limit:
@@ -203,7 +203,7 @@ def facets(counts: Counts, children: dict[str, tuple[str, str]]) -> dict[str, li
     return {
         "category": [{"id": cid, "name": name, "count": n} for (cid, name), n in ranked],
         "price": [
-            {"min": from_cents(low), "max": None if high is None else from_cents(high), "count": n}
+            {"min": from_cents(low), "max": optional_from_cents(high), "count": n}
             for low, high, n in zip(PRICE_EDGES, uppers, by_bucket, strict=True)
             if n
         ],
