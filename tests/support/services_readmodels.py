@@ -17,11 +17,8 @@ from catalog.read_models.cart_view.redis import RedisCartViewProjection
 from catalog.read_models.category_stats.redis import RedisCategoryStatsProjection
 from catalog.read_models.order_view.redis import RedisOrderViewProjection
 from catalog.read_models.product_detail.redis import FEED, RedisProductDetailProjection
-from catalog.read_models.product_search.postgres import (
-    TABLES,
-    PostgresProductSearchProjection,
-    SearchTables,
-)
+from catalog.read_models.product_search.postgres import TABLES, PostgresProductSearchProjection
+from catalog.read_models.product_search.postgres_schema import SearchTables
 from catalog.rebuilds.storage import stored_class
 from tandem.db.postgres import create_pool
 from tandem.eventlog.postgres import PostgresEventLog

@@ -120,11 +120,9 @@ def service_read_models() -> list[ServiceReadModel]:
     from catalog.read_models.category_stats.redis import RedisCategoryStatsProjection
     from catalog.read_models.order_view.redis import RedisOrderViewProjection
     from catalog.read_models.product_detail.redis import RedisProductDetailProjection
-    from catalog.read_models.product_search.postgres import (
-        PostgresProductSearchProjection,
-        SearchTables,
-    )
+    from catalog.read_models.product_search.postgres import PostgresProductSearchProjection
     from catalog.read_models.product_search.postgres_reads import PostgresSearchReads
+    from catalog.read_models.product_search.postgres_schema import SearchTables
     from catalog.read_models.redis_reads import (
         RedisCartViewReads,
         RedisCategoryStatsReads,

@@ -52,21 +52,6 @@ def product(row: Row, paths: dict[str, list[str]]) -> dict[str, Any]:
     }
 
 
-def summary(row: Row) -> dict[str, Any]:
-    """One search result."""
-    return {
-        "id": row["id"],
-        "sku": row["sku"],
-        "name": row["name"],
-        "price": row["price"],
-        "currency": row["currency"],
-        "in_stock": row["stock"] > 0,
-        "stock": row["stock"],
-        "category": {"id": row["category_id"], "name": row["category_name"] or ""},
-        "status": row["status"],
-    }
-
-
 def stats(category_id: str, name: str, row: Row) -> dict[str, Any]:
     """Category stats from one aggregate row over the category's subtree."""
     count = int(row["product_count"])

@@ -1,8 +1,8 @@
 """Product search on the write tables: substring matching, filters, facets, keyset pages.
 
-Validation, cursors and facet shapes are the read model's own (`plan`, `encode_cursor`,
-`_facets` of `catalog.read_models.product_search.sqlite_reads`), so every level rejects
-the same input and pages the same way. Only active products match.
+Validation, cursors and the answer's shape are the read models' own (`plan`, `cut`,
+`result` of `catalog.read_models.product_search.rules`), so every level rejects the
+same input and pages the same way. Only active products match.
 
 Matching, as a shared-model application would do it without a search index: every word
 of the search text must occur, case-folded, as a substring of the product's name,
@@ -21,17 +21,11 @@ version) index), then the id.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from catalog.read_models.level1.documents import summary
 from catalog.read_models.level1.statements import SUBTREE, Statement
-from catalog.read_models.product_search.sqlite import bucket_sql
-from catalog.read_models.product_search.sqlite_reads import _facets, encode_cursor, plan
+from catalog.read_models.product_search import rules
 from catalog.read_models.queries import SearchProducts
-
-if TYPE_CHECKING:
-    # Planning is the read models' own; its result type is their module's.
-    from catalog.read_models.product_search.sqlite_reads import _Search as PlannedSearch
 
 _PATHS = """paths(id, path) AS (
     SELECT id, lower(name) FROM categories WHERE parent_id IS NULL
@@ -64,7 +58,7 @@ class _Sql:
         return " ".join(self.parts), self.params
 
 
-def _with(sql: _Sql, s: PlannedSearch) -> None:
+def _with(sql: _Sql, s: rules.PlannedSearch) -> None:
     ctes: list[str] = []
     params: list[Any] = []
     if s.category is not None:
@@ -76,7 +70,7 @@ def _with(sql: _Sql, s: PlannedSearch) -> None:
         sql.add("WITH RECURSIVE " + ", ".join(ctes), *params)
 
 
-def _source(sql: _Sql, s: PlannedSearch, *, named: bool) -> None:
+def _source(sql: _Sql, s: rules.PlannedSearch, *, named: bool) -> None:
     sql.add("FROM products p")
     if s.terms:
         sql.add("JOIN paths cp ON cp.id = p.category_id")
@@ -84,7 +78,7 @@ def _source(sql: _Sql, s: PlannedSearch, *, named: bool) -> None:
         sql.add("LEFT JOIN categories c ON c.id = p.category_id")
 
 
-def _where(sql: _Sql, s: PlannedSearch) -> None:
+def _where(sql: _Sql, s: rules.PlannedSearch) -> None:
     sql.add("WHERE p.status = 'active'")
     for term in s.terms:
         pattern = f"%{term}%"
@@ -102,12 +96,8 @@ def _where(sql: _Sql, s: PlannedSearch) -> None:
         sql.add("AND p.price_cents <= ?", s.max_cents)
 
 
-def _effective(s: PlannedSearch) -> str:
-    return "newest" if s.sort == "relevance" and not s.terms else s.sort
-
-
-def _key(sql: _Sql, s: PlannedSearch) -> None:
-    sort = _effective(s)
+def _key(sql: _Sql, s: rules.PlannedSearch) -> None:
+    sort = s.order.name
     if sort == "relevance":
         hits = " + ".join("CASE WHEN lower(p.name) LIKE ? THEN 1 ELSE 0 END" for _ in s.terms)
         sql.add(f"CAST(-({hits}) AS DOUBLE PRECISION) AS k0,", *(f"%{t}%" for t in s.terms))
@@ -117,17 +107,17 @@ def _key(sql: _Sql, s: PlannedSearch) -> None:
         sql.add("p.price_cents AS k0,")
 
 
-def _counts(s: PlannedSearch) -> Statement:
+def _counts(s: rules.PlannedSearch) -> Statement:
     sql = _Sql()
     _with(sql, s)
-    sql.add(f"SELECT p.category_id, {bucket_sql('p.price_cents')} AS bucket, COUNT(*) AS n")
+    sql.add(f"SELECT p.category_id, {rules.bucket_sql('p.price_cents')} AS bucket, COUNT(*) AS n")
     _source(sql, s, named=False)
     _where(sql, s)
     sql.add("GROUP BY 1, 2")
     return sql.statement()
 
 
-def _page(s: PlannedSearch) -> Statement:
+def _page(s: rules.PlannedSearch) -> Statement:
     sql = _Sql()
     _with(sql, s)
     sql.add("SELECT * FROM (SELECT")
@@ -159,41 +149,32 @@ def _children(parent: str | None) -> Statement:
     return sql, [] if parent is None else [parent]
 
 
-def statements(s: PlannedSearch) -> list[Statement]:
+def statements(s: rules.PlannedSearch) -> list[Statement]:
     """The category check, the counts, the page and the facet categories of a search."""
     known = ("SELECT COUNT(*) AS n FROM categories WHERE id = ?", [s.category])
     return [known, _counts(s), _page(s), _children(s.category)]
 
 
-def _nothing() -> dict[str, Any]:
-    return {"items": [], "total": 0, "next_cursor": None, "facets": {"category": [], "price": []}}
+def _cursor_keys(s: rules.PlannedSearch, row: Any) -> tuple[Any, ...]:
+    """The sort key of a page row, typed as the read models' cursors carry it."""
+    key = float(row["k0"]) if s.order.name == "relevance" else int(row["k0"])
+    return key, row["k1"]
 
 
-def answer(s: PlannedSearch, results: Sequence[Sequence[Any]]) -> dict[str, Any]:
+def answer(s: rules.PlannedSearch, results: Sequence[Sequence[Any]]) -> dict[str, Any]:
     """The search's answer from the rows of its `statements`."""
-    known, count_rows, page, children = results
+    known, count_rows, rows, children = results
     if s.category is not None and not int(known[0]["n"]):
-        return _nothing()
+        return rules.nothing()
     counts = [(row[0], int(row[1]), int(row[2])) for row in count_rows]
     if not counts:
-        return _nothing()
-    page = list(page)
-    next_cursor = None
-    if len(page) > s.limit:
-        page = page[: s.limit]
-        last = page[-1]
-        key = float(last["k0"]) if _effective(s) == "relevance" else int(last["k0"])
-        next_cursor = encode_cursor(s.sort, (key, last["k1"]), s.digest)
+        return rules.nothing()
+    page, next_cursor = rules.cut(s, list(rows), lambda row: _cursor_keys(s, row))
     facet_children = {row["descendant"]: (row["child"], row["name"]) for row in children}
-    return {
-        "items": [summary(row) for row in page],
-        "total": sum(n for _, _, n in counts),
-        "next_cursor": next_cursor,
-        "facets": _facets(counts, facet_children),
-    }
+    return rules.result([rules.summary(row) for row in page], counts, next_cursor, facet_children)
 
 
-def planned(query: SearchProducts) -> PlannedSearch:
+def planned(query: SearchProducts) -> rules.PlannedSearch:
     """Validate a search (InvalidInput on bad input) before any database time; the
     read models' own planning, so every level accepts and pages alike."""
-    return plan(query)
+    return rules.plan(query)

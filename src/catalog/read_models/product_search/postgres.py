@@ -24,122 +24,25 @@ INSERT, one UPDATE and one facet upsert write the outcome, which is exactly what
 applying the events one by one would leave (see `_ProductRun`).
 
 Every table name starts with `product_search_v1_` (`table_prefix`): a later version
-builds its tables beside these. Ids and categories use the "C" collation, so `ORDER BY
-id` is byte order, as in SQLite, whatever the database's collation.
+builds its tables beside these. Their DDL is `postgres_schema`'s; ids and categories use
+the "C" collation, so `ORDER BY id` is byte order, as in SQLite.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from catalog.read_models.money import cents
+from catalog.read_models.product_search.postgres_schema import SearchTables, schema
 from catalog.read_models.product_search.postgres_words import tsvector, words
-from catalog.read_models.product_search.sqlite import (
-    PATH_SEPARATOR,
-    ProductSearchProjection,
-    bucket,
-    cents,
-)
+from catalog.read_models.product_search.rules import PATH_SEPARATOR, bucket
+from catalog.read_models.product_search.sqlite import ProductSearchProjection
 from tandem.messages import StoredEvent
 from tandem.projections.base import AsyncProjection
 from tandem.stores.postgres import table_prefix
 
 if TYPE_CHECKING:
     from tandem.db.postgres import Connection
-
-
-@dataclass(frozen=True)
-class SearchTables:
-    """The names of one version's tables."""
-
-    categories: str
-    closure: str
-    products: str
-    facets: str
-
-    @classmethod
-    def named(cls, prefix: str) -> SearchTables:
-        return cls(
-            f"{prefix}_categories", f"{prefix}_closure", f"{prefix}_products", f"{prefix}_facets"
-        )
-
-
-# Room left in each page of the products table, so that an update touching no indexed
-# column (a stock change) can stay on its page as a HOT update: no new entries in the
-# two GIN indexes, which cost more than the rest of an update together.
-PRODUCTS_FILLFACTOR = 80
-
-
-def schema(t: SearchTables) -> tuple[str, ...]:
-    """Statements that create the tables and indexes (each safe to run again)."""
-    return (
-        "CREATE EXTENSION IF NOT EXISTS pg_trgm",
-        f"""
-        CREATE TABLE IF NOT EXISTS {t.categories} (
-            id TEXT COLLATE "C" PRIMARY KEY,
-            name TEXT NOT NULL,
-            parent_id TEXT COLLATE "C",
-            path TEXT NOT NULL,
-            path_vector TSVECTOR NOT NULL,
-            path_words TEXT NOT NULL
-        )
-        """,
-        f"CREATE INDEX IF NOT EXISTS {t.categories}_parent ON {t.categories} (parent_id)",
-        f"""
-        CREATE TABLE IF NOT EXISTS {t.closure} (
-            ancestor TEXT COLLATE "C" NOT NULL,
-            descendant TEXT COLLATE "C" NOT NULL,
-            depth INTEGER NOT NULL,
-            PRIMARY KEY (ancestor, descendant)
-        )
-        """,
-        f"CREATE INDEX IF NOT EXISTS {t.closure}_descendant ON {t.closure} (descendant, depth)",
-        # The position of ProductCreated orders products by age: the `newest` sort key.
-        f"""
-        CREATE TABLE IF NOT EXISTS {t.products} (
-            created_position BIGINT PRIMARY KEY,
-            id TEXT COLLATE "C" NOT NULL UNIQUE,
-            sku TEXT NOT NULL,
-            name TEXT NOT NULL,
-            description TEXT NOT NULL,
-            category_id TEXT COLLATE "C" NOT NULL,
-            price_cents BIGINT NOT NULL,
-            price TEXT NOT NULL,
-            currency TEXT NOT NULL,
-            stock BIGINT NOT NULL,
-            status TEXT NOT NULL,
-            bucket SMALLINT NOT NULL,
-            doc_vector TSVECTOR NOT NULL,
-            name_words TEXT NOT NULL,
-            search TSVECTOR NOT NULL,
-            fuzzy TEXT NOT NULL
-        ) WITH (fillfactor = {PRODUCTS_FILLFACTOR})
-        """,
-        f"CREATE INDEX IF NOT EXISTS {t.products}_search ON {t.products} USING GIN (search)",
-        f"""
-        CREATE INDEX IF NOT EXISTS {t.products}_fuzzy
-            ON {t.products} USING GIN (fuzzy gin_trgm_ops)
-        """,
-        # Only active products are ever searched; these serve the category filter and
-        # the price sorts and ranges.
-        f"""
-        CREATE INDEX IF NOT EXISTS {t.products}_category
-            ON {t.products} (category_id, price_cents, id) WHERE status = 'active'
-        """,
-        f"""
-        CREATE INDEX IF NOT EXISTS {t.products}_price
-            ON {t.products} (price_cents, id) WHERE status = 'active'
-        """,
-        f"""
-        CREATE TABLE IF NOT EXISTS {t.facets} (
-            category_id TEXT COLLATE "C" NOT NULL,
-            bucket SMALLINT NOT NULL,
-            in_stock BOOLEAN NOT NULL,
-            n BIGINT NOT NULL,
-            PRIMARY KEY (category_id, bucket, in_stock)
-        )
-        """,
-    )
 
 
 # The product fields events change, and those the facet counts depend on.
@@ -283,6 +186,16 @@ def _changes(event: StoredEvent) -> dict[str, Any]:
     return {"status": "discontinued"}  # ProductDiscontinued
 
 
+def _facts(row: dict[str, Any]) -> tuple[Any, ...]:
+    """A product's stored fields, in `_FIELDS_AND_STATUS` order, then its price bucket."""
+    return (*(row[c] for c in _FIELDS_AND_STATUS), bucket(row["price_cents"]))
+
+
+def _arrays(records: list[tuple[Any, ...]]) -> list[list[Any]]:
+    """Rows turned into one array per column, for a statement that `unnest`s them."""
+    return [list(column) for column in zip(*records, strict=True)]
+
+
 class _ProductRun:
     """Product events between two category events, folded in memory, written in bulk.
 
@@ -376,27 +289,10 @@ class _ProductRun:
         if not rows:
             return
         t = self.tables
-        columns: list[list[Any]] = [[] for _ in range(14)]
+        records = []
         for position, row in sorted(rows, key=lambda r: r[0]):
             vector, name_words = document(row["name"], row["sku"], row["description"])
-            values = (
-                position,
-                row["id"],
-                row["sku"],
-                row["name"],
-                row["description"],
-                row["category_id"],
-                row["price_cents"],
-                row["price"],
-                row["currency"],
-                row["stock"],
-                row["status"],
-                bucket(row["price_cents"]),
-                vector,
-                name_words,
-            )
-            for column, value in zip(columns, values, strict=True):
-                column.append(value)
+            records.append((position, row["id"], row["sku"], *_facts(row), vector, name_words))
         await tx.execute(
             f"INSERT INTO {t.products} (created_position, id, sku, name, description,"
             " category_id, price_cents, price, currency, stock, status, bucket, doc_vector,"
@@ -413,7 +309,7 @@ class _ProductRun:
             " currency, stock, status, bucket, doc, name_words)"
             f" LEFT JOIN {t.categories} k ON k.id = u.category_id"
             " ORDER BY u.position",
-            *columns,
+            *_arrays(records),
         )
 
     async def _update(self, tx: Connection, rows: list[tuple[dict[str, Any], bool, bool]]) -> None:
@@ -423,29 +319,13 @@ class _ProductRun:
         if not rows:
             return
         t = self.tables
-        columns: list[list[Any]] = [[] for _ in range(13)]
+        records = []
         for row, own_text, retext in rows:
             vector: str | None = None
             name_words: str | None = None
             if own_text:
                 vector, name_words = document(row["name"], row["sku"], row["description"])
-            values = (
-                row["id"],
-                row["name"],
-                row["description"],
-                row["category_id"],
-                row["price_cents"],
-                row["price"],
-                row["currency"],
-                row["stock"],
-                row["status"],
-                bucket(row["price_cents"]),
-                vector,
-                name_words,
-                retext,
-            )
-            for column, value in zip(columns, values, strict=True):
-                column.append(value)
+            records.append((row["id"], *_facts(row), vector, name_words, retext))
         await tx.execute(
             f"UPDATE {t.products} p SET name = u.name, description = u.description,"
             " category_id = u.category_id, price_cents = u.price_cents, price = u.price,"
@@ -464,7 +344,7 @@ class _ProductRun:
             " status, bucket, doc, name_words, retext)"
             f" LEFT JOIN {t.categories} k ON k.id = u.category_id"
             " WHERE p.id = u.id",
-            *columns,
+            *_arrays(records),
         )
 
     async def _count(self, tx: Connection, deltas: dict[FacetKey, int]) -> None:

@@ -1,12 +1,12 @@
 """Product search on PostgreSQL: the same answers as the SQLite FTS5 reads, from `tsvector`.
 
-Validation, cursors and facet shapes are the SQLite module's own (`plan`,
-`encode_cursor`, `_facets`), so both backends reject the same input with the same
-`InvalidInput` and page the same way. Each search runs in one read-only REPEATABLE READ
-transaction, so its total, facets and page describe the same moment of the read model:
-a count of the matches per (category, price bucket), which gives the total and both
-facets, then the page (keyset: it seeks past the cursor's sort key), then the names of
-the facet categories.
+Validation, cursors and the answer's shape are every backend's (`rules`: `plan`, `cut`,
+`result`), so both backends reject the same input with the same `InvalidInput` and page
+the same way. Each search runs in one read-only REPEATABLE READ transaction, so its
+total, facets and page describe the same moment of the read model: a count of the
+matches per (category, price bucket), which gives the total and both facets, then the
+page (keyset: it seeks past the cursor's sort key), then the names of the facet
+categories.
 
 Matching. Text matches as in FTS5: every word of the search must begin a word of the
 product's name, SKU, description or category path (a one-letter word must be a whole
@@ -32,20 +32,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from catalog.read_models.product_search.postgres import (
-    TABLES,
-    PostgresProductSearchProjection,
-    SearchTables,
-)
+from catalog.read_models.product_search.postgres import TABLES, PostgresProductSearchProjection
+from catalog.read_models.product_search.postgres_schema import SearchTables
 from catalog.read_models.product_search.postgres_words import tsquery, words
-from catalog.read_models.product_search.sqlite_reads import _facets, encode_cursor, plan
+from catalog.read_models.product_search.rules import (
+    Counts,
+    PlannedSearch,
+    cut,
+    nothing,
+    plan,
+    result,
+    summary,
+)
 from catalog.read_models.queries import SearchProducts
 from tandem.bus import QueryBus
 
 if TYPE_CHECKING:
-    # Planning is shared with the SQLite reads so that both validate, sort and page
-    # alike; its result type is that module's.
-    from catalog.read_models.product_search.sqlite_reads import _Search as PlannedSearch
     from tandem.db.postgres import Connection, Pool
 
 FUZZY_THRESHOLD = 0.5
@@ -121,9 +123,6 @@ def _clauses(t: SearchTables, s: PlannedSearch, text: _Text | None, param: _Para
     return clauses
 
 
-Counts = list[tuple[str, int, int]]
-
-
 async def _counts(
     t: SearchTables, conn: Connection, s: PlannedSearch, text: _Text | None
 ) -> Counts:
@@ -157,8 +156,8 @@ async def _page(
 ) -> list[Any]:
     """The page's rows (one more than the limit, to know if another page follows)."""
     param = _Params()
-    # Relevance without search text sorts newest first (as `plan` decided).
-    sort = "newest" if s.sort == "relevance" and text is None else s.sort
+    # The sort `plan` resolved: relevance without search text is newest first.
+    sort = s.order.name
     key = text.rank(param) if text is not None and sort == "relevance" else _SORT_KEYS[sort]
     clauses = _clauses(t, s, text, param)
     if s.after is not None:
@@ -191,24 +190,6 @@ async def _facet_categories(
     return {row[0]: (row[1], row[2]) for row in rows}
 
 
-def _summary(row: Any) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "sku": row["sku"],
-        "name": row["name"],
-        "price": row["price"],
-        "currency": row["currency"],
-        "in_stock": row["stock"] > 0,
-        "stock": row["stock"],
-        "category": {"id": row["category_id"], "name": row["category_name"] or ""},
-        "status": row["status"],
-    }
-
-
-def _nothing() -> dict[str, Any]:
-    return {"items": [], "total": 0, "next_cursor": None, "facets": {"category": [], "price": []}}
-
-
 async def _matching(
     t: SearchTables, conn: Connection, s: PlannedSearch
 ) -> tuple[_Text | None, Counts]:
@@ -237,23 +218,14 @@ async def run_search(
         if s.category is not None:
             known = await conn.fetchval(f"SELECT 1 FROM {t.categories} WHERE id = $1", s.category)
             if known is None:
-                return _nothing()
+                return nothing()
         text, counts = await _matching(t, conn, s)
         if not counts:
-            return _nothing()
+            return nothing()
         page = await _page(t, conn, s, text)
         children = await _facet_categories(t, conn, s.category)
-    next_cursor = None
-    if len(page) > s.limit:
-        page = page[: s.limit]
-        last = page[-1]
-        next_cursor = encode_cursor(s.sort, (last["sort_key"], last["id"]), s.digest)
-    return {
-        "items": [_summary(row) for row in page],
-        "total": sum(n for _, _, n in counts),
-        "next_cursor": next_cursor,
-        "facets": _facets(counts, children),
-    }
+    page, next_cursor = cut(s, page, lambda row: (row["sort_key"], row["id"]))
+    return result([summary(row) for row in page], counts, next_cursor, children)
 
 
 class PostgresSearchReads:

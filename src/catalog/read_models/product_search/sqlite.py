@@ -21,19 +21,15 @@ its total and facets without reading the products.
 from __future__ import annotations
 
 import sqlite3
-from bisect import bisect_right
-from decimal import Decimal
 from typing import Any
 
+from catalog.read_models.money import cents
+from catalog.read_models.product_search.rules import PATH_SEPARATOR, bucket
 from tandem.messages import StoredEvent
 from tandem.projections.base import Projection
 
-PATH_SEPARATOR = " / "
 IN_STOCK_TOKEN = "s1"
 OUT_OF_STOCK_TOKEN = "s0"
-# Price facet edges in cents: [0,10), [10,25), … [500,∞). Counts are stored per bucket,
-# so changing the edges needs a new projection version (a rebuild).
-PRICE_EDGES: tuple[int, ...] = (0, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000)
 
 SCHEMA: tuple[str, ...] = (
     """
@@ -133,27 +129,9 @@ _LOAD = (
 Product = dict[str, Any]
 
 
-def bucket_sql(price_cents: str) -> str:
-    """SQL for the index of the price bucket holding `price_cents`."""
-    cases = " ".join(
-        f"WHEN {price_cents} < {edge} THEN {i}" for i, edge in enumerate(PRICE_EDGES[1:])
-    )
-    return f"(CASE {cases} ELSE {len(PRICE_EDGES) - 1} END)"
-
-
-def bucket(price_cents: int) -> int:
-    """The index of the price bucket holding `price_cents` (as `bucket_sql`)."""
-    return max(bisect_right(PRICE_EDGES, price_cents) - 1, 0)
-
-
 def category_token(key: int) -> str:
     """The filter token a product carries for each category on its path."""
     return f"c{key}"
-
-
-def cents(price: str | Decimal) -> int:
-    """A money amount (at most two decimals) as an integer number of cents."""
-    return int((Decimal(price) * 100).to_integral_value())
 
 
 def _filters(tokens: str, stock: int) -> str:

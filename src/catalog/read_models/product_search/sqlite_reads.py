@@ -4,7 +4,9 @@ A search runs in one read transaction, so its parts agree with each other: a cou
 every match per (category, price bucket), which yields the total and both facets; the
 page, which seeks past the cursor's sort key instead of skipping rows with OFFSET; the
 display fields of the page's rows alone; and the names of the facet categories. A text
-search gets its counts and its page from a single walk over the FTS matches.
+search gets its counts and its page from a single walk over the FTS matches. Validation,
+sorts, cursors and the answer's shape are every backend's (`rules`); only the SQL is
+this store's.
 
     reads = ProductSearchReads(store.reader)
     page = await reads.search(SearchProducts(q="trail run", in_stock=True, sort="price_asc"))
@@ -15,40 +17,32 @@ search gets its counts and its page from a single walk over the FTS matches.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
-import json
-import re
 import sqlite3
-import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
 from catalog.domain.errors import InvalidInput
+from catalog.read_models.product_search.rules import (
+    Counts,
+    Order,
+    PlannedSearch,
+    bucket_sql,
+    cut,
+    nothing,
+    plan,
+    result,
+)
 from catalog.read_models.product_search.sqlite import (
     IN_STOCK_TOKEN,
     OUT_OF_STOCK_TOKEN,
-    PRICE_EDGES,
     ProductSearchProjection,
-    bucket_sql,
     category_token,
 )
 from catalog.read_models.queries import SearchProducts
 from tandem.bus import QueryBus
 from tandem.db.sqlite import SqliteReader, transaction
 
-MAX_LIMIT = 100
-MAX_QUERY_CHARS = 1024
-MAX_TERMS = 16
-MAX_CURSOR_CHARS = 512
-# Far above any storable price (below 10^9), small enough to bind as a 64-bit integer.
-_CENTS_CAP = 10**13
-_INT64 = 2**63
 # Up to this many matches, sorting them all is cheaper than scanning for a page of them.
 _FEW = 2_000
 
@@ -57,161 +51,23 @@ _FEW = 2_000
 _BM25 = "bm25(ps_fts, 10.0, 1.0, 4.0, 2.0, 0.0)"
 _TEXT_COLUMNS = "{name description sku category_path}"
 
-# Unicode letters and digits: what the unicode61 tokenizer keeps as token characters.
-_WORD = re.compile(r"[^\W_]+")
-_CURSOR_CHARS = re.compile(r"[A-Za-z0-9_-]+")
-
-
-@dataclass(frozen=True)
-class _Order:
-    """One sort: its key expressions (the last one the tie-break), direction, key types."""
-
-    keys: tuple[str, ...]
-    descending: bool
-    types: tuple[type, ...]
-
-    def sql(self, keys: tuple[str, ...] | None = None) -> str:
-        direction = " DESC" if self.descending else ""
-        return ", ".join(f"{key}{direction}" for key in keys or self.keys)
-
-
-_ORDERS: dict[str, _Order] = {
-    "relevance": _Order((_BM25, "p.id"), False, (float, str)),
-    "price_asc": _Order(("p.price_cents", "p.id"), False, (int, str)),
-    "price_desc": _Order(("p.price_cents", "p.id"), True, (int, str)),
-    "newest": _Order(("p.created_position", "p.id"), True, (int, str)),
+# The key expressions of each sort (as `plan` resolved it), the last one the tie-break.
+_KEYS: dict[str, tuple[str, ...]] = {
+    "relevance": (_BM25, "p.id"),
+    "price_asc": ("p.price_cents", "p.id"),
+    "price_desc": ("p.price_cents", "p.id"),
+    "newest": ("p.created_position", "p.id"),
 }
 
 
-@dataclass(frozen=True)
-class _Search:
-    """A validated search, ready to turn into SQL."""
-
-    terms: tuple[str, ...]
-    category: str | None
-    min_cents: int | None
-    max_cents: int | None
-    in_stock: bool | None
-    sort: str
-    order: _Order
-    limit: int
-    after: tuple[Any, ...] | None
-    digest: str
-
-
-def search_terms(q: str | None) -> tuple[str, ...]:
-    """The words of a user's search text, lower-cased and without repeats."""
-    if q is None:
-        return ()
-    if len(q) > MAX_QUERY_CHARS:
-        raise InvalidInput("q", f"must be at most {MAX_QUERY_CHARS} characters")
-    words = _WORD.findall(unicodedata.normalize("NFKC", q).lower())
-    terms = tuple(dict.fromkeys(words))
-    if len(terms) > MAX_TERMS:
-        raise InvalidInput("q", f"must have at most {MAX_TERMS} words")
-    return terms
-
-
-def _price_bound(value: Decimal | None, field: str, rounding: str) -> int | None:
-    if value is None:
-        return None
-    if not isinstance(value, Decimal) or not value.is_finite():
-        raise InvalidInput(field, "must be a finite decimal number")
-    if value < 0:
-        raise InvalidInput(field, "must not be negative")
-    if value >= _CENTS_CAP // 100:
-        return _CENTS_CAP
-    # Prices have at most two decimals, so rounding a bound inward keeps its meaning.
-    return int((value * 100).to_integral_value(rounding=rounding))
-
-
-def _digest(*parts: Any) -> str:
-    raw = json.dumps(parts, separators=(",", ":")).encode()
-    return hashlib.blake2b(raw, digest_size=12).hexdigest()
-
-
-def _checksum(body: dict[str, Any]) -> str:
-    # Not a secret: it catches altered or truncated cursors. Forging one only moves the
-    # keyset position of a search the caller may run anyway.
-    raw = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
-    return hashlib.blake2b(raw, digest_size=12, person=b"tandem-cursor").hexdigest()
-
-
-def encode_cursor(sort: str, keys: tuple[Any, ...], digest: str) -> str:
-    """An opaque, url-safe cursor resuming after `keys` in a search with this digest."""
-    body: dict[str, Any] = {"s": sort, "k": list(keys), "f": digest}
-    body["c"] = _checksum(body)
-    raw = json.dumps(body, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def _valid_key(value: Any, kind: type) -> bool:
-    if kind is int:
-        return type(value) is int and -_INT64 <= value < _INT64
-    if kind is float:
-        return type(value) in (int, float) and abs(value) < float("inf")
-    return type(value) is str and len(value) <= 200
-
-
-def decode_cursor(cursor: str, sort: str, order: _Order, digest: str) -> tuple[Any, ...]:
-    """The sort key a cursor resumes after; InvalidInput unless it fits this search."""
-    foreign = InvalidInput("cursor", "is not a cursor this service issued")
-    if len(cursor) > MAX_CURSOR_CHARS or not _CURSOR_CHARS.fullmatch(cursor):
-        raise foreign
-    try:
-        body = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, binascii.Error) as exc:
-        raise foreign from exc
-    if not isinstance(body, dict) or set(body) != {"s", "k", "f", "c"}:
-        raise foreign
-    check = body.pop("c")
-    if not isinstance(check, str) or not hmac.compare_digest(check, _checksum(body)):
-        raise InvalidInput("cursor", "was altered")
-    if body["s"] != sort or body["f"] != digest:
-        raise InvalidInput("cursor", "belongs to a search with other filters or sort")
-    keys = body["k"]
-    if (
-        not isinstance(keys, list)
-        or len(keys) != len(order.types)
-        or not all(_valid_key(v, t) for v, t in zip(keys, order.types, strict=True))
-    ):
-        raise foreign
-    return tuple(float(v) if t is float else v for v, t in zip(keys, order.types, strict=True))
-
-
-def plan(query: SearchProducts) -> _Search:
-    """Validate a search and resolve its sort; raises InvalidInput on bad input."""
-    if query.sort not in _ORDERS:
-        raise InvalidInput("sort", f"must be one of {', '.join(_ORDERS)}")
-    if type(query.limit) is not int or not 1 <= query.limit <= MAX_LIMIT:
-        raise InvalidInput("limit", f"must be between 1 and {MAX_LIMIT}")
-    if query.in_stock not in (None, True, False):
-        raise InvalidInput("in_stock", "must be true or false")
-    terms = search_terms(query.q)
-    min_cents = _price_bound(query.min_price, "min_price", ROUND_CEILING)
-    max_cents = _price_bound(query.max_price, "max_price", ROUND_FLOOR)
-    # Relevance means nothing without search text; newest is the useful order then.
-    order = _ORDERS["newest" if query.sort == "relevance" and not terms else query.sort]
-    digest = _digest(list(terms), query.category, min_cents, max_cents, query.in_stock)
-    after = None
-    if query.cursor is not None:
-        after = decode_cursor(query.cursor, query.sort, order, digest)
-    return _Search(
-        terms=terms,
-        category=query.category,
-        min_cents=min_cents,
-        max_cents=max_cents,
-        in_stock=query.in_stock,
-        sort=query.sort,
-        order=order,
-        limit=query.limit,
-        after=after,
-        digest=digest,
-    )
+def _order_by(order: Order, keys: tuple[str, ...] | None = None) -> str:
+    """ORDER BY terms of a sort, on its own key expressions or on `keys` naming them."""
+    direction = " DESC" if order.descending else ""
+    return ", ".join(f"{key}{direction}" for key in keys or _KEYS[order.name])
 
 
 def _matches(
-    s: _Search, category_key: int | None, order: _Order | None, *, few: bool = False
+    s: PlannedSearch, category_key: int | None, order: Order | None, *, few: bool = False
 ) -> tuple[str, list[str], list[Any]]:
     """FROM clause, WHERE terms and parameters that select every match of `s`.
 
@@ -241,7 +97,7 @@ def _matches(
                 "p.category_id IN (SELECT descendant FROM ps_category_closure WHERE ancestor = ?)"
             )
             params.append(s.category)
-        elif order is None or order.keys[0] == "p.price_cents" or (few and _priced(s)):
+        elif order is None or _KEYS[order.name][0] == "p.price_cents" or (few and _priced(s)):
             source = "ps_products p INDEXED BY ps_products_price"
         else:
             # Newest first is the table's own rowid order, read backwards.
@@ -259,15 +115,14 @@ def _matches(
     return source, clauses, params
 
 
-def _priced(s: _Search) -> bool:
+def _priced(s: PlannedSearch) -> bool:
     return s.min_cents is not None or s.max_cents is not None
 
 
-Counts = list[tuple[str, int, int]]
 PageKeys = list[tuple[Any, ...]]
 
 
-def _after(s: _Search, keys: tuple[str, ...]) -> tuple[str, list[Any]]:
+def _after(s: PlannedSearch, keys: tuple[str, ...]) -> tuple[str, list[Any]]:
     """The keyset condition that resumes after the cursor ("1" without one)."""
     if s.after is None:
         return "1", []
@@ -277,19 +132,20 @@ def _after(s: _Search, keys: tuple[str, ...]) -> tuple[str, list[Any]]:
 
 
 def _text_search(
-    conn: sqlite3.Connection, s: _Search, category_key: int | None
+    conn: sqlite3.Connection, s: PlannedSearch, category_key: int | None
 ) -> tuple[Counts, PageKeys]:
     """Counts and page of a text search from one walk over the FTS matches."""
     source, clauses, params = _matches(s, category_key, s.order)
-    keys = ", ".join(f"{key} AS k{i}" for i, key in enumerate(s.order.keys))
-    names = tuple(f"k{i}" for i in range(len(s.order.keys)))
+    order_keys = _KEYS[s.order.name]
+    keys = ", ".join(f"{key} AS k{i}" for i, key in enumerate(order_keys))
+    names = tuple(f"k{i}" for i in range(len(order_keys)))
     after, after_params = _after(s, names)
     sql = (
         "WITH m AS MATERIALIZED (SELECT p.created_position AS cp, p.category_id AS category,"
         f" p.price_cents AS cents, {keys} FROM {source} WHERE {' AND '.join(clauses)})"
         f" SELECT 0, category, {bucket_sql('cents')}, COUNT(*), NULL, NULL FROM m GROUP BY 2, 3"
         f" UNION ALL SELECT * FROM (SELECT 1, cp, NULL, NULL, {', '.join(names)} FROM m"
-        f" WHERE {after} ORDER BY {s.order.sql(names)} LIMIT ?)"
+        f" WHERE {after} ORDER BY {_order_by(s.order, names)} LIMIT ?)"
     )
     counts: Counts = []
     page: PageKeys = []
@@ -303,7 +159,7 @@ def _text_search(
     return counts, page
 
 
-def _counts(conn: sqlite3.Connection, s: _Search) -> Counts:
+def _counts(conn: sqlite3.Connection, s: PlannedSearch) -> Counts:
     """Matches per (category, price bucket) of a search without text."""
     if not _priced(s):
         # Every filter left is a dimension of the kept counts: no product is read.
@@ -330,13 +186,14 @@ def _counts(conn: sqlite3.Connection, s: _Search) -> Counts:
     return [(row[0], row[1], row[2]) for row in conn.execute(sql, params).fetchall()]
 
 
-def _page(conn: sqlite3.Connection, s: _Search, total: int) -> PageKeys:
+def _page(conn: sqlite3.Connection, s: PlannedSearch, total: int) -> PageKeys:
     """The page of a search without text, found from index entries alone."""
     source, clauses, params = _matches(s, None, s.order, few=total <= _FEW)
-    after, after_params = _after(s, s.order.keys)
+    keys = _KEYS[s.order.name]
+    after, after_params = _after(s, keys)
     sql = (
-        f"SELECT p.created_position, {', '.join(s.order.keys)} FROM {source}"
-        f" WHERE {' AND '.join([*clauses, after])} ORDER BY {s.order.sql()} LIMIT ?"
+        f"SELECT p.created_position, {', '.join(keys)} FROM {source}"
+        f" WHERE {' AND '.join([*clauses, after])} ORDER BY {_order_by(s.order)} LIMIT ?"
     )
     rows = conn.execute(sql, [*params, *after_params, s.limit + 1]).fetchall()
     return [tuple(row) for row in rows]
@@ -369,32 +226,6 @@ def _facet_categories(conn: sqlite3.Connection, parent: str | None) -> dict[str,
     return {row[0]: (row[1], row[2]) for row in rows}
 
 
-def _money(amount: int) -> str:
-    return f"{Decimal(amount) / 100:.2f}"
-
-
-def _facets(
-    counts: list[tuple[str, int, int]], children: dict[str, tuple[str, str]]
-) -> dict[str, list[dict[str, Any]]]:
-    by_child: dict[tuple[str, str], int] = {}
-    by_bucket = [0] * len(PRICE_EDGES)
-    for category_id, bucket, count in counts:
-        by_bucket[bucket] += count
-        child = children.get(category_id)
-        if child is not None:
-            by_child[child] = by_child.get(child, 0) + count
-    ranked = sorted(by_child.items(), key=lambda item: (-item[1], item[0][1], item[0][0]))
-    uppers: tuple[int | None, ...] = (*PRICE_EDGES[1:], None)
-    return {
-        "category": [{"id": cid, "name": name, "count": n} for (cid, name), n in ranked],
-        "price": [
-            {"min": _money(low), "max": None if high is None else _money(high), "count": n}
-            for low, high, n in zip(PRICE_EDGES, uppers, by_bucket, strict=True)
-            if n
-        ],
-    }
-
-
 def _summary(row: sqlite3.Row) -> dict[str, Any]:
     _, id, sku, name, price, currency, in_stock, stock, category_id, category_name, status = row
     return {
@@ -425,11 +256,7 @@ def _match_errors() -> Iterator[None]:
         raise InvalidInput("q", "cannot be searched") from exc
 
 
-def _nothing() -> dict[str, Any]:
-    return {"items": [], "total": 0, "next_cursor": None, "facets": {"category": [], "price": []}}
-
-
-def run_search(conn: sqlite3.Connection, s: _Search) -> dict[str, Any]:
+def run_search(conn: sqlite3.Connection, s: PlannedSearch) -> dict[str, Any]:
     """Run a planned search on a connection to the product-search store."""
     with transaction(conn, immediate=False):
         category_key: int | None = None
@@ -438,7 +265,7 @@ def run_search(conn: sqlite3.Connection, s: _Search) -> dict[str, Any]:
                 "SELECT key FROM ps_categories WHERE id = ?", (s.category,)
             ).fetchone()
             if row is None:
-                return _nothing()
+                return nothing()
             category_key = int(row[0])
         if s.terms:
             with _match_errors():
@@ -447,19 +274,11 @@ def run_search(conn: sqlite3.Connection, s: _Search) -> dict[str, Any]:
             counts = _counts(conn, s)
             page = _page(conn, s, sum(n for _, _, n in counts)) if counts else []
         if not counts:
-            return _nothing()
-        next_cursor = None
-        if len(page) > s.limit:
-            page = page[: s.limit]
-            next_cursor = encode_cursor(s.sort, page[-1][1:], s.digest)
+            return nothing()
+        page, next_cursor = cut(s, page, lambda keys: keys[1:])
         items = _summaries(conn, page)
         children = _facet_categories(conn, s.category)
-    return {
-        "items": items,
-        "total": sum(n for _, _, n in counts),
-        "next_cursor": next_cursor,
-        "facets": _facets(counts, children),
-    }
+    return result(items, counts, next_cursor, children)
 
 
 class ProductSearchReads:

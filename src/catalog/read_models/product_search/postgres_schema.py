@@ -1,0 +1,106 @@
+"""The PostgreSQL product-search tables: their names per version, and the DDL that makes them.
+
+Each projection version has its own tables, named from its prefix (`SearchTables.named`),
+so a rebuild of a later version fills its tables beside the ones being served. Ids and
+categories use the "C" collation, so `ORDER BY id` is byte order, as in SQLite, whatever
+the database's collation. Which column serves what is said in
+`catalog.read_models.product_search.postgres`, the fold that writes them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SearchTables:
+    """The names of one version's tables."""
+
+    categories: str
+    closure: str
+    products: str
+    facets: str
+
+    @classmethod
+    def named(cls, prefix: str) -> SearchTables:
+        return cls(
+            f"{prefix}_categories", f"{prefix}_closure", f"{prefix}_products", f"{prefix}_facets"
+        )
+
+
+# Room left in each page of the products table, so that an update touching no indexed
+# column (a stock change) can stay on its page as a HOT update: no new entries in the
+# two GIN indexes, which cost more than the rest of an update together.
+PRODUCTS_FILLFACTOR = 80
+
+
+def schema(t: SearchTables) -> tuple[str, ...]:
+    """Statements that create the tables and indexes (each safe to run again)."""
+    return (
+        "CREATE EXTENSION IF NOT EXISTS pg_trgm",
+        f"""
+        CREATE TABLE IF NOT EXISTS {t.categories} (
+            id TEXT COLLATE "C" PRIMARY KEY,
+            name TEXT NOT NULL,
+            parent_id TEXT COLLATE "C",
+            path TEXT NOT NULL,
+            path_vector TSVECTOR NOT NULL,
+            path_words TEXT NOT NULL
+        )
+        """,
+        f"CREATE INDEX IF NOT EXISTS {t.categories}_parent ON {t.categories} (parent_id)",
+        f"""
+        CREATE TABLE IF NOT EXISTS {t.closure} (
+            ancestor TEXT COLLATE "C" NOT NULL,
+            descendant TEXT COLLATE "C" NOT NULL,
+            depth INTEGER NOT NULL,
+            PRIMARY KEY (ancestor, descendant)
+        )
+        """,
+        f"CREATE INDEX IF NOT EXISTS {t.closure}_descendant ON {t.closure} (descendant, depth)",
+        # The position of ProductCreated orders products by age: the `newest` sort key.
+        f"""
+        CREATE TABLE IF NOT EXISTS {t.products} (
+            created_position BIGINT PRIMARY KEY,
+            id TEXT COLLATE "C" NOT NULL UNIQUE,
+            sku TEXT NOT NULL,
+            name TEXT NOT NULL,
+            description TEXT NOT NULL,
+            category_id TEXT COLLATE "C" NOT NULL,
+            price_cents BIGINT NOT NULL,
+            price TEXT NOT NULL,
+            currency TEXT NOT NULL,
+            stock BIGINT NOT NULL,
+            status TEXT NOT NULL,
+            bucket SMALLINT NOT NULL,
+            doc_vector TSVECTOR NOT NULL,
+            name_words TEXT NOT NULL,
+            search TSVECTOR NOT NULL,
+            fuzzy TEXT NOT NULL
+        ) WITH (fillfactor = {PRODUCTS_FILLFACTOR})
+        """,
+        f"CREATE INDEX IF NOT EXISTS {t.products}_search ON {t.products} USING GIN (search)",
+        f"""
+        CREATE INDEX IF NOT EXISTS {t.products}_fuzzy
+            ON {t.products} USING GIN (fuzzy gin_trgm_ops)
+        """,
+        # Only active products are ever searched; these serve the category filter and
+        # the price sorts and ranges.
+        f"""
+        CREATE INDEX IF NOT EXISTS {t.products}_category
+            ON {t.products} (category_id, price_cents, id) WHERE status = 'active'
+        """,
+        f"""
+        CREATE INDEX IF NOT EXISTS {t.products}_price
+            ON {t.products} (price_cents, id) WHERE status = 'active'
+        """,
+        f"""
+        CREATE TABLE IF NOT EXISTS {t.facets} (
+            category_id TEXT COLLATE "C" NOT NULL,
+            bucket SMALLINT NOT NULL,
+            in_stock BOOLEAN NOT NULL,
+            n BIGINT NOT NULL,
+            PRIMARY KEY (category_id, bucket, in_stock)
+        )
+        """,
+    )
