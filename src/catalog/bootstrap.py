@@ -18,10 +18,10 @@ from catalog.read_models.level1.wiring import DirectReads
 from catalog.read_models.product_detail.feed import ProductFeed, sqlite_changes
 from catalog.read_models.product_detail.sqlite import ProductDetailProjection
 from catalog.read_models.registry import READ_MODELS, EmbeddedReadModel, Reads, StoreKind
-from catalog.rebuilds.embedded import INLINE_BATCH, SUFFIXES, AsyncCopy, EmbeddedRebuilds
-from catalog.rebuilds.files import live_file
 from catalog.runtime.contract import Role, Runtime
 from catalog.runtime.embedded import EmbeddedRuntime
+from catalog.runtime.rebuilds.embedded import INLINE_BATCH, SUFFIXES, AsyncCopy, EmbeddedRebuilds
+from catalog.runtime.rebuilds.files import live_file
 from catalog.runtime.running import LiveTracked, RunningReadModel
 from catalog.settings import Settings
 from catalog.write import handlers

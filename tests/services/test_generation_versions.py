@@ -22,8 +22,8 @@ from catalog.bootstrap import build_services
 from catalog.domain.commands import ChangePrice, CreateCategory, CreateProduct
 from catalog.migrations import MIGRATIONS
 from catalog.read_models.queries import SearchProducts
-from catalog.rebuilds import keeper
 from catalog.runtime.contract import Role
+from catalog.runtime.rebuilds import keeper
 from catalog.runtime.services import ServicesRuntime
 from catalog.settings import Settings
 from tandem.db.postgres import create_pool

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from catalog.read_models.registry import READ_MODELS
-from catalog.rebuilds.files import live_file
+from catalog.runtime.rebuilds.files import live_file
 from catalog.settings import Settings
 from tandem.eventlog import sqlite as sqlite_log
 from tandem.projections.base import Projection

@@ -19,7 +19,7 @@ from catalog.read_models.order_view.redis import RedisOrderViewProjection
 from catalog.read_models.product_detail.redis import FEED, RedisProductDetailProjection
 from catalog.read_models.product_search.postgres import TABLES, PostgresProductSearchProjection
 from catalog.read_models.product_search.postgres_schema import SearchTables
-from catalog.rebuilds.storage import stored_class
+from catalog.runtime.rebuilds.storage import stored_class
 from tandem.db.postgres import create_pool
 from tandem.eventlog.postgres import PostgresEventLog
 from tandem.projections.base import AsyncProjection

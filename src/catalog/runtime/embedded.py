@@ -16,9 +16,9 @@ from catalog.read_models.level1.wiring import DirectReads
 from catalog.read_models.product_detail.cache import DetailCache
 from catalog.read_models.product_detail.feed import ProductFeed
 from catalog.read_models.registry import StoreKind
-from catalog.rebuilds.embedded import SUFFIXES, EmbeddedRebuilds
-from catalog.rebuilds.files import clean
 from catalog.runtime.contract import ParkingTarget, RebuildUnsupported, StatusRow
+from catalog.runtime.rebuilds.embedded import SUFFIXES, EmbeddedRebuilds
+from catalog.runtime.rebuilds.files import clean
 from catalog.runtime.running import OutdatedCopy, RunningReadModel, all_reach, serving_version
 from catalog.runtime.status import count_dead_letters, describe_all
 from catalog.settings import Settings

@@ -29,10 +29,6 @@ from catalog.read_models.level1.wiring import DirectReads
 from catalog.read_models.product_detail import cache as detail_cache
 from catalog.read_models.product_detail.feed import ProductFeed, redis_changes
 from catalog.read_models.registry import StoreKind, service_read_models
-from catalog.rebuilds.analytics import LocalAnalytics
-from catalog.rebuilds.keeper import GenerationKeeper
-from catalog.rebuilds.serving import ServedGenerations
-from catalog.rebuilds.storage import stored_class
 from catalog.runtime.connections import ServiceConnections
 from catalog.runtime.contract import (
     ParkingTarget,
@@ -41,6 +37,10 @@ from catalog.runtime.contract import (
     Role,
     StatusRow,
 )
+from catalog.runtime.rebuilds.analytics import LocalAnalytics
+from catalog.runtime.rebuilds.keeper import GenerationKeeper
+from catalog.runtime.rebuilds.serving import ServedGenerations
+from catalog.runtime.rebuilds.storage import stored_class
 from catalog.runtime.running import LiveTracked, RunningReadModel, all_reach
 from catalog.runtime.status import count_dead_letters, describe_all
 from catalog.settings import Settings, SettingsError

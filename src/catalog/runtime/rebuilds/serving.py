@@ -20,9 +20,9 @@ import time
 from typing import Any
 
 from catalog.read_models.registry import ServiceReadModel
-from catalog.rebuilds.analytics import LocalAnalytics, LocalCopies
-from catalog.rebuilds.storage import stored_class
 from catalog.runtime.connections import ServiceConnections
+from catalog.runtime.rebuilds.analytics import LocalAnalytics, LocalCopies
+from catalog.runtime.rebuilds.storage import stored_class
 from catalog.runtime.running import RunningReadModel
 from tandem.eventlog.postgres import count_up_to
 from tandem.projections.remote import RemoteProjection, RemoteProjections

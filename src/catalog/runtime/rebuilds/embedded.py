@@ -1,6 +1,6 @@
 """Blue/green rebuilds on the embedded profile.
 
-An asynchronous read model's copy is a file of its own (`catalog.rebuilds.files`): a
+An asynchronous read model's copy is a file of its own (`catalog.runtime.rebuilds.files`): a
 new one is folded from position 0 beside the live one (`tandem.rebuilds.copies`) and,
 once caught up, reads, checkpoint and runner switch to it in one step of the event
 loop; the old file is dropped after a grace period. A `sync` read model's copy is a set
@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from catalog.read_models.registry import StoreKind
-from catalog.rebuilds.files import live_file, next_file, point_to, remove
 from catalog.runtime.contract import RebuildRefused
+from catalog.runtime.rebuilds.files import live_file, next_file, point_to, remove
 from catalog.runtime.running import OutdatedCopy, RunningReadModel
 from tandem.background import Background
 from tandem.consistency import VersionWatch, follow

@@ -22,8 +22,8 @@ import contextlib
 import logging
 
 from catalog.read_models.registry import ServiceReadModel, StoreKind
-from catalog.rebuilds.storage import drop_namespace, drop_tables, stored_class
 from catalog.runtime.connections import ServiceConnections
+from catalog.runtime.rebuilds.storage import drop_namespace, drop_tables, stored_class
 from tandem.projections.worker import RunnerFactory, failed_part, forget_reports
 from tandem.rebuilds import postgres as registry
 from tandem.rebuilds.postgres import Generation
@@ -38,7 +38,7 @@ class GenerationKeeper:
     def __init__(self, connections: ServiceConnections) -> None:
         self.connections = connections
         # Workers fold what goes to Redis and the read database; API processes fold
-        # analytics themselves (`catalog.rebuilds.analytics`), but the registry holds all.
+        # analytics themselves (`catalog.runtime.rebuilds.analytics`), but the registry holds all.
         self.specs = connections.remote_specs
         self.versions = {spec.name: int(spec.projection.version) for spec in connections.specs}
         self._heads: dict[tuple[str, int], int] = {}
