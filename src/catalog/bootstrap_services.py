@@ -118,24 +118,23 @@ class ServiceReadModel:
 
 
 def _service_read_models() -> list[ServiceReadModel]:
-    from catalog.read_models.analytics_reads import PriceHistoryReads, SalesAnalyticsReads
     from catalog.read_models.cart_view.redis import RedisCartViewProjection
+    from catalog.read_models.cart_view.redis_reads import RedisCartViewReads
     from catalog.read_models.category_stats.redis import RedisCategoryStatsProjection
+    from catalog.read_models.category_stats.redis_reads import RedisCategoryStatsReads
     from catalog.read_models.order_view.redis import RedisOrderViewProjection
+    from catalog.read_models.order_view.redis_reads import RedisOrderViewReads
     from catalog.read_models.price_history.duckdb import PriceHistoryProjection
+    from catalog.read_models.price_history.duckdb_reads import PriceHistoryReads
     from catalog.read_models.product_detail.redis import RedisProductDetailProjection
+    from catalog.read_models.product_detail.redis_reads import RedisProductDetailReads
     from catalog.read_models.product_search.postgres import (
         PostgresProductSearchProjection,
         SearchTables,
     )
     from catalog.read_models.product_search.postgres_reads import PostgresSearchReads
-    from catalog.read_models.redis_reads import (
-        RedisCartViewReads,
-        RedisCategoryStatsReads,
-        RedisOrderViewReads,
-        RedisProductDetailReads,
-    )
     from catalog.read_models.sales_analytics.duckdb import SalesAnalyticsProjection
+    from catalog.read_models.sales_analytics.duckdb_reads import SalesAnalyticsReads
     from tandem.stores.postgres import table_prefix
 
     def redis_reads(cls: Any) -> Callable[[ServicesCatalog, type[Any]], Any]:

@@ -16,10 +16,11 @@ from catalog.bootstrap import Catalog
 from catalog.domain import commands as c
 from catalog.domain import order as order_module
 from catalog.domain.errors import InvalidInput, NotFound
-from catalog.read_models.analytics_reads import PriceHistoryReads, SalesAnalyticsReads
 from catalog.read_models.price_history.duckdb import PriceHistoryProjection
+from catalog.read_models.price_history.duckdb_reads import PriceHistoryReads
 from catalog.read_models.queries import PriceHistory, SalesAnalytics
 from catalog.read_models.sales_analytics.duckdb import SalesAnalyticsProjection
+from catalog.read_models.sales_analytics.duckdb_reads import SalesAnalyticsReads
 from catalog.settings import Settings
 from tandem.bus import QueryBus
 from tandem.stores.duckdb import DuckDBProjectionStore

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from catalog.read_models.analytics_reads import PriceHistoryReads, SalesAnalyticsReads
 from catalog.read_models.cart_view.sqlite import CartViewProjection
 from catalog.read_models.cart_view.sqlite_reads import CartViewReads
 from catalog.read_models.category_stats.sqlite import CategoryStatsProjection
@@ -18,11 +17,13 @@ from catalog.read_models.category_stats.sqlite_reads import CategoryStatsReads
 from catalog.read_models.order_view.sqlite import OrderViewProjection
 from catalog.read_models.order_view.sqlite_reads import OrderViewReads
 from catalog.read_models.price_history.duckdb import PriceHistoryProjection
+from catalog.read_models.price_history.duckdb_reads import PriceHistoryReads
 from catalog.read_models.product_detail.sqlite import ProductDetailProjection
 from catalog.read_models.product_detail.sqlite_reads import ProductDetailReads
 from catalog.read_models.product_search.sqlite import ProductSearchProjection
 from catalog.read_models.product_search.sqlite_reads import ProductSearchReads
 from catalog.read_models.sales_analytics.duckdb import SalesAnalyticsProjection
+from catalog.read_models.sales_analytics.duckdb_reads import SalesAnalyticsReads
 from tandem.bus import QueryBus
 from tandem.projections.base import Projection
 

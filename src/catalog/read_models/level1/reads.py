@@ -13,10 +13,11 @@ from typing import Any, Protocol
 
 from catalog.domain.errors import InvalidInput, NotFound, NotOwner
 from catalog.read_models import queries as q
-from catalog.read_models.analytics_reads import SALES_SQL, _date
 from catalog.read_models.level1 import READ_MODEL, documents, search, statements
 from catalog.read_models.level1.dialect import Dialect
 from catalog.read_models.level1.statements import Statement
+from catalog.read_models.sales_analytics.duckdb_reads import SALES_SQL
+from catalog.read_models.sales_analytics.rules import parse_date
 from tandem.bus import QueryBus
 
 
@@ -89,8 +90,8 @@ class Level1Reads:
     async def sales_analytics(self, query: q.SalesAnalytics) -> dict[str, Any]:
         if query.group_by not in SALES_SQL:
             raise InvalidInput("group_by", f"must be one of {', '.join(SALES_SQL)}")
-        start = _date("start", query.start)
-        end = _date("end", query.end)
+        start = parse_date("start", query.start)
+        end = parse_date("end", query.end)
         if start is not None and end is not None and start > end:
             raise InvalidInput("end", "must not be before start")
         (rows,) = await self._db.read(
