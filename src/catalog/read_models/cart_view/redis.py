@@ -15,7 +15,7 @@ SQL's `UPDATE … WHERE id = ?`, evaluated inside the commit script.
 
 from __future__ import annotations
 
-from catalog.read_models.category_stats.sqlite import cents
+from catalog.read_models.money import cents
 from tandem.messages import StoredEvent
 from tandem.projections.base import AsyncProjection
 from tandem.stores.redis import RedisTx

@@ -13,7 +13,7 @@ from typing import Any
 
 from catalog.domain.errors import NotFound, NotOwner
 from catalog.read_models.cart_view import redis as cart_view
-from catalog.read_models.category_stats.sqlite import format_cents
+from catalog.read_models.money import from_cents
 from catalog.read_models.queries import GetCart
 from catalog.read_models.redis_common import RedisReads, text, text_hash
 from tandem.bus import QueryBus
@@ -73,16 +73,16 @@ def _cart(
             {
                 "product_id": product_id,
                 "name": name or "",
-                "unit_price": format_cents(unit),
+                "unit_price": from_cents(unit),
                 "quantity": quantity,
-                "line_total": format_cents(unit * quantity),
+                "line_total": from_cents(unit * quantity),
             }
         )
     return {
         "id": cart_id,
         "owner": owner,
         "lines": lines,
-        "subtotal": format_cents(subtotal),
+        "subtotal": from_cents(subtotal),
         # As in SQLite: no currency for an empty cart or one mixing currencies.
         "currency": currencies.pop() if len(currencies) == 1 else None,
     }

@@ -10,9 +10,9 @@ primary key. The join keeps product events O(1) and reads cheap.
 from __future__ import annotations
 
 import sqlite3
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from catalog.read_models.money import cents, from_cents
 from tandem.db.sqlite import run_script
 from tandem.messages import StoredEvent
 from tandem.projections.base import Projection
@@ -35,14 +35,6 @@ CREATE TABLE IF NOT EXISTS cv_products (
     currency TEXT NOT NULL
 )
 """
-
-
-def _cents(amount: str) -> int:
-    return int((Decimal(amount) * 100).to_integral_value(ROUND_HALF_UP))
-
-
-def _money(cents: int) -> str:
-    return str((Decimal(cents) / 100).quantize(Decimal("0.01")))
 
 
 class CartViewProjection(Projection[sqlite3.Connection]):
@@ -90,14 +82,14 @@ class CartViewProjection(Projection[sqlite3.Connection]):
             tx.execute(
                 "INSERT OR REPLACE INTO cv_products (id, name, price_cents, currency)"
                 " VALUES (?, ?, ?, ?)",
-                (id, data["name"], _cents(data["price"]), data["currency"]),
+                (id, data["name"], cents(data["price"]), data["currency"]),
             )
         elif event.type == "ProductDetailsUpdated":
             tx.execute("UPDATE cv_products SET name = ? WHERE id = ?", (data["name"], id))
         elif event.type == "PriceChanged":
             tx.execute(
                 "UPDATE cv_products SET price_cents = ?, currency = ? WHERE id = ?",
-                (_cents(data["price"]), data["currency"], id),
+                (cents(data["price"]), data["currency"], id),
             )
 
 
@@ -124,16 +116,16 @@ def fetch(conn: sqlite3.Connection, cart_id: str) -> dict[str, Any] | None:
             {
                 "product_id": product_id,
                 "name": name or "",
-                "unit_price": _money(unit),
+                "unit_price": from_cents(unit),
                 "quantity": quantity,
-                "line_total": _money(unit * quantity),
+                "line_total": from_cents(unit * quantity),
             }
         )
     return {
         "id": cart_id,
         "owner": cart[0],
         "lines": lines,
-        "subtotal": _money(subtotal),
+        "subtotal": from_cents(subtotal),
         # An empty cart has no currency yet; a cart mixing currencies cannot be priced as
         # one (checkout refuses it too), so both answer null rather than a guess.
         "currency": currencies.pop() if len(currencies) == 1 else None,

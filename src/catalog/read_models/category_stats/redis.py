@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from catalog.read_models.category_stats.sqlite import cents
+from catalog.read_models.money import cents
 from tandem.messages import StoredEvent
 from tandem.projections.base import AsyncProjection
 from tandem.stores.redis import RedisTx

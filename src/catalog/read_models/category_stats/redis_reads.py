@@ -3,12 +3,11 @@ profile), with the same documents and `NotFound` as the SQLite reads."""
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from catalog.domain.errors import NotFound
 from catalog.read_models.category_stats import redis as category_stats
-from catalog.read_models.category_stats.sqlite import format_cents
+from catalog.read_models.money import average_cents, optional_from_cents
 from catalog.read_models.queries import GetCategoryStats, ListCategories
 from catalog.read_models.redis_common import RedisReads, text, text_hash
 from tandem.bus import QueryBus
@@ -63,9 +62,7 @@ def _stats(
     """The display-ready stats, computed as `category_stats.fetch_stats` does."""
     count = int(row.get("product_count", 0))
     price_sum = int(row.get("price_sum_cents", 0))
-    average = None
-    if count > 0:
-        average = int((Decimal(price_sum) / count).to_integral_value(ROUND_HALF_UP))
+    average = average_cents(price_sum, count) if count > 0 else None
     low = int(lowest[0][1]) if count > 0 and lowest else None
     high = int(highest[0][1]) if count > 0 and highest else None
     return {
@@ -73,9 +70,9 @@ def _stats(
         "name": row.get("name", ""),
         "product_count": count,
         "in_stock_count": int(row.get("in_stock_count", 0)),
-        "min_price": format_cents(low),
-        "max_price": format_cents(high),
-        "avg_price": format_cents(average),
+        "min_price": optional_from_cents(low),
+        "max_price": optional_from_cents(high),
+        "avg_price": optional_from_cents(average),
         "total_stock": int(row.get("total_stock", 0)),
     }
 

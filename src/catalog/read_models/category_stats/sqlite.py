@@ -10,9 +10,9 @@ multiset of prices so that min and max survive the cheapest product leaving.
 from __future__ import annotations
 
 import sqlite3
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, NamedTuple
 
+from catalog.read_models.money import average_cents, cents, optional_from_cents
 from tandem.db.sqlite import run_script
 from tandem.messages import StoredEvent
 from tandem.projections.base import Projection
@@ -52,18 +52,6 @@ CREATE TABLE IF NOT EXISTS cs_prices (
 # are the first and last entries of its key range, a single index seek each.
 
 _ANCESTORS = "SELECT ancestor_id FROM cs_ancestors WHERE category_id = ?"
-
-
-def cents(amount: str) -> int:
-    """Integer cents of a decimal money string from an event ("19.99" → 1999)."""
-    return int((Decimal(amount) * 100).to_integral_value(ROUND_HALF_UP))
-
-
-def format_cents(value: int | None) -> str | None:
-    """A decimal string with two decimals, or None."""
-    if value is None:
-        return None
-    return str((Decimal(value) / 100).quantize(Decimal("0.01")))
 
 
 class _Product(NamedTuple):
@@ -228,17 +216,15 @@ def fetch_stats(conn: sqlite3.Connection, category_id: str) -> dict[str, Any] | 
     if row is None:
         return None
     name, count, in_stock, stock, price_sum, low, high = tuple(row)
-    average = None
-    if count > 0:
-        average = int((Decimal(price_sum) / count).to_integral_value(ROUND_HALF_UP))
+    average = average_cents(price_sum, count) if count > 0 else None
     return {
         "category_id": category_id,
         "name": name,
         "product_count": count,
         "in_stock_count": in_stock,
-        "min_price": format_cents(low if count > 0 else None),
-        "max_price": format_cents(high if count > 0 else None),
-        "avg_price": format_cents(average),
+        "min_price": optional_from_cents(low if count > 0 else None),
+        "max_price": optional_from_cents(high if count > 0 else None),
+        "avg_price": optional_from_cents(average),
         "total_stock": stock,
     }
 

@@ -8,19 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 import orjson
 
-from catalog.read_models.category_stats.sqlite import format_cents
+from catalog.read_models.money import (
+    average_cents,
+    from_cents,
+    optional_from_cents,
+    two_decimals,
+)
 from catalog.read_models.order_view.sqlite import iso_utc
 
 Row = Any
-
-
-def _money(amount: Decimal | str | int) -> str:
-    return str(Decimal(amount).quantize(Decimal("0.01")))
 
 
 def category_paths(rows: Iterable[Row]) -> dict[str, list[str]]:
@@ -70,18 +71,15 @@ def summary(row: Row) -> dict[str, Any]:
 def stats(category_id: str, name: str, row: Row) -> dict[str, Any]:
     """Category stats from one aggregate row over the category's subtree."""
     count = int(row["product_count"])
-    average = None
-    if count > 0:
-        total = Decimal(int(row["price_sum"]))
-        average = int((total / count).to_integral_value(ROUND_HALF_UP))
+    average = average_cents(int(row["price_sum"]), count) if count > 0 else None
     return {
         "category_id": category_id,
         "name": name,
         "product_count": count,
         "in_stock_count": int(row["in_stock_count"] or 0),
-        "min_price": format_cents(int(row["low"]) if count > 0 else None),
-        "max_price": format_cents(int(row["high"]) if count > 0 else None),
-        "avg_price": format_cents(average),
+        "min_price": optional_from_cents(int(row["low"]) if count > 0 else None),
+        "max_price": optional_from_cents(int(row["high"]) if count > 0 else None),
+        "avg_price": optional_from_cents(average),
         "total_stock": int(row["total_stock"] or 0),
     }
 
@@ -124,16 +122,16 @@ def cart(cart_id: str, owner: str, rows: Sequence[Row]) -> dict[str, Any]:
             {
                 "product_id": row["product_id"],
                 "name": row["name"] or "",
-                "unit_price": _money(Decimal(unit) / 100),
+                "unit_price": from_cents(unit),
                 "quantity": quantity,
-                "line_total": _money(Decimal(unit * quantity) / 100),
+                "line_total": from_cents(unit * quantity),
             }
         )
     return {
         "id": cart_id,
         "owner": owner,
         "lines": lines,
-        "subtotal": _money(Decimal(subtotal) / 100),
+        "subtotal": from_cents(subtotal),
         "currency": currencies.pop() if len(currencies) == 1 else None,
     }
 
@@ -150,12 +148,12 @@ def order(row: Row) -> dict[str, Any]:
                 "sku": line["sku"],
                 "name": line["name"],
                 "quantity": line["quantity"],
-                "unit_price": _money(line["unit_price"]),
-                "line_total": _money(line["line_total"]),
+                "unit_price": two_decimals(line["unit_price"]),
+                "line_total": two_decimals(line["line_total"]),
             }
             for line in orjson.loads(row["lines"])
         ],
-        "total": _money(row["total"]),
+        "total": two_decimals(row["total"]),
         "currency": row["currency"],
         "placed_at": iso_utc(float(row["placed_at"])),
     }

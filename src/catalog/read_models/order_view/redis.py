@@ -8,11 +8,11 @@ status, with `hset_existing` (SQL's `UPDATE … WHERE id = ?`): no read, O(1).
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 import orjson
 
+from catalog.read_models.money import two_decimals
 from catalog.read_models.order_view.sqlite import CANCELLED, PLACED
 from tandem.messages import StoredEvent
 from tandem.projections.base import AsyncProjection
@@ -23,18 +23,14 @@ def order_key(order_id: str) -> str:
     return f"order:{order_id}"
 
 
-def _money(amount: str) -> str:
-    return str(Decimal(amount).quantize(Decimal("0.01")))
-
-
 def _line(line: dict[str, Any]) -> dict[str, Any]:
     return {
         "product_id": line["product_id"],
         "sku": line["sku"],
         "name": line["name"],
         "quantity": line["quantity"],
-        "unit_price": _money(line["unit_price"]),
-        "line_total": _money(line["line_total"]),
+        "unit_price": two_decimals(line["unit_price"]),
+        "line_total": two_decimals(line["line_total"]),
     }
 
 
@@ -57,7 +53,7 @@ class RedisOrderViewProjection(AsyncProjection[RedisTx]):
                 {
                     "customer": data["customer"],
                     "status": PLACED,
-                    "total": _money(data["total"]),
+                    "total": two_decimals(data["total"]),
                     "currency": data["currency"],
                     "placed_at": repr(float(data["placed_at"])),
                     "lines": orjson.dumps([_line(line) for line in data["lines"]]),

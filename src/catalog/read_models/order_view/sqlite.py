@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import orjson
 
+from catalog.read_models.money import two_decimals
 from tandem.messages import StoredEvent
 from tandem.projections.base import Projection
 
@@ -32,18 +32,14 @@ PLACED = "placed"
 CANCELLED = "cancelled"
 
 
-def _money(amount: str) -> str:
-    return str(Decimal(amount).quantize(Decimal("0.01")))
-
-
 def _line(line: dict[str, Any]) -> dict[str, Any]:
     return {
         "product_id": line["product_id"],
         "sku": line["sku"],
         "name": line["name"],
         "quantity": line["quantity"],
-        "unit_price": _money(line["unit_price"]),
-        "line_total": _money(line["line_total"]),
+        "unit_price": two_decimals(line["unit_price"]),
+        "line_total": two_decimals(line["line_total"]),
     }
 
 
@@ -74,7 +70,7 @@ class OrderViewProjection(Projection[sqlite3.Connection]):
                     event.aggregate_id,
                     data["customer"],
                     PLACED,
-                    _money(data["total"]),
+                    two_decimals(data["total"]),
                     data["currency"],
                     data["placed_at"],
                     orjson.dumps([_line(line) for line in data["lines"]]),

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from catalog.domain.errors import NotFound
+from catalog.read_models.money import two_decimals
 from catalog.read_models.price_history.duckdb import PriceHistoryProjection
 from catalog.read_models.queries import PriceHistory
 from tandem.bus import QueryBus
@@ -17,18 +17,17 @@ if TYPE_CHECKING:
     from tandem.stores.duckdb import DuckDBProjectionStore
 
 
-def _money(value: Decimal) -> str:
-    return f"{value:.2f}"
-
-
 def price_points(cur: duckdb.DuckDBPyConnection, product_id: str) -> list[dict[str, str]]:
     """The product's prices, oldest first, each with its UTC time in ISO 8601."""
     rows = cur.execute(
         'SELECT "at", price FROM price_history WHERE product_id = ? ORDER BY "at", position',
         (product_id,),
     ).fetchall()
+    # `price` is a DECIMAL(18, 2): two places already and within the 28 digits quantize
+    # allows, so `two_decimals` prints what formatting with ".2f" would.
     return [
-        {"at": at.replace(tzinfo=UTC).isoformat(), "price": _money(price)} for at, price in rows
+        {"at": at.replace(tzinfo=UTC).isoformat(), "price": two_decimals(price)}
+        for at, price in rows
     ]
 
 

@@ -45,6 +45,9 @@ SALES_SQL = {
 
 
 def _money(value: Decimal) -> str:
+    # Not `money.two_decimals`: SUM over DECIMAL(18, 2) is a DECIMAL(38, 2), up to 36
+    # integer digits, and quantize fails past the 28 digits of the default context;
+    # formatting prints any size with the same digits.
     return f"{value:.2f}"
 
 
