@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from catalog.domain.events import CATEGORY_AND_PRODUCT_EVENTS
 from catalog.read_models.money import cents
 from tandem.messages import StoredEvent
 from tandem.projections.base import AsyncProjection
@@ -182,17 +183,7 @@ class RedisCategoryStatsProjection(AsyncProjection[RedisTx]):
 
     name = "category_stats"
     version = 1
-    event_types = frozenset(
-        {
-            "CategoryCreated",
-            "CategoryRenamed",
-            "ProductCreated",
-            "ProductDetailsUpdated",
-            "PriceChanged",
-            "StockAdjusted",
-            "ProductDiscontinued",
-        }
-    )
+    event_types = CATEGORY_AND_PRODUCT_EVENTS
 
     async def setup(self, tx: RedisTx) -> None:
         """Nothing to create: Redis keys appear with their first write."""

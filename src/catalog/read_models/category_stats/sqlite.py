@@ -12,6 +12,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, NamedTuple
 
+from catalog.domain.events import CATEGORY_AND_PRODUCT_EVENTS
 from catalog.read_models.money import average_cents, cents, optional_from_cents
 from tandem.db.sqlite import run_script
 from tandem.messages import StoredEvent
@@ -159,17 +160,7 @@ class CategoryStatsProjection(Projection[sqlite3.Connection]):
 
     name = "category_stats"
     version = 1
-    event_types = frozenset(
-        {
-            "CategoryCreated",
-            "CategoryRenamed",
-            "ProductCreated",
-            "ProductDetailsUpdated",
-            "PriceChanged",
-            "StockAdjusted",
-            "ProductDiscontinued",
-        }
-    )
+    event_types = CATEGORY_AND_PRODUCT_EVENTS
 
     def setup(self, tx: sqlite3.Connection) -> None:
         run_script(tx, SCHEMA)

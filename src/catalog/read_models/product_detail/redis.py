@@ -27,6 +27,7 @@ from typing import Any
 
 import orjson
 
+from catalog.domain.events import CATEGORY_AND_PRODUCT_EVENTS
 from tandem.messages import StoredEvent
 from tandem.projections.base import AsyncProjection
 from tandem.stores.redis import RedisTx
@@ -129,17 +130,7 @@ class RedisProductDetailProjection(AsyncProjection[RedisTx]):
     # A product's events touch only its document; categories (and their renames) are
     # folded in full by every partition.
     partitioned_by = frozenset({"product"})
-    event_types = frozenset(
-        {
-            "CategoryCreated",
-            "CategoryRenamed",
-            "ProductCreated",
-            "ProductDetailsUpdated",
-            "PriceChanged",
-            "StockAdjusted",
-            "ProductDiscontinued",
-        }
-    )
+    event_types = CATEGORY_AND_PRODUCT_EVENTS
 
     async def setup(self, tx: RedisTx) -> None:
         """Nothing to create: Redis keys appear with their first write."""

@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from catalog.domain.events import CATEGORY_AND_PRODUCT_EVENTS
 from tandem.db.sqlite import run_script
 from tandem.messages import StoredEvent
 from tandem.projections.base import Projection
@@ -64,17 +65,7 @@ def _store(conn: sqlite3.Connection, doc: dict[str, Any], position: int) -> None
 class ProductDetailProjection(Projection[sqlite3.Connection]):
     name = "product_detail"
     version = 1
-    event_types = frozenset(
-        {
-            "CategoryCreated",
-            "CategoryRenamed",
-            "ProductCreated",
-            "ProductDetailsUpdated",
-            "PriceChanged",
-            "StockAdjusted",
-            "ProductDiscontinued",
-        }
-    )
+    event_types = CATEGORY_AND_PRODUCT_EVENTS
 
     def setup(self, tx: sqlite3.Connection) -> None:
         run_script(tx, SCHEMA)
