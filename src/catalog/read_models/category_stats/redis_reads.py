@@ -7,7 +7,7 @@ from typing import Any
 
 from catalog.domain.errors import NotFound
 from catalog.read_models.category_stats import redis as category_stats
-from catalog.read_models.money import average_cents, optional_from_cents
+from catalog.read_models.category_stats.rules import stats_document, tree_document
 from catalog.read_models.queries import GetCategoryStats, ListCategories
 from catalog.read_models.redis_common import RedisReads, text, text_hash
 from tandem.bus import QueryBus
@@ -46,7 +46,7 @@ class RedisCategoryStatsReads(RedisReads):
             (id, text(name) or "", text(slug) or "", text(parent), int(count or 0))
             for id, (name, slug, parent, count) in zip(ids, rows, strict=True)
         ]
-        return {"categories": _tree(nodes)}
+        return {"categories": tree_document(nodes)}
 
     def register(self, bus: QueryBus) -> None:
         bus.register(GetCategoryStats, self.get_category_stats, read_model=self.projection.name)
@@ -59,40 +59,14 @@ def _stats(
     lowest: list[tuple[Any, float]],
     highest: list[tuple[Any, float]],
 ) -> dict[str, Any]:
-    """The display-ready stats, computed as `category_stats.fetch_stats` does."""
-    count = int(row.get("product_count", 0))
-    price_sum = int(row.get("price_sum_cents", 0))
-    average = average_cents(price_sum, count) if count > 0 else None
-    low = int(lowest[0][1]) if count > 0 and lowest else None
-    high = int(highest[0][1]) if count > 0 and highest else None
-    return {
-        "category_id": category_id,
-        "name": row.get("name", ""),
-        "product_count": count,
-        "in_stock_count": int(row.get("in_stock_count", 0)),
-        "min_price": optional_from_cents(low),
-        "max_price": optional_from_cents(high),
-        "avg_price": optional_from_cents(average),
-        "total_stock": int(row.get("total_stock", 0)),
-    }
-
-
-def _tree(rows: list[tuple[str, str, str, str | None, int]]) -> list[dict[str, Any]]:
-    """Nodes sorted by (name, id) into a tree, as `category_stats.fetch_tree` builds it."""
-    # Python compares str by code point, as SQLite's BINARY collation compares UTF-8.
-    nodes: dict[str, dict[str, Any]] = {
-        id: {
-            "id": id,
-            "name": name,
-            "slug": slug,
-            "parent_id": parent,
-            "product_count": count,
-            "children": [],
-        }
-        for id, name, slug, parent, count in sorted(rows, key=lambda r: (r[1], r[0]))
-    }
-    roots: list[dict[str, Any]] = []
-    for node in nodes.values():
-        parent_node = nodes.get(node["parent_id"]) if node["parent_id"] is not None else None
-        (parent_node["children"] if parent_node is not None else roots).append(node)
-    return roots
+    """The stats document of a category hash and the ends of its price set."""
+    return stats_document(
+        category_id,
+        row.get("name", ""),
+        int(row.get("product_count", 0)),
+        int(row.get("in_stock_count", 0)),
+        int(row.get("total_stock", 0)),
+        int(row.get("price_sum_cents", 0)),
+        int(lowest[0][1]) if lowest else None,
+        int(highest[0][1]) if highest else None,
+    )

@@ -13,10 +13,9 @@ from typing import Any
 
 import orjson
 
+from catalog.read_models.category_stats.rules import stats_document, tree_document
 from catalog.read_models.money import (
-    average_cents,
     from_cents,
-    optional_from_cents,
     two_decimals,
 )
 from catalog.read_models.order_view.sqlite import iso_utc
@@ -71,39 +70,26 @@ def summary(row: Row) -> dict[str, Any]:
 def stats(category_id: str, name: str, row: Row) -> dict[str, Any]:
     """Category stats from one aggregate row over the category's subtree."""
     count = int(row["product_count"])
-    average = average_cents(int(row["price_sum"]), count) if count > 0 else None
-    return {
-        "category_id": category_id,
-        "name": name,
-        "product_count": count,
-        "in_stock_count": int(row["in_stock_count"] or 0),
-        "min_price": optional_from_cents(int(row["low"]) if count > 0 else None),
-        "max_price": optional_from_cents(int(row["high"]) if count > 0 else None),
-        "avg_price": optional_from_cents(average),
-        "total_stock": int(row["total_stock"] or 0),
-    }
+    # Sum, min and max are NULL over an empty subtree.
+    return stats_document(
+        category_id,
+        name,
+        count,
+        int(row["in_stock_count"] or 0),
+        int(row["total_stock"] or 0),
+        int(row["price_sum"]) if count > 0 else 0,
+        int(row["low"]) if count > 0 else None,
+        int(row["high"]) if count > 0 else None,
+    )
 
 
 def tree(rows: Iterable[Row]) -> list[dict[str, Any]]:
     """Categories as a tree sorted by (name, id) at every level, each with the number
     of active products in its subtree."""
-    ordered = sorted(rows, key=lambda r: (r["name"], r["id"]))
-    nodes: dict[str, dict[str, Any]] = {
-        row["id"]: {
-            "id": row["id"],
-            "name": row["name"],
-            "slug": row["slug"],
-            "parent_id": row["parent_id"],
-            "product_count": int(row["product_count"]),
-            "children": [],
-        }
-        for row in ordered
-    }
-    roots: list[dict[str, Any]] = []
-    for node in nodes.values():
-        parent = nodes.get(node["parent_id"]) if node["parent_id"] is not None else None
-        (parent["children"] if parent is not None else roots).append(node)
-    return roots
+    return tree_document(
+        (row["id"], row["name"], row["slug"], row["parent_id"], int(row["product_count"]))
+        for row in rows
+    )
 
 
 def cart(cart_id: str, owner: str, rows: Sequence[Row]) -> dict[str, Any]:
