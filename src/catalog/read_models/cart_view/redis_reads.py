@@ -13,7 +13,7 @@ from typing import Any
 
 from catalog.domain.errors import NotFound, NotOwner
 from catalog.read_models.cart_view import redis as cart_view
-from catalog.read_models.money import from_cents
+from catalog.read_models.cart_view.rules import LineRow, cart_document
 from catalog.read_models.queries import GetCart
 from catalog.read_models.redis_common import RedisReads, text, text_hash
 from tandem.bus import QueryBus
@@ -47,42 +47,11 @@ class RedisCartViewReads(RedisReads):
                     ["name", "price_cents", "currency"],
                 )
             products = await pipe.execute()
-        rows = [
+        rows: list[LineRow] = [
             (pid, text(name), int(price or 0), text(currency), int(lines[pid]))
             for pid, (name, price, currency) in zip(product_ids, products, strict=True)
         ]
-        # ORDER BY p.name, l.product_id: SQLite sorts a missing product's NULL name first.
-        rows.sort(key=lambda r: (r[1] is not None, r[1] or "", r[0]))
-        return _cart(cart_id, owner, rows)
+        return cart_document(cart_id, owner, rows)
 
     def register(self, bus: QueryBus) -> None:
         bus.register(GetCart, self.get_cart, read_model=self.projection.name)
-
-
-def _cart(
-    cart_id: str, owner: str, rows: list[tuple[str, str | None, int, str | None, int]]
-) -> dict[str, Any]:
-    lines: list[dict[str, Any]] = []
-    subtotal = 0
-    currencies: set[str] = set()
-    for product_id, name, unit, currency, quantity in rows:
-        subtotal += unit * quantity
-        if currency is not None:
-            currencies.add(currency)
-        lines.append(
-            {
-                "product_id": product_id,
-                "name": name or "",
-                "unit_price": from_cents(unit),
-                "quantity": quantity,
-                "line_total": from_cents(unit * quantity),
-            }
-        )
-    return {
-        "id": cart_id,
-        "owner": owner,
-        "lines": lines,
-        "subtotal": from_cents(subtotal),
-        # As in SQLite: no currency for an empty cart or one mixing currencies.
-        "currency": currencies.pop() if len(currencies) == 1 else None,
-    }

@@ -13,12 +13,10 @@ from typing import Any
 
 import orjson
 
+from catalog.read_models.cart_view.rules import cart_document
 from catalog.read_models.category_stats.rules import stats_document, tree_document
-from catalog.read_models.money import (
-    from_cents,
-    two_decimals,
-)
-from catalog.read_models.order_view.sqlite import iso_utc
+from catalog.read_models.money import two_decimals
+from catalog.read_models.order_view.rules import display_line, order_document
 
 Row = Any
 
@@ -94,55 +92,33 @@ def tree(rows: Iterable[Row]) -> list[dict[str, Any]]:
 
 def cart(cart_id: str, owner: str, rows: Sequence[Row]) -> dict[str, Any]:
     """A cart priced at its products' current prices, lines sorted by name."""
-    ordered = sorted(rows, key=lambda r: (r["name"] is not None, r["name"] or "", r["product_id"]))
-    lines: list[dict[str, Any]] = []
-    subtotal = 0
-    currencies: set[str] = set()
-    for row in ordered:
-        unit = int(row["price_cents"] or 0)
-        quantity = int(row["quantity"])
-        subtotal += unit * quantity
-        if row["currency"] is not None:
-            currencies.add(row["currency"])
-        lines.append(
-            {
-                "product_id": row["product_id"],
-                "name": row["name"] or "",
-                "unit_price": from_cents(unit),
-                "quantity": quantity,
-                "line_total": from_cents(unit * quantity),
-            }
-        )
-    return {
-        "id": cart_id,
-        "owner": owner,
-        "lines": lines,
-        "subtotal": from_cents(subtotal),
-        "currency": currencies.pop() if len(currencies) == 1 else None,
-    }
+    return cart_document(
+        cart_id,
+        owner,
+        (
+            (
+                row["product_id"],
+                row["name"],
+                int(row["price_cents"] or 0),
+                row["currency"],
+                int(row["quantity"]),
+            )
+            for row in rows
+        ),
+    )
 
 
 def order(row: Row) -> dict[str, Any]:
     """An order with its lines as captured at checkout."""
-    return {
-        "id": row["id"],
-        "customer": row["customer"],
-        "status": row["status"],
-        "lines": [
-            {
-                "product_id": line["product_id"],
-                "sku": line["sku"],
-                "name": line["name"],
-                "quantity": line["quantity"],
-                "unit_price": two_decimals(line["unit_price"]),
-                "line_total": two_decimals(line["line_total"]),
-            }
-            for line in orjson.loads(row["lines"])
-        ],
-        "total": two_decimals(row["total"]),
-        "currency": row["currency"],
-        "placed_at": iso_utc(float(row["placed_at"])),
-    }
+    return order_document(
+        row["id"],
+        row["customer"],
+        row["status"],
+        [display_line(line) for line in orjson.loads(row["lines"])],
+        two_decimals(row["total"]),
+        row["currency"],
+        float(row["placed_at"]),
+    )
 
 
 def sales_row(row: Row) -> dict[str, Any]:

@@ -8,12 +8,10 @@ status, with `hset_existing` (SQL's `UPDATE … WHERE id = ?`): no read, O(1).
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
 
 from catalog.read_models.money import two_decimals
-from catalog.read_models.order_view.sqlite import CANCELLED, PLACED
+from catalog.read_models.order_view.rules import CANCELLED, EVENT_TYPES, PLACED, display_line
 from tandem.messages import StoredEvent
 from tandem.projections.base import AsyncProjection
 from tandem.stores.redis import RedisTx
@@ -23,23 +21,12 @@ def order_key(order_id: str) -> str:
     return f"order:{order_id}"
 
 
-def _line(line: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "product_id": line["product_id"],
-        "sku": line["sku"],
-        "name": line["name"],
-        "quantity": line["quantity"],
-        "unit_price": two_decimals(line["unit_price"]),
-        "line_total": two_decimals(line["line_total"]),
-    }
-
-
 class RedisOrderViewProjection(AsyncProjection[RedisTx]):
     """The SQLite `OrderViewProjection`, folded into Redis keys."""
 
     name = "order_view"
     version = 1
-    event_types = frozenset({"OrderPlaced", "OrderCancelled"})
+    event_types = EVENT_TYPES
 
     async def setup(self, tx: RedisTx) -> None:
         """Nothing to create: Redis keys appear with their first write."""
@@ -56,7 +43,7 @@ class RedisOrderViewProjection(AsyncProjection[RedisTx]):
                     "total": two_decimals(data["total"]),
                     "currency": data["currency"],
                     "placed_at": repr(float(data["placed_at"])),
-                    "lines": orjson.dumps([_line(line) for line in data["lines"]]),
+                    "lines": orjson.dumps([display_line(line) for line in data["lines"]]),
                 },
             )
         elif event.type == "OrderCancelled":

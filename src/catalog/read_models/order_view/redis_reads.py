@@ -9,7 +9,7 @@ import orjson
 
 from catalog.domain.errors import NotFound, NotOwner
 from catalog.read_models.order_view.redis import RedisOrderViewProjection, order_key
-from catalog.read_models.order_view.sqlite import iso_utc
+from catalog.read_models.order_view.rules import order_document
 from catalog.read_models.queries import GetOrder
 from catalog.read_models.redis_common import RedisReads, text_hash
 from tandem.bus import QueryBus
@@ -25,15 +25,15 @@ class RedisOrderViewReads(RedisReads):
         if not raw:
             raise NotFound("order", query.order_id)
         row = text_hash(raw)
-        order = {
-            "id": query.order_id,
-            "customer": row["customer"],
-            "status": row["status"],
-            "lines": orjson.loads(row["lines"]),
-            "total": row["total"],
-            "currency": row["currency"],
-            "placed_at": iso_utc(float(row["placed_at"])),
-        }
+        order = order_document(
+            query.order_id,
+            row["customer"],
+            row["status"],
+            orjson.loads(row["lines"]),
+            row["total"],
+            row["currency"],
+            float(row["placed_at"]),
+        )
         if not query.admin and query.customer != order["customer"]:
             raise NotOwner(f"order {query.order_id} belongs to another customer")
         return order
