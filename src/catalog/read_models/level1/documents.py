@@ -17,6 +17,7 @@ from catalog.read_models.cart_view.rules import cart_document
 from catalog.read_models.category_stats.rules import stats_document, tree_document
 from catalog.read_models.money import two_decimals
 from catalog.read_models.order_view.rules import display_line, order_document
+from catalog.read_models.product_detail.rules import category_block, product_document
 
 Row = Any
 
@@ -34,20 +35,19 @@ def product(row: Row, paths: dict[str, list[str]]) -> dict[str, Any]:
     """The product-detail document of one `products` row."""
     category_id = row["category_id"]
     path = paths.get(category_id, [])
-    return {
-        "id": row["id"],
-        "sku": row["sku"],
-        "name": row["name"],
-        "description": row["description"],
-        "category": {"id": category_id, "name": path[-1] if path else "", "path": path},
-        "price": row["price"],
-        "currency": row["currency"],
-        "stock": row["stock"],
-        "in_stock": row["stock"] > 0,
-        "status": row["status"],
-        "attributes": orjson.loads(row["attributes"]),
-        "version": row["version"],
-    }
+    return product_document(
+        row["id"],
+        row["sku"],
+        row["name"],
+        row["description"],
+        category_block(category_id, path[-1] if path else "", path),
+        row["price"],
+        row["currency"],
+        row["stock"],
+        row["status"],
+        orjson.loads(row["attributes"]),
+        row["version"],
+    )
 
 
 def summary(row: Row) -> dict[str, Any]:
