@@ -20,7 +20,8 @@ from catalog.read_models.price_history.duckdb import PriceHistoryProjection
 from catalog.read_models.price_history.duckdb_reads import PriceHistoryReads
 from catalog.read_models.queries import PriceHistory, SalesAnalytics
 from catalog.read_models.sales_analytics.duckdb import SalesAnalyticsProjection
-from catalog.read_models.sales_analytics.duckdb_reads import SalesAnalyticsReads
+from catalog.read_models.sales_analytics.duckdb_reads import SALES_SQL, SalesAnalyticsReads
+from catalog.read_models.sales_analytics.rules import GROUPINGS
 from catalog.settings import Settings
 from tandem.bus import QueryBus
 from tandem.stores.duckdb import DuckDBProjectionStore
@@ -268,6 +269,10 @@ async def test_bad_input_is_invalid_and_changes_nothing(
         await world.sales_reads.sales_analytics(query)
     assert info.value.field == field
     assert await world.sales("day") == []
+
+
+def test_every_grouping_the_rules_accept_has_its_statement() -> None:
+    assert tuple(SALES_SQL) == GROUPINGS
 
 
 async def test_quoted_text_in_a_filter_is_a_value_not_sql(world: World) -> None:

@@ -6,10 +6,9 @@ from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from catalog.domain.errors import InvalidInput
 from catalog.read_models.queries import SalesAnalytics
 from catalog.read_models.sales_analytics.duckdb import SalesAnalyticsProjection
-from catalog.read_models.sales_analytics.rules import parse_date
+from catalog.read_models.sales_analytics.rules import sales_window
 from tandem.bus import QueryBus
 
 if TYPE_CHECKING:
@@ -17,8 +16,8 @@ if TYPE_CHECKING:
 
     from tandem.stores.duckdb import DuckDBProjectionStore
 
-# group_by picks one of these fixed statements; nothing from the query is ever spliced
-# into SQL. `{where}` is built from constant fragments only.
+# group_by picks one of these fixed statements, one per `rules.GROUPINGS`; nothing from
+# the query is ever spliced into SQL. `{where}` is built from constant fragments only.
 SALES_SQL = {
     "day": """
         SELECT strftime(day, '%Y-%m-%d') AS key, strftime(day, '%Y-%m-%d') AS name,
@@ -84,12 +83,7 @@ class SalesAnalyticsReads:
         self._store = store
 
     async def sales_analytics(self, query: SalesAnalytics) -> dict[str, Any]:
-        if query.group_by not in SALES_SQL:
-            raise InvalidInput("group_by", f"must be one of {', '.join(SALES_SQL)}")
-        start = parse_date("start", query.start)
-        end = parse_date("end", query.end)
-        if start is not None and end is not None and start > end:
-            raise InvalidInput("end", "must not be before start")
+        start, end = sales_window(query)
         group_by = query.group_by
         rows = await self._store.run(lambda c: sales(c, group_by, start, end))
         return {"group_by": group_by, "rows": rows}

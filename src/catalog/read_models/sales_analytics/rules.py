@@ -10,6 +10,10 @@ import re
 from datetime import date
 
 from catalog.domain.errors import InvalidInput
+from catalog.read_models.queries import SalesAnalytics
+
+# What sales can be grouped by, in the order an error lists them.
+GROUPINGS = ("day", "category", "product")
 
 ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
@@ -26,3 +30,15 @@ def parse_date(field: str, value: str | None) -> date | None:
         return date.fromisoformat(value)
     except ValueError as exc:
         raise InvalidInput(field, "is not a valid calendar date") from exc
+
+
+def sales_window(query: SalesAnalytics) -> tuple[date | None, date | None]:
+    """The first and last day `query` asks for (None: open), once its grouping and
+    dates are known to be valid; `InvalidInput` otherwise."""
+    if query.group_by not in GROUPINGS:
+        raise InvalidInput("group_by", f"must be one of {', '.join(GROUPINGS)}")
+    start = parse_date("start", query.start)
+    end = parse_date("end", query.end)
+    if start is not None and end is not None and start > end:
+        raise InvalidInput("end", "must not be before start")
+    return start, end
