@@ -47,7 +47,7 @@ from catalog.domain.product import Product
 from catalog.migrations import MIGRATIONS
 from catalog.read_models.cart_view.redis import RedisCartViewProjection
 from catalog.read_models.category_stats.redis import RedisCategoryStatsProjection, category_key
-from catalog.read_models.category_stats.sqlite import cents
+from catalog.read_models.money import cents
 from catalog.read_models.order_view.redis import RedisOrderViewProjection
 from catalog.read_models.product_detail.redis import RedisProductDetailProjection, product_key
 from catalog.read_models.product_search.postgres import TABLES, PostgresProductSearchProjection

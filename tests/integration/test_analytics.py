@@ -16,10 +16,12 @@ from catalog.bootstrap import build_embedded
 from catalog.domain import commands as c
 from catalog.domain import order as order_module
 from catalog.domain.errors import InvalidInput, NotFound
-from catalog.read_models.analytics_reads import PriceHistoryReads, SalesAnalyticsReads
 from catalog.read_models.price_history.duckdb import PriceHistoryProjection
+from catalog.read_models.price_history.duckdb_reads import PriceHistoryReads
 from catalog.read_models.queries import PriceHistory, SalesAnalytics
 from catalog.read_models.sales_analytics.duckdb import SalesAnalyticsProjection
+from catalog.read_models.sales_analytics.duckdb_reads import SALES_SQL, SalesAnalyticsReads
+from catalog.read_models.sales_analytics.rules import GROUPINGS
 from catalog.runtime.embedded import EmbeddedRuntime
 from catalog.settings import Settings
 from tandem.bus import QueryBus
@@ -270,6 +272,10 @@ async def test_bad_input_is_invalid_and_changes_nothing(
         await world.sales_reads.sales_analytics(query)
     assert info.value.field == field
     assert await world.sales("day") == []
+
+
+def test_every_grouping_the_rules_accept_has_its_statement() -> None:
+    assert tuple(SALES_SQL) == GROUPINGS
 
 
 async def test_quoted_text_in_a_filter_is_a_value_not_sql(world: World) -> None:

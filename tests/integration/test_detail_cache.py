@@ -18,7 +18,7 @@ from tests.support.services import REDIS_URL, redis_prefix
 from catalog.read_models.product_detail import redis as product_detail
 from catalog.read_models.product_detail.cache import DetailCache
 from catalog.read_models.product_detail.redis import RedisProductDetailProjection
-from catalog.read_models.redis_reads import RedisProductDetailReads
+from catalog.read_models.product_detail.redis_reads import RedisProductDetailReads
 from tandem.bus import QueryBus
 from tandem.consistency import VersionWatch
 from tandem.errors import ReadModelBehind

@@ -15,7 +15,8 @@ from tests.support.folding import all_events, fold_log
 
 from catalog.domain import commands as c
 from catalog.domain.errors import NotFound, NotOwner
-from catalog.read_models.order_view.sqlite import OrderViewProjection, iso_utc
+from catalog.read_models.order_view.rules import iso_utc
+from catalog.read_models.order_view.sqlite import OrderViewProjection
 from catalog.read_models.order_view.sqlite_reads import OrderViewReads
 from catalog.read_models.queries import GetOrder
 from catalog.runtime.embedded import EmbeddedRuntime

@@ -24,15 +24,19 @@ from tests.support.services import REDIS_URL, redis_prefix
 from catalog.domain import commands as c
 from catalog.domain.errors import DomainError
 from catalog.read_models.cart_view.redis import RedisCartViewProjection
+from catalog.read_models.cart_view.redis_reads import RedisCartViewReads
 from catalog.read_models.cart_view.sqlite import CartViewProjection
 from catalog.read_models.cart_view.sqlite_reads import CartViewReads
 from catalog.read_models.category_stats.redis import RedisCategoryStatsProjection
+from catalog.read_models.category_stats.redis_reads import RedisCategoryStatsReads
 from catalog.read_models.category_stats.sqlite import CategoryStatsProjection
 from catalog.read_models.category_stats.sqlite_reads import CategoryStatsReads
 from catalog.read_models.order_view.redis import RedisOrderViewProjection
+from catalog.read_models.order_view.redis_reads import RedisOrderViewReads
 from catalog.read_models.order_view.sqlite import OrderViewProjection
 from catalog.read_models.order_view.sqlite_reads import OrderViewReads
 from catalog.read_models.product_detail.redis import RedisProductDetailProjection
+from catalog.read_models.product_detail.redis_reads import RedisProductDetailReads
 from catalog.read_models.product_detail.sqlite import ProductDetailProjection
 from catalog.read_models.product_detail.sqlite_reads import ProductDetailReads
 from catalog.read_models.queries import (
@@ -41,12 +45,6 @@ from catalog.read_models.queries import (
     GetOrder,
     GetProduct,
     ListCategories,
-)
-from catalog.read_models.redis_reads import (
-    RedisCartViewReads,
-    RedisCategoryStatsReads,
-    RedisOrderViewReads,
-    RedisProductDetailReads,
 )
 from catalog.runtime.embedded import EmbeddedRuntime
 from tandem.bus import QueryBus

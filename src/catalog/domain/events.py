@@ -150,3 +150,19 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     OrderPlaced,
     OrderCancelled,
 )
+
+# Every event of the category and product aggregates, by type name: what the read
+# models of the catalog's products (detail, search, category stats) fold. Written out
+# rather than derived from the classes, so that a new product event reaches those folds
+# only once they handle it; a unit test keeps it equal to the classes.
+CATEGORY_AND_PRODUCT_EVENTS = frozenset(
+    {
+        "CategoryCreated",
+        "CategoryRenamed",
+        "ProductCreated",
+        "ProductDetailsUpdated",
+        "PriceChanged",
+        "StockAdjusted",
+        "ProductDiscontinued",
+    }
+)

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
-from catalog.read_models.analytics_reads import PriceHistoryReads, SalesAnalyticsReads
 from catalog.read_models.cart_view.sqlite import CartViewProjection
 from catalog.read_models.cart_view.sqlite_reads import CartViewReads
 from catalog.read_models.category_stats.sqlite import CategoryStatsProjection
@@ -23,11 +22,13 @@ from catalog.read_models.category_stats.sqlite_reads import CategoryStatsReads
 from catalog.read_models.order_view.sqlite import OrderViewProjection
 from catalog.read_models.order_view.sqlite_reads import OrderViewReads
 from catalog.read_models.price_history.duckdb import PriceHistoryProjection
+from catalog.read_models.price_history.duckdb_reads import PriceHistoryReads
 from catalog.read_models.product_detail.sqlite import ProductDetailProjection
 from catalog.read_models.product_detail.sqlite_reads import ProductDetailReads
 from catalog.read_models.product_search.sqlite import ProductSearchProjection
 from catalog.read_models.product_search.sqlite_reads import ProductSearchReads
 from catalog.read_models.sales_analytics.duckdb import SalesAnalyticsProjection
+from catalog.read_models.sales_analytics.duckdb_reads import SalesAnalyticsReads
 from tandem.bus import QueryBus
 from tandem.projections.base import Projection
 
@@ -117,18 +118,16 @@ READ_MODELS: tuple[EmbeddedReadModel, ...] = (
 def service_read_models() -> list[ServiceReadModel]:
     """The services profile's read models, in the order of `READ_MODELS`."""
     from catalog.read_models.cart_view.redis import RedisCartViewProjection
+    from catalog.read_models.cart_view.redis_reads import RedisCartViewReads
     from catalog.read_models.category_stats.redis import RedisCategoryStatsProjection
+    from catalog.read_models.category_stats.redis_reads import RedisCategoryStatsReads
     from catalog.read_models.order_view.redis import RedisOrderViewProjection
+    from catalog.read_models.order_view.redis_reads import RedisOrderViewReads
     from catalog.read_models.product_detail.redis import RedisProductDetailProjection
+    from catalog.read_models.product_detail.redis_reads import RedisProductDetailReads
     from catalog.read_models.product_search.postgres import PostgresProductSearchProjection
     from catalog.read_models.product_search.postgres_reads import PostgresSearchReads
     from catalog.read_models.product_search.postgres_schema import SearchTables
-    from catalog.read_models.redis_reads import (
-        RedisCartViewReads,
-        RedisCategoryStatsReads,
-        RedisOrderViewReads,
-        RedisProductDetailReads,
-    )
     from tandem.stores.postgres import table_prefix
 
     def detail(stores: ServiceStores, stored: ProjectionClass) -> Reads:

@@ -15,7 +15,8 @@ SQL's `UPDATE … WHERE id = ?`, evaluated inside the commit script.
 
 from __future__ import annotations
 
-from catalog.read_models.category_stats.sqlite import cents
+from catalog.read_models.cart_view.rules import EVENT_TYPES
+from catalog.read_models.money import cents
 from tandem.messages import StoredEvent
 from tandem.projections.base import AsyncProjection
 from tandem.stores.redis import RedisTx
@@ -38,17 +39,7 @@ class RedisCartViewProjection(AsyncProjection[RedisTx]):
 
     name = "cart_view"
     version = 1
-    event_types = frozenset(
-        {
-            "CartOpened",
-            "CartItemAdded",
-            "CartItemRemoved",
-            "CartCheckedOut",
-            "ProductCreated",
-            "ProductDetailsUpdated",
-            "PriceChanged",
-        }
-    )
+    event_types = EVENT_TYPES
 
     async def setup(self, tx: RedisTx) -> None:
         """Nothing to create: Redis keys appear with their first write."""

@@ -10,9 +10,10 @@ primary key. The join keeps product events O(1) and reads cheap.
 from __future__ import annotations
 
 import sqlite3
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from catalog.read_models.cart_view.rules import EVENT_TYPES, cart_document
+from catalog.read_models.money import cents
 from tandem.db.sqlite import run_script
 from tandem.messages import StoredEvent
 from tandem.projections.base import Projection
@@ -37,30 +38,12 @@ CREATE TABLE IF NOT EXISTS cv_products (
 """
 
 
-def _cents(amount: str) -> int:
-    return int((Decimal(amount) * 100).to_integral_value(ROUND_HALF_UP))
-
-
-def _money(cents: int) -> str:
-    return str((Decimal(cents) / 100).quantize(Decimal("0.01")))
-
-
 class CartViewProjection(Projection[sqlite3.Connection]):
     """Carts as shoppers see them, always priced at the product's current price."""
 
     name = "cart_view"
     version = 1
-    event_types = frozenset(
-        {
-            "CartOpened",
-            "CartItemAdded",
-            "CartItemRemoved",
-            "CartCheckedOut",
-            "ProductCreated",
-            "ProductDetailsUpdated",
-            "PriceChanged",
-        }
-    )
+    event_types = EVENT_TYPES
 
     def setup(self, tx: sqlite3.Connection) -> None:
         run_script(tx, SCHEMA)
@@ -90,14 +73,14 @@ class CartViewProjection(Projection[sqlite3.Connection]):
             tx.execute(
                 "INSERT OR REPLACE INTO cv_products (id, name, price_cents, currency)"
                 " VALUES (?, ?, ?, ?)",
-                (id, data["name"], _cents(data["price"]), data["currency"]),
+                (id, data["name"], cents(data["price"]), data["currency"]),
             )
         elif event.type == "ProductDetailsUpdated":
             tx.execute("UPDATE cv_products SET name = ? WHERE id = ?", (data["name"], id))
         elif event.type == "PriceChanged":
             tx.execute(
                 "UPDATE cv_products SET price_cents = ?, currency = ? WHERE id = ?",
-                (_cents(data["price"]), data["currency"], id),
+                (cents(data["price"]), data["currency"], id),
             )
 
 
@@ -108,33 +91,7 @@ def fetch(conn: sqlite3.Connection, cart_id: str) -> dict[str, Any] | None:
         return None
     rows = conn.execute(
         "SELECT l.product_id, p.name, p.price_cents, p.currency, l.quantity FROM cv_lines l"
-        " LEFT JOIN cv_products p ON p.id = l.product_id WHERE l.cart_id = ?"
-        " ORDER BY p.name, l.product_id",
+        " LEFT JOIN cv_products p ON p.id = l.product_id WHERE l.cart_id = ?",
         (cart_id,),
     ).fetchall()
-    lines: list[dict[str, Any]] = []
-    subtotal = 0
-    currencies: set[str] = set()
-    for product_id, name, price_cents, currency, quantity in rows:
-        unit = price_cents or 0
-        subtotal += unit * quantity
-        if currency is not None:
-            currencies.add(currency)
-        lines.append(
-            {
-                "product_id": product_id,
-                "name": name or "",
-                "unit_price": _money(unit),
-                "quantity": quantity,
-                "line_total": _money(unit * quantity),
-            }
-        )
-    return {
-        "id": cart_id,
-        "owner": cart[0],
-        "lines": lines,
-        "subtotal": _money(subtotal),
-        # An empty cart has no currency yet; a cart mixing currencies cannot be priced as
-        # one (checkout refuses it too), so both answer null rather than a guess.
-        "currency": currencies.pop() if len(currencies) == 1 else None,
-    }
+    return cart_document(cart_id, cart[0], (tuple(row) for row in rows))

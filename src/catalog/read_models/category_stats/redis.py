@@ -24,17 +24,24 @@ price changes, summed over each run of product events and written once per categ
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 import orjson
 
-from catalog.read_models.category_stats.sqlite import cents
+from catalog.domain.events import CATEGORY_AND_PRODUCT_EVENTS
+from catalog.read_models.category_stats.rules import (
+    CATEGORY_EVENTS,
+    COUNTERS,
+    Move,
+    Product,
+    contribution_moves,
+    next_product,
+)
 from tandem.messages import StoredEvent
 from tandem.projections.base import AsyncProjection
 from tandem.stores.redis import RedisTx
 
 CATEGORIES = "categories"
-COUNTERS = ("product_count", "in_stock_count", "total_stock", "price_sum_cents")
 
 
 def category_key(category_id: str) -> str:
@@ -53,20 +60,8 @@ def _ancestors_key(category_id: str) -> str:
     return f"ancestors:{category_id}"
 
 
-_CATEGORY_EVENTS = frozenset({"CategoryCreated", "CategoryRenamed"})
 # Product events that name the product's (new) category.
 _PLACING_EVENTS = frozenset({"ProductCreated", "ProductDetailsUpdated"})
-
-
-class _Product(NamedTuple):
-    category_id: str
-    price_cents: int
-    stock: int
-    active: bool
-
-    @property
-    def in_stock(self) -> int:
-        return 1 if self.stock > 0 else 0
 
 
 async def _ancestors(tx: RedisTx, category_id: str) -> list[str]:
@@ -118,43 +113,27 @@ class _Changes:
                 tx.zadd(prices_key(category_id), added)
 
 
-async def _replace(
-    tx: RedisTx, changes: _Changes, id: str, old: _Product | None, new: _Product | None
-) -> None:
-    """Swap a product's contribution `old` for `new`; inactive products contribute nothing."""
-    before = old if old is not None and old.active else None
-    after = new if new is not None and new.active else None
-    if before is not None and after is not None and before.category_id == after.category_id:
-        ancestors = await _ancestors(tx, after.category_id)
-        deltas = (
-            0,
-            after.in_stock - before.in_stock,
-            after.stock - before.stock,
-            after.price_cents - before.price_cents,
-        )
-        changes.shift(ancestors, deltas)
-        if before.price_cents != after.price_cents:
-            changes.price(ancestors, id, after.price_cents)
-        return
-    if before is not None:
-        ancestors = await _ancestors(tx, before.category_id)
-        changes.shift(ancestors, (-1, -before.in_stock, -before.stock, -before.price_cents))
+async def _apply(tx: RedisTx, changes: _Changes, id: str, move: Move) -> None:
+    """One move of product `id` into the run's changes, for the category and its
+    ancestors; a sorted set keeps one entry per product, so a new price replaces the
+    old one and only a price leaving without another is removed."""
+    ancestors = await _ancestors(tx, move.category_id)
+    changes.shift(ancestors, move.deltas)
+    if move.added_price is not None:
+        changes.price(ancestors, id, move.added_price)
+    elif move.removed_price is not None:
         changes.price(ancestors, id, None)
-    if after is not None:
-        ancestors = await _ancestors(tx, after.category_id)
-        changes.shift(ancestors, (1, after.in_stock, after.stock, after.price_cents))
-        changes.price(ancestors, id, after.price_cents)
 
 
-async def _load(tx: RedisTx, product_id: str) -> _Product | None:
+async def _load(tx: RedisTx, product_id: str) -> Product | None:
     raw = await tx.get(_product_key(product_id))
     if raw is None:
         return None
     category_id, price, stock, active = orjson.loads(raw)
-    return _Product(category_id, price, stock, active)
+    return Product(category_id, price, stock, active)
 
 
-def _save(tx: RedisTx, product_id: str, p: _Product) -> None:
+def _save(tx: RedisTx, product_id: str, p: Product) -> None:
     tx.set(_product_key(product_id), orjson.dumps(list(p)))
 
 
@@ -182,17 +161,7 @@ class RedisCategoryStatsProjection(AsyncProjection[RedisTx]):
 
     name = "category_stats"
     version = 1
-    event_types = frozenset(
-        {
-            "CategoryCreated",
-            "CategoryRenamed",
-            "ProductCreated",
-            "ProductDetailsUpdated",
-            "PriceChanged",
-            "StockAdjusted",
-            "ProductDiscontinued",
-        }
-    )
+    event_types = CATEGORY_AND_PRODUCT_EVENTS
 
     async def setup(self, tx: RedisTx) -> None:
         """Nothing to create: Redis keys appear with their first write."""
@@ -201,7 +170,7 @@ class RedisCategoryStatsProjection(AsyncProjection[RedisTx]):
         """Read the products' last contributions, then the ancestors of every category
         they or the events name (two round trips), then apply the events in order, the
         category deltas of each run of product events written as the run ends."""
-        products = [_product_key(e.aggregate_id) for e in events if e.type not in _CATEGORY_EVENTS]
+        products = [_product_key(e.aggregate_id) for e in events if e.type not in CATEGORY_EVENTS]
         await tx.prefetch(strings=products)
         categories = {e.data["category_id"] for e in events if e.type in _PLACING_EVENTS}
         for raw in await tx.mget(products):
@@ -210,7 +179,7 @@ class RedisCategoryStatsProjection(AsyncProjection[RedisTx]):
         await tx.prefetch(sets=[_ancestors_key(c) for c in sorted(categories)])
         changes = _Changes()
         for event in events:
-            if event.type in _CATEGORY_EVENTS:
+            if event.type in CATEGORY_EVENTS:
                 changes.write(tx)
                 changes = _Changes()
                 if event.type == "CategoryCreated":
@@ -232,17 +201,9 @@ def _rename_category(tx: RedisTx, id: str, data: dict[str, Any]) -> None:
 async def _product_event(tx: RedisTx, changes: _Changes, event: StoredEvent) -> None:
     data = event.data
     old = await _load(tx, event.aggregate_id)
-    if event.type == "ProductCreated":
-        new = _Product(data["category_id"], cents(data["price"]), data["stock"], True)
-    elif old is None:
+    new = next_product(event.type, data, old)
+    if new is None:
         return
-    elif event.type == "ProductDetailsUpdated":
-        new = old._replace(category_id=data["category_id"])
-    elif event.type == "PriceChanged":
-        new = old._replace(price_cents=cents(data["price"]))
-    elif event.type == "StockAdjusted":
-        new = old._replace(stock=data["stock"])
-    else:
-        new = old._replace(active=False)
-    await _replace(tx, changes, event.aggregate_id, old, new)
+    for move in contribution_moves(old, new):
+        await _apply(tx, changes, event.aggregate_id, move)
     _save(tx, event.aggregate_id, new)

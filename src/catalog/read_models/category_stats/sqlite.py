@@ -10,9 +10,17 @@ multiset of prices so that min and max survive the cheapest product leaving.
 from __future__ import annotations
 
 import sqlite3
-from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, NamedTuple
+from typing import Any
 
+from catalog.domain.events import CATEGORY_AND_PRODUCT_EVENTS
+from catalog.read_models.category_stats.rules import (
+    Move,
+    Product,
+    contribution_moves,
+    next_product,
+    stats_document,
+    tree_document,
+)
 from tandem.db.sqlite import run_script
 from tandem.messages import StoredEvent
 from tandem.projections.base import Projection
@@ -54,39 +62,14 @@ CREATE TABLE IF NOT EXISTS cs_prices (
 _ANCESTORS = "SELECT ancestor_id FROM cs_ancestors WHERE category_id = ?"
 
 
-def cents(amount: str) -> int:
-    """Integer cents of a decimal money string from an event ("19.99" → 1999)."""
-    return int((Decimal(amount) * 100).to_integral_value(ROUND_HALF_UP))
-
-
-def format_cents(value: int | None) -> str | None:
-    """A decimal string with two decimals, or None."""
-    if value is None:
-        return None
-    return str((Decimal(value) / 100).quantize(Decimal("0.01")))
-
-
-class _Product(NamedTuple):
-    category_id: str
-    price_cents: int
-    stock: int
-    active: bool
-
-    @property
-    def in_stock(self) -> int:
-        return 1 if self.stock > 0 else 0
-
-
-def _shift(
-    tx: sqlite3.Connection, category_id: str, count: int, in_stock: int, stock: int, price: int
-) -> None:
-    if count == in_stock == stock == price == 0:
+def _shift(tx: sqlite3.Connection, category_id: str, deltas: tuple[int, int, int, int]) -> None:
+    if not any(deltas):
         return
     tx.execute(
         "UPDATE cs_categories SET product_count = product_count + ?,"
         " in_stock_count = in_stock_count + ?, total_stock = total_stock + ?,"
         f" price_sum_cents = price_sum_cents + ? WHERE id IN ({_ANCESTORS})",
-        (count, in_stock, stock, price, category_id),
+        (*deltas, category_id),
     )
 
 
@@ -106,40 +89,24 @@ def _count_price(tx: sqlite3.Connection, category_id: str, price_cents: int, cha
         )
 
 
-def _replace(tx: sqlite3.Connection, old: _Product | None, new: _Product | None) -> None:
-    """Swap a product's contribution `old` for `new`; inactive products contribute nothing."""
-    before = old if old is not None and old.active else None
-    after = new if new is not None and new.active else None
-    if before is not None and after is not None and before.category_id == after.category_id:
-        _shift(
-            tx,
-            after.category_id,
-            0,
-            after.in_stock - before.in_stock,
-            after.stock - before.stock,
-            after.price_cents - before.price_cents,
-        )
-        if before.price_cents != after.price_cents:
-            _count_price(tx, after.category_id, before.price_cents, -1)
-            _count_price(tx, after.category_id, after.price_cents, +1)
-        return
-    if before is not None:
-        _shift(tx, before.category_id, -1, -before.in_stock, -before.stock, -before.price_cents)
-        _count_price(tx, before.category_id, before.price_cents, -1)
-    if after is not None:
-        _shift(tx, after.category_id, 1, after.in_stock, after.stock, after.price_cents)
-        _count_price(tx, after.category_id, after.price_cents, +1)
+def _apply(tx: sqlite3.Connection, move: Move) -> None:
+    """One move into the counters and price multisets of the category and its ancestors."""
+    _shift(tx, move.category_id, move.deltas)
+    if move.removed_price is not None:
+        _count_price(tx, move.category_id, move.removed_price, -1)
+    if move.added_price is not None:
+        _count_price(tx, move.category_id, move.added_price, +1)
 
 
-def _load(tx: sqlite3.Connection, product_id: str) -> _Product | None:
+def _load(tx: sqlite3.Connection, product_id: str) -> Product | None:
     row = tx.execute(
         "SELECT category_id, price_cents, stock, active FROM cs_products WHERE id = ?",
         (product_id,),
     ).fetchone()
-    return None if row is None else _Product(row[0], row[1], row[2], bool(row[3]))
+    return None if row is None else Product(row[0], row[1], row[2], bool(row[3]))
 
 
-def _save(tx: sqlite3.Connection, product_id: str, p: _Product) -> None:
+def _save(tx: sqlite3.Connection, product_id: str, p: Product) -> None:
     tx.execute(
         "INSERT INTO cs_products (id, category_id, price_cents, stock, active)"
         " VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
@@ -171,17 +138,7 @@ class CategoryStatsProjection(Projection[sqlite3.Connection]):
 
     name = "category_stats"
     version = 1
-    event_types = frozenset(
-        {
-            "CategoryCreated",
-            "CategoryRenamed",
-            "ProductCreated",
-            "ProductDetailsUpdated",
-            "PriceChanged",
-            "StockAdjusted",
-            "ProductDiscontinued",
-        }
-    )
+    event_types = CATEGORY_AND_PRODUCT_EVENTS
 
     def setup(self, tx: sqlite3.Connection) -> None:
         run_script(tx, SCHEMA)
@@ -198,19 +155,11 @@ class CategoryStatsProjection(Projection[sqlite3.Connection]):
             )
             return
         old = _load(tx, event.aggregate_id)
-        if event.type == "ProductCreated":
-            new = _Product(data["category_id"], cents(data["price"]), data["stock"], True)
-        elif old is None:
+        new = next_product(event.type, data, old)
+        if new is None:
             return
-        elif event.type == "ProductDetailsUpdated":
-            new = old._replace(category_id=data["category_id"])
-        elif event.type == "PriceChanged":
-            new = old._replace(price_cents=cents(data["price"]))
-        elif event.type == "StockAdjusted":
-            new = old._replace(stock=data["stock"])
-        else:
-            new = old._replace(active=False)
-        _replace(tx, old, new)
+        for move in contribution_moves(old, new):
+            _apply(tx, move)
         _save(tx, event.aggregate_id, new)
 
 
@@ -228,40 +177,12 @@ def fetch_stats(conn: sqlite3.Connection, category_id: str) -> dict[str, Any] | 
     if row is None:
         return None
     name, count, in_stock, stock, price_sum, low, high = tuple(row)
-    average = None
-    if count > 0:
-        average = int((Decimal(price_sum) / count).to_integral_value(ROUND_HALF_UP))
-    return {
-        "category_id": category_id,
-        "name": name,
-        "product_count": count,
-        "in_stock_count": in_stock,
-        "min_price": format_cents(low if count > 0 else None),
-        "max_price": format_cents(high if count > 0 else None),
-        "avg_price": format_cents(average),
-        "total_stock": stock,
-    }
+    return stats_document(category_id, name, count, in_stock, stock, price_sum, low, high)
 
 
 def fetch_tree(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     """Every category as a tree of nodes with subtree product counts, sorted by name."""
     rows = conn.execute(
-        "SELECT id, name, slug, parent_id, product_count FROM cs_categories ORDER BY name, id"
+        "SELECT id, name, slug, parent_id, product_count FROM cs_categories"
     ).fetchall()
-    nodes: dict[str, dict[str, Any]] = {
-        row[0]: {
-            "id": row[0],
-            "name": row[1],
-            "slug": row[2],
-            "parent_id": row[3],
-            "product_count": row[4],
-            "children": [],
-        }
-        for row in rows
-    }
-    roots: list[dict[str, Any]] = []
-    # Rows arrive sorted by name, so appending keeps every sibling list sorted too.
-    for node in nodes.values():
-        parent = nodes.get(node["parent_id"]) if node["parent_id"] is not None else None
-        (parent["children"] if parent is not None else roots).append(node)
-    return roots
+    return tree_document(tuple(row) for row in rows)

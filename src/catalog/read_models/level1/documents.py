@@ -8,19 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 import orjson
 
-from catalog.read_models.category_stats.sqlite import format_cents
-from catalog.read_models.order_view.sqlite import iso_utc
+from catalog.read_models.cart_view.rules import cart_document
+from catalog.read_models.category_stats.rules import stats_document, tree_document
+from catalog.read_models.money import two_decimals
+from catalog.read_models.order_view.rules import display_line, order_document
+from catalog.read_models.product_detail.rules import category_block, product_document
 
 Row = Any
-
-
-def _money(amount: Decimal | str | int) -> str:
-    return str(Decimal(amount).quantize(Decimal("0.01")))
 
 
 def category_paths(rows: Iterable[Row]) -> dict[str, list[str]]:
@@ -36,114 +35,75 @@ def product(row: Row, paths: dict[str, list[str]]) -> dict[str, Any]:
     """The product-detail document of one `products` row."""
     category_id = row["category_id"]
     path = paths.get(category_id, [])
-    return {
-        "id": row["id"],
-        "sku": row["sku"],
-        "name": row["name"],
-        "description": row["description"],
-        "category": {"id": category_id, "name": path[-1] if path else "", "path": path},
-        "price": row["price"],
-        "currency": row["currency"],
-        "stock": row["stock"],
-        "in_stock": row["stock"] > 0,
-        "status": row["status"],
-        "attributes": orjson.loads(row["attributes"]),
-        "version": row["version"],
-    }
+    return product_document(
+        row["id"],
+        row["sku"],
+        row["name"],
+        row["description"],
+        category_block(category_id, path[-1] if path else "", path),
+        row["price"],
+        row["currency"],
+        row["stock"],
+        row["status"],
+        orjson.loads(row["attributes"]),
+        row["version"],
+    )
 
 
 def stats(category_id: str, name: str, row: Row) -> dict[str, Any]:
     """Category stats from one aggregate row over the category's subtree."""
     count = int(row["product_count"])
-    average = None
-    if count > 0:
-        total = Decimal(int(row["price_sum"]))
-        average = int((total / count).to_integral_value(ROUND_HALF_UP))
-    return {
-        "category_id": category_id,
-        "name": name,
-        "product_count": count,
-        "in_stock_count": int(row["in_stock_count"] or 0),
-        "min_price": format_cents(int(row["low"]) if count > 0 else None),
-        "max_price": format_cents(int(row["high"]) if count > 0 else None),
-        "avg_price": format_cents(average),
-        "total_stock": int(row["total_stock"] or 0),
-    }
+    # Sum, min and max are NULL over an empty subtree.
+    return stats_document(
+        category_id,
+        name,
+        count,
+        int(row["in_stock_count"] or 0),
+        int(row["total_stock"] or 0),
+        int(row["price_sum"]) if count > 0 else 0,
+        int(row["low"]) if count > 0 else None,
+        int(row["high"]) if count > 0 else None,
+    )
 
 
 def tree(rows: Iterable[Row]) -> list[dict[str, Any]]:
     """Categories as a tree sorted by (name, id) at every level, each with the number
     of active products in its subtree."""
-    ordered = sorted(rows, key=lambda r: (r["name"], r["id"]))
-    nodes: dict[str, dict[str, Any]] = {
-        row["id"]: {
-            "id": row["id"],
-            "name": row["name"],
-            "slug": row["slug"],
-            "parent_id": row["parent_id"],
-            "product_count": int(row["product_count"]),
-            "children": [],
-        }
-        for row in ordered
-    }
-    roots: list[dict[str, Any]] = []
-    for node in nodes.values():
-        parent = nodes.get(node["parent_id"]) if node["parent_id"] is not None else None
-        (parent["children"] if parent is not None else roots).append(node)
-    return roots
+    return tree_document(
+        (row["id"], row["name"], row["slug"], row["parent_id"], int(row["product_count"]))
+        for row in rows
+    )
 
 
 def cart(cart_id: str, owner: str, rows: Sequence[Row]) -> dict[str, Any]:
     """A cart priced at its products' current prices, lines sorted by name."""
-    ordered = sorted(rows, key=lambda r: (r["name"] is not None, r["name"] or "", r["product_id"]))
-    lines: list[dict[str, Any]] = []
-    subtotal = 0
-    currencies: set[str] = set()
-    for row in ordered:
-        unit = int(row["price_cents"] or 0)
-        quantity = int(row["quantity"])
-        subtotal += unit * quantity
-        if row["currency"] is not None:
-            currencies.add(row["currency"])
-        lines.append(
-            {
-                "product_id": row["product_id"],
-                "name": row["name"] or "",
-                "unit_price": _money(Decimal(unit) / 100),
-                "quantity": quantity,
-                "line_total": _money(Decimal(unit * quantity) / 100),
-            }
-        )
-    return {
-        "id": cart_id,
-        "owner": owner,
-        "lines": lines,
-        "subtotal": _money(Decimal(subtotal) / 100),
-        "currency": currencies.pop() if len(currencies) == 1 else None,
-    }
+    return cart_document(
+        cart_id,
+        owner,
+        (
+            (
+                row["product_id"],
+                row["name"],
+                int(row["price_cents"] or 0),
+                row["currency"],
+                int(row["quantity"]),
+            )
+            for row in rows
+        ),
+    )
 
 
 def order(row: Row) -> dict[str, Any]:
     """An order with its lines as captured at checkout."""
-    return {
-        "id": row["id"],
-        "customer": row["customer"],
-        "status": row["status"],
-        "lines": [
-            {
-                "product_id": line["product_id"],
-                "sku": line["sku"],
-                "name": line["name"],
-                "quantity": line["quantity"],
-                "unit_price": _money(line["unit_price"]),
-                "line_total": _money(line["line_total"]),
-            }
-            for line in orjson.loads(row["lines"])
-        ],
-        "total": _money(row["total"]),
-        "currency": row["currency"],
-        "placed_at": iso_utc(float(row["placed_at"])),
-    }
+    return order_document(
+        row["id"],
+        row["customer"],
+        row["status"],
+        [display_line(line) for line in orjson.loads(row["lines"])],
+        two_decimals(row["total"]),
+        row["currency"],
+        float(row["placed_at"]),
+    )
 
 
 def sales_row(row: Row) -> dict[str, Any]:

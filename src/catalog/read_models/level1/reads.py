@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from catalog.domain.errors import InvalidInput, NotFound, NotOwner
+from catalog.domain.errors import NotFound, NotOwner
 from catalog.read_models import queries as q
-from catalog.read_models.analytics_reads import SALES_SQL, _date
 from catalog.read_models.level1 import READ_MODEL, documents, search, statements
 from catalog.read_models.level1.dialect import Dialect
 from catalog.read_models.level1.statements import Statement
+from catalog.read_models.sales_analytics.rules import sales_window
 from tandem.bus import QueryBus
 
 
@@ -87,12 +87,7 @@ class Level1Reads:
         return order
 
     async def sales_analytics(self, query: q.SalesAnalytics) -> dict[str, Any]:
-        if query.group_by not in SALES_SQL:
-            raise InvalidInput("group_by", f"must be one of {', '.join(SALES_SQL)}")
-        start = _date("start", query.start)
-        end = _date("end", query.end)
-        if start is not None and end is not None and start > end:
-            raise InvalidInput("end", "must not be before start")
+        start, end = sales_window(query)
         (rows,) = await self._db.read(
             statements.sales(self._db.dialect, query.group_by, start, end)
         )

@@ -8,12 +8,10 @@ status, with `hset_existing` (SQL's `UPDATE … WHERE id = ?`): no read, O(1).
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Any
-
 import orjson
 
-from catalog.read_models.order_view.sqlite import CANCELLED, PLACED
+from catalog.read_models.money import two_decimals
+from catalog.read_models.order_view.rules import CANCELLED, EVENT_TYPES, PLACED, display_line
 from tandem.messages import StoredEvent
 from tandem.projections.base import AsyncProjection
 from tandem.stores.redis import RedisTx
@@ -23,27 +21,12 @@ def order_key(order_id: str) -> str:
     return f"order:{order_id}"
 
 
-def _money(amount: str) -> str:
-    return str(Decimal(amount).quantize(Decimal("0.01")))
-
-
-def _line(line: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "product_id": line["product_id"],
-        "sku": line["sku"],
-        "name": line["name"],
-        "quantity": line["quantity"],
-        "unit_price": _money(line["unit_price"]),
-        "line_total": _money(line["line_total"]),
-    }
-
-
 class RedisOrderViewProjection(AsyncProjection[RedisTx]):
     """The SQLite `OrderViewProjection`, folded into Redis keys."""
 
     name = "order_view"
     version = 1
-    event_types = frozenset({"OrderPlaced", "OrderCancelled"})
+    event_types = EVENT_TYPES
 
     async def setup(self, tx: RedisTx) -> None:
         """Nothing to create: Redis keys appear with their first write."""
@@ -57,10 +40,10 @@ class RedisOrderViewProjection(AsyncProjection[RedisTx]):
                 {
                     "customer": data["customer"],
                     "status": PLACED,
-                    "total": _money(data["total"]),
+                    "total": two_decimals(data["total"]),
                     "currency": data["currency"],
                     "placed_at": repr(float(data["placed_at"])),
-                    "lines": orjson.dumps([_line(line) for line in data["lines"]]),
+                    "lines": orjson.dumps([display_line(line) for line in data["lines"]]),
                 },
             )
         elif event.type == "OrderCancelled":

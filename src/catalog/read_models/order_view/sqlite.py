@@ -7,12 +7,18 @@ order; only the status moves.
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import orjson
 
+from catalog.read_models.money import two_decimals
+from catalog.read_models.order_view.rules import (
+    CANCELLED,
+    EVENT_TYPES,
+    PLACED,
+    display_line,
+    order_document,
+)
 from tandem.messages import StoredEvent
 from tandem.projections.base import Projection
 
@@ -28,37 +34,13 @@ CREATE TABLE IF NOT EXISTS ov_orders (
 )
 """
 
-PLACED = "placed"
-CANCELLED = "cancelled"
-
-
-def _money(amount: str) -> str:
-    return str(Decimal(amount).quantize(Decimal("0.01")))
-
-
-def _line(line: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "product_id": line["product_id"],
-        "sku": line["sku"],
-        "name": line["name"],
-        "quantity": line["quantity"],
-        "unit_price": _money(line["unit_price"]),
-        "line_total": _money(line["line_total"]),
-    }
-
-
-def iso_utc(timestamp: float) -> str:
-    """ISO 8601 in UTC with millisecond precision, e.g. 2025-01-31T09:30:00.125Z."""
-    moment = datetime.fromtimestamp(timestamp, tz=UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
 
 class OrderViewProjection(Projection[sqlite3.Connection]):
     """Orders as their customer sees them, with the status kept current."""
 
     name = "order_view"
     version = 1
-    event_types = frozenset({"OrderPlaced", "OrderCancelled"})
+    event_types = EVENT_TYPES
 
     def setup(self, tx: sqlite3.Connection) -> None:
         tx.execute(SCHEMA)
@@ -74,10 +56,10 @@ class OrderViewProjection(Projection[sqlite3.Connection]):
                     event.aggregate_id,
                     data["customer"],
                     PLACED,
-                    _money(data["total"]),
+                    two_decimals(data["total"]),
                     data["currency"],
                     data["placed_at"],
-                    orjson.dumps([_line(line) for line in data["lines"]]),
+                    orjson.dumps([display_line(line) for line in data["lines"]]),
                 ),
             )
         elif event.type == "OrderCancelled":
@@ -95,12 +77,6 @@ def fetch(conn: sqlite3.Connection, order_id: str) -> dict[str, Any] | None:
     if row is None:
         return None
     customer, status, total, currency, placed_at, lines = tuple(row)
-    return {
-        "id": order_id,
-        "customer": customer,
-        "status": status,
-        "lines": orjson.loads(lines),
-        "total": total,
-        "currency": currency,
-        "placed_at": iso_utc(placed_at),
-    }
+    return order_document(
+        order_id, customer, status, orjson.loads(lines), total, currency, placed_at
+    )

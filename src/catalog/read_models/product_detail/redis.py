@@ -27,6 +27,12 @@ from typing import Any
 
 import orjson
 
+from catalog.domain.events import CATEGORY_AND_PRODUCT_EVENTS
+from catalog.read_models.product_detail.rules import (
+    category_block,
+    change_document,
+    created_document,
+)
 from tandem.messages import StoredEvent
 from tandem.projections.base import AsyncProjection
 from tandem.stores.redis import RedisTx
@@ -54,8 +60,8 @@ async def _category(tx: RedisTx, category_id: str) -> dict[str, Any] | None:
 async def _category_block(tx: RedisTx, category_id: str) -> dict[str, Any]:
     node = await _category(tx, category_id)
     if node is None:
-        return {"id": category_id, "name": "", "path": []}
-    return {"id": category_id, "name": node["name"], "path": node["path"]}
+        return category_block(category_id)
+    return category_block(category_id, node["name"], node["path"])
 
 
 class _Documents:
@@ -129,17 +135,7 @@ class RedisProductDetailProjection(AsyncProjection[RedisTx]):
     # A product's events touch only its document; categories (and their renames) are
     # folded in full by every partition.
     partitioned_by = frozenset({"product"})
-    event_types = frozenset(
-        {
-            "CategoryCreated",
-            "CategoryRenamed",
-            "ProductCreated",
-            "ProductDetailsUpdated",
-            "PriceChanged",
-            "StockAdjusted",
-            "ProductDiscontinued",
-        }
-    )
+    event_types = CATEGORY_AND_PRODUCT_EVENTS
 
     async def setup(self, tx: RedisTx) -> None:
         """Nothing to create: Redis keys appear with their first write."""
@@ -182,20 +178,8 @@ class RedisProductDetailProjection(AsyncProjection[RedisTx]):
 
     async def _create_product(self, tx: RedisTx, documents: _Documents, event: StoredEvent) -> None:
         data = event.data
-        doc = {
-            "id": event.aggregate_id,
-            "sku": data["sku"],
-            "name": data["name"],
-            "description": data["description"],
-            "category": await _category_block(tx, data["category_id"]),
-            "price": data["price"],
-            "currency": data["currency"],
-            "stock": data["stock"],
-            "in_stock": data["stock"] > 0,
-            "status": "active",
-            "attributes": data["attributes"],
-            "version": event.aggregate_version,
-        }
+        category = await _category_block(tx, data["category_id"])
+        doc = created_document(event.aggregate_id, event.aggregate_version, data, category)
         tx.sadd(f"products_in:{data['category_id']}", event.aggregate_id)
         documents.store(tx, doc, event.position)
 
@@ -204,25 +188,14 @@ class RedisProductDetailProjection(AsyncProjection[RedisTx]):
         doc = await documents.load(tx, event.aggregate_id)
         if doc is None:
             return
+        moved_to = None
         if event.type == "ProductDetailsUpdated":
             before, after = doc["category"]["id"], data["category_id"]
             if before != after:
                 tx.srem(f"products_in:{before}", event.aggregate_id)
                 tx.sadd(f"products_in:{after}", event.aggregate_id)
-            doc.update(
-                name=data["name"],
-                description=data["description"],
-                attributes=data["attributes"],
-                category=await _category_block(tx, after),
-            )
-        elif event.type == "PriceChanged":
-            doc["price"] = data["price"]
-        elif event.type == "StockAdjusted":
-            doc["stock"] = data["stock"]
-            doc["in_stock"] = data["stock"] > 0
-        elif event.type == "ProductDiscontinued":
-            doc["status"] = "discontinued"
-        doc["version"] = event.aggregate_version
+            moved_to = await _category_block(tx, after)
+        change_document(doc, event.type, data, event.aggregate_version, moved_to)
         documents.store(tx, doc, event.position)
 
     async def _rename(self, tx: RedisTx, category_id: str, name: str, position: int) -> None:
@@ -252,7 +225,7 @@ class RedisProductDetailProjection(AsyncProjection[RedisTx]):
             parent_path = parent_node["path"] if parent_node is not None else []
             node["path"] = [*parent_path, node["name"]]
             tx.set(_category_key(current), orjson.dumps(node))
-            changed.append((current, {"id": current, "name": node["name"], "path": node["path"]}))
+            changed.append((current, category_block(current, node["name"], node["path"])))
             children = await tx.smembers(f"children:{current}")
             frontier.extend((child.decode(), current) for child in sorted(children))
         return changed

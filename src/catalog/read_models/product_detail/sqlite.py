@@ -11,6 +11,12 @@ from typing import Any
 
 import orjson
 
+from catalog.domain.events import CATEGORY_AND_PRODUCT_EVENTS
+from catalog.read_models.product_detail.rules import (
+    category_block,
+    change_document,
+    created_document,
+)
 from tandem.db.sqlite import run_script
 from tandem.messages import StoredEvent
 from tandem.projections.base import Projection
@@ -43,8 +49,8 @@ def _category_block(conn: sqlite3.Connection, category_id: str) -> dict[str, Any
         "SELECT name, path FROM pd_categories WHERE id = ?", (category_id,)
     ).fetchone()
     if row is None:
-        return {"id": category_id, "name": "", "path": []}
-    return {"id": category_id, "name": row[0], "path": orjson.loads(row[1])}
+        return category_block(category_id)
+    return category_block(category_id, row[0], orjson.loads(row[1]))
 
 
 def _load(conn: sqlite3.Connection, product_id: str) -> dict[str, Any] | None:
@@ -64,17 +70,7 @@ def _store(conn: sqlite3.Connection, doc: dict[str, Any], position: int) -> None
 class ProductDetailProjection(Projection[sqlite3.Connection]):
     name = "product_detail"
     version = 1
-    event_types = frozenset(
-        {
-            "CategoryCreated",
-            "CategoryRenamed",
-            "ProductCreated",
-            "ProductDetailsUpdated",
-            "PriceChanged",
-            "StockAdjusted",
-            "ProductDiscontinued",
-        }
-    )
+    event_types = CATEGORY_AND_PRODUCT_EVENTS
 
     def setup(self, tx: sqlite3.Connection) -> None:
         run_script(tx, SCHEMA)
@@ -102,44 +98,17 @@ class ProductDetailProjection(Projection[sqlite3.Connection]):
         elif event.type == "CategoryRenamed":
             self._rename(tx, event.aggregate_id, data["name"], event.position)
         elif event.type == "ProductCreated":
-            _store(
-                tx,
-                {
-                    "id": event.aggregate_id,
-                    "sku": data["sku"],
-                    "name": data["name"],
-                    "description": data["description"],
-                    "category": _category_block(tx, data["category_id"]),
-                    "price": data["price"],
-                    "currency": data["currency"],
-                    "stock": data["stock"],
-                    "in_stock": data["stock"] > 0,
-                    "status": "active",
-                    "attributes": data["attributes"],
-                    "version": event.aggregate_version,
-                },
-                event.position,
-            )
-        else:
-            doc = _load(tx, event.aggregate_id)
-            if doc is None:
-                return
-            if event.type == "ProductDetailsUpdated":
-                doc.update(
-                    name=data["name"],
-                    description=data["description"],
-                    attributes=data["attributes"],
-                    category=_category_block(tx, data["category_id"]),
-                )
-            elif event.type == "PriceChanged":
-                doc["price"] = data["price"]
-            elif event.type == "StockAdjusted":
-                doc["stock"] = data["stock"]
-                doc["in_stock"] = data["stock"] > 0
-            elif event.type == "ProductDiscontinued":
-                doc["status"] = "discontinued"
-            doc["version"] = event.aggregate_version
+            category = _category_block(tx, data["category_id"])
+            doc = created_document(event.aggregate_id, event.aggregate_version, data, category)
             _store(tx, doc, event.position)
+        else:
+            found = _load(tx, event.aggregate_id)
+            if found is None:
+                return
+            placed = event.type == "ProductDetailsUpdated"
+            moved_to = _category_block(tx, data["category_id"]) if placed else None
+            change_document(found, event.type, data, event.aggregate_version, moved_to)
+            _store(tx, found, event.position)
 
     def _rename(self, tx: sqlite3.Connection, category_id: str, name: str, position: int) -> None:
         tx.execute("UPDATE pd_categories SET name = ? WHERE id = ?", (name, category_id))

@@ -1,16 +1,14 @@
-"""Queries answered by the DuckDB read models: sales analytics and price history."""
+"""`SalesAnalytics` answered from the DuckDB sales-analytics read model."""
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, date
+from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from catalog.domain.errors import InvalidInput, NotFound
-from catalog.read_models.price_history.duckdb import PriceHistoryProjection
-from catalog.read_models.queries import PriceHistory, SalesAnalytics
+from catalog.read_models.queries import SalesAnalytics
 from catalog.read_models.sales_analytics.duckdb import SalesAnalyticsProjection
+from catalog.read_models.sales_analytics.rules import sales_window
 from tandem.bus import QueryBus
 
 if TYPE_CHECKING:
@@ -18,10 +16,8 @@ if TYPE_CHECKING:
 
     from tandem.stores.duckdb import DuckDBProjectionStore
 
-ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-
-# group_by picks one of these fixed statements; nothing from the query is ever spliced
-# into SQL. `{where}` is built from constant fragments only.
+# group_by picks one of these fixed statements, one per `rules.GROUPINGS`; nothing from
+# the query is ever spliced into SQL. `{where}` is built from constant fragments only.
 SALES_SQL = {
     "day": """
         SELECT strftime(day, '%Y-%m-%d') AS key, strftime(day, '%Y-%m-%d') AS name,
@@ -47,19 +43,10 @@ SALES_SQL = {
 }
 
 
-def _date(field: str, value: str | None) -> date | None:
-    if value is None:
-        return None
-    # date.fromisoformat also takes "20240102" and week dates; the API promises one form.
-    if not isinstance(value, str) or not ISO_DATE.fullmatch(value):
-        raise InvalidInput(field, "must be a date as YYYY-MM-DD")
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise InvalidInput(field, "is not a valid calendar date") from exc
-
-
 def _money(value: Decimal) -> str:
+    # Not `money.two_decimals`: SUM over DECIMAL(18, 2) is a DECIMAL(38, 2), up to 36
+    # integer digits, and quantize fails past the 28 digits of the default context;
+    # formatting prints any size with the same digits.
     return f"{value:.2f}"
 
 
@@ -89,17 +76,6 @@ def sales(
     ]
 
 
-def price_points(cur: duckdb.DuckDBPyConnection, product_id: str) -> list[dict[str, str]]:
-    """The product's prices, oldest first, each with its UTC time in ISO 8601."""
-    rows = cur.execute(
-        'SELECT "at", price FROM price_history WHERE product_id = ? ORDER BY "at", position',
-        (product_id,),
-    ).fetchall()
-    return [
-        {"at": at.replace(tzinfo=UTC).isoformat(), "price": _money(price)} for at, price in rows
-    ]
-
-
 class SalesAnalyticsReads:
     """Sales per day, category or product from the `sales_analytics` read model."""
 
@@ -107,32 +83,10 @@ class SalesAnalyticsReads:
         self._store = store
 
     async def sales_analytics(self, query: SalesAnalytics) -> dict[str, Any]:
-        if query.group_by not in SALES_SQL:
-            raise InvalidInput("group_by", f"must be one of {', '.join(SALES_SQL)}")
-        start = _date("start", query.start)
-        end = _date("end", query.end)
-        if start is not None and end is not None and start > end:
-            raise InvalidInput("end", "must not be before start")
+        start, end = sales_window(query)
         group_by = query.group_by
         rows = await self._store.run(lambda c: sales(c, group_by, start, end))
         return {"group_by": group_by, "rows": rows}
 
     def register(self, bus: QueryBus) -> None:
         bus.register(SalesAnalytics, self.sales_analytics, read_model=SalesAnalyticsProjection.name)
-
-
-class PriceHistoryReads:
-    """A product's prices over time from the `price_history` read model."""
-
-    def __init__(self, store: DuckDBProjectionStore) -> None:
-        self._store = store
-
-    async def price_history(self, query: PriceHistory) -> dict[str, Any]:
-        product_id = query.product_id
-        points = await self._store.run(lambda c: price_points(c, product_id))
-        if not points:
-            raise NotFound("product", product_id)
-        return {"product_id": product_id, "points": points}
-
-    def register(self, bus: QueryBus) -> None:
-        bus.register(PriceHistory, self.price_history, read_model=PriceHistoryProjection.name)

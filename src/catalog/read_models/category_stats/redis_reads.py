@@ -1,0 +1,72 @@
+"""Category stats and the category tree answered from the Redis read model (services
+profile), with the same documents and `NotFound` as the SQLite reads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from catalog.domain.errors import NotFound
+from catalog.read_models.category_stats import redis as category_stats
+from catalog.read_models.category_stats.rules import stats_document, tree_document
+from catalog.read_models.queries import GetCategoryStats, ListCategories
+from catalog.read_models.redis_common import RedisReads, text, text_hash
+from tandem.bus import QueryBus
+from tandem.stores.redis import as_bytes
+
+
+class RedisCategoryStatsReads(RedisReads):
+    """Stats of one category subtree, and the whole tree with product counts."""
+
+    projection = category_stats.RedisCategoryStatsProjection
+
+    async def get_category_stats(self, query: GetCategoryStats) -> dict[str, Any]:
+        prices = self.key(category_stats.prices_key(query.category_id))
+        async with self._client.pipeline(transaction=True) as pipe:
+            pipe.hgetall(self.key(category_stats.category_key(query.category_id)))
+            pipe.zrange(prices, 0, 0, withscores=True)
+            pipe.zrange(prices, -1, -1, withscores=True)
+            row, lowest, highest = await pipe.execute()
+        if not row:
+            raise NotFound("category", query.category_id)
+        return _stats(query.category_id, text_hash(row), lowest, highest)
+
+    async def list_categories(self, query: ListCategories) -> dict[str, Any]:
+        ids = sorted(
+            as_bytes(m).decode()
+            for m in await self._client.smembers(self.key(category_stats.CATEGORIES))
+        )
+        async with self._client.pipeline(transaction=True) as pipe:
+            for id in ids:
+                pipe.hmget(
+                    self.key(category_stats.category_key(id)),
+                    ["name", "slug", "parent_id", "product_count"],
+                )
+            rows = await pipe.execute()
+        nodes = [
+            (id, text(name) or "", text(slug) or "", text(parent), int(count or 0))
+            for id, (name, slug, parent, count) in zip(ids, rows, strict=True)
+        ]
+        return {"categories": tree_document(nodes)}
+
+    def register(self, bus: QueryBus) -> None:
+        bus.register(GetCategoryStats, self.get_category_stats, read_model=self.projection.name)
+        bus.register(ListCategories, self.list_categories, read_model=self.projection.name)
+
+
+def _stats(
+    category_id: str,
+    row: dict[str, str],
+    lowest: list[tuple[Any, float]],
+    highest: list[tuple[Any, float]],
+) -> dict[str, Any]:
+    """The stats document of a category hash and the ends of its price set."""
+    return stats_document(
+        category_id,
+        row.get("name", ""),
+        int(row.get("product_count", 0)),
+        int(row.get("in_stock_count", 0)),
+        int(row.get("total_stock", 0)),
+        int(row.get("price_sum_cents", 0)),
+        int(lowest[0][1]) if lowest else None,
+        int(highest[0][1]) if highest else None,
+    )

@@ -1,0 +1,58 @@
+"""What the order view means, whatever store keeps it.
+
+An order's lines and prices never change after checkout, so every store keeps the
+display-ready lines as placed and moves only the status; this module says which events
+that takes, how a placed line and the order read, and how the time is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from catalog.read_models.money import two_decimals
+
+EVENT_TYPES = frozenset({"OrderPlaced", "OrderCancelled"})
+
+PLACED = "placed"
+CANCELLED = "cancelled"
+
+
+def display_line(line: Mapping[str, Any]) -> dict[str, Any]:
+    """An `OrderPlaced` line as the order document shows it, prices with two decimals."""
+    return {
+        "product_id": line["product_id"],
+        "sku": line["sku"],
+        "name": line["name"],
+        "quantity": line["quantity"],
+        "unit_price": two_decimals(line["unit_price"]),
+        "line_total": two_decimals(line["line_total"]),
+    }
+
+
+def iso_utc(timestamp: float) -> str:
+    """ISO 8601 in UTC with millisecond precision, e.g. 2025-01-31T09:30:00.125Z."""
+    moment = datetime.fromtimestamp(timestamp, tz=UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def order_document(
+    order_id: str,
+    customer: str,
+    status: str,
+    lines: list[dict[str, Any]],
+    total: str,
+    currency: str,
+    placed_at: float,
+) -> dict[str, Any]:
+    """The order as its customer reads it, from display lines and a two-decimal total."""
+    return {
+        "id": order_id,
+        "customer": customer,
+        "status": status,
+        "lines": lines,
+        "total": total,
+        "currency": currency,
+        "placed_at": iso_utc(placed_at),
+    }

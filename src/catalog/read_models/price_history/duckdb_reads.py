@@ -1,0 +1,48 @@
+"""`PriceHistory` answered from the DuckDB price-history read model."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import TYPE_CHECKING, Any
+
+from catalog.domain.errors import NotFound
+from catalog.read_models.money import two_decimals
+from catalog.read_models.price_history.duckdb import PriceHistoryProjection
+from catalog.read_models.queries import PriceHistory
+from tandem.bus import QueryBus
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from tandem.stores.duckdb import DuckDBProjectionStore
+
+
+def price_points(cur: duckdb.DuckDBPyConnection, product_id: str) -> list[dict[str, str]]:
+    """The product's prices, oldest first, each with its UTC time in ISO 8601."""
+    rows = cur.execute(
+        'SELECT "at", price FROM price_history WHERE product_id = ? ORDER BY "at", position',
+        (product_id,),
+    ).fetchall()
+    # `price` is a DECIMAL(18, 2): two places already and within the 28 digits quantize
+    # allows, so `two_decimals` prints what formatting with ".2f" would.
+    return [
+        {"at": at.replace(tzinfo=UTC).isoformat(), "price": two_decimals(price)}
+        for at, price in rows
+    ]
+
+
+class PriceHistoryReads:
+    """A product's prices over time from the `price_history` read model."""
+
+    def __init__(self, store: DuckDBProjectionStore) -> None:
+        self._store = store
+
+    async def price_history(self, query: PriceHistory) -> dict[str, Any]:
+        product_id = query.product_id
+        points = await self._store.run(lambda c: price_points(c, product_id))
+        if not points:
+            raise NotFound("product", product_id)
+        return {"product_id": product_id, "points": points}
+
+    def register(self, bus: QueryBus) -> None:
+        bus.register(PriceHistory, self.price_history, read_model=PriceHistoryProjection.name)
