@@ -35,31 +35,16 @@ if TYPE_CHECKING:
     from tandem.db.postgres import Connection
 
 
+# $9 is cast: asyncpg sends the attributes as text, the column is jsonb.
+_PRODUCT_UPSERT = rows.product_upsert(
+    [f"${n}" for n in range(1, 9)] + ["$9::jsonb", "$10", "$11", "$12"]
+)
+
+
 def _product_write(p: Product) -> Write:
     return Write(
-        "INSERT INTO products (id, sku, name, description, category_id, price, price_cents,"
-        " currency, attributes, stock, status, version)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12)"
-        " ON CONFLICT (id) DO UPDATE SET name = excluded.name,"
-        " description = excluded.description, category_id = excluded.category_id,"
-        " price = excluded.price, price_cents = excluded.price_cents,"
-        " attributes = excluded.attributes, stock = excluded.stock,"
-        " status = excluded.status, version = excluded.version"
-        " WHERE products.version < excluded.version",
-        (
-            p.id,
-            p.sku,
-            p.name,
-            p.description,
-            p.category_id,
-            str(p.price),
-            int(p.price * 100),
-            p.currency,
-            orjson.dumps(p.attributes).decode(),
-            p.stock,
-            p.status,
-            p.version,
-        ),
+        _PRODUCT_UPSERT,
+        rows.product_values(p, orjson.dumps(p.attributes).decode()),
         p.id,
         p.version,
         {"products_sku_key": lambda: DuplicateSku(f"SKU {p.sku!r} is already used")},

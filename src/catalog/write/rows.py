@@ -1,4 +1,5 @@
-"""Aggregates from write-table rows, the same for every backend.
+"""Write-table rows, the same for every backend: aggregates read from rows, and the
+statements and values that save them.
 
 A row is anything indexable by column name (`sqlite3.Row`, `asyncpg.Record`); JSON
 columns arrive as text (PostgreSQL queries cast `jsonb` to `text`).
@@ -6,7 +7,7 @@ columns arrive as text (PostgreSQL queries cast `jsonb` to `text`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -59,3 +60,26 @@ def order(row: Any) -> Order:
         status=row["status"],
         version=row["version"],
     )
+
+
+def product_upsert(placeholders: Sequence[str]) -> str:
+    """The statement that saves a product row unless a newer version is stored, with
+    the backend's twelve placeholders (in the order of `product_values`)."""
+    return (
+        "INSERT INTO products (id, sku, name, description, category_id, price, price_cents,"
+        f" currency, attributes, stock, status, version) VALUES ({', '.join(placeholders)})"
+        " ON CONFLICT (id) DO UPDATE SET name = excluded.name,"
+        " description = excluded.description, category_id = excluded.category_id,"
+        " price = excluded.price, price_cents = excluded.price_cents,"
+        " attributes = excluded.attributes, stock = excluded.stock,"
+        " status = excluded.status, version = excluded.version"
+        " WHERE products.version < excluded.version"
+    )
+
+
+def product_values(p: Product, attributes: str | bytes) -> tuple[Any, ...]:
+    """A product's column values for `product_upsert`, its attributes already encoded
+    as the backend stores JSON."""
+    cents = int(p.price * 100)
+    return (p.id, p.sku, p.name, p.description, p.category_id, str(p.price), cents,
+            p.currency, attributes, p.stock, p.status, p.version)  # fmt: skip

@@ -39,32 +39,12 @@ def save_category(conn: sqlite3.Connection, c: Category) -> None:
     _check_version(cur, "category", c.id, c.version)
 
 
+_PRODUCT_UPSERT = rows.product_upsert(["?"] * 12)
+
+
 def save_product(conn: sqlite3.Connection, p: Product) -> None:
     try:
-        cur = conn.execute(
-            "INSERT INTO products (id, sku, name, description, category_id, price, price_cents,"
-            " currency, attributes, stock, status, version) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
-            " ON CONFLICT (id) DO UPDATE SET name = excluded.name,"
-            " description = excluded.description, category_id = excluded.category_id,"
-            " price = excluded.price, price_cents = excluded.price_cents,"
-            " attributes = excluded.attributes, stock = excluded.stock,"
-            " status = excluded.status, version = excluded.version"
-            " WHERE products.version < excluded.version",
-            (
-                p.id,
-                p.sku,
-                p.name,
-                p.description,
-                p.category_id,
-                str(p.price),
-                int(p.price * 100),
-                p.currency,
-                orjson.dumps(p.attributes),
-                p.stock,
-                p.status,
-                p.version,
-            ),
-        )
+        cur = conn.execute(_PRODUCT_UPSERT, rows.product_values(p, orjson.dumps(p.attributes)))
     except sqlite3.IntegrityError as exc:
         if "products.sku" in str(exc):
             raise DuplicateSku(f"SKU {p.sku!r} is already used") from exc

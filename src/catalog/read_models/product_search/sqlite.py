@@ -23,6 +23,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from catalog.domain.events import CATEGORY_AND_PRODUCT_EVENTS
 from catalog.read_models.money import cents
 from catalog.read_models.product_search.rules import PATH_SEPARATOR, bucket
 from tandem.messages import StoredEvent
@@ -213,17 +214,7 @@ class ProductSearchProjection(Projection[sqlite3.Connection]):
 
     name = "product_search"
     version = 1
-    event_types = frozenset(
-        {
-            "CategoryCreated",
-            "CategoryRenamed",
-            "ProductCreated",
-            "ProductDetailsUpdated",
-            "PriceChanged",
-            "StockAdjusted",
-            "ProductDiscontinued",
-        }
-    )
+    event_types = CATEGORY_AND_PRODUCT_EVENTS
 
     def setup(self, tx: sqlite3.Connection) -> None:
         for statement in SCHEMA:
