@@ -7,12 +7,21 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from catalog.api import admin, commands, dead_letters, links, ops, problems, queries, streams
+from catalog.api import (
+    admin,
+    commands,
+    dead_letters,
+    links,
+    ops,
+    pages,
+    problems,
+    queries,
+    streams,
+)
 from catalog.api.hot import HotReads
 from catalog.api.limits import BodyLimit
 from catalog.runtime.contract import Runtime
 from catalog.tokens import TokenVerifier
-from catalog.web import pages
 from tandem.unavailable import driver_errors
 
 

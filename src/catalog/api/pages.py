@@ -1,4 +1,5 @@
-"""The storefront, product and operations pages, rendered by the API process itself.
+"""The storefront, product and operations pages, rendered by the API process itself
+from the templates and static files of `catalog/web/`.
 
 Pages render their first state on the server (product detail, projection table) and a
 small script per page keeps it current through the public API and its SSE streams, so
@@ -26,8 +27,8 @@ from catalog.domain.errors import NotFound
 from catalog.read_models.queries import GetProduct
 from catalog.runtime.contract import Runtime
 
-HERE = Path(__file__).parent
-templates = Jinja2Templates(directory=HERE / "templates")
+WEB = Path(__file__).parent.parent / "web"
+templates = Jinja2Templates(directory=WEB / "templates")
 
 router = APIRouter(include_in_schema=False)
 
@@ -37,7 +38,7 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 def mount_static(app: FastAPI) -> None:
     """Serve the pages' scripts and stylesheet under `/static`."""
-    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.mount("/static", StaticFiles(directory=WEB / "static"), name="static")
 
 
 @router.get("/")
