@@ -110,13 +110,13 @@ def build_embedded(settings: Settings) -> EmbeddedRuntime:
         return AsyncCopy(runner, duck, duck.close)
 
     read_models: dict[str, RunningReadModel] = {}
-    readers: dict[str, Any] = {}
+    readers: dict[str, Switchable | SyncReader] = {}
     sync_projections: list[SyncProjection] = []
 
     def read_model(spec: EmbeddedReadModel) -> Reads:
         projection = spec.projection()
         mode = settings.mode_of(projection.name, can_sync=spec.can_sync)
-        reader: Any
+        reader: Switchable | SyncReader
         if mode == "sync":
             sync = SyncProjection(projection, store_kind="write db")
             sync_projections.append(sync)

@@ -11,7 +11,7 @@ import pytest
 from tandem.db.postgres import Pool, create_pool
 from tandem.migrations import migrate
 from tandem.rebuilds import postgres as registry
-from tandem.rebuilds.postgres import GenerationState, RebuildRunning
+from tandem.rebuilds.postgres import CopyState, RebuildRunning
 from tests.support.services import PostgresDatabase
 
 pytestmark = pytest.mark.services
@@ -28,7 +28,7 @@ async def pool(pg_database: PostgresDatabase) -> AsyncIterator[Pool]:
         await pool.close()
 
 
-def _states(rows: list[registry.Generation]) -> list[tuple[int, int, str]]:
+def _states(rows: list[registry.Copy]) -> list[tuple[int, int, str]]:
     return [(g.generation, g.version, str(g.state)) for g in rows]
 
 
@@ -62,7 +62,7 @@ async def test_racing_promotions_make_exactly_one_copy_live(pool: Pool) -> None:
     won = await asyncio.gather(*(registry.promote(pool, "a", started.generation) for _ in range(8)))
     assert sorted(won) == [False] * 7 + [True]
     rows = (await registry.load(pool))["a"]
-    assert [g.state for g in rows] == [GenerationState.RETIRED, GenerationState.LIVE]
+    assert [g.state for g in rows] == [CopyState.RETIRED, CopyState.LIVE]
 
 
 async def test_a_new_code_version_starts_one_rebuild_and_replaces_an_older_one(pool: Pool) -> None:

@@ -31,14 +31,15 @@ if TYPE_CHECKING:
     from tandem.bus import CommandBus, QueryBus
     from tandem.codec import EventRegistry
     from tandem.consistency import VersionWatch
-    from tandem.deadletters import DeadLetters
+    from tandem.deadletters import DeadLetters, ParkingStore
     from tandem.metrics import Metrics
+    from tandem.projections.base import AsyncProjection, Projection
     from tandem.rebuilds.progress import Rebuild
 
 StatusRow = dict[str, Any]
 """One read model in `/status`, `tandem status` and the ops page (see `runtime.status`)."""
 
-ParkingTarget = tuple[Any, Any]
+ParkingTarget = tuple["ParkingStore", "Projection[Any] | AsyncProjection[Any]"]
 """The store and the projection (or partition) whose dead letters are retried."""
 
 

@@ -33,8 +33,9 @@ from tandem.deadletters.sqlite import SqliteDeadLetters
 from tandem.eventlog.sqlite import SqliteEventLogReader
 from tandem.metrics import Metrics
 from tandem.projections.runner import ProjectionRunner
-from tandem.projections.sync import OUTDATED, SyncProjection
+from tandem.projections.sync import OUTDATED, SyncProjection, SyncReader
 from tandem.rebuilds.progress import Rebuild
+from tandem.stores.switchable import Switchable
 from tandem.uow.sqlite import SqliteWriter
 
 log = logging.getLogger("catalog")
@@ -56,7 +57,7 @@ class EmbeddedRuntime:
         writer: SqliteWriter,
         dead_letters: SqliteDeadLetters,
         read_models: dict[str, RunningReadModel],
-        readers: dict[str, Any],
+        readers: dict[str, Switchable | SyncReader],
         sync_projections: list[SyncProjection],
         command_bus: CommandBus[CatalogUnitOfWork],
         query_bus: QueryBus,

@@ -38,8 +38,8 @@ from catalog.runtime.contract import (
     StatusRow,
 )
 from catalog.runtime.rebuilds.analytics import LocalAnalytics
-from catalog.runtime.rebuilds.keeper import GenerationKeeper
-from catalog.runtime.rebuilds.serving import ServedGenerations
+from catalog.runtime.rebuilds.keeper import RebuildKeeper
+from catalog.runtime.rebuilds.serving import ServedCopies
 from catalog.runtime.rebuilds.storage import stored_class
 from catalog.runtime.running import LiveTracked, RunningReadModel, all_reach
 from catalog.runtime.status import count_dead_letters, describe_all
@@ -93,7 +93,7 @@ class ServicesRuntime:
         self._read_models: dict[str, RunningReadModel] = {}
         self._background = Background()
         self._closers: list[Callable[[], Any]] = []
-        self._generations: ServedGenerations | None = None
+        self._copies: ServedCopies | None = None
         self.detail_cache: detail_cache.DetailCache | None = None
 
     @property
@@ -152,7 +152,7 @@ class ServicesRuntime:
             return
         connections = self.connections
         analytics = LocalAnalytics(connections, self._read_models, self._background)
-        served = self._generations = ServedGenerations(connections, self._read_models, analytics)
+        served = self._copies = ServedCopies(connections, self._read_models, analytics)
         for spec in self.specs:
             if spec.folded_locally:
                 runner = analytics.serve(spec)
@@ -179,7 +179,7 @@ class ServicesRuntime:
         await self.remote.refresh()
         self.listener.on(registry.CHANNEL, served.notified)
         self.listener.on_resync(served.refresh)
-        self._background.spawn(served.run(), "generations")
+        self._background.spawn(served.run(), "copies")
         live = LiveTracked(self._read_models)
         self.query_bus = QueryBus([timing(self.metrics.query_observed), consistency(live)])
         for spec in self.specs:
@@ -238,10 +238,10 @@ class ServicesRuntime:
                 self.settings.nats_url, max_reconnect_attempts=-1
             )
             self._closers.append(self.nats.close)
-        keeper = GenerationKeeper(self.connections)
+        keeper = RebuildKeeper(self.connections)
         lease_table = leases.Leases(self.pool, self.worker_id)
         self.worker = ProjectionWorker(self.pool, lease_table, {}, discover=keeper.runners)
-        self._background.spawn(keeper.run(), "generations")
+        self._background.spawn(keeper.run(), "rebuild-keeper")
         self._background.spawn(self.worker.run(), "worker")
 
     async def inspect(self) -> None:
@@ -252,8 +252,8 @@ class ServicesRuntime:
     # -- lifecycle ------------------------------------------------------------------
 
     async def stop(self) -> None:
-        if self._generations is not None:
-            self._generations.local.stop()
+        if self._copies is not None:
+            self._copies.local.stop()
         await self._background.stop()
 
     def close(self) -> None:
@@ -277,7 +277,7 @@ class ServicesRuntime:
     # -- reporting ------------------------------------------------------------------
 
     def status(self) -> list[StatusRow]:
-        served = self._generations
+        served = self._copies
         versions = {
             name: served.version(name) if served is not None else None for name in self._read_models
         }
@@ -312,12 +312,12 @@ class ServicesRuntime:
     @property
     def rebuilds(self) -> dict[str, Rebuild]:
         """The newest rebuild of each read model, as the registry and stores show it."""
-        return self._generations.rebuilds if self._generations is not None else {}
+        return self._copies.rebuilds if self._copies is not None else {}
 
-    def _served(self) -> ServedGenerations:
-        if self.settings.level == 1 or self._generations is None:
+    def _served(self) -> ServedCopies:
+        if self.settings.level == 1 or self._copies is None:
             raise RebuildUnsupported
-        return self._generations
+        return self._copies
 
     async def rebuild(self, name: str) -> Rebuild:
         """Start a blue/green rebuild: workers fold a new copy beside the live one and

@@ -45,7 +45,7 @@ CREATE TABLE IF NOT EXISTS tandem_generations (
 
 
 @dataclass(frozen=True)
-class Generation:
+class Copy:
     """One copy of a sync read model's tables: `live`, `building` or `retired` (the
     replaced copy, until it is dropped); `tables` are its schema objects."""
 
@@ -61,7 +61,7 @@ def suffix(generation: int) -> str:
     return "" if generation == 1 else f"_g{generation}"
 
 
-def generations(conn: sqlite3.Connection, name: str) -> list[Generation]:
+def generations(conn: sqlite3.Connection, name: str) -> list[Copy]:
     """Every recorded copy of `name`, oldest first (none before its first start)."""
     exists = conn.execute(
         "SELECT 1 FROM sqlite_master WHERE name = 'tandem_generations'"
@@ -73,9 +73,7 @@ def generations(conn: sqlite3.Connection, name: str) -> list[Generation]:
         " WHERE projection = ? ORDER BY generation",
         (name,),
     ).fetchall()
-    return [
-        Generation(name, int(r[0]), int(r[1]), str(r[2]), tuple(orjson.loads(r[3]))) for r in rows
-    ]
+    return [Copy(name, int(r[0]), int(r[1]), str(r[2]), tuple(orjson.loads(r[3]))) for r in rows]
 
 
 def live_names(conn: sqlite3.Connection, projection: Projection[sqlite3.Connection]) -> TableNames:

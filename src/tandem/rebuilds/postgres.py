@@ -1,11 +1,13 @@
-"""Generations of a read model: which stored copy serves, and which one is being built.
+"""The services profile's record of rebuilds: which copy of each read model serves,
+and which one is being built, shared by every worker and API process.
 
-A projection's stored copy (its Redis namespace, its PostgreSQL tables, its checkpoint)
-is addressed by a storage name and the projection version it was built with. The first
-generation uses the projection's own name; generation `g` ≥ 2 uses `{name}_g{g}`, so a
+A rebuild builds a new *copy* of a read model; copies are numbered, the number being
+the copy's *generation*. A copy (its Redis namespace, its PostgreSQL tables, its
+checkpoint) is addressed by a storage name and the projection version it was built
+with. Copy 1 uses the projection's own name; copy `g` ≥ 2 uses `{name}_g{g}`, so a
 rebuild folds a fresh copy beside the live one without touching it.
 
-`tandem_generations` holds one row per generation, in one of these states:
+`tandem_generations` holds one row per copy, in one of these states:
 
 - `live`: the copy reads are served from (one per projection);
 - `building`: a copy being folded from position 0 (at most one per projection);
@@ -68,7 +70,7 @@ MIGRATIONS = Component(
 )
 
 
-class GenerationState(StrEnum):
+class CopyState(StrEnum):
     LIVE = "live"
     BUILDING = "building"
     RETIRED = "retired"
@@ -81,11 +83,11 @@ class RebuildRunning(TandemError):
 
 
 @dataclass(frozen=True)
-class Generation:
+class Copy:
     projection: str
     generation: int
     version: int
-    state: GenerationState
+    state: CopyState
     requested_at: datetime
     switched_at: datetime | None = None
     error: str | None = None
@@ -100,45 +102,45 @@ def storage_name(projection: str, generation: int) -> str:
     return projection if generation == 1 else f"{projection}_g{generation}"
 
 
-def copy_of(projection: str, generation: int, version: int = 1) -> Generation:
+def copy_of(projection: str, generation: int, version: int = 1) -> Copy:
     """A generation as a value, for addressing its storage outside the registry."""
     from datetime import UTC
 
-    return Generation(projection, generation, version, GenerationState.LIVE, datetime.now(UTC))
+    return Copy(projection, generation, version, CopyState.LIVE, datetime.now(UTC))
 
 
-def _row(row: Any) -> Generation:
-    return Generation(
+def _row(row: Any) -> Copy:
+    return Copy(
         row["projection"],
         row["generation"],
         row["version"],
-        GenerationState(row["state"]),
+        CopyState(row["state"]),
         row["requested_at"],
         row["switched_at"],
         row["error"],
     )
 
 
-async def load(pool: Pool) -> dict[str, list[Generation]]:
+async def load(pool: Pool) -> dict[str, list[Copy]]:
     """Every generation, by projection, oldest first."""
     rows = await pool.fetch("SELECT * FROM tandem_generations ORDER BY projection, generation")
-    found: dict[str, list[Generation]] = {}
+    found: dict[str, list[Copy]] = {}
     for row in rows:
         found.setdefault(row["projection"], []).append(_row(row))
     return found
 
 
-def live(generations: list[Generation]) -> Generation | None:
-    return next((g for g in generations if g.state is GenerationState.LIVE), None)
+def live(copies: list[Copy]) -> Copy | None:
+    return next((g for g in copies if g.state is CopyState.LIVE), None)
 
 
-def building(generations: list[Generation]) -> Generation | None:
-    return next((g for g in generations if g.state is GenerationState.BUILDING), None)
+def building(copies: list[Copy]) -> Copy | None:
+    return next((g for g in copies if g.state is CopyState.BUILDING), None)
 
 
-def latest_rebuild(generations: list[Generation]) -> Generation | None:
+def latest_rebuild(copies: list[Copy]) -> Copy | None:
     """The newest generation after the first: a rebuild running or finished."""
-    later = [g for g in generations if g.generation > 1]
+    later = [g for g in copies if g.generation > 1]
     return later[-1] if later else None
 
 
@@ -176,7 +178,7 @@ async def reconcile(pool: Pool, versions: Mapping[str, int]) -> None:
                 await request(pool, name, versions[name])
 
 
-async def request(pool: Pool, projection: str, version: int) -> Generation:
+async def request(pool: Pool, projection: str, version: int) -> Copy:
     """Start building a new generation of `projection` (refused while one is built)."""
     import asyncpg
 
@@ -195,7 +197,7 @@ async def request(pool: Pool, projection: str, version: int) -> Generation:
     return _row(row)
 
 
-async def cancel(pool: Pool, projection: str) -> Generation | None:
+async def cancel(pool: Pool, projection: str) -> Copy | None:
     """Give up the copy being built (its storage is dropped by the keeper)."""
     row = await pool.fetchrow(
         "UPDATE tandem_generations SET state = 'cancelled', switched_at = now()"
@@ -246,7 +248,7 @@ async def promote(pool: Pool, projection: str, generation: int) -> bool:
     return True
 
 
-async def to_drop(pool: Pool, grace: float) -> list[Generation]:
+async def to_drop(pool: Pool, grace: float) -> list[Copy]:
     """Copies whose storage can go: given up ones at once, retired ones after `grace`."""
     rows = await pool.fetch(
         "SELECT * FROM tandem_generations WHERE NOT storage_dropped"

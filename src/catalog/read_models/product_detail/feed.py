@@ -15,8 +15,7 @@ from collections.abc import Awaitable, Callable, Collection
 
 from catalog.read_models.product_detail import sqlite as product_detail
 from tandem.consistency import VersionWatch
-from tandem.db.sqlite import SqliteReader
-from tandem.stores.switchable import SwitchableReads
+from tandem.stores.switchable import Reader, SwitchableReads
 
 QUEUE_SIZE = 8
 
@@ -26,11 +25,14 @@ Update = tuple[int, bytes]  # (position of the change, the document as JSON)
 Changes = Callable[[int, Collection[str]], Awaitable[list[tuple[str, int, bytes]]]]
 
 
-def sqlite_changes(reader: SqliteReader) -> Changes:
+def sqlite_changes(reader: Reader) -> Changes:
     """Changes from the SQLite product-detail table: one indexed query, inline."""
 
     async def changes(since: int, _wanted: Collection[str]) -> list[tuple[str, int, bytes]]:
-        return reader.call(functools.partial(product_detail.changed_since, position=since))
+        found: list[tuple[str, int, bytes]] = reader.call(
+            functools.partial(product_detail.changed_since, position=since)
+        )
+        return found
 
     return changes
 

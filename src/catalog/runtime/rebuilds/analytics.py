@@ -29,7 +29,7 @@ from tandem.consistency import follow
 from tandem.projections.runner import ProjectionRunner
 from tandem.rebuilds import postgres as registry
 from tandem.rebuilds.copies import build_copy, switched
-from tandem.rebuilds.postgres import Generation
+from tandem.rebuilds.postgres import Copy
 from tandem.rebuilds.progress import Rebuild
 from tandem.stores.switchable import SwitchableReads
 
@@ -120,7 +120,7 @@ class LocalCopies:
     def __init__(
         self,
         analytics: LocalAnalytics,
-        serving: dict[str, Generation | None],
+        serving: dict[str, Copy | None],
         reads: dict[str, SwitchableReads],
     ) -> None:
         self.analytics = analytics
@@ -134,7 +134,7 @@ class LocalCopies:
         running = self._folding.get(name)
         return running[0] if running is not None and not running[1].done() else None
 
-    def ensure(self, spec: ServiceReadModel, generation: Generation) -> None:
+    def ensure(self, spec: ServiceReadModel, generation: Copy) -> None:
         """Fold `generation` here unless already doing so (a fold of another is given up)."""
         if self.folding(spec.name) == generation.generation:
             return
@@ -155,7 +155,7 @@ class LocalCopies:
         for name in list(self._folding):
             self.cancel(name)
 
-    async def _fold(self, spec: ServiceReadModel, generation: Generation, rebuild: Rebuild) -> None:
+    async def _fold(self, spec: ServiceReadModel, generation: Copy, rebuild: Rebuild) -> None:
         analytics = self.analytics
         connections = analytics.connections
         name = spec.name

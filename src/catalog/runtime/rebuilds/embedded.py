@@ -25,10 +25,11 @@ from tandem.consistency import VersionWatch, follow
 from tandem.db.sqlite import SqliteReader
 from tandem.projections.base import Projection
 from tandem.projections.runner import ProjectionRunner
-from tandem.projections.sync import SyncProjection
+from tandem.projections.sync import SyncProjection, SyncReader
 from tandem.rebuilds import sqlite as sync_rebuilds
 from tandem.rebuilds.copies import build_copy, switched
 from tandem.rebuilds.progress import Rebuild, RebuildState
+from tandem.stores.switchable import Switchable
 from tandem.uow.sqlite import SqliteWriter
 
 log = logging.getLogger("catalog")
@@ -61,7 +62,7 @@ class EmbeddedRebuilds:
         self,
         *,
         read_models: Mapping[str, RunningReadModel],
-        readers: Mapping[str, Any],
+        readers: Mapping[str, Switchable | SyncReader],
         writer: SqliteWriter,
         write_reader: SqliteReader,
         head: VersionWatch,
@@ -152,7 +153,9 @@ class EmbeddedRebuilds:
         # The switch: no await between these lines, so no query sees half of it.
         old_path = self.live_file(name, kind)
         point_to(self._folder, name, path)
-        previous = self._readers[name].switch(copy.target)
+        reader = self._readers[name]
+        assert isinstance(reader, Switchable)  # an asynchronous read model's
+        previous = reader.switch(copy.target)
         old_closers, running.closers = running.closers, [copy.close]
         running.tracked = copy.runner
         self._background.replace(name, task)

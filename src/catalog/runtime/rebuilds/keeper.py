@@ -26,7 +26,7 @@ from catalog.runtime.connections import ServiceConnections
 from catalog.runtime.rebuilds.storage import drop_namespace, drop_tables, stored_class
 from tandem.projections.worker import RunnerFactory, failed_part, forget_reports
 from tandem.rebuilds import postgres as registry
-from tandem.rebuilds.postgres import Generation
+from tandem.rebuilds.postgres import Copy
 
 log = logging.getLogger("catalog.rebuilds")
 
@@ -34,7 +34,7 @@ DROP_GRACE = 10.0
 INTERVAL = 1.0
 
 
-class GenerationKeeper:
+class RebuildKeeper:
     def __init__(self, connections: ServiceConnections) -> None:
         self.connections = connections
         # Workers fold what goes to Redis and the read database; API processes fold
@@ -50,7 +50,7 @@ class GenerationKeeper:
         for spec in self.specs:
             rows = known.get(spec.name, [])
             # No row yet: the first copy, at the code's version.
-            copies: list[Generation | None] = [registry.live(rows)] if rows else [None]
+            copies: list[Copy | None] = [registry.live(rows)] if rows else [None]
             copies.append(registry.building(rows))
             for generation in copies:
                 if generation is None and rows:
@@ -68,9 +68,9 @@ class GenerationKeeper:
             try:
                 await self.step()
             except (OSError, ConnectionError) as exc:
-                log.warning("generations: database unreachable: %s", exc)
+                log.warning("rebuilds: database unreachable: %s", exc)
             except Exception as exc:
-                log.warning("generations: %s: %s", type(exc).__name__, exc)
+                log.warning("rebuilds: %s: %s", type(exc).__name__, exc)
             await asyncio.sleep(INTERVAL)
 
     async def step(self) -> None:
@@ -88,7 +88,7 @@ class GenerationKeeper:
                 await self.drop(owner, generation)
             await registry.dropped(pool, generation.projection, generation.generation)
 
-    async def _follow(self, spec: ServiceReadModel, generation: Generation, head: int) -> None:
+    async def _follow(self, spec: ServiceReadModel, generation: Copy, head: int) -> None:
         pool = self.connections.pool
         stored = stored_class(spec.projection, generation)
         names = [part.name for part in self.connections.parts(spec, stored)]
@@ -113,7 +113,7 @@ class GenerationKeeper:
                 )
             self._heads.pop(key, None)
 
-    async def drop(self, spec: ServiceReadModel, generation: Generation) -> None:
+    async def drop(self, spec: ServiceReadModel, generation: Copy) -> None:
         """Delete a copy's keys or tables, checkpoints, reports, leases and consumers."""
         from tandem.stores.postgres import table_prefix
         from tandem.stores.redis import namespace

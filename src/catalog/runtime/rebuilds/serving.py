@@ -27,7 +27,7 @@ from catalog.runtime.running import RunningReadModel
 from tandem.eventlog.postgres import count_up_to
 from tandem.projections.remote import RemoteProjection, RemoteProjections
 from tandem.rebuilds import postgres as registry
-from tandem.rebuilds.postgres import Generation, GenerationState
+from tandem.rebuilds.postgres import Copy, CopyState
 from tandem.rebuilds.progress import Rebuild, RebuildState
 from tandem.stores.switchable import SwitchableReads
 
@@ -38,15 +38,15 @@ log = logging.getLogger("catalog.rebuilds")
 COUNT_EVERY = 2.0
 
 _STATES = {
-    GenerationState.BUILDING: RebuildState.RUNNING,
-    GenerationState.LIVE: RebuildState.SWITCHED,
-    GenerationState.RETIRED: RebuildState.SWITCHED,
-    GenerationState.CANCELLED: RebuildState.CANCELLED,
-    GenerationState.FAILED: RebuildState.FAILED,
+    CopyState.BUILDING: RebuildState.RUNNING,
+    CopyState.LIVE: RebuildState.SWITCHED,
+    CopyState.RETIRED: RebuildState.SWITCHED,
+    CopyState.CANCELLED: RebuildState.CANCELLED,
+    CopyState.FAILED: RebuildState.FAILED,
 }
 
 
-class ServedGenerations:
+class ServedCopies:
     def __init__(
         self,
         connections: ServiceConnections,
@@ -56,7 +56,7 @@ class ServedGenerations:
         self.connections = connections
         self.specs = connections.specs
         self.read_models = read_models
-        self.serving: dict[str, Generation | None] = {}
+        self.serving: dict[str, Copy | None] = {}
         self.reads: dict[str, SwitchableReads] = {}
         self.rebuilds: dict[str, Rebuild] = {}
         # The workers' reports, once the runtime follows them (progress of rebuilds).
@@ -100,7 +100,7 @@ class ServedGenerations:
             try:
                 await self.refresh()
             except Exception as exc:  # the registry may be back next second
-                log.warning("generations: %s: %s", type(exc).__name__, exc)
+                log.warning("rebuilds: %s: %s", type(exc).__name__, exc)
 
     async def refresh(self) -> None:
         known = await registry.load(self.connections.pool)
@@ -116,7 +116,7 @@ class ServedGenerations:
                 await self._switch(spec, generation)
         await self._progress(known)
 
-    def _follow_locally(self, spec: ServiceReadModel, rows: list[Generation]) -> None:
+    def _follow_locally(self, spec: ServiceReadModel, rows: list[Copy]) -> None:
         """Fold here the copy being built, or the live one when another process made it
         live first; give up a fold whose generation was cancelled or failed."""
         wanted = registry.building(rows)
@@ -130,7 +130,7 @@ class ServedGenerations:
         elif self.local.folding(spec.name) is not None:
             self.local.cancel(spec.name)
 
-    async def _switch(self, spec: ServiceReadModel, generation: Generation) -> None:
+    async def _switch(self, spec: ServiceReadModel, generation: Copy) -> None:
         tracked = self.read_models[spec.name].tracked
         assert isinstance(tracked, RemoteProjection)
         stored = stored_class(spec.projection, generation)
@@ -150,7 +150,7 @@ class ServedGenerations:
             tracked.checkpoint.value,
         )
 
-    async def _progress(self, known: dict[str, list[Generation]]) -> None:
+    async def _progress(self, known: dict[str, list[Copy]]) -> None:
         for spec in self.specs:
             local = self.local.rebuilds.get(spec.name)
             if local is not None:
@@ -164,7 +164,7 @@ class ServedGenerations:
             if generation is not None:
                 self.rebuilds[spec.name] = await self._describe(spec, generation)
 
-    async def _describe(self, spec: ServiceReadModel, generation: Generation) -> Rebuild:
+    async def _describe(self, spec: ServiceReadModel, generation: Copy) -> Rebuild:
         connections = self.connections
         stored = stored_class(spec.projection, generation)
         parts = [part.name for part in connections.parts(spec, stored)]

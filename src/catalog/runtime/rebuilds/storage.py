@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from tandem.rebuilds.postgres import Generation
+from tandem.rebuilds.postgres import Copy
 from tandem.stores.postgres import forget_checkpoint
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ P = TypeVar("P", bound=type[Any])
 _DROP_BATCH = 1000
 
 
-def stored_class(projection: P, generation: Generation | None) -> P:
+def stored_class(projection: P, generation: Copy | None) -> P:
     """`projection` as stored by `generation` (itself for the first copy of its version)."""
     if generation is None:
         return projection
