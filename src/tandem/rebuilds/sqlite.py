@@ -14,11 +14,8 @@ serves the copy `tandem_generations` names live and drops the others.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
-import logging
 import sqlite3
-import time
 
 import orjson
 
@@ -33,11 +30,10 @@ from tandem.projections.sync import (
     generations,
     suffix,
 )
-from tandem.rebuilds.progress import Rebuild, RebuildState
+from tandem.rebuilds.progress import Rebuild
+from tandem.rebuilds.steps import run
 from tandem.stores.sqlite import TableNames
 from tandem.uow.sqlite import SqliteWriter
-
-log = logging.getLogger("tandem.projections")
 
 SqliteProjection = Projection[sqlite3.Connection]
 
@@ -68,69 +64,91 @@ async def rebuild(
     `progress` follows it; a failed or cancelled rebuild drops its copy and leaves the
     live one serving.
     """
-    name = sync.name
-    projection = type(sync.projection)()
-    names = TableNames.for_copy(projection, suffix(generation))
-    try:
-        await writer.exclusive(
+    await run(progress, SyncCopy(writer, sync, generation, batch_size), grace=grace)
+
+
+class SyncCopy:
+    """The steps of a rebuild (`tandem.rebuilds.steps`) for a `sync` read model: new
+    tables in the write database, each step a write transaction of its own."""
+
+    def __init__(
+        self, writer: SqliteWriter, sync: SyncProjection, generation: int, batch_size: int
+    ) -> None:
+        self._writer = writer
+        self._sync = sync
+        self._generation = generation
+        self._batch_size = batch_size
+        self._projection = type(sync.projection)()
+        self._names = TableNames.for_copy(self._projection, suffix(generation))
+        self._position = 0
+        self._retired = 1
+
+    async def create(self) -> None:
+        await self._writer.exclusive(
             functools.partial(
-                _create, name=name, generation=generation, projection=projection, names=names
+                _create,
+                name=self._sync.name,
+                generation=self._generation,
+                projection=self._projection,
+                names=self._names,
             )
         )
-        position = 0
+
+    async def catch_up(self, progress: Rebuild) -> None:
+        writer, sync = self._writer, self._sync
         while True:
             goal = max(writer.head.value, sync.checkpoint.value)
             progress.head = goal
-            if position >= goal:
-                break
-            position, applied = await writer.exclusive(
+            if self._position >= goal:
+                return
+            self._position, applied = await writer.exclusive(
                 functools.partial(
-                    _fold, projection=projection, names=names, after=position, limit=batch_size
+                    _fold,
+                    projection=self._projection,
+                    names=self._names,
+                    after=self._position,
+                    limit=self._batch_size,
                 )
             )
-            progress.checkpoint, progress.applied = position, progress.applied + applied
+            progress.checkpoint, progress.applied = self._position, progress.applied + applied
             await asyncio.sleep(0)  # let the queries queued meanwhile run
 
+    async def switch(self, progress: Rebuild) -> None:
         def switched(done: tuple[int, int]) -> None:
-            sync.switch(projection, generation, names, done[0])
+            self._sync.switch(self._projection, self._generation, self._names, done[0])
 
-        position, retired = await writer.exclusive(
+        self._position, self._retired = await self._writer.exclusive(
             functools.partial(
                 _switch,
-                projection=projection,
-                generation=generation,
-                names=names,
-                after=position,
-                limit=batch_size,
+                projection=self._projection,
+                generation=self._generation,
+                names=self._names,
+                after=self._position,
+                limit=self._batch_size,
             ),
             switched,
         )
-    except BaseException as exc:
-        with contextlib.suppress(Exception):
-            await writer.exclusive(
-                functools.partial(
-                    drop_generation, name=name, generation=generation, state="building"
-                )
+        progress.checkpoint = self._position
+
+    async def announce(self) -> None:
+        """Nothing to tell: one process serves the write database."""
+
+    async def discard(self, error: str | None) -> None:
+        await self._writer.exclusive(
+            functools.partial(
+                drop_generation, name=self._sync.name, generation=self._generation, state="building"
             )
-        progress.finished = time.monotonic()
-        if isinstance(exc, asyncio.CancelledError):
-            progress.state = RebuildState.CANCELLED
-            raise
-        progress.state, progress.error = RebuildState.FAILED, f"{type(exc).__name__}: {exc}"
-        log.warning("rebuild of %s failed: %s", name, progress.error)
-        return
-    progress.state, progress.checkpoint = RebuildState.SWITCHED, position
-    progress.head, progress.finished = max(progress.head, position), time.monotonic()
-    log.info("rebuild of %s switched to %s at %s", name, progress.target, position)
-    try:
-        await asyncio.sleep(grace)  # nothing reads the old copy now; a margin all the same
-    finally:  # also when stopped meanwhile; if this fails, the next start drops it
-        try:
-            await writer.exclusive(
-                functools.partial(drop_generation, name=name, generation=retired, state="retired")
+        )
+
+    async def retire(self) -> None:
+        # Nothing reads the old copy now (the switch moved queries under the write
+        # lock); the grace is a margin all the same. If this fails, the next start
+        # drops it.
+        await self._writer.exclusive(
+            functools.partial(
+                drop_generation, name=self._sync.name, generation=self._retired, state="retired"
             )
-        except Exception as exc:
-            log.warning("dropping copy %s of %s failed: %s", retired, name, exc)
+        )
 
 
 def _create(

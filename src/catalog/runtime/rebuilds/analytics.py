@@ -5,7 +5,7 @@ A DuckDB file has one writer process, so every API process folds analytics into 
 of its own (`LocalAnalytics`). A rebuild of such a read model is therefore done by every
 API process (`LocalCopies`): when the registry names a generation the process does not
 serve yet (one being built, or one another process has already made live), the process
-folds a new file from position 0 beside its live one (`tandem.rebuilds.copies`) and
+folds a new file from position 0 beside its live one (`AnalyticsCopy`) and
 switches its queries and checkpoint to it in one step of the event loop. The first
 process to finish makes the generation live in the registry; the others switch when
 their own copy is ready. The old file is dropped after a grace period.
@@ -28,9 +28,10 @@ from tandem.background import Background
 from tandem.consistency import follow
 from tandem.projections.runner import ProjectionRunner
 from tandem.rebuilds import postgres as registry
-from tandem.rebuilds.copies import build_copy, switched
 from tandem.rebuilds.postgres import Copy
 from tandem.rebuilds.progress import Rebuild
+from tandem.rebuilds.runners import RunnerCopy
+from tandem.rebuilds.steps import run
 from tandem.stores.switchable import SwitchableReads
 
 if TYPE_CHECKING:
@@ -155,33 +156,70 @@ class LocalCopies:
         for name in list(self._folding):
             self.cancel(name)
 
-    async def _fold(self, spec: ServiceReadModel, generation: Copy, rebuild: Rebuild) -> None:
-        analytics = self.analytics
-        connections = analytics.connections
-        name = spec.name
-        path = analytics.path(name, generation.generation)
+    async def _fold(self, spec: ServiceReadModel, copy: Copy, rebuild: Rebuild) -> None:
+        steps = AnalyticsCopy(self.analytics, spec, copy, self._serving, self._reads[spec.name])
+        # The old file closes in the background after its own grace (see `switch`), so
+        # a fold given up right after its switch never closes it early.
+        await run(rebuild, steps, grace=0)
+
+
+class AnalyticsCopy(RunnerCopy):
+    """A new analytics file of this process. The first process to switch makes the copy
+    live in the registry; a failure there marks it failed for every process."""
+
+    def __init__(
+        self,
+        analytics: LocalAnalytics,
+        spec: ServiceReadModel,
+        copy: Copy,
+        serving: dict[str, Copy | None],
+        reads: SwitchableReads,
+    ) -> None:
+        path = analytics.path(spec.name, copy.generation)
         store, runner = analytics.open_copy(spec, path)
 
         def discard() -> None:
             store.close()
             unlink(path)
 
-        task = await build_copy(
-            rebuild,
+        super().__init__(
+            spec.name,
             runner,
-            live=lambda: analytics.read_models[name].tracked.checkpoint,
-            head=connections.head,
-            discard=discard,
+            live=lambda: analytics.read_models[spec.name].tracked.checkpoint,
+            head=analytics.connections.head,
+            close=discard,
         )
-        if task is None:
-            assert rebuild.error is not None
-            await registry.fail(connections.pool, name, generation.generation, rebuild.error)
-            return
-        analytics.switch(spec, self._reads[name], store, runner, task, path)
-        self._serving[name] = generation
-        switched(rebuild, runner)
-        log.info("%s: this process serves generation %s", name, generation.generation)
-        await registry.promote(connections.pool, name, generation.generation)
+        self._analytics = analytics
+        self._spec = spec
+        self._copy = copy
+        self._serving = serving
+        self._reads = reads
+        self._store = store
+        self._path = path
+
+    async def switch(self, progress: Rebuild) -> None:
+        self._analytics.switch(
+            self._spec, self._reads, self._store, self.runner, self.running_task(), self._path
+        )
+        self._serving[self.name] = self._copy
+        progress.checkpoint, progress.applied = (
+            self.runner.checkpoint.value,
+            self.runner.events_applied,
+        )
+        log.info("%s: this process serves generation %s", self.name, self._copy.generation)
+
+    async def announce(self) -> None:
+        pool = self._analytics.connections.pool
+        await registry.promote(pool, self.name, self._copy.generation)
+
+    async def discard(self, error: str | None) -> None:
+        await super().discard(error)
+        if error is not None:
+            pool = self._analytics.connections.pool
+            await registry.fail(pool, self.name, self._copy.generation, error)
+
+    async def retire(self) -> None:
+        """Nothing here: the switch closes the old file after its grace period."""
 
 
 async def _close_later(closers: list[Callable[[], Any]]) -> None:

@@ -1,17 +1,17 @@
-"""Blue/green rebuilds on the embedded profile.
+"""Blue/green rebuilds on the embedded profile, through the steps every rebuild takes
+(`tandem.rebuilds.steps`).
 
-An asynchronous read model's copy is a file of its own (`catalog.runtime.rebuilds.files`): a
-new one is folded from position 0 beside the live one (`tandem.rebuilds.copies`) and,
-once caught up, reads, checkpoint and runner switch to it in one step of the event
-loop; the old file is dropped after a grace period. A `sync` read model's copy is a set
-of tables in the write database, folded between commands (`tandem.rebuilds.sqlite`).
+An asynchronous read model's copy is a file of its own (`catalog.runtime.rebuilds.files`),
+folded by a runner of its own (`FileCopy`) and, once caught up, switched to: reads,
+checkpoint and runner move in one step of the event loop; the old file is dropped after
+a grace period. A `sync` read model's copy is a set of tables in the write database,
+folded between commands (`tandem.rebuilds.sqlite.SyncCopy`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -27,12 +27,11 @@ from tandem.projections.base import Projection
 from tandem.projections.runner import ProjectionRunner
 from tandem.projections.sync import SyncProjection, SyncReader
 from tandem.rebuilds import sqlite as sync_rebuilds
-from tandem.rebuilds.copies import build_copy, switched
 from tandem.rebuilds.progress import Rebuild, RebuildState
+from tandem.rebuilds.runners import RunnerCopy
+from tandem.rebuilds.steps import run as steps_run
 from tandem.stores.switchable import Switchable
 from tandem.uow.sqlite import SqliteWriter
-
-log = logging.getLogger("catalog")
 
 SUFFIXES = {StoreKind.SQLITE: ".db", StoreKind.DUCKDB: ".duckdb"}
 # Queries that picked the old copy just before a switch finish within this many seconds.
@@ -72,17 +71,17 @@ class EmbeddedRebuilds:
     ) -> None:
         self.rebuilds: dict[str, Rebuild] = {}
         self._read_models = read_models
-        self._readers = readers
+        self.readers = readers
+        self.head = head
+        self.folder = folder
+        self.background = background
         self._writer = writer
         self._write_reader = write_reader
-        self._head = head
-        self._folder = folder
         self._new_copy = new_copy
-        self._background = background
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
     def live_file(self, name: str, kind: StoreKind) -> Path:
-        return live_file(self._folder, name, SUFFIXES[kind])
+        return live_file(self.folder, name, SUFFIXES[kind])
 
     def start(self, name: str) -> Rebuild:
         """Start a rebuild of `name` to the version its projection declares: an
@@ -112,11 +111,11 @@ class EmbeddedRebuilds:
         else:
             assert isinstance(tracked, ProjectionRunner | OutdatedCopy)
             kind = StoreKind(running.store_kind)
-            path = next_file(self._folder, name, SUFFIXES[kind])
+            path = next_file(self.folder, name, SUFFIXES[kind])
             rebuild = Rebuild(name, path.name, type(tracked.projection).version)
             work = self._fold_file(rebuild, kind, path)
         self.rebuilds[name] = rebuild
-        self._tasks[name] = self._background.spawn(work, name=f"rebuild:{name}")
+        self._tasks[name] = self.background.spawn(work, name=f"rebuild:{name}")
         return rebuild
 
     def cancel(self, name: str) -> Rebuild:
@@ -128,44 +127,65 @@ class EmbeddedRebuilds:
         return rebuild
 
     async def _fold_file(self, rebuild: Rebuild, kind: StoreKind, path: Path) -> None:
-        """Fold a new file until caught up, switch reads, checkpoint and runner to it in
-        one step of the event loop, and drop the old file after a grace period."""
-        name = rebuild.projection
-        running = self._read_models[name]
+        running = self._read_models[rebuild.projection]
         live = running.tracked
         assert isinstance(live, ProjectionRunner | OutdatedCopy)
         projection: Projection[Any] = type(live.projection)()  # type: ignore[assignment]
         copy = self._new_copy(kind, projection, path)
+        steps = FileCopy(self, running, copy, path, kind)
+        await steps_run(rebuild, steps, grace=SWITCH_GRACE)
+
+
+class FileCopy(RunnerCopy):
+    """A new file of an asynchronous read model: switched to by pointing
+    `NAME.live` at it and moving queries, checkpoint and runner in one step of the event
+    loop; the old file is closed and removed when retired."""
+
+    def __init__(
+        self,
+        rebuilds: EmbeddedRebuilds,
+        running: RunningReadModel,
+        copy: AsyncCopy,
+        path: Path,
+        kind: StoreKind,
+    ) -> None:
+        live = running.tracked
 
         def discard() -> None:
             copy.close()
             remove(path)
 
-        task = await build_copy(
-            rebuild,
-            copy.runner,
-            live=lambda: live.checkpoint,
-            head=self._head,
-            discard=discard,
+        super().__init__(
+            live.name, copy.runner, live=lambda: live.checkpoint, head=rebuilds.head, close=discard
         )
-        if task is None:
-            return
-        # The switch: no await between these lines, so no query sees half of it.
-        old_path = self.live_file(name, kind)
-        point_to(self._folder, name, path)
-        reader = self._readers[name]
+        self._rebuilds = rebuilds
+        self._running = running
+        self._copy = copy
+        self._path = path
+        self._kind = kind
+        self._old_path: Path | None = None
+        self._old_closers: list[Callable[[], None]] = []
+
+    async def switch(self, progress: Rebuild) -> None:
+        # No await from here on: no query sees half of the switch.
+        rebuilds, running, name = self._rebuilds, self._running, self.name
+        live = running.tracked
+        self._old_path = rebuilds.live_file(name, self._kind)
+        point_to(rebuilds.folder, name, self._path)
+        reader = rebuilds.readers[name]
         assert isinstance(reader, Switchable)  # an asynchronous read model's
-        previous = reader.switch(copy.target)
-        old_closers, running.closers = running.closers, [copy.close]
-        running.tracked = copy.runner
-        self._background.replace(name, task)
-        self._background.spawn(follow(copy.runner.checkpoint, live.checkpoint))
-        switched(rebuild, copy.runner)
-        log.info("rebuild of %s switched to %s at %s", name, path.name, rebuild.checkpoint)
-        del previous
-        try:
-            await asyncio.sleep(SWITCH_GRACE)  # queries already on the old copy finish
-        finally:  # stopping the catalog meanwhile still drops the old copy
-            for closer in old_closers:
-                closer()
-            remove(old_path)
+        reader.switch(self._copy.target)
+        self._old_closers, running.closers = running.closers, [self._copy.close]
+        running.tracked = self.runner
+        rebuilds.background.replace(name, self.running_task())
+        rebuilds.background.spawn(follow(self.runner.checkpoint, live.checkpoint))
+        progress.checkpoint, progress.applied = (
+            self.runner.checkpoint.value,
+            self.runner.events_applied,
+        )
+
+    async def retire(self) -> None:
+        for close in self._old_closers:
+            close()
+        if self._old_path is not None:
+            remove(self._old_path)
