@@ -60,8 +60,13 @@ CAROL_ORDER = "d0000000-0000-4000-8000-000000000003"
 UNKNOWN = "e0000000-0000-4000-8000-00000000dead"
 
 
-async def write_history(dispatch: Dispatch) -> None:
-    """Send the history's commands, in order, through `dispatch` (a command bus's)."""
+async def write_history(send: Dispatch) -> int:
+    """Send the history's commands, in order, through `send` (a command bus's dispatch);
+    returns the log version of the last one."""
+    versions: list[int] = []
+
+    async def dispatch(command: Any) -> None:
+        versions.append((await send(command)).version)
 
     async def product(
         id: str,
@@ -135,6 +140,7 @@ async def write_history(dispatch: Dispatch) -> None:
     await dispatch(c.PlaceOrder(cart_id=CAROL_CART, customer="carol", order_id=CAROL_ORDER))
     await dispatch(c.UpdateProductDetails(product_id=RUNNER, name="All-terrain runner"))
     await dispatch(c.RenameCategory(category_id=BAGS, name="Luggage"))
+    return max(versions)
 
 
 @dataclass(frozen=True)

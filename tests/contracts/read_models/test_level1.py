@@ -4,6 +4,8 @@ the same commands sent through a services-profile command bus at level 1)."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -18,8 +20,10 @@ from catalog.read_models.level1.sqlite import SqliteSnapshots
 from catalog.settings import Settings
 from tandem.bus import QueryBus
 from tandem.db.postgres import create_pool
+from tandem.eventlog.base import EventLogReader
+from tandem.messages import StoredEvent
 from tandem.migrations import migrate
-from tandem.testing.eventlog import read_all
+from tandem.testing.eventlog import VISIBLE_WITHIN, read_all
 from tandem.testing.throwaway import drop_database
 from tests.contracts.read_models.conftest import EmbeddedHistory
 from tests.contracts.read_models.contract import (
@@ -70,6 +74,18 @@ class PostgresHistory:
     url: str
 
 
+async def read_through(log: EventLogReader, version: int) -> list[StoredEvent]:
+    """The whole log once the event at `version` is visible: PostgreSQL holds committed
+    events back while any older transaction on the server is open (another test's)."""
+    deadline = time.monotonic() + VISIBLE_WITHIN
+    while True:
+        events = await read_all(log, 0)
+        if events and events[-1].position >= version:
+            return events
+        assert time.monotonic() < deadline, f"the log stayed behind version {version}"
+        await asyncio.sleep(0.01)
+
+
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def postgres_history(
     tmp_path_factory: pytest.TempPathFactory,
@@ -90,8 +106,8 @@ async def postgres_history(
         cat = build_services(settings)
         await cat.start()
         try:
-            await write_history(cat.command_bus.dispatch)
-            events = await read_all(cat.log, 0)
+            last = await write_history(cat.command_bus.dispatch)
+            events = await read_through(cat.log, last)
         finally:
             await cat.stop()
             await cat.aclose()
