@@ -6,7 +6,8 @@ query's level-1 answer, read from the write tables, is compared with the level-3
 model's answer: on SQLite against the embedded read models, on PostgreSQL against
 Redis and the search read database. Search results may be ordered differently under
 `relevance` (compared as sets over every page); every other order must be identical,
-cursors included.
+cursors included. What level 1 and every read model must answer, written out by hand,
+is the read-model contract (`tests/contracts/read_models/`).
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 Each test builds a history through the real embedded catalog, folds its event log into
 both read models (SQLite and a fresh PostgreSQL database) and compares the answers of
 the two reads page by page: totals, facets and items. Relevance may order matches
-differently (bm25 against ts_rank); every other sort must be the same list.
+differently (bm25 against ts_rank); every other sort must be the same list. What a
+search must answer, written out by hand, is the read-model contract
+(`tests/contracts/read_models/`).
 """
 
 from __future__ import annotations

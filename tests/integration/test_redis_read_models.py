@@ -2,6 +2,8 @@
 
 A real embedded catalog writes a history; its whole event log is folded into both the
 SQLite read models and their Redis counterparts, and every query is asked of both.
+What each backend must answer, written out by hand from the domain's meaning rather
+than taken from SQLite, is the read-model contract (`tests/contracts/read_models/`).
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from catalog.runtime.embedded import EmbeddedRuntime
@@ -16,12 +17,20 @@ async def all_events(cat: EmbeddedRuntime) -> list[StoredEvent]:
     return await cat.log_reader.read_after(0, 100_000)
 
 
+async def fold_events(
+    store: ProjectionStore[Any], projection: Any, events: Sequence[StoredEvent]
+) -> int:
+    """Set the read model up and apply `events` (a log from position 0) to it in one
+    batch; returns its checkpoint."""
+    await store.setup(projection)
+    return await store.apply(projection, list(events))
+
+
 async def fold_log(
     cat: EmbeddedRuntime, store: ProjectionStore[Any], projection: Projection[Any]
 ) -> int:
     """Set the read model up and apply the whole log to it; returns its checkpoint."""
-    await store.setup(projection)
-    return await store.apply(projection, await all_events(cat))
+    return await fold_events(store, projection, await all_events(cat))
 
 
 async def fold_into_write_database(
