@@ -40,8 +40,8 @@ from tandem.metrics import Metrics
 from tandem.middleware import consistency, idempotency, timing, validation
 from tandem.projections.base import Projection
 from tandem.projections.runner import PoisonPolicy, ProjectionRunner
-from tandem.projections.sync import SyncProjection, SyncReader
 from tandem.stores.sqlite import SqliteProjectionStore
+from tandem.stores.sqlite_sync import SyncProjection, SyncReader
 from tandem.stores.switchable import Switchable
 from tandem.uow.sqlite import ReaderIdempotency, SqliteWriter
 

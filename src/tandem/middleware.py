@@ -10,8 +10,8 @@ from tandem.bus import Dispatch, Middleware, Next
 from tandem.codec import to_data
 from tandem.consistency import VersionWatch
 from tandem.errors import IdempotencyKeyReuse, ProjectionFailed, ReadModelBehind
-from tandem.idempotency import IdempotencyRace, IdempotencyReplay, fingerprint
 from tandem.uow import CommandResult, IdempotencyClaim
+from tandem.uow.idempotency import IdempotencyRace, IdempotencyReplay, fingerprint
 
 
 async def validation(dispatch: Dispatch[Any], call_next: Next) -> Any:

@@ -13,9 +13,9 @@ from catalog.runtime.rebuilds.files import live_file
 from catalog.settings import Settings
 from tandem.eventlog import sqlite as sqlite_log
 from tandem.projections.base import Projection
-from tandem.projections.sync import live_names
 from tandem.stores.duckdb import DuckDBProjectionStore
 from tandem.stores.sqlite import SqliteProjectionStore, TableNames
+from tandem.stores.sqlite_sync import live_names
 
 Dump = dict[str, list[tuple[Any, ...]]]
 

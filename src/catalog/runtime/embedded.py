@@ -33,8 +33,8 @@ from tandem.deadletters.sqlite import SqliteDeadLetters
 from tandem.eventlog.sqlite import SqliteEventLogReader
 from tandem.metrics import Metrics
 from tandem.projections.runner import ProjectionRunner
-from tandem.projections.sync import OUTDATED, SyncProjection, SyncReader
 from tandem.rebuilds.progress import Rebuild
+from tandem.stores.sqlite_sync import OUTDATED, SyncProjection, SyncReader
 from tandem.stores.switchable import Switchable
 from tandem.uow.sqlite import SqliteWriter
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from tandem.consistency import VersionWatch
 from tandem.projections.runner import ProjectionRunner
 from tandem.projections.status import Tracked
-from tandem.projections.sync import OUTDATED, SyncProjection
+from tandem.stores.sqlite_sync import OUTDATED, SyncProjection
 
 
 @dataclass

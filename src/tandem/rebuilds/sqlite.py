@@ -22,7 +22,10 @@ import orjson
 from tandem.eventlog import sqlite as sqlite_log
 from tandem.projections import checkpoints
 from tandem.projections.base import Projection
-from tandem.projections.sync import (
+from tandem.rebuilds.progress import Rebuild
+from tandem.rebuilds.steps import run
+from tandem.stores.sqlite import TableNames
+from tandem.stores.sqlite_sync import (
     GENERATIONS,
     SyncProjection,
     drop_generation,
@@ -30,9 +33,6 @@ from tandem.projections.sync import (
     generations,
     suffix,
 )
-from tandem.rebuilds.progress import Rebuild
-from tandem.rebuilds.steps import run
-from tandem.stores.sqlite import TableNames
 from tandem.uow.sqlite import SqliteWriter
 
 SqliteProjection = Projection[sqlite3.Connection]

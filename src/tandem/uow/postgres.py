@@ -28,9 +28,9 @@ from tandem.codec import EventRegistry
 from tandem.errors import ConcurrencyConflict
 from tandem.eventlog import postgres as pg_log
 from tandem.eventlog.base import NewEvent
-from tandem.idempotency import IdempotencyRace, IdempotencyReplay
 from tandem.messages import StoredEvent
 from tandem.uow import CommandResult, IdempotencyClaim, UnitOfWork
+from tandem.uow.idempotency import IdempotencyRace, IdempotencyReplay
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy

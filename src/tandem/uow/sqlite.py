@@ -15,10 +15,10 @@ from tandem.codec import EventRegistry
 from tandem.consistency import VersionWatch
 from tandem.db.sqlite import SqliteDatabase, SqliteReader
 from tandem.eventlog import sqlite as sqlite_log
-from tandem.idempotency import IdempotencyRace, IdempotencyReplay
 from tandem.messages import StoredEvent
-from tandem.projections.sync import SyncProjection
+from tandem.stores.sqlite_sync import SyncProjection
 from tandem.uow import CommandResult, IdempotencyClaim, UnitOfWork
+from tandem.uow.idempotency import IdempotencyRace, IdempotencyReplay
 
 T = TypeVar("T")
 BUSY_WAIT_MS = 10_000

@@ -11,8 +11,8 @@ from catalog.read_models.product_detail.sqlite import ProductDetailProjection
 from catalog.read_models.product_search.sqlite import ProductSearchProjection
 from tandem.messages import StoredEvent
 from tandem.projections.base import Projection
-from tandem.projections.sync import drop_objects
 from tandem.stores.sqlite import TableNames, schema_objects
+from tandem.stores.sqlite_sync import drop_objects
 
 
 def test_schema_objects_are_the_tables_indexes_and_virtual_tables_setup_creates() -> None:

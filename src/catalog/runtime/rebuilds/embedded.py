@@ -25,11 +25,11 @@ from tandem.consistency import VersionWatch, follow
 from tandem.db.sqlite import SqliteReader
 from tandem.projections.base import Projection
 from tandem.projections.runner import ProjectionRunner
-from tandem.projections.sync import SyncProjection, SyncReader
 from tandem.rebuilds import sqlite as sync_rebuilds
 from tandem.rebuilds.progress import Rebuild, RebuildState
 from tandem.rebuilds.runners import RunnerCopy
 from tandem.rebuilds.steps import run as steps_run
+from tandem.stores.sqlite_sync import SyncProjection, SyncReader
 from tandem.stores.switchable import Switchable
 from tandem.uow.sqlite import SqliteWriter
 

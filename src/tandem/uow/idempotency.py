@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from tandem.uow import CommandResult
+from tandem.uow.base import CommandResult
 
 
 def fingerprint(name: str, payload: Mapping[str, Any]) -> str:
