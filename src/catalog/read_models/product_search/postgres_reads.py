@@ -2,11 +2,11 @@
 
 Validation, cursors and the answer's shape are every backend's (`rules`: `plan`, `cut`,
 `result`), so both backends reject the same input with the same `InvalidInput` and page
-the same way. Each search runs in one read-only REPEATABLE READ transaction, so its
-total, facets and page describe the same moment of the read model: a count of the
-matches per (category, price bucket), which gives the total and both facets, then the
-page (keyset: it seeks past the cursor's sort key), then the names of the facet
-categories.
+the same way. Each search is one statement, one round trip: a statement sees one
+snapshot, so its total, facets and page describe the same moment of the read model. It
+returns a count of the matches per (category, price bucket), which gives the total and
+both facets, the page (keyset: it seeks past the cursor's sort key) and the names of
+the facet categories, each as JSON.
 
 Matching. Text matches as in FTS5: every word of the search must begin a word of the
 product's name, SKU, description or category path (a one-letter word must be a whole
@@ -31,6 +31,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from catalog.read_models.product_search.postgres import TABLES, PostgresProductSearchProjection
 from catalog.read_models.product_search.postgres_schema import SearchTables
@@ -123,11 +125,8 @@ def _clauses(t: SearchTables, s: PlannedSearch, text: _Text | None, param: _Para
     return clauses
 
 
-async def _counts(
-    t: SearchTables, conn: Connection, s: PlannedSearch, text: _Text | None
-) -> Counts:
+def _counts_sql(t: SearchTables, s: PlannedSearch, text: _Text | None, param: _Params) -> str:
     """Matches per (category, price bucket)."""
-    param = _Params()
     if text is None and s.min_cents is None and s.max_cents is None:
         # Every filter left is a dimension of the kept counts: no product is read.
         clauses = ["fc.n > 0"]
@@ -138,24 +137,18 @@ async def _counts(
             )
         if s.in_stock is not None:
             clauses.append(f"fc.in_stock = {param(s.in_stock)}")
-        sql = (
-            f"SELECT fc.category_id, fc.bucket, sum(fc.n)::bigint FROM {t.facets} fc"
+        return (
+            f"SELECT fc.category_id, fc.bucket, sum(fc.n)::bigint AS n FROM {t.facets} fc"
             f" WHERE {' AND '.join(clauses)} GROUP BY 1, 2"
         )
-    else:
-        sql = (
-            f"SELECT p.category_id, p.bucket, count(*) FROM {t.products} p"
-            f" WHERE {' AND '.join(_clauses(t, s, text, param))} GROUP BY 1, 2"
-        )
-    rows = await conn.fetch(sql, *param.values)
-    return [(row[0], int(row[1]), int(row[2])) for row in rows]
+    return (
+        f"SELECT p.category_id, p.bucket, count(*) AS n FROM {t.products} p"
+        f" WHERE {' AND '.join(_clauses(t, s, text, param))} GROUP BY 1, 2"
+    )
 
 
-async def _page(
-    t: SearchTables, conn: Connection, s: PlannedSearch, text: _Text | None
-) -> list[Any]:
+def _page_sql(t: SearchTables, s: PlannedSearch, text: _Text | None, param: _Params) -> str:
     """The page's rows (one more than the limit, to know if another page follows)."""
-    param = _Params()
     # The sort `plan` resolved: relevance without search text is newest first.
     sort = s.order.name
     key = text.rank(param) if text is not None and sort == "relevance" else _SORT_KEYS[sort]
@@ -165,67 +158,99 @@ async def _page(
         key_type = "::float8" if sort == "relevance" else "::bigint"
         after = f"({param(s.after[0], key_type)}, {param(s.after[1], '::text')})"
         clauses.append(f"({key}, p.id) {comparison} {after}")
-    direction = " DESC" if s.order.descending else ""
-    sql = (
+    return (
         f"SELECT {key} AS sort_key, p.id, p.sku, p.name, p.price, p.currency, p.stock,"
         f" p.category_id, c.name AS category_name, p.status FROM {t.products} p"
         f" LEFT JOIN {t.categories} c ON c.id = p.category_id WHERE {' AND '.join(clauses)}"
-        f" ORDER BY sort_key{direction}, p.id{direction} LIMIT {param(s.limit + 1)}"
+        f" ORDER BY sort_key{_direction(s)}, p.id{_direction(s)} LIMIT {param(s.limit + 1)}"
     )
-    return list(await conn.fetch(sql, *param.values))
 
 
-async def _facet_categories(
-    t: SearchTables, conn: Connection, parent: str | None
-) -> dict[str, tuple[str, str]]:
-    """Each category below `parent` (or every category), mapped to its child of `parent`."""
+def _direction(s: PlannedSearch) -> str:
+    return " DESC" if s.order.descending else ""
+
+
+def _statement(t: SearchTables, s: PlannedSearch, text: _Text | None) -> tuple[str, list[Any]]:
+    """One statement answering the whole search: whether the category exists, the counts,
+    the page and the names of the facet categories, as of one snapshot (a statement
+    sees one), in one round trip."""
+    param = _Params()
+    known = "true"
+    if s.category is not None:
+        known = f"EXISTS (SELECT 1 FROM {t.categories} WHERE id = {param(s.category)})"
+    counts = _counts_sql(t, s, text, param)
+    page = _page_sql(t, s, text, param)
+    parent = "IS NULL" if s.category is None else f"= {param(s.category)}"
+    order = f"pg.sort_key{_direction(s)}, pg.id{_direction(s)}"
     sql = (
-        f"SELECT cl.descendant, k.id, k.name FROM {t.categories} k"
-        f" JOIN {t.closure} cl ON cl.ancestor = k.id"
+        f"SELECT {known} AS known,"
+        f" (SELECT coalesce(json_agg(json_build_array(c.category_id, c.bucket, c.n)), '[]')"
+        f"  FROM ({counts}) c)::text AS counts,"
+        f" (SELECT coalesce(json_agg(row_to_json(pg) ORDER BY {order}), '[]')"
+        f"  FROM ({page}) pg)::text AS page,"
+        f" (SELECT coalesce(json_agg(json_build_array(cl.descendant, k.id, k.name)), '[]')"
+        f"  FROM {t.categories} k JOIN {t.closure} cl ON cl.ancestor = k.id"
+        f"  WHERE k.parent_id {parent})::text AS children"
     )
-    if parent is None:
-        rows = await conn.fetch(f"{sql} WHERE k.parent_id IS NULL")
-    else:
-        rows = await conn.fetch(f"{sql} WHERE k.parent_id = $1", parent)
-    return {row[0]: (row[1], row[2]) for row in rows}
+    return sql, param.values
 
 
-async def _matching(
-    t: SearchTables, conn: Connection, s: PlannedSearch
-) -> tuple[_Text | None, Counts]:
-    """How the text matches (full text, else the trigram fallback) and the counts."""
-    if not s.terms:
-        return None, await _counts(t, conn, s, None)
-    query = tsquery(s.terms)
-    text = _Text(query)
-    counts = await _counts(t, conn, s, text) if query is not None else []
-    if counts:
-        return text, counts
-    fuzzy = _fuzzy(s.terms)
-    if fuzzy is None:
-        return text, []
-    await conn.execute(
-        "SELECT set_config('pg_trgm.word_similarity_threshold', $1, true)", str(FUZZY_THRESHOLD)
-    )
-    return fuzzy, await _counts(t, conn, s, fuzzy)
+@dataclass(frozen=True)
+class _Answer:
+    known: bool
+    counts: Counts
+    page: list[dict[str, Any]]
+    children: dict[str, tuple[str, str]]
+
+
+async def _ask(conn: Connection, t: SearchTables, s: PlannedSearch, text: _Text | None) -> _Answer:
+    sql, values = _statement(t, s, text)
+    row = await conn.fetchrow(sql, *values)
+    assert row is not None
+    counts = [(str(c), int(b), int(n)) for c, b, n in orjson.loads(row["counts"])]
+    page: list[dict[str, Any]] = orjson.loads(row["page"])
+    if s.order.name == "relevance":
+        for item in page:  # JSON writes a whole float8 without its point
+            item["sort_key"] = float(item["sort_key"])
+    children = {d: (i, n) for d, i, n in orjson.loads(row["children"])}
+    return _Answer(bool(row["known"]), counts, page, children)
+
+
+async def _fuzzy_answer(
+    conn: Connection, t: SearchTables, s: PlannedSearch, fuzzy: _Text
+) -> _Answer:
+    """The trigram fallback: its similarity threshold is a setting of its transaction."""
+    async with conn.transaction(readonly=True):
+        await conn.execute(
+            "SELECT set_config('pg_trgm.word_similarity_threshold', $1, true)",
+            str(FUZZY_THRESHOLD),
+        )
+        return await _ask(conn, t, s, fuzzy)
 
 
 async def run_search(
     conn: Connection, s: PlannedSearch, t: SearchTables = TABLES
 ) -> dict[str, Any]:
-    """Run a planned search on a connection to the read database."""
-    async with conn.transaction(isolation="repeatable_read", readonly=True):
+    """Run a planned search on a connection to the read database: one statement, and a
+    second (the trigram fallback) only when the full text matches nothing."""
+    query = tsquery(s.terms) if s.terms else None
+    if s.terms and query is None:
+        answer = _Answer(True, [], [], {})  # no word full text could match
         if s.category is not None:
-            known = await conn.fetchval(f"SELECT 1 FROM {t.categories} WHERE id = $1", s.category)
-            if known is None:
-                return nothing()
-        text, counts = await _matching(t, conn, s)
-        if not counts:
-            return nothing()
-        page = await _page(t, conn, s, text)
-        children = await _facet_categories(t, conn, s.category)
-    page, next_cursor = cut(s, page, lambda row: (row["sort_key"], row["id"]))
-    return result([summary(row) for row in page], counts, next_cursor, children)
+            found = await conn.fetchval(f"SELECT 1 FROM {t.categories} WHERE id = $1", s.category)
+            answer = _Answer(found is not None, [], [], {})
+    else:
+        answer = await _ask(conn, t, s, _Text(query) if s.terms else None)
+    if not answer.known:
+        return nothing()
+    if not answer.counts and s.terms:
+        fuzzy = _fuzzy(s.terms)
+        if fuzzy is not None:
+            answer = await _fuzzy_answer(conn, t, s, fuzzy)
+    if not answer.counts:
+        return nothing()
+    page, next_cursor = cut(s, answer.page, lambda row: (row["sort_key"], row["id"]))
+    return result([summary(row) for row in page], answer.counts, next_cursor, answer.children)
 
 
 class PostgresSearchReads:
