@@ -26,8 +26,10 @@ from catalog import seed
 from catalog.domain import commands as c
 from catalog.domain.errors import InvalidInput
 from catalog.read_models.product_search.postgres import TABLES, PostgresProductSearchProjection
-from catalog.read_models.product_search.postgres_reads import PostgresSearchReads
+from catalog.read_models.product_search.postgres_reads import PostgresSearchReads, run_search
+from catalog.read_models.product_search.postgres_schema import GIN_PENDING_KB
 from catalog.read_models.product_search.postgres_words import tsquery, words
+from catalog.read_models.product_search.rules import plan
 from catalog.read_models.product_search.sqlite import ProductSearchProjection
 from catalog.read_models.product_search.sqlite_reads import ProductSearchReads
 from catalog.read_models.queries import GetProduct, SearchProducts
@@ -499,3 +501,54 @@ def test_tsquery_prefixes_terms_and_refuses_wordless_ones() -> None:
     assert tsquery(("trail", "a")) == "'trail':* & 'a'"
     assert tsquery(("ab\u19b0cd",)) == "('ab' <-> 'cd':*)"
     assert tsquery(("\u19b0",)) is None
+
+
+async def _statements(both: Both, **filters: Any) -> list[str]:
+    """The statements one search sends to the read database."""
+    sent: list[str] = []
+
+    def log(record: Any) -> None:
+        sent.append(record.query)
+
+    async with both.pool.acquire() as conn:
+        conn.add_query_logger(log)
+        try:
+            await run_search(conn, plan(SearchProducts(**filters)))
+        finally:
+            conn.remove_query_logger(log)
+    return sent
+
+
+async def test_a_search_is_one_statement_and_the_typo_fallback_one_more(both: Both) -> None:
+    shoes = await both.category("Shoes")
+    trail = await both.category("Trail", shoes)
+    await both.product(trail, "Trail runner", price="120.00", stock=3)
+    await both.product(shoes, "Canvas sneaker", price="40.00", stock=0)
+    await both.fold()
+    for filters in (
+        {"q": "trail", "category": shoes, "in_stock": True, "sort": "price_asc"},
+        {"category": shoes},
+        {"q": "runner", "min_price": Decimal("100")},
+        {"category": "no-such-category"},
+    ):
+        assert len(await _statements(both, **filters)) == 1, filters
+    # Full text finds nothing: one more statement (in its transaction) tries trigrams.
+    typo = await _statements(both, q="runnr")
+    assert len([s for s in typo if "json_agg" in s]) == 2, typo
+    assert (await both.postgres.search(SearchProducts(q="runnr")))["total"] == 1
+
+
+async def test_the_gin_indexes_keep_their_pending_lists_short(both: Both) -> None:
+    await both.store.setup(both.projection)
+    async with both.pool.acquire() as conn:
+        options = {
+            row["relname"]: row["reloptions"]
+            for row in await conn.fetch(
+                "SELECT relname, reloptions FROM pg_class WHERE relname = ANY($1::text[])",
+                [f"{TABLES.products}_search", f"{TABLES.products}_fuzzy"],
+            )
+        }
+    assert options == {
+        name: [f"gin_pending_list_limit={GIN_PENDING_KB}"]
+        for name in (f"{TABLES.products}_search", f"{TABLES.products}_fuzzy")
+    }
