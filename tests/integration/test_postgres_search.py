@@ -27,7 +27,6 @@ from catalog.domain import commands as c
 from catalog.domain.errors import InvalidInput
 from catalog.read_models.product_search.postgres import TABLES, PostgresProductSearchProjection
 from catalog.read_models.product_search.postgres_reads import PostgresSearchReads, run_search
-from catalog.read_models.product_search.postgres_schema import GIN_PENDING_KB
 from catalog.read_models.product_search.postgres_words import tsquery, words
 from catalog.read_models.product_search.rules import plan
 from catalog.read_models.product_search.sqlite import ProductSearchProjection
@@ -536,19 +535,3 @@ async def test_a_search_is_one_statement_and_the_typo_fallback_one_more(both: Bo
     typo = await _statements(both, q="runnr")
     assert len([s for s in typo if "json_agg" in s]) == 2, typo
     assert (await both.postgres.search(SearchProducts(q="runnr")))["total"] == 1
-
-
-async def test_the_gin_indexes_keep_their_pending_lists_short(both: Both) -> None:
-    await both.store.setup(both.projection)
-    async with both.pool.acquire() as conn:
-        options = {
-            row["relname"]: row["reloptions"]
-            for row in await conn.fetch(
-                "SELECT relname, reloptions FROM pg_class WHERE relname = ANY($1::text[])",
-                [f"{TABLES.products}_search", f"{TABLES.products}_fuzzy"],
-            )
-        }
-    assert options == {
-        name: [f"gin_pending_list_limit={GIN_PENDING_KB}"]
-        for name in (f"{TABLES.products}_search", f"{TABLES.products}_fuzzy")
-    }

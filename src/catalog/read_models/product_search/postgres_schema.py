@@ -33,9 +33,6 @@ class SearchTables:
 # two GIN indexes, which cost more than the rest of an update together.
 PRODUCTS_FILLFACTOR = 80
 
-# The most new entries (kB) a GIN index keeps unmerged; see `schema`.
-GIN_PENDING_KB = 64
-
 
 def schema(t: SearchTables) -> tuple[str, ...]:
     """Statements that create the tables and indexes (each safe to run again)."""
@@ -87,13 +84,6 @@ def schema(t: SearchTables) -> tuple[str, ...]:
         CREATE INDEX IF NOT EXISTS {t.products}_fuzzy
             ON {t.products} USING GIN (fuzzy gin_trgm_ops)
         """,
-        # New GIN entries wait in a pending list that every search scans in full until
-        # something merges it into the index: VACUUM (autovacuum, where it runs at all)
-        # or an insert that finds the list over this limit (kB; 64 is the least).
-        *(
-            f"ALTER INDEX {t.products}_{index} SET (gin_pending_list_limit = {GIN_PENDING_KB})"
-            for index in ("search", "fuzzy")
-        ),
         # Only active products are ever searched; these serve the category filter and
         # the price sorts and ranges.
         f"""
