@@ -14,7 +14,6 @@ their own copy is ready. The old file is dropped after a grace period.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from catalog.read_models.registry import ServiceReadModel
 from catalog.runtime.connections import ServiceConnections
+from catalog.runtime.rebuilds.files import remove
 from catalog.runtime.running import RunningReadModel
 from tandem.background import Background
 from tandem.consistency import follow
@@ -65,7 +65,7 @@ class LocalAnalytics:
         folder.mkdir(parents=True, exist_ok=True)
         suffix = "" if generation == 1 else f".g{generation}"
         path = folder / f"{name}-{os.getpid()}{suffix}.duckdb"
-        unlink(path)
+        remove(path)
         return path
 
     def open_copy(
@@ -87,7 +87,7 @@ class LocalAnalytics:
         this process's own)."""
         path = self.path(spec.name)
         store, runner = self.open_copy(spec, path)
-        closers = [store.close, lambda: unlink(path)]
+        closers = [store.close, lambda: remove(path)]
         self.read_models[spec.name] = RunningReadModel(runner, "duckdb (this process)", closers)
         return runner
 
@@ -108,7 +108,7 @@ class LocalAnalytics:
         self.connections.duck_stores[spec.name] = store
         reads.switch(spec.reads(self.connections, spec.projection))
         old_closers = running.closers
-        running.closers = [store.close, lambda: unlink(path)]
+        running.closers = [store.close, lambda: remove(path)]
         running.tracked = runner
         self.background.replace(spec.name, task)
         self.background.spawn(follow(runner.checkpoint, old.checkpoint), f"forward:{spec.name}")
@@ -180,7 +180,7 @@ class AnalyticsCopy(RunnerCopy):
 
         def discard() -> None:
             store.close()
-            unlink(path)
+            remove(path)
 
         super().__init__(
             spec.name,
@@ -229,10 +229,3 @@ async def _close_later(closers: list[Callable[[], Any]]) -> None:
     finally:
         for close in closers:
             close()
-
-
-def unlink(path: Path) -> None:
-    """A DuckDB file and its write-ahead log."""
-    for candidate in (path, path.with_name(path.name + ".wal")):
-        with contextlib.suppress(FileNotFoundError):
-            candidate.unlink()
