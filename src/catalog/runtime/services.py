@@ -21,7 +21,7 @@ import contextlib
 import os
 import uuid
 from collections.abc import Callable, Collection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from catalog.domain.events import ALL_EVENTS
 from catalog.migrations import MIGRATIONS
@@ -66,6 +66,11 @@ from tandem.rebuilds import postgres as registry
 from tandem.rebuilds.progress import Rebuild
 from tandem.uow.postgres import PostgresIdempotency, PostgresWriter
 
+if TYPE_CHECKING:
+    import redis.asyncio
+
+    from tandem.db.postgres import Pool
+
 
 class ServicesRuntime:
     """Everything one services-profile process needs. `start` opens the connections."""
@@ -100,6 +105,24 @@ class ServicesRuntime:
     def read_models(self) -> dict[str, RunningReadModel]:
         return self._read_models
 
+    # The connections `start` opened (see `ServiceConnections`).
+
+    @property
+    def pool(self) -> Pool:
+        return self.connections.pool
+
+    @property
+    def read_pool(self) -> Pool:
+        return self.connections.read_pool
+
+    @property
+    def redis(self) -> redis.asyncio.Redis:
+        return self.connections.redis
+
+    @property
+    def log(self) -> pg_log.PostgresEventLog:
+        return self.connections.log
+
     # -- wiring ---------------------------------------------------------------------
 
     async def start(self, *, projections: bool = True) -> None:
@@ -109,9 +132,7 @@ class ServicesRuntime:
         settings = self.settings
         assert settings.database_url
         self.connections = connections = ServiceConnections(settings, self.specs, self.head)
-        self.pool = connections.pool = await create_pool(
-            settings.database_url, min_size=2, max_size=20
-        )
+        connections.pool = await create_pool(settings.database_url, min_size=2, max_size=20)
         self._closers.append(self.pool.close)
         async with self.pool.acquire() as conn:
             missing = await pending(conn, MIGRATIONS)
@@ -121,17 +142,17 @@ class ServicesRuntime:
             )
         if settings.level != 1:  # level 1 reads the write database alone
             assert settings.read_database_url and settings.redis_url
-            self.read_pool = connections.read_pool = await create_pool(
+            connections.read_pool = await create_pool(
                 settings.read_database_url, min_size=1, max_size=10
             )
             self._closers.append(self.read_pool.close)
-            self.redis = connections.redis = redis.asyncio.Redis.from_url(settings.redis_url)
+            connections.redis = redis.asyncio.Redis.from_url(settings.redis_url)
             self._closers.append(self.redis.aclose)
         self.dead_letters = connections.dead_letters = PostgresDeadLetters(self.pool)
         spawn = self._background.spawn
         spawn(count_dead_letters(self.dead_letters, self.dead_letter_counts), "letters")
         mode = pg_log.AppendMode(settings.event_log_mode)
-        self.log = connections.log = pg_log.PostgresEventLog(self.pool, mode)
+        connections.log = pg_log.PostgresEventLog(self.pool, mode)
         self.head.advance(await self.log.head())
         self.visible = pg_log.VisibleHead(self.log, self.head)
         self.listener = Listener(settings.database_url)
@@ -234,10 +255,9 @@ class ServicesRuntime:
         if self.settings.nats_url:
             import nats
 
-            self.nats = self.connections.nats = await nats.connect(
-                self.settings.nats_url, max_reconnect_attempts=-1
-            )
-            self._closers.append(self.nats.close)
+            client = await nats.connect(self.settings.nats_url, max_reconnect_attempts=-1)
+            self.connections.nats = client
+            self._closers.append(client.close)
         keeper = RebuildKeeper(self.connections)
         lease_table = leases.Leases(self.pool, self.worker_id)
         self.worker = ProjectionWorker(self.pool, lease_table, {}, discover=keeper.runners)
