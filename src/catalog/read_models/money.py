@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
-_CENT = Decimal("0.01")
-
 
 def cents(amount: str | Decimal | int) -> int:
     """Integer cents of a money amount ("19.99" → 1999)."""
@@ -19,8 +17,10 @@ def cents(amount: str | Decimal | int) -> int:
 
 
 def from_cents(value: int) -> str:
-    """A number of cents as a two-decimal string (1999 → "19.99")."""
-    return str((Decimal(value) / 100).quantize(_CENT))
+    """A number of cents as a two-decimal string (1999 → "19.99"), exact at any size
+    (integer arithmetic: no decimal context to round in)."""
+    units, rest = divmod(abs(value), 100)
+    return f"{'-' if value < 0 else ''}{units}.{rest:02d}"
 
 
 def optional_from_cents(value: int | None) -> str | None:
@@ -29,8 +29,10 @@ def optional_from_cents(value: int | None) -> str | None:
 
 
 def two_decimals(amount: str | Decimal | int) -> str:
-    """A money amount as a two-decimal string ("5" → "5.00")."""
-    return str(Decimal(amount).quantize(_CENT))
+    """A money amount as a two-decimal string ("5" → "5.00"), at any size: formatting
+    keeps every digit, where `quantize` refuses past the context's 28 digits (a sum
+    over a DECIMAL(38, 2) column can have 36)."""
+    return f"{Decimal(amount):.2f}"
 
 
 def average_cents(total: int, count: int) -> int:

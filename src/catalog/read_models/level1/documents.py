@@ -15,7 +15,7 @@ import orjson
 
 from catalog.read_models.cart_view.rules import cart_document
 from catalog.read_models.category_stats.rules import stats_document, tree_document
-from catalog.read_models.money import two_decimals
+from catalog.read_models.money import from_cents, two_decimals
 from catalog.read_models.order_view.rules import display_line, order_document
 from catalog.read_models.product_detail.rules import category_block, product_document
 
@@ -113,7 +113,7 @@ def sales_row(row: Row) -> dict[str, Any]:
         "name": row["name"] or "",
         "orders": int(row["orders"]),
         "units": int(row["units"]),
-        "revenue": f"{Decimal(int(row['revenue_cents'])) / 100:.2f}",
+        "revenue": from_cents(int(row["revenue_cents"])),
     }
 
 
@@ -121,4 +121,4 @@ def price_point(row: Row) -> dict[str, str]:
     """One price a product had, from its event's time and data."""
     at = datetime.fromtimestamp(float(row["recorded_at"]), UTC)
     price = Decimal(orjson.loads(row["data"])["price"])
-    return {"at": at.isoformat(), "price": f"{price:.2f}"}
+    return {"at": at.isoformat(), "price": two_decimals(price)}

@@ -23,8 +23,6 @@ def price_points(cur: duckdb.DuckDBPyConnection, product_id: str) -> list[dict[s
         'SELECT "at", price FROM price_history WHERE product_id = ? ORDER BY "at", position',
         (product_id,),
     ).fetchall()
-    # `price` is a DECIMAL(18, 2): two places already and within the 28 digits quantize
-    # allows, so `two_decimals` prints what formatting with ".2f" would.
     return [
         {"at": at.replace(tzinfo=UTC).isoformat(), "price": two_decimals(price)}
         for at, price in rows

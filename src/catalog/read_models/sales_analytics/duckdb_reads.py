@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from catalog.read_models.money import two_decimals
 from catalog.read_models.queries import SalesAnalytics
 from catalog.read_models.sales_analytics.duckdb import SalesAnalyticsProjection
 from catalog.read_models.sales_analytics.rules import sales_window
@@ -43,13 +43,6 @@ SALES_SQL = {
 }
 
 
-def _money(value: Decimal) -> str:
-    # Not `money.two_decimals`: SUM over DECIMAL(18, 2) is a DECIMAL(38, 2), up to 36
-    # integer digits, and quantize fails past the 28 digits of the default context;
-    # formatting prints any size with the same digits.
-    return f"{value:.2f}"
-
-
 def sales(
     cur: duckdb.DuckDBPyConnection, group_by: str, start: date | None, end: date | None
 ) -> list[dict[str, Any]]:
@@ -70,7 +63,7 @@ def sales(
             "name": name,
             "orders": int(orders),
             "units": int(units),
-            "revenue": _money(revenue),
+            "revenue": two_decimals(revenue),
         }
         for key, name, orders, units, revenue in rows
     ]
