@@ -228,3 +228,19 @@ def test_writes_need_a_token(server: Server, method: str, path: str, body: dict[
             method.upper(), path, json=body, headers={"Authorization": "Bearer nope"}
         )
         assert bad.status_code == 401
+
+
+def test_rebuild_routes_say_what_a_deployment_can_rebuild(server: Server) -> None:
+    """At level 1 no read model exists to rebuild: start, progress and cancel all answer
+    409 `rebuild-unsupported`; elsewhere an unknown read model is a 404."""
+    path = "/admin/projections/category_stats/rebuild"
+    with httpx.Client(base_url=server.url, headers=ADMIN, timeout=10) as client:
+        if server.level == 1:
+            for method in ("POST", "GET", "DELETE"):
+                response = client.request(method, path)
+                assert response.status_code == 409, (method, response.text)
+                assert response.json()["type"].endswith("rebuild-unsupported"), method
+        else:
+            unknown = "/admin/projections/no_such_model/rebuild"
+            for method in ("POST", "GET", "DELETE"):
+                assert client.request(method, unknown).status_code == 404, method
