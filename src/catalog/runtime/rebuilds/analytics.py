@@ -18,7 +18,7 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from catalog.read_models.registry import ServiceReadModel
 from catalog.runtime.connections import ServiceConnections
@@ -29,7 +29,7 @@ from tandem.consistency import follow
 from tandem.projections.runner import ProjectionRunner
 from tandem.rebuilds import postgres as registry
 from tandem.rebuilds.postgres import Copy
-from tandem.rebuilds.progress import Rebuild
+from tandem.rebuilds.progress import Rebuild, RebuildState
 from tandem.rebuilds.runners import RunnerCopy
 from tandem.rebuilds.steps import run
 from tandem.stores.switchable import SwitchableReads
@@ -99,9 +99,10 @@ class LocalAnalytics:
         runner: ProjectionRunner,
         task: asyncio.Task[None],
         path: Path,
-    ) -> None:
+    ) -> list[Callable[[], None]]:
         """Serve an analytics read model from a new copy: queries, checkpoint and runner
-        move in one step (no await), the old copy closes after a grace period."""
+        move in one step (no await). Returns how to close the old copy, once the queries
+        already running on it have finished."""
         running = self.read_models[spec.name]
         old = running.tracked
         assert isinstance(old, ProjectionRunner)
@@ -112,7 +113,7 @@ class LocalAnalytics:
         running.tracked = runner
         self.background.replace(spec.name, task)
         self.background.spawn(follow(runner.checkpoint, old.checkpoint), f"forward:{spec.name}")
-        self.background.spawn(_close_later(old_closers), f"retire:{spec.name}")
+        return old_closers
 
 
 class LocalCopies:
@@ -129,9 +130,12 @@ class LocalCopies:
         self._serving = serving
         self._reads = reads
         self._folding: dict[str, tuple[int, asyncio.Task[None]]] = {}
+        # Every fold's task, those retiring a replaced copy included, for `stop`.
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def folding(self, name: str) -> int | None:
-        """The generation this process is folding a copy of, if any."""
+        """The generation this process is folding or has just switched to (its old copy
+        still retiring), if any."""
         running = self._folding.get(name)
         return running[0] if running is not None and not running[1].done() else None
 
@@ -146,21 +150,24 @@ class LocalCopies:
             self._fold(spec, generation, rebuild), name=f"rebuild:{spec.name}"
         )
         self._folding[spec.name] = (generation.generation, task)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def cancel(self, name: str) -> None:
-        running = self._folding.pop(name, None)
-        if running is not None:
+        """Give up the fold of `name` if it has not switched yet (one that has is only
+        waiting to close the copy it replaced, which queries may still be reading)."""
+        running = self._folding.get(name)
+        if running is not None and self.rebuilds[name].state is RebuildState.RUNNING:
+            del self._folding[name]
             running[1].cancel()
 
     def stop(self) -> None:
-        for name in list(self._folding):
-            self.cancel(name)
+        for task in self._tasks:
+            task.cancel()
 
     async def _fold(self, spec: ServiceReadModel, copy: Copy, rebuild: Rebuild) -> None:
         steps = AnalyticsCopy(self.analytics, spec, copy, self._serving, self._reads[spec.name])
-        # The old file closes in the background after its own grace (see `switch`), so
-        # a fold given up right after its switch never closes it early.
-        await run(rebuild, steps, grace=0)
+        await run(rebuild, steps, grace=SWITCH_GRACE)
 
 
 class AnalyticsCopy(RunnerCopy):
@@ -196,16 +203,14 @@ class AnalyticsCopy(RunnerCopy):
         self._reads = reads
         self._store = store
         self._path = path
+        self._old_closers: list[Callable[[], None]] = []
 
     async def switch(self, progress: Rebuild) -> None:
-        self._analytics.switch(
+        self._old_closers = self._analytics.switch(
             self._spec, self._reads, self._store, self.runner, self.running_task(), self._path
         )
         self._serving[self.name] = self._copy
-        progress.checkpoint, progress.applied = (
-            self.runner.checkpoint.value,
-            self.runner.events_applied,
-        )
+        self.record(progress)
         log.info("%s: this process serves generation %s", self.name, self._copy.generation)
 
     async def announce(self) -> None:
@@ -219,13 +224,5 @@ class AnalyticsCopy(RunnerCopy):
             await registry.fail(pool, self.name, self._copy.generation, error)
 
     async def retire(self) -> None:
-        """Nothing here: the switch closes the old file after its grace period."""
-
-
-async def _close_later(closers: list[Callable[[], Any]]) -> None:
-    """Close a replaced copy once the queries already running on it have finished."""
-    try:
-        await asyncio.sleep(SWITCH_GRACE)
-    finally:
-        for close in closers:
+        for close in self._old_closers:
             close()
