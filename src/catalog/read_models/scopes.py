@@ -1,0 +1,45 @@
+"""Which answers a read model's changes may have altered: the scope changes its folds record.
+
+A cached answer (a search, a category's stats) depends on the products of one category
+subtree, or of the whole catalog. The product-search and category-stats folds record,
+in the same transaction as the data and the checkpoint, one `(position, scope)` row per
+scope a batch touched, so a process that caches answers learns exactly which to forget,
+and up to which position it has learnt everything:
+
+- a category id: answers about that category's subtree (every ancestor of a changed
+  product's category, itself included, before and after the change);
+- `CATALOG`: answers not narrowed to a category (every product change touches it);
+- `EVERYTHING`: every answer (a category created or renamed changes names and paths).
+
+Rows are kept for a while, then trimmed by the fold; `ScopeChanges.trimmed` says up to
+which position rows may be missing, so a reader that fell behind knows to start over.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+CATALOG = ""
+EVERYTHING = "*"
+
+# Rows older than this many positions behind the checkpoint may be trimmed.
+RETAINED_POSITIONS = 200_000
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeChanges:
+    """What a read model recorded after a position, read in one snapshot."""
+
+    checkpoint: int  # the read model's checkpoint in that snapshot
+    trimmed: int  # rows at or below this position may be gone
+    rows: list[tuple[int, str]] = field(default_factory=list)  # (position, scope), ascending
+
+
+def product_scopes(categories: Iterable[str], ancestors: dict[str, list[str]]) -> set[str]:
+    """The scopes a change of products in `categories` touches: each category's
+    ancestors, itself included (`ancestors[c]`), and the whole catalog."""
+    touched = {CATALOG}
+    for category in categories:
+        touched.update(ancestors.get(category, (category,)))
+    return touched
