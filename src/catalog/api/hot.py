@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from catalog.api.edge import query_response, read_requirements
 from catalog.api.problems import from_exception, problem_response
-from catalog.read_models.product_detail.cache import Document
+from catalog.read_models.documents import Document
 from catalog.read_models.queries import GetCategoryStats, GetProduct
 from catalog.runtime.contract import Runtime
 from tandem.messages import Query

@@ -20,8 +20,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from tandem.answercache import EVERYTHING
+
+__all__ = ["CATALOG", "EVERYTHING", "RETAINED_POSITIONS", "ScopeChanges", "product_scopes"]
+
 CATALOG = ""
-EVERYTHING = "*"
 
 # Rows older than this many positions behind the checkpoint may be trimmed.
 RETAINED_POSITIONS = 200_000

@@ -12,6 +12,10 @@ above its new one. Keys (relative to the projection's namespace):
   `cs_ancestors` closure), written once since categories never change parent;
 - `product:{id}`: JSON `[category_id, price_cents, stock, active]`, the product's last
   contribution;
+- `scopes`: stream of the scope changes (`catalog.read_models.scopes`), one entry per
+  batch with the position as its id and the categories whose stats it changed
+  (`*` when a category event changed any), trimmed to the last `RETAINED_POSITIONS`
+  positions; `scopes:trimmed`: the position below which entries may be gone;
 - `prices:{id}`: sorted set of the active products in the subtree scored by price in
   cents: min and max are its first and last entries, and the cheapest product leaving
   takes only its own entry (SQLite keeps a price multiset for the same reason).
@@ -37,11 +41,24 @@ from catalog.read_models.category_stats.rules import (
     contribution_moves,
     next_product,
 )
+from catalog.read_models.scopes import EVERYTHING, RETAINED_POSITIONS
 from tandem.messages import StoredEvent
 from tandem.projections.base import AsyncProjection
 from tandem.stores.redis import RedisTx
 
 CATEGORIES = "categories"
+# The scope changes (`catalog.read_models.scopes`): a stream whose entry ids are the
+# positions of the batches, each with the categories whose stats the batch changed,
+# and the position below which entries may have been trimmed.
+SCOPES = "scopes"
+SCOPES_TRIMMED = "scopes:trimmed"
+
+
+def record_scopes(tx: RedisTx, position: int, scopes: set[str]) -> None:
+    """Record, with the batch ending at `position`, the scopes it touched."""
+    keep_from = max(1, position - RETAINED_POSITIONS)
+    tx.xadd_at(SCOPES, position, {"scopes": " ".join(sorted(scopes))}, keep_from=keep_from)
+    tx.set(SCOPES_TRIMMED, keep_from - 1)
 
 
 def category_key(category_id: str) -> str:
@@ -101,7 +118,8 @@ class _Changes:
         for ancestor in ancestors:
             self.prices.setdefault(ancestor, {})[product_id] = price
 
-    def write(self, tx: RedisTx) -> None:
+    def write(self, tx: RedisTx) -> set[str]:
+        """Buffer the run's writes; returns the categories whose stats they change."""
         for category_id, counters in self.counters.items():
             tx.hincrby_each(category_key(category_id), counters)
         for category_id, prices in self.prices.items():
@@ -111,6 +129,7 @@ class _Changes:
             added = {pid: price for pid, price in prices.items() if price is not None}
             if added:
                 tx.zadd(prices_key(category_id), added)
+        return set(self.counters) | set(self.prices)
 
 
 async def _apply(tx: RedisTx, changes: _Changes, id: str, move: Move) -> None:
@@ -178,9 +197,10 @@ class RedisCategoryStatsProjection(AsyncProjection[RedisTx]):
                 categories.add(orjson.loads(raw)[0])
         await tx.prefetch(sets=[_ancestors_key(c) for c in sorted(categories)])
         changes = _Changes()
+        touched: set[str] = set()
         for event in events:
             if event.type in CATEGORY_EVENTS:
-                changes.write(tx)
+                touched |= changes.write(tx) | {EVERYTHING}
                 changes = _Changes()
                 if event.type == "CategoryCreated":
                     await _create_category(tx, event.aggregate_id, event.data)
@@ -188,7 +208,9 @@ class RedisCategoryStatsProjection(AsyncProjection[RedisTx]):
                     _rename_category(tx, event.aggregate_id, event.data)
             else:
                 await _product_event(tx, changes, event)
-        changes.write(tx)
+        touched |= changes.write(tx)
+        if events and touched:
+            record_scopes(tx, events[-1].position, touched)
 
     async def apply(self, tx: RedisTx, event: StoredEvent) -> None:
         await self.apply_batch(tx, [event])

@@ -10,8 +10,12 @@ from catalog.read_models.category_stats import redis as category_stats
 from catalog.read_models.category_stats.rules import stats_document, tree_document
 from catalog.read_models.queries import GetCategoryStats, ListCategories
 from catalog.read_models.redis_common import RedisReads, text, text_hash
+from catalog.read_models.scopes import ScopeChanges
 from tandem.bus import QueryBus
-from tandem.stores.redis import as_bytes
+from tandem.stores.redis import CHECKPOINT_KEY, as_bytes
+
+# Scope changes read per call at most; the caller asks again from the last one.
+SCOPES_PER_READ = 10_000
 
 
 class RedisCategoryStatsReads(RedisReads):
@@ -29,6 +33,24 @@ class RedisCategoryStatsReads(RedisReads):
         if not row:
             raise NotFound("category", query.category_id)
         return _stats(query.category_id, text_hash(row), lowest, highest)
+
+    async def scope_changes(self, after: int) -> ScopeChanges:
+        """The scope changes recorded after position `after`, with the checkpoint and
+        the trimmed position, as of one moment (one MULTI)."""
+        async with self._client.pipeline(transaction=True) as pipe:
+            pipe.get(self.key(CHECKPOINT_KEY))
+            pipe.get(self.key(category_stats.SCOPES_TRIMMED))
+            pipe.xrange(self.key(category_stats.SCOPES), f"{after + 1}-0", "+", SCOPES_PER_READ)
+            checkpoint, trimmed, entries = await pipe.execute()
+        rows = [
+            (int(as_bytes(entry_id).split(b"-")[0]), scope)
+            for entry_id, fields in entries
+            for scope in as_bytes(fields[b"scopes"]).decode().split(" ")
+        ]
+        reached = int(checkpoint or 0)
+        if len(entries) == SCOPES_PER_READ:
+            reached = rows[-1][0]  # more to read: the next call goes on from here
+        return ScopeChanges(reached, int(trimmed or 0), rows)
 
     async def list_categories(self, query: ListCategories) -> dict[str, Any]:
         ids = sorted(

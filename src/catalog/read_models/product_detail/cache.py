@@ -23,7 +23,6 @@ process.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
 from collections.abc import Mapping
@@ -31,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from catalog.domain.errors import NotFound
+from catalog.read_models.documents import Document
 from tandem.bus import QueryBus
 from tandem.consistency import VersionWatch
 from tandem.messages import Query
@@ -53,19 +53,6 @@ def cache_size(env: Mapping[str, str] | None = None) -> int:
     if not raw.isdigit():
         raise ValueError(f"{SIZE_SETTING} must be a count of entries, not {raw!r}")
     return int(raw)
-
-
-@dataclass(frozen=True, slots=True)
-class Document:
-    """A product document as served: its JSON bytes and their entity tag."""
-
-    body: bytes
-    etag: bytes
-
-    @classmethod
-    def of(cls, body: bytes) -> Document:
-        digest = hashlib.blake2b(body, digest_size=12).hexdigest()
-        return cls(body, b'"' + digest.encode() + b'"')
 
 
 @dataclass(frozen=True, kw_only=True)

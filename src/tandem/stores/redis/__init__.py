@@ -15,9 +15,10 @@ The names importers use are re-exported here.
 from tandem.stores.redis.buffer import RedisTx
 from tandem.stores.redis.commands import as_bytes, optional_bytes
 from tandem.stores.redis.errors import CheckpointMoved, KeyTypeConflict
-from tandem.stores.redis.store import RedisProjectionStore, namespace
+from tandem.stores.redis.store import CHECKPOINT_KEY, RedisProjectionStore, namespace
 
 __all__ = [
+    "CHECKPOINT_KEY",
     "CheckpointMoved",
     "KeyTypeConflict",
     "RedisProjectionStore",

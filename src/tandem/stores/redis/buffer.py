@@ -241,6 +241,16 @@ class RedisTx:
         """
         self._write("stream", "XADD", key, (*_cap(maxlen), *_flatten(fields)))
 
+    def xadd_at(
+        self, key: str, position: int, fields: Mapping[str, Scalar], *, keep_from: int
+    ) -> None:
+        """Append the entry `<position>-0` to a stream (write-only), whose ids are then
+        positions a reader can range over; entries below `keep_from-0` may be trimmed.
+        Positions must rise from one call to the next, as checkpoints do."""
+        trim = (b"MINID", b"~", as_bytes(keep_from))
+        entry = as_bytes(f"{position}-0")
+        self._write("stream", "XADD", key, (*trim, entry, *_flatten(fields)))
+
     # -- the commit ----------------------------------------------------------------
 
     def script_arguments(

@@ -1,0 +1,154 @@
+"""Query answers kept in process memory (`tandem.answercache`), for search and stats.
+
+A search or a category's stats costs a round trip and work in the read store; the
+storefront asks the same few again and again. Each API process keeps the serialized
+answers of such queries, filed under the scope they depend on (the category a search
+is narrowed to, or the whole catalog; the category whose stats they are), and follows
+the read model's scope changes (`catalog.read_models.scopes`): whenever the tracked
+checkpoint advances, it reads what the folds recorded since its cursor, forgets the
+answers of every touched scope and raises the watermark to the checkpoint read with
+them. A read needing `min_version` is answered from memory when the answer holds at
+that version; any other read, and every miss, goes through the query bus (waiting on
+the checkpoint as usual) and fills the cache.
+
+The cache is dropped and follows on from the newest checkpoint when the records were
+trimmed past its cursor (it fell behind), when reading them fails, when a rebuild
+switches the process to another copy, and while the store holds less than this
+process served (`went_back`). An answer served from memory is the bytes the bus would
+have produced, with the version it holds at: indistinguishable from an uncached one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+import orjson
+
+from catalog.read_models.documents import Document
+from catalog.read_models.scopes import ScopeChanges
+from tandem.answercache import AnswerCache
+from tandem.bus import QueryBus
+from tandem.consistency import VersionWatch
+from tandem.messages import Query
+
+log = logging.getLogger("catalog.answers")
+
+Q = TypeVar("Q", bound=Query)
+RETRY_AFTER = 0.5
+
+
+class CachedAnswers(Generic[Q]):
+    """The answers to one query type, their scope feed and their fills."""
+
+    def __init__(
+        self,
+        switchable: Any,
+        checkpoint: VersionWatch,
+        bus: QueryBus,
+        scope_of: Callable[[Q], str],
+        capacity: int,
+        tracked: Any = None,
+    ) -> None:
+        # `switchable`: the `SwitchableReads` of the read model, whose target (the reads
+        # of the copy served now) offers `scope_changes`; `tracked`: the read model as
+        # this process follows it, whose `went_back` says the store lost what it held.
+        self.cache: AnswerCache[Q, Document] = AnswerCache(capacity)
+        self._switchable = switchable
+        self._checkpoint = checkpoint
+        self._bus = bus
+        self._scope_of = scope_of
+        self._tracked = tracked
+        self._following: Any = None
+        self._cursor = 0
+        self._wake = asyncio.Event()
+
+    # -- reads -------------------------------------------------------------------------
+
+    def lookup(self, query: Q, min_version: int) -> tuple[int, Document] | None:
+        """(version to report, answer) from memory, or None."""
+        if self._switchable.target is not self._following or self._went_back():
+            if self.cache.serving:
+                self.cache.drop()
+                self._following = None
+                self._wake.set()
+            return None
+        return self.cache.get(query, min_version)
+
+    async def load(self, query: Q, min_version: int, timeout: float) -> tuple[int, Document]:
+        """Ask the bus (which waits for `min_version`), and keep the answer."""
+        fill = self.cache.begin_fill(query, self._scope_of(query))
+        try:
+            result = await self._bus.ask(query, min_version=min_version, timeout=timeout)
+            answer = Document.of(orjson.dumps(result.value))
+        except BaseException:
+            self.cache.abandon(fill)
+            raise
+        self.cache.finish_fill(fill, result.read_version, answer)
+        return result.read_version, answer
+
+    def _went_back(self) -> bool:
+        return bool(getattr(self._tracked, "went_back", False))
+
+    # -- the scope feed ----------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Follow the scope changes until cancelled."""
+        advanced = self._checkpoint.listen()
+        self._wake.set()
+        forward = asyncio.create_task(self._forward(advanced), name="answers-wake")
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                try:
+                    await self._sync()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning("answer cache dropped: %s: %s", type(exc).__name__, exc)
+                    self.cache.drop()
+                    self._following = None
+                    await asyncio.sleep(RETRY_AFTER)
+                    self._wake.set()
+        finally:
+            forward.cancel()
+            self._checkpoint.unlisten(advanced)
+
+    async def _forward(self, advanced: asyncio.Queue[int]) -> None:
+        while True:
+            await advanced.get()
+            self._wake.set()
+
+    async def _sync(self) -> None:
+        reads = self._switchable.target
+        if reads is not self._following:
+            await self._position(reads)
+            return
+        changes: ScopeChanges = await reads.scope_changes(self._cursor)
+        if reads is not self._switchable.target:
+            self._wake.set()  # switched meanwhile: placed again right away
+            return
+        if changes.trimmed > self._cursor:
+            log.info("answer cache: scope changes trimmed past the cursor; dropped")
+            await self._position(reads)
+            return
+        self.cache.touch(scope for _, scope in changes.rows)
+        self._cursor = max(self._cursor, changes.checkpoint)
+        self.cache.advance(self._cursor)
+
+    async def _position(self, reads: Any) -> None:
+        """Empty the cache and follow on from the store's checkpoint now: every change
+        up to it is in what the store answers."""
+        self.cache.drop()
+        self._following = None
+        if self._went_back():
+            return  # placed again at a later advance, once the store is back
+        changes: ScopeChanges = await reads.scope_changes(self._checkpoint.value)
+        if reads is not self._switchable.target:
+            self._wake.set()
+            return
+        self._following, self._cursor = reads, changes.checkpoint
+        self.cache.resume(changes.checkpoint)
