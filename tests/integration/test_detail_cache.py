@@ -7,12 +7,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import pytest
 import redis.asyncio
+from tests.support import event_log
+from tests.support.event_log import Status
 from tests.support.services import REDIS_URL, redis_prefix
 
 from catalog.read_models.product_detail import redis as product_detail
@@ -20,7 +22,6 @@ from catalog.read_models.product_detail.cache import DetailCache
 from catalog.read_models.product_detail.redis import RedisProductDetailProjection
 from catalog.read_models.product_detail.redis_reads import RedisProductDetailReads
 from tandem.bus import QueryBus
-from tandem.consistency import VersionWatch
 from tandem.errors import ReadModelBehind
 from tandem.messages import StoredEvent
 from tandem.middleware import consistency
@@ -31,48 +32,12 @@ CATEGORY = "c0000000-0000-4000-8000-000000000000"
 PRODUCTS = [f"a0000000-0000-4000-8000-00000000000{i}" for i in range(3)]
 
 
-@dataclass
-class Status:
-    checkpoint: VersionWatch = field(default_factory=VersionWatch)
-    state: str = "live"
-    went_back: bool = False
-
-
-class Log:
-    """Events of one test, with positions and aggregate versions counted."""
-
-    def __init__(self) -> None:
-        self.position = 0
-        self.versions: dict[str, int] = {}
-
-    def event(self, type: str, id: str, data: dict[str, Any]) -> StoredEvent:
-        self.position += 1
-        self.versions[id] = self.versions.get(id, 0) + 1
-        return StoredEvent(self.position, type, 1, "x", id, self.versions[id], 0.0, "c", "c", data)
-
+class Log(event_log.Log):
     def history(self) -> list[StoredEvent]:
         events = [self.event("CategoryCreated", CATEGORY, {"name": "Lamps", "parent_id": None})]
         for i, id in enumerate(PRODUCTS):
-            events.append(
-                self.event(
-                    "ProductCreated",
-                    id,
-                    {
-                        "sku": f"S-{i}",
-                        "name": f"Lamp {i}",
-                        "description": "",
-                        "category_id": CATEGORY,
-                        "price": "1.00",
-                        "currency": "USD",
-                        "stock": 1,
-                        "attributes": {},
-                    },
-                )
-            )
+            events.append(self.product(id, CATEGORY, f"Lamp {i}"))
         return events
-
-    def price(self, id: str, price: str) -> StoredEvent:
-        return self.event("PriceChanged", id, {"price": price})
 
 
 @dataclass

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
@@ -13,6 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.responses import Response
 
 from catalog.api.problems import Problem
+from catalog.read_models.documents import Document
 from catalog.tokens import Principal, TokenVerifier
 from tandem.bus import QueryResult
 from tandem.uow import CommandResult
@@ -159,13 +159,13 @@ def read_requirements(request: Request) -> tuple[int, float]:
 
 
 def query_response(request: Request, result: QueryResult[Any]) -> Response:
-    body = orjson.dumps(result.value)
-    etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
-    headers = {
-        "X-Read-Version": str(result.read_version),
-        "ETag": etag,
-        "Cache-Control": "no-cache",
-    }
+    return document_response(request, result.read_version, Document.of(orjson.dumps(result.value)))
+
+
+def document_response(request: Request, version: int, document: Document) -> Response:
+    """An answer (encoded once, maybe kept in memory) at the version it holds at."""
+    etag = document.etag.decode()
+    headers = {"X-Read-Version": str(version), "ETag": etag, "Cache-Control": "no-cache"}
     if etag in {tag.strip() for tag in request.headers.get("if-none-match", "").split(",")}:
         return Response(status_code=304, headers=headers)
-    return Response(body, media_type="application/json", headers=headers)
+    return Response(document.body, media_type="application/json", headers=headers)

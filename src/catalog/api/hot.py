@@ -62,9 +62,21 @@ class HotReads:
             stats = _STATS.fullmatch(path)
             if stats is None:
                 await self.app(scope, receive, send)
-            else:
-                query = GetCategoryStats(category_id=stats.group(1))
+                return
+            query = GetCategoryStats(category_id=stats.group(1))
+            cached = self.catalog.answers.get(GetCategoryStats)
+            if cached is None:
                 await self._through_bus(scope, receive, send, query)
+                return
+            try:
+                min_version, timeout, if_none_match = _requirements(scope, receive)
+                found = cached.lookup(query, min_version)
+                if found is None:
+                    found = await cached.load(query, min_version, timeout)
+            except Exception as exc:
+                await problem_response(from_exception(exc))(scope, receive, send)
+                return
+            await _send_document(send, found[0], found[1], if_none_match)
             return
         detail = self.catalog.detail_cache
         if detail is None:

@@ -10,9 +10,9 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from catalog.api.edge import Customer, query_response, read_requirements
+from catalog.api.edge import Customer, document_response, query_response, read_requirements
 from catalog.read_models import queries as q
-from tandem.bus import QueryBus
+from catalog.runtime.contract import Runtime
 from tandem.messages import Query as QueryMessage
 
 router = APIRouter(tags=["queries"])
@@ -23,8 +23,15 @@ MoneyParam = Annotated[
 
 
 async def _ask(request: Request, query: QueryMessage, subject: str = "anonymous") -> Response:
-    bus: QueryBus = request.app.state.catalog.query_bus
+    catalog: Runtime = request.app.state.catalog
     min_version, timeout = read_requirements(request)
+    cached = catalog.answers.get(type(query))
+    if cached is not None:
+        found = cached.lookup(query, min_version)
+        if found is None:
+            found = await cached.load(query, min_version, timeout)
+        return document_response(request, *found)
+    bus = catalog.query_bus
     result = await bus.ask(query, subject=subject, min_version=min_version, timeout=timeout)
     return query_response(request, result)
 

@@ -22,13 +22,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import orjson
 
 from catalog.read_models.documents import Document
-from catalog.read_models.scopes import ScopeChanges
+from catalog.read_models.queries import GetCategoryStats, SearchProducts
+from catalog.read_models.scopes import CATALOG, ScopeChanges
 from tandem.answercache import AnswerCache
 from tandem.bus import QueryBus
 from tandem.consistency import VersionWatch
@@ -38,6 +41,41 @@ log = logging.getLogger("catalog.answers")
 
 Q = TypeVar("Q", bound=Query)
 RETRY_AFTER = 0.5
+
+# Answers kept per query type and process (0: no cache), from TANDEM_ANSWER_CACHE.
+SIZE_SETTING = "TANDEM_ANSWER_CACHE"
+DEFAULT_CAPACITY = 10_000
+
+
+def cache_size(env: Mapping[str, str] | None = None) -> int:
+    raw = (os.environ if env is None else env).get(SIZE_SETTING, "").strip()
+    if not raw:
+        return DEFAULT_CAPACITY
+    if not raw.isdigit():
+        raise ValueError(f"{SIZE_SETTING} must be a count of answers, not {raw!r}")
+    return int(raw)
+
+
+@dataclass(frozen=True)
+class Cached(Generic[Q]):
+    """A query type whose answers are cached: its read model, and the scope an answer
+    depends on."""
+
+    query: type[Q]
+    read_model: str
+    scope_of: Callable[[Q], str]
+
+
+def _search_scope(query: SearchProducts) -> str:
+    return query.category or CATALOG
+
+
+def _stats_scope(query: GetCategoryStats) -> str:
+    return query.category_id
+
+
+SEARCH = Cached(SearchProducts, "product_search", _search_scope)
+STATS = Cached(GetCategoryStats, "category_stats", _stats_scope)
 
 
 class CachedAnswers(Generic[Q]):
@@ -152,3 +190,33 @@ class CachedAnswers(Generic[Q]):
             return
         self._following, self._cursor = reads, changes.checkpoint
         self.cache.resume(changes.checkpoint)
+
+
+Answers = Mapping[type[Query], CachedAnswers[Any]]
+"""The cached answers of a process, by query type (empty: none cached)."""
+
+
+def start(
+    bus: QueryBus,
+    cached: tuple[Cached[Any], ...],
+    reads: Mapping[str, Any],
+    tracked: Mapping[str, Any],
+    capacity: int | None = None,
+) -> dict[type[Query], CachedAnswers[Any]]:
+    """Cached answers for `cached` query types (none when sized 0): `reads` are the
+    `SwitchableReads` of each read model by name, `tracked` each one as this process
+    follows it. Each returned cache's `run` follows its read model's scope changes."""
+    capacity = cache_size() if capacity is None else capacity
+    if capacity == 0:
+        return {}
+    return {
+        spec.query: CachedAnswers(
+            reads[spec.read_model],
+            tracked[spec.read_model].checkpoint,
+            bus,
+            spec.scope_of,
+            capacity,
+            tracked[spec.read_model],
+        )
+        for spec in cached
+    }

@@ -11,8 +11,9 @@ and up to which position it has learnt everything:
 - `CATALOG`: answers not narrowed to a category (every product change touches it);
 - `EVERYTHING`: every answer (a category created or renamed changes names and paths).
 
-Rows are kept for a while, then trimmed by the fold; `ScopeChanges.trimmed` says up to
-which position rows may be missing, so a reader that fell behind knows to start over.
+The newest `RETAINED_BATCHES` batches' rows are kept, older ones trimmed by the fold;
+`ScopeChanges.trimmed` says up to which position rows may be missing, so a reader that
+fell behind knows to start over.
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ from dataclasses import dataclass, field
 
 from tandem.answercache import EVERYTHING
 
-__all__ = ["CATALOG", "EVERYTHING", "RETAINED_POSITIONS", "ScopeChanges", "product_scopes"]
+__all__ = ["CATALOG", "EVERYTHING", "RETAINED_BATCHES", "ScopeChanges", "product_scopes"]
 
 CATALOG = ""
 
-# Rows older than this many positions behind the checkpoint may be trimmed.
-RETAINED_POSITIONS = 200_000
+# The records of about this many of the newest batches are kept; older ones may be
+# trimmed. (Positions are not counted: their spacing is the event log's affair.)
+RETAINED_BATCHES = 10_000
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from catalog.read_models.answers import Answers
     from catalog.read_models.product_detail.cache import DetailCache
     from catalog.read_models.product_detail.feed import ProductFeed
     from catalog.runtime.running import RunningReadModel
@@ -81,6 +82,8 @@ class Runtime(Protocol):
 
     # Product documents kept in this process's memory, where the profile has them.
     detail_cache: DetailCache | None
+    # Answers of searches and stats kept in this process's memory, by query type.
+    answers: Answers
 
     @property
     def read_models(self) -> Mapping[str, RunningReadModel]:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from catalog.read_models.answers import Answers
 from catalog.read_models.level1.wiring import DirectReads
 from catalog.read_models.product_detail.cache import DetailCache
 from catalog.read_models.product_detail.feed import ProductFeed
@@ -82,6 +83,7 @@ class EmbeddedRuntime:
         self.query_bus = query_bus
         self.product_feed = product_feed
         self.detail_cache: DetailCache | None = None  # reads are local files already
+        self.answers: Answers = {}
         self.direct = direct
         self.read_folder = read_folder
         self._read_models = read_models

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from catalog.domain.events import ALL_EVENTS
 from catalog.migrations import MIGRATIONS
+from catalog.read_models import answers
 from catalog.read_models.level1.wiring import DirectReads
 from catalog.read_models.product_detail import cache as detail_cache
 from catalog.read_models.product_detail.feed import ProductFeed, redis_changes
@@ -100,6 +101,7 @@ class ServicesRuntime:
         self._closers: list[Callable[[], Any]] = []
         self._copies: ServedCopies | None = None
         self.detail_cache: detail_cache.DetailCache | None = None
+        self.answers: answers.Answers = {}
 
     @property
     def read_models(self) -> dict[str, RunningReadModel]:
@@ -218,6 +220,10 @@ class ServicesRuntime:
         )
         if self.detail_cache is not None:
             self._background.spawn(self.detail_cache.run(), "detail-cache")
+        followed = {name: running.tracked for name, running in self._read_models.items()}
+        self.answers = answers.start(self.query_bus, (answers.STATS,), served.reads, followed)
+        for query, cached in self.answers.items():
+            self._background.spawn(cached.run(), f"answers:{query.__name__}")
 
     def _start_direct_api(self, mode: pg_log.AppendMode) -> None:
         """Level 1: queries read the write tables through the pool, at the log head."""

@@ -14,8 +14,8 @@ above its new one. Keys (relative to the projection's namespace):
   contribution;
 - `scopes`: stream of the scope changes (`catalog.read_models.scopes`), one entry per
   batch with the position as its id and the categories whose stats it changed
-  (`*` when a category event changed any), trimmed to the last `RETAINED_POSITIONS`
-  positions; `scopes:trimmed`: the position below which entries may be gone;
+  (`*` when a category event changed any), capped near the newest
+  `RETAINED_BATCHES` entries;
 - `prices:{id}`: sorted set of the active products in the subtree scored by price in
   cents: min and max are its first and last entries, and the cheapest product leaving
   takes only its own entry (SQLite keeps a price multiset for the same reason).
@@ -41,24 +41,20 @@ from catalog.read_models.category_stats.rules import (
     contribution_moves,
     next_product,
 )
-from catalog.read_models.scopes import EVERYTHING, RETAINED_POSITIONS
+from catalog.read_models.scopes import EVERYTHING, RETAINED_BATCHES
 from tandem.messages import StoredEvent
 from tandem.projections.base import AsyncProjection
 from tandem.stores.redis import RedisTx
 
 CATEGORIES = "categories"
 # The scope changes (`catalog.read_models.scopes`): a stream whose entry ids are the
-# positions of the batches, each with the categories whose stats the batch changed,
-# and the position below which entries may have been trimmed.
+# positions of the batches, each with the categories whose stats the batch changed.
 SCOPES = "scopes"
-SCOPES_TRIMMED = "scopes:trimmed"
 
 
 def record_scopes(tx: RedisTx, position: int, scopes: set[str]) -> None:
     """Record, with the batch ending at `position`, the scopes it touched."""
-    keep_from = max(1, position - RETAINED_POSITIONS)
-    tx.xadd_at(SCOPES, position, {"scopes": " ".join(sorted(scopes))}, keep_from=keep_from)
-    tx.set(SCOPES_TRIMMED, keep_from - 1)
+    tx.xadd_at(SCOPES, position, {"scopes": " ".join(sorted(scopes))}, maxlen=RETAINED_BATCHES)
 
 
 def category_key(category_id: str) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from redis.exceptions import ResponseError
+
 from catalog.domain.errors import NotFound
 from catalog.read_models.category_stats import redis as category_stats
 from catalog.read_models.category_stats.rules import stats_document, tree_document
@@ -13,6 +15,12 @@ from catalog.read_models.redis_common import RedisReads, text, text_hash
 from catalog.read_models.scopes import ScopeChanges
 from tandem.bus import QueryBus
 from tandem.stores.redis import CHECKPOINT_KEY, as_bytes
+
+
+def _position(entry_id: Any) -> int:
+    """The position a scope-change entry id (`<position>-0`) stands for."""
+    return int(as_bytes(entry_id).split(b"-")[0])
+
 
 # Scope changes read per call at most; the caller asks again from the last one.
 SCOPES_PER_READ = 10_000
@@ -36,21 +44,33 @@ class RedisCategoryStatsReads(RedisReads):
 
     async def scope_changes(self, after: int) -> ScopeChanges:
         """The scope changes recorded after position `after`, with the checkpoint and
-        the trimmed position, as of one moment (one MULTI)."""
+        the trimmed position, as of one moment (one MULTI). The stream is only ever cut
+        from its start: once an entry is gone, every entry below its first is."""
+        scopes = self.key(category_stats.SCOPES)
         async with self._client.pipeline(transaction=True) as pipe:
             pipe.get(self.key(CHECKPOINT_KEY))
-            pipe.get(self.key(category_stats.SCOPES_TRIMMED))
-            pipe.xrange(self.key(category_stats.SCOPES), f"{after + 1}-0", "+", SCOPES_PER_READ)
-            checkpoint, trimmed, entries = await pipe.execute()
+            pipe.xinfo_stream(scopes)
+            pipe.xrange(scopes, f"{after + 1}-0", "+", SCOPES_PER_READ)
+            checkpoint, info, entries = await pipe.execute(raise_on_error=False)
+        if isinstance(checkpoint, Exception) or isinstance(entries, Exception):
+            raise checkpoint if isinstance(checkpoint, Exception) else entries
+        trimmed = 0
+        if isinstance(info, ResponseError) and "no such key" in str(info):
+            info = None  # nothing recorded yet
+        elif isinstance(info, Exception):
+            raise info
+        if info and int(info["entries-added"]) > int(info["length"]):
+            first = info["first-entry"]
+            trimmed = _position(first[0]) - 1 if first else _position(info["last-generated-id"])
         rows = [
-            (int(as_bytes(entry_id).split(b"-")[0]), scope)
+            (_position(entry_id), scope)
             for entry_id, fields in entries
             for scope in as_bytes(fields[b"scopes"]).decode().split(" ")
         ]
         reached = int(checkpoint or 0)
         if len(entries) == SCOPES_PER_READ:
             reached = rows[-1][0]  # more to read: the next call goes on from here
-        return ScopeChanges(reached, int(trimmed or 0), rows)
+        return ScopeChanges(reached, trimmed, rows)
 
     async def list_categories(self, query: ListCategories) -> dict[str, Any]:
         ids = sorted(
