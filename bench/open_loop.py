@@ -33,6 +33,7 @@ MARKER = "open-loop-json "
 SPACING_S = 0.005
 MIN_CONNECTIONS = 16
 MAX_CONNECTIONS = 128  # one wrk thread each: beyond this, the threads cost more CPU
+LEAD_S = 0.2  # from wrk's start to the first due time: its threads start and connect
 
 
 def connections_for(rate: float) -> int:
@@ -94,7 +95,7 @@ class OpenLoopResult:
 
 
 def _ms(value: float | None) -> float:
-    return float("nan") if value is None else round(value, 3)
+    return float("nan") if value is None else round(value, 2)
 
 
 def _socket_errors(out: str) -> int:
@@ -113,8 +114,8 @@ def run(
     connections: int | None = None,
 ) -> OpenLoopResult:
     """`rate` GETs per second for `seconds` against `url` (its path, or one drawn from
-    `paths` per request). wrk runs a second longer than the timetable, so the answers
-    to its last requests can arrive."""
+    `paths` per request). The timetable starts `LEAD_S` after wrk does; wrk runs a
+    second longer than it, so the answers to its last requests can arrive."""
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install -y wrk")
     n = connections or connections_for(rate)
@@ -123,6 +124,7 @@ def run(
         "BENCH_CONNECTIONS": str(n),
         "BENCH_WINDOW": str(seconds),
         "BENCH_PATHS": str(paths or ""),
+        "BENCH_LEAD_MS": str(round(LEAD_S * 1000)),
     }
     args = ["wrk", f"-t{n}", f"-c{n}", f"-d{seconds + 1}s", "--latency"]
     args += ["-s", str(LUA / "open_loop.lua"), url]

@@ -271,7 +271,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "date": time.strftime("%Y-%m-%d %H:%M:%S"),
             "load_average_before": load_average(),
             "api": "one `tandem serve` process per level",
-            "load_generator": "wrk -t2 on loopback (Lua scripts in bench/lua); Python drivers",
+            "load_generator": "wrk -t2 on loopback (Lua scripts in bench/lua); mixed: open"
+            " loop, wrk with one thread per connection (bench/open_loop.py); Python drivers",
         },
         "levels": {},
     }
@@ -382,7 +383,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--products", type=int, default=100_000)
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
     parser.add_argument("--runs", type=int, default=3, help="wrk runs per point (median)")
-    parser.add_argument("--read-rate", type=int, default=10_000, help="mixed: reads/s aimed at")
+    parser.add_argument("--read-rate", type=int, default=10_000, help="mixed: reads/s offered")
     parser.add_argument(
         "--catch-up-events", type=int, default=200_000, help="services catch-up log size"
     )

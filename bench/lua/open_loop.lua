@@ -12,7 +12,8 @@
 -- Environment: BENCH_RATE (requests/s over all connections), BENCH_CONNECTIONS (the
 -- N of -tN -cN), BENCH_WINDOW (seconds of timetable; run wrk a second longer so the
 -- answers to the last requests can arrive), BENCH_PATHS (optional: a file of paths,
--- one per line, drawn at random; else the URL's path).
+-- one per line, drawn at random; else the URL's path), BENCH_LEAD_MS (optional, 200:
+-- from the start of wrk's threads to the timetable's).
 --
 -- What this relies on in wrk 4.1 (src/wrk.c, src/script.c, src/ae.c):
 -- * delay() is called before each request on a connection (after connecting, and after
@@ -73,7 +74,8 @@ local rate = tonumber(os.getenv("BENCH_RATE") or "")
 local connections = tonumber(os.getenv("BENCH_CONNECTIONS") or "")
 local window = tonumber(os.getenv("BENCH_WINDOW") or "")
 assert(rate and connections and window, "BENCH_RATE, BENCH_CONNECTIONS and BENCH_WINDOW are required")
-local LEAD_US = 200000 -- from the first setup() to the first due time: threads start, connect
+-- From the first setup() to the first due time: the threads start and connect.
+local LEAD_US = tonumber(os.getenv("BENCH_LEAD_MS") or "200") * 1000
 local IDLE_MS = 60000 -- past the window: wait for wrk to stop the thread
 
 -- The main state: each thread's timetable, and the threads for done().
