@@ -1,8 +1,10 @@
 """The machine's ceilings, measured in the same run as the benchmark they bound.
 
-- HTTP: a raw Starlette route (bench.baseline_app, uvicorn, one process) returning a
-  fixed 1 KB body; the same kind of route doing one Redis GET, one PostgreSQL or SQLite
-  primary-key read, and the write transaction below.
+- HTTP: a raw Starlette route (bench.baseline_app, one process, under the ASGI server
+  the product is measured with) returning a fixed 1 KB body; the same kind of route
+  doing one Redis GET, one PostgreSQL or SQLite primary-key read, and the write
+  transaction below. Each point after an unmeasured second, as the product's reads are
+  measured warm.
 - Stores without Python: `redis-benchmark` GET and `pgbench` running "update one
   product row + insert one event row" per transaction, 16 clients.
 """
@@ -16,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.harness import Process, free_port, wrk_median
+from bench.harness import Process, free_port, wrk, wrk_median
 
 # pgbench's transaction; the raw route runs the same two statements (baseline_app).
 PGBENCH_WRITE = """
@@ -34,46 +36,40 @@ END;
 RAW_ROWS = 10_000
 
 
-def baseline_server(env: dict[str, str]) -> Process:
+def baseline_server(env: dict[str, str], server: str) -> Process:
+    """bench.baseline_app in one process under `server` (uvicorn or granian), configured
+    as `tandem serve` configures it: no access log."""
     port = free_port()
-    return Process(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "bench.baseline_app:app",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        env,
-        port,
-        "/fixed",
-    )
+    if server == "granian":
+        args = ["-m", "granian", "--interface", "asgi", "--workers", "1", "--no-access-log"]
+        args += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    else:
+        args = ["-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port)]
+        args += ["--log-level", "warning", "--no-access-log"]
+    return Process([sys.executable, *args, "bench.baseline_app:app"], env, port, "/fixed")
 
 
 def http_ceilings(
-    env: dict[str, str], points: dict[str, tuple[str, int, str | None, dict[str, str]]], runs: int,
+    env: dict[str, str],
+    points: dict[str, tuple[str, int, str | None, dict[str, str]]],
+    runs: int,
     duration: int,
-) -> dict[str, Any]:  # fmt: skip
-    """wrk over the baseline app: name → (path, connections, lua script, script env)."""
-    server = baseline_server(env)
+    server: str,
+) -> dict[str, Any]:
+    """wrk over the baseline app under `server`: name → (path, connections, lua script,
+    script env)."""
+    app = baseline_server(env, server)
     try:
-        return {
-            name: wrk_median(
-                server.url + path,
-                runs,
-                connections=connections,
-                duration=duration,
-                script=script,
-                env=script_env,
+        out: dict[str, Any] = {}
+        for name, (path, connections, script, script_env) in points.items():
+            url = app.url + path
+            wrk(url, connections=connections, duration=1, script=script, env=script_env)
+            out[name] = wrk_median(
+                url, runs, connections=connections, duration=duration, script=script, env=script_env
             )
-            for name, (path, connections, script, script_env) in points.items()
-        }
+        return out
     finally:
-        server.stop()
+        app.stop()
 
 
 def redis_benchmark_get() -> float:

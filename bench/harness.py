@@ -73,6 +73,16 @@ def patiently(make: Callable[[], T], attempts: int = 30, pause: float = 2.0) -> 
     raise AssertionError("unreachable")
 
 
+def default_server() -> str:
+    """The ASGI server `tandem serve` runs without `--server`: what the product is
+    measured with unless the suite is told otherwise."""
+    import inspect
+
+    from catalog.cli import serve
+
+    return str(inspect.signature(serve).parameters["server"].default.value)
+
+
 class ApiDeployment:
     """One `tandem serve` at a time over a deployment's environment (`env`), restarted
     per separation level; `caught_up` waits until every projection reached the head."""
@@ -80,8 +90,10 @@ class ApiDeployment:
     env: dict[str, str]
     api: Process | None = None
 
-    def start_api(self, level: int, server: str = "uvicorn") -> Process:
+    def start_api(self, level: int, server: str | None = None) -> Process:
+        """`tandem serve` at `level`, under `server` (by default, the command's own)."""
         self.stop_api()
+        server = server or default_server()
         port = free_port()
         args = [sys.executable, "-m", "catalog", "serve", "--port", str(port)]
         args += ["--log-level", "warning", "--server", server]

@@ -1,21 +1,26 @@
-"""The mixed scenario: the seed's 100:1 read/write mix, paced, with projection lag.
+"""The mixed scenario: the seed's 100:1 read/write mix, open loop, with projection lag.
 
-Reads come from wrk (bench/lua/paths.lua) over detail, search and stats paths, each
-connection paced so the total aims at `read_rate`. Writes come from this Python driver,
-paced at `read_rate / 100`, cycling over a price change, a stock adjustment and an
-order (an item added to a new cart, then the checkout). Lag: a follower reads
-`/stream/progress`; for every acknowledged write and projection, the time from the
-acknowledgement until the projection's checkpoint (as the API process sees it)
-reaches the write's version.
+Reads come from wrk (bench.open_loop) over detail, search and stats paths, on a fixed
+timetable of `read_rate` a second whatever the server does, each measured from the
+time it was due. Writes come from this Python driver, also on a timetable
+(`read_rate / 100` a second, each sent when due even if earlier ones are unanswered,
+measured from its due time), cycling over a price change, a stock adjustment and an
+order (an item added to a new cart, then the checkout). Both report what they offered
+and what they achieved: a server that cannot keep up shows as the difference and as
+latency, not as a lower offered rate. Lag: a follower reads `/stream/progress`; for
+every acknowledged write and projection, the time from the acknowledgement until the
+projection's checkpoint (as the API process sees it) reaches the write's version.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import quantiles
 from typing import Any
@@ -23,9 +28,8 @@ from typing import Any
 import httpx
 import orjson
 
-from bench.harness import wrk
-
-PACE_MS = 4  # each read connection waits this long between requests
+from bench import open_loop
+from bench.open_loop import OpenLoopResult
 
 
 def _follow(url: str, reached: dict[str, list[tuple[float, int]]], stop: threading.Event) -> None:
@@ -46,45 +50,81 @@ def _follow(url: str, reached: dict[str, list[tuple[float, int]]], stop: threadi
         return
 
 
-def _writes(
+Write = Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]
+
+
+@dataclass
+class Writes:
+    """The write driver's run: (ack time, version) of each success, each write's
+    latency from its due time, and how many were due, answered in the window, failed."""
+
+    due: int = 0
+    acks: list[tuple[float, int]] = field(default_factory=list)
+    latencies_ms: list[float] = field(default_factory=list)
+    in_window: int = 0
+    failures: int = 0
+
+
+async def _writes(
     url: str, token: str, ids: list[str], rate: float, seconds: float, seed: int
-) -> tuple[list[tuple[float, int]], int]:
-    """Paced writes; (ack time, version) of each success, and the failures."""
+) -> Writes:
+    """Writes on a timetable, `rate` a second for `seconds`: each starts when it is due,
+    whether or not the ones before it have been answered."""
     rng = random.Random(seed)
-    acks: list[tuple[float, int]] = []
-    failures = 0
+    out = Writes(due=int(rate * seconds))
     headers = {"Authorization": f"Bearer {token}"}
 
-    def price(client: httpx.Client) -> httpx.Response:
+    async def price(client: httpx.AsyncClient) -> httpx.Response:
         body = {"price": f"{rng.randint(100, 90000) / 100:.2f}"}
-        return client.put(f"/products/{rng.choice(ids)}/price", json=body)
+        return await client.put(f"/products/{rng.choice(ids)}/price", json=body)
 
-    def stock(client: httpx.Client) -> httpx.Response:
+    async def stock(client: httpx.AsyncClient) -> httpx.Response:
         body = {"delta": rng.randint(1, 20), "reason": "restock"}
-        return client.post(f"/products/{rng.choice(ids)}/stock-adjustments", json=body)
+        return await client.post(f"/products/{rng.choice(ids)}/stock-adjustments", json=body)
 
-    def order(client: httpx.Client) -> httpx.Response:
+    async def order(client: httpx.AsyncClient) -> httpx.Response:
         cart = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-        added = client.post(
-            f"/carts/{cart}/items", json={"product_id": rng.choice(ids), "quantity": 1}
+        product = rng.choice(ids)
+        added = await client.post(
+            f"/carts/{cart}/items", json={"product_id": product, "quantity": 1}
         )
         if added.status_code >= 300:
             return added
-        return client.post(f"/carts/{cart}/checkout")
+        return await client.post(f"/carts/{cart}/checkout")
 
-    kinds: list[Callable[[httpx.Client], httpx.Response]] = [price, stock, order]
-    with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
+    kinds: list[Write] = [price, stock, order]
+    # Enough connections for every write in flight in a stall of a few seconds; beyond,
+    # a write waits for one, and that wait counts in its latency.
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
+    async with httpx.AsyncClient(
+        base_url=url, headers=headers, timeout=30, limits=limits
+    ) as client:
         start = time.perf_counter()
-        for i in range(int(rate * seconds)):
+        end = start + seconds
+
+        async def one(kind: Write, due: float) -> None:
+            try:
+                response = await kind(client)
+            except httpx.HTTPError:
+                out.failures += 1
+                return
+            acked = time.perf_counter()
+            if response.status_code >= 300:
+                out.failures += 1
+                return
+            out.acks.append((acked, int(response.json()["version"])))
+            out.latencies_ms.append((acked - due) * 1000)
+            if acked < end:
+                out.in_window += 1
+
+        tasks = []
+        for i in range(out.due):
             due = start + i / rate
             if (wait := due - time.perf_counter()) > 0:
-                time.sleep(wait)
-            response = kinds[i % len(kinds)](client)
-            if response.status_code < 300:
-                acks.append((time.perf_counter(), int(response.json()["version"])))
-            else:
-                failures += 1
-    return acks, failures
+                await asyncio.sleep(wait)
+            tasks.append(asyncio.create_task(one(kinds[i % len(kinds)], due)))
+        await asyncio.gather(*tasks)
+    return out
 
 
 def _lags(
@@ -120,47 +160,59 @@ def run(
     seconds: int,
     follow: bool,
 ) -> dict[str, Any]:
-    """Reads (wrk, paced) and writes (this driver, paced) at once, for `seconds`."""
-    connections = max(2, read_rate * PACE_MS // 1000)
+    """Reads (wrk, open loop) and writes (this driver, open loop) at once, for `seconds`."""
     write_rate = read_rate / 100
     reached: dict[str, list[tuple[float, int]]] = {}
     stop = threading.Event()
     if follow:
         threading.Thread(target=_follow, args=(url, reached, stop), daemon=True).start()
         time.sleep(0.5)
-    out: dict[str, Any] = {}
+    out: dict[str, OpenLoopResult] = {}
 
     def reads() -> None:
-        out["reads"] = wrk(
-            url,
-            connections=connections,
-            duration=seconds,
-            script="paths.lua",
-            env={"BENCH_PATHS": str(paths), "BENCH_DELAY_MS": str(PACE_MS)},
-        )
+        out["reads"] = open_loop.run(url, rate=read_rate, seconds=seconds, paths=paths)
 
     reader = threading.Thread(target=reads)
     t0 = time.perf_counter()
     reader.start()
-    acks, failures = _writes(url, token, ids, write_rate, seconds, seed=5)
+    time.sleep(open_loop.LEAD_S)  # the reads' timetable starts this much after wrk
+    writes = asyncio.run(_writes(url, token, ids, write_rate, seconds, seed=5))
     reader.join()
     time.sleep(2 if follow else 0)
     stop.set()
-    lag, series = _lags(acks, reached, t0)
-    result = out["reads"]
+    lag, series = _lags(writes.acks, reached, t0)
+    r = out["reads"]
+    write_cuts = _cuts(writes.latencies_ms)
     return {
         "read_rate_target": read_rate,
-        "read_connections": connections,
-        "reads_per_s": round(result.requests_per_s, 1),
-        "read_p50_ms": result.p50_ms,
-        "read_p99_ms": result.p99_ms,
-        "read_errors": result.errors,
-        "loadgen_cpu_share": result.loadgen_cpu_share,
+        "read_connections": r.connections,
+        "reads_offered_per_s": r.offered_per_s,
+        "reads_per_s": r.achieved_per_s,
+        "read_p50_ms": r.p50_ms,
+        "read_p90_ms": r.p90_ms,
+        "read_p99_ms": r.p99_ms,
+        "read_p999_ms": r.p999_ms,
+        "read_max_ms": r.max_ms,
+        "read_from_send_p99_ms": r.from_send_p99_ms,
+        "read_errors": r.errors,
+        "reads_unanswered": r.unanswered,
+        "loadgen_cpu_share": r.loadgen_cpu_share,
         "write_rate_target": write_rate,
-        "writes": len(acks),
-        "write_failures": failures,
-        "writes_per_s": round(len(acks) / seconds, 1),
+        "writes_offered_per_s": round(writes.due / seconds, 1),
+        "writes_per_s": round(writes.in_window / seconds, 1),
+        "writes": len(writes.acks),
+        "write_failures": writes.failures,
+        "write_p50_ms": write_cuts[0],
+        "write_p99_ms": write_cuts[1],
         "lag": lag,
         "lag_p99_ms_worst": max((v["p99_ms"] for v in lag.values()), default=None),
         "lag_series": series,
     }
+
+
+def _cuts(samples: list[float]) -> tuple[float | None, float | None]:
+    """p50 and p99, or None without enough samples."""
+    if len(samples) < 2:
+        return None, None
+    cuts = quantiles(samples, n=100)
+    return round(cuts[49], 1), round(cuts[98], 1)

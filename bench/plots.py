@@ -27,7 +27,7 @@ def latency(levels: dict[str, dict[str, Any]], target: Path, title: str) -> Path
         for i, (level, results) in enumerate(sorted(measured.items())):
             point = results.get(scenario) or {}
             if scenario == "mixed":
-                point = {"p50_ms": point.get("read_p50_ms"), "p99_ms": point.get("read_p99_ms")}
+                point = {k: point.get(f"read_{k}") for k in ("p50_ms", "p90_ms", "p99_ms")}
             values = [point.get(p) or 0 for p in PERCENTILES]
             xs = [x + i * width for x in range(len(PERCENTILES))]
             ax.bar(xs, values, width, label=f"level {level}")

@@ -3,10 +3,12 @@
 `python -m bench.suite --profile services|embedded` seeds the catalog (100,000 products
 by default), then, for every separation level the profile has (`TANDEM_LEVEL`; a level
 the settings refuse is recorded as not available), runs detail, search, stats, write,
-mixed, read-your-write and memory against one API process; measures the machine's
-ceilings (raw routes, redis-benchmark, pgbench) and the catch-up rate (bench.rebuild on
-the services profile, the in-process projections on the embedded one) in the same run,
-and the `eventsourcing` library as a peer (bench.peer). Results:
+mixed, read-your-write and memory against one API process under `--server` (by default
+the ASGI server `tandem serve` runs), and detail under the other server if there is one;
+measures the machine's ceilings (raw routes under the same server, redis-benchmark,
+pgbench) and the catch-up rate (bench.rebuild on the services profile, the in-process
+projections on the embedded one) in the same run, and the `eventsourcing` library as a
+peer (bench.peer). Results:
 bench/results/suite-<profile>.json, .md and .png; the table is printed at the end.
 """
 
@@ -26,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import ceilings, mixed, plots, scenarios
-from bench.harness import RESULTS, load_average, patiently
+from bench.harness import RESULTS, default_server, load_average, patiently
 from bench.table import Table
 
 TOKEN = "bench-admin-token"
@@ -65,7 +67,7 @@ def servers() -> list[str]:
 def measure_level(
     deployment: Any, level: int, inputs: scenarios.Inputs, args: argparse.Namespace
 ) -> dict[str, Any]:
-    api = deployment.start_api(level)
+    api = deployment.start_api(level, args.server)
     out: dict[str, Any] = {"caught_up_before": deployment.caught_up(timeout=300)}
     url, runs, duration = api.url, args.runs, args.duration
     scenarios.warm_up(url, inputs)
@@ -149,6 +151,7 @@ def services_ceilings(
             },
             args.runs,
             args.duration,
+            args.server,
         )
         out["redis_benchmark_get"] = attempt("redis-benchmark", ceilings.redis_benchmark_get)
         out["pgbench_write"] = attempt(
@@ -177,6 +180,7 @@ def embedded_ceilings(
         },
         args.runs,
         args.duration,
+        args.server,
     )
 
 
@@ -270,12 +274,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "python": platform.python_version(),
             "date": time.strftime("%Y-%m-%d %H:%M:%S"),
             "load_average_before": load_average(),
-            "api": "one `tandem serve` process per level",
-            "load_generator": "wrk -t2 on loopback (Lua scripts in bench/lua); Python drivers",
+            "api": f"one `tandem serve --server {args.server}` process per level",
+            "server": args.server,
+            "load_generator": "wrk -t2 on loopback (Lua scripts in bench/lua); mixed: open"
+            " loop, wrk with one thread per connection (bench/open_loop.py); Python drivers",
         },
         "levels": {},
     }
     meta = results["meta"]
+    meta["servers"] = servers()
+    if args.server not in meta["servers"]:
+        raise SystemExit(f"`tandem serve --server {args.server}` is not available here")
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         deployment: Any
@@ -294,7 +303,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             results["seed"] = deployment.seed(args.products)
             print(f"[{time.strftime('%H:%M:%S')}] seeded: {results['seed']}", flush=True)
             inputs = scenarios.Inputs(tmp, deployment.rows)
-            meta["servers"] = servers()
             for level in sorted(deployment.levels, reverse=True):
                 refused = level_refused(level, deployment.env)
                 if refused:
@@ -304,9 +312,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 results["levels"][str(level)] = attempt(
                     f"level {level}", lambda n=level: measure_level(deployment, n, inputs, args)
                 )
-                if level == 3 and "granian" in meta["servers"]:
-                    results["levels"]["3"]["detail_granian"] = attempt(
-                        "detail (granian)", lambda: granian_detail(deployment, inputs, args)
+                others = [s for s in meta["servers"] if s != args.server] if level == 3 else []
+                for other in others:
+                    results["levels"]["3"][f"detail_{other}"] = attempt(
+                        f"detail ({other})",
+                        lambda o=other: detail_under(o, deployment, inputs, args),
                     )
                 if level == 3 and args.profile == "services":
                     deployment.stop_api()
@@ -350,14 +360,15 @@ def attempt(name: str, measure: Any) -> dict[str, Any]:
         return {"error": error}
 
 
-def granian_detail(
-    deployment: Any, inputs: scenarios.Inputs, args: argparse.Namespace
+def detail_under(
+    server: str, deployment: Any, inputs: scenarios.Inputs, args: argparse.Namespace
 ) -> dict[str, Any]:
-    api = deployment.start_api(3, "granian")
+    """The detail scenario at level 3 under another ASGI server than the suite's."""
+    api = deployment.start_api(3, server)
     deployment.caught_up()
     scenarios.warm_up(api.url, inputs)
     point = scenarios.detail(api.url, inputs, args.runs, args.duration)
-    _log("level 3")("detail (granian)", point)
+    _log("level 3")(f"detail ({server})", point)
     return point
 
 
@@ -382,7 +393,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--products", type=int, default=100_000)
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
     parser.add_argument("--runs", type=int, default=3, help="wrk runs per point (median)")
-    parser.add_argument("--read-rate", type=int, default=10_000, help="mixed: reads/s aimed at")
+    parser.add_argument("--read-rate", type=int, default=10_000, help="mixed: reads/s offered")
+    parser.add_argument(
+        "--server",
+        choices=("uvicorn", "granian"),
+        default=default_server(),
+        help="ASGI server of the API and of the raw-route ceilings (default: tandem serve's)",
+    )
     parser.add_argument(
         "--catch-up-events", type=int, default=200_000, help="services catch-up log size"
     )
