@@ -430,7 +430,8 @@ async def test_setup_is_idempotent_and_checkpoints_are_read_by_name(both: Both) 
         tables = await conn.fetch(
             "SELECT tablename FROM pg_tables WHERE tablename LIKE 'product_search%' ORDER BY 1"
         )
-    assert all(r[0].startswith("product_search_v1_") for r in tables)
+    prefix = f"product_search_v{PostgresProductSearchProjection.version}_"
+    assert all(r[0].startswith(prefix) for r in tables)
 
 
 async def test_another_version_is_refused_rather_than_continued(both: Both) -> None:
@@ -438,7 +439,7 @@ async def test_another_version_is_refused_rather_than_continued(both: Both) -> N
     await both.fold()
 
     class NextVersion(PostgresProductSearchProjection):
-        version = 2
+        version = PostgresProductSearchProjection.version + 1
 
     with pytest.raises(CheckpointVersionMismatch):
         await both.store.apply(NextVersion(), await all_events(both.cat))

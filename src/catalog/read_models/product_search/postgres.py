@@ -1,9 +1,10 @@
 """Product search on PostgreSQL: the SQLite search model's facts, in `tsvector` and trigrams.
 
 The same events give the same products, categories and facet counts as
-`catalog.read_models.product_search.sqlite` (its name, version and event types are
-reused), so `catalog.read_models.product_search.postgres_reads` answers every search
-exactly as the SQLite reads do.
+`catalog.read_models.product_search.sqlite` (its name and event types are reused), so
+`catalog.read_models.product_search.postgres_reads` answers every search exactly as the
+SQLite reads do. Its version is its own: a change of these tables' layout rebuilds the
+PostgreSQL copy only, and the SQLite one keeps its version.
 
 - Full text: `search`, a `tsvector` with a GIN index, holds the words of the name
   (weight A), SKU (B), description (D) and category path (C), split by
@@ -23,7 +24,7 @@ reads the rows the product events touch, the events are folded in memory, and on
 INSERT, one UPDATE and one facet upsert write the outcome, which is exactly what
 applying the events one by one would leave (see `_ProductRun`).
 
-Every table name starts with `product_search_v1_` (`table_prefix`): a later version
+Every table name starts with `product_search_v2_` (`table_prefix`): a later version
 builds its tables beside these. Their DDL is `postgres_schema`'s; ids and categories use
 the "C" collation, so `ORDER BY id` is byte order, as in SQLite.
 """
@@ -69,7 +70,8 @@ class PostgresProductSearchProjection(AsyncProjection["Connection"]):
     """Folds product, stock and category events into the PostgreSQL search model."""
 
     name = ProductSearchProjection.name
-    version = ProductSearchProjection.version
+    # 1 was the SQLite model's version, shared until the tables parted ways.
+    version = 2
     event_types = ProductSearchProjection.event_types
 
     def __init__(self) -> None:
