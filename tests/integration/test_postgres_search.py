@@ -116,7 +116,7 @@ class Both:
                 " WHERE n <> 0 ORDER BY 1, 2, 3"
             )
             counted = await conn.fetch(
-                f"SELECT category_id, bucket, stock > 0, count(*) FROM {TABLES.products}"
+                f"SELECT category_id, bucket, stock > 0, count(*) FROM {TABLES.offers}"
                 " WHERE status = 'active' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
             )
         assert [tuple(r) for r in kept] == [tuple(r) for r in counted]
@@ -366,7 +366,7 @@ async def test_a_redelivered_or_overlapping_batch_has_no_second_effect(both: Bot
 
 
 async def _dump(pool: Pool) -> dict[str, list[tuple[Any, ...]]]:
-    tables = (TABLES.categories, TABLES.closure, TABLES.products, TABLES.facets)
+    tables = (TABLES.categories, TABLES.closure, TABLES.products, TABLES.offers, TABLES.facets)
     async with pool.acquire() as conn:
         return {
             t: sorted(tuple(str(v) for v in row) for row in await conn.fetch(f"SELECT * FROM {t}"))
