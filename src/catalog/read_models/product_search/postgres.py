@@ -17,7 +17,12 @@ PostgreSQL copy only, and the SQLite one keeps its version.
   the many price and stock changes never rewrite a row the GIN indexes point at.
 - Typo tolerance: `fuzzy` (the name's and category path's words) has a GIN trigram index
   (`pg_trgm`), for the reads' fallback when full text finds nothing.
-- Category subtree: a closure table, one row per (ancestor, descendant), self included.
+- Category subtree: a closure table, one row per (ancestor, descendant), self included;
+  and in each category's `path_vector`, a lexeme per category on its path, itself
+  included (`postgres_words.category_lexeme`), so every product carries the lexemes of
+  its category's ancestors and a text search narrowed to a category is one GIN scan.
+  Category ids never change parents, so a category's lexemes are fixed at its creation;
+  a product moved to another category takes the new category's with its path.
 - Facets: counts per (category, price bucket, stock state) of active products, so a
   search without text or price range reads no product rows.
 
@@ -37,7 +42,7 @@ from typing import TYPE_CHECKING
 
 from catalog.read_models.product_search.postgres_products import ProductRun
 from catalog.read_models.product_search.postgres_schema import SearchTables, schema
-from catalog.read_models.product_search.postgres_words import tsvector, words
+from catalog.read_models.product_search.postgres_words import category_lexeme, tsvector, words
 from catalog.read_models.product_search.rules import PATH_SEPARATOR
 from catalog.read_models.product_search.sqlite import ProductSearchProjection
 from tandem.messages import StoredEvent
@@ -48,10 +53,12 @@ if TYPE_CHECKING:
     from tandem.db.postgres import Connection
 
 
-def category_text(path: str) -> tuple[str, str]:
-    """A category path's `tsvector` literal (to append to a product's) and its words."""
+def category_text(path: str, ancestors: list[str]) -> tuple[str, str]:
+    """A category's `tsvector` literal (to append to a product's): its path's words and
+    the lexemes of its ancestors, itself included; and the path's words."""
     path_words = words(path)
-    return tsvector([(path_words, "C")], first=2), " ".join(path_words)
+    tags = [category_lexeme(a) for a in ancestors]
+    return tsvector([(path_words, "C")], first=2, tags=tags), " ".join(path_words)
 
 
 class PostgresProductSearchProjection(AsyncProjection["Connection"]):
@@ -95,12 +102,24 @@ class PostgresProductSearchProjection(AsyncProjection["Connection"]):
         self, tx: Connection, category_id: str, name: str, parent_id: str | None
     ) -> None:
         t = self.tables
-        parent_path = ""
-        if parent_id is not None:
-            found = await tx.fetchval(f"SELECT path FROM {t.categories} WHERE id = $1", parent_id)
-            parent_path = found or ""
+        await tx.execute(
+            f"INSERT INTO {t.closure} (ancestor, descendant, depth) SELECT $1::text, $1::text, 0"
+            f" UNION ALL SELECT ancestor, $1::text, depth + 1 FROM {t.closure}"
+            " WHERE descendant = $2::text ON CONFLICT DO NOTHING",
+            category_id,
+            parent_id,
+        )
+        row = await tx.fetchrow(
+            f"SELECT (SELECT path FROM {t.categories} WHERE id = $2::text) AS parent_path,"
+            f" array(SELECT ancestor FROM {t.closure} WHERE descendant = $1::text"
+            " ORDER BY depth) AS ancestors",
+            category_id,
+            parent_id,
+        )
+        assert row is not None
+        parent_path = row["parent_path"] or ""
         path = f"{parent_path}{PATH_SEPARATOR}{name}" if parent_path else name
-        vector, path_words = category_text(path)
+        vector, path_words = category_text(path, row["ancestors"])
         await tx.execute(
             f"INSERT INTO {t.categories} (id, name, parent_id, path, path_vector, path_words)"
             " VALUES ($1, $2, $3, $4, $5::text::tsvector, $6) ON CONFLICT (id) DO UPDATE SET"
@@ -113,20 +132,14 @@ class PostgresProductSearchProjection(AsyncProjection["Connection"]):
             vector,
             path_words,
         )
-        await tx.execute(
-            f"INSERT INTO {t.closure} (ancestor, descendant, depth) SELECT $1::text, $1::text, 0"
-            f" UNION ALL SELECT ancestor, $1::text, depth + 1 FROM {t.closure}"
-            " WHERE descendant = $2::text ON CONFLICT DO NOTHING",
-            category_id,
-            parent_id,
-        )
 
     async def _rename_category(self, tx: Connection, category_id: str, name: str) -> None:
         """Rename, then rewrite the path of every category below and of their products."""
         t = self.tables
         await tx.execute(f"UPDATE {t.categories} SET name = $2 WHERE id = $1", category_id, name)
         paths = await tx.fetch(
-            f"SELECT below.descendant, string_agg(k.name, $2 ORDER BY up.depth DESC)"
+            f"SELECT below.descendant, string_agg(k.name, $2 ORDER BY up.depth DESC),"
+            " array_agg(up.ancestor ORDER BY up.depth)"
             f" FROM {t.closure} below JOIN {t.closure} up ON up.descendant = below.descendant"
             f" JOIN {t.categories} k ON k.id = up.ancestor"
             " WHERE below.ancestor = $1 GROUP BY below.descendant",
@@ -138,7 +151,7 @@ class PostgresProductSearchProjection(AsyncProjection["Connection"]):
         await tx.executemany(
             f"UPDATE {t.categories} SET path = $2, path_vector = $3::text::tsvector,"
             " path_words = $4 WHERE id = $1",
-            [(row[0], row[1], *category_text(row[1])) for row in paths],
+            [(row[0], row[1], *category_text(row[1], row[2])) for row in paths],
         )
         await tx.execute(
             f"UPDATE {t.products} p SET search = p.doc_vector || k.path_vector,"

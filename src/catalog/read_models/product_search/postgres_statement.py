@@ -6,8 +6,9 @@ matches per (category, price bucket) (which gives the total and both facets), th
 (keyset: it seeks past the cursor's sort key) and the names of the facet categories,
 each as JSON.
 
-A search with text finds its matches once (`m`, materialized): the GIN index of the
-text rows gives the candidates, their offer rows (joined by the product's key) the
+A search with text finds its matches once (`m`, materialized): one scan of the GIN index
+of the text rows gives the candidates (the text and the category subtree, whose lexeme
+every product below it carries), their offer rows (joined by the product's key) the
 price, stock and status filters; the counts and the page are both read from `m`. A
 search without text reads the offer rows alone (and the kept facet counts, unless it
 has a price range), the text rows only for the page's names and SKUs.
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from catalog.read_models.product_search.postgres_schema import SearchTables
+from catalog.read_models.product_search.postgres_words import category_lexeme
 from catalog.read_models.product_search.rules import PlannedSearch
 
 # Sort key expressions of the matches `m` after the relevance key (the id breaks ties).
@@ -54,14 +56,20 @@ class Text:
     query: str | None
     fuzzy: tuple[str, ...] = ()
 
-    def clauses(self, param: Params) -> list[str]:
-        found = (
-            [] if self.query is None else [f"p.search @@ {param(self.query, '::text::tsquery')}"]
-        )
+    def clauses(self, t: SearchTables, param: Params, category: str | None) -> list[str]:
+        """WHERE terms on the text row `p`; a category narrows the full text to its
+        subtree (its lexeme, which every product below it carries), so one GIN scan
+        finds both."""
+        parts = [] if self.query is None else [f"({self.query})"]
+        if category is not None:
+            parts.append(category_lexeme(category))
+        found = [f"p.search @@ {param(' & '.join(parts), '::text::tsquery')}"] if parts else []
         return found + [f"{param(term, '::text')} <% p.fuzzy" for term in self.fuzzy]
 
     def rank(self, param: Params) -> str:
-        """The relevance key: ascending, best first, as the cursor's float."""
+        """The relevance key: ascending, best first, as the cursor's float. Full text
+        ranks by the terms alone (no category lexeme), so a product's rank does not
+        depend on the category searched."""
         if self.fuzzy:
             scores = " + ".join(
                 f"word_similarity({param(term, '::text')}, p.fuzzy)" for term in self.fuzzy
@@ -110,31 +118,39 @@ def _order(s: PlannedSearch, key: str, id: str) -> str:
     return f"{key}{_direction(s)}, {id}{_direction(s)}"
 
 
+def _page(t: SearchTables, top: str) -> str:
+    """The page's rows, from `top`: the sort keys and product keys of the page."""
+    return (
+        "SELECT top.sort_key, o.id, p.sku, p.name, o.price, o.currency, o.stock,"
+        f" o.category_id, c.name AS category_name, o.status FROM ({top}) top"
+        f" JOIN {t.offers} o USING (created_position)"
+        f" JOIN {t.products} p USING (created_position)"
+        f" LEFT JOIN {t.categories} c ON c.id = o.category_id"
+    )
+
+
 def _text_parts(t: SearchTables, s: PlannedSearch, text: Text, param: Params) -> tuple[str, ...]:
-    """The matches `m`, and the counts and page read from them, of a search with text."""
+    """The matches `m`, and the counts and page read from them, of a search with text.
+
+    `m` holds what the counts and the sort need, no more: each match costs a row of it,
+    while only the page's rows are read in full.
+    """
     rank = text.rank(param) if s.order.name == "relevance" else "NULL::float8"
-    clauses = [
-        *text.clauses(param),
-        *_subtree(t, s, param, "p.category_id"),
-        *_offer_clauses(s, param),
-    ]
+    clauses = [*text.clauses(t, param, s.category), *_offer_clauses(s, param)]
     matches = (
-        "SELECT p.created_position, p.id, p.sku, p.name, p.category_id, o.price_cents,"
-        f" o.price, o.currency, o.stock, o.status, o.bucket, {rank} AS rank"
-        f" FROM {t.products} p JOIN {t.offers} o USING (created_position)"
+        "SELECT p.created_position, p.id, p.category_id, o.price_cents, o.bucket,"
+        f" {rank} AS rank FROM {t.products} p JOIN {t.offers} o USING (created_position)"
         f" WHERE {' AND '.join(clauses)}"
     )
     counts = "SELECT m.category_id, m.bucket, count(*) AS n FROM m GROUP BY 1, 2"
     key = _MATCH_KEYS[s.order.name]
     seek = _after(s, key, "m.id", param)
-    page = (
-        f"SELECT {key} AS sort_key, m.id, m.sku, m.name, m.price, m.currency, m.stock,"
-        f" m.category_id, c.name AS category_name, m.status FROM m"
-        f" LEFT JOIN {t.categories} c ON c.id = m.category_id"
+    top = (
+        f"SELECT {key} AS sort_key, m.created_position FROM m"
         f"{' WHERE ' + ' AND '.join(seek) if seek else ''}"
         f" ORDER BY {_order(s, key, 'm.id')} LIMIT {param(s.limit + 1)}"
     )
-    return matches, counts, page
+    return matches, counts, _page(t, top)
 
 
 def _counts_without_text(t: SearchTables, s: PlannedSearch, param: Params) -> str:
@@ -165,13 +181,12 @@ def _page_without_text(t: SearchTables, s: PlannedSearch, param: Params) -> str:
         *_offer_clauses(s, param),
         *_after(s, key, "o.id", param),
     ]
-    return (
-        f"SELECT {key} AS sort_key, o.id, p.sku, p.name, o.price, o.currency, o.stock,"
-        f" o.category_id, c.name AS category_name, o.status FROM {t.offers} o"
-        f" JOIN {t.products} p USING (created_position)"
-        f" LEFT JOIN {t.categories} c ON c.id = o.category_id WHERE {' AND '.join(clauses)}"
+    top = (
+        f"SELECT {key} AS sort_key, o.created_position FROM {t.offers} o"
+        f" WHERE {' AND '.join(clauses)}"
         f" ORDER BY {_order(s, key, 'o.id')} LIMIT {param(s.limit + 1)}"
     )
+    return _page(t, top)
 
 
 def statement(t: SearchTables, s: PlannedSearch, text: Text | None) -> tuple[str, list[Any]]:

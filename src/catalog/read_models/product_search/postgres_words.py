@@ -16,6 +16,7 @@ accents it strips) are older than Python's and differ from them in thousands of 
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 import sqlite3
 import threading
@@ -89,13 +90,34 @@ def _quote(word: str) -> str:
     return "'" + word.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-def tsvector(columns: Sequence[tuple[Sequence[str], str]], *, first: int = 1) -> str:
-    """A `tsvector` literal of several weighted columns of words.
+# Category ids longer than this are named by a digest in their lexeme, far below the
+# size limit of a lexeme.
+_LONG_ID_BYTES = 512
+
+
+def category_lexeme(category_id: str) -> str:
+    """The quoted lexeme a product carries for each category on its path, itself included.
+
+    `words` never yields `~` or `:`, so no text, and no prefix of a search word, can
+    match it: a search narrowed to a category adds it to its `tsquery`, and the GIN
+    index finds the text and the subtree in one scan.
+    """
+    if len(category_id.encode()) > _LONG_ID_BYTES:
+        return _quote("~c#" + hashlib.blake2b(category_id.encode(), digest_size=16).hexdigest())
+    return _quote("~c:" + category_id)
+
+
+def tsvector(
+    columns: Sequence[tuple[Sequence[str], str]], *, first: int = 1, tags: Sequence[str] = ()
+) -> str:
+    """A `tsvector` literal of several weighted columns of words, and of `tags`.
 
     Each column's words take consecutive positions and a one-position gap separates the
     columns, so a phrase (see `tsquery`) never runs from one column into the next, as in
     FTS5. `first` is the first position used: a vector meant to be appended with `||`
     (which shifts it past the left side's last position) starts at 2 to keep the gap.
+    `tags` are quoted lexemes without a position (`category_lexeme`): they take part in
+    no phrase, and `ts_rank` of a `tsquery` without them ignores them.
     """
     positions: dict[str, list[str]] = {}
     position = first
@@ -105,7 +127,8 @@ def tsvector(columns: Sequence[tuple[Sequence[str], str]], *, first: int = 1) ->
             positions.setdefault(lexeme, []).append(f"{min(position, MAX_POSITION)}{weight}")
             position += 1
         position += 1
-    return " ".join(f"{lexeme}:{','.join(at)}" for lexeme, at in positions.items())
+    entries = [f"{lexeme}:{','.join(at)}" for lexeme, at in positions.items()]
+    return " ".join([*entries, *tags])
 
 
 def tsquery(terms: Sequence[str]) -> str | None:
