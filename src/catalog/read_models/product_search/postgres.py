@@ -25,6 +25,8 @@ PostgreSQL copy only, and the SQLite one keeps its version.
   a product moved to another category takes the new category's with its path.
 - Facets: counts per (category, price bucket, stock state) of active products, so a
   search without text or price range reads no product rows.
+- Vocabulary: every lexeme of the text indexed (`postgres_vocabulary`), so a search
+  turns a word prefix into the exact lexemes that begin with it.
 
 A batch is folded in a few statements, whatever its size (`apply_batch`): between two
 category events (which run as they come, since they rewrite products' text), the
@@ -42,7 +44,13 @@ from typing import TYPE_CHECKING
 
 from catalog.read_models.product_search.postgres_products import ProductRun
 from catalog.read_models.product_search.postgres_schema import SearchTables, schema
-from catalog.read_models.product_search.postgres_words import category_lexeme, tsvector, words
+from catalog.read_models.product_search.postgres_vocabulary import remember
+from catalog.read_models.product_search.postgres_words import (
+    category_lexeme,
+    lexeme_text,
+    tsvector,
+    words,
+)
 from catalog.read_models.product_search.rules import PATH_SEPARATOR
 from catalog.read_models.product_search.sqlite import ProductSearchProjection
 from tandem.messages import StoredEvent
@@ -59,6 +67,10 @@ def category_text(path: str, ancestors: list[str]) -> tuple[str, str]:
     path_words = words(path)
     tags = [category_lexeme(a) for a in ancestors]
     return tsvector([(path_words, "C")], first=2, tags=tags), " ".join(path_words)
+
+
+def _lexemes(text: str) -> list[str]:
+    return [lexeme_text(w) for w in words(text)]
 
 
 class PostgresProductSearchProjection(AsyncProjection["Connection"]):
@@ -132,11 +144,13 @@ class PostgresProductSearchProjection(AsyncProjection["Connection"]):
             vector,
             path_words,
         )
+        await remember(tx, t.vocabulary, _lexemes(name))
 
     async def _rename_category(self, tx: Connection, category_id: str, name: str) -> None:
         """Rename, then rewrite the path of every category below and of their products."""
         t = self.tables
         await tx.execute(f"UPDATE {t.categories} SET name = $2 WHERE id = $1", category_id, name)
+        await remember(tx, t.vocabulary, _lexemes(name))
         paths = await tx.fetch(
             f"SELECT below.descendant, string_agg(k.name, $2 ORDER BY up.depth DESC),"
             " array_agg(up.ancestor ORDER BY up.depth)"

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from catalog.read_models.money import cents
 from catalog.read_models.product_search.postgres_schema import SearchTables
-from catalog.read_models.product_search.postgres_words import tsvector, words
+from catalog.read_models.product_search.postgres_vocabulary import remember
+from catalog.read_models.product_search.postgres_words import lexeme_text, tsvector, words
 from catalog.read_models.product_search.rules import bucket
 from tandem.messages import StoredEvent
 
@@ -36,11 +37,13 @@ _OFFER_FIELDS = ("category_id", "price_cents", "price", "currency", "stock", "st
 FacetKey = tuple[str, int, bool]
 
 
-def document(name: str, sku: str, description: str) -> tuple[str, str]:
-    """A product's own `tsvector` literal and the words of its name (for trigrams)."""
-    name_words = words(name)
-    vector = tsvector([(name_words, "A"), (words(sku), "B"), (words(description), "D")])
-    return vector, " ".join(name_words)
+def document(name: str, sku: str, description: str) -> tuple[str, str, list[str]]:
+    """A product's own `tsvector` literal, the words of its name (for trigrams) and its
+    lexemes (for the vocabulary)."""
+    name_words, sku_words, description_words = words(name), words(sku), words(description)
+    columns = [(name_words, "A"), (sku_words, "B"), (description_words, "D")]
+    lexemes = [lexeme_text(w) for w in (*name_words, *sku_words, *description_words)]
+    return tsvector(columns), " ".join(name_words), lexemes
 
 
 def _facet_deltas(before: dict[str, Any], after: dict[str, Any]) -> dict[FacetKey, int]:
@@ -116,6 +119,7 @@ class ProductRun:
     def __init__(self, tables: SearchTables) -> None:
         self.tables = tables
         self.events: list[StoredEvent] = []
+        self.lexemes: set[str] = set()  # of the text this run indexes
 
     def add(self, event: StoredEvent) -> None:
         self.events.append(event)
@@ -176,6 +180,7 @@ class ProductRun:
         ]
         await self._update_offers(tx, offers)
         await self._count(tx, deltas)
+        await remember(tx, t.vocabulary, self.lexemes)
 
     async def _insert(self, tx: Connection, rows: list[dict[str, Any]]) -> None:
         """Insert the new products' text rows, with their category's text, and offers."""
@@ -185,7 +190,8 @@ class ProductRun:
         rows = sorted(rows, key=lambda r: int(r["position"]))
         texts = []
         for row in rows:
-            vector, name_words = document(row["name"], row["sku"], row["description"])
+            vector, name_words, lexemes = document(row["name"], row["sku"], row["description"])
+            self.lexemes.update(lexemes)
             texts.append(
                 (
                     row["position"],
@@ -230,7 +236,8 @@ class ProductRun:
             vector: str | None = None
             name_words: str | None = None
             if own_text:
-                vector, name_words = document(row["name"], row["sku"], row["description"])
+                vector, name_words, lexemes = document(row["name"], row["sku"], row["description"])
+                self.lexemes.update(lexemes)
             records.append(
                 (
                     row["position"],

@@ -35,7 +35,7 @@ import orjson
 from catalog.read_models.product_search.postgres import TABLES, PostgresProductSearchProjection
 from catalog.read_models.product_search.postgres_schema import SearchTables
 from catalog.read_models.product_search.postgres_statement import Text, statement
-from catalog.read_models.product_search.postgres_words import tsquery, words
+from catalog.read_models.product_search.postgres_words import query_terms, words
 from catalog.read_models.product_search.rules import (
     Counts,
     PlannedSearch,
@@ -61,7 +61,7 @@ def _fuzzy(terms: tuple[str, ...]) -> Text | None:
     if not long:
         return None
     short = tuple(t for t in terms if len(t) < FUZZY_MIN_CHARS)
-    return Text(tsquery(short) if short else None, long)
+    return Text(query_terms(short) or (), long)
 
 
 @dataclass(frozen=True)
@@ -102,14 +102,14 @@ async def run_search(
 ) -> dict[str, Any]:
     """Run a planned search on a connection to the read database: one statement, and a
     second (the trigram fallback) only when the full text matches nothing."""
-    query = tsquery(s.terms) if s.terms else None
+    query = query_terms(s.terms) if s.terms else None
     if s.terms and query is None:
         answer = _Answer(True, [], [], {})  # no word full text could match
         if s.category is not None:
             found = await conn.fetchval(f"SELECT 1 FROM {t.categories} WHERE id = $1", s.category)
             answer = _Answer(found is not None, [], [], {})
     else:
-        answer = await _ask(conn, t, s, Text(query) if s.terms else None)
+        answer = await _ask(conn, t, s, Text(query) if query else None)
     if not answer.known:
         return nothing()
     if not answer.counts and s.terms:

@@ -21,6 +21,7 @@ class SearchTables:
     products: str
     offers: str
     facets: str
+    vocabulary: str
 
     @classmethod
     def named(cls, prefix: str) -> SearchTables:
@@ -30,6 +31,7 @@ class SearchTables:
             f"{prefix}_products",
             f"{prefix}_offers",
             f"{prefix}_facets",
+            f"{prefix}_vocabulary",
         )
 
 
@@ -121,4 +123,7 @@ def schema(t: SearchTables) -> tuple[str, ...]:
             PRIMARY KEY (category_id, bucket, in_stock)
         )
         """,
+        # Every lexeme of text ever indexed (`postgres_vocabulary`), in byte order, so
+        # the words beginning with a prefix are one range of the primary key.
+        f'CREATE TABLE IF NOT EXISTS {t.vocabulary} (word TEXT COLLATE "C" PRIMARY KEY)',
     )

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from catalog.read_models.product_search.postgres_schema import SearchTables
-from catalog.read_models.product_search.postgres_words import category_lexeme
+from catalog.read_models.product_search.postgres_vocabulary import expansion
+from catalog.read_models.product_search.postgres_words import QueryTerm, category_lexeme
 from catalog.read_models.product_search.rules import PlannedSearch
 
 # Sort key expressions of the matches `m` after the relevance key (the id breaks ties).
@@ -51,25 +52,34 @@ class Params:
 
 @dataclass(frozen=True)
 class Text:
-    """How the search text matches: a `tsquery`, and trigram terms in the fallback."""
+    """How the search text matches: full-text terms, all required, and trigram terms
+    (the typo fallback's)."""
 
-    query: str | None
+    terms: tuple[QueryTerm, ...] = ()
     fuzzy: tuple[str, ...] = ()
 
+    @property
+    def query(self) -> str | None:
+        """The terms' `tsquery` literal, their prefixes as prefixes (None: no terms)."""
+        return " & ".join(term.literal for term in self.terms) or None
+
     def clauses(self, t: SearchTables, param: Params, category: str | None) -> list[str]:
-        """WHERE terms on the text row `p`; a category narrows the full text to its
-        subtree (its lexeme, which every product below it carries), so one GIN scan
-        finds both."""
-        parts = [] if self.query is None else [f"({self.query})"]
+        """WHERE terms on the text row `p`. The terms' prefixes are expanded from the
+        vocabulary, and a category narrows the full text to its subtree (its lexeme,
+        which every product below it carries), so one GIN scan finds both."""
+        operands = [expansion(t.vocabulary, term, param) for term in self.terms]
         if category is not None:
-            parts.append(category_lexeme(category))
-        found = [f"p.search @@ {param(' & '.join(parts), '::text::tsquery')}"] if parts else []
+            operands.append(param(category_lexeme(category)))
+        found = []
+        if operands:
+            query = " || ' & ' || ".join(operands)
+            found.append(f"p.search @@ (SELECT ({query})::tsquery)")
         return found + [f"{param(term, '::text')} <% p.fuzzy" for term in self.fuzzy]
 
     def rank(self, param: Params) -> str:
         """The relevance key: ascending, best first, as the cursor's float. Full text
-        ranks by the terms alone (no category lexeme), so a product's rank does not
-        depend on the category searched."""
+        ranks by the terms as written (prefixes unexpanded, no category lexeme), so a
+        product's rank does not depend on the vocabulary or the category searched."""
         if self.fuzzy:
             scores = " + ".join(
                 f"word_similarity({param(term, '::text')}, p.fuzzy)" for term in self.fuzzy
