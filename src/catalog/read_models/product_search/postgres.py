@@ -27,6 +27,8 @@ PostgreSQL copy only, and the SQLite one keeps its version.
   search without text or price range reads no product rows.
 - Vocabulary: every lexeme of the text indexed (`postgres_vocabulary`), so a search
   turns a word prefix into the exact lexemes that begin with it.
+- Scope changes: which cached answers each batch may have altered, recorded with the
+  batch (`postgres_scopes`, after `catalog.read_models.scopes`).
 
 A batch is folded in a few statements, whatever its size (`apply_batch`): between two
 category events (which run as they come, since they rewrite products' text), the
@@ -44,6 +46,7 @@ from typing import TYPE_CHECKING
 
 from catalog.read_models.product_search.postgres_products import ProductRun
 from catalog.read_models.product_search.postgres_schema import SearchTables, schema
+from catalog.read_models.product_search.postgres_scopes import BatchScopes, trim
 from catalog.read_models.product_search.postgres_vocabulary import remember
 from catalog.read_models.product_search.postgres_words import (
     category_lexeme,
@@ -53,6 +56,7 @@ from catalog.read_models.product_search.postgres_words import (
 )
 from catalog.read_models.product_search.rules import PATH_SEPARATOR
 from catalog.read_models.product_search.sqlite import ProductSearchProjection
+from catalog.read_models.scopes import RETAINED_POSITIONS
 from tandem.messages import StoredEvent
 from tandem.projections.base import AsyncProjection
 from tandem.stores.postgres import table_prefix
@@ -80,9 +84,14 @@ class PostgresProductSearchProjection(AsyncProjection["Connection"]):
     # 1 was the SQLite model's version, shared until the tables parted ways.
     version = 2
     event_types = ProductSearchProjection.event_types
+    # Scope changes older than this many positions behind a batch are trimmed, by every
+    # `trim_every`-th batch this instance folds (its first one included).
+    retained_positions = RETAINED_POSITIONS
+    trim_every = 64
 
     def __init__(self) -> None:
         self.tables = SearchTables.named(table_prefix(self))
+        self._batches = 0
 
     async def setup(self, tx: Connection) -> None:
         for statement in schema(self.tables):
@@ -92,13 +101,18 @@ class PostgresProductSearchProjection(AsyncProjection["Connection"]):
         await self.apply_batch(tx, [event])
 
     async def apply_batch(self, tx: Connection, events: list[StoredEvent]) -> None:
-        """Apply the events in order: product events in runs, category events alone."""
-        run = ProductRun(self.tables)
+        """Apply the events in order: product events in runs, category events alone;
+        then record the scopes the batch touched, and now and then trim old ones."""
+        if not events:
+            return
+        scopes = BatchScopes()
+        run = ProductRun(self.tables, scopes)
         for event in events:
             kind = event.type
             if kind == "CategoryCreated" or kind == "CategoryRenamed":
                 await run.write(tx)
-                run = ProductRun(self.tables)
+                run = ProductRun(self.tables, scopes)
+                scopes.everything(event.position)
                 data = event.data
                 if kind == "CategoryCreated":
                     await self._create_category(
@@ -109,6 +123,10 @@ class PostgresProductSearchProjection(AsyncProjection["Connection"]):
             else:
                 run.add(event)
         await run.write(tx)
+        await scopes.write(tx, self.tables)
+        if self._batches % self.trim_every == 0:
+            await trim(tx, self.tables, events[-1].position, self.retained_positions)
+        self._batches += 1
 
     async def _create_category(
         self, tx: Connection, category_id: str, name: str, parent_id: str | None

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from catalog.read_models.money import cents
 from catalog.read_models.product_search.postgres_schema import SearchTables
+from catalog.read_models.product_search.postgres_scopes import BatchScopes
 from catalog.read_models.product_search.postgres_vocabulary import remember
 from catalog.read_models.product_search.postgres_words import lexeme_text, tsvector, words
 from catalog.read_models.product_search.rules import bucket
@@ -116,8 +117,9 @@ class ProductRun:
     one-by-one upserts would have created it).
     """
 
-    def __init__(self, tables: SearchTables) -> None:
+    def __init__(self, tables: SearchTables, scopes: BatchScopes) -> None:
         self.tables = tables
+        self.scopes = scopes
         self.events: list[StoredEvent] = []
         self.lexemes: set[str] = set()  # of the text this run indexes
 
@@ -150,6 +152,7 @@ class ProductRun:
                     continue  # ON CONFLICT (id) DO NOTHING
                 state[pid] = after = _created(event)
                 created.add(pid)
+                self.scopes.product(event.position, after["category_id"])
                 key = (after["category_id"], bucket(after["price_cents"]), after["stock"] > 0)
                 deltas[key] = deltas.get(key, 0) + 1
                 continue
@@ -160,6 +163,7 @@ class ProductRun:
             if not diff:
                 continue
             state[pid] = after
+            self.scopes.product(event.position, before["category_id"], after["category_id"])
             if "name" in diff or "description" in diff:
                 own_text.add(pid)
                 retext.add(pid)

@@ -34,6 +34,7 @@ import orjson
 
 from catalog.read_models.product_search.postgres import TABLES, PostgresProductSearchProjection
 from catalog.read_models.product_search.postgres_schema import SearchTables
+from catalog.read_models.product_search.postgres_scopes import read_scope_changes
 from catalog.read_models.product_search.postgres_statement import Text, statement
 from catalog.read_models.product_search.postgres_words import query_terms, words
 from catalog.read_models.product_search.rules import (
@@ -46,6 +47,7 @@ from catalog.read_models.product_search.rules import (
     summary,
 )
 from catalog.read_models.queries import SearchProducts
+from catalog.read_models.scopes import ScopeChanges
 from tandem.bus import QueryBus
 
 if TYPE_CHECKING:
@@ -123,17 +125,34 @@ async def run_search(
 
 
 class PostgresSearchReads:
-    """Answers `SearchProducts` from the PostgreSQL product-search read model."""
+    """Answers `SearchProducts` from the PostgreSQL product-search read model, and tells
+    an answer cache which answers the model's changes may have altered.
 
-    def __init__(self, pool: Pool, tables: SearchTables = TABLES) -> None:
+    `tables` and `checkpoint` (the name of its checkpoint) address one stored copy of
+    the model; the live one of this version by default.
+    """
+
+    def __init__(
+        self,
+        pool: Pool,
+        tables: SearchTables = TABLES,
+        checkpoint: str = PostgresProductSearchProjection.name,
+    ) -> None:
         self._pool = pool
         self._tables = tables
+        self._checkpoint = checkpoint
 
     async def search(self, query: SearchProducts) -> dict[str, Any]:
         # Validation comes first, so bad input costs no connection.
         planned = plan(query)
         async with self._pool.acquire() as conn:
             return await run_search(conn, planned, self._tables)
+
+    async def scope_changes(self, after: int) -> ScopeChanges:
+        """The scopes changed past position `after`, up to the model's checkpoint, read
+        in one snapshot (see `catalog.read_models.scopes`)."""
+        async with self._pool.acquire() as conn:
+            return await read_scope_changes(conn, self._tables, self._checkpoint, after)
 
     def register(self, bus: QueryBus) -> None:
         bus.register(SearchProducts, self.search, read_model=PostgresProductSearchProjection.name)

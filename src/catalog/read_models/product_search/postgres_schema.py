@@ -22,6 +22,8 @@ class SearchTables:
     offers: str
     facets: str
     vocabulary: str
+    changes: str
+    trimmed: str
 
     @classmethod
     def named(cls, prefix: str) -> SearchTables:
@@ -32,6 +34,8 @@ class SearchTables:
             f"{prefix}_offers",
             f"{prefix}_facets",
             f"{prefix}_vocabulary",
+            f"{prefix}_changes",
+            f"{prefix}_trimmed",
         )
 
 
@@ -126,4 +130,20 @@ def schema(t: SearchTables) -> tuple[str, ...]:
         # Every lexeme of text ever indexed (`postgres_vocabulary`), in byte order, so
         # the words beginning with a prefix are one range of the primary key.
         f'CREATE TABLE IF NOT EXISTS {t.vocabulary} (word TEXT COLLATE "C" PRIMARY KEY)',
+        # Which answers each batch may have altered (`postgres_scopes`), and up to which
+        # position rows may have been trimmed (one row).
+        f"""
+        CREATE TABLE IF NOT EXISTS {t.changes} (
+            position BIGINT NOT NULL,
+            scope TEXT COLLATE "C" NOT NULL,
+            PRIMARY KEY (position, scope)
+        )
+        """,
+        f"""
+        CREATE TABLE IF NOT EXISTS {t.trimmed} (
+            one BOOLEAN PRIMARY KEY DEFAULT true CHECK (one),
+            position BIGINT NOT NULL
+        )
+        """,
+        f"INSERT INTO {t.trimmed} (position) VALUES (0) ON CONFLICT DO NOTHING",
     )
