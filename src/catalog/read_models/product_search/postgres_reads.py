@@ -9,7 +9,8 @@ the read model.
 Matching. Text matches as in FTS5: every word of the search must begin a word of the
 product's name, SKU, description or category path (a one-letter word must be a whole
 word); words are split and folded as FTS5 does it
-(`catalog.read_models.product_search.postgres_words`).
+(`catalog.read_models.product_search.postgres_words`), and a prefix is looked up as the
+exact words of the model's vocabulary that begin with it (`postgres_vocabulary`).
 Relevance ranks by `ts_rank` with the weights of the SQLite reads' bm25 (name > SKU >
 category path > description), so its order may differ from FTS5's; every other sort is
 the same total order (sort key, then id in byte order).
