@@ -29,10 +29,9 @@ if TYPE_CHECKING:
     from tandem.db.postgres import Connection
 
 
-# The product fields events change; those of the text row, and those of the offer row.
+# The product fields events change, and those of the offer row.
 _FIELDS = ("name", "description", "category_id", "price_cents", "price", "currency", "stock")
 _FIELDS_AND_STATUS = (*_FIELDS, "status")
-_TEXT_FIELDS = ("name", "description", "category_id")
 _OFFER_FIELDS = ("category_id", "price_cents", "price", "currency", "stock", "status")
 
 FacetKey = tuple[str, int, bool]
