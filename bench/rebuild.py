@@ -423,7 +423,9 @@ async def check(names: list[str], stores: Stores, history: History, sample: int)
                 problems.append(f"product_detail {pid}: {got} != {want}")
     if "product_search" in names:
         rows = await stores.search.pool.fetch(
-            f"SELECT id, price, stock, status, name FROM {TABLES.products} WHERE id = ANY($1)", ids
+            f"SELECT p.id, o.price, o.stock, o.status, p.name FROM {TABLES.products} p"
+            f" JOIN {TABLES.offers} o USING (created_position) WHERE p.id = ANY($1)",
+            ids,
         )
         found = {r["id"]: (r["price"], r["stock"], r["status"], r["name"]) for r in rows}
         for pid in ids:

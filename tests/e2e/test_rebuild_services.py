@@ -23,6 +23,7 @@ import httpx
 import pytest
 import redis
 
+from catalog.read_models.product_search.postgres import PostgresProductSearchProjection
 from tests.support.deployment import ServicesDeployment
 from tests.support.load import ADMIN, Load, wait_rebuild
 from tests.support.server import run_cli
@@ -138,6 +139,9 @@ def test_worker_fed_read_models_rebuild_under_load(deployment: ServicesDeploymen
     _assert_old_copies_dropped(deployment)
 
 
+SEARCH = PostgresProductSearchProjection.version
+
+
 def _assert_old_copies_dropped(deployment: ServicesDeployment, timeout: float = 60) -> None:
     """The first copies' keys, tables and checkpoints go once the grace has passed."""
     assert deployment.read_db is not None
@@ -157,12 +161,12 @@ def _assert_old_copies_dropped(deployment: ServicesDeployment, timeout: float = 
                     match=f"{deployment.prefix}:product_detail.p{i}:*", count=1000
                 )
             ]
-            old_tables = asyncio.run(_tables(deployment.read_db.url, "product_search_v1_"))
+            old_tables = asyncio.run(_tables(deployment.read_db.url, f"product_search_v{SEARCH}_"))
             if not old_keys and not old_tables:
                 break
             assert time.monotonic() < deadline, (old_keys[:3], old_tables)
             time.sleep(0.5)
-        new_tables = asyncio.run(_tables(deployment.read_db.url, "product_search_g2_v1_"))
+        new_tables = asyncio.run(_tables(deployment.read_db.url, f"product_search_g2_v{SEARCH}_"))
         assert new_tables, "the new search tables are missing"
     finally:
         client.close()

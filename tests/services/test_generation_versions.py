@@ -2,8 +2,8 @@
 a copy of the new version, built beside it, takes over; then the old copy is dropped.
 
 Two catalogs (API and worker roles in one process) run one after the other on the same
-databases, as two deployments of different code would: the second declares version 2
-of product search and category stats.
+databases, as two deployments of different code would: the second declares the next
+version of product search and category stats.
 """
 
 from __future__ import annotations
@@ -59,15 +59,22 @@ async def settings(
     await client.aclose()
 
 
-def _bump(catalog: ServicesRuntime) -> None:
-    """This catalog's code declares version 2 of the bumped projections."""
-    specs = []
+def _bump(catalog: ServicesRuntime) -> dict[str, int]:
+    """This catalog's code declares the next version of the bumped projections; returns
+    the versions they had."""
+    specs, old = [], {}
     for spec in catalog.specs:
         if spec.name in BUMPED:
-            newer = type(f"{spec.projection.__name__}V2", (spec.projection,), {"version": 2})
+            old[spec.name] = spec.projection.version
+            newer = type(
+                f"{spec.projection.__name__}Next",
+                (spec.projection,),
+                {"version": spec.projection.version + 1},
+            )
             spec = dataclasses.replace(spec, projection=newer)
         specs.append(spec)
     catalog.specs = specs
+    return old
 
 
 async def _search(catalog: ServicesRuntime, min_version: int = 0, timeout: float = 2) -> Any:
@@ -103,12 +110,12 @@ async def test_a_new_version_serves_the_old_copy_until_its_rebuild_switches(
         await first.aclose()
 
     second = build_services(settings, roles=(Role.API, Role.WORKER))
-    _bump(second)
+    old = _bump(second)
     await second.start()
     try:
         for name in BUMPED:
             row = await _row(second, name)
-            assert row["version"] == 1, row  # the old copy serves
+            assert row["version"] == old[name], row  # the old copy serves
         # Served as it was while the new version is built: the old data answers.
         assert (await _search(second))["total"] == 5
         changed = await second.command_bus.dispatch(
@@ -122,27 +129,28 @@ async def test_a_new_version_serves_the_old_copy_until_its_rebuild_switches(
         for name in BUMPED:
             for _ in range(100):
                 row = await _row(second, name)
-                if row["version"] == 2:
+                if row["version"] == old[name] + 1:
                     break
                 await asyncio.sleep(0.1)
-            assert row["version"] == 2, row
+            assert row["version"] == old[name] + 1, row
             assert row["rebuild"]["state"] == "switched"
             assert row["rebuild"]["target"] == f"{name}_g2"
         # The old copies' storage goes after the grace.
+        old_prefix = f"product_search_v{old['product_search']}_"
         for _ in range(100):
-            old = await second.read_pool.fetchval(
-                "SELECT count(*) FROM pg_tables WHERE left(tablename, 18) = 'product_search_v1_'"
+            left = await second.read_pool.fetchval(
+                "SELECT count(*) FROM pg_tables WHERE starts_with(tablename, $1)", old_prefix
             )
             keys = [
                 k
                 async for k in second.redis.scan_iter(
-                    match=f"{settings.redis_prefix}:category_stats:v1:*"
+                    match=f"{settings.redis_prefix}:category_stats:v{old['category_stats']}:*"
                 )
             ]
-            if old == 0 and not keys:
+            if left == 0 and not keys:
                 break
             await asyncio.sleep(0.1)
-        assert old == 0 and keys == []
+        assert left == 0 and keys == []
     finally:
         await second.stop()
         await second.aclose()

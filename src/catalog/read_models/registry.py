@@ -135,7 +135,8 @@ def service_read_models() -> list[ServiceReadModel]:
         return RedisProductDetailReads(stores.redis, stores.redis_prefix, partitions, stored)
 
     def search(stores: ServiceStores, stored: ProjectionClass) -> Reads:
-        return PostgresSearchReads(stores.read_pool, SearchTables.named(table_prefix(stored)))
+        tables = SearchTables.named(table_prefix(stored))
+        return PostgresSearchReads(stores.read_pool, tables, stored.name)
 
     def on_redis(reads: type[Any]) -> ServiceReads:
         return lambda stores, stored: reads(stores.redis, stores.redis_prefix, stored_as=stored)

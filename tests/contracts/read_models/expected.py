@@ -404,6 +404,21 @@ SEARCHES: dict[str, Search] = {
         {"q": "Moun BOOT"}, [[BOOT]], facets([(SHOES, "Footwear", 1)], [(UNDER_250, 1)])
     ),
     "a-sku": Search({"q": "CT-1"}, [[TOTE]], facets([(BAGS, "Luggage", 1)], [(UNDER_10, 1)])),
+    # "run" begins "runner" (the runner's name) and "Running" (the path of Trail, where
+    # the boot moved); the road runner is discontinued, the clog's path has no Running.
+    "a-prefix-in-a-subtree-in-stock-cheapest-first-a-page-each": Search(
+        {"q": "run", "category": SHOES, "in_stock": True, "sort": "price_asc", "limit": 1},
+        [[RUNNER], [BOOT]],
+        facets([(RUNNING, "Running", 2)], [(UNDER_25, 1), (UNDER_250, 1)]),
+    ),
+    "a-prefix-in-the-category-a-product-moved-into": Search(
+        {"q": "moun", "category": TRAIL, "sort": "price_desc"},
+        [[BOOT]],
+        facets([], [(UNDER_250, 1)]),
+    ),
+    "text-of-a-product-in-the-category-it-moved-out-of": finds_nothing(
+        {"q": "mountain", "category": BOOTS}
+    ),
     "text-with-stock-category-and-price-filters": Search(
         {
             "q": "footwear",

@@ -19,19 +19,29 @@ class SearchTables:
     categories: str
     closure: str
     products: str
+    offers: str
     facets: str
+    vocabulary: str
+    changes: str
+    trimmed: str
 
     @classmethod
     def named(cls, prefix: str) -> SearchTables:
         return cls(
-            f"{prefix}_categories", f"{prefix}_closure", f"{prefix}_products", f"{prefix}_facets"
+            f"{prefix}_categories",
+            f"{prefix}_closure",
+            f"{prefix}_products",
+            f"{prefix}_offers",
+            f"{prefix}_facets",
+            f"{prefix}_vocabulary",
+            f"{prefix}_changes",
+            f"{prefix}_trimmed",
         )
 
 
-# Room left in each page of the products table, so that an update touching no indexed
-# column (a stock change) can stay on its page as a HOT update: no new entries in the
-# two GIN indexes, which cost more than the rest of an update together.
-PRODUCTS_FILLFACTOR = 80
+# Room left in each page of the offers table, so that an update touching no indexed
+# column (a stock change) can stay on its page as a HOT update: no new index entries.
+OFFERS_FILLFACTOR = 80
 
 
 def schema(t: SearchTables) -> tuple[str, ...]:
@@ -58,7 +68,9 @@ def schema(t: SearchTables) -> tuple[str, ...]:
         )
         """,
         f"CREATE INDEX IF NOT EXISTS {t.closure}_descendant ON {t.closure} (descendant, depth)",
-        # The position of ProductCreated orders products by age: the `newest` sort key.
+        # A product's text and what is indexed of it. The position of ProductCreated is
+        # the product's key in both product tables, and orders products by age (the
+        # `newest` sort key).
         f"""
         CREATE TABLE IF NOT EXISTS {t.products} (
             created_position BIGINT PRIMARY KEY,
@@ -67,32 +79,44 @@ def schema(t: SearchTables) -> tuple[str, ...]:
             name TEXT NOT NULL,
             description TEXT NOT NULL,
             category_id TEXT COLLATE "C" NOT NULL,
-            price_cents BIGINT NOT NULL,
-            price TEXT NOT NULL,
-            currency TEXT NOT NULL,
-            stock BIGINT NOT NULL,
-            status TEXT NOT NULL,
-            bucket SMALLINT NOT NULL,
             doc_vector TSVECTOR NOT NULL,
             name_words TEXT NOT NULL,
             search TSVECTOR NOT NULL,
             fuzzy TEXT NOT NULL
-        ) WITH (fillfactor = {PRODUCTS_FILLFACTOR})
+        )
         """,
         f"CREATE INDEX IF NOT EXISTS {t.products}_search ON {t.products} USING GIN (search)",
         f"""
         CREATE INDEX IF NOT EXISTS {t.products}_fuzzy
             ON {t.products} USING GIN (fuzzy gin_trgm_ops)
         """,
-        # Only active products are ever searched; these serve the category filter and
-        # the price sorts and ranges.
+        # A category rename rewrites the text of the products below it.
+        f"CREATE INDEX IF NOT EXISTS {t.products}_category ON {t.products} (category_id)",
+        # What changes often (price, stock, status), apart from the indexed text: a
+        # price or stock change writes this narrow row and leaves the text row, and so
+        # its GIN entries, alone. The category is here too, for searches without text.
         f"""
-        CREATE INDEX IF NOT EXISTS {t.products}_category
-            ON {t.products} (category_id, price_cents, id) WHERE status = 'active'
+        CREATE TABLE IF NOT EXISTS {t.offers} (
+            created_position BIGINT PRIMARY KEY,
+            id TEXT COLLATE "C" NOT NULL,
+            category_id TEXT COLLATE "C" NOT NULL,
+            price_cents BIGINT NOT NULL,
+            price TEXT NOT NULL,
+            currency TEXT NOT NULL,
+            stock BIGINT NOT NULL,
+            status TEXT NOT NULL,
+            bucket SMALLINT NOT NULL
+        ) WITH (fillfactor = {OFFERS_FILLFACTOR})
+        """,
+        # Only active products are ever searched; these serve the category filter and
+        # the price sorts and ranges of searches without text.
+        f"""
+        CREATE INDEX IF NOT EXISTS {t.offers}_category
+            ON {t.offers} (category_id, price_cents, id) WHERE status = 'active'
         """,
         f"""
-        CREATE INDEX IF NOT EXISTS {t.products}_price
-            ON {t.products} (price_cents, id) WHERE status = 'active'
+        CREATE INDEX IF NOT EXISTS {t.offers}_price
+            ON {t.offers} (price_cents, id) WHERE status = 'active'
         """,
         f"""
         CREATE TABLE IF NOT EXISTS {t.facets} (
@@ -103,4 +127,23 @@ def schema(t: SearchTables) -> tuple[str, ...]:
             PRIMARY KEY (category_id, bucket, in_stock)
         )
         """,
+        # Every lexeme of text ever indexed (`postgres_vocabulary`), in byte order, so
+        # the words beginning with a prefix are one range of the primary key.
+        f'CREATE TABLE IF NOT EXISTS {t.vocabulary} (word TEXT COLLATE "C" PRIMARY KEY)',
+        # Which answers each batch may have altered (`postgres_scopes`), and up to which
+        # position rows may have been trimmed (one row).
+        f"""
+        CREATE TABLE IF NOT EXISTS {t.changes} (
+            position BIGINT NOT NULL,
+            scope TEXT COLLATE "C" NOT NULL,
+            PRIMARY KEY (position, scope)
+        )
+        """,
+        f"""
+        CREATE TABLE IF NOT EXISTS {t.trimmed} (
+            one BOOLEAN PRIMARY KEY DEFAULT true CHECK (one),
+            position BIGINT NOT NULL
+        )
+        """,
+        f"INSERT INTO {t.trimmed} (position) VALUES (0) ON CONFLICT DO NOTHING",
     )

@@ -16,10 +16,12 @@ accents it strips) are older than Python's and differ from them in thousands of 
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 import sqlite3
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 # What `ps_fts` in catalog.read_models.product_search.sqlite declares.
 TOKENIZER = "unicode61 remove_diacritics 2"
@@ -62,18 +64,24 @@ def words(text: str) -> list[str]:
     return _fts5_words(text)
 
 
-def _lexeme(word: str) -> str:
-    """A quoted lexeme, cut to PostgreSQL's size limit at a character boundary.
+def lexeme_text(word: str) -> str:
+    """A word as PostgreSQL stores it as a lexeme: cut to the size limit at a character
+    boundary.
 
     A cut word still matches every prefix query up to the limit; only a search for a
     word longer than 2 KiB could tell the difference.
     """
-    if len(word) <= _REMEMBERED_WORD:
-        return _common_lexeme(word)
     raw = word.encode()
     if len(raw) > MAX_LEXEME_BYTES:
-        word = raw[:MAX_LEXEME_BYTES].decode(errors="ignore")
-    return _quote(word)
+        return raw[:MAX_LEXEME_BYTES].decode(errors="ignore")
+    return word
+
+
+def _lexeme(word: str) -> str:
+    """A quoted lexeme (`lexeme_text`), as `tsvector` and `tsquery` literals write it."""
+    if len(word) <= _REMEMBERED_WORD:
+        return _common_lexeme(word)
+    return _quote(lexeme_text(word))
 
 
 # Catalog text reuses a small vocabulary: short words are quoted once, then remembered.
@@ -89,13 +97,34 @@ def _quote(word: str) -> str:
     return "'" + word.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-def tsvector(columns: Sequence[tuple[Sequence[str], str]], *, first: int = 1) -> str:
-    """A `tsvector` literal of several weighted columns of words.
+# Category ids longer than this are named by a digest in their lexeme, far below the
+# size limit of a lexeme.
+_LONG_ID_BYTES = 512
+
+
+def category_lexeme(category_id: str) -> str:
+    """The quoted lexeme a product carries for each category on its path, itself included.
+
+    `words` never yields `~` or `:`, so no text, and no prefix of a search word, can
+    match it: a search narrowed to a category adds it to its `tsquery`, and the GIN
+    index finds the text and the subtree in one scan.
+    """
+    if len(category_id.encode()) > _LONG_ID_BYTES:
+        return _quote("~c#" + hashlib.blake2b(category_id.encode(), digest_size=16).hexdigest())
+    return _quote("~c:" + category_id)
+
+
+def tsvector(
+    columns: Sequence[tuple[Sequence[str], str]], *, first: int = 1, tags: Sequence[str] = ()
+) -> str:
+    """A `tsvector` literal of several weighted columns of words, and of `tags`.
 
     Each column's words take consecutive positions and a one-position gap separates the
     columns, so a phrase (see `tsquery`) never runs from one column into the next, as in
     FTS5. `first` is the first position used: a vector meant to be appended with `||`
     (which shifts it past the left side's last position) starts at 2 to keep the gap.
+    `tags` are quoted lexemes without a position (`category_lexeme`): they take part in
+    no phrase, and `ts_rank` of a `tsquery` without them ignores them.
     """
     positions: dict[str, list[str]] = {}
     position = first
@@ -105,24 +134,48 @@ def tsvector(columns: Sequence[tuple[Sequence[str], str]], *, first: int = 1) ->
             positions.setdefault(lexeme, []).append(f"{min(position, MAX_POSITION)}{weight}")
             position += 1
         position += 1
-    return " ".join(f"{lexeme}:{','.join(at)}" for lexeme, at in positions.items())
+    entries = [f"{lexeme}:{','.join(at)}" for lexeme, at in positions.items()]
+    return " ".join([*entries, *tags])
 
 
-def tsquery(terms: Sequence[str]) -> str | None:
-    """The `tsquery` literal that finds what FTS5 finds for these search terms.
+@dataclass(frozen=True, slots=True)
+class QueryTerm:
+    """One search term as a `tsquery` operand (`literal`): a whole word (`'a'`), a word
+    prefix (`'trail':*`) or a phrase ending in one; and for a term that is a single
+    word prefix, that word as a lexeme (`prefix`), which a vocabulary of the indexed
+    lexemes can turn into exact ones."""
+
+    literal: str
+    prefix: str | None
+
+
+def query_terms(terms: Sequence[str]) -> tuple[QueryTerm, ...] | None:
+    """The `tsquery` operands that find what FTS5 finds for these search terms, all of
+    them required.
 
     The SQLite reads match each term as `"term"*` (a prefix) or, for a one-letter term,
     `"term"`, all terms required. FTS5 splits a term into words too: one that splits
     into several words is a phrase whose last word is the prefix; one with no words
     matches nothing, and so does the whole search (None).
     """
-    parts: list[str] = []
+    found: list[QueryTerm] = []
     for term in terms:
         term_words = words(term)
         if not term_words:
             return None
         lexemes = [_lexeme(word) for word in term_words]
+        prefix = None
         if len(term) > 1:
             lexemes[-1] += ":*"
-        parts.append(lexemes[0] if len(lexemes) == 1 else f"({' <-> '.join(lexemes)})")
-    return " & ".join(parts) if parts else None
+            if len(lexemes) == 1:
+                prefix = lexeme_text(term_words[0])
+        literal = lexemes[0] if len(lexemes) == 1 else f"({' <-> '.join(lexemes)})"
+        found.append(QueryTerm(literal, prefix))
+    return tuple(found) if found else None
+
+
+def tsquery(terms: Sequence[str]) -> str | None:
+    """The `tsquery` literal that finds what FTS5 finds for these search terms
+    (`query_terms`, all required); None when no word could match."""
+    found = query_terms(terms)
+    return None if found is None else " & ".join(term.literal for term in found)

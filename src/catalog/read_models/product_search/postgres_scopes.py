@@ -1,0 +1,100 @@
+"""Scope changes of the PostgreSQL search: which cached answers each batch may alter.
+
+The contract is `catalog.read_models.scopes`'. The fold records, in the transaction of
+each batch (so with its data and checkpoint), one `(position, scope)` row per scope the
+batch touched, at the last position that touched it (`BatchScopes`): for a product
+event that changed the product, every ancestor of its category before and after the
+change, itself included (from the closure table), and `CATALOG`; for a category event,
+`EVERYTHING`. An event that changes nothing (a price set to the price it had, a
+redelivered creation) alters no answer and records nothing.
+
+Now and then (`trim`), rows more than `RETAINED_POSITIONS` behind the batch are deleted
+and the highest position deleted up to is kept in a one-row table, so a reader whose
+last position is below it knows it may have missed rows (`read_scope_changes`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from catalog.read_models.product_search.postgres_schema import SearchTables
+from catalog.read_models.scopes import CATALOG, EVERYTHING, ScopeChanges
+
+if TYPE_CHECKING:
+    from tandem.db.postgres import Connection
+
+
+class BatchScopes:
+    """The scopes one batch touched, each at the last position that touched it."""
+
+    def __init__(self) -> None:
+        self.categories: dict[str, int] = {}  # a product's category, before or after
+        self.whole: dict[str, int] = {}  # CATALOG and EVERYTHING
+
+    def product(self, position: int, *categories: str) -> None:
+        """A product event at `position` changed a product in these categories."""
+        for category in categories:
+            self.categories[category] = max(position, self.categories.get(category, 0))
+        self.whole[CATALOG] = max(position, self.whole.get(CATALOG, 0))
+
+    def everything(self, position: int) -> None:
+        """A category event at `position`: every answer may have changed."""
+        self.whole[EVERYTHING] = max(position, self.whole.get(EVERYTHING, 0))
+
+    async def write(self, tx: Connection, t: SearchTables) -> None:
+        """Record the scopes: each category's ancestors, itself included, at the last
+        position of any category below them (a category the closure does not know
+        stands for itself)."""
+        if not self.categories and not self.whole:
+            return
+        categories = sorted(self.categories)
+        whole = sorted(self.whole)
+        await tx.execute(
+            f"INSERT INTO {t.changes} (position, scope)"
+            " SELECT max(u.position), coalesce(cl.ancestor, u.category)"
+            " FROM unnest($1::text[], $2::bigint[]) AS u(category, position)"
+            f" LEFT JOIN {t.closure} cl ON cl.descendant = u.category GROUP BY 2"
+            " UNION ALL SELECT * FROM unnest($3::bigint[], $4::text[])"
+            " ON CONFLICT DO NOTHING",
+            categories,
+            [self.categories[c] for c in categories],
+            [self.whole[s] for s in whole],
+            whole,
+        )
+
+
+async def trim(tx: Connection, t: SearchTables, position: int, retained: int) -> None:
+    """Delete the rows more than `retained` positions behind `position`, and keep the
+    highest position rows were deleted up to."""
+    below = position - retained
+    if below <= 0:
+        return
+    await tx.execute(
+        f"WITH gone AS (DELETE FROM {t.changes} WHERE position <= $1)"
+        f" UPDATE {t.trimmed} SET position = $1 WHERE position < $1",
+        below,
+    )
+
+
+async def read_scope_changes(
+    conn: Connection, t: SearchTables, checkpoint: str, after: int
+) -> ScopeChanges:
+    """The read model's checkpoint, the position up to which rows may have been
+    trimmed, and the rows past `after` up to the checkpoint, ascending, in one
+    statement (one snapshot: every row the checkpoint covers is committed with it)."""
+    row = await conn.fetchrow(
+        "SELECT cp.position AS checkpoint, tr.position AS trimmed,"
+        f" array(SELECT ch.position FROM {t.changes} ch"
+        "  WHERE ch.position > $2 AND ch.position <= cp.position"
+        "  ORDER BY ch.position, ch.scope) AS positions,"
+        f" array(SELECT ch.scope FROM {t.changes} ch"
+        "  WHERE ch.position > $2 AND ch.position <= cp.position"
+        "  ORDER BY ch.position, ch.scope) AS scopes"
+        " FROM (SELECT coalesce((SELECT position FROM tandem_checkpoints WHERE name = $1), 0)"
+        f" AS position) cp CROSS JOIN {t.trimmed} tr",
+        checkpoint,
+        after,
+    )
+    assert row is not None, "the setup writes the one row of the trimmed table"
+    rows = list(zip(row["positions"], row["scopes"], strict=True))
+    return ScopeChanges(int(row["checkpoint"]), int(row["trimmed"]), rows)

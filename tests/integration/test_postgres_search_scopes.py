@@ -1,0 +1,156 @@
+"""The PostgreSQL search records which answers each batch may have altered: the scopes
+of `catalog.read_models.scopes`, read back with the checkpoint in one snapshot."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from tests.support.folding import all_events
+from tests.support.search_backends import Both
+from tests.support.services import PostgresDatabase
+
+from catalog.domain import commands as c
+from catalog.read_models.scopes import CATALOG, EVERYTHING, ScopeChanges
+from catalog.runtime.embedded import EmbeddedRuntime
+from tandem.db.postgres import Pool, create_pool
+from tandem.stores.sqlite import SqliteProjectionStore
+
+pytestmark = pytest.mark.services
+
+
+@pytest.fixture
+async def pool(pg_read_database: PostgresDatabase) -> AsyncIterator[Pool]:
+    pool = await create_pool(pg_read_database.url, min_size=1, max_size=4)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+@pytest.fixture
+async def both(catalog: EmbeddedRuntime, tmp_path: Path, pool: Pool) -> AsyncIterator[Both]:
+    sqlite_store = SqliteProjectionStore(tmp_path / "under-test" / "product_search.db")
+    try:
+        yield Both(catalog, sqlite_store, pool)
+    finally:
+        sqlite_store.close()
+
+
+class Shop:
+    """Shoes > Running > Trail, and Bags, with a runner in Trail and a tote in Bags."""
+
+    def __init__(self, both: Both) -> None:
+        self.both = both
+
+    async def build(self) -> int:
+        both = self.both
+        self.shoes = await both.category("Shoes")
+        self.running = await both.category("Running", self.shoes)
+        self.trail = await both.category("Trail", self.running)
+        self.bags = await both.category("Bags")
+        self.runner = await both.product(self.trail, "Trail runner", price="20.00", stock=3)
+        self.tote = await both.product(self.bags, "Canvas tote", price="5.00", stock=1)
+        return await both.fold()
+
+
+async def _changes(both: Both, after: int) -> ScopeChanges:
+    return await both.postgres.scope_changes(after)
+
+
+async def _last(both: Both) -> int:
+    return (await all_events(both.cat))[-1].position
+
+
+async def test_a_product_change_touches_its_category_and_every_ancestor(both: Both) -> None:
+    shop = Shop(both)
+    before = await shop.build()
+    await both.do(c.ChangePrice(product_id=shop.runner, price=Decimal("18.00")))
+    changed = await _last(both)
+    assert await both.fold() == changed
+
+    found = await _changes(both, before)
+    assert found == ScopeChanges(
+        changed,
+        0,
+        sorted((changed, s) for s in (CATALOG, shop.shoes, shop.running, shop.trail)),
+    )
+    assert (await _changes(both, changed)).rows == []
+
+
+async def test_a_move_touches_the_categories_before_and_after(both: Both) -> None:
+    shop = Shop(both)
+    before = await shop.build()
+    await both.do(c.UpdateProductDetails(product_id=shop.runner, category_id=shop.bags))
+    moved = await _last(both)
+    await both.fold()
+    rows = (await _changes(both, before)).rows
+    scopes = [CATALOG, shop.shoes, shop.running, shop.trail, shop.bags]
+    assert rows == sorted((moved, s) for s in scopes)
+
+
+async def test_category_events_touch_everything(both: Both) -> None:
+    shop = Shop(both)
+    before = await shop.build()
+    await both.do(c.RenameCategory(category_id=shop.bags, name="Luggage"))
+    renamed = await _last(both)
+    await both.category("Hats")
+    created = await _last(both)
+    await both.fold()
+    # One batch: each scope once, at the last position that touched it.
+    assert (await _changes(both, before)).rows == [(created, EVERYTHING)]
+    assert renamed < created
+
+
+async def test_a_batch_records_each_scope_once_at_its_last_position(both: Both) -> None:
+    shop = Shop(both)
+    before = await shop.build()
+    await both.do(c.AdjustStock(product_id=shop.runner, delta=2, reason="delivery"))
+    await both.do(c.ChangePrice(product_id=shop.tote, price=Decimal("6.00")))
+    tote = await _last(both)
+    await both.do(c.AdjustStock(product_id=shop.runner, delta=-1, reason="sold"))
+    runner = await _last(both)
+    await both.fold()
+    rows = (await _changes(both, before)).rows
+    assert sorted(rows) == sorted(
+        [(tote, shop.bags), (runner, CATALOG)]
+        + [(runner, s) for s in (shop.shoes, shop.running, shop.trail)]
+    )
+
+
+async def test_the_first_fold_records_everything_it_built(both: Both) -> None:
+    shop = Shop(both)
+    head = await shop.build()
+    found = await _changes(both, 0)
+    assert found.checkpoint == head
+    assert {s for _, s in found.rows} == {
+        EVERYTHING,
+        CATALOG,
+        shop.shoes,
+        shop.running,
+        shop.trail,
+        shop.bags,
+    }
+    assert all(position <= head for position, _ in found.rows)
+
+
+async def test_old_rows_are_trimmed_and_the_trim_is_reported(both: Both) -> None:
+    both.projection.retained_positions = 3
+    both.projection.trim_every = 2  # the first batch, the third, ...
+    shop = Shop(both)
+    first = await shop.build()  # batch 1: trims below first - 3, which holds nothing
+    assert (await _changes(both, 0)).trimmed == first - 3
+    await both.do(c.AdjustStock(product_id=shop.tote, delta=1, reason="found"))
+    second = await both.fold()  # batch 2: no trim
+    assert (await _changes(both, 0)).trimmed == first - 3
+    for _ in range(4):
+        await both.do(c.AdjustStock(product_id=shop.tote, delta=1, reason="found"))
+    third = await both.fold()  # batch 3 trims
+    found = await _changes(both, 0)
+    assert found.trimmed == third - 3
+    assert found.rows and all(position > third - 3 for position, _ in found.rows)
+    assert second <= third - 3  # the second batch's rows went
+    # A reader past the trim still gets every row after its position.
+    assert (await _changes(both, third - 1)).rows == [(third, CATALOG), (third, shop.bags)]
