@@ -56,10 +56,13 @@ from catalog.read_models.product_search.postgres_words import (
 )
 from catalog.read_models.product_search.rules import PATH_SEPARATOR
 from catalog.read_models.product_search.sqlite import ProductSearchProjection
-from catalog.read_models.scopes import RETAINED_POSITIONS
+from catalog.read_models.scopes import RETAINED_BATCHES
 from tandem.messages import StoredEvent
 from tandem.projections.base import AsyncProjection
 from tandem.stores.postgres import table_prefix
+
+# Rows a batch records, counted generously (a scope per category above what it changed).
+ROWS_PER_BATCH = 16
 
 if TYPE_CHECKING:
     from tandem.db.postgres import Connection
@@ -84,9 +87,9 @@ class PostgresProductSearchProjection(AsyncProjection["Connection"]):
     # 1 was the SQLite model's version, shared until the tables parted ways.
     version = 2
     event_types = ProductSearchProjection.event_types
-    # Scope changes older than this many positions behind a batch are trimmed, by every
+    # Scope changes beyond the newest `retained_rows` are trimmed, by every
     # `trim_every`-th batch this instance folds (its first one included).
-    retained_positions = RETAINED_POSITIONS
+    retained_rows = RETAINED_BATCHES * ROWS_PER_BATCH
     trim_every = 64
 
     def __init__(self) -> None:
@@ -125,7 +128,7 @@ class PostgresProductSearchProjection(AsyncProjection["Connection"]):
         await run.write(tx)
         await scopes.write(tx, self.tables)
         if self._batches % self.trim_every == 0:
-            await trim(tx, self.tables, events[-1].position, self.retained_positions)
+            await trim(tx, self.tables, self.retained_rows)
         self._batches += 1
 
     async def _create_category(

@@ -8,8 +8,9 @@ change, itself included (from the closure table), and `CATALOG`; for a category 
 `EVERYTHING`. An event that changes nothing (a price set to the price it had, a
 redelivered creation) alters no answer and records nothing.
 
-Now and then (`trim`), rows more than `RETAINED_POSITIONS` behind the batch are deleted
-and the highest position deleted up to is kept in a one-row table, so a reader whose
+Now and then (`trim`), all but the newest rows (`ROWS_PER_BATCH` for each of
+`RETAINED_BATCHES` batches) are deleted and the highest position deleted up to is kept
+in a one-row table, so a reader whose
 last position is below it knows it may have missed rows (`read_scope_changes`).
 """
 
@@ -63,16 +64,16 @@ class BatchScopes:
         )
 
 
-async def trim(tx: Connection, t: SearchTables, position: int, retained: int) -> None:
-    """Delete the rows more than `retained` positions behind `position`, and keep the
-    highest position rows were deleted up to."""
-    below = position - retained
-    if below <= 0:
-        return
+async def trim(tx: Connection, t: SearchTables, retained: int) -> None:
+    """Delete all but the newest `retained` rows (whole positions: a position is kept or
+    gone with every row of it), and keep the highest position rows were deleted up to."""
     await tx.execute(
-        f"WITH gone AS (DELETE FROM {t.changes} WHERE position <= $1)"
-        f" UPDATE {t.trimmed} SET position = $1 WHERE position < $1",
-        below,
+        f"WITH edge AS (SELECT position FROM {t.changes} ORDER BY position DESC"
+        "  OFFSET $1 LIMIT 1),"
+        f" gone AS (DELETE FROM {t.changes} WHERE position <= (SELECT position FROM edge))"
+        f" UPDATE {t.trimmed} SET position = edge.position FROM edge"
+        f" WHERE {t.trimmed}.position < edge.position",
+        retained,
     )
 
 
