@@ -74,7 +74,8 @@ async def test_a_product_change_touches_its_category_and_every_ancestor(both: Bo
     found = await _changes(both, before)
     assert found == ScopeChanges(
         changed,
-        0,
+        changed,
+        False,
         sorted((changed, s) for s in (CATALOG, shop.shoes, shop.running, shop.trail)),
     )
     assert (await _changes(both, changed)).rows == []
@@ -136,21 +137,29 @@ async def test_the_first_fold_records_everything_it_built(both: Both) -> None:
     assert all(position <= head for position, _ in found.rows)
 
 
-async def test_old_rows_are_trimmed_and_the_trim_is_reported(both: Both) -> None:
+async def test_old_rows_are_trimmed_and_a_reader_behind_them_told(both: Both) -> None:
     both.projection.retained_rows = 2
     both.projection.trim_every = 2  # the first batch, the third, ...
     shop = Shop(both)
     first = await shop.build()  # batch 1: trims all but its newest two rows
-    built = await _changes(both, 0)
-    assert built.trimmed < first and len(built.rows) >= 2
+    assert (await _changes(both, 0)).gap
+    assert not (await _changes(both, first)).gap
     await both.do(c.AdjustStock(product_id=shop.tote, delta=1, reason="found"))
     second = await both.fold()  # batch 2: no trim
-    assert (await _changes(both, 0)).trimmed == built.trimmed
+    after_first = await _changes(both, first)
+    assert not after_first.gap and after_first.rows
+    assert after_first.cursor == second
     for _ in range(4):
         await both.do(c.AdjustStock(product_id=shop.tote, delta=1, reason="found"))
     third = await both.fold()  # batch 3 trims: its own two rows stay
-    found = await _changes(both, 0)
-    assert found.trimmed >= second
+    assert (await _changes(both, second - 1)).gap  # the second batch's rows went
+    found = await _changes(both, second)
+    assert not found.gap
     assert found.rows == [(third, CATALOG), (third, shop.bags)]
-    # A reader past the trim still gets every row after its position.
-    assert (await _changes(both, third - 1)).rows == [(third, CATALOG), (third, shop.bags)]
+    assert found.cursor == found.checkpoint == third
+
+
+async def test_a_reader_from_now_starts_at_the_checkpoint(both: Both) -> None:
+    head = await Shop(both).build()
+    now = await both.postgres.scope_changes(None)
+    assert (now.checkpoint, now.cursor, now.gap, now.rows) == (head, head, False, [])

@@ -11,7 +11,8 @@ most frequent read of a storefront, take the same shortcut through the query bus
 Where the catalog keeps product documents in memory (`detail_cache`), a read is
 answered from there when the cache has applied every change up to the version the
 read needs, with the stored bytes as they are; otherwise it is read through the query
-bus (which waits for that version) and fills the cache.
+bus (which waits for that version) and fills the cache. Stats take the same path
+through the catalog's cached answers (`answers`), where it keeps them.
 """
 
 from __future__ import annotations

@@ -100,7 +100,7 @@ class CachedAnswers(Generic[Q]):
         self._scope_of = scope_of
         self._tracked = tracked
         self._following: Any = None
-        self._cursor = 0
+        self._cursor: Any = None
         self._wake = asyncio.Event()
 
     # -- reads -------------------------------------------------------------------------
@@ -169,13 +169,13 @@ class CachedAnswers(Generic[Q]):
         if reads is not self._switchable.target:
             self._wake.set()  # switched meanwhile: placed again right away
             return
-        if changes.trimmed > self._cursor:
+        if changes.gap:
             log.info("answer cache: scope changes trimmed past the cursor; dropped")
             await self._position(reads)
             return
         self.cache.touch(scope for _, scope in changes.rows)
-        self._cursor = max(self._cursor, changes.checkpoint)
-        self.cache.advance(self._cursor)
+        self._cursor = changes.cursor
+        self.cache.advance(changes.checkpoint)
 
     async def _position(self, reads: Any) -> None:
         """Empty the cache and follow on from the store's checkpoint now: every change
@@ -184,11 +184,11 @@ class CachedAnswers(Generic[Q]):
         self._following = None
         if self._went_back():
             return  # placed again at a later advance, once the store is back
-        changes: ScopeChanges = await reads.scope_changes(self._checkpoint.value)
+        changes: ScopeChanges = await reads.scope_changes(None)
         if reads is not self._switchable.target:
             self._wake.set()
             return
-        self._following, self._cursor = reads, changes.checkpoint
+        self._following, self._cursor = reads, changes.cursor
         self.cache.resume(changes.checkpoint)
 
 

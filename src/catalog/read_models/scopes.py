@@ -12,14 +12,14 @@ and up to which position it has learnt everything:
 - `EVERYTHING`: every answer (a category created or renamed changes names and paths).
 
 The newest `RETAINED_BATCHES` batches' rows are kept, older ones trimmed by the fold;
-`ScopeChanges.trimmed` says up to which position rows may be missing, so a reader that
-fell behind knows to start over.
+`ScopeChanges.gap` tells a reader that fell behind to start over.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from tandem.answercache import EVERYTHING
 
@@ -34,11 +34,17 @@ RETAINED_BATCHES = 10_000
 
 @dataclass(frozen=True, slots=True)
 class ScopeChanges:
-    """What a read model recorded after a position, read in one snapshot."""
+    """What a read model recorded after a cursor, read in one snapshot.
+
+    A reader asks from `None` (from now: no rows, the cursor where it stands), then from
+    each answer's `cursor`. The cursor is the store's own (a position, a stream entry):
+    records of an event applied late (a parked event retried) still come after it.
+    """
 
     checkpoint: int  # the read model's checkpoint in that snapshot
-    trimmed: int  # rows at or below this position may be gone
-    rows: list[tuple[int, str]] = field(default_factory=list)  # (position, scope), ascending
+    cursor: Any  # where the next read goes on from
+    gap: bool = False  # records after the cursor asked from may be gone: start over
+    rows: list[tuple[int, str]] = field(default_factory=list)  # (position, scope), in order
 
 
 def product_scopes(categories: Iterable[str], ancestors: dict[str, list[str]]) -> set[str]:

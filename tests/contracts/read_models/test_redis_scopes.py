@@ -47,13 +47,15 @@ async def test_each_batch_records_the_categories_whose_stats_it_changed(
 ) -> None:
     store, reads, events = folded
     projection = RedisCategoryStatsProjection()
+    now = await reads.scope_changes(None)
+    assert now.rows == [] and now.cursor == "0-0" and not now.gap
     runner_price = _first(events, "PriceChanged", RUNNER)
     before = events[:runner_price]
     checkpoint = await store.apply(projection, before)
 
-    start = await reads.scope_changes(0)
+    start = await reads.scope_changes(now.cursor)
     assert start.checkpoint == checkpoint == before[-1].position
-    assert start.trimmed == 0
+    assert not start.gap
     # One entry for the batch, at its last position; category events touch everything.
     assert {position for position, _ in start.rows} == {checkpoint}
     assert {EVERYTHING, SHOES, RUNNING, TRAIL, BOOTS, BAGS} <= {s for _, s in start.rows}
@@ -61,12 +63,13 @@ async def test_each_batch_records_the_categories_whose_stats_it_changed(
     # The runner (in Trail) re-priced alone: Trail and every category above it.
     changed = events[runner_price]
     await store.apply(projection, [changed])
-    after = await reads.scope_changes(checkpoint)
+    after = await reads.scope_changes(start.cursor)
     assert after.checkpoint == changed.position
     assert sorted(after.rows) == sorted(
         (changed.position, scope) for scope in (TRAIL, RUNNING, SHOES)
     )
-    assert (await reads.scope_changes(changed.position)).rows == []
+    assert (await reads.scope_changes(after.cursor)).rows == []
+    assert (await reads.scope_changes(None)).cursor == after.cursor
 
 
 async def test_a_later_batch_reads_only_its_own_changes(
@@ -78,7 +81,9 @@ async def test_a_later_batch_reads_only_its_own_changes(
         i for i, e in enumerate(events) if e.type == "PriceChanged" and e.aggregate_id == TOTE
     ]
     cut = tote_price[-1]
-    first = await store.apply(projection, events[:cut])
+    await store.apply(projection, events[:cut])
+    now = await reads.scope_changes(None)
     last = await store.apply(projection, [events[cut]])
-    assert [s for _, s in (await reads.scope_changes(first)).rows] == [BAGS]
-    assert (await reads.scope_changes(first)).checkpoint == last
+    later = await reads.scope_changes(now.cursor)
+    assert [s for _, s in later.rows] == [BAGS]
+    assert later.checkpoint == last

@@ -13,7 +13,7 @@ above its new one. Keys (relative to the projection's namespace):
 - `product:{id}`: JSON `[category_id, price_cents, stock, active]`, the product's last
   contribution;
 - `scopes`: stream of the scope changes (`catalog.read_models.scopes`), one entry per
-  batch with the position as its id and the categories whose stats it changed
+  batch with its last position and the categories whose stats it changed
   (`*` when a category event changed any), capped near the newest
   `RETAINED_BATCHES` entries;
 - `prices:{id}`: sorted set of the active products in the subtree scored by price in
@@ -47,14 +47,16 @@ from tandem.projections.base import AsyncProjection
 from tandem.stores.redis import RedisTx
 
 CATEGORIES = "categories"
-# The scope changes (`catalog.read_models.scopes`): a stream whose entry ids are the
-# positions of the batches, each with the categories whose stats the batch changed.
+# The scope changes (`catalog.read_models.scopes`): a stream of the batches, each entry
+# with the batch's last position and the categories whose stats it changed.
 SCOPES = "scopes"
 
 
 def record_scopes(tx: RedisTx, position: int, scopes: set[str]) -> None:
     """Record, with the batch ending at `position`, the scopes it touched."""
-    tx.xadd_at(SCOPES, position, {"scopes": " ".join(sorted(scopes))}, maxlen=RETAINED_BATCHES)
+    tx.xadd(
+        SCOPES, {"position": position, "scopes": " ".join(sorted(scopes))}, maxlen=RETAINED_BATCHES
+    )
 
 
 def category_key(category_id: str) -> str:

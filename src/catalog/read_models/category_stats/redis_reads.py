@@ -17,9 +17,21 @@ from tandem.bus import QueryBus
 from tandem.stores.redis import CHECKPOINT_KEY, as_bytes
 
 
-def _position(entry_id: Any) -> int:
-    """The position a scope-change entry id (`<position>-0`) stands for."""
-    return int(as_bytes(entry_id).split(b"-")[0])
+def _text(value: Any) -> str:
+    return as_bytes(value).decode()
+
+
+def _entry(entry_id: str) -> tuple[int, int]:
+    """A stream entry id in the order Redis gives them."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _unless_error(value: Any) -> Any:
+    """A MULTI's reply to one command, raised if Redis refused it."""
+    if isinstance(value, Exception):
+        raise value
+    return value
 
 
 # Scope changes read per call at most; the caller asks again from the last one.
@@ -42,35 +54,42 @@ class RedisCategoryStatsReads(RedisReads):
             raise NotFound("category", query.category_id)
         return _stats(query.category_id, text_hash(row), lowest, highest)
 
-    async def scope_changes(self, after: int) -> ScopeChanges:
-        """The scope changes recorded after position `after`, with the checkpoint and
-        the trimmed position, as of one moment (one MULTI). The stream is only ever cut
-        from its start: once an entry is gone, every entry below its first is."""
+    async def scope_changes(self, after: str | None = None) -> ScopeChanges:
+        """The scope changes recorded after the stream entry `after` (None: from now),
+        with the checkpoint, as of one moment (one MULTI). The stream is only ever cut
+        from its start, so entries are missing past `after` exactly when the stream has
+        lost some and its first entry is later than `after`."""
         scopes = self.key(category_stats.SCOPES)
         async with self._client.pipeline(transaction=True) as pipe:
             pipe.get(self.key(CHECKPOINT_KEY))
-            pipe.xinfo_stream(scopes)
-            pipe.xrange(scopes, f"{after + 1}-0", "+", SCOPES_PER_READ)
-            checkpoint, info, entries = await pipe.execute(raise_on_error=False)
-        if isinstance(checkpoint, Exception) or isinstance(entries, Exception):
-            raise checkpoint if isinstance(checkpoint, Exception) else entries
-        trimmed = 0
+            if after is None:
+                pipe.xrevrange(scopes, "+", "-", 1)
+            else:
+                pipe.xinfo_stream(scopes)
+                pipe.xrange(scopes, f"({after}", "+", SCOPES_PER_READ)
+            found = await pipe.execute(raise_on_error=False)
+        checkpoint = int(_unless_error(found[0]) or 0)
+        if after is None:
+            newest = _unless_error(found[1])
+            return ScopeChanges(checkpoint, _text(newest[0][0]) if newest else "0-0")
+        info, entries = found[1], _unless_error(found[2])
         if isinstance(info, ResponseError) and "no such key" in str(info):
             info = None  # nothing recorded yet
-        elif isinstance(info, Exception):
-            raise info
-        if info and int(info["entries-added"]) > int(info["length"]):
+        info = _unless_error(info)
+        gap = bool(info) and int(info["entries-added"]) > int(info["length"])
+        if gap:
             first = info["first-entry"]
-            trimmed = _position(first[0]) - 1 if first else _position(info["last-generated-id"])
+            gap = first is None or _entry(_text(first[0])) > _entry(after)
         rows = [
-            (_position(entry_id), scope)
-            for entry_id, fields in entries
+            (int(fields[b"position"]), scope)
+            for _, fields in entries
             for scope in as_bytes(fields[b"scopes"]).decode().split(" ")
         ]
-        reached = int(checkpoint or 0)
+        cursor = _text(entries[-1][0]) if entries else after
         if len(entries) == SCOPES_PER_READ:
-            reached = rows[-1][0]  # more to read: the next call goes on from here
-        return ScopeChanges(reached, trimmed, rows)
+            # More to read: hold the watermark at what these entries cover.
+            checkpoint = min(checkpoint, int(entries[-1][1][b"position"]))
+        return ScopeChanges(checkpoint, cursor, gap, rows)
 
     async def list_categories(self, query: ListCategories) -> dict[str, Any]:
         ids = sorted(

@@ -149,7 +149,7 @@ class PostgresSearchReads:
         async with self._pool.acquire() as conn:
             return await run_search(conn, planned, self._tables)
 
-    async def scope_changes(self, after: int) -> ScopeChanges:
+    async def scope_changes(self, after: int | None = None) -> ScopeChanges:
         """The scopes changed past position `after`, up to the model's checkpoint, read
         in one snapshot (see `catalog.read_models.scopes`)."""
         async with self._pool.acquire() as conn:

@@ -78,18 +78,19 @@ async def trim(tx: Connection, t: SearchTables, retained: int) -> None:
 
 
 async def read_scope_changes(
-    conn: Connection, t: SearchTables, checkpoint: str, after: int
+    conn: Connection, t: SearchTables, checkpoint: str, after: int | None
 ) -> ScopeChanges:
-    """The read model's checkpoint, the position up to which rows may have been
-    trimmed, and the rows past `after` up to the checkpoint, ascending, in one
-    statement (one snapshot: every row the checkpoint covers is committed with it)."""
+    """The read model's checkpoint, whether rows past `after` may have been trimmed, and
+    those rows up to the checkpoint, ascending, in one statement (one snapshot: every
+    row the checkpoint covers is committed with it). From `None`: no rows, the cursor
+    at the checkpoint. The cursor is the checkpoint read."""
     row = await conn.fetchrow(
         "SELECT cp.position AS checkpoint, tr.position AS trimmed,"
         f" array(SELECT ch.position FROM {t.changes} ch"
-        "  WHERE ch.position > $2 AND ch.position <= cp.position"
+        "  WHERE ch.position > coalesce($2, cp.position) AND ch.position <= cp.position"
         "  ORDER BY ch.position, ch.scope) AS positions,"
         f" array(SELECT ch.scope FROM {t.changes} ch"
-        "  WHERE ch.position > $2 AND ch.position <= cp.position"
+        "  WHERE ch.position > coalesce($2, cp.position) AND ch.position <= cp.position"
         "  ORDER BY ch.position, ch.scope) AS scopes"
         " FROM (SELECT coalesce((SELECT position FROM tandem_checkpoints WHERE name = $1), 0)"
         f" AS position) cp CROSS JOIN {t.trimmed} tr",
@@ -98,4 +99,6 @@ async def read_scope_changes(
     )
     assert row is not None, "the setup writes the one row of the trimmed table"
     rows = list(zip(row["positions"], row["scopes"], strict=True))
-    return ScopeChanges(int(row["checkpoint"]), int(row["trimmed"]), rows)
+    reached = int(row["checkpoint"])
+    gap = after is not None and int(row["trimmed"]) > after
+    return ScopeChanges(reached, max(reached, after or 0), gap, rows)

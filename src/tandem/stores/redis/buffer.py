@@ -241,15 +241,6 @@ class RedisTx:
         """
         self._write("stream", "XADD", key, (*_cap(maxlen), *_flatten(fields)))
 
-    def xadd_at(
-        self, key: str, position: int, fields: Mapping[str, Scalar], *, maxlen: int
-    ) -> None:
-        """Append the entry `<position>-0` to a stream capped near `maxlen` entries
-        (write-only), whose ids are then positions a reader can range over. Positions
-        must rise from one call to the next, as checkpoints do."""
-        args = (*_cap(maxlen)[:-1], as_bytes(f"{position}-0"), *_flatten(fields))
-        self._write("stream", "XADD", key, args)
-
     # -- the commit ----------------------------------------------------------------
 
     def script_arguments(
