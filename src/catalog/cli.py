@@ -45,7 +45,7 @@ def serve(
     log_level: Annotated[str, typer.Option(help="Log level.")] = "INFO",
     server: Annotated[
         Server, typer.Option(help="The ASGI server.", envvar="TANDEM_SERVER")
-    ] = Server.UVICORN,
+    ] = Server.GRANIAN,
     workers: Annotated[
         int,
         typer.Option(
