@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from catalog.domain.events import ALL_EVENTS
 from catalog.read_models.level1.wiring import DirectReads
+from catalog.read_models.product_detail import cache as detail_cache
 from catalog.read_models.product_detail.feed import ProductFeed, sqlite_changes
 from catalog.read_models.product_detail.sqlite import ProductDetailProjection
+from catalog.read_models.product_detail.sqlite_reads import SqliteDocuments
 from catalog.read_models.registry import READ_MODELS, EmbeddedReadModel, Reads, StoreKind
 from catalog.runtime.contract import Role, Runtime
 from catalog.runtime.embedded import EmbeddedRuntime
@@ -158,6 +160,14 @@ def build_embedded(settings: Settings) -> EmbeddedRuntime:
         if direct is not None
         else ProductFeed(sqlite_changes(readers[detail]), read_models[detail].tracked.checkpoint)
     )
+    # Level 1 has no read model to follow: detail reads go to the write tables.
+    documents = (
+        None
+        if direct is not None
+        else detail_cache.start(
+            query_bus, SqliteDocuments(readers[detail]), read_models[detail].tracked
+        )
+    )
     background = Background()
     runtime = EmbeddedRuntime(
         settings=settings,
@@ -175,6 +185,7 @@ def build_embedded(settings: Settings) -> EmbeddedRuntime:
         command_bus=command_bus,
         query_bus=query_bus,
         product_feed=product_feed,
+        detail_cache=documents,
         direct=direct,
         read_folder=read_folder,
         background=background,
