@@ -8,8 +8,10 @@ product, several times slower. The facet counts are kept by hand for the same re
 
 Besides the searchable text, each product's FTS row carries filter tokens: one per
 category on its path (`c<key>`) and one for its stock state (`s1` / `s0`). A text search
-narrowed to a category or to stock then intersects posting lists inside FTS5 instead of
-fetching every text match to discard most of them. The category path names are indexed
+narrowed to a category then intersects posting lists inside FTS5 instead of fetching
+every text match to discard most of them. The stock tokens are not searched: nearly
+every product is in stock, so their posting list is nearly the whole catalog, longer to
+intersect with than the matches' rows are to check. The category path names are indexed
 text, so a category rename re-indexes every product below that category.
 
 The closure table holds one row per (ancestor, descendant) pair, the category itself
