@@ -30,6 +30,13 @@ class Projection(ABC, Generic[Tx]):
     def apply(self, tx: Tx, event: StoredEvent) -> None:
         """Apply one event to the read model."""
 
+    def apply_batch(self, tx: Tx, events: list[StoredEvent]) -> None:
+        """Apply a batch of events (of `event_types`, in order) in one transaction:
+        `apply` on each. A projection that records something once per batch, beside
+        its read model, overrides it (and still applies each event as `apply` does)."""
+        for event in events:
+            self.apply(tx, event)
+
 
 class AsyncProjection(ABC, Generic[Tx]):
     """A projection for stores reached over the network (PostgreSQL, Redis).
