@@ -33,8 +33,13 @@ from catalog.read_models.product_search.rules import (
     plan,
     result,
 )
-from catalog.read_models.product_search.sqlite import ProductSearchProjection, category_token
+from catalog.read_models.product_search.sqlite import (
+    SCOPES,
+    ProductSearchProjection,
+    category_token,
+)
 from catalog.read_models.queries import SearchProducts
+from catalog.read_models.scopes import ScopeChanges
 from tandem.bus import QueryBus
 from tandem.db.sqlite import SqliteReader, transaction
 
@@ -287,6 +292,10 @@ class ProductSearchReads:
         # Validation happens before the thread hop, so bad input costs no database time.
         planned = plan(query)
         return await self._reader.run(lambda conn: run_search(conn, planned))
+
+    async def scope_changes(self, after: int) -> ScopeChanges:
+        """Which searches the batches after `after` may have changed (`scopes`)."""
+        return await self._reader.run(lambda conn: SCOPES.read(conn, after))
 
     def register(self, bus: QueryBus) -> None:
         bus.register(SearchProducts, self.search, read_model=ProductSearchProjection.name)
