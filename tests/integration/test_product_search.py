@@ -15,6 +15,7 @@ from tests.support.folding import all_events, fold_log
 
 from catalog.domain import commands as c
 from catalog.domain.errors import InvalidInput
+from catalog.read_models.product_search import sqlite as search_fold
 from catalog.read_models.product_search.sqlite import ProductSearchProjection
 from catalog.read_models.product_search.sqlite_reads import ProductSearchReads
 from catalog.read_models.queries import SearchProducts
@@ -630,6 +631,36 @@ async def test_event_by_event_equals_one_batch(world: World, tmp_path: Path) -> 
         assert dump(one_by_one.path) == dump(world.store.path)
     finally:
         one_by_one.close()
+    check_index(world.store.path)
+
+
+def _segments(path: Path) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return int(conn.execute("SELECT count(DISTINCT segid) FROM ps_fts_idx").fetchone()[0])
+    finally:
+        conn.close()
+
+
+async def test_settling_merges_an_index_left_in_many_segments(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shop = await world.category("Shop")
+    for i in range(6):
+        await world.product(shop, f"Lamp {i}", price=f"{10 + i}.00")
+    projection = world.projection
+    await world.store.setup(projection)
+    for event in await world.events():  # a transaction, and a segment, per event
+        await world.store.apply(projection, [event])
+    answer = await world.search(q="lamp", sort="price_desc")
+    assert await world.store.settle(projection) == []  # few segments: left as they are
+    segments = _segments(world.store.path)
+    assert segments > 1
+
+    monkeypatch.setattr(search_fold, "MERGE_PAST", segments - 1)
+    assert await world.store.settle(projection) == ["ps_fts"]
+    assert _segments(world.store.path) == 1
+    assert await world.search(q="lamp", sort="price_desc") == answer
     check_index(world.store.path)
 
 

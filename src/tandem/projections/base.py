@@ -37,6 +37,13 @@ class Projection(ABC, Generic[Tx]):
         for event in events:
             self.apply(tx, event)
 
+    def settle(self, tx: Tx) -> list[str]:
+        """Tidy the read model after many events were applied (a catch-up): what the
+        store cannot know to do itself, such as merging an index's segments. Returns
+        what was tidied; nothing by default. Runs in a transaction of its own, off the
+        event loop, while the runner waits (`ProjectionRunner.settle_after`)."""
+        return []
+
 
 class AsyncProjection(ABC, Generic[Tx]):
     """A projection for stores reached over the network (PostgreSQL, Redis).

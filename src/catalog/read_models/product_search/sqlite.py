@@ -34,6 +34,10 @@ from catalog.read_models.sqlite_scopes import ScopeLog
 from tandem.messages import StoredEvent
 from tandem.projections.base import Projection
 
+# FTS index segments above which a settling store merges them (`settle`): FTS5's own
+# merges keep a live index well below.
+MERGE_PAST = 16
+
 IN_STOCK_TOKEN = "s1"
 OUT_OF_STOCK_TOKEN = "s0"
 
@@ -245,6 +249,21 @@ class ProductSearchProjection(Projection[sqlite3.Connection]):
 
     def apply_batch(self, tx: sqlite3.Connection, events: list[StoredEvent]) -> None:
         SCOPES.apply_batch(tx, events, self._fold, _ancestors_of, self._ancestors)
+
+    def settle(self, tx: sqlite3.Connection) -> list[str]:
+        """Merge the FTS index into one segment once a catch-up has left it in many.
+
+        Every term a search looks up is looked up in each segment. FTS5 merges as it
+        goes, yet a fold of 100,000 products leaves about 27 segments, and a search then
+        costs a quarter more than on the merged index (HTTP, 16 connections). Merging
+        rewrites the whole index (0.6 s at 100,000 products), so it is only done past
+        `MERGE_PAST` segments: live updates add them slowly.
+        """
+        segments = tx.execute("SELECT count(DISTINCT segid) FROM ps_fts_idx").fetchone()[0]
+        if segments <= MERGE_PAST:
+            return []
+        tx.execute("INSERT INTO ps_fts (ps_fts) VALUES ('optimize')")
+        return ["ps_fts"]
 
     def apply(self, tx: sqlite3.Connection, event: StoredEvent) -> None:
         self._fold(tx, event)
