@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import re
 
+import orjson
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from catalog.api.edge import query_response, read_requirements
+from catalog.api.edge import read_requirements
 from catalog.api.problems import from_exception, problem_response
 from catalog.read_models.product_detail.cache import Document
 from catalog.read_models.queries import GetCategoryStats, GetProduct, SearchProducts
@@ -101,16 +102,17 @@ class HotReads:
         await _send_document(send, found[0], found[1], if_none_match)
 
     async def _through_bus(self, scope: Scope, receive: Receive, send: Send, query: Query) -> None:
-        request = Request(scope, receive)
+        """The answer `query_response` makes, sent as a product document is."""
         try:
-            min_version, timeout = read_requirements(request)
+            min_version, timeout, if_none_match = _requirements(scope, receive)
             result = await self.catalog.query_bus.ask(
                 query, min_version=min_version, timeout=timeout
             )
-            response = query_response(request, result)
         except Exception as exc:
-            response = problem_response(from_exception(exc))
-        await response(scope, receive, send)
+            await problem_response(from_exception(exc))(scope, receive, send)
+            return
+        document = Document.of(orjson.dumps(result.value))
+        await _send_document(send, result.read_version, document, if_none_match)
 
 
 def _plain_search(query_string: bytes) -> SearchProducts | None:

@@ -1,5 +1,5 @@
-"""Plain searches answered by the hot read path (`catalog.api.hot`) exactly as the
-documented route answers them; any other search is left to the route."""
+"""Plain searches and category stats answered by the hot read path (`catalog.api.hot`)
+exactly as the documented routes answer them; any other search is left to the route."""
 
 from __future__ import annotations
 
@@ -116,3 +116,20 @@ def test_a_plain_search_is_the_query_the_route_builds() -> None:
     assert _plain_search(b"sort=newest&limit=5&consistency=session") == SearchProducts(
         sort="newest", limit=5
     )
+
+
+async def test_stats_and_their_entity_tags_are_answered_as_the_route_answers_them(
+    shop: httpx.AsyncClient,
+) -> None:
+    hot = await shop.get(f"/categories/{CATEGORY}/stats")
+    routed = await shop.get(f"/categories/{CATEGORY.upper()}/stats")  # not canonical: route
+    assert hot.status_code == routed.status_code == 200
+    assert hot.content == routed.content
+    for header in ("etag", "x-read-version", "content-type", "cache-control", "content-length"):
+        assert hot.headers[header] == routed.headers[header]
+    tag = {"If-None-Match": f'"other", {hot.headers["etag"]}'}
+    unchanged = await shop.get(f"/categories/{CATEGORY}/stats", headers=tag)
+    routed_unchanged = await shop.get(f"/categories/{CATEGORY.upper()}/stats", headers=tag)
+    assert unchanged.status_code == routed_unchanged.status_code == 304
+    assert unchanged.content == routed_unchanged.content == b""
+    assert sorted(unchanged.headers.items()) == sorted(routed_unchanged.headers.items())
