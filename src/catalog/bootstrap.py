@@ -14,9 +14,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from catalog.domain.events import ALL_EVENTS
+from catalog.read_models import answers
 from catalog.read_models.level1.wiring import DirectReads
+from catalog.read_models.product_detail import cache as detail_cache
 from catalog.read_models.product_detail.feed import ProductFeed, sqlite_changes
 from catalog.read_models.product_detail.sqlite import ProductDetailProjection
+from catalog.read_models.product_detail.sqlite_reads import SqliteDocuments
 from catalog.read_models.registry import READ_MODELS, EmbeddedReadModel, Reads, StoreKind
 from catalog.runtime.contract import Role, Runtime
 from catalog.runtime.embedded import EmbeddedRuntime
@@ -111,6 +114,8 @@ def build_embedded(settings: Settings) -> EmbeddedRuntime:
 
     read_models: dict[str, RunningReadModel] = {}
     readers: dict[str, Switchable | SyncReader] = {}
+    # What each read model in a file of its own serves now, for the cached answers.
+    served: dict[str, answers.Served] = {}
     sync_projections: list[SyncProjection] = []
 
     def read_model(spec: EmbeddedReadModel) -> Reads:
@@ -129,7 +134,10 @@ def build_embedded(settings: Settings) -> EmbeddedRuntime:
             reader = Switchable(copy.target)
         read_models[projection.name] = running
         readers[projection.name] = reader
-        return spec.reads(reader)
+        reads = spec.reads(reader)
+        if isinstance(reader, Switchable):
+            served[projection.name] = answers.switched_under(reader, reads)
+        return reads
 
     # Level 1: queries read the write tables; no read model, no projection.
     direct = DirectReads.sqlite(settings.write_database, head) if settings.level == 1 else None
@@ -158,6 +166,16 @@ def build_embedded(settings: Settings) -> EmbeddedRuntime:
         if direct is not None
         else ProductFeed(sqlite_changes(readers[detail]), read_models[detail].tracked.checkpoint)
     )
+    # Level 1 has no read model to follow: detail reads go to the write tables.
+    documents = (
+        None
+        if direct is not None
+        else detail_cache.start(
+            query_bus, SqliteDocuments(readers[detail]), read_models[detail].tracked
+        )
+    )
+    followed = {name: running.tracked for name, running in read_models.items()}
+    cached = tuple(c for c in (answers.SEARCH, answers.STATS) if c.read_model in served)
     background = Background()
     runtime = EmbeddedRuntime(
         settings=settings,
@@ -175,6 +193,8 @@ def build_embedded(settings: Settings) -> EmbeddedRuntime:
         command_bus=command_bus,
         query_bus=query_bus,
         product_feed=product_feed,
+        detail_cache=documents,
+        answers=answers.start(query_bus, cached, served, followed),
         direct=direct,
         read_folder=read_folder,
         background=background,

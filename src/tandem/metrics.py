@@ -44,12 +44,22 @@ class Metrics:
             buckets=BUCKETS,
             registry=self.registry,
         )
+        # Each (message, outcome)'s histogram, once looked up: `labels` validates and
+        # locks at every call, as long as the observation itself (3.7 us).
+        self._children: dict[tuple[Histogram, str, str], Histogram] = {}
 
     def command_observed(self, name: str, outcome: str, seconds: float) -> None:
-        self.commands.labels(name, outcome).observe(seconds)
+        self._child(self.commands, name, outcome).observe(seconds)
 
     def query_observed(self, name: str, outcome: str, seconds: float) -> None:
-        self.queries.labels(name, outcome).observe(seconds)
+        self._child(self.queries, name, outcome).observe(seconds)
+
+    def _child(self, histogram: Histogram, name: str, outcome: str) -> Histogram:
+        key = (histogram, name, outcome)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = histogram.labels(name, outcome)
+        return child
 
     def watch(self, status: StatusRows, head: Reading, appended: Reading) -> None:
         """Report the projections `status()` describes, the log head and the events this

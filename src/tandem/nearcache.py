@@ -76,6 +76,11 @@ class NearCache(Generic[K, V]):
         self.hits += 1
         return entry
 
+    def wants(self, key: K) -> bool:
+        """Whether a change of `key` would matter (it is cached, or a fill of it is under
+        way): a feed can skip building the values of every other change."""
+        return key in self._entries or key in self._fills
+
     def version_of(self, key: K) -> int | None:
         entry = self._entries.get(key)
         return None if entry is None else entry[0]

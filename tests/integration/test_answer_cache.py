@@ -93,7 +93,12 @@ async def running() -> AsyncIterator[Harness]:
     bus = QueryBus([consistency({"category_stats": status})])
     switchable.register(bus)
     stats = CachedAnswers(
-        switchable, status.checkpoint, bus, answers.STATS.scope_of, capacity=100, tracked=status
+        answers.switchable(switchable),
+        status.checkpoint,
+        bus,
+        answers.STATS.scope_of,
+        capacity=100,
+        tracked=status,
     )
     task = asyncio.create_task(stats.run())
     log = Log()

@@ -17,6 +17,7 @@ from catalog.domain.errors import NotFound
 from catalog.read_models.category_stats.sqlite import CategoryStatsProjection
 from catalog.read_models.category_stats.sqlite_reads import CategoryStatsReads
 from catalog.read_models.queries import GetCategoryStats, ListCategories
+from catalog.read_models.sqlite_scopes import TABLE_SUFFIXES
 from catalog.runtime.embedded import EmbeddedRuntime
 from tandem.bus import QueryBus
 from tandem.messages import StoredEvent
@@ -71,9 +72,14 @@ async def world(catalog: EmbeddedRuntime, tmp_path: Path) -> AsyncIterator[World
 
 
 def dump(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Every table of a store as sorted rows, but the scope changes (recorded per batch)."""
     conn = sqlite3.connect(path)
     try:
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        tables = [
+            r[0]
+            for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            if not r[0].endswith(TABLE_SUFFIXES)
+        ]
         return {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall()) for t in sorted(tables)}
     finally:
         conn.close()

@@ -8,6 +8,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from catalog.read_models import sqlite_scopes as scope_tables
 from catalog.read_models.registry import READ_MODELS
 from catalog.runtime.rebuilds.files import live_file
 from catalog.settings import Settings
@@ -21,7 +22,8 @@ Dump = dict[str, list[tuple[Any, ...]]]
 
 
 def _sqlite_tables(projection: Projection[Any]) -> list[str]:
-    """The tables a projection owns: those its setup creates, minus FTS shadow tables."""
+    """The tables a projection owns: those its setup creates, minus FTS shadow tables and
+    the scope changes it records per batch (which differ with the batches' sizes)."""
     conn = sqlite3.connect(":memory:")
     projection.setup(conn)
     rows = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'").fetchall()
@@ -30,7 +32,9 @@ def _sqlite_tables(projection: Projection[Any]) -> list[str]:
     return sorted(
         name
         for name, _ in rows
-        if not name.startswith("sqlite_") and not any(name.startswith(v + "_") for v in virtual)
+        if not name.startswith("sqlite_")
+        and not any(name.startswith(v + "_") for v in virtual)
+        and not name.endswith(scope_tables.TABLE_SUFFIXES)
     )
 
 

@@ -1,37 +1,52 @@
-"""The hot read path: `GET /products/{id}` (and `/categories/{id}/stats`) served beside
-FastAPI's router.
+"""The hot read path: `GET /products/{id}` (and `/categories/{id}/stats`, and plain
+searches) served beside FastAPI's router.
 
 Product detail is the most frequent request by two orders of magnitude (the seed's
 100:1 read mix). Routing and dependency resolution cost more than the read itself, so
 this ASGI layer answers canonical-id detail reads directly, with the same consistency
 rules, headers and problem responses as the documented route, which still serves
 everything else (and non-canonical ids, which it validates). Category stats, the next
-most frequent read of a storefront, take the same shortcut through the query bus.
+most frequent read of a storefront, take the same shortcut through the query bus, and so
+do searches whose every parameter is one the route would take as it is (`_plain_search`:
+text, category, stock, sort and limit, as a storefront asks): FastAPI's validation of
+the search's eight parameters cost a tenth of a search. Any other search (a price range,
+a cursor, a value the route would reject or convert) goes to the route.
 
 Where the catalog keeps product documents in memory (`detail_cache`), a read is
 answered from there when the cache has applied every change up to the version the
 read needs, with the stored bytes as they are; otherwise it is read through the query
-bus (which waits for that version) and fills the cache. Stats take the same path
-through the catalog's cached answers (`answers`), where it keeps them.
+bus (which waits for that version) and fills the cache. Stats and searches go through
+the catalog's cached answers (`answers`) the same way, where it keeps them.
 """
 
 from __future__ import annotations
 
 import re
 
+import orjson
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from catalog.api.edge import query_response, read_requirements
+from catalog.api.edge import read_requirements
 from catalog.api.problems import from_exception, problem_response
 from catalog.read_models.documents import Document
-from catalog.read_models.queries import GetCategoryStats, GetProduct
+from catalog.read_models.queries import GetCategoryStats, GetProduct, SearchProducts
 from catalog.runtime.contract import Runtime
 from tandem.messages import Query
 
 _UUID = r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
 _DETAIL = re.compile(rf"/products/{_UUID}")
 _STATS = re.compile(rf"/categories/{_UUID}/stats")
+_SEARCH = "/products"
+_CATEGORY = re.compile(_UUID)
+_LIMIT = re.compile(r"[1-9][0-9]?|100")
+_SORTS = frozenset({"relevance", "price_asc", "price_desc", "newest"})
+_STOCK = {"true": True, "false": False}
+# What `read_requirements` reads (and validates alike on both paths).
+_REQUIREMENTS = frozenset({"consistency", "min_version", "wait_ms"})
+# The route's limit on the search text.
+_MAX_Q = 200
 
 # Query strings that leave the defaults of `read_requirements` apart from the
 # consistency mode, which matters only with a read-version cookie.
@@ -60,24 +75,17 @@ class HotReads:
         path = scope["path"]
         match = _DETAIL.fullmatch(path)
         if match is None:
-            stats = _STATS.fullmatch(path)
-            if stats is None:
+            query: Query | None = None
+            if path == _SEARCH:
+                query = _plain_search(scope["query_string"])
+            else:
+                stats = _STATS.fullmatch(path)
+                if stats is not None:
+                    query = GetCategoryStats(category_id=stats.group(1))
+            if query is None:
                 await self.app(scope, receive, send)
-                return
-            query = GetCategoryStats(category_id=stats.group(1))
-            cached = self.catalog.answers.get(GetCategoryStats)
-            if cached is None:
+            else:
                 await self._through_bus(scope, receive, send, query)
-                return
-            try:
-                min_version, timeout, if_none_match = _requirements(scope, receive)
-                found = cached.lookup(query, min_version)
-                if found is None:
-                    found = await cached.load(query, min_version, timeout)
-            except Exception as exc:
-                await problem_response(from_exception(exc))(scope, receive, send)
-                return
-            await _send_document(send, found[0], found[1], if_none_match)
             return
         detail = self.catalog.detail_cache
         if detail is None:
@@ -95,16 +103,50 @@ class HotReads:
         await _send_document(send, found[0], found[1], if_none_match)
 
     async def _through_bus(self, scope: Scope, receive: Receive, send: Send, query: Query) -> None:
-        request = Request(scope, receive)
+        """The answer `query_response` makes, sent as a product document is: kept in
+        memory where the catalog keeps answers of this query (`answers`)."""
+        cached = self.catalog.answers.get(type(query))
         try:
-            min_version, timeout = read_requirements(request)
-            result = await self.catalog.query_bus.ask(
-                query, min_version=min_version, timeout=timeout
-            )
-            response = query_response(request, result)
+            min_version, timeout, if_none_match = _requirements(scope, receive)
+            if cached is None:
+                result = await self.catalog.query_bus.ask(
+                    query, min_version=min_version, timeout=timeout
+                )
+                found = (result.read_version, Document.of(orjson.dumps(result.value)))
+            else:
+                found = cached.lookup(query, min_version) or await cached.load(
+                    query, min_version, timeout
+                )
         except Exception as exc:
-            response = problem_response(from_exception(exc))
-        await response(scope, receive, send)
+            await problem_response(from_exception(exc))(scope, receive, send)
+            return
+        await _send_document(send, found[0], found[1], if_none_match)
+
+
+def _plain_search(query_string: bytes) -> SearchProducts | None:
+    """The search the query string asks for, if the route would take every parameter as
+    it is (decoded as the route decodes them); else None, and the route validates it."""
+    params = QueryParams(query_string)
+    if len(params) != len(params.multi_items()):
+        return None  # a repeated parameter
+    q: str | None = None
+    category: str | None = None
+    in_stock: bool | None = None
+    sort, limit = "relevance", 20
+    for name, value in params.items():
+        if name == "q" and 0 < len(value) <= _MAX_Q:
+            q = value
+        elif name == "category" and _CATEGORY.fullmatch(value):
+            category = value
+        elif name == "in_stock" and value in _STOCK:
+            in_stock = _STOCK[value]
+        elif name == "sort" and value in _SORTS:
+            sort = value
+        elif name == "limit" and _LIMIT.fullmatch(value):
+            limit = int(value)
+        elif name not in _REQUIREMENTS:
+            return None
+    return SearchProducts(q=q, category=category, in_stock=in_stock, sort=sort, limit=limit)
 
 
 def _requirements(scope: Scope, receive: Receive) -> tuple[int, float, bytes | None]:

@@ -36,11 +36,27 @@ from tandem.answercache import AnswerCache
 from tandem.bus import QueryBus
 from tandem.consistency import VersionWatch
 from tandem.messages import Query
+from tandem.stores.switchable import Switchable, SwitchableReads
 
 log = logging.getLogger("catalog.answers")
 
 Q = TypeVar("Q", bound=Query)
 RETRY_AFTER = 0.5
+
+Served = Callable[[], tuple[object, Any]]
+"""The copy of a read model served now (an identity that changes when a rebuild switches
+copies) and the reads that answer from it."""
+
+
+def switchable(reads: SwitchableReads) -> Served:
+    """Where a rebuild switches the reads object itself (the services profile)."""
+    return lambda: (reads.target, reads.target)
+
+
+def switched_under(reader: Switchable, reads: Any) -> Served:
+    """Where a rebuild switches the file under one reads object (the embedded profile)."""
+    return lambda: (reader.target, reads)
+
 
 # Answers kept per query type and process (0: no cache), from TANDEM_ANSWER_CACHE.
 SIZE_SETTING = "TANDEM_ANSWER_CACHE"
@@ -83,18 +99,18 @@ class CachedAnswers(Generic[Q]):
 
     def __init__(
         self,
-        switchable: Any,
+        served: Served,
         checkpoint: VersionWatch,
         bus: QueryBus,
         scope_of: Callable[[Q], str],
         capacity: int,
         tracked: Any = None,
     ) -> None:
-        # `switchable`: the `SwitchableReads` of the read model, whose target (the reads
-        # of the copy served now) offers `scope_changes`; `tracked`: the read model as
-        # this process follows it, whose `went_back` says the store lost what it held.
+        # `served`: the copy of the read model served now and its reads (which offer
+        # `scope_changes`); `tracked`: the read model as this process follows it, whose
+        # `went_back` says the store lost what it held.
         self.cache: AnswerCache[Q, Document] = AnswerCache(capacity)
-        self._switchable = switchable
+        self._served = served
         self._checkpoint = checkpoint
         self._bus = bus
         self._scope_of = scope_of
@@ -107,7 +123,7 @@ class CachedAnswers(Generic[Q]):
 
     def lookup(self, query: Q, min_version: int) -> tuple[int, Document] | None:
         """(version to report, answer) from memory, or None."""
-        if self._switchable.target is not self._following or self._went_back():
+        if self._served()[0] is not self._following or self._went_back():
             if self.cache.serving:
                 self.cache.drop()
                 self._following = None
@@ -161,23 +177,23 @@ class CachedAnswers(Generic[Q]):
             self._wake.set()
 
     async def _sync(self) -> None:
-        reads = self._switchable.target
-        if reads is not self._following:
-            await self._position(reads)
+        copy, reads = self._served()
+        if copy is not self._following:
+            await self._position(copy, reads)
             return
         changes: ScopeChanges = await reads.scope_changes(self._cursor)
-        if reads is not self._switchable.target:
+        if copy is not self._served()[0]:
             self._wake.set()  # switched meanwhile: placed again right away
             return
         if changes.gap:
             log.info("answer cache: scope changes trimmed past the cursor; dropped")
-            await self._position(reads)
+            await self._position(copy, reads)
             return
         self.cache.touch(scope for _, scope in changes.rows)
         self._cursor = changes.cursor
         self.cache.advance(changes.checkpoint)
 
-    async def _position(self, reads: Any) -> None:
+    async def _position(self, copy: object, reads: Any) -> None:
         """Empty the cache and follow on from the store's checkpoint now: every change
         up to it is in what the store answers."""
         self.cache.drop()
@@ -185,10 +201,10 @@ class CachedAnswers(Generic[Q]):
         if self._went_back():
             return  # placed again at a later advance, once the store is back
         changes: ScopeChanges = await reads.scope_changes(None)
-        if reads is not self._switchable.target:
+        if copy is not self._served()[0]:
             self._wake.set()
             return
-        self._following, self._cursor = reads, changes.cursor
+        self._following, self._cursor = copy, changes.cursor
         self.cache.resume(changes.checkpoint)
 
 
@@ -199,19 +215,19 @@ Answers = Mapping[type[Query], CachedAnswers[Any]]
 def start(
     bus: QueryBus,
     cached: tuple[Cached[Any], ...],
-    reads: Mapping[str, Any],
+    served: Mapping[str, Served],
     tracked: Mapping[str, Any],
     capacity: int | None = None,
 ) -> dict[type[Query], CachedAnswers[Any]]:
-    """Cached answers for `cached` query types (none when sized 0): `reads` are the
-    `SwitchableReads` of each read model by name, `tracked` each one as this process
-    follows it. Each returned cache's `run` follows its read model's scope changes."""
+    """Cached answers for `cached` query types (none when sized 0): `served` says what
+    each read model serves now, by name, `tracked` how this process follows it. Each
+    returned cache's `run` follows its read model's scope changes."""
     capacity = cache_size() if capacity is None else capacity
     if capacity == 0:
         return {}
     return {
         spec.query: CachedAnswers(
-            reads[spec.read_model],
+            served[spec.read_model],
             tracked[spec.read_model].checkpoint,
             bus,
             spec.scope_of,

@@ -63,6 +63,8 @@ class EmbeddedRuntime:
         command_bus: CommandBus[CatalogUnitOfWork],
         query_bus: QueryBus,
         product_feed: ProductFeed,
+        detail_cache: DetailCache | None,
+        answers: Answers,
         direct: DirectReads | None,
         read_folder: Path,
         background: Background,
@@ -82,8 +84,8 @@ class EmbeddedRuntime:
         self.command_bus = command_bus
         self.query_bus = query_bus
         self.product_feed = product_feed
-        self.detail_cache: DetailCache | None = None  # reads are local files already
-        self.answers: Answers = {}
+        self.detail_cache = detail_cache
+        self.answers = answers
         self.direct = direct
         self.read_folder = read_folder
         self._read_models = read_models
@@ -134,6 +136,11 @@ class EmbeddedRuntime:
             if projections and str(running.tracked.state) == OUTDATED:
                 log.info("%s was built by another version: rebuilding it", name)
                 self._rebuilder.start(name)
+        if projections and self.detail_cache is not None:
+            # Without, it never serves: every detail read goes through the query bus.
+            spawn(self.detail_cache.run(), "detail-cache")
+        for query, cached in self.answers.items() if projections else ():
+            spawn(cached.run(), f"answers:{query.__name__}")
 
     async def stop(self) -> None:
         await self._background.stop()

@@ -221,8 +221,9 @@ class ServicesRuntime:
         if self.detail_cache is not None:
             self._background.spawn(self.detail_cache.run(), "detail-cache")
         followed = {name: running.tracked for name, running in self._read_models.items()}
+        copies = {name: answers.switchable(reads) for name, reads in served.reads.items()}
         self.answers = answers.start(
-            self.query_bus, (answers.SEARCH, answers.STATS), served.reads, followed
+            self.query_bus, (answers.SEARCH, answers.STATS), copies, followed
         )
         for query, cached in self.answers.items():
             self._background.spawn(cached.run(), f"answers:{query.__name__}")

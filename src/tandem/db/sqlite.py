@@ -105,6 +105,11 @@ class SqliteDatabase:
         """Run `fn` with the connection in this database's thread."""
         if self.inline:
             return self.call(fn)
+        return await self.run_long(fn)
+
+    async def run_long(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn` in this database's thread even when it is inline: for work that
+        takes too long to hold the event loop (settling a read model)."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self.call, fn)
 

@@ -30,6 +30,20 @@ class Projection(ABC, Generic[Tx]):
     def apply(self, tx: Tx, event: StoredEvent) -> None:
         """Apply one event to the read model."""
 
+    def apply_batch(self, tx: Tx, events: list[StoredEvent]) -> None:
+        """Apply a batch of events (of `event_types`, in order) in one transaction:
+        `apply` on each. A projection that records something once per batch, beside
+        its read model, overrides it (and still applies each event as `apply` does)."""
+        for event in events:
+            self.apply(tx, event)
+
+    def settle(self, tx: Tx) -> list[str]:
+        """Tidy the read model after many events were applied (a catch-up): what the
+        store cannot know to do itself, such as merging an index's segments. Returns
+        what was tidied; nothing by default. Runs in a transaction of its own, off the
+        event loop, while the runner waits (`ProjectionRunner.settle_after`)."""
+        return []
+
 
 class AsyncProjection(ABC, Generic[Tx]):
     """A projection for stores reached over the network (PostgreSQL, Redis).

@@ -57,17 +57,21 @@ def apply_past(tx: Cursor, projection: Projection[Any], events: list[StoredEvent
     second effect. Events the projection does not handle still move the checkpoint.
     """
     checkpoint = load(tx, projection.name)
-    wanted = projection.event_types
-    last = checkpoint
-    for event in events:
-        if event.position <= checkpoint:
-            continue
-        if event.type in wanted:
-            projection.apply(tx, event)
-        last = event.position
-    if last > checkpoint:
-        save(tx, projection.name, last, projection.version)
+    fresh = [event for event in events if event.position > checkpoint]
+    if not fresh:
+        return checkpoint
+    apply_handled(tx, projection, fresh)
+    last = fresh[-1].position
+    save(tx, projection.name, last, projection.version)
     return last
+
+
+def apply_handled(tx: Any, projection: Projection[Any], events: list[StoredEvent]) -> None:
+    """Apply, as one batch, the events the projection handles (the others need no call)."""
+    wanted = projection.event_types
+    handled = [event for event in events if event.type in wanted]
+    if handled:
+        projection.apply_batch(tx, handled)
 
 
 @runtime_checkable

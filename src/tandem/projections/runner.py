@@ -355,7 +355,7 @@ class ProjectionRunner:
         except Exception as exc:
             log.warning("projection %s: settling the store failed: %s", self.name, exc)
             return
-        log.info("projection %s: analyzed %s", self.name, ", ".join(settled) or "nothing")
+        log.info("projection %s: settled %s", self.name, ", ".join(settled) or "nothing")
 
     async def _verify_store(self) -> None:
         """Idle: ask a store that can tell whether it lost what was applied (raises

@@ -179,11 +179,7 @@ def _fold(
 ) -> tuple[int, int]:
     """Apply up to `limit` events after `after` to the copy: (its position, events)."""
     events = sqlite_log.read_after(conn, after, limit)
-    tx = names.connection(conn)
-    wanted = projection.event_types
-    for event in events:
-        if event.type in wanted:
-            projection.apply(tx, event)
+    checkpoints.apply_handled(names.connection(conn), projection, events)
     return (events[-1].position if events else after), len(events)
 
 

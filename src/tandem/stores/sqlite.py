@@ -49,7 +49,11 @@ class SqliteProjectionStore:
         return self._reader
 
     async def setup(self, projection: SqliteProjection) -> int:
-        return await self.db.run(lambda c: setup(c, projection))
+        """Create the read model's tables, settle it (a process stopped right after a
+        catch-up, as a seed is, may not have) and return its checkpoint."""
+        position = await self.db.run(lambda c: setup(c, projection))
+        await self.settle(projection)
+        return position
 
     async def apply(self, projection: SqliteProjection, events: list[StoredEvent]) -> int:
         def _apply(conn: sqlite3.Connection) -> int:
@@ -66,6 +70,16 @@ class SqliteProjectionStore:
                 checkpoints.apply_again(conn, projection, events)
 
         await self.db.run(_apply)
+
+    async def settle(self, projection: SqliteProjection) -> list[str]:
+        """The projection's own tidying after a catch-up (`Projection.settle`), in one
+        transaction, off the event loop: merging a large index can take a second."""
+
+        def _settle(conn: sqlite3.Connection) -> list[str]:
+            with transaction(conn):
+                return projection.settle(conn)
+
+        return await self.db.run_long(_settle)
 
     async def stored_checkpoint(self, name: str) -> tuple[int, int] | None:
         """(position, version) stored for `name`, read without the projection's code."""

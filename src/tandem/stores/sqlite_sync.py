@@ -236,6 +236,15 @@ class SyncReader:
     def __init__(self, reader: Any, sync: SyncProjection) -> None:
         self._reader = reader
         self._sync = sync
+        self._pinned: PinnedCopy | None = None
+
+    @property
+    def current(self) -> PinnedCopy:
+        """A reader of the copy live now, the same object until another copy is live."""
+        names = self._sync.names
+        if self._pinned is None or self._pinned.names is not names:
+            self._pinned = PinnedCopy(self._reader, names)
+        return self._pinned
 
     def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         names = self._sync.names
@@ -244,5 +253,24 @@ class SyncReader:
 
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         names = self._sync.names
+        result: T = await self._reader.run(lambda conn: fn(names.connection(conn)))
+        return result
+
+
+class PinnedCopy:
+    """Queries of one copy of a sync read model, whichever copy is live later: what a
+    reader that must notice a switch (the detail cache's follower) reads through."""
+
+    def __init__(self, reader: Any, names: TableNames) -> None:
+        self._reader = reader
+        self.names = names
+
+    def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        names = self.names
+        result: T = self._reader.call(lambda conn: fn(names.connection(conn)))
+        return result
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        names = self.names
         result: T = await self._reader.run(lambda conn: fn(names.connection(conn)))
         return result

@@ -29,6 +29,11 @@ class Switchable:
         result: T = await self.target.run(fn)
         return result
 
+    @property
+    def current(self) -> Reader:
+        """The reader of the copy served now: the same object until a switch."""
+        return self.target
+
     def switch(self, target: Reader) -> Reader:
         """Serve from `target` from now on; returns the previous target."""
         previous, self.target = self.target, target

@@ -157,3 +157,14 @@ def test_a_new_cache_does_not_serve_before_its_watermark_is_set() -> None:
     cache: NearCache[str, bytes] = NearCache(4)
     assert not _fill(cache, "a", 1, b"a")
     assert cache.get("a") is None
+
+
+def test_a_feed_is_wanted_only_for_cached_keys_and_fills_under_way() -> None:
+    cache = _serving()
+    assert not cache.wants("a")
+    fill = cache.begin_fill("a")
+    assert cache.wants("a")
+    cache.finish_fill(fill, 3, b"a3")
+    assert cache.wants("a")
+    cache.drop()
+    assert not cache.wants("a")

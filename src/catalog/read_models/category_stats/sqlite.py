@@ -5,6 +5,8 @@ it only moves that product's contribution out of one root path and into another.
 compute the delta without rescanning products, the read model keeps each product's
 last contribution, the category tree as an ancestor closure, and per category a
 multiset of prices so that min and max survive the cheapest product leaving.
+
+Each batch also records the scopes it touched (`SCOPES`, `catalog.read_models.sqlite_scopes`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from catalog.read_models.category_stats.rules import (
     stats_document,
     tree_document,
 )
+from catalog.read_models.sqlite_scopes import ScopeLog
 from tandem.db.sqlite import run_script
 from tandem.messages import StoredEvent
 from tandem.projections.base import Projection
@@ -133,6 +136,13 @@ def _create_category(tx: sqlite3.Connection, id: str, data: dict[str, Any]) -> N
         )
 
 
+SCOPES = ScopeLog("cs", "category_stats")
+
+
+def _ancestors_of(tx: sqlite3.Connection, category_id: str) -> list[str]:
+    return [str(row[0]) for row in tx.execute(_ANCESTORS, (category_id,)).fetchall()]
+
+
 class CategoryStatsProjection(Projection[sqlite3.Connection]):
     """Per-category stats over each category's whole subtree, updated by deltas."""
 
@@ -142,25 +152,38 @@ class CategoryStatsProjection(Projection[sqlite3.Connection]):
 
     def setup(self, tx: sqlite3.Connection) -> None:
         run_script(tx, SCHEMA)
+        folded = tx.execute("SELECT 1 FROM cs_categories LIMIT 1").fetchone() is not None
+        SCOPES.setup(tx, folded=folded)
+
+    def __init__(self) -> None:
+        # Each category's ancestors, once read: the scope changes need them per event.
+        self._ancestors: dict[str, list[str]] = {}
+
+    def apply_batch(self, tx: sqlite3.Connection, events: list[StoredEvent]) -> None:
+        SCOPES.apply_batch(tx, events, self._fold, _ancestors_of, self._ancestors)
 
     def apply(self, tx: sqlite3.Connection, event: StoredEvent) -> None:
+        self._fold(tx, event)
+
+    def _fold(self, tx: sqlite3.Connection, event: StoredEvent) -> str | None:
+        """Apply one event; the category a changed product was in before (None if none)."""
         data = event.data
         if event.type == "CategoryCreated":
             _create_category(tx, event.aggregate_id, data)
-            return
+            return None
         if event.type == "CategoryRenamed":
             tx.execute(
                 "UPDATE cs_categories SET name = ?, slug = ? WHERE id = ?",
                 (data["name"], data["slug"], event.aggregate_id),
             )
-            return
+            return None
         old = _load(tx, event.aggregate_id)
         new = next_product(event.type, data, old)
-        if new is None:
-            return
-        for move in contribution_moves(old, new):
-            _apply(tx, move)
-        _save(tx, event.aggregate_id, new)
+        if new is not None:
+            for move in contribution_moves(old, new):
+                _apply(tx, move)
+            _save(tx, event.aggregate_id, new)
+        return None if old is None else old.category_id
 
 
 def fetch_stats(conn: sqlite3.Connection, category_id: str) -> dict[str, Any] | None:

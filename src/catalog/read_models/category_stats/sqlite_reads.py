@@ -7,6 +7,7 @@ from typing import Any
 from catalog.domain.errors import NotFound
 from catalog.read_models.category_stats import sqlite as category_stats
 from catalog.read_models.queries import GetCategoryStats, ListCategories
+from catalog.read_models.scopes import ScopeChanges
 from tandem.bus import QueryBus
 from tandem.db.sqlite import SqliteReader
 
@@ -27,6 +28,10 @@ class CategoryStatsReads:
     async def list_categories(self, query: ListCategories) -> dict[str, Any]:
         # Reads every category, so it runs off the event loop.
         return {"categories": await self._reader.run(category_stats.fetch_tree)}
+
+    async def scope_changes(self, after: int | None = None) -> ScopeChanges:
+        """Which stats the batches after `after` may have changed (`scopes`)."""
+        return await self._reader.run(lambda conn: category_stats.SCOPES.read(conn, after))
 
     def register(self, bus: QueryBus) -> None:
         name = category_stats.CategoryStatsProjection.name

@@ -1,19 +1,23 @@
-"""Product documents kept in process memory on the services profile (`tandem.nearcache`).
+"""Product documents kept in process memory (`tandem.nearcache`), on either profile.
 
 Each API process caches `product id → (position of its last change, response)` and
-follows the product-detail projection's change streams (one per partition, written by
-the same Redis script as the documents and the checkpoint). Whenever the projection's
-checkpoint advances to `C` (the minimum over partitions), the streams hold every change
-up to `C`: the follower reads them from its cursors, applies them, and raises the
+follows the changes of the product-detail copy it serves (`DocumentCopy`): on the
+services profile the projection's change streams in Redis, one per partition, written by
+the same script as the documents and the checkpoint (`RedisProductDetailReads`); on the
+embedded profile the `changed_at` column of the SQLite table, which the projection in
+this very process writes in the transaction of each batch (`SqliteDocuments`).
+Whenever the projection's checkpoint advances to `C`, the copy holds every change up to
+`C`: the follower reads the changes after its cursor, applies them, and raises the
 watermark to `C`. A read needing `min_version ≤ W` is answered from memory; any other
 read, and every miss, goes through the query bus (waiting on the checkpoint as usual)
 and fills the cache with the document and its position, read in one transaction.
 
-The cache is dropped, and the cursors placed at the streams' ends again, when a stream
-was trimmed past a cursor (the follower fell behind), when Redis fails, and when a
-rebuild switches the process to another copy (seen on the first read after the switch);
-it stays dropped while the store is behind what this process served (wiped, or
-restarted without its last writes) and resumes once the store is back.
+The cache is dropped, and the cursor placed at the end of the changes again, when the
+feed lost changes the follower had not read (a Redis stream trimmed past the cursor),
+when reading fails, and when a rebuild switches the process to another copy (seen on the
+first read after the switch); it stays dropped while the store is behind what this
+process served (wiped, or restarted without its last writes) and resumes once the store
+is back.
 
 The position reported as `X-Read-Version` is never below the document's own: a client
 that passes it back as `min_version` can never be served an older version by another
@@ -27,7 +31,7 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from catalog.domain.errors import NotFound
 from catalog.read_models.documents import Document
@@ -36,14 +40,16 @@ from tandem.consistency import VersionWatch
 from tandem.messages import Query
 from tandem.nearcache import DEFAULT_CAPACITY, NearCache
 from tandem.projections.status import Tracked
-from tandem.stores.switchable import SwitchableReads
 
 log = logging.getLogger("catalog.detail_cache")
 
 # Entries kept per process (0: no cache), from TANDEM_DETAIL_CACHE.
 SIZE_SETTING = "TANDEM_DETAIL_CACHE"
-FEED_BATCH = 1000
 RETRY_AFTER = 0.5
+
+Cursor = TypeVar("Cursor")
+Change = tuple[str, int, bytes]
+"""(product id, position of the change, the document as stored)."""
 
 
 def cache_size(env: Mapping[str, str] | None = None) -> int:
@@ -62,9 +68,34 @@ class GetProductDocument(Query):
     product_id: str
 
 
-def _entry_id(entry: str) -> tuple[int, int]:
-    ms, _, seq = entry.partition("-")
-    return int(ms), int(seq or 0)
+class FeedGap(Exception):
+    """The feed no longer holds changes after the cursor: the follower fell behind."""
+
+
+class DocumentCopy(Protocol[Cursor]):
+    """One stored copy of product detail, as the cache reads it and follows its changes."""
+
+    async def document(self, product_id: str) -> tuple[int, bytes] | None:
+        """The stored document and the position of its last change, read together."""
+        ...
+
+    async def follow_from(self, reached: int) -> Cursor:
+        """A cursor after every change the copy holds, given that it holds every change
+        up to `reached` (the checkpoint read just before)."""
+        ...
+
+    async def changes_after(self, cursor: Cursor) -> tuple[list[Change], Cursor]:
+        """The changes after `cursor`, oldest first per product, and the cursor after
+        them; `FeedGap` when some of them are lost."""
+        ...
+
+
+class ServedCopy(Protocol):
+    """Whichever copy queries read now (`target`): another object once a rebuild
+    switched (`SwitchableReads` on the services profile, `SqliteDocuments` embedded)."""
+
+    @property
+    def target(self) -> DocumentCopy[Any]: ...
 
 
 class DetailCache:
@@ -72,29 +103,29 @@ class DetailCache:
 
     def __init__(
         self,
-        switchable: Any,
+        served: ServedCopy,
         checkpoint: VersionWatch,
         bus: QueryBus,
         capacity: int,
         tracked: Any = None,
     ) -> None:
-        # `switchable`: the `SwitchableReads` of product detail, whose target is the
-        # `RedisProductDetailReads` of the copy served now; `tracked`: its projection as
-        # this process follows it, whose `went_back` says the store lost what it held.
+        # `served`: the copy of product detail served now; `checkpoint`: how far its
+        # projection has applied; `tracked`: the projection as this process follows it,
+        # whose `went_back` says the store lost what it held.
         self.cache: NearCache[str, Document] = NearCache(capacity)
-        self._switchable = switchable
+        self._served = served
         self._checkpoint = checkpoint
         self._tracked = tracked
         self._bus = bus
-        self._following: Any = None
-        self._cursors: list[str] = []
+        self._following: DocumentCopy[Any] | None = None
+        self._cursor: Any = None
         self._wake = asyncio.Event()
 
     def register(self, bus: QueryBus) -> None:
         bus.register(GetProductDocument, self._document, read_model="product_detail")
 
     async def _document(self, query: GetProductDocument) -> tuple[int, bytes]:
-        found: tuple[int, bytes] | None = await self._switchable.target.document(query.product_id)
+        found = await self._served.target.document(query.product_id)
         if found is None:
             raise NotFound("product", query.product_id)
         return found
@@ -103,7 +134,7 @@ class DetailCache:
 
     def lookup(self, product_id: str, min_version: int) -> tuple[int, Document] | None:
         """(version to report, document) from memory, or None."""
-        if self._switchable.target is not self._following or self._went_back():
+        if self._served.target is not self._following or self._went_back():
             if self.cache.serving:
                 self.cache.drop()
                 self._following = None
@@ -168,51 +199,49 @@ class DetailCache:
             self._checkpoint.unlisten(advanced)
 
     async def _sync(self) -> None:
-        reads = self._switchable.target
-        if reads is not self._following:
-            await self._position(reads)
+        copy = self._served.target
+        if copy is not self._following:
+            await self._position(copy)
             return
         reached = self._checkpoint.value
-        for partition in range(reads.partitions):
-            while True:
-                cursor = self._cursors[partition]
-                oldest, rows = await reads.feed_window(cursor, FEED_BATCH, partition)
-                if reads is not self._switchable.target:
-                    self._wake.set()  # switched meanwhile: placed again right away
-                    return
-                if oldest is not None and _entry_id(oldest) > _entry_id(cursor):
-                    log.info("detail cache: feed trimmed past the cursor; dropped")
-                    await self._position(reads)
-                    return
-                for entry, product_id, position, body in rows:
-                    self.cache.apply(product_id, position, Document.of(body))
-                    self._cursors[partition] = entry
-                if len(rows) < FEED_BATCH:
-                    break
-        self.cache.advance(reached)
+        try:
+            changes, cursor = await copy.changes_after(self._cursor)
+        except FeedGap as gap:
+            log.info("detail cache: %s; dropped", gap)
+            await self._position(copy)
+            return
+        if copy is not self._served.target:
+            self._wake.set()  # switched meanwhile: placed again right away
+            return
+        cache = self.cache
+        for product_id, position, body in changes:
+            if cache.wants(product_id):
+                cache.apply(product_id, position, Document.of(body))
+        self._cursor = cursor
+        cache.advance(reached)
 
-    async def _position(self, reads: Any) -> None:
-        """Empty the cache and follow the streams from their ends: every change up to the
-        checkpoint seen first is in the documents already."""
+    async def _position(self, copy: DocumentCopy[Any]) -> None:
+        """Empty the cache and follow the copy's changes from their end: every change up
+        to the checkpoint seen first is in the documents already."""
         self.cache.drop()
         self._following = None
         if self._went_back():
             return  # placed again at a later advance, once the store is back
         reached = self._checkpoint.value
-        ends = [await reads.feed_end(p) for p in range(reads.partitions)]
-        if reads is not self._switchable.target:
+        cursor = await copy.follow_from(reached)
+        if copy is not self._served.target:
             self._wake.set()
             return
-        self._following, self._cursors = reads, ends
+        self._following, self._cursor = copy, cursor
         self.cache.resume(reached)
 
 
-def start(bus: QueryBus, reads: SwitchableReads, tracked: Tracked) -> DetailCache | None:
-    """Wire the cache into a services API process (None when sized 0): `reads` are the
-    product-detail queries, `tracked` the read model as this process follows it."""
+def start(bus: QueryBus, served: ServedCopy, tracked: Tracked) -> DetailCache | None:
+    """Wire the cache into an API process (None when sized 0): `served` is the copy of
+    product detail queries read now, `tracked` the read model as this process follows it."""
     capacity = cache_size()
     if capacity == 0:
         return None
-    detail = DetailCache(reads, tracked.checkpoint, bus, capacity, tracked)
+    detail = DetailCache(served, tracked.checkpoint, bus, capacity, tracked)
     detail.register(bus)
     return detail

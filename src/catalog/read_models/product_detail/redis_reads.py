@@ -11,12 +11,21 @@ import redis.asyncio
 
 from catalog.domain.errors import NotFound
 from catalog.read_models.product_detail import redis as product_detail
+from catalog.read_models.product_detail.cache import Change, FeedGap
 from catalog.read_models.queries import GetProduct
 from catalog.read_models.redis_common import RedisReads
 from tandem.bus import QueryBus
 from tandem.projections.base import AsyncProjection
 from tandem.projections.partitions import part_name, partition_of
 from tandem.stores.redis import RedisTx, as_bytes, namespace
+
+# Stream entries read per round trip while following the feed.
+FEED_BATCH = 1000
+
+
+def _entry_id(entry: str) -> tuple[int, int]:
+    ms, _, seq = entry.partition("-")
+    return int(ms), int(seq or 0)
 
 
 class RedisProductDetailReads(RedisReads):
@@ -113,6 +122,30 @@ class RedisProductDetailReads(RedisReads):
             self._namespaces[partition] + product_detail.FEED, "+", "-", 1
         )
         return as_bytes(rows[0][0] or b"").decode() if rows else "0-0"
+
+    async def follow_from(self, reached: int) -> list[str]:
+        """The detail cache's cursor: the newest entry of each partition's stream (what
+        `reached` promises is in the documents already)."""
+        return [await self.feed_end(p) for p in range(self.partitions)]
+
+    async def changes_after(self, cursors: list[str]) -> tuple[list[Change], list[str]]:
+        """Every document version after the cursors, in apply order per partition (so
+        per product), with the cursors after them; `FeedGap` when a stream was trimmed
+        past its cursor."""
+        changes: list[Change] = []
+        cursors = list(cursors)
+        for partition in range(self.partitions):
+            while True:
+                cursor = cursors[partition]
+                oldest, rows = await self.feed_window(cursor, FEED_BATCH, partition)
+                if oldest is not None and _entry_id(oldest) > _entry_id(cursor):
+                    raise FeedGap(f"stream {partition} trimmed past {cursor}")
+                for entry, product_id, position, body in rows:
+                    changes.append((product_id, position, body))
+                    cursors[partition] = entry
+                if len(rows) < FEED_BATCH:
+                    break
+        return changes, cursors
 
     def register(self, bus: QueryBus) -> None:
         bus.register(GetProduct, self.get_product, read_model=self.projection.name)

@@ -153,6 +153,22 @@ def fetch(conn: sqlite3.Connection, product_id: str) -> dict[str, Any] | None:
     return _load(conn, product_id)
 
 
+def document(conn: sqlite3.Connection, product_id: str) -> tuple[int, bytes] | None:
+    """(changed_at, document as stored) of one product, read in one statement: the
+    position a cache may file the document under."""
+    row = conn.execute(
+        "SELECT changed_at, doc FROM product_detail WHERE id = ?", (product_id,)
+    ).fetchone()
+    return None if row is None else (int(row[0]), bytes(row[1]))
+
+
+def last_change(conn: sqlite3.Connection) -> int:
+    """The position of the newest change of any document (0 with none): one step down
+    the `changed_at` index."""
+    row = conn.execute("SELECT MAX(changed_at) FROM product_detail").fetchone()
+    return int(row[0] or 0)
+
+
 def changed_since(conn: sqlite3.Connection, position: int) -> list[tuple[str, int, bytes]]:
     """(id, changed_at, document) of every product changed after `position`."""
     rows = conn.execute(

@@ -1,0 +1,240 @@
+"""The scope changes the SQLite product-search and category-stats folds record: which
+answers each batch may have altered, with the checkpoint and trimmed position read from
+the same snapshot (`catalog.read_models.scopes`, `catalog.read_models.sqlite_scopes`)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.support.folding import all_events
+
+from catalog.bootstrap import build_embedded
+from catalog.domain import commands as c
+from catalog.read_models import sqlite_scopes
+from catalog.read_models.category_stats.sqlite import CategoryStatsProjection
+from catalog.read_models.category_stats.sqlite_reads import CategoryStatsReads
+from catalog.read_models.product_search.sqlite import ProductSearchProjection
+from catalog.read_models.product_search.sqlite_reads import ProductSearchReads
+from catalog.read_models.scopes import CATALOG, EVERYTHING, ScopeChanges
+from catalog.runtime.embedded import EmbeddedRuntime
+from catalog.settings import DEFAULT_MODES, Settings
+from tandem.messages import StoredEvent
+from tandem.projections.base import Projection
+from tandem.stores.sqlite import SqliteProjectionStore
+
+
+@dataclass(frozen=True)
+class Model:
+    """One read model that records scope changes: its fold and its queries."""
+
+    projection: Callable[[], Projection[sqlite3.Connection]]
+    reads: Callable[[Any], ProductSearchReads | CategoryStatsReads]
+    prefix: str
+
+
+MODELS = {
+    "product_search": Model(ProductSearchProjection, ProductSearchReads, "ps"),
+    "category_stats": Model(CategoryStatsProjection, CategoryStatsReads, "cs"),
+}
+
+
+class World:
+    """A running catalog, and one read model folded from its log into a store of its own
+    in batches the test chooses."""
+
+    def __init__(self, cat: EmbeddedRuntime, model: Model, path: Path) -> None:
+        self.cat = cat
+        self.model = model
+        self.store = SqliteProjectionStore(path)
+        self.projection = model.projection()
+        self.reads = model.reads(self.store.reader)
+        self.folded = 0
+
+    async def do(self, command: Any) -> int:
+        return (await self.cat.command_bus.dispatch(command)).version
+
+    async def category(self, name: str, parent: str | None = None) -> str:
+        created = c.CreateCategory(name=name, parent_id=parent)
+        return (await self.cat.command_bus.dispatch(created)).id
+
+    async def product(self, category: str) -> str:
+        created = c.CreateProduct(
+            sku=f"S-{self.cat.head.value}",
+            name="Lamp",
+            category_id=category,
+            price=Decimal("10.00"),
+            initial_stock=3,
+        )
+        return (await self.cat.command_bus.dispatch(created)).id
+
+    async def fold(self) -> int:
+        """Fold what the log holds beyond the store's checkpoint, in one batch."""
+        events: list[StoredEvent] = [
+            e for e in await all_events(self.cat) if e.position > self.folded
+        ]
+        await self.store.setup(self.projection)
+        self.folded = await self.store.apply(self.projection, events)
+        return self.folded
+
+    async def changes(self, after: int | None) -> ScopeChanges:
+        return await self.reads.scope_changes(after)
+
+
+@pytest.fixture(params=sorted(MODELS))
+async def world(
+    request: pytest.FixtureRequest, catalog: EmbeddedRuntime, tmp_path: Path
+) -> AsyncIterator[World]:
+    found = World(catalog, MODELS[str(request.param)], tmp_path / "under-test" / "model.db")
+    try:
+        yield found
+    finally:
+        found.store.close()
+
+
+def _scopes(changes: ScopeChanges, position: int) -> set[str]:
+    return {scope for at, scope in changes.rows if at == position}
+
+
+async def test_a_product_change_touches_its_categorys_ancestors_and_the_catalog(
+    world: World,
+) -> None:
+    shop = await world.category("Shop")
+    lamps = await world.category("Lamps", shop)
+    desk = await world.category("Desk", lamps)
+    other = await world.category("Other")
+    product = await world.product(desk)
+    before = await world.fold()
+    changed = await world.do(c.ChangePrice(product_id=product, price=Decimal("12.00")))
+    await world.fold()
+    changes = await world.changes(before)
+    assert changes.rows == sorted((changed, s) for s in (CATALOG, shop, lamps, desk))
+    assert other not in _scopes(changes, changed)
+    assert (changes.checkpoint, changes.cursor, changes.gap) == (changed, changed, False)
+
+
+async def test_a_move_touches_the_categories_before_and_after(world: World) -> None:
+    shop = await world.category("Shop")
+    lamps = await world.category("Lamps", shop)
+    garden = await world.category("Garden")
+    product = await world.product(lamps)
+    before = await world.fold()
+    moved = await world.do(
+        c.UpdateProductDetails(product_id=product, category_id=garden, name="Lamp")
+    )
+    await world.fold()
+    assert _scopes(await world.changes(before), moved) == {CATALOG, shop, lamps, garden}
+
+
+async def test_category_events_touch_everything(world: World) -> None:
+    shop = await world.category("Shop")
+    created = world.cat.head.value
+    await world.fold()
+    renamed = await world.do(c.RenameCategory(category_id=shop, name="Store"))
+    await world.fold()
+    changes = await world.changes(0)
+    assert changes.rows == [(created, EVERYTHING), (renamed, EVERYTHING)]
+
+
+async def test_a_batch_records_each_scope_once_at_the_highest_position(world: World) -> None:
+    shop = await world.category("Shop")
+    lamps = await world.category("Lamps", shop)
+    chairs = await world.category("Chairs", shop)
+    lamp, chair = await world.product(lamps), await world.product(chairs)
+    before = await world.fold()
+    first = await world.do(c.ChangePrice(product_id=lamp, price=Decimal("11.00")))
+    second = await world.do(c.AdjustStock(product_id=chair, delta=2, reason="count"))
+    third = await world.do(c.ChangePrice(product_id=lamp, price=Decimal("13.00")))
+    await world.fold()
+    changes = await world.changes(before)
+    assert changes.rows == sorted(
+        [(second, chairs), (third, CATALOG), (third, shop), (third, lamps)]
+    )
+    assert first not in {at for at, _ in changes.rows}
+    assert changes.checkpoint == third
+
+
+async def test_rows_come_after_the_position_asked_and_up_to_the_checkpoint(world: World) -> None:
+    shop = await world.category("Shop")
+    product = await world.product(shop)
+    checkpoint = await world.fold()
+    everything = await world.changes(0)
+    assert everything.checkpoint == checkpoint
+    assert [at for at, _ in everything.rows] == sorted(at for at, _ in everything.rows)
+    assert all(0 < at <= checkpoint for at, _ in everything.rows)
+    assert (await world.changes(checkpoint)).rows == []
+    await world.do(c.ChangePrice(product_id=product, price=Decimal("2.00")))
+    assert (await world.changes(checkpoint)).rows == []  # not folded yet
+
+
+async def test_old_rows_are_trimmed_now_and_then_and_the_trim_remembered(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_scopes, "RETAINED_POSITIONS", 4)
+    monkeypatch.setattr(sqlite_scopes, "TRIM_EVERY", 3)
+    shop = await world.category("Shop")
+    product = await world.product(shop)
+    await world.fold()
+    assert not (await world.changes(0)).gap  # nothing 3 positions past the retention yet
+    positions = []
+    for cents in range(5):
+        positions.append(await world.do(c.ChangePrice(product_id=product, price=Decimal(cents))))
+        await world.fold()
+    assert (await world.changes(0)).gap
+    # The lowest position a reader may be at and miss nothing: where the trim reached.
+    cut = head = (await world.changes(None)).checkpoint
+    while cut > 1 and not (await world.changes(cut - 1)).gap:
+        cut -= 1
+    assert cut <= head - 4
+    kept = await world.changes(cut)
+    assert not kept.gap and all(at > cut for at, _ in kept.rows)
+    assert (positions[-1], CATALOG) in kept.rows
+
+
+async def test_a_copy_folded_before_the_scope_tables_starts_trimmed_at_its_checkpoint(
+    world: World,
+) -> None:
+    shop = await world.category("Shop")
+    await world.product(shop)
+    checkpoint = await world.fold()
+    conn = sqlite3.connect(world.store.path)
+    try:
+        for suffix in sqlite_scopes.TABLE_SUFFIXES:
+            conn.execute(f"DROP TABLE {world.model.prefix}{suffix}")
+        conn.commit()
+    finally:
+        conn.close()
+    await world.store.setup(world.projection)  # what a start of this release does
+    changes = await world.changes(0)
+    assert (changes.checkpoint, changes.gap, changes.rows) == (checkpoint, True, [])
+    assert not (await world.changes(checkpoint)).gap
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_the_running_catalogs_read_models_record_scopes(tmp_path: Path, mode: str) -> None:
+    """Folded by the catalog itself: in the write transaction (`sync`, tables in the write
+    database) or by a runner into a file of their own (`async`)."""
+    modes = {**DEFAULT_MODES, "product_search": mode, "category_stats": mode}
+    cat = build_embedded(Settings(data_dir=tmp_path / "data", modes=modes))
+    await cat.start()
+    try:
+        bus = cat.command_bus
+        shop = (await bus.dispatch(c.CreateCategory(name="Shop"))).id
+        created = c.CreateProduct(
+            sku="S-1", name="Lamp", category_id=shop, price=Decimal("1.00"), initial_stock=1
+        )
+        product = (await bus.dispatch(created)).id
+        changed = await bus.dispatch(c.ChangePrice(product_id=product, price=Decimal("2.00")))
+        assert await cat.wait_until_caught_up(timeout=10)
+        for name, model in MODELS.items():
+            changes = await model.reads(cat.readers[name]).scope_changes(0)
+            assert changes.checkpoint == changed.version
+            assert _scopes(changes, changed.version) == {CATALOG, shop}
+    finally:
+        await cat.stop()
+        cat.close()
