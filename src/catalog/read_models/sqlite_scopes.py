@@ -8,9 +8,9 @@ transaction, beside the read model and its checkpoint, so a reader of one snapsh
 rows exactly up to the checkpoint it reads there.
 
 A batch's scopes come from the read model itself: the product's category before each
-product event (which the fold reads to apply the event anyway) and after it (the event's
-`category_id`, if it names one), then those categories' ancestors, themselves included
-(`ancestors_of`), which the fold keeps once read: categories never move.
+product event (`category_of`) and after it (the event's `category_id`, if it names one),
+then those categories' ancestors, themselves included (`ancestors_of`), which the fold
+keeps once read: categories never move.
 
 Rows more than `RETAINED_POSITIONS` behind the batch are deleted once at least
 `TRIM_EVERY` positions have piled up since the last trim: a delete per batch would cost
@@ -41,9 +41,10 @@ TRIM_EVERY = 10_000
 # scope rows.
 TABLE_SUFFIXES = ("_scope_changes", "_scope_trims")
 
-Fold = Callable[[sqlite3.Connection, StoredEvent], str | None]
-"""Applies one event to the read model; for a product event, returns the category the
-product was in before (None: it was not there), which the fold reads anyway."""
+Apply = Callable[[sqlite3.Connection, StoredEvent], None]
+"""Applies one event to the read model (the projection's `apply`)."""
+CategoryOf = Callable[[sqlite3.Connection, str], str | None]
+"""The category of a product in the read model (None: not there)."""
 AncestorsOf = Callable[[sqlite3.Connection, str], list[str]]
 """A category's ancestors in the read model, itself included (none: not there)."""
 
@@ -52,7 +53,7 @@ class ScopeLog:
     """The scope-change tables of one SQLite fold, and how they are written and read.
 
     >>> scopes = ScopeLog("ps", "product_search")  # doctest: +SKIP
-    >>> scopes.apply_batch(tx, events, fold_one, ancestors_of, {})  # doctest: +SKIP
+    >>> scopes.apply_batch(tx, events, fold.apply, category_of, ancestors_of, {})  # doctest: +SKIP
     >>> scopes.read(conn, after=0).rows  # doctest: +SKIP
     [(3, '*'), (7, ''), (7, 'c…'), …]
     """
@@ -93,11 +94,12 @@ class ScopeLog:
         self,
         tx: sqlite3.Connection,
         events: list[StoredEvent],
-        fold: Fold,
+        apply: Apply,
+        category_of: CategoryOf,
         ancestors_of: AncestorsOf,
         known: dict[str, list[str]],
     ) -> None:
-        """Apply each event (`fold`) and record the scopes the batch touched.
+        """Apply each event (`apply`) and record the scopes the batch touched.
 
         `known`: the ancestors read so far, kept by the fold from batch to batch (a
         category never moves, so they never change; one not in the read model yet is
@@ -115,10 +117,12 @@ class ScopeLog:
             return found
 
         for event in events:
-            before = fold(tx, event)
             if event.aggregate_type != "product":
+                apply(tx, event)
                 touched[EVERYTHING] = event.position
                 continue
+            before = category_of(tx, event.aggregate_id)
+            apply(tx, event)
             # Only the events that place a product (created, details updated) name a
             # category, the one it is in afterwards; the others leave it where it was.
             after = event.data.get("category_id", before)

@@ -139,6 +139,11 @@ def _create_category(tx: sqlite3.Connection, id: str, data: dict[str, Any]) -> N
 SCOPES = ScopeLog("cs", "category_stats")
 
 
+def _category_of(tx: sqlite3.Connection, product_id: str) -> str | None:
+    row = tx.execute("SELECT category_id FROM cs_products WHERE id = ?", (product_id,)).fetchone()
+    return None if row is None else str(row[0])
+
+
 def _ancestors_of(tx: sqlite3.Connection, category_id: str) -> list[str]:
     return [str(row[0]) for row in tx.execute(_ANCESTORS, (category_id,)).fetchall()]
 
@@ -160,30 +165,26 @@ class CategoryStatsProjection(Projection[sqlite3.Connection]):
         self._ancestors: dict[str, list[str]] = {}
 
     def apply_batch(self, tx: sqlite3.Connection, events: list[StoredEvent]) -> None:
-        SCOPES.apply_batch(tx, events, self._fold, _ancestors_of, self._ancestors)
+        SCOPES.apply_batch(tx, events, self.apply, _category_of, _ancestors_of, self._ancestors)
 
     def apply(self, tx: sqlite3.Connection, event: StoredEvent) -> None:
-        self._fold(tx, event)
-
-    def _fold(self, tx: sqlite3.Connection, event: StoredEvent) -> str | None:
-        """Apply one event; the category a changed product was in before (None if none)."""
         data = event.data
         if event.type == "CategoryCreated":
             _create_category(tx, event.aggregate_id, data)
-            return None
+            return
         if event.type == "CategoryRenamed":
             tx.execute(
                 "UPDATE cs_categories SET name = ?, slug = ? WHERE id = ?",
                 (data["name"], data["slug"], event.aggregate_id),
             )
-            return None
+            return
         old = _load(tx, event.aggregate_id)
         new = next_product(event.type, data, old)
-        if new is not None:
-            for move in contribution_moves(old, new):
-                _apply(tx, move)
-            _save(tx, event.aggregate_id, new)
-        return None if old is None else old.category_id
+        if new is None:
+            return
+        for move in contribution_moves(old, new):
+            _apply(tx, move)
+        _save(tx, event.aggregate_id, new)
 
 
 def fetch_stats(conn: sqlite3.Connection, category_id: str) -> dict[str, Any] | None:

@@ -193,12 +193,11 @@ def _set(
     )
 
 
-def _change(tx: sqlite3.Connection, product_id: str, changes: Product) -> str | None:
-    """Change one product's fields, then bring its index entry and facet counts along;
-    the category it was in (None: not in the read model)."""
+def _change(tx: sqlite3.Connection, product_id: str, changes: Product) -> None:
+    """Change one product's fields, then bring its index entry and facet counts along."""
     row = tx.execute(f"{_LOAD} WHERE p.id = ?", (product_id,)).fetchone()
     if row is None:
-        return None
+        return
     position = int(row[0])
     before: Product = dict(zip((*_TEXT_COLUMNS, *_FACT_COLUMNS), row[1:], strict=True))
     after = {**before, **changes}
@@ -217,10 +216,14 @@ def _change(tx: sqlite3.Connection, product_id: str, changes: Product) -> str | 
     if any(after[c] != before[c] for c in _FACET_COLUMNS):
         _count(tx, before, -1)
         _count(tx, after, 1)
-    return str(before["category_id"])
 
 
 SCOPES = ScopeLog("ps", "product_search")
+
+
+def _category_of(tx: sqlite3.Connection, product_id: str) -> str | None:
+    row = tx.execute("SELECT category_id FROM ps_products WHERE id = ?", (product_id,)).fetchone()
+    return None if row is None else str(row[0])
 
 
 def _ancestors_of(tx: sqlite3.Connection, category_id: str) -> list[str]:
@@ -248,7 +251,7 @@ class ProductSearchProjection(Projection[sqlite3.Connection]):
         self._ancestors: dict[str, list[str]] = {}
 
     def apply_batch(self, tx: sqlite3.Connection, events: list[StoredEvent]) -> None:
-        SCOPES.apply_batch(tx, events, self._fold, _ancestors_of, self._ancestors)
+        SCOPES.apply_batch(tx, events, self.apply, _category_of, _ancestors_of, self._ancestors)
 
     def settle(self, tx: sqlite3.Connection) -> list[str]:
         """Merge the FTS index into one segment once a catch-up has left it in many.
@@ -266,10 +269,6 @@ class ProductSearchProjection(Projection[sqlite3.Connection]):
         return ["ps_fts"]
 
     def apply(self, tx: sqlite3.Connection, event: StoredEvent) -> None:
-        self._fold(tx, event)
-
-    def _fold(self, tx: sqlite3.Connection, event: StoredEvent) -> str | None:
-        """Apply one event; the category a changed product was in before (None if none)."""
         data: dict[str, Any] = event.data
         kind = event.type
         if kind == "CategoryCreated":
@@ -280,19 +279,18 @@ class ProductSearchProjection(Projection[sqlite3.Connection]):
             self._create_product(tx, event.position, event.aggregate_id, data)
         elif kind == "ProductDetailsUpdated":
             changes = {k: data[k] for k in ("name", "description", "category_id")}
-            return _change(tx, event.aggregate_id, changes)
+            _change(tx, event.aggregate_id, changes)
         elif kind == "PriceChanged":
             changes = {
                 "price_cents": cents(data["price"]),
                 "price": data["price"],
                 "currency": data["currency"],
             }
-            return _change(tx, event.aggregate_id, changes)
+            _change(tx, event.aggregate_id, changes)
         elif kind == "StockAdjusted":
-            return _change(tx, event.aggregate_id, {"stock": data["stock"]})
+            _change(tx, event.aggregate_id, {"stock": data["stock"]})
         elif kind == "ProductDiscontinued":
-            return _change(tx, event.aggregate_id, {"status": "discontinued"})
-        return None
+            _change(tx, event.aggregate_id, {"status": "discontinued"})
 
     def _create_product(
         self, tx: sqlite3.Connection, position: int, product_id: str, data: dict[str, Any]
