@@ -35,6 +35,7 @@ from tests.support.services import NATS_URL, nats_names, require
 
 from catalog.domain import commands as c
 from catalog.read_models.category_stats.sqlite import CategoryStatsProjection
+from catalog.read_models.sqlite_scopes import TABLE_SUFFIXES
 from catalog.runtime.embedded import EmbeddedRuntime
 from tandem.deadletters.sqlite import SqliteDeadLetters
 from tandem.eventlog import sqlite as sqlite_log
@@ -142,7 +143,7 @@ def _dump(path: Path) -> dict[str, list[tuple[Any, ...]]]:
         tables = [
             row[0]
             for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-            if row[0].startswith("cs_")
+            if row[0].startswith("cs_") and not row[0].endswith(TABLE_SUFFIXES)
         ]
         return {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall()) for t in tables}
 

@@ -32,6 +32,7 @@ from tests.support.services import NATS_URL, nats_names
 from catalog.domain import commands as c
 from catalog.domain.events import ALL_EVENTS
 from catalog.read_models.category_stats.sqlite import CategoryStatsProjection
+from catalog.read_models.sqlite_scopes import TABLE_SUFFIXES
 from catalog.runtime.embedded import EmbeddedRuntime
 from tandem.consistency import VersionWatch
 from tandem.eventlog.sqlite import SqliteEventLogReader, create_schema
@@ -156,7 +157,9 @@ def dump(path: Path) -> dict[str, list[tuple[Any, ...]]]:
         tables = [
             row[0]
             for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-            if row[0] != "tandem_checkpoints" and not row[0].startswith("sqlite_")
+            if row[0] != "tandem_checkpoints"
+            and not row[0].startswith("sqlite_")
+            and not row[0].endswith(TABLE_SUFFIXES)  # batch records, cut by batch
         ]
         return {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall()) for t in tables}
 

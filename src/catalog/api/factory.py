@@ -27,9 +27,11 @@ def build_app(settings: Settings, token: str) -> FastAPI:
 
 def app_from_env() -> FastAPI:
     """The app of a server worker process (the admin token exists by now)."""
+    from catalog.api.orphans import die_with_parent
     from catalog.logging_setup import configure
     from tandem import tracing
 
+    die_with_parent()
     configure(os.environ.get(LOG_LEVEL, "INFO").upper())
     settings = Settings.from_env()
     tracing.setup(settings.otel_exporter, settings.otel_service_name)

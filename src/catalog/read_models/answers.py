@@ -30,6 +30,7 @@ from typing import Any, Generic, TypeVar
 import orjson
 
 from catalog.read_models.documents import Document
+from catalog.read_models.following import follow
 from catalog.read_models.queries import GetCategoryStats, SearchProducts
 from catalog.read_models.scopes import CATALOG, ScopeChanges
 from tandem.answercache import AnswerCache
@@ -41,7 +42,6 @@ from tandem.stores.switchable import Switchable, SwitchableReads
 log = logging.getLogger("catalog.answers")
 
 Q = TypeVar("Q", bound=Query)
-RETRY_AFTER = 0.5
 
 Served = Callable[[], tuple[object, Any]]
 """The copy of a read model served now (an identity that changes when a rebuild switches
@@ -150,31 +150,11 @@ class CachedAnswers(Generic[Q]):
 
     async def run(self) -> None:
         """Follow the scope changes until cancelled."""
-        advanced = self._checkpoint.listen()
-        self._wake.set()
-        forward = asyncio.create_task(self._forward(advanced), name="answers-wake")
-        try:
-            while True:
-                await self._wake.wait()
-                self._wake.clear()
-                try:
-                    await self._sync()
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    log.warning("answer cache dropped: %s: %s", type(exc).__name__, exc)
-                    self.cache.drop()
-                    self._following = None
-                    await asyncio.sleep(RETRY_AFTER)
-                    self._wake.set()
-        finally:
-            forward.cancel()
-            self._checkpoint.unlisten(advanced)
+        await follow(self._checkpoint, self._wake, self._sync, self._dropped, "answer cache")
 
-    async def _forward(self, advanced: asyncio.Queue[int]) -> None:
-        while True:
-            await advanced.get()
-            self._wake.set()
+    def _dropped(self) -> None:
+        self.cache.drop()
+        self._following = None
 
     async def _sync(self) -> None:
         copy, reads = self._served()

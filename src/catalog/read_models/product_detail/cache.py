@@ -35,6 +35,7 @@ from typing import Any, Protocol, TypeVar
 
 from catalog.domain.errors import NotFound
 from catalog.read_models.documents import Document
+from catalog.read_models.following import follow
 from tandem.bus import QueryBus
 from tandem.consistency import VersionWatch
 from tandem.messages import Query
@@ -45,7 +46,6 @@ log = logging.getLogger("catalog.detail_cache")
 
 # Entries kept per process (0: no cache), from TANDEM_DETAIL_CACHE.
 SIZE_SETTING = "TANDEM_DETAIL_CACHE"
-RETRY_AFTER = 0.5
 
 Cursor = TypeVar("Cursor")
 Change = tuple[str, int, bytes]
@@ -169,34 +169,12 @@ class DetailCache:
     # -- the feed ----------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Follow the change streams until cancelled."""
-        forward = asyncio.create_task(self._forward(), name="detail-cache-wake")
-        try:
-            while True:
-                await self._wake.wait()
-                self._wake.clear()
-                try:
-                    await self._sync()
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    log.warning("detail cache dropped: %s: %s", type(exc).__name__, exc)
-                    self.cache.drop()
-                    self._following = None
-                    await asyncio.sleep(RETRY_AFTER)
-                    self._wake.set()
-        finally:
-            forward.cancel()
+        """Follow the product-detail changes until cancelled."""
+        await follow(self._checkpoint, self._wake, self._sync, self._dropped, "detail cache")
 
-    async def _forward(self) -> None:
-        self._wake.set()
-        advanced = self._checkpoint.listen()
-        try:
-            while True:
-                await advanced.get()
-                self._wake.set()
-        finally:
-            self._checkpoint.unlisten(advanced)
+    def _dropped(self) -> None:
+        self.cache.drop()
+        self._following = None
 
     async def _sync(self) -> None:
         copy = self._served.target
