@@ -5,7 +5,8 @@ Such a cache reads what the read model recorded since its cursor whenever the
 checkpoint it follows advances. `follow` runs that read (`sync`) once at the start and
 again after every advance, folding advances that come while a read runs into one more
 read; a read that fails drops the cache (`drop`) and is tried again after a pause,
-since whatever the cache held may have missed what that read would have brought.
+since whatever the cache held may have missed what that read would have brought (a
+failure is logged once, not at every retry: a store not set up yet fails for a while).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ async def follow(
     advanced = checkpoint.listen()
     wake.set()
     forward = asyncio.create_task(_forward(advanced, wake), name=f"{what}: wake")
+    failing: str | None = None  # the failure being retried, said once
     try:
         while True:
             await wake.wait()
@@ -42,10 +44,17 @@ async def follow(
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("%s dropped: %s: %s", what, type(exc).__name__, exc)
+                reason = f"{type(exc).__name__}: {exc}"
+                if reason != failing:
+                    log.warning("%s dropped, retrying: %s", what, reason)
+                failing = reason
                 drop()
                 await asyncio.sleep(RETRY_AFTER)
                 wake.set()
+            else:
+                if failing is not None:
+                    log.info("%s follows again", what)
+                failing = None
     finally:
         forward.cancel()
         checkpoint.unlisten(advanced)
