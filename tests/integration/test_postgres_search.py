@@ -14,15 +14,12 @@ import asyncio
 import dataclasses
 import random
 import sqlite3
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 from tests.support.folding import all_events, fold_log
 from tests.support.search_backends import Both, ids, walk
-from tests.support.services import PostgresDatabase
 
 from catalog import seed
 from catalog.domain import commands as c
@@ -33,35 +30,15 @@ from catalog.read_models.product_search.postgres_words import tsquery, words
 from catalog.read_models.product_search.rules import plan
 from catalog.read_models.product_search.sqlite import ProductSearchProjection
 from catalog.read_models.queries import GetProduct, SearchProducts
-from catalog.runtime.embedded import EmbeddedRuntime
 from tandem.bus import QueryBus
-from tandem.db.postgres import Connection, Pool, create_pool
+from tandem.db.postgres import Connection, Pool
 from tandem.messages import StoredEvent
 from tandem.projections.base import AsyncProjection
 from tandem.stores.postgres import CheckpointVersionMismatch
-from tandem.stores.sqlite import SqliteProjectionStore
 
 pytestmark = pytest.mark.services
 
 SORTS = ("relevance", "price_asc", "price_desc", "newest")
-
-
-@pytest.fixture
-async def pool(pg_read_database: PostgresDatabase) -> AsyncIterator[Pool]:
-    pool = await create_pool(pg_read_database.url, min_size=2, max_size=6)
-    try:
-        yield pool
-    finally:
-        await pool.close()
-
-
-@pytest.fixture
-async def both(catalog: EmbeddedRuntime, tmp_path: Path, pool: Pool) -> AsyncIterator[Both]:
-    sqlite_store = SqliteProjectionStore(tmp_path / "under-test" / "product_search.db")
-    try:
-        yield Both(catalog, sqlite_store, pool)
-    finally:
-        sqlite_store.close()
 
 
 def _queries(plan: seed.SeedPlan, rng: random.Random) -> list[dict[str, Any]]:

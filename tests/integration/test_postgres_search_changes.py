@@ -11,20 +11,14 @@ check that both stay right as products change and move.
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.support.search_backends import Both
-from tests.support.services import PostgresDatabase
 
 from catalog.domain import commands as c
 from catalog.read_models.queries import SearchProducts
-from catalog.runtime.embedded import EmbeddedRuntime
-from tandem.db.postgres import Pool, create_pool
-from tandem.stores.sqlite import SqliteProjectionStore
 
 pytestmark = pytest.mark.services
 
@@ -108,23 +102,10 @@ class Catalog:
 
 
 @pytest.fixture
-async def pool(pg_read_database: PostgresDatabase) -> AsyncIterator[Pool]:
-    pool = await create_pool(pg_read_database.url, min_size=1, max_size=4)
-    try:
-        yield pool
-    finally:
-        await pool.close()
-
-
-@pytest.fixture
-async def shop(catalog: EmbeddedRuntime, tmp_path: Path, pool: Pool) -> AsyncIterator[Catalog]:
-    sqlite_store = SqliteProjectionStore(tmp_path / "under-test" / "product_search.db")
-    try:
-        shop = Catalog(Both(catalog, sqlite_store, pool))
-        await shop.build()
-        yield shop
-    finally:
-        sqlite_store.close()
+async def shop(both: Both) -> Catalog:
+    shop = Catalog(both)
+    await shop.build()
+    return shop
 
 
 async def test_searches_agree_after_price_and_stock_changes(shop: Catalog) -> None:

@@ -3,41 +3,16 @@ or left a prefix, they find what SQLite FTS5 finds."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 from tests.support.search_backends import Both
-from tests.support.services import PostgresDatabase
 
 from catalog.domain import commands as c
 from catalog.read_models.product_search import postgres_vocabulary
 from catalog.read_models.product_search.postgres import TABLES
-from catalog.runtime.embedded import EmbeddedRuntime
-from tandem.db.postgres import Pool, create_pool
-from tandem.stores.sqlite import SqliteProjectionStore
 
 pytestmark = pytest.mark.services
 
 SORTS = ("relevance", "price_asc", "price_desc", "newest")
-
-
-@pytest.fixture
-async def pool(pg_read_database: PostgresDatabase) -> AsyncIterator[Pool]:
-    pool = await create_pool(pg_read_database.url, min_size=1, max_size=4)
-    try:
-        yield pool
-    finally:
-        await pool.close()
-
-
-@pytest.fixture
-async def both(catalog: EmbeddedRuntime, tmp_path: Path, pool: Pool) -> AsyncIterator[Both]:
-    sqlite_store = SqliteProjectionStore(tmp_path / "under-test" / "product_search.db")
-    try:
-        yield Both(catalog, sqlite_store, pool)
-    finally:
-        sqlite_store.close()
 
 
 async def _vocabulary(both: Both) -> set[str]:
