@@ -30,6 +30,7 @@ from tandem.messages import StoredEvent
 from tandem.middleware import consistency
 from tandem.stores.redis import RedisProjectionStore
 from tandem.stores.switchable import SwitchableReads
+from tandem.testing.throwaway import delete_prefix
 
 pytestmark = pytest.mark.services
 
@@ -114,9 +115,7 @@ async def running() -> AsyncIterator[Harness]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
-        if keys:
-            await client.delete(*keys)
+        await delete_prefix(client, prefix)
         await client.aclose()
 
 

@@ -27,6 +27,7 @@ from tandem.messages import StoredEvent
 from tandem.middleware import consistency
 from tandem.stores.redis import RedisProjectionStore
 from tandem.stores.switchable import SwitchableReads
+from tandem.testing.throwaway import delete_prefix
 
 CATEGORY = "c0000000-0000-4000-8000-000000000000"
 PRODUCTS = [f"a0000000-0000-4000-8000-00000000000{i}" for i in range(3)]
@@ -98,9 +99,7 @@ async def harness() -> AsyncIterator[Harness]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
-        if keys:
-            await client.delete(*keys)
+        await delete_prefix(client, prefix)
         await client.aclose()
 
 
