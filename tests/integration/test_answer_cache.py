@@ -73,9 +73,7 @@ class Harness:
 
     async def read(self, category: str, min_version: int = 0) -> tuple[int, dict[str, object]]:
         query = GetCategoryStats(category_id=category)
-        found = self.stats.lookup(query, min_version)
-        if found is None:
-            found = await self.stats.load(query, min_version, 2.0)
+        found = await self.stats.answer(query, min_version, 2.0)
         return found[0], orjson.loads(found[1].body)
 
     async def uncached(self, category: str) -> bytes:
@@ -236,9 +234,7 @@ async def _concurrent(prices: list[tuple[str, int]], seed: int) -> None:
                 category = rng.choice(CATEGORIES)
                 wanted = rng.randint(0, harness.status.checkpoint.value)
                 query = GetCategoryStats(category_id=category)
-                found = harness.stats.lookup(query, wanted)
-                if found is None:
-                    found = await harness.stats.load(query, wanted, 2.0)
+                found = await harness.stats.answer(query, wanted, 2.0)
                 assert found[0] >= wanted
                 served.append((category, found[0], started[-1], found[1].body))
                 await asyncio.sleep(0)

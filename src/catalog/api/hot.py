@@ -114,9 +114,7 @@ class HotReads:
                 )
                 found = (result.read_version, Document.of(orjson.dumps(result.value)))
             else:
-                found = cached.lookup(query, min_version) or await cached.load(
-                    query, min_version, timeout
-                )
+                found = await cached.answer(query, min_version, timeout)
         except Exception as exc:
             await problem_response(from_exception(exc))(scope, receive, send)
             return

@@ -27,10 +27,7 @@ async def _ask(request: Request, query: QueryMessage, subject: str = "anonymous"
     min_version, timeout = read_requirements(request)
     cached = catalog.answers.get(type(query))
     if cached is not None:
-        found = cached.lookup(query, min_version)
-        if found is None:
-            found = await cached.load(query, min_version, timeout)
-        return document_response(request, *found)
+        return document_response(request, *await cached.answer(query, min_version, timeout))
     bus = catalog.query_bus
     result = await bus.ask(query, subject=subject, min_version=min_version, timeout=timeout)
     return query_response(request, result)

@@ -131,6 +131,13 @@ class CachedAnswers(Generic[Q]):
             return None
         return self.cache.get(query, min_version)
 
+    async def answer(self, query: Q, min_version: int, timeout: float) -> tuple[int, Document]:
+        """(version, answer): from memory where it holds at `min_version`, else loaded."""
+        found = self.lookup(query, min_version)
+        if found is None:
+            found = await self.load(query, min_version, timeout)
+        return found
+
     async def load(self, query: Q, min_version: int, timeout: float) -> tuple[int, Document]:
         """Ask the bus (which waits for `min_version`), and keep the answer."""
         fill = self.cache.begin_fill(query, self._scope_of(query))
