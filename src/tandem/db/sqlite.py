@@ -131,6 +131,10 @@ async def checkpoint_wal(path: str | Path, head: VersionWatch, interval: float =
     `interval` seconds while the log grows.
     """
     conn = connect(path)
+    # The connection lives on one thread of its own. A cancelled task must not close
+    # it while a checkpoint still runs there (closing a connection in use crashes the
+    # process), so the close queues behind the checkpoint on that same thread.
+    thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sqlite-wal:{path}")
     loop = asyncio.get_running_loop()
     seen = head.value
     try:
@@ -139,10 +143,11 @@ async def checkpoint_wal(path: str | Path, head: VersionWatch, interval: float =
             seen = head.value
             await asyncio.sleep(interval)
             await loop.run_in_executor(
-                None, lambda: conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                thread, lambda: conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
             )
     finally:
-        conn.close()
+        thread.submit(conn.close)
+        thread.shutdown(wait=False)
 
 
 class SqliteReader:
