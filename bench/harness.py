@@ -90,14 +90,17 @@ class ApiDeployment:
     env: dict[str, str]
     api: Process | None = None
 
-    def start_api(self, level: int, server: str | None = None) -> Process:
-        """`tandem serve` at `level`, under `server` (by default, the command's own)."""
+    def start_api(
+        self, level: int, server: str | None = None, settings: dict[str, str] | None = None
+    ) -> Process:
+        """`tandem serve` at `level`, under `server` (by default, the command's own), with
+        `settings` added to the deployment's environment."""
         self.stop_api()
         server = server or default_server()
         port = free_port()
         args = [sys.executable, "-m", "catalog", "serve", "--port", str(port)]
         args += ["--log-level", "warning", "--server", server]
-        env = {**self.env, "TANDEM_LEVEL": str(level)}
+        env = {**self.env, **(settings or {}), "TANDEM_LEVEL": str(level)}
         self.api = patiently(lambda: Process(args, env, port, "/readyz"))
         return self.api
 

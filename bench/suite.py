@@ -312,6 +312,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 results["levels"][str(level)] = attempt(
                     f"level {level}", lambda n=level: measure_level(deployment, n, inputs, args)
                 )
+                if level == 3 and "error" not in results["levels"]["3"]:
+                    results["levels"]["3"]["uncached"] = attempt(
+                        "answer cache off", lambda: uncached(deployment, inputs, args)
+                    )
                 others = [s for s in meta["servers"] if s != args.server] if level == 3 else []
                 for other in others:
                     results["levels"]["3"][f"detail_{other}"] = attempt(
@@ -370,6 +374,20 @@ def detail_under(
     point = scenarios.detail(api.url, inputs, args.runs, args.duration)
     _log("level 3")(f"detail ({server})", point)
     return point
+
+
+def uncached(deployment: Any, inputs: scenarios.Inputs, args: argparse.Namespace) -> dict[str, Any]:
+    """Search and stats at level 3 with the answer cache off (`TANDEM_ANSWER_CACHE=0`):
+    what the read models answer by themselves."""
+    api = deployment.start_api(3, args.server, {"TANDEM_ANSWER_CACHE": "0"})
+    deployment.caught_up()
+    scenarios.warm_up(api.url, inputs)
+    log = _log("level 3, answer cache off")
+    out = {"search": scenarios.paths(api.url, inputs.search, args.runs, args.duration, 16)}
+    log("search", out["search"])
+    out["stats"] = scenarios.paths(api.url, inputs.stats, args.runs, args.duration, 16)
+    log("stats", out["stats"])
+    return out
 
 
 def embedded_catch_up(deployment: Any) -> dict[str, Any]:
