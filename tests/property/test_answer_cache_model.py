@@ -1,6 +1,10 @@
 """The answer cache against a model store: whatever the interleaving of writes, feed
 progress, fills and reads, an answer served from memory is one the store gave at or
-after the version reported, and that version reaches what the read asked for."""
+after the version reported, and that version reaches what the read asked for.
+
+An answer depends on its query's scope and on one product scope that the answer itself
+names (as a search page names its products): which one, the store decides from the
+query scope's state at the snapshot read."""
 
 from __future__ import annotations
 
@@ -11,7 +15,10 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invaria
 from tandem.answercache import EVERYTHING, AnswerCache, AnswerFill
 
 SCOPES = ("a", "b", "c")
-Read = tuple[AnswerFill[str], int, int]  # a fill, the version reported, the answer read
+PRODUCTS = ("p1", "p2")
+# An answer: (changes to the query's scope, the product it names, changes to that one).
+Value = tuple[int, str, int]
+Read = tuple[AnswerFill[str], int, Value]  # a fill, the version reported, the answer read
 QUERIES = {"qa": "a", "qa2": "a", "qb": "b", "qc": "c"}
 
 
@@ -21,7 +28,7 @@ class CacheAgainstStore(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.cache: AnswerCache[str, tuple[str, int]] = AnswerCache(capacity=3)
+        self.cache: AnswerCache[str, tuple[str, Value]] = AnswerCache(capacity=3)
         self.changes: list[tuple[int, str]] = []  # (position, scope), the folds' records
         self.head = 0
         self.followed = 0
@@ -31,7 +38,14 @@ class CacheAgainstStore(RuleBasedStateMachine):
         """The store's answer for a scope at a version: how many changes touched it."""
         return sum(1 for p, s in self.changes if p <= version and s in (scope, EVERYTHING))
 
-    @rule(scope=st.sampled_from((*SCOPES, EVERYTHING)))
+    def value_at(self, scope: str, version: int) -> Value:
+        """The store's answer for a query of `scope` at a version."""
+        count = self.answer_at(scope, version)
+        named = PRODUCTS[count % len(PRODUCTS)]
+        return count, named, self.answer_at(named, version)
+
+    # Products are written more often than query scopes: their races are the rarer ones.
+    @rule(scope=st.sampled_from((*SCOPES, *PRODUCTS * 3, EVERYTHING)))
     def write(self, scope: str) -> None:
         self.head += 1
         self.changes.append((self.head, scope))
@@ -53,12 +67,12 @@ class CacheAgainstStore(RuleBasedStateMachine):
         # version its snapshot holds; changes may follow before the fill finishes.
         snapshot = data.draw(st.integers(0, self.head))
         reported = data.draw(st.integers(0, snapshot))
-        return fill, reported, self.answer_at(fill.scope, snapshot)
+        return fill, reported, self.value_at(fill.scope, snapshot)
 
     @rule(read=consumes(reads))
     def finish(self, read: Read) -> None:
         fill, reported, value = read
-        self.cache.finish_fill(fill, reported, (fill.key, value))
+        self.cache.finish_fill(fill, reported, (fill.key, value), named=(value[1],))
 
     @rule(query=st.sampled_from(sorted(QUERIES)), data=st.data())
     def read(self, query: str, data: st.DataObject) -> None:
@@ -66,12 +80,14 @@ class CacheAgainstStore(RuleBasedStateMachine):
         found = self.cache.get(query, wanted)
         if found is None:
             return
-        version, (key, value) = found
+        version, (key, (count, named, named_count)) = found
         assert key == query
         assert version >= wanted
-        # Served no older than it says: every change to its scope up to `version` is in.
-        assert value >= self.answer_at(QUERIES[query], version)
-        assert value <= self.answer_at(QUERIES[query], self.head)
+        # Served no older than it says: every change to its scopes up to `version` is in.
+        assert count >= self.answer_at(QUERIES[query], version)
+        assert count <= self.answer_at(QUERIES[query], self.head)
+        assert named_count >= self.answer_at(named, version)
+        assert named_count <= self.answer_at(named, self.head)
 
     @rule()
     def drop_and_resume(self) -> None:
@@ -83,5 +99,5 @@ class CacheAgainstStore(RuleBasedStateMachine):
         assert len(self.cache) <= 3
 
 
-CacheAgainstStore.TestCase.settings = settings(max_examples=300, stateful_step_count=40)
+CacheAgainstStore.TestCase.settings = settings(max_examples=1500, stateful_step_count=30)
 TestCacheAgainstStore = CacheAgainstStore.TestCase

@@ -88,3 +88,29 @@ def test_an_older_fill_does_not_replace_a_newer_answer() -> None:
     _fill(cache, "q", "s", 14, "new")
     assert not _fill(cache, "q", "s", 12, "older")
     assert cache.get("q") == (14, "new")
+
+
+def test_an_answer_is_also_forgotten_when_a_scope_it_names_changes() -> None:
+    cache = _serving(watermark=10)
+    fill = cache.begin_fill("q", "shoes")
+    assert cache.finish_fill(fill, 10, "page with p1 and p2", named=["p1", "p2"])
+    cache.touch(["p3"])
+    assert cache.get("q") == (10, "page with p1 and p2")
+    cache.touch(["p2"])
+    assert cache.get("q") is None
+    cache.touch(["shoes", "p1"])  # forgotten once, filed nowhere any more
+    assert _fill(cache, "q", "shoes", 11, "again")
+
+
+def test_a_fill_whose_named_scope_changed_while_it_read_is_not_kept() -> None:
+    cache = _serving(watermark=10)
+    fill = cache.begin_fill("q", "shoes")
+    other = cache.begin_fill("q2", "bags")
+    cache.touch(["p1"])  # the fill's answer will name p1: it may hold p1 as it was
+    cache.advance(11)
+    assert not cache.finish_fill(fill, 10, "page with p1", named=["p1"])
+    assert cache.get("q") is None
+    # A touch before a fill began does not count against it.
+    late = cache.begin_fill("q", "shoes")
+    assert cache.finish_fill(late, 11, "page with p1", named=["p1"])
+    assert cache.finish_fill(other, 11, "bags page", named=["p1"]) is False
