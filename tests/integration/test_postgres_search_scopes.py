@@ -10,7 +10,7 @@ from tests.support.folding import all_events
 from tests.support.search_backends import Both
 
 from catalog.domain import commands as c
-from catalog.read_models.scopes import CATALOG, EVERYTHING, ScopeChanges
+from catalog.read_models.scopes import CATALOG, EVERYTHING, ScopeChanges, product_scope
 
 pytestmark = pytest.mark.services
 
@@ -84,16 +84,37 @@ async def test_category_events_touch_everything(both: Both) -> None:
 async def test_a_batch_records_each_scope_once_at_its_last_position(both: Both) -> None:
     shop = Shop(both)
     before = await shop.build()
-    await both.do(c.AdjustStock(product_id=shop.runner, delta=2, reason="delivery"))
+    await both.do(c.ChangePrice(product_id=shop.runner, price=Decimal("21.00")))
     await both.do(c.ChangePrice(product_id=shop.tote, price=Decimal("6.00")))
     tote = await _last(both)
-    await both.do(c.AdjustStock(product_id=shop.runner, delta=-1, reason="sold"))
+    await both.do(c.ChangePrice(product_id=shop.runner, price=Decimal("22.00")))
     runner = await _last(both)
     await both.fold()
     rows = (await _changes(both, before)).rows
     assert sorted(rows) == sorted(
         [(tote, shop.bags), (runner, CATALOG)]
         + [(runner, s) for s in (shop.shoes, shop.running, shop.trail)]
+    )
+
+
+async def test_a_stock_count_only_a_listing_shows_touches_the_product_alone(
+    both: Both,
+) -> None:
+    """A stock change that leaves the product in stock changes only the pages that list
+    it (they show the count); going out of stock changes what searches find."""
+    shop = Shop(both)
+    before = await shop.build()
+    await both.do(c.AdjustStock(product_id=shop.runner, delta=2, reason="delivery"))
+    await both.do(c.AdjustStock(product_id=shop.runner, delta=-1, reason="sold"))
+    restocked = await _last(both)
+    await both.fold()
+    await both.do(c.AdjustStock(product_id=shop.runner, delta=-4, reason="sold"))
+    sold_out = await _last(both)
+    await both.fold()
+    rows = (await _changes(both, before)).rows
+    categories = [CATALOG, shop.shoes, shop.running, shop.trail]
+    assert rows == [(restocked, product_scope(shop.runner))] + sorted(
+        (sold_out, s) for s in categories
     )
 
 
@@ -120,13 +141,13 @@ async def test_old_rows_are_trimmed_and_a_reader_behind_them_told(both: Both) ->
     first = await shop.build()  # batch 1: trims all but its newest two rows
     assert (await _changes(both, 0)).gap
     assert not (await _changes(both, first)).gap
-    await both.do(c.AdjustStock(product_id=shop.tote, delta=1, reason="found"))
+    await both.do(c.ChangePrice(product_id=shop.tote, price=Decimal("5.50")))
     second = await both.fold()  # batch 2: no trim
     after_first = await _changes(both, first)
     assert not after_first.gap and after_first.rows
     assert after_first.cursor == second
-    for _ in range(4):
-        await both.do(c.AdjustStock(product_id=shop.tote, delta=1, reason="found"))
+    for cents in range(4):
+        await both.do(c.ChangePrice(product_id=shop.tote, price=Decimal(f"6.0{cents}")))
     third = await both.fold()  # batch 3 trims: its own two rows stay
     assert (await _changes(both, second - 1)).gap  # the second batch's rows went
     found = await _changes(both, second)

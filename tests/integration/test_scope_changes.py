@@ -21,7 +21,7 @@ from catalog.read_models.category_stats.sqlite import CategoryStatsProjection
 from catalog.read_models.category_stats.sqlite_reads import CategoryStatsReads
 from catalog.read_models.product_search.sqlite import ProductSearchProjection
 from catalog.read_models.product_search.sqlite_reads import ProductSearchReads
-from catalog.read_models.scopes import CATALOG, EVERYTHING, ScopeChanges
+from catalog.read_models.scopes import CATALOG, EVERYTHING, ScopeChanges, product_scope
 from catalog.runtime.embedded import EmbeddedRuntime
 from catalog.settings import DEFAULT_MODES, Settings
 from tandem.messages import StoredEvent
@@ -148,7 +148,7 @@ async def test_a_batch_records_each_scope_once_at_the_highest_position(world: Wo
     lamp, chair = await world.product(lamps), await world.product(chairs)
     before = await world.fold()
     first = await world.do(c.ChangePrice(product_id=lamp, price=Decimal("11.00")))
-    second = await world.do(c.AdjustStock(product_id=chair, delta=2, reason="count"))
+    second = await world.do(c.ChangePrice(product_id=chair, price=Decimal("9.00")))
     third = await world.do(c.ChangePrice(product_id=lamp, price=Decimal("13.00")))
     await world.fold()
     changes = await world.changes(before)
@@ -157,6 +157,30 @@ async def test_a_batch_records_each_scope_once_at_the_highest_position(world: Wo
     )
     assert first not in {at for at, _ in changes.rows}
     assert changes.checkpoint == third
+
+
+async def test_a_stock_count_only_a_listing_shows_touches_the_product_alone(
+    world: World,
+) -> None:
+    """The search shows a stock count only on the pages that list the product: a
+    stock change that leaves it in stock (or out of it) touches the product's own scope
+    there. It still changes the stats of every category above it, and going out of
+    stock changes what searches find."""
+    shop = await world.category("Shop")
+    lamps = await world.category("Lamps", shop)
+    lamp = await world.product(lamps)  # 3 in stock
+    before = await world.fold()
+    restocked = await world.do(c.AdjustStock(product_id=lamp, delta=2, reason="delivery"))
+    await world.fold()
+    sold_out = await world.do(c.AdjustStock(product_id=lamp, delta=-5, reason="sold"))
+    await world.fold()
+    changes = await world.changes(before)
+    categories = {CATALOG, shop, lamps}
+    if world.projection.name == "product_search":
+        assert _scopes(changes, restocked) == {product_scope(lamp)}
+    else:
+        assert _scopes(changes, restocked) == categories
+    assert _scopes(changes, sold_out) == categories
 
 
 async def test_rows_come_after_the_position_asked_and_up_to_the_checkpoint(world: World) -> None:

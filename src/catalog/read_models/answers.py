@@ -3,7 +3,8 @@
 A search or a category's stats costs a round trip and work in the read store; the
 storefront asks the same few again and again. Each API process keeps the serialized
 answers of such queries, filed under the scope they depend on (the category a search
-is narrowed to, or the whole catalog; the category whose stats they are), and follows
+is narrowed to, or the whole catalog; the category whose stats they are) and, for a
+search, under each product its page shows (whose stock count it lists), and follows
 the read model's scope changes (`catalog.read_models.scopes`): whenever the tracked
 checkpoint advances, it reads what the folds recorded since its cursor, forgets the
 answers of every touched scope and raises the watermark to the checkpoint read with
@@ -32,7 +33,7 @@ import orjson
 from catalog.read_models.documents import Document
 from catalog.read_models.following import follow
 from catalog.read_models.queries import GetCategoryStats, SearchProducts
-from catalog.read_models.scopes import CATALOG, ScopeChanges
+from catalog.read_models.scopes import CATALOG, ScopeChanges, product_scope
 from tandem.answercache import AnswerCache
 from tandem.bus import QueryBus
 from tandem.consistency import VersionWatch
@@ -80,17 +81,25 @@ class Cached(Generic[Q]):
     query: type[Q]
     read_model: str
     scope_of: Callable[[Q], str]
+    # The scopes an answer names besides its query's (the products a page shows).
+    named: Callable[[Any], list[str]] = lambda _answer: []
 
 
 def _search_scope(query: SearchProducts) -> str:
     return query.category or CATALOG
 
 
+def _shown(answer: Any) -> list[str]:
+    """A search answer names each product its page shows: a change only a listing can
+    tell (a stock count) forgets the pages that list the product."""
+    return [product_scope(item["id"]) for item in answer["items"]]
+
+
 def _stats_scope(query: GetCategoryStats) -> str:
     return query.category_id
 
 
-SEARCH = Cached(SearchProducts, "product_search", _search_scope)
+SEARCH = Cached(SearchProducts, "product_search", _search_scope, _shown)
 STATS = Cached(GetCategoryStats, "category_stats", _stats_scope)
 
 
@@ -105,6 +114,7 @@ class CachedAnswers(Generic[Q]):
         scope_of: Callable[[Q], str],
         capacity: int,
         tracked: Any = None,
+        named: Callable[[Any], list[str]] = lambda _answer: [],
     ) -> None:
         # `served`: the copy of the read model served now and its reads (which offer
         # `scope_changes`); `tracked`: the read model as this process follows it, whose
@@ -114,6 +124,7 @@ class CachedAnswers(Generic[Q]):
         self._checkpoint = checkpoint
         self._bus = bus
         self._scope_of = scope_of
+        self._named = named
         self._tracked = tracked
         self._following: Any = None
         self._cursor: Any = None
@@ -147,7 +158,7 @@ class CachedAnswers(Generic[Q]):
         except BaseException:
             self.cache.abandon(fill)
             raise
-        self.cache.finish_fill(fill, result.read_version, answer)
+        self.cache.finish_fill(fill, result.read_version, answer, self._named(result.value))
         return result.read_version, answer
 
     def _went_back(self) -> bool:
@@ -220,6 +231,7 @@ def start(
             spec.scope_of,
             capacity,
             tracked[spec.read_model],
+            spec.named,
         )
         for spec in cached
     }

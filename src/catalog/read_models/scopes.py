@@ -9,7 +9,11 @@ and up to which position it has learnt everything:
 - a category id: answers about that category's subtree (every ancestor of a changed
   product's category, itself included, before and after the change);
 - `CATALOG`: answers not narrowed to a category (every product change touches it);
-- `EVERYTHING`: every answer (a category created or renamed changes names and paths).
+- `EVERYTHING`: every answer (a category created or renamed changes names and paths);
+- a product's own scope (`product_scope`), for a change that only an answer showing
+  that product can tell (a search page that lists its stock): a folds records it
+  instead of the categories where that is all that changed, and an answer names the
+  products it shows, beside the scope of its query.
 
 The newest `RETAINED_BATCHES` batches' rows are kept, older ones trimmed by the fold;
 `ScopeChanges.gap` tells a reader that fell behind to start over.
@@ -23,7 +27,14 @@ from typing import Any
 
 from tandem.answercache import EVERYTHING
 
-__all__ = ["CATALOG", "EVERYTHING", "RETAINED_BATCHES", "ScopeChanges", "product_scopes"]
+__all__ = [
+    "CATALOG",
+    "EVERYTHING",
+    "RETAINED_BATCHES",
+    "ScopeChanges",
+    "product_scope",
+    "product_scopes",
+]
 
 CATALOG = ""
 
@@ -45,6 +56,12 @@ class ScopeChanges:
     cursor: Any  # where the next read goes on from
     gap: bool = False  # records after the cursor asked from may be gone: start over
     rows: list[tuple[int, str]] = field(default_factory=list)  # (position, scope), in order
+
+
+def product_scope(product_id: str) -> str:
+    """The scope of the answers that show this product (no category id, `CATALOG` or
+    `EVERYTHING` starts with `~`)."""
+    return "~p:" + product_id
 
 
 def product_scopes(categories: Iterable[str], ancestors: dict[str, list[str]]) -> set[str]:

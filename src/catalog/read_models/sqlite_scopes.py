@@ -10,7 +10,10 @@ rows exactly up to the checkpoint it reads there.
 A batch's scopes come from the read model itself: the product's category before each
 product event (`category_of`) and after it (the event's `category_id`, if it names one),
 then those categories' ancestors, themselves included (`ancestors_of`), which the fold
-keeps once read: categories never move.
+keeps once read: categories never move. A fold whose answers show a product's stock
+count only where they list the product (the search's pages) says so with `stock_of`:
+a stock adjustment that leaves the product in stock, or out of it, then records the
+product's own scope instead.
 
 Rows more than `RETAINED_POSITIONS` behind the batch are deleted once at least
 `TRIM_EVERY` positions have piled up since the last trim: a delete per batch would cost
@@ -27,7 +30,7 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-from catalog.read_models.scopes import EVERYTHING, ScopeChanges, product_scopes
+from catalog.read_models.scopes import EVERYTHING, ScopeChanges, product_scope, product_scopes
 from tandem.db.sqlite import transaction
 from tandem.messages import StoredEvent
 from tandem.projections import checkpoints
@@ -47,6 +50,8 @@ CategoryOf = Callable[[sqlite3.Connection, str], str | None]
 """The category of a product in the read model (None: not there)."""
 AncestorsOf = Callable[[sqlite3.Connection, str], list[str]]
 """A category's ancestors in the read model, itself included (none: not there)."""
+StockOf = Callable[[sqlite3.Connection, str], int | None]
+"""A product's stock in the read model (None: not there)."""
 
 
 class ScopeLog:
@@ -98,12 +103,14 @@ class ScopeLog:
         category_of: CategoryOf,
         ancestors_of: AncestorsOf,
         known: dict[str, list[str]],
+        stock_of: StockOf | None = None,
     ) -> None:
         """Apply each event (`apply`) and record the scopes the batch touched.
 
         `known`: the ancestors read so far, kept by the fold from batch to batch (a
         category never moves, so they never change; one not in the read model yet is
-        not kept).
+        not kept). `stock_of`: for a fold whose answers show stock counts only on the
+        products they list.
         """
         touched: dict[str, int] = {}
 
@@ -121,6 +128,13 @@ class ScopeLog:
                 apply(tx, event)
                 touched[EVERYTHING] = event.position
                 continue
+            if stock_of is not None and event.type == "StockAdjusted":
+                stock = stock_of(tx, event.aggregate_id)
+                if stock is not None and (stock > 0) == (int(event.data["stock"]) > 0):
+                    apply(tx, event)
+                    if stock != int(event.data["stock"]):
+                        touched[product_scope(event.aggregate_id)] = event.position
+                    continue
             before = category_of(tx, event.aggregate_id)
             apply(tx, event)
             # Only the events that place a product (created, details updated) name a

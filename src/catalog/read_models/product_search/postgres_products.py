@@ -162,7 +162,10 @@ class ProductRun:
             if not diff:
                 continue
             state[pid] = after
-            self.scopes.product(event.position, before["category_id"], after["category_id"])
+            if diff == ["stock"] and (before["stock"] > 0) == (after["stock"] > 0):
+                self.scopes.shown(event.position, pid)
+            else:
+                self.scopes.product(event.position, before["category_id"], after["category_id"])
             if "name" in diff or "description" in diff:
                 own_text.add(pid)
                 retext.add(pid)

@@ -4,9 +4,11 @@ The contract is `catalog.read_models.scopes`'. The fold records, in the transact
 each batch (so with its data and checkpoint), one `(position, scope)` row per scope the
 batch touched, at the last position that touched it (`BatchScopes`): for a product
 event that changed the product, every ancestor of its category before and after the
-change, itself included (from the closure table), and `CATALOG`; for a category event,
-`EVERYTHING`. An event that changes nothing (a price set to the price it had, a
-redelivered creation) alters no answer and records nothing.
+change, itself included (from the closure table), and `CATALOG`; for one that changed
+only its stock, and not whether it is in stock, the product's own scope (only a page
+that lists it shows the count); for a category event, `EVERYTHING`. An event that
+changes nothing (a price set to the price it had, a redelivered creation) alters no
+answer and records nothing.
 
 Now and then (`trim`), all but the newest rows (`ROWS_PER_BATCH` for each of
 `RETAINED_BATCHES` batches) are deleted and the highest position deleted up to is kept
@@ -19,7 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from catalog.read_models.product_search.postgres_schema import SearchTables
-from catalog.read_models.scopes import CATALOG, EVERYTHING, ScopeChanges
+from catalog.read_models.scopes import CATALOG, EVERYTHING, ScopeChanges, product_scope
 
 if TYPE_CHECKING:
     from tandem.db.postgres import Connection
@@ -30,13 +32,19 @@ class BatchScopes:
 
     def __init__(self) -> None:
         self.categories: dict[str, int] = {}  # a product's category, before or after
-        self.whole: dict[str, int] = {}  # CATALOG and EVERYTHING
+        self.whole: dict[str, int] = {}  # CATALOG, EVERYTHING, products' own
 
     def product(self, position: int, *categories: str) -> None:
         """A product event at `position` changed a product in these categories."""
         for category in categories:
             self.categories[category] = max(position, self.categories.get(category, 0))
         self.whole[CATALOG] = max(position, self.whole.get(CATALOG, 0))
+
+    def shown(self, position: int, product_id: str) -> None:
+        """A product event at `position` changed what only a page showing the product
+        tells (its stock count)."""
+        scope = product_scope(product_id)
+        self.whole[scope] = max(position, self.whole.get(scope, 0))
 
     def everything(self, position: int) -> None:
         """A category event at `position`: every answer may have changed."""

@@ -226,6 +226,11 @@ def _category_of(tx: sqlite3.Connection, product_id: str) -> str | None:
     return None if row is None else str(row[0])
 
 
+def _stock_of(tx: sqlite3.Connection, product_id: str) -> int | None:
+    row = tx.execute("SELECT stock FROM ps_products WHERE id = ?", (product_id,)).fetchone()
+    return None if row is None else int(row[0])
+
+
 def _ancestors_of(tx: sqlite3.Connection, category_id: str) -> list[str]:
     rows = tx.execute(
         "SELECT ancestor FROM ps_category_closure WHERE descendant = ?", (category_id,)
@@ -251,7 +256,9 @@ class ProductSearchProjection(Projection[sqlite3.Connection]):
         self._ancestors: dict[str, list[str]] = {}
 
     def apply_batch(self, tx: sqlite3.Connection, events: list[StoredEvent]) -> None:
-        SCOPES.apply_batch(tx, events, self.apply, _category_of, _ancestors_of, self._ancestors)
+        SCOPES.apply_batch(
+            tx, events, self.apply, _category_of, _ancestors_of, self._ancestors, _stock_of
+        )
 
     def settle(self, tx: sqlite3.Connection) -> list[str]:
         """Merge the FTS index into one segment once a catch-up has left it in many.
