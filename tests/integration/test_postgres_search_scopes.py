@@ -113,9 +113,8 @@ async def test_a_stock_count_only_a_listing_shows_touches_the_product_alone(
     await both.fold()
     rows = (await _changes(both, before)).rows
     categories = [CATALOG, shop.shoes, shop.running, shop.trail]
-    assert rows == [(restocked, product_scope(shop.runner))] + sorted(
-        (sold_out, s) for s in categories
-    )
+    sold = sorted((sold_out, s) for s in categories)
+    assert rows == [(restocked, product_scope(shop.runner)), *sold]
 
 
 async def test_the_first_fold_records_everything_it_built(both: Both) -> None:
