@@ -49,4 +49,7 @@ class Log:
         return self.event("ProductCreated", id, data)
 
     def price(self, id: str, price: str) -> StoredEvent:
-        return self.event("PriceChanged", id, {"price": price})
+        return self.event("PriceChanged", id, {"price": price, "currency": "USD"})
+
+    def stock(self, id: str, stock: int) -> StoredEvent:
+        return self.event("StockAdjusted", id, {"stock": stock, "delta": 0, "reason": "count"})
