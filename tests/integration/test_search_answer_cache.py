@@ -145,7 +145,7 @@ async def test_a_stock_count_forgets_the_pages_that_show_the_product_only(
     await harness.apply([harness.log.stock(ids[1], 9)])  # on the page
     await harness.caught_up()
     assert not _cached(harness, cheapest_lamps)
-    version, body = await harness.search.answer(cheapest_lamps, 0, 2.0)
+    _, body = await harness.search.answer(cheapest_lamps, 0, 2.0)
     assert orjson.loads(body.body)["items"][1]["stock"] == 9
     assert body.body == await harness.uncached(cheapest_lamps)
 
