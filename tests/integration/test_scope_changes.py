@@ -85,6 +85,11 @@ class World:
     async def changes(self, after: int | None) -> ScopeChanges:
         return await self.reads.scope_changes(after)
 
+    async def cursor(self) -> int:
+        """Where a reader that starts now stands."""
+        found: int = (await self.changes(None)).cursor
+        return found
+
 
 @pytest.fixture(params=sorted(MODELS))
 async def world(
@@ -109,13 +114,15 @@ async def test_a_product_change_touches_its_categorys_ancestors_and_the_catalog(
     desk = await world.category("Desk", lamps)
     other = await world.category("Other")
     product = await world.product(desk)
-    before = await world.fold()
+    await world.fold()
+    before = await world.cursor()
     changed = await world.do(c.ChangePrice(product_id=product, price=Decimal("12.00")))
     await world.fold()
     changes = await world.changes(before)
     assert changes.rows == sorted((changed, s) for s in (CATALOG, shop, lamps, desk))
     assert other not in _scopes(changes, changed)
-    assert (changes.checkpoint, changes.cursor, changes.gap) == (changed, changed, False)
+    assert (changes.checkpoint, changes.gap) == (changed, False)
+    assert (await world.changes(changes.cursor)).rows == []
 
 
 async def test_a_move_touches_the_categories_before_and_after(world: World) -> None:
@@ -123,7 +130,8 @@ async def test_a_move_touches_the_categories_before_and_after(world: World) -> N
     lamps = await world.category("Lamps", shop)
     garden = await world.category("Garden")
     product = await world.product(lamps)
-    before = await world.fold()
+    await world.fold()
+    before = await world.cursor()
     moved = await world.do(
         c.UpdateProductDetails(product_id=product, category_id=garden, name="Lamp")
     )
@@ -146,7 +154,8 @@ async def test_a_batch_records_each_scope_once_at_the_highest_position(world: Wo
     lamps = await world.category("Lamps", shop)
     chairs = await world.category("Chairs", shop)
     lamp, chair = await world.product(lamps), await world.product(chairs)
-    before = await world.fold()
+    await world.fold()
+    before = await world.cursor()
     first = await world.do(c.ChangePrice(product_id=lamp, price=Decimal("11.00")))
     second = await world.do(c.ChangePrice(product_id=chair, price=Decimal("9.00")))
     third = await world.do(c.ChangePrice(product_id=lamp, price=Decimal("13.00")))
@@ -169,7 +178,8 @@ async def test_a_stock_count_only_a_listing_shows_touches_the_product_alone(
     shop = await world.category("Shop")
     lamps = await world.category("Lamps", shop)
     lamp = await world.product(lamps)  # 3 in stock
-    before = await world.fold()
+    await world.fold()
+    before = await world.cursor()
     restocked = await world.do(c.AdjustStock(product_id=lamp, delta=2, reason="delivery"))
     await world.fold()
     sold_out = await world.do(c.AdjustStock(product_id=lamp, delta=-5, reason="sold"))
@@ -183,7 +193,7 @@ async def test_a_stock_count_only_a_listing_shows_touches_the_product_alone(
     assert _scopes(changes, sold_out) == categories
 
 
-async def test_rows_come_after_the_position_asked_and_up_to_the_checkpoint(world: World) -> None:
+async def test_rows_come_in_the_order_written_after_the_cursor_asked(world: World) -> None:
     shop = await world.category("Shop")
     product = await world.product(shop)
     checkpoint = await world.fold()
@@ -191,41 +201,62 @@ async def test_rows_come_after_the_position_asked_and_up_to_the_checkpoint(world
     assert everything.checkpoint == checkpoint
     assert [at for at, _ in everything.rows] == sorted(at for at, _ in everything.rows)
     assert all(0 < at <= checkpoint for at, _ in everything.rows)
-    assert (await world.changes(checkpoint)).rows == []
+    assert (await world.changes(everything.cursor)).rows == []
     await world.do(c.ChangePrice(product_id=product, price=Decimal("2.00")))
-    assert (await world.changes(checkpoint)).rows == []  # not folded yet
+    assert (await world.changes(everything.cursor)).rows == []  # not folded yet
+
+
+async def test_a_parked_event_applied_again_comes_after_the_cursor(world: World) -> None:
+    """A parked event, folded late at its own older position, is still read by a reader
+    whose cursor passed the newer events folded before it."""
+    shop = await world.category("Shop")
+    lamps = await world.category("Lamps", shop)
+    lamp, chair = await world.product(lamps), await world.product(shop)
+    await world.fold()
+    parked = await world.do(c.ChangePrice(product_id=lamp, price=Decimal("12.00")))
+    later = await world.do(c.ChangePrice(product_id=chair, price=Decimal("7.00")))
+    events = [e for e in await all_events(world.cat) if e.position > world.folded]
+    await world.store.apply(world.projection, [e for e in events if e.position != parked])
+    reader = await world.changes(0)
+    assert reader.checkpoint == later and _scopes(reader, parked) == set()
+
+    await world.store.apply_parked(world.projection, [e for e in events if e.position == parked])
+    retried = await world.changes(reader.cursor)
+    assert not retried.gap and retried.checkpoint == later
+    assert retried.rows == sorted((parked, s) for s in (CATALOG, shop, lamps))
 
 
 async def test_old_rows_are_trimmed_now_and_then_and_the_trim_remembered(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sqlite_scopes, "RETAINED_POSITIONS", 4)
+    monkeypatch.setattr(sqlite_scopes, "RETAINED_ROWS", 4)
     monkeypatch.setattr(sqlite_scopes, "TRIM_EVERY", 3)
     shop = await world.category("Shop")
     product = await world.product(shop)
     await world.fold()
-    assert not (await world.changes(0)).gap  # nothing 3 positions past the retention yet
+    start = await world.cursor()
+    assert not (await world.changes(0)).gap  # not 3 rows past the retention yet
     positions = []
     for cents in range(5):
         positions.append(await world.do(c.ChangePrice(product_id=product, price=Decimal(cents))))
         await world.fold()
     assert (await world.changes(0)).gap
-    # The lowest position a reader may be at and miss nothing: where the trim reached.
-    cut = head = (await world.changes(None)).checkpoint
-    while cut > 1 and not (await world.changes(cut - 1)).gap:
+    # The lowest cursor a reader may be at and miss nothing: where the trim reached.
+    cut = head = await world.cursor()
+    while cut > 0 and not (await world.changes(cut - 1)).gap:
         cut -= 1
-    assert cut <= head - 4
+    assert start < cut <= head - 4
     kept = await world.changes(cut)
-    assert not kept.gap and all(at > cut for at, _ in kept.rows)
+    assert not kept.gap and len(kept.rows) == head - cut
     assert (positions[-1], CATALOG) in kept.rows
 
 
-async def test_a_copy_folded_before_the_scope_tables_starts_trimmed_at_its_checkpoint(
-    world: World,
-) -> None:
+async def test_tables_made_anew_are_a_gap_to_a_reader_past_them(world: World) -> None:
     shop = await world.category("Shop")
     await world.product(shop)
     checkpoint = await world.fold()
+    cursor = await world.cursor()
+    assert cursor > 0
     conn = sqlite3.connect(world.store.path)
     try:
         for suffix in sqlite_scopes.TABLE_SUFFIXES:
@@ -233,10 +264,10 @@ async def test_a_copy_folded_before_the_scope_tables_starts_trimmed_at_its_check
         conn.commit()
     finally:
         conn.close()
-    await world.store.setup(world.projection)  # what a start of this release does
-    changes = await world.changes(0)
+    await world.store.setup(world.projection)  # what a start does
+    changes = await world.changes(cursor)
     assert (changes.checkpoint, changes.gap, changes.rows) == (checkpoint, True, [])
-    assert not (await world.changes(checkpoint)).gap
+    assert not (await world.changes(await world.cursor())).gap
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])

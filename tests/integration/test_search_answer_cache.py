@@ -187,9 +187,7 @@ async def _concurrent(changes: list[Change], seed: int) -> None:
         truth: dict[int, list[bytes]] = {}
 
         async def record() -> None:
-            truth[harness.status.checkpoint.value] = [
-                await harness.uncached(q) for q in QUERIES
-            ]
+            truth[harness.status.checkpoint.value] = [await harness.uncached(q) for q in QUERIES]
 
         await record()
         started = [harness.status.checkpoint.value]

@@ -48,14 +48,16 @@ class ScopeChanges:
     """What a read model recorded after a cursor, read in one snapshot.
 
     A reader asks from `None` (from now: no rows, the cursor where it stands), then from
-    each answer's `cursor`. The cursor is the store's own (a position, a stream entry):
-    records of an event applied late (a parked event retried) still come after it.
+    each answer's `cursor`. The cursor is the store's own (a row number, a stream
+    entry), in the order records were written, not by event position: records of an
+    event applied late (a parked event retried) still come after it.
     """
 
     checkpoint: int  # the read model's checkpoint in that snapshot
     cursor: Any  # where the next read goes on from
     gap: bool = False  # records after the cursor asked from may be gone: start over
-    rows: list[tuple[int, str]] = field(default_factory=list)  # (position, scope), in order
+    # (position, scope), in the order written
+    rows: list[tuple[int, str]] = field(default_factory=list)
 
 
 def product_scope(product_id: str) -> str:

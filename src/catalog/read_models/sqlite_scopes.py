@@ -1,11 +1,14 @@
 """The scope changes a SQLite fold records beside its read model (`catalog.read_models.scopes`).
 
 The product-search and category-stats folds on SQLite each keep two tables of their own:
-`<prefix>_scope_changes`, one `(position, scope)` row per scope a batch touched (at the
-highest position in the batch that touched it), and `<prefix>_scope_trims`, one row with
-the highest position up to which rows were trimmed. Both are written in the batch's
-transaction, beside the read model and its checkpoint, so a reader of one snapshot sees
-rows exactly up to the checkpoint it reads there.
+`<prefix>_scope_changes`, one `(seq, position, scope)` row per scope a batch touched (at
+the highest position in the batch that touched it), numbered in the order written, and
+`<prefix>_scope_trims`, one row with the highest number up to which rows were trimmed.
+Both are written in the batch's transaction, beside the read model and its checkpoint,
+so a reader of one snapshot sees rows exactly up to the checkpoint it reads there.
+Readers follow the numbers (the file has one writer, so numbers are taken in commit
+order): a parked event applied again later records its scopes at its own, older
+position, after rows of newer ones.
 
 A batch's scopes come from the read model itself: the product's category before each
 product event (`category_of`) and after it (the event's `category_id`, if it names one),
@@ -15,13 +18,9 @@ count only where they list the product (the search's pages) says so with `stock_
 a stock adjustment that leaves the product in stock, or out of it, then records the
 product's own scope instead.
 
-Rows more than `RETAINED_POSITIONS` behind the batch are deleted once at least
-`TRIM_EVERY` positions have piled up since the last trim: a delete per batch would cost
-a statement per command on the embedded profile's sync copies.
-
-A copy that existed before these tables (folded by an earlier release) has no rows for
-its history: its trims row starts at its checkpoint, so a reader that wants history from
-before knows to start over.
+All but the newest `RETAINED_ROWS` rows are deleted once at least `TRIM_EVERY` more have
+piled up: a delete per batch would cost a statement per command on the embedded
+profile's sync copies.
 """
 
 from __future__ import annotations
@@ -35,9 +34,8 @@ from tandem.db.sqlite import transaction
 from tandem.messages import StoredEvent
 from tandem.projections import checkpoints
 
-# Rows this many positions behind a batch may be trimmed (the SQLite log's positions
-# count events, one by one), once this many positions have piled up since the last trim.
-RETAINED_POSITIONS = 200_000
+# All but the newest this many rows may be trimmed, once this many more have piled up.
+RETAINED_ROWS = 200_000
 TRIM_EVERY = 10_000
 # What the scope tables' names end with: they record batches, not folded state, so two
 # copies of one log folded in different batches hold the same read model, not the same
@@ -72,28 +70,24 @@ class ScopeLog:
         return (
             f"""
             CREATE TABLE IF NOT EXISTS {self.changes} (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
                 position INTEGER NOT NULL,
-                scope TEXT NOT NULL,
-                PRIMARY KEY (position, scope)
-            ) WITHOUT ROWID
+                scope TEXT NOT NULL
+            )
             """,
             f"""
             CREATE TABLE IF NOT EXISTS {self.trims} (
                 one INTEGER PRIMARY KEY CHECK (one = 1),
-                position INTEGER NOT NULL
+                seq INTEGER NOT NULL
             )
             """,
         )
 
-    def setup(self, tx: sqlite3.Connection, *, folded: bool) -> None:
-        """Create the tables if missing; `folded`: the read model already holds data
-        (so its history, up to the checkpoint, has no rows)."""
+    def setup(self, tx: sqlite3.Connection) -> None:
+        """Create the tables if missing."""
         for statement in self.schema():
             tx.execute(statement)
-        if tx.execute(f"SELECT 1 FROM {self.trims}").fetchone() is not None:
-            return
-        trimmed = checkpoints.load(tx, self._projection) if folded else 0
-        tx.execute(f"INSERT INTO {self.trims} (one, position) VALUES (1, ?)", (trimmed,))
+        tx.execute(f"INSERT OR IGNORE INTO {self.trims} (one, seq) VALUES (1, 0)")
 
     def apply_batch(
         self,
@@ -145,51 +139,51 @@ class ScopeLog:
             for scope in product_scopes(categories, closure):
                 touched[scope] = event.position
         if touched:
-            self._record(tx, touched, events[-1].position)
+            self._record(tx, touched)
 
-    def _record(self, tx: sqlite3.Connection, touched: dict[str, int], last: int) -> None:
-        tx.executemany(
-            f"INSERT OR IGNORE INTO {self.changes} (position, scope) VALUES (?, ?)",
-            [(position, scope) for scope, position in touched.items()],
-        )
-        row = tx.execute(f"SELECT position FROM {self.trims}").fetchone()
+    def _record(self, tx: sqlite3.Connection, touched: dict[str, int]) -> None:
+        rows = sorted((position, scope) for scope, position in touched.items())
+        tx.executemany(f"INSERT INTO {self.changes} (position, scope) VALUES (?, ?)", rows)
+        last = int(tx.execute(f"SELECT max(seq) FROM {self.changes}").fetchone()[0])
+        row = tx.execute(f"SELECT seq FROM {self.trims}").fetchone()
         trimmed = int(row[0]) if row is not None else 0
-        cutoff = last - RETAINED_POSITIONS
+        cutoff = last - RETAINED_ROWS
         if cutoff - trimmed >= TRIM_EVERY:
-            tx.execute(f"DELETE FROM {self.changes} WHERE position <= ?", (cutoff,))
-            tx.execute(
-                f"INSERT INTO {self.trims} (one, position) VALUES (1, ?)"
-                " ON CONFLICT (one) DO UPDATE SET position = excluded.position",
-                (cutoff,),
-            )
+            tx.execute(f"DELETE FROM {self.changes} WHERE seq <= ?", (cutoff,))
+            tx.execute(f"UPDATE {self.trims} SET seq = ?", (cutoff,))
 
     def read(self, conn: sqlite3.Connection, after: int | None) -> ScopeChanges:
-        """The checkpoint, whether rows past `after` may have been trimmed, and those
-        rows, from one read transaction of `conn`; from `None`, no rows and the cursor
-        at the checkpoint. The cursor is the checkpoint read.
+        """The checkpoint, whether rows past the cursor `after` may be gone, and those
+        rows in the order written, from one read transaction of `conn`; from `None`, no
+        rows and the cursor at the newest row. The cursor is a row number (`seq`); one
+        beyond the newest row (the table was made anew) is a gap too.
 
         A copy served as another version of the projection built it (outdated, until a
         rebuild switches) may have no scope tables; nothing folds into it, so it answers
-        with no rows, and a gap to a reader behind its checkpoint: it starts over.
+        with no rows (and a gap to a reader that followed rows elsewhere).
         """
         with transaction(conn, immediate=False):
             checkpoint = checkpoints.load(conn, self._projection)
-            since = checkpoint if after is None else after
             try:
-                row = conn.execute(f"SELECT position FROM {self.trims}").fetchone()
+                row = conn.execute(
+                    f"SELECT t.seq, max(t.seq, coalesce((SELECT max(seq) FROM {self.changes}), 0))"
+                    f" FROM {self.trims} t"
+                ).fetchone()
             except sqlite3.OperationalError as exc:
                 if "no such table" not in str(exc):
                     raise
-                return ScopeChanges(checkpoint, max(checkpoint, since), since < checkpoint)
+                return ScopeChanges(checkpoint, 0, (after or 0) > 0)
+            trimmed, newest = (int(row[0]), int(row[1])) if row is not None else (0, 0)
+            if after is None:
+                return ScopeChanges(checkpoint, newest)
             rows: list[Any] = conn.execute(
-                f"SELECT position, scope FROM {self.changes} WHERE position > ?"
-                " AND position <= ? ORDER BY position, scope",
-                (since, checkpoint),
+                f"SELECT seq, position, scope FROM {self.changes} WHERE seq > ? ORDER BY seq",
+                (after,),
             ).fetchall()
-        trimmed = int(row[0]) if row is not None else 0
+        cursor = int(rows[-1][0]) if rows else after
         return ScopeChanges(
             checkpoint,
-            max(checkpoint, since),
-            trimmed > since,
-            [(int(r[0]), str(r[1])) for r in rows],
+            cursor,
+            trimmed > after or after > newest,
+            [(int(r[1]), str(r[2])) for r in rows],
         )

@@ -111,10 +111,9 @@ async def fold_past(
 
 def apply_again(tx: Cursor, projection: Projection[Any], events: list[StoredEvent]) -> None:
     """Apply parked events (at or below the checkpoint) without touching the checkpoint:
-    a dead letter retried after a fix."""
-    for event in events:
-        if event.type in projection.event_types:
-            projection.apply(tx, event)
+    a dead letter retried after a fix. One batch, as a fold applies them: a projection
+    that records something per batch (which answers it changed) records them too."""
+    apply_handled(tx, projection, events)
 
 
 async def fold_again(tx: Any, projection: AsyncProjection[Any], events: list[StoredEvent]) -> None:

@@ -157,8 +157,7 @@ class CategoryStatsProjection(Projection[sqlite3.Connection]):
 
     def setup(self, tx: sqlite3.Connection) -> None:
         run_script(tx, SCHEMA)
-        folded = tx.execute("SELECT 1 FROM cs_categories LIMIT 1").fetchone() is not None
-        SCOPES.setup(tx, folded=folded)
+        SCOPES.setup(tx)
 
     def __init__(self) -> None:
         # Each category's ancestors, once read: the scope changes need them per event.

@@ -150,7 +150,7 @@ class PostgresSearchReads:
             return await run_search(conn, planned, self._tables)
 
     async def scope_changes(self, after: int | None = None) -> ScopeChanges:
-        """The scopes changed past position `after`, up to the model's checkpoint, read
+        """The scopes changed past the cursor `after`, with the model's checkpoint, read
         in one snapshot (see `catalog.read_models.scopes`)."""
         async with self._pool.acquire() as conn:
             return await read_scope_changes(conn, self._tables, self._checkpoint, after)

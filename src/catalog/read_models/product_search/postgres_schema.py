@@ -130,20 +130,21 @@ def schema(t: SearchTables) -> tuple[str, ...]:
         # Every lexeme of text ever indexed (`postgres_vocabulary`), in byte order, so
         # the words beginning with a prefix are one range of the primary key.
         f'CREATE TABLE IF NOT EXISTS {t.vocabulary} (word TEXT COLLATE "C" PRIMARY KEY)',
-        # Which answers each batch may have altered (`postgres_scopes`), and up to which
-        # position rows may have been trimmed (one row).
+        # Which answers each batch may have altered (`postgres_scopes`), numbered in the
+        # order they were written, and up to which number rows may have been trimmed
+        # (one row).
         f"""
         CREATE TABLE IF NOT EXISTS {t.changes} (
+            seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
             position BIGINT NOT NULL,
-            scope TEXT COLLATE "C" NOT NULL,
-            PRIMARY KEY (position, scope)
+            scope TEXT COLLATE "C" NOT NULL
         )
         """,
         f"""
         CREATE TABLE IF NOT EXISTS {t.trimmed} (
             one BOOLEAN PRIMARY KEY DEFAULT true CHECK (one),
-            position BIGINT NOT NULL
+            seq BIGINT NOT NULL
         )
         """,
-        f"INSERT INTO {t.trimmed} (position) VALUES (0) ON CONFLICT DO NOTHING",
+        f"INSERT INTO {t.trimmed} (seq) VALUES (0) ON CONFLICT DO NOTHING",
     )

@@ -10,10 +10,16 @@ that lists it shows the count); for a category event, `EVERYTHING`. An event tha
 changes nothing (a price set to the price it had, a redelivered creation) alters no
 answer and records nothing.
 
+Rows are numbered (`seq`) in the order they are written, and readers follow the
+numbers, not the positions: a parked event applied again later records its scopes at
+its own, older position, after rows of newer ones. Every transaction that writes rows
+holds the read model's checkpoint row from its start (`apply_past`, `apply_parked`), so
+numbers are taken in commit order and a reader never passes one still to come.
+
 Now and then (`trim`), all but the newest rows (`ROWS_PER_BATCH` for each of
-`RETAINED_BATCHES` batches) are deleted and the highest position deleted up to is kept
-in a one-row table, so a reader whose
-last position is below it knows it may have missed rows (`read_scope_changes`).
+`RETAINED_BATCHES` batches) are deleted and the highest number deleted up to is kept in
+a one-row table, so a reader whose cursor is below it knows it may have missed rows
+(`read_scope_changes`).
 """
 
 from __future__ import annotations
@@ -59,12 +65,12 @@ class BatchScopes:
         categories = sorted(self.categories)
         whole = sorted(self.whole)
         await tx.execute(
-            f"INSERT INTO {t.changes} (position, scope)"
-            " SELECT max(u.position), coalesce(cl.ancestor, u.category)"
+            f"INSERT INTO {t.changes} (position, scope) SELECT * FROM ("
+            " SELECT max(u.position) AS position, coalesce(cl.ancestor, u.category) AS scope"
             " FROM unnest($1::text[], $2::bigint[]) AS u(category, position)"
             f" LEFT JOIN {t.closure} cl ON cl.descendant = u.category GROUP BY 2"
             " UNION ALL SELECT * FROM unnest($3::bigint[], $4::text[])"
-            " ON CONFLICT DO NOTHING",
+            ") touched ORDER BY position, scope",
             categories,
             [self.categories[c] for c in categories],
             [self.whole[s] for s in whole],
@@ -73,14 +79,11 @@ class BatchScopes:
 
 
 async def trim(tx: Connection, t: SearchTables, retained: int) -> None:
-    """Delete all but the newest `retained` rows (whole positions: a position is kept or
-    gone with every row of it), and keep the highest position rows were deleted up to."""
+    """Delete all but the newest `retained` rows, and keep the highest number deleted."""
     await tx.execute(
-        f"WITH edge AS (SELECT position FROM {t.changes} ORDER BY position DESC"
-        "  OFFSET $1 LIMIT 1),"
-        f" gone AS (DELETE FROM {t.changes} WHERE position <= (SELECT position FROM edge))"
-        f" UPDATE {t.trimmed} SET position = edge.position FROM edge"
-        f" WHERE {t.trimmed}.position < edge.position",
+        f"WITH edge AS (SELECT seq FROM {t.changes} ORDER BY seq DESC OFFSET $1 LIMIT 1),"
+        f" gone AS (DELETE FROM {t.changes} WHERE seq <= (SELECT seq FROM edge))"
+        f" UPDATE {t.trimmed} SET seq = edge.seq FROM edge WHERE {t.trimmed}.seq < edge.seq",
         retained,
     )
 
@@ -88,25 +91,31 @@ async def trim(tx: Connection, t: SearchTables, retained: int) -> None:
 async def read_scope_changes(
     conn: Connection, t: SearchTables, checkpoint: str, after: int | None
 ) -> ScopeChanges:
-    """The read model's checkpoint, whether rows past `after` may have been trimmed, and
-    those rows up to the checkpoint, ascending, in one statement (one snapshot: every
-    row the checkpoint covers is committed with it). From `None`: no rows, the cursor
-    at the checkpoint. The cursor is the checkpoint read."""
+    """The read model's checkpoint, whether rows past the cursor `after` may be gone, and
+    those rows in the order written, in one statement (one snapshot: every row in it is
+    committed with the checkpoint read, or with a parked event's data). From `None`: no
+    rows, the cursor at the newest row. The cursor is a row number (`seq`).
+
+    A cursor beyond the newest row (the table was made anew) is a gap too."""
     row = await conn.fetchrow(
-        "SELECT cp.position AS checkpoint, tr.position AS trimmed,"
-        f" array(SELECT ch.position FROM {t.changes} ch"
-        "  WHERE ch.position > coalesce($2, cp.position) AND ch.position <= cp.position"
-        "  ORDER BY ch.position, ch.scope) AS positions,"
-        f" array(SELECT ch.scope FROM {t.changes} ch"
-        "  WHERE ch.position > coalesce($2, cp.position) AND ch.position <= cp.position"
-        "  ORDER BY ch.position, ch.scope) AS scopes"
+        "SELECT cp.position AS checkpoint, tr.seq AS trimmed,"
+        f" greatest((SELECT max(seq) FROM {t.changes}), tr.seq) AS newest,"
+        f" array(SELECT ch.position FROM {t.changes} ch WHERE ch.seq > $2 ORDER BY ch.seq)"
+        "  AS positions,"
+        f" array(SELECT ch.scope FROM {t.changes} ch WHERE ch.seq > $2 ORDER BY ch.seq)"
+        "  AS scopes,"
+        f" (SELECT max(seq) FROM {t.changes} ch WHERE ch.seq > $2) AS reached"
         " FROM (SELECT coalesce((SELECT position FROM tandem_checkpoints WHERE name = $1), 0)"
         f" AS position) cp CROSS JOIN {t.trimmed} tr",
         checkpoint,
-        after,
+        # From now: past the newest row (no row has a number that large).
+        after if after is not None else 2**62,
     )
     assert row is not None, "the setup writes the one row of the trimmed table"
+    newest = int(row["newest"])
+    if after is None:
+        return ScopeChanges(int(row["checkpoint"]), newest)
     rows = list(zip(row["positions"], row["scopes"], strict=True))
-    reached = int(row["checkpoint"])
-    gap = after is not None and int(row["trimmed"]) > after
-    return ScopeChanges(reached, max(reached, after or 0), gap, rows)
+    gap = int(row["trimmed"]) > after or after > newest
+    cursor = after if row["reached"] is None else int(row["reached"])
+    return ScopeChanges(int(row["checkpoint"]), cursor, gap, rows)

@@ -248,8 +248,7 @@ class ProductSearchProjection(Projection[sqlite3.Connection]):
     def setup(self, tx: sqlite3.Connection) -> None:
         for statement in SCHEMA:
             tx.execute(statement)
-        folded = tx.execute("SELECT 1 FROM ps_categories LIMIT 1").fetchone() is not None
-        SCOPES.setup(tx, folded=folded)
+        SCOPES.setup(tx)
 
     def __init__(self) -> None:
         # Each category's ancestors, once read: the scope changes need them per event.
