@@ -3,7 +3,8 @@
 Latency histograms are fed by the buses' `timing` middleware (by message name and
 outcome). Everything about projections is read at scrape time from the same rows as
 `/status`, so the two never disagree and nothing is counted twice; so is the progress
-of blue/green rebuilds, from the rows `Rebuild.describe()` gives.
+of blue/green rebuilds, from the rows `Rebuild.describe()` gives, and the counters of
+in-process caches (hits, misses, entries, drops), from the caches themselves.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 
 StatusRows = Callable[[], list[dict[str, Any]]]
 RebuildRows = Callable[[], list[dict[str, Any]]]
+CacheRows = Callable[[], list[tuple[str, Any]]]
+"""(name, cache) pairs: anything with `hits`, `misses`, `drops` and a length."""
 Reading = Callable[[], int]
 
 
@@ -69,6 +72,10 @@ class Metrics:
     def watch_rebuilds(self, rebuilds: RebuildRows) -> None:
         """Report blue/green rebuilds (rows of `Rebuild.describe()`) at every scrape."""
         self.registry.register(_RebuildCollector(rebuilds))
+
+    def watch_caches(self, caches: CacheRows) -> None:
+        """Report in-process caches (`caches()` names them) at every scrape."""
+        self.registry.register(_CacheCollector(caches))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -124,6 +131,37 @@ class _ProjectionCollector(Collector):
             letters.add_metric(name, row.get("dead_letters", 0))
             state.add_metric([str(row["name"]), str(row["state"])], 1)
         yield from (checkpoint, lag_events, lag_seconds, applied, letters, state)
+
+
+class _CacheCollector(Collector):
+    def __init__(self, caches: CacheRows) -> None:
+        self._caches = caches
+
+    def collect(self) -> Iterator[Any]:
+        labels = ["cache"]
+        hits = CounterMetricFamily(
+            "tandem_cache_hits", "Reads answered from the in-process cache.", labels=labels
+        )
+        misses = CounterMetricFamily(
+            "tandem_cache_misses",
+            "Reads the in-process cache could not answer (absent, or older than asked).",
+            labels=labels,
+        )
+        drops = CounterMetricFamily(
+            "tandem_cache_drops",
+            "Times the cache was emptied and stopped serving until it followed its read"
+            " model again.",
+            labels=labels,
+        )
+        entries = GaugeMetricFamily(
+            "tandem_cache_entries", "Entries the cache holds now.", labels=labels
+        )
+        for name, cache in self._caches():
+            hits.add_metric([name], cache.hits)
+            misses.add_metric([name], cache.misses)
+            drops.add_metric([name], cache.drops)
+            entries.add_metric([name], len(cache))
+        yield from (hits, misses, drops, entries)
 
 
 class _RebuildCollector(Collector):

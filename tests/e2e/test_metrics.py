@@ -68,6 +68,39 @@ def test_metrics_report_latency_by_name_and_outcome_and_every_projection(
     assert "tandem_query_seconds" in metrics
 
 
+def test_metrics_count_the_in_process_caches_hits_and_misses(server: Deployment) -> None:
+    skip_without_projections(server, "the caches follow read models")
+    with httpx.Client(base_url=server.url, headers=ADMIN) as client:
+        created = client.post("/categories", json={"name": "Counted"})
+        assert created.status_code == 201
+        stats = f"/categories/{created.json()['id']}/stats"
+        version = created.json()["version"]
+        # With several API processes behind one URL, read until one has hit its cache.
+        for _ in range(20):
+            for _ in range(5):
+                assert client.get(stats, params={"min_version": version}).status_code == 200
+            caches = _scrape(client)
+            if _value(
+                caches["tandem_cache_hits"], "tandem_cache_hits_total", cache="GetCategoryStats"
+            ):
+                break
+    named = {
+        family: {ls["cache"] for _, ls, _ in caches[family]}
+        for family in ("tandem_cache_hits", "tandem_cache_misses", "tandem_cache_drops")
+    }
+    assert len({frozenset(names) for names in named.values()}) == 1
+    assert "product_detail" in named["tandem_cache_hits"]
+    if "GetCategoryStats" not in named["tandem_cache_hits"]:
+        pytest.skip("stats folded in the write transaction (level 2) are not cached")
+    assert "SearchProducts" in named["tandem_cache_hits"]
+    hits = _value(caches["tandem_cache_hits"], "tandem_cache_hits_total", cache="GetCategoryStats")
+    misses = _value(
+        caches["tandem_cache_misses"], "tandem_cache_misses_total", cache="GetCategoryStats"
+    )
+    assert hits >= 1 and misses >= 1  # the first read filled it
+    assert _value(caches["tandem_cache_entries"], "tandem_cache_entries", cache="GetCategoryStats")
+
+
 REBUILD_FAMILIES = (
     "tandem_rebuild_checkpoint",
     "tandem_rebuild_head",

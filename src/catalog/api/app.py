@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -55,6 +56,7 @@ def create_app(catalog: Runtime, tokens: TokenVerifier) -> FastAPI:
     app.state.tokens = tokens
     # Read at every scrape, so rebuilds started later are reported.
     catalog.metrics.watch_rebuilds(lambda: [r.describe() for r in catalog.rebuilds.values()])
+    catalog.metrics.watch_caches(lambda: _caches(catalog))
     problems.install(app, outages=driver_errors(load=catalog.settings.services))
     links.install(app)
     app.include_router(commands.router)
@@ -68,3 +70,12 @@ def create_app(catalog: Runtime, tokens: TokenVerifier) -> FastAPI:
     app.add_middleware(BodyLimit)
     app.add_middleware(HotReads, catalog=catalog)
     return app
+
+
+def _caches(catalog: Runtime) -> list[tuple[str, Any]]:
+    """The process's caches by name: product documents, then answers by query type."""
+    found: list[tuple[str, Any]] = []
+    if catalog.detail_cache is not None:
+        found.append(("product_detail", catalog.detail_cache.cache))
+    found += [(query.__name__, cached.cache) for query, cached in catalog.answers.items()]
+    return found
