@@ -173,6 +173,7 @@ def run(
         out["reads"] = open_loop.run(url, rate=read_rate, seconds=seconds, paths=paths)
 
     reader = threading.Thread(target=reads)
+    before = cache_counts(url)
     t0 = time.perf_counter()
     reader.start()
     time.sleep(open_loop.LEAD_S)  # the reads' timetable starts this much after wrk
@@ -181,6 +182,7 @@ def run(
     time.sleep(2 if follow else 0)
     stop.set()
     lag, series = _lags(writes.acks, reached, t0)
+    caches = cache_hit_ratios(before, cache_counts(url))
     r = out["reads"]
     write_cuts = _cuts(writes.latencies_ms)
     return {
@@ -207,7 +209,38 @@ def run(
         "lag": lag,
         "lag_p99_ms_worst": max((v["p99_ms"] for v in lag.values()), default=None),
         "lag_series": series,
+        "cache_hit_ratio": caches,
     }
+
+
+def cache_counts(url: str) -> dict[str, tuple[float, float]]:
+    """(hits, misses) of each in-process cache of the API process, from /metrics."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    counts: dict[str, list[float]] = {}
+    try:
+        text = httpx.get(f"{url}/metrics", timeout=10).text
+    except httpx.HTTPError:
+        return {}
+    for family in text_string_to_metric_families(text):
+        if family.name in ("tandem_cache_hits", "tandem_cache_misses"):
+            slot = 0 if family.name == "tandem_cache_hits" else 1
+            for sample in family.samples:
+                if sample.name.endswith("_total"):
+                    counts.setdefault(sample.labels["cache"], [0.0, 0.0])[slot] = sample.value
+    return {name: (hits, misses) for name, (hits, misses) in counts.items()}
+
+
+def cache_hit_ratios(
+    before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]]
+) -> dict[str, float | None]:
+    """Hits over reads of each cache between two `cache_counts`."""
+    ratios: dict[str, float | None] = {}
+    for name, (hits, misses) in after.items():
+        old_hits, old_misses = before.get(name, (0.0, 0.0))
+        reads = hits - old_hits + misses - old_misses
+        ratios[name] = round((hits - old_hits) / reads, 3) if reads else None
+    return ratios
 
 
 def _cuts(samples: list[float]) -> tuple[float | None, float | None]:
