@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> None:
                     f"{load['reads_per_s']:,.0f} of {load['reads_offered_per_s']:,.0f} reads/s"
                     f" offered, p99 {load['read_p99_ms']} ms; {load['writes_per_s']} of"
                     f" {load['writes_offered_per_s']} writes/s; lag p99 worst"
-                    f" {load.get('lag_p99_ms_worst')} ms"
+                    f" {load.get('lag_p99_ms_worst')} ms; cache hits {load.get('cache_hit_ratio')}"
                 )
             else:
                 script, env_of = SCRIPTS[args.scenario]

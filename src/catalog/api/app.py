@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from catalog.api import (
     admin,
@@ -45,7 +46,7 @@ def create_app(catalog: Runtime, tokens: TokenVerifier) -> FastAPI:
     # when it exports spans (`tandem.tracing.setup`); it records no OpenTelemetry
     # metrics or logs (Prometheus at /metrics, JSON logs).
     tracing = catalog.settings.otel_exporter is not None
-    app = FastAPI(
+    app = _Fronted(
         title="Tandem catalog",
         version="0.1.0",
         description="A product catalog built on the Tandem CQRS toolkit.",
@@ -68,8 +69,27 @@ def create_app(catalog: Runtime, tokens: TokenVerifier) -> FastAPI:
     app.include_router(pages.router)
     pages.mount_static(app)
     app.add_middleware(BodyLimit)
-    app.add_middleware(HotReads, catalog=catalog)
+    # Outermost, ahead of Starlette's error and exception layers and FastAPI's own
+    # per-request work: the hot reads answer every problem themselves.
+    app.front = HotReads(app.behind, catalog=catalog)
     return app
+
+
+class _Fronted(FastAPI):
+    """FastAPI with one ASGI layer in front of all it does per request, its own
+    middleware stack included (`front`, which calls `behind` for what it does not
+    answer)."""
+
+    front: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.front is None:
+            await super().__call__(scope, receive, send)
+        else:
+            await self.front(scope, receive, send)
+
+    async def behind(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await super().__call__(scope, receive, send)
 
 
 def _caches(catalog: Runtime) -> list[tuple[str, Any]]:
