@@ -8,7 +8,8 @@ Both are written in the batch's transaction, beside the read model and its check
 so a reader of one snapshot sees rows exactly up to the checkpoint it reads there.
 Readers follow the numbers (the file has one writer, so numbers are taken in commit
 order): a parked event applied again later records its scopes at its own, older
-position, after rows of newer ones.
+position, after rows of newer ones. A number is one more than the highest in the table,
+and a trim never deletes the newest row, so numbers never come back.
 
 A batch's scopes come from the read model itself: the product's category before each
 product event (`category_of`) and after it (the event's `category_id`, if it names one),
@@ -70,7 +71,7 @@ class ScopeLog:
         return (
             f"""
             CREATE TABLE IF NOT EXISTS {self.changes} (
-                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                seq INTEGER PRIMARY KEY,
                 position INTEGER NOT NULL,
                 scope TEXT NOT NULL
             )
