@@ -10,6 +10,7 @@ import contextlib
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 import pytest
@@ -145,6 +146,46 @@ async def test_a_change_forgets_the_stats_of_its_category_and_those_above_only(
     assert version >= change.position
     assert lamps["max_price"] == "9.00"
     assert _hit(harness, LAMPS, change.position)
+
+
+async def test_concurrent_misses_of_one_answer_read_the_store_once(harness: Harness) -> None:
+    asked: list[object] = []
+
+    async def counted(dispatch: Any, call_next: Any) -> Any:
+        asked.append(dispatch.message)
+        return await call_next(dispatch)
+
+    bus = QueryBus([counted, consistency({"category_stats": harness.status})])
+    harness.switchable.register(bus)
+    stats = CachedAnswers(
+        answers.switchable(harness.switchable),
+        harness.status.checkpoint,
+        bus,
+        answers.STATS.scope_of,
+        capacity=100,
+        tracked=harness.status,
+    )
+    follower = asyncio.create_task(stats.run())
+    try:
+        for _ in range(500):
+            if stats.cache.serving:
+                break
+            await asyncio.sleep(0.01)
+        query = GetCategoryStats(category_id=LAMPS)
+        found = await asyncio.gather(*(stats.answer(query, 0, 2.0) for _ in range(20)))
+        assert len(asked) == 1
+        assert len({(version, document.body) for version, document in found}) == 1
+        # A read that needs a later version than the load under way asked for does not
+        # take its answer.
+        head = harness.status.checkpoint.value
+        first = asyncio.ensure_future(stats.load(query, 0, 2.0))
+        later = asyncio.ensure_future(stats.load(query, head, 2.0))
+        await asyncio.gather(first, later)
+        assert len(asked) == 3
+    finally:
+        follower.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await follower
 
 
 async def test_a_category_event_forgets_every_answer(harness: Harness) -> None:

@@ -37,6 +37,7 @@ from catalog.read_models.scopes import CATALOG, ScopeChanges, product_scope
 from tandem.answercache import AnswerCache
 from tandem.bus import QueryBus
 from tandem.consistency import VersionWatch
+from tandem.loads import Loads
 from tandem.messages import Query
 from tandem.stores.switchable import Switchable, SwitchableReads
 
@@ -129,6 +130,7 @@ class CachedAnswers(Generic[Q]):
         self._following: Any = None
         self._cursor: Any = None
         self._wake = asyncio.Event()
+        self._loads: Loads[Q, tuple[int, Document]] = Loads()
 
     # -- reads -------------------------------------------------------------------------
 
@@ -150,6 +152,13 @@ class CachedAnswers(Generic[Q]):
         return found
 
     async def load(self, query: Q, min_version: int, timeout: float) -> tuple[int, Document]:
+        """The answer from the store; concurrent misses of one query share one read
+        (`tandem.loads`)."""
+        return await self._loads.load(
+            query, min_version, lambda: self._fetch(query, min_version, timeout)
+        )
+
+    async def _fetch(self, query: Q, min_version: int, timeout: float) -> tuple[int, Document]:
         """Ask the bus (which waits for `min_version`), and keep the answer."""
         fill = self.cache.begin_fill(query, self._scope_of(query))
         try:

@@ -38,6 +38,7 @@ from catalog.read_models.documents import Document
 from catalog.read_models.following import follow
 from tandem.bus import QueryBus
 from tandem.consistency import VersionWatch
+from tandem.loads import Loads
 from tandem.messages import Query
 from tandem.nearcache import DEFAULT_CAPACITY, NearCache
 from tandem.projections.status import Tracked
@@ -120,6 +121,7 @@ class DetailCache:
         self._following: DocumentCopy[Any] | None = None
         self._cursor: Any = None
         self._wake = asyncio.Event()
+        self._loads: Loads[str, tuple[int, Document]] = Loads()
 
     def register(self, bus: QueryBus) -> None:
         bus.register(GetProductDocument, self._document, read_model="product_detail")
@@ -146,7 +148,15 @@ class DetailCache:
         return max(entry[0], self.cache.watermark.value), entry[1]
 
     async def load(self, product_id: str, min_version: int, timeout: float) -> tuple[int, Document]:
-        """Read through the query bus (which waits for `min_version`) and fill."""
+        """Read through the query bus (which waits for `min_version`) and fill;
+        concurrent misses of one product share one read (`tandem.loads`)."""
+        return await self._loads.load(
+            product_id, min_version, lambda: self._fetch(product_id, min_version, timeout)
+        )
+
+    async def _fetch(
+        self, product_id: str, min_version: int, timeout: float
+    ) -> tuple[int, Document]:
         fill = self.cache.begin_fill(product_id)
         try:
             result = await self._bus.ask(
