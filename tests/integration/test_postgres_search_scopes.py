@@ -190,6 +190,19 @@ async def test_a_parked_event_applied_again_comes_after_the_cursor(both: Both) -
     )
 
 
+async def test_tables_made_anew_are_a_gap_to_a_reader_past_them(both: Both) -> None:
+    head = await Shop(both).build()
+    cursor = await _cursor(both)
+    assert cursor > 0
+    t = both.projection.tables
+    async with both.pool.acquire() as conn:
+        await conn.execute(f"TRUNCATE {t.changes} RESTART IDENTITY")
+        await conn.execute(f"UPDATE {t.trimmed} SET seq = 0")
+    found = await _changes(both, cursor)
+    assert (found.checkpoint, found.gap, found.rows) == (head, True, [])
+    assert not (await _changes(both, await _cursor(both))).gap
+
+
 async def test_a_reader_from_now_starts_at_the_checkpoint(both: Both) -> None:
     head = await Shop(both).build()
     now = await both.postgres.scope_changes(None)

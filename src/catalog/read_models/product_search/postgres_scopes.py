@@ -108,8 +108,7 @@ async def read_scope_changes(
         " FROM (SELECT coalesce((SELECT position FROM tandem_checkpoints WHERE name = $1), 0)"
         f" AS position) cp CROSS JOIN {t.trimmed} tr",
         checkpoint,
-        # From now: past the newest row (no row has a number that large).
-        after if after is not None else 2**62,
+        after,  # NULL from now: `seq > NULL` holds for no row
     )
     assert row is not None, "the setup writes the one row of the trimmed table"
     newest = int(row["newest"])
