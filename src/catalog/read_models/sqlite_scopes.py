@@ -14,10 +14,9 @@ and a trim never deletes the newest row, so numbers never come back.
 A batch's scopes come from the read model itself: the product's category before each
 product event (`category_of`) and after it (the event's `category_id`, if it names one),
 then those categories' ancestors, themselves included (`ancestors_of`), which the fold
-keeps once read: categories never move. A fold whose answers show a product's stock
-count only where they list the product (the search's pages) says so with `stock_of`:
-a stock adjustment that leaves the product in stock, or out of it, then records the
-product's own scope instead.
+keeps once read: categories never move. A fold may say of an event that it changes
+only what an answer listing the product shows (`listed_only`; the search's stock
+counts): the event then records the product's own scope instead.
 
 All but the newest `RETAINED_ROWS` rows are deleted once at least `TRIM_EVERY` more have
 piled up: a delete per batch would cost a statement per command on the embedded
@@ -49,8 +48,9 @@ CategoryOf = Callable[[sqlite3.Connection, str], str | None]
 """The category of a product in the read model (None: not there)."""
 AncestorsOf = Callable[[sqlite3.Connection, str], list[str]]
 """A category's ancestors in the read model, itself included (none: not there)."""
-StockOf = Callable[[sqlite3.Connection, str], int | None]
-"""A product's stock in the read model (None: not there)."""
+ListedOnly = Callable[[sqlite3.Connection, StoredEvent], bool]
+"""Whether a product event, before it is applied, changes only what an answer listing
+the product shows."""
 
 
 class ScopeLog:
@@ -98,14 +98,13 @@ class ScopeLog:
         category_of: CategoryOf,
         ancestors_of: AncestorsOf,
         known: dict[str, list[str]],
-        stock_of: StockOf | None = None,
+        listed_only: ListedOnly | None = None,
     ) -> None:
         """Apply each event (`apply`) and record the scopes the batch touched.
 
         `known`: the ancestors read so far, kept by the fold from batch to batch (a
         category never moves, so they never change; one not in the read model yet is
-        not kept). `stock_of`: for a fold whose answers show stock counts only on the
-        products they list.
+        not kept).
         """
         touched: dict[str, int] = {}
 
@@ -123,13 +122,10 @@ class ScopeLog:
                 apply(tx, event)
                 touched[EVERYTHING] = event.position
                 continue
-            if stock_of is not None and event.type == "StockAdjusted":
-                stock = stock_of(tx, event.aggregate_id)
-                if stock is not None and (stock > 0) == (int(event.data["stock"]) > 0):
-                    apply(tx, event)
-                    if stock != int(event.data["stock"]):
-                        touched[product_scope(event.aggregate_id)] = event.position
-                    continue
+            if listed_only is not None and listed_only(tx, event):
+                apply(tx, event)
+                touched[product_scope(event.aggregate_id)] = event.position
+                continue
             before = category_of(tx, event.aggregate_id)
             apply(tx, event)
             # Only the events that place a product (created, details updated) name a

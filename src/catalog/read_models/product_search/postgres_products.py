@@ -22,7 +22,7 @@ from catalog.read_models.product_search.postgres_schema import SearchTables
 from catalog.read_models.product_search.postgres_scopes import BatchScopes
 from catalog.read_models.product_search.postgres_vocabulary import remember
 from catalog.read_models.product_search.postgres_words import lexeme_text, tsvector, words
-from catalog.read_models.product_search.rules import bucket
+from catalog.read_models.product_search.rules import bucket, shown_only_where_listed
 from tandem.messages import StoredEvent
 
 if TYPE_CHECKING:
@@ -162,7 +162,7 @@ class ProductRun:
             if not diff:
                 continue
             state[pid] = after
-            if diff == ["stock"] and (before["stock"] > 0) == (after["stock"] > 0):
+            if diff == ["stock"] and shown_only_where_listed(before["stock"], after["stock"]):
                 self.scopes.shown(event.position, pid)
             else:
                 self.scopes.product(event.position, before["category_id"], after["category_id"])

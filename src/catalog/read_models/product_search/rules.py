@@ -50,6 +50,13 @@ RowT = TypeVar("RowT")
 Counts = list[tuple[str, int, int]]
 
 
+def shown_only_where_listed(stock_before: int, stock_after: int) -> bool:
+    """Whether a stock change alters only what a page listing the product shows (its
+    count), not what searches find, count or how they sort: the product stays in stock,
+    or out of it. The folds record such a change under the product's own scope."""
+    return (stock_before > 0) == (stock_after > 0)
+
+
 def bucket(price_cents: int) -> int:
     """The index of the price bucket holding `price_cents` (as `bucket_sql`)."""
     return max(bisect_right(PRICE_EDGES, price_cents) - 1, 0)

@@ -29,7 +29,11 @@ from typing import Any
 
 from catalog.domain.events import CATEGORY_AND_PRODUCT_EVENTS
 from catalog.read_models.money import cents
-from catalog.read_models.product_search.rules import PATH_SEPARATOR, bucket
+from catalog.read_models.product_search.rules import (
+    PATH_SEPARATOR,
+    bucket,
+    shown_only_where_listed,
+)
 from catalog.read_models.sqlite_scopes import ScopeLog
 from tandem.messages import StoredEvent
 from tandem.projections.base import Projection
@@ -226,9 +230,12 @@ def _category_of(tx: sqlite3.Connection, product_id: str) -> str | None:
     return None if row is None else str(row[0])
 
 
-def _stock_of(tx: sqlite3.Connection, product_id: str) -> int | None:
-    row = tx.execute("SELECT stock FROM ps_products WHERE id = ?", (product_id,)).fetchone()
-    return None if row is None else int(row[0])
+def _listed_only(tx: sqlite3.Connection, event: StoredEvent) -> bool:
+    """A stock adjustment that leaves the product in stock, or out of it."""
+    if event.type != "StockAdjusted":
+        return False
+    row = tx.execute("SELECT stock FROM ps_products WHERE id = ?", (event.aggregate_id,)).fetchone()
+    return row is not None and shown_only_where_listed(int(row[0]), int(event.data["stock"]))
 
 
 def _ancestors_of(tx: sqlite3.Connection, category_id: str) -> list[str]:
@@ -256,7 +263,7 @@ class ProductSearchProjection(Projection[sqlite3.Connection]):
 
     def apply_batch(self, tx: sqlite3.Connection, events: list[StoredEvent]) -> None:
         SCOPES.apply_batch(
-            tx, events, self.apply, _category_of, _ancestors_of, self._ancestors, _stock_of
+            tx, events, self.apply, _category_of, _ancestors_of, self._ancestors, _listed_only
         )
 
     def settle(self, tx: sqlite3.Connection) -> list[str]:
