@@ -114,3 +114,18 @@ def test_a_fill_whose_named_scope_changed_while_it_read_is_not_kept() -> None:
     late = cache.begin_fill("q", "shoes")
     assert cache.finish_fill(late, 11, "page with p1", named=["p1"])
     assert cache.finish_fill(other, 11, "bags page", named=["p1"]) is False
+
+
+def test_touches_past_the_remembered_bound_still_race_the_fills_under_way() -> None:
+    cache = _serving(watermark=10)
+    first = cache.begin_fill("q1", "shoes")
+    cache.touch(["p-early"])
+    second = cache.begin_fill("q2", "shoes")
+    third = cache.begin_fill("q3", "shoes")
+    assert cache.finish_fill(first, 10, "a")  # the oldest fill under way is now `second`
+    cache.touch(["p-late"])
+    cache.touch(f"p{i}" for i in range(10_000))  # far more than are remembered
+    assert not cache.finish_fill(second, 10, "b", named=["p-late"])
+    assert not cache.finish_fill(third, 10, "c", named=["p9999"])
+    later = cache.begin_fill("q4", "shoes")
+    assert cache.finish_fill(later, 10, "d", named=["p-early", "p-late", "p9999"])
