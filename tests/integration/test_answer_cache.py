@@ -17,7 +17,8 @@ import pytest
 import redis.asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.support.event_log import Log, Status
+from tests.support.caches import following, serving_at
+from tests.support.event_log import BAGS, DESK, LAMPS, Log, Status
 from tests.support.services import REDIS_URL, redis_prefix
 
 from catalog.read_models import answers
@@ -35,9 +36,6 @@ from tandem.testing.throwaway import delete_prefix
 
 pytestmark = pytest.mark.services
 
-LAMPS = "c0000000-0000-4000-8000-000000000001"
-DESK = "c0000000-0000-4000-8000-000000000002"  # under Lamps
-BAGS = "c0000000-0000-4000-8000-000000000003"
 CATEGORIES = (LAMPS, DESK, BAGS)
 PRODUCTS = {
     "a0000000-0000-4000-8000-000000000001": LAMPS,
@@ -64,13 +62,7 @@ class Harness:
             self.status.checkpoint.advance(events[-1].position)
 
     async def caught_up(self) -> None:
-        """Until the cache serves at the checkpoint (placed again after a drop)."""
-        cache = self.stats.cache
-        for _ in range(500):
-            if cache.serving and cache.watermark.value >= self.status.checkpoint.value:
-                return
-            await asyncio.sleep(0.01)
-        raise AssertionError("the cache did not catch up")
+        await serving_at(self.stats.cache, lambda: self.status.checkpoint.value)
 
     async def read(self, category: str, min_version: int = 0) -> tuple[int, dict[str, object]]:
         query = GetCategoryStats(category_id=category)
@@ -100,20 +92,15 @@ async def running() -> AsyncIterator[Harness]:
         capacity=100,
         tracked=status,
     )
-    task = asyncio.create_task(stats.run())
     log = Log()
     found = Harness(client, prefix, status, log, store, switchable, bus, stats)
     try:
-        history = [log.category(LAMPS, "Lamps"), log.category(DESK, "Desk", LAMPS)]
-        history.append(log.category(BAGS, "Bags"))
-        history += [log.product(id, c, f"Thing {i}") for i, (id, c) in enumerate(PRODUCTS.items())]
-        await found.apply(history)
-        await found.caught_up()
-        yield found
+        async with following(stats):
+            products = {id: (c, f"Thing {i}") for i, (id, c) in enumerate(PRODUCTS.items())}
+            await found.apply(log.shop(products))
+            await found.caught_up()
+            yield found
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
         await delete_prefix(client, prefix)
         await client.aclose()
 
@@ -165,12 +152,8 @@ async def test_concurrent_misses_of_one_answer_read_the_store_once(harness: Harn
         capacity=100,
         tracked=harness.status,
     )
-    follower = asyncio.create_task(stats.run())
-    try:
-        for _ in range(500):
-            if stats.cache.serving:
-                break
-            await asyncio.sleep(0.01)
+    async with following(stats):
+        await serving_at(stats.cache, lambda: harness.status.checkpoint.value)
         query = GetCategoryStats(category_id=LAMPS)
         found = await asyncio.gather(*(stats.answer(query, 0, 2.0) for _ in range(20)))
         assert len(asked) == 1
@@ -182,10 +165,6 @@ async def test_concurrent_misses_of_one_answer_read_the_store_once(harness: Harn
         later = asyncio.ensure_future(stats.load(query, head, 2.0))
         await asyncio.gather(first, later)
         assert len(asked) == 3
-    finally:
-        follower.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await follower
 
 
 async def test_a_category_event_forgets_every_answer(harness: Harness) -> None:

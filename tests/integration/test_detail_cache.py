@@ -5,7 +5,6 @@ stream and on a switch to another copy."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +13,7 @@ import orjson
 import pytest
 import redis.asyncio
 from tests.support import event_log
+from tests.support.caches import following
 from tests.support.event_log import Status
 from tests.support.services import REDIS_URL, redis_prefix
 
@@ -89,16 +89,13 @@ async def harness() -> AsyncIterator[Harness]:
     bus = QueryBus([consistency({"product_detail": status})])
     detail = DetailCache(switchable, status.checkpoint, bus, capacity=100, tracked=status)
     detail.register(bus)
-    task = asyncio.create_task(detail.run())
     found = Harness(client, prefix, status, Log(), copy, switchable, detail)
     try:
-        await found.apply(found.log.history())
-        await found.caught_up()
-        yield found
+        async with following(detail):
+            await found.apply(found.log.history())
+            await found.caught_up()
+            yield found
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
         await delete_prefix(client, prefix)
         await client.aclose()
 

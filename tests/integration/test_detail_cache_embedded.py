@@ -15,6 +15,7 @@ import httpx
 import orjson
 import pytest
 from starlette.types import Receive, Scope, Send
+from tests.support.caches import serving_at
 
 from catalog.api.hot import HotReads
 from catalog.bootstrap import build_embedded
@@ -64,14 +65,8 @@ class Shop:
         return int(response.headers["x-read-version"]), orjson.loads(response.content)["price"]
 
     async def caught_up(self) -> None:
-        """Until the cache serves, having applied every change committed so far (after a
-        drop, the watermark stays where it was until the follower places itself again)."""
-        cache = self.detail.cache
-        for _ in range(500):
-            if cache.serving and cache.watermark.value >= self.catalog.head.value:
-                return
-            await asyncio.sleep(0.01)
-        raise AssertionError("the cache never caught up")
+        """Until the cache serves, having applied every change committed so far."""
+        await serving_at(self.detail.cache, lambda: self.catalog.head.value)
 
 
 @pytest.fixture(params=["sync", "async"])

@@ -16,7 +16,8 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.support.event_log import Log, Status
+from tests.support.caches import following, serving_at
+from tests.support.event_log import BAGS, DESK, LAMPS, Log, Status
 
 from catalog.read_models import answers
 from catalog.read_models.answers import CachedAnswers
@@ -33,9 +34,6 @@ from tandem.testing.throwaway import create_database, drop_database
 
 pytestmark = pytest.mark.services
 
-LAMPS = "c0000000-0000-4000-8000-000000000001"
-DESK = "c0000000-0000-4000-8000-000000000002"  # under Lamps
-BAGS = "c0000000-0000-4000-8000-000000000003"
 PRODUCTS = {
     "a0000000-0000-4000-8000-000000000001": (LAMPS, "Brass lamp"),
     "a0000000-0000-4000-8000-000000000002": (DESK, "Desk lamp"),
@@ -67,12 +65,7 @@ class Harness:
         self.status.checkpoint.advance(events[-1].position)
 
     async def caught_up(self) -> None:
-        cache = self.search.cache
-        for _ in range(500):
-            if cache.serving and cache.watermark.value >= self.status.checkpoint.value:
-                return
-            await asyncio.sleep(0.01)
-        raise AssertionError("the cache did not catch up")
+        await serving_at(self.search.cache, lambda: self.status.checkpoint.value)
 
     async def uncached(self, query: SearchProducts) -> bytes:
         return orjson.dumps((await self.bus.ask(query)).value)
@@ -97,20 +90,14 @@ async def running() -> AsyncIterator[Harness]:
         tracked=status,
         named=answers.SEARCH.named,
     )
-    task = asyncio.create_task(search.run())
     log = Log()
     found = Harness(pool, status, log, store, bus, search)
     try:
-        history = [log.category(LAMPS, "Lamps"), log.category(DESK, "Desk", LAMPS)]
-        history.append(log.category(BAGS, "Bags"))
-        history += [log.product(id, c, name) for id, (c, name) in PRODUCTS.items()]
-        await found.apply(history)
-        await found.caught_up()
-        yield found
+        async with following(search):
+            await found.apply(log.shop(PRODUCTS))
+            await found.caught_up()
+            yield found
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
         await pool.close()
         await drop_database(database)
 

@@ -19,6 +19,12 @@ class Status:
     went_back: bool = False
 
 
+# A small catalog: Lamps > Desk, and Bags.
+LAMPS = "c0000000-0000-4000-8000-000000000001"
+DESK = "c0000000-0000-4000-8000-000000000002"
+BAGS = "c0000000-0000-4000-8000-000000000003"
+
+
 class Log:
     """Events of one test, with positions and aggregate versions counted."""
 
@@ -47,6 +53,12 @@ class Log:
             "attributes": {},
         }
         return self.event("ProductCreated", id, data)
+
+    def shop(self, products: dict[str, tuple[str, str]]) -> list[StoredEvent]:
+        """The small catalog's categories, then `products` (id: (category, name))."""
+        history = [self.category(LAMPS, "Lamps"), self.category(DESK, "Desk", LAMPS)]
+        history.append(self.category(BAGS, "Bags"))
+        return history + [self.product(id, c, name) for id, (c, name) in products.items()]
 
     def price(self, id: str, price: str) -> StoredEvent:
         return self.event("PriceChanged", id, {"price": price, "currency": "USD"})
