@@ -108,8 +108,8 @@ def cpu_window(after: float, seconds: float, out: list[str]) -> None:
 
 def statements(urls: list[str], seconds: float, out: list[str]) -> None:
     """What the databases at `urls` are busy with: `pg_stat_activity` sampled every
-    10 ms for `seconds`, active statements counted by text (each sample stands for about
-    10 ms of one backend)."""
+    10 ms for `seconds`, active statements counted by text and what they wait for (each
+    sample stands for about 10 ms of one backend)."""
     import asyncpg
 
     async def sample() -> Counter[str]:
@@ -120,13 +120,13 @@ def statements(urls: list[str], seconds: float, out: list[str]) -> None:
             end = time.perf_counter() + seconds
             while time.perf_counter() < end:
                 rows = await conn.fetch(
-                    "SELECT datname, left(regexp_replace(query, '\\s+', ' ', 'g'), 110) AS q"
-                    " FROM pg_stat_activity WHERE state = 'active' AND datname = ANY($1)"
-                    " AND pid <> pg_backend_pid()",
+                    "SELECT datname, left(regexp_replace(query, '\\s+', ' ', 'g'), 90) AS q,"
+                    " coalesce(wait_event, 'on cpu') AS waiting FROM pg_stat_activity"
+                    " WHERE state = 'active' AND datname = ANY($1) AND pid <> pg_backend_pid()",
                     names,
                 )
                 for row in rows:
-                    seen[f"{row['datname'].split('_')[-2]}: {row['q']}"] += 1
+                    seen[f"{row['datname'].split('_')[-2]} [{row['waiting']}]: {row['q']}"] += 1
                 await asyncio.sleep(0.01)
         finally:
             await conn.close()
@@ -160,6 +160,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--products", type=int, default=20_000)
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--read-rate", type=int, default=10_000, help="mixed: reads/s offered")
+    parser.add_argument("--folded", type=Path, help="also keep py-spy's folded stacks here")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="tandem-profile-") as tmp:
         root = Path(tmp)
@@ -217,6 +218,8 @@ def main(argv: list[str] | None = None) -> None:
                 f" {default_server()}, {args.seconds} s: {measured}\n\n"
             )
             target.write_text(header + "".join(cores) + summarize(folded))
+            if args.folded is not None:
+                shutil.copyfile(folded, args.folded)
             print(target.read_text())
         finally:
             deployment.stop_api()

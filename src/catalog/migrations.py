@@ -9,9 +9,11 @@ from tandem.deadletters import postgres as deadletters
 from tandem.eventlog import postgres as event_log
 from tandem.migrations import Component
 from tandem.rebuilds import postgres as rebuild_registry
+from tandem.uow import postgres_writes
 
 MIGRATIONS: list[Component] = [
     event_log.MIGRATIONS,
+    postgres_writes.MIGRATIONS,
     leases.MIGRATIONS,
     deadletters.MIGRATIONS,
     rebuild_registry.MIGRATIONS,

@@ -20,7 +20,14 @@ import structlog
 from tandem import tracing
 from tandem.errors import HandlerAlreadyBound, NoHandler
 from tandem.messages import Command, Metadata, Query
-from tandem.uow import CommandResult, IdempotencyClaim, UnitOfWorkLike, new_metadata
+from tandem.uow import (
+    CommandResult,
+    IdempotencyClaim,
+    OptimisticMiss,
+    UnitOfWorkLike,
+    new_metadata,
+)
+from tandem.uow.idempotency import IdempotencyReplay
 
 log = logging.getLogger("tandem.commands")
 
@@ -118,10 +125,32 @@ class CommandBus(Generic[U]):
         handler = self._handlers.get(type(dispatch.message))
         if handler is None:
             raise NoHandler(dispatch.name)
+        uow = self._unit_of_work(dispatch)
+        if not uow.optimistic:
+            return await handler(dispatch.message, uow)
+        try:
+            return await handler(dispatch.message, uow)
+        except IdempotencyReplay:
+            raise
+        except OptimisticMiss:
+            # Something the command read moved on before it wrote, and nothing was
+            # written: run it again, holding its aggregates from the start.
+            pass
+        except Exception:
+            # Under an idempotency key the error may be the key's first attempt's own
+            # doing (the SKU it took, the version it wrote): run again behind the key's
+            # lock, which answers with that attempt's result if there was one.
+            if dispatch.claim is None:
+                raise
+        log.debug("command %s runs again, holding its aggregates", dispatch.name)
+        return await handler(dispatch.message, self._unit_of_work(dispatch, optimistic=False))
+
+    def _unit_of_work(self, dispatch: Dispatch[Any], *, optimistic: bool = True) -> U:
         uow = self._uow_factory()
         uow.metadata = dispatch.metadata
         uow.idempotency = dispatch.claim
-        return await handler(dispatch.message, uow)
+        uow.optimistic = uow.optimistic and optimistic
+        return uow
 
 
 class QueryHandler(Protocol[M_contra, R_co]):

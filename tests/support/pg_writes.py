@@ -29,10 +29,16 @@ async def migrated_pool(url: str, *, min_size: int, max_size: int) -> AsyncItera
         await pool.close()
 
 
-def catalog_bus(pool: Pool, *middleware: Middleware) -> CommandBus[CatalogUnitOfWork]:
+def catalog_writer(pool: Pool) -> PostgresWriter:
     registry = EventRegistry()
     registry.register(*ALL_EVENTS)
-    writer = PostgresWriter(pool, registry, SAVERS)
+    return PostgresWriter(pool, registry, SAVERS)
+
+
+def catalog_bus(
+    pool: Pool, *middleware: Middleware, writer: PostgresWriter | None = None
+) -> CommandBus[CatalogUnitOfWork]:
+    writer = writer or catalog_writer(pool)
     bus: CommandBus[CatalogUnitOfWork] = CommandBus(
         lambda: PostgresCatalogUnitOfWork(writer), list(middleware)
     )

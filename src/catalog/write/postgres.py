@@ -1,8 +1,10 @@
 """Loading and saving aggregates in the PostgreSQL write tables.
 
-Writers run concurrently here, so a command locks each aggregate it may change before
-loading it, until commit: commands on one product queue instead of failing each other's
-version check. Several aggregates are locked in id order, so two checkouts sharing
+Writers run concurrently here. A command first reads without locks and commits in one
+statement that checks nothing it read moved on (`tandem.uow.postgres`); if something
+did, it runs again on the locking path, where it locks each aggregate it may change
+before loading it, until commit: commands on one product queue instead of failing each
+other's version check. Several aggregates are locked in id order, so two checkouts sharing
 products queue instead of deadlocking. Each save still checks the stored version.
 
 The locks are advisory transaction locks, not row locks, because a row lock gives the
@@ -17,8 +19,6 @@ versions always ascend with positions (`tests/services/test_pg_aggregate_order.p
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import orjson
 
 from catalog.domain.cart import Cart
@@ -29,11 +29,8 @@ from catalog.domain.product import Product
 from catalog.write import rows
 from catalog.write.repositories import Table
 from tandem.codec import to_data
-from tandem.uow.postgres import PostgresUnitOfWork, Saver, Upsert, Write
-
-if TYPE_CHECKING:
-    from tandem.db.postgres import Connection
-
+from tandem.uow.postgres import PostgresUnitOfWork, Saver
+from tandem.uow.postgres_writes import Upsert, Write
 
 # $9 is cast: asyncpg sends the attributes as text, the column is jsonb.
 _PRODUCT_UPSERT = rows.product_upsert(
@@ -84,39 +81,33 @@ def _order_write(o: Order) -> Write:
     )
 
 
-save_category = Upsert(_category_write)
-save_product = Upsert(_product_write)
-save_order = Upsert(_order_write)
-
-
-async def save_cart(conn: Connection, c: Cart) -> None:
-    await Upsert(_cart_write)(conn, c)
-    await conn.execute("DELETE FROM cart_lines WHERE cart_id = $1", c.id)
-    if c.lines:
-        await conn.execute(
-            "INSERT INTO cart_lines (cart_id, product_id, quantity)"
-            " SELECT $1, p, q FROM unnest($2::text[], $3::int[]) AS l(p, q)",
-            c.id,
-            list(c.lines),
-            list(c.lines.values()),
-        )
+# A cart's lines go in the same statement as its row: lines it no longer has are
+# deleted, the others inserted or updated (two statements on disjoint rows, so they may
+# run in either order).
+_CART_LINES = (
+    "DELETE FROM cart_lines WHERE cart_id = $1 AND NOT (product_id = ANY($4::text[]))",
+    "INSERT INTO cart_lines (cart_id, product_id, quantity)"
+    " SELECT $1, p, q FROM unnest($4::text[], $5::int[]) AS l(p, q)"
+    " ON CONFLICT (cart_id, product_id) DO UPDATE SET quantity = excluded.quantity",
+)
 
 
 def _cart_write(c: Cart) -> Write:
     return Write(
         "INSERT INTO carts (id, owner, version) VALUES ($1, $2, $3) ON CONFLICT (id)"
         " DO UPDATE SET version = excluded.version WHERE carts.version < excluded.version",
-        (c.id, c.owner, c.version),
+        (c.id, c.owner, c.version, list(c.lines), list(c.lines.values())),
         c.id,
         c.version,
+        also=_CART_LINES,
     )
 
 
 SAVERS: dict[type, Saver] = {
-    Category: save_category,
-    Product: save_product,
-    Cart: save_cart,
-    Order: save_order,
+    Category: Upsert(_category_write),
+    Product: Upsert(_product_write),
+    Cart: Upsert(_cart_write),
+    Order: Upsert(_order_write),
 }
 
 
@@ -135,7 +126,7 @@ class PostgresRepositories:
 
     async def category(self, id: str) -> Category:
         await self._uow.hold([id])
-        row = await self._conn.fetchrow("SELECT * FROM categories WHERE id = $1", id)
+        row = await self._uow.fetchrow("SELECT * FROM categories WHERE id = $1", id)
         if row is None:
             raise NotFound("category", id)
         return rows.category(row)
@@ -165,11 +156,7 @@ class PostgresRepositories:
     async def product(self, id: str, *, lock: bool = True) -> Product:
         if lock:
             await self._uow.hold([id])
-        else:
-            await self._uow.settle()
-        row = await self._conn.fetchrow(
-            f"SELECT {_PRODUCT_COLUMNS} FROM products WHERE id = $1", id
-        )
+        row = await self._uow.fetchrow(f"SELECT {_PRODUCT_COLUMNS} FROM products WHERE id = $1", id)
         if row is None:
             raise NotFound("product", id)
         return rows.product(row)
@@ -185,7 +172,7 @@ class PostgresRepositories:
 
     async def cart(self, id: str) -> Cart | None:
         await self._uow.hold([id])
-        row = await self._conn.fetchrow("SELECT * FROM carts WHERE id = $1", id)
+        row = await self._uow.fetchrow("SELECT * FROM carts WHERE id = $1", id)
         if row is None:
             return None
         lines = await self._conn.fetch(
@@ -195,7 +182,7 @@ class PostgresRepositories:
 
     async def order(self, id: str) -> Order:
         await self._uow.hold([id])
-        row = await self._conn.fetchrow(
+        row = await self._uow.fetchrow(
             "SELECT id, cart_id, customer, status, total, currency, placed_at,"
             " lines::text AS lines, version FROM orders WHERE id = $1",
             id,

@@ -4,9 +4,17 @@ backend (`sqlite`, `postgres`), optional ones imported lazily."""
 from tandem.uow.base import (
     CommandResult,
     IdempotencyClaim,
+    OptimisticMiss,
     UnitOfWork,
     UnitOfWorkLike,
     new_metadata,
 )
 
-__all__ = ["CommandResult", "IdempotencyClaim", "UnitOfWork", "UnitOfWorkLike", "new_metadata"]
+__all__ = [
+    "CommandResult",
+    "IdempotencyClaim",
+    "OptimisticMiss",
+    "UnitOfWork",
+    "UnitOfWorkLike",
+    "new_metadata",
+]

@@ -58,11 +58,23 @@ def new_metadata() -> Metadata:
     return Metadata(correlation_id=correlation, causation_id=correlation)
 
 
+class OptimisticMiss(Exception):
+    """An optimistic commit found an aggregate it read moved on, or held by another
+    command; nothing was written. The bus runs the command again, holding its
+    aggregates from the start."""
+
+
 class UnitOfWorkLike(Protocol):
-    """What the command bus sets on a unit of work before handing it to a handler."""
+    """What the command bus sets on a unit of work before handing it to a handler.
+
+    `optimistic` lets the unit of work read without holding anything and check at
+    commit instead (raising `OptimisticMiss` when the check fails); units of work that
+    have no such path ignore it.
+    """
 
     metadata: Metadata
     idempotency: IdempotencyClaim | None
+    optimistic: bool
 
 
 class UnitOfWork:
@@ -71,6 +83,7 @@ class UnitOfWork:
     def __init__(self) -> None:
         self.metadata: Metadata = new_metadata()
         self.idempotency: IdempotencyClaim | None = None
+        self.optimistic = False
         self._tracked: dict[str, Aggregate] = {}
 
     def track(self, aggregate: Aggregate) -> None:

@@ -1,38 +1,47 @@
-"""The unit of work on PostgreSQL: a pooled connection, one transaction per command.
+"""The unit of work on PostgreSQL: a pooled connection per command, and two ways to
+commit.
 
-Writers run concurrently. Repositories hold the aggregates a command changes with
-advisory transaction locks (never row locks: see `catalog.write.postgres`
-for why event positions need that), so two commands on the same aggregate queue
-instead of failing each other's version check; commands on different aggregates never
-wait for each other. Nothing here writes before commit, so a transaction takes its id
-only once every lock is held. The event log needs no lock either (see
+Writers run concurrently. A command first runs **optimistically**: it reads without
+holding anything or opening a transaction, and commits in one statement that is its own
+transaction (`tandem.uow.postgres_writes`): it holds the command's aggregates and
+idempotency key with non-blocking locks, saves, appends and claims the key, and fails
+as a whole, writing nothing, if a lock is taken, a save finds its row moved on, or an
+event's aggregate version is already in the log. The command then runs again on the
+**locking** path: one transaction in which repositories hold the aggregates the
+command may change with advisory transaction locks (never row locks: see
+`catalog.write.postgres` for why event positions need that), so commands on one
+aggregate queue instead of failing each other's version check.
+
+Either way nothing writes before the locks are held, so a transaction takes its id
+only then, and one aggregate's versions ascend with positions: an optimistic statement
+that succeeds waited for no other writer of its aggregates, and read them after their
+last writer committed, so its id is younger. The event log needs no lock either (see
 `tandem.eventlog.postgres`).
 
-Round trips are what a command costs here, so a command with an idempotency key and
-one aggregate takes five: BEGIN with the key's lock; the aggregate's lock with the
-key's lookup; the aggregate's row; every save, the events and the key's record in one
-statement; COMMIT.
+Round trips are what a command costs, so an optimistic command with an idempotency key
+and one aggregate takes two (the aggregate's row with the key's lookup; the statement
+that writes everything), and a locking one five (BEGIN with the key's lock; the
+aggregate's lock with the key's lookup; the row; the statement; COMMIT).
 """
 
 from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Self
 
 import orjson
 
 from tandem.codec import EventRegistry
-from tandem.errors import ConcurrencyConflict
 from tandem.eventlog import postgres as pg_log
-from tandem.eventlog.base import NewEvent
-from tandem.messages import StoredEvent
-from tandem.uow import CommandResult, IdempotencyClaim, UnitOfWork
-from tandem.uow.idempotency import IdempotencyRace, IdempotencyReplay
+from tandem.uow import CommandResult, IdempotencyClaim, OptimisticMiss, UnitOfWork
+from tandem.uow.idempotency import IdempotencyReplay
+from tandem.uow.postgres_writes import Hold, Upsert, Write, write
 
 if TYPE_CHECKING:
+    from asyncpg import Record
     from asyncpg.pool import PoolConnectionProxy
 
     from tandem.db.postgres import Connection, Pool
@@ -59,50 +68,6 @@ class PostgresIdempotency:
         return await lookup_idempotency(self._pool, scope, key)
 
 
-@dataclass(frozen=True)
-class Write:
-    """One aggregate's save as a single INSERT … ON CONFLICT DO UPDATE … WHERE statement.
-
-    The statement must change exactly one row (the stored version is older) and end
-    without RETURNING; `unique` maps a unique constraint it may violate to the error
-    that violation means.
-    """
-
-    sql: str
-    args: tuple[Any, ...]
-    aggregate_id: str
-    version: int
-    unique: Mapping[str, Callable[[], Exception]] = field(default_factory=dict)
-
-    def failed(self, exc: Exception) -> Exception | None:
-        """The domain error a unique violation from this statement stands for."""
-        make = self.unique.get(getattr(exc, "constraint_name", None) or "")
-        return make() if make is not None else None
-
-
-class Upsert:
-    """A saver whose save is one `Write`, so commit can join it to the append.
-
-    Called like any other saver (`await saver(conn, aggregate)`), it runs the statement
-    on its own.
-    """
-
-    def __init__(self, build: Callable[[Any], Write]) -> None:
-        self.build = build
-
-    async def __call__(self, conn: Connection, aggregate: Any) -> None:
-        import asyncpg
-
-        write = self.build(aggregate)
-        try:
-            status = await conn.execute(write.sql, *write.args)
-        except asyncpg.UniqueViolationError as exc:
-            raise (write.failed(exc) or exc) from exc
-        # asyncpg reports "INSERT 0 <rows>" for INSERT … ON CONFLICT DO UPDATE … WHERE.
-        if not status.endswith(" 1"):
-            raise ConcurrencyConflict(write.aggregate_id, write.version, -1)
-
-
 Saver = Save | Upsert
 
 # Aggregates are locked by a 64-bit hash of their id, one statement each transaction
@@ -121,17 +86,31 @@ FROM (SELECT 1) AS one
 LEFT JOIN tandem_idempotency AS i ON i.scope = $2 AND i.key = $3
 """
 _LOOKUP = "SELECT fingerprint, result::text FROM tandem_idempotency WHERE scope = $1 AND key = $2"
+# A one-row query and the idempotency key's record in one statement: the query's row
+# (or NULLs, with `tandem_found` NULL) beside the record (or NULLs).
+_WITH_LOOKUP = """
+SELECT i.fingerprint AS tandem_fingerprint, i.result::text AS tandem_result, q.*
+FROM (SELECT 1) AS one
+LEFT JOIN (SELECT true AS tandem_found, q0.* FROM ({sql}) AS q0) AS q ON true
+LEFT JOIN tandem_idempotency AS i ON i.scope = ${scope} AND i.key = ${key}
+"""
 
 
-def _key_lock(claim: IdempotencyClaim) -> str:
-    """BEGIN, then the lock queueing retries of one key (two 32-bit halves of a hash).
-
-    Sent as one simple query: the statement carries only integers, never the key.
-    """
+def _key_halves(claim: IdempotencyClaim) -> tuple[int, int]:
+    """The advisory lock of one idempotency key, as two 32-bit halves of a hash."""
     digest = hashlib.blake2b(
         claim.scope.encode() + b"\0" + claim.key.encode(), digest_size=8
     ).digest()
     high, low = struct.unpack(">ii", digest)
+    return high, low
+
+
+def _key_lock(claim: IdempotencyClaim) -> str:
+    """BEGIN, then the lock queueing retries of one key.
+
+    Sent as one simple query: the statement carries only integers, never the key.
+    """
+    high, low = _key_halves(claim)
     return f"BEGIN; SELECT pg_advisory_xact_lock({high}, {low})"
 
 
@@ -146,14 +125,20 @@ class PostgresWriter:
         *,
         mode: pg_log.AppendMode = pg_log.AppendMode.HORIZON,
         on_commit: Callable[[int], None] | None = None,
+        optimistic: bool = True,
     ) -> None:
         self.pool = pool
         self.registry = registry
         self.savers = dict(savers)
         self.mode = mode
+        # Only horizon positions need no lock around the append; the `lock` mode's
+        # table lock (and the `unsafe` mode's comparisons) keep the locking path.
+        self.optimistic = optimistic and mode is pg_log.AppendMode.HORIZON
         # Told the version of every commit (a local head watch, say).
         self.on_commit = on_commit or (lambda _version: None)
         self.events_appended = 0
+        # Optimistic commits that failed their check and ran again on the locking path.
+        self.optimistic_misses = 0
 
     def appended(self) -> int:
         """Events appended through this writer since it was created."""
@@ -163,9 +148,10 @@ class PostgresWriter:
 class PostgresUnitOfWork(UnitOfWork):
     """A unit of work over a `PostgresWriter`. Use one per command.
 
-    With an idempotency key, BEGIN takes the key's lock; the key's record is looked up
-    by the first statement that follows (`hold`, `settle`, or commit), before the
-    command reads anything, and a stored answer raises `IdempotencyReplay`.
+    The key's record is looked up by the first statement that reads (`hold` on the
+    locking path, `fetchrow`, `settle`, or commit), before the command reads anything
+    else, and a stored answer raises `IdempotencyReplay`. On the locking path BEGIN
+    takes the key's lock first, so retries of one key queue.
     """
 
     def __init__(self, writer: PostgresWriter) -> None:
@@ -174,6 +160,8 @@ class PostgresUnitOfWork(UnitOfWork):
         self._conn: PoolConnectionProxy[Any] | None = None
         self._open = False
         self._unsettled: IdempotencyClaim | None = None
+        self._held: set[str] = set()
+        self.optimistic = writer.optimistic
 
     @property
     def connection(self) -> Connection:
@@ -184,6 +172,9 @@ class PostgresUnitOfWork(UnitOfWork):
     async def __aenter__(self) -> Self:
         conn = await self._writer.pool.acquire()
         self._conn = conn
+        self._unsettled = self.idempotency
+        if self.optimistic:
+            return self
         try:
             claim = self.idempotency
             # Retries of one key queue on its lock; the first attempt's answer is then
@@ -204,6 +195,7 @@ class PostgresUnitOfWork(UnitOfWork):
         self._conn = None
         self._open = False
         self._unsettled = None
+        self._held.clear()
         self.reset()
         if conn is None:
             return
@@ -218,9 +210,14 @@ class PostgresUnitOfWork(UnitOfWork):
     async def hold(self, ids: Iterable[str]) -> None:
         """Hold aggregates until commit, in id order, without taking a transaction id.
 
-        Runs as its own statement: under READ COMMITTED the next statement's snapshot is
-        taken after the locks are held, so it sees what the previous holder committed.
+        On the locking path this runs as its own statement: under READ COMMITTED the
+        next statement's snapshot is taken after the locks are held, so it sees what
+        the previous holder committed. On the optimistic path the aggregates are only
+        noted; the commit's statement holds them.
         """
+        if self.optimistic:
+            self._held.update(ids)
+            return
         conn = self.connection
         ordered = sorted(set(ids))
         claim = self._unsettled
@@ -232,6 +229,21 @@ class PostgresUnitOfWork(UnitOfWork):
         assert row is not None
         if row["fingerprint"] is not None:
             raise IdempotencyReplay(*_found(row["fingerprint"], row["result"]))
+
+    async def fetchrow(self, sql: str, *args: Any) -> Record | None:
+        """The row of a query of at most one row, looking up the idempotency key's
+        record in the same statement if no statement has yet."""
+        claim = self._unsettled
+        if claim is None:
+            return await self.connection.fetchrow(sql, *args)
+        self._unsettled = None
+        n = len(args)
+        combined = _WITH_LOOKUP.format(sql=sql, scope=n + 1, key=n + 2)
+        row = await self.connection.fetchrow(combined, *args, claim.scope, claim.key)
+        assert row is not None
+        if row["tandem_fingerprint"] is not None:
+            raise IdempotencyReplay(*_found(row["tandem_fingerprint"], row["tandem_result"]))
+        return row if row["tandem_found"] else None
 
     async def settle(self) -> None:
         """Look up the idempotency key's record now if no statement has yet."""
@@ -246,9 +258,12 @@ class PostgresUnitOfWork(UnitOfWork):
     async def commit(
         self, id: str, *, created: bool = False, extra: Mapping[str, Any] | None = None
     ) -> CommandResult:
-        """Save tracked aggregates, append their events, store the idempotency record
-        and COMMIT, all in one transaction (and, for one-statement saves, in one
-        statement before the COMMIT)."""
+        """Save tracked aggregates, append their events and store the idempotency
+        record, all in one transaction (and, for one-statement saves, in one statement).
+
+        Optimistically, that statement is the transaction; it raises `OptimisticMiss`
+        if what the command read moved on, or a saver needs statements of its own.
+        """
         writer = self._writer
         conn = self.connection
         await self.settle()
@@ -258,14 +273,34 @@ class PostgresUnitOfWork(UnitOfWork):
             saver = writer.savers[type(aggregate)]
             if isinstance(saver, Upsert):
                 writes.append(saver.build(aggregate))
+            elif self.optimistic:
+                raise OptimisticMiss(f"{type(aggregate).__name__} saves in statements of its own")
             else:
                 await saver(conn, aggregate)
         result = CommandResult(id, 0, created, dict(extra or {}))
-        stored = await _write(conn, writes, new_events, self, result)
+        claim = self.idempotency
+        hold = None
+        if self.optimistic:
+            hold = Hold(sorted(self._held), None if claim is None else _key_halves(claim))
+        try:
+            stored = await write(
+                conn,
+                writes,
+                new_events,
+                metadata=self.metadata,
+                mode=writer.mode,
+                claim=claim,
+                result=result,
+                hold=hold,
+            )
+        except OptimisticMiss:
+            writer.optimistic_misses += 1
+            raise
         if stored:
             result = replace(result, version=stored[-1].position)
-        await conn.execute("COMMIT")
-        self._open = False
+        if not self.optimistic:
+            await conn.execute("COMMIT")
+            self._open = False
         if stored:
             writer.events_appended += len(stored)
             writer.on_commit(result.version)
@@ -274,72 +309,6 @@ class PostgresUnitOfWork(UnitOfWork):
     @property
     def mode(self) -> pg_log.AppendMode:
         return self._writer.mode
-
-
-async def _write(
-    conn: Connection,
-    writes: list[Write],
-    events: list[NewEvent],
-    uow: PostgresUnitOfWork,
-    result: CommandResult,
-) -> list[StoredEvent]:
-    """Run the saves, the append and the idempotency record as one statement."""
-    import asyncpg
-
-    claim = uow.idempotency
-    if not writes and not events and claim is None:
-        return []
-    parts: list[str] = []
-    args: list[Any] = []
-
-    def add(name: str, sql: str, values: Sequence[Any]) -> None:
-        parts.append(f"{name} AS ({pg_log.shift_placeholders(sql, len(args))})")
-        args.extend(values)
-
-    for i, write in enumerate(writes):
-        add(f"saved_{i}", write.sql + " RETURNING 1", write.args)
-    append = pg_log.prepare_append(events, uow.metadata, uow.mode) if events else None
-    if append is not None:
-        parts.append(pg_log.shift_placeholders(append.cte.strip(), len(args)))
-        args.extend(append.args)
-    if claim is not None:
-        version = "(SELECT max(position) FROM appended)" if append is not None else "NULL"
-        add(
-            "claimed",
-            "INSERT INTO tandem_idempotency (scope, key, fingerprint, result)"
-            " SELECT $1, $2, $3,"
-            f" jsonb_set($4::jsonb, '{{version}}', to_jsonb(coalesce({version}, 0)))"
-            " RETURNING 1",
-            (claim.scope, claim.key, claim.fingerprint, orjson.dumps(result.to_json()).decode()),
-        )
-    saved = ", ".join(f"(SELECT count(*) FROM saved_{i})" for i in range(len(writes)))
-    positions = (
-        "(SELECT array_agg(position ORDER BY position) FROM appended)"
-        if append is not None
-        else "NULL::bigint[]"
-    )
-    sql = (
-        f"WITH {', '.join(parts)}\n"
-        f"SELECT ARRAY[{saved}]::bigint[] AS saved, {positions} AS positions"
-    )
-    if append is not None:
-        await pg_log.lock_for_append(conn, uow.mode)
-    try:
-        row = await conn.fetchrow(sql, *args)
-    except asyncpg.UniqueViolationError as exc:
-        if exc.constraint_name == "tandem_idempotency_pkey" and claim is not None:
-            raise IdempotencyRace(claim.key) from exc
-        for write in writes:
-            if (error := write.failed(exc)) is not None:
-                raise error from exc
-        raise
-    assert row is not None
-    for write, count in zip(writes, row["saved"], strict=True):
-        if count != 1:
-            raise ConcurrencyConflict(write.aggregate_id, write.version, -1)
-    if append is None:
-        return []
-    return pg_log.stored_events(events, row["positions"], append, uow.metadata)
 
 
 def _found(fingerprint: str, result: str) -> tuple[str, CommandResult]:

@@ -10,8 +10,8 @@ import pytest
 from tandem.bus import CommandBus, Dispatch, Next, QueryBus
 from tandem.errors import HandlerAlreadyBound, NoHandler
 from tandem.messages import Command, Query
-from tandem.middleware import timing, validation
-from tandem.uow import CommandResult, UnitOfWork
+from tandem.middleware import idempotency, timing, validation
+from tandem.uow import CommandResult, OptimisticMiss, UnitOfWork
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -262,3 +262,66 @@ async def test_validation_rejects_an_invalid_message_before_the_handler() -> Non
     assert called == []
     await bus.dispatch(Checked(ok=True))
     assert called == [Checked(ok=True)]
+
+
+class Optimist(UnitOfWork):
+    """A unit of work that offers the optimistic path, like PostgreSQL's."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.optimistic = True
+
+
+async def test_a_missed_optimistic_commit_runs_the_command_again_holding_its_aggregates() -> None:
+    seen: list[bool] = []
+
+    async def handler(cmd: Ping, uow: UnitOfWork) -> CommandResult:
+        seen.append(uow.optimistic)
+        if uow.optimistic:
+            raise OptimisticMiss("moved on")
+        return CommandResult("ping", cmd.n)
+
+    bus: CommandBus[UnitOfWork] = CommandBus(Optimist)
+    bus.register(Ping, handler)
+    assert await bus.dispatch(Ping(n=3)) == CommandResult("ping", 3)
+    assert seen == [True, False]
+
+
+async def test_an_optimistic_error_runs_again_only_under_an_idempotency_key() -> None:
+    seen: list[bool] = []
+
+    async def handler(cmd: Ping, uow: UnitOfWork) -> CommandResult:
+        seen.append(uow.optimistic)
+        raise Boom
+
+    bus: CommandBus[UnitOfWork] = CommandBus(Optimist, [idempotency(Forgetful())])
+    bus.register(Ping, handler)
+    with pytest.raises(Boom):
+        await bus.dispatch(Ping())
+    assert seen == [True]
+    # Under a key the error may be the key's first attempt's doing: the locking path,
+    # queued behind the key, decides.
+    with pytest.raises(Boom):
+        await bus.dispatch(Ping(), idempotency_key="k")
+    assert seen == [True, True, False]
+
+
+async def test_a_unit_of_work_without_an_optimistic_path_runs_once() -> None:
+    seen: list[bool] = []
+
+    async def handler(cmd: Ping, uow: UnitOfWork) -> CommandResult:
+        seen.append(uow.optimistic)
+        raise OptimisticMiss("never raised by such a unit of work, but passed on")
+
+    bus: CommandBus[UnitOfWork] = CommandBus(UnitOfWork)
+    bus.register(Ping, handler)
+    with pytest.raises(OptimisticMiss):
+        await bus.dispatch(Ping())
+    assert seen == [False]
+
+
+class Forgetful:
+    """An idempotency store that has never seen a key."""
+
+    async def get(self, scope: str, key: str) -> tuple[str, CommandResult] | None:
+        return None
