@@ -22,6 +22,7 @@ from catalog.api import (
     streams,
 )
 from catalog.api.hot import HotReads
+from catalog.api.hot_commands import HotCommands
 from catalog.api.limits import BodyLimit
 from catalog.runtime.contract import Runtime
 from catalog.tokens import TokenVerifier
@@ -77,8 +78,8 @@ def create_app(catalog: Runtime, tokens: TokenVerifier) -> FastAPI:
     pages.mount_static(app)
     app.add_middleware(BodyLimit)
     # Outermost, ahead of Starlette's error and exception layers and FastAPI's own
-    # per-request work: the hot reads answer every problem themselves.
-    app.front = HotReads(app.behind, catalog=catalog)
+    # per-request work: the hot reads and commands answer every problem themselves.
+    app.front = HotReads(HotCommands(app.behind, catalog, tokens), catalog=catalog)
     return app
 
 

@@ -1,8 +1,17 @@
-"""Command endpoints: body → command → bus → `{"id", "version"}`."""
+"""Command endpoints: body → command → bus → `{"id", "version"}`.
+
+The two commands a back office sends most (a price, a stock adjustment) are also
+answered by `catalog.api.hot_commands` in front of the router, from `HOT`: the same
+scope, body model and command as their routes here.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Request
@@ -26,7 +35,14 @@ router = APIRouter(tags=["commands"])
 
 
 async def _dispatch(request: Request, command: Command, subject: str) -> Response:
-    bus: CommandBus[CatalogUnitOfWork] = request.app.state.catalog.command_bus
+    return await dispatch(request.app.state.catalog.command_bus, request, command, subject)
+
+
+async def dispatch(
+    bus: CommandBus[CatalogUnitOfWork], request: Request, command: Command, subject: str
+) -> Response:
+    """The command's answer: the bus's result with the request's idempotency key and
+    correlation id."""
     result = await bus.dispatch(
         command,
         subject=subject,
@@ -101,6 +117,21 @@ async def update_product(
     return await _dispatch(request, command, who.subject)
 
 
+def _price(product_id: str, body: models.PriceBody, request: Request) -> c.ChangePrice:
+    return c.ChangePrice(
+        product_id=product_id, price=Decimal(body.price), expected_version=if_match(request)
+    )
+
+
+def _stock(product_id: str, body: models.StockAdjustmentBody, request: Request) -> c.AdjustStock:
+    return c.AdjustStock(
+        product_id=product_id,
+        delta=body.delta,
+        reason=body.reason,
+        expected_version=if_match(request),
+    )
+
+
 @router.put("/products/{product_id}/price")
 async def change_price(
     request: Request,
@@ -108,10 +139,7 @@ async def change_price(
     body: models.PriceBody,
     who: CatalogWriter,
 ) -> Response:
-    command = c.ChangePrice(
-        product_id=str(product_id), price=Decimal(body.price), expected_version=if_match(request)
-    )
-    return await _dispatch(request, command, who.subject)
+    return await _dispatch(request, _price(str(product_id), body, request), who.subject)
 
 
 @router.post("/products/{product_id}/stock-adjustments")
@@ -121,13 +149,32 @@ async def adjust_stock(
     body: models.StockAdjustmentBody,
     who: InventoryWriter,
 ) -> Response:
-    command = c.AdjustStock(
-        product_id=str(product_id),
-        delta=body.delta,
-        reason=body.reason,
-        expected_version=if_match(request),
-    )
-    return await _dispatch(request, command, who.subject)
+    return await _dispatch(request, _stock(str(product_id), body, request), who.subject)
+
+
+@dataclass(frozen=True)
+class HotCommand:
+    """A command route as the hot path takes it: the path (its one group a canonical
+    UUID, as `str(UUID)` writes it), the token scope, the body and the command."""
+
+    path: re.Pattern[str]
+    scope: str
+    body: type[models.Body]
+    build: Callable[[str, Any, Request], Command]
+
+
+_UUID = r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
+HOT: dict[str, HotCommand] = {
+    "PUT": HotCommand(
+        re.compile(rf"/products/{_UUID}/price"), "catalog:write", models.PriceBody, _price
+    ),
+    "POST": HotCommand(
+        re.compile(rf"/products/{_UUID}/stock-adjustments"),
+        "inventory:write",
+        models.StockAdjustmentBody,
+        _stock,
+    ),
+}
 
 
 @router.delete("/products/{product_id}")

@@ -24,7 +24,12 @@ _IF_MATCH = re.compile(r'^(?:W/)?"?(\d{1,16})"?$')
 
 def principal(request: Request, scope: str | None) -> Principal:
     """The caller behind the bearer token, required to hold `scope` (if given)."""
-    header = request.headers.get("authorization", "")
+    verifier: TokenVerifier = request.app.state.tokens
+    return caller(request.headers.get("authorization", ""), verifier, scope)
+
+
+def caller(header: str, verifier: TokenVerifier, scope: str | None) -> Principal:
+    """The caller an Authorization header names, required to hold `scope` (if given)."""
     kind, _, token = header.partition(" ")
     if kind.lower() != "bearer" or not token.strip():
         raise Problem(
@@ -34,7 +39,6 @@ def principal(request: Request, scope: str | None) -> Principal:
             "A bearer token is required.",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    verifier: TokenVerifier = request.app.state.tokens
     found = verifier.verify(token.strip())
     if found is None:
         raise Problem(
