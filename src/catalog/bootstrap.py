@@ -38,6 +38,7 @@ from tandem.consistency import VersionWatch
 from tandem.db.sqlite import SqliteDatabase, SqliteReader
 from tandem.deadletters.sqlite import SqliteDeadLetters
 from tandem.eventlog import sqlite as sqlite_log
+from tandem.eventlog.shared import SharedReads
 from tandem.eventlog.sqlite import SqliteEventLogReader
 from tandem.metrics import Metrics
 from tandem.middleware import consistency, idempotency, timing, validation
@@ -87,6 +88,8 @@ def build_embedded(settings: Settings) -> EmbeddedRuntime:
     head = VersionWatch(write_db.call(sqlite_log.head))
     write_reader = SqliteReader(settings.write_database, inline=True)
     log_reader = SqliteEventLogReader(settings.write_database, inline=True)
+    # The runners' reads of the log: one query for all of them.
+    feed = SharedReads(log_reader)
     dead_letters = SqliteDeadLetters(settings.data_dir / "dead-letters.db")
     read_folder = settings.data_dir / "read"
     read_folder.mkdir(parents=True, exist_ok=True)
@@ -101,15 +104,13 @@ def build_embedded(settings: Settings) -> EmbeddedRuntime:
         if kind is StoreKind.SQLITE:
             store: Any = SqliteProjectionStore(path, inline=True)
             runner = ProjectionRunner(
-                projection, store, log_reader, head, batch_size=INLINE_BATCH, **poison
+                projection, store, feed, head, batch_size=INLINE_BATCH, **poison
             )
             return AsyncCopy(runner, store.reader, store.close)
         from tandem.stores.duckdb import DuckDBProjectionStore
 
         duck = DuckDBProjectionStore(path)
-        runner = ProjectionRunner(
-            projection, duck, log_reader, head, linger=COLUMNAR_LINGER, **poison
-        )
+        runner = ProjectionRunner(projection, duck, feed, head, linger=COLUMNAR_LINGER, **poison)
         return AsyncCopy(runner, duck, duck.close)
 
     read_models: dict[str, RunningReadModel] = {}

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from catalog.read_models.registry import ServiceReadModel, StoreKind
 from catalog.settings import Settings, SettingsError
 from tandem.consistency import VersionWatch
+from tandem.eventlog.shared import SharedReads
 from tandem.projections.base import AsyncProjection
 from tandem.projections.partitions import partitions
 from tandem.projections.runner import PoisonPolicy, ProjectionRunner
@@ -38,6 +39,8 @@ class ServiceConnections:
     read_pool: Pool
     redis: redis.asyncio.Redis
     log: PostgresEventLog
+    # What this process's runners read the log through: one query for all of them.
+    feed: SharedReads
     dead_letters: PostgresDeadLetters
 
     def __init__(self, settings: Settings, specs: list[ServiceReadModel], head: VersionWatch):
@@ -117,7 +120,7 @@ class ServiceConnections:
                 "dead_letters": self.dead_letters,
             }
             if self.nats is None:
-                runner = ProjectionRunner(projection, store, self.log, self.head, **poison)
+                runner = ProjectionRunner(projection, store, self.feed, self.head, **poison)
                 return LeasedRunner(runner)
             from tandem.transport.nats.reader import NatsEventReader
 

@@ -58,6 +58,7 @@ from tandem.db.postgres import create_pool
 from tandem.db.postgres.notify import Listener
 from tandem.deadletters.postgres import PostgresDeadLetters
 from tandem.eventlog import postgres as pg_log
+from tandem.eventlog.shared import SharedReads
 from tandem.metrics import Metrics
 from tandem.middleware import consistency, idempotency, timing, validation
 from tandem.migrations import pending
@@ -155,6 +156,7 @@ class ServicesRuntime:
         spawn(count_dead_letters(self.dead_letters, self.dead_letter_counts), "letters")
         mode = pg_log.AppendMode(settings.event_log_mode)
         connections.log = pg_log.PostgresEventLog(self.pool, mode)
+        connections.feed = SharedReads(connections.log)
         self.head.advance(await self.log.head())
         self.visible = pg_log.VisibleHead(self.log, self.head)
         self.listener = Listener(settings.database_url)

@@ -78,7 +78,7 @@ class LocalAnalytics:
         connections = self.connections
         store = DuckDBProjectionStore(path)
         runner = ProjectionRunner(
-            spec.projection(), store, connections.log, connections.head, linger=ANALYTICS_LINGER
+            spec.projection(), store, connections.feed, connections.head, linger=ANALYTICS_LINGER
         )
         connections.duck_stores.setdefault(spec.name, store)
         return store, runner
