@@ -6,7 +6,7 @@ DATA ?= ./data
 PORT ?= 8000
 HOST ?= 127.0.0.1
 
-.PHONY: install run test test-all test-levels test-chaos lint bench bench-embedded bench-services bench-rebuild clean
+.PHONY: install run test test-all test-levels test-chaos lint bench bench-embedded bench-services bench-rebuild bench-writes clean
 
 install: $(VENV)/.installed
 
@@ -61,6 +61,12 @@ bench-services: bench
 
 bench-embedded: $(VENV)/.bench-installed
 	$(BIN)/python -m bench.suite --profile embedded $(BENCH_ARGS)
+
+# The write path against the raw route running the same SQL, alternating in one run
+# (bench/writes.py); PROFILE=embedded for the embedded profile.
+PROFILE ?= services
+bench-writes: $(VENV)/.bench-installed
+	$(BIN)/python -m bench.writes --profile $(PROFILE) $(BENCH_ARGS)
 
 # Catch-up of the services read models from 1,000,000 events (EVENTS=… to change);
 # needs the machine's PostgreSQL and Redis (a fresh database and key prefix per run).

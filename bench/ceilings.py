@@ -83,6 +83,21 @@ def redis_benchmark_get() -> float:
     return float(out.rsplit("GET:", 1)[1].split("requests per second")[0].strip())
 
 
+async def migrated_raw_products(url: str) -> list[str]:
+    """The catalog's schema in the empty database at `url`, then `prepare_raw_products`."""
+    import asyncpg
+
+    from catalog.migrations import MIGRATIONS
+    from tandem.migrations import migrate
+
+    conn = await asyncpg.connect(url)
+    try:
+        await migrate(conn, MIGRATIONS)
+    finally:
+        await conn.close()
+    return await prepare_raw_products(url)
+
+
 async def prepare_raw_products(url: str) -> list[str]:
     """`RAW_ROWS` product rows (and their category) in a migrated, empty database."""
     import asyncpg

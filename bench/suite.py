@@ -109,23 +109,15 @@ def _log(prefix: str) -> Any:
 def services_ceilings(
     deployment: Any, inputs: scenarios.Inputs, args: argparse.Namespace
 ) -> dict[str, Any]:
-    from catalog.migrations import MIGRATIONS
-    from tandem.migrations import migrate
     from tandem.testing.throwaway import REDIS_URL, create_database, drop_database
 
     async def prepare(url: str) -> list[str]:
-        import asyncpg
         import redis.asyncio
 
-        conn = await asyncpg.connect(url)
-        try:
-            await migrate(conn, MIGRATIONS)
-        finally:
-            await conn.close()
         client = redis.asyncio.Redis.from_url(REDIS_URL)
         await client.set(f"{deployment.prefix}:bench:value", b'{"d": "' + b"x" * 1000 + b'"}')
         await client.aclose()
-        return await ceilings.prepare_raw_products(url)
+        return await ceilings.migrated_raw_products(url)
 
     database = patiently(lambda: asyncio.run(create_database("tandem_bench_ceiling")))
     try:
