@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -65,10 +66,19 @@ def summarize(folded: Path, top: int = 40) -> str:
     return "\n".join(lines) + "\n"
 
 
-def cpu_seconds() -> Counter[str]:
-    """CPU seconds used so far by every process of the machine, summed by command line
-    (its first two words: `python -m` names the module), from /proc."""
-    used: Counter[str] = Counter()
+CpuReading = dict[int, tuple[str, float]]
+# A PostgreSQL backend's title: "postgres: [<cluster>: ]<user> <database> <client>
+# <state>" (a throwaway database's random suffix left out); other server processes:
+# "postgres: [<cluster>: ]<what it is>".
+_BACKEND = re.compile(r"^postgres: (?:\S+: )?\S+ (\S+?)(?:_[0-9a-f]{12})? \S+\(\d+\)")
+_SERVER = re.compile(r"^postgres: (?:\S+: )?(.+?)\s*$")
+
+
+def cpu_seconds() -> CpuReading:
+    """CPU seconds used so far by every process of the machine, by pid, with the name
+    it is summed under: its command line's first two words (`python -m` names the
+    module), or a PostgreSQL backend's database (its title changes with its state)."""
+    used: CpuReading = {}
     tick = os.sysconf("SC_CLK_TCK")
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -79,17 +89,26 @@ def cpu_seconds() -> Counter[str]:
         except OSError:
             continue
         fields = stat[stat.rindex(")") + 2 :].split()
-        words = [Path(a.decode(errors="replace")).name for a in argv if a][:4]
-        if words[:1] and words[0].startswith("python"):
-            words = [w for w in words[1:] if w != "-m"][:2]
-        name = " ".join(words[:2]) or stat[stat.index("(") + 1 : stat.rindex(")")]
-        used[name] += (int(fields[11]) + int(fields[12])) / tick
+        title = b" ".join(argv).decode(errors="replace")
+        backend, server = _BACKEND.search(title), _SERVER.search(title)
+        if backend is not None:
+            name = f"postgres backends of {backend.group(1)}"
+        elif server is not None:
+            name = f"postgres {server.group(1)}"
+        else:
+            words = [Path(a.decode(errors="replace")).name for a in argv if a][:4]
+            if words[:1] and words[0].startswith("python"):
+                words = [w for w in words[1:] if w != "-m"][:2]
+            name = " ".join(words[:2]) or stat[stat.index("(") + 1 : stat.rindex(")")]
+        used[int(entry.name)] = (name, (int(fields[11]) + int(fields[12])) / tick)
     return used
 
 
-def cpu_table(before: Counter[str], after: Counter[str], seconds: float) -> str:
+def cpu_table(before: CpuReading, after: CpuReading, seconds: float) -> str:
     """Cores used per command between two `cpu_seconds` readings."""
-    spent = {name: after[name] - before.get(name, 0.0) for name in after}
+    spent: Counter[str] = Counter()
+    for pid, (name, used) in after.items():
+        spent[name] += used - before.get(pid, (name, 0.0))[1]
     rows = sorted(((v, k) for k, v in spent.items() if v > 0.01 * seconds), reverse=True)
     lines = [f"cores used over {seconds:.0f} s (of {os.cpu_count()}):"]
     lines += [f"{v / seconds:5.2f}   {k}" for v, k in rows]
