@@ -138,12 +138,14 @@ class RemoteProjections:
         return {part: p for p in self.by_name.values() for part in p.parts}
 
     def notified(self, payload: str) -> None:
-        """A `NOTIFY tandem_checkpoints` payload: `part:position`."""
-        part, _, position = payload.rpartition(":")
-        for projection in self.by_name.values():
-            if part in projection.parts:
-                with contextlib.suppress(ValueError):
-                    projection.advance_part(part, int(position))
+        """A `NOTIFY tandem_checkpoints` payload: `part:position` pairs separated by
+        spaces."""
+        for pair in payload.split():
+            part, _, position = pair.rpartition(":")
+            for projection in self.by_name.values():
+                if part in projection.parts:
+                    with contextlib.suppress(ValueError):
+                        projection.advance_part(part, int(position))
 
     async def refresh(self) -> None:
         for projection in self.by_name.values():

@@ -75,9 +75,11 @@ class ProjectionWorker:
         self.running: dict[str, _Running] = {}
         # Leased projections whose runner must start again (see `_restart_lost`).
         self._restart: set[str] = set()
+        self.announcements = CheckpointAnnouncer(pool)
 
     async def run(self) -> None:
         last_ok = time.monotonic()
+        announcing = asyncio.create_task(self.announcements.run(), name="announce-checkpoints")
         try:
             while True:
                 try:
@@ -113,6 +115,9 @@ class ProjectionWorker:
                     await self._stop(name)
             with contextlib.suppress(Exception):
                 await asyncio.shield(self.leases.release_all())
+            announcing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await announcing
 
     async def _start(self, name: str) -> None:
         leased = await self.factories[name]()
@@ -178,13 +183,7 @@ class ProjectionWorker:
         advanced = runner.checkpoint.listen()
         try:
             while True:
-                position = await advanced.get()
-                try:
-                    await self.pool.execute(
-                        "SELECT pg_notify($1, $2)", CHECKPOINT_CHANNEL, f"{runner.name}:{position}"
-                    )
-                except Exception as exc:  # API processes also re-read checkpoints
-                    log.warning("announce %s: %s", runner.name, exc)
+                self.announcements.advanced(runner.name, await advanced.get())
         finally:
             runner.checkpoint.unlisten(advanced)
 
@@ -212,6 +211,52 @@ class ProjectionWorker:
                 " lag_seconds = excluded.lag_seconds, updated_at = excluded.updated_at",
                 rows,
             )
+
+
+class CheckpointAnnouncer:
+    """Announces the checkpoints of a worker's runners on `CHECKPOINT_CHANNEL`: one
+    NOTIFY, `name:position` pairs separated by spaces, for every runner that advanced
+    while the last one was on its way (a round of the runners, under load)."""
+
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+        self._latest: dict[str, int] = {}
+        self._wake = asyncio.Event()
+
+    def advanced(self, name: str, position: int) -> None:
+        self._latest[name] = max(position, self._latest.get(name, 0))
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            latest, self._latest = self._latest, {}
+            for payload in _payloads(latest):
+                try:
+                    await self.pool.execute("SELECT pg_notify($1, $2)", CHECKPOINT_CHANNEL, payload)
+                except Exception as exc:  # API processes also re-read checkpoints
+                    log.warning("announcing checkpoints: %s", exc)
+
+
+# Under PostgreSQL's limit of 8,000 bytes per notification payload.
+_PAYLOAD_BYTES = 7_000
+
+
+def _payloads(latest: Mapping[str, int]) -> list[str]:
+    """`name:position` pairs joined by spaces, in payloads that fit a notification."""
+    payloads: list[str] = []
+    current = ""
+    for name, position in latest.items():
+        pair = f"{name}:{position}"
+        if current and len(current) + 1 + len(pair) > _PAYLOAD_BYTES:
+            payloads.append(current)
+            current = pair
+        else:
+            current = f"{current} {pair}" if current else pair
+    if current:
+        payloads.append(current)
+    return payloads
 
 
 async def failed_part(pool: Pool, names: list[str]) -> tuple[str, str | None] | None:
