@@ -185,3 +185,29 @@ async def test_a_closed_store_refuses_new_cursors(tmp_path: Path) -> None:
     s.close()
     with pytest.raises(RuntimeError):
         await asyncio.to_thread(s.call, lambda cur: cur.execute("SELECT 1").fetchone())
+
+
+def _transaction_memory(store: DuckDBProjectionStore) -> int:
+    """Bytes DuckDB holds for transactions: the undo data of changes some open
+    transaction might still need to see past."""
+    found = store.call(
+        lambda cur: cur.execute(
+            "SELECT memory_usage_bytes FROM duckdb_memory() WHERE tag = 'TRANSACTION'"
+        ).fetchone()
+    )
+    return int(found[0]) if found else 0
+
+
+async def test_a_read_fetched_in_part_does_not_hold_back_what_later_batches_free(
+    store: DuckDBProjectionStore,
+) -> None:
+    ledger = Ledger()
+    await store.setup(ledger)
+    await store.apply(ledger, [event(p) for p in range(1, 11)])
+    # A one-row answer of a many-row query, as a checkpoint or a lookup reads it: the
+    # rest of the result, and its transaction, used to stay open on the reader's cursor.
+    await store.run(lambda cur: cur.execute("SELECT position FROM ledger_rows").fetchone())
+    before = _transaction_memory(store)
+    for start in range(11, 2011, 10):
+        await store.apply(ledger, [event(p) for p in range(start, start + 10)])
+    assert _transaction_memory(store) - before < 64 * 1024

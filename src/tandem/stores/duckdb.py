@@ -182,8 +182,18 @@ class DuckDBProjectionStore:
         await self._write(lambda c: _apply_parked(c, projection, events))
 
     def call(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
-        """Run a query function on this thread's cursor, in the calling thread."""
-        return fn(self._cursor())
+        """Run a query function on this thread's cursor, in the calling thread.
+
+        The function's last result is run to its end afterwards: a result only partly
+        fetched (a `fetchone()` of a one-row answer) keeps its transaction open, and
+        DuckDB keeps every later transaction's undo data for as long as one is open
+        (the process grew by about 1 KB per command until a cursor ran again).
+        """
+        cursor = self._cursor()
+        try:
+            return fn(cursor)
+        finally:
+            cursor.complete()
 
     async def run(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         """Run a query function on a reader thread, keeping the event loop free."""
