@@ -16,7 +16,6 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from catalog.bootstrap import build
 from catalog.cli_dead_letters import app as dead_letters_app
 from catalog.cli_rebuild import register as register_rebuild
 from catalog.cli_services import register as register_services
@@ -138,6 +137,8 @@ def seed(
         settings = Settings.from_env()
         # The services profile's workers apply what this command writes: nothing to
         # fold here. A bulk load writes before the embedded catalog folds it.
+        from catalog.bootstrap import build
+
         runtime = build(settings)
         try:
             if settings.services:
@@ -172,6 +173,8 @@ def seed(
             if bulk and not settings.services:
                 # A catalog opened on what the bulk load wrote folds it into its projections.
                 await runtime.aclose()
+                from catalog.bootstrap import build
+
                 runtime = build(settings)
                 await runtime.start()
             if not settings.services:
@@ -208,6 +211,8 @@ def status(
 
     async def offline() -> list[dict[str, object]]:
         settings = Settings.from_env()
+        from catalog.bootstrap import build
+
         runtime = build(settings)
         try:
             await runtime.inspect()

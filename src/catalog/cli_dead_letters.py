@@ -12,7 +12,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from catalog.bootstrap import build
 from catalog.dead_letters import (
     NoSuchLetter,
     NotParkable,
@@ -32,6 +31,8 @@ console = Console()
 @asynccontextmanager
 async def _opened() -> AsyncIterator[Runtime]:
     """The catalog of the configured profile, connections open, nothing running."""
+    from catalog.bootstrap import build
+
     runtime = build(Settings.from_env())
     try:
         await runtime.inspect()
