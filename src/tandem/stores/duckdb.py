@@ -118,6 +118,10 @@ def _apply_parked(
         tx.flush()
 
 
+# What each DuckDB file's buffer pool may hold in memory.
+MEMORY_LIMIT = "48MB"
+
+
 class DuckDBProjectionStore:
     """A DuckDB file holding one or more columnar read models and their checkpoints.
 
@@ -159,7 +163,12 @@ class DuckDBProjectionStore:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 # Read models here are small and fed in batches: DuckDB's own worker
                 # threads would only compete with the application for the same cores.
-                self._root = duckdb.connect(str(self.path), config={"threads": 1})
+                # Its buffer pool keeps every block it read or wrote up to the limit,
+                # 80% of the machine's memory unless told: here, a bounded share of an
+                # API process, the rest read from the file again when needed.
+                self._root = duckdb.connect(
+                    str(self.path), config={"threads": 1, "memory_limit": MEMORY_LIMIT}
+                )
             # The root connection only hands out cursors and never runs a statement, so
             # no two threads ever share one connection object.
             cursor = self._root.cursor()
