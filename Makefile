@@ -6,7 +6,7 @@ DATA ?= ./data
 PORT ?= 8000
 HOST ?= 127.0.0.1
 
-.PHONY: install run test test-all test-levels test-chaos lint bench bench-embedded bench-services bench-rebuild bench-writes clean
+.PHONY: install run test test-all test-levels test-chaos lint bench bench-embedded bench-services bench-rebuild bench-writes bench-memory clean
 
 install: $(VENV)/.installed
 
@@ -67,6 +67,11 @@ bench-embedded: $(VENV)/.bench-installed
 PROFILE ?= services
 bench-writes: $(VENV)/.bench-installed
 	$(BIN)/python -m bench.writes --profile $(PROFILE) $(BENCH_ARGS)
+
+# The embedded API's memory over 10 minutes of writes (bench/memory.py); BENCH_ARGS=
+# "--profile services" for the services API.
+bench-memory: $(VENV)/.bench-installed
+	$(BIN)/python -m bench.memory $(BENCH_ARGS)
 
 # Catch-up of the services read models from 1,000,000 events (EVENTS=… to change);
 # needs the machine's PostgreSQL and Redis (a fresh database and key prefix per run).

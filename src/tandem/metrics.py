@@ -22,6 +22,7 @@ BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 StatusRows = Callable[[], list[dict[str, Any]]]
 RebuildRows = Callable[[], list[dict[str, Any]]]
 CacheRows = Callable[[], list[tuple[str, Any]]]
+MemoryRows = Callable[[], list[tuple[str, int | None]]]
 """(name, cache) pairs: anything with `hits`, `misses`, `drops` and a length."""
 Reading = Callable[[], int]
 
@@ -76,6 +77,11 @@ class Metrics:
     def watch_caches(self, caches: CacheRows) -> None:
         """Report in-process caches (`caches()` names them) at every scrape."""
         self.registry.register(_CacheCollector(caches))
+
+    def watch_memory(self, holders: MemoryRows) -> None:
+        """Report what the embedded databases hold in memory (`holders()`: name and
+        bytes, None where unknown) at every scrape."""
+        self.registry.register(_MemoryCollector(holders))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -162,6 +168,23 @@ class _CacheCollector(Collector):
             drops.add_metric([name], cache.drops)
             entries.add_metric([name], len(cache))
         yield from (hits, misses, drops, entries)
+
+
+class _MemoryCollector(Collector):
+    def __init__(self, holders: MemoryRows) -> None:
+        self._holders = holders
+
+    def collect(self) -> Iterator[Any]:
+        held = GaugeMetricFamily(
+            "tandem_memory_bytes",
+            "Memory held by an embedded database of this process, by its own count"
+            " (sqlite: every SQLite connection; duckdb:<file>: one DuckDB file).",
+            labels=["holder"],
+        )
+        for name, size in self._holders():
+            if size is not None:
+                held.add_metric([name], size)
+        yield held
 
 
 class _RebuildCollector(Collector):

@@ -165,3 +165,16 @@ def test_metrics_report_a_rebuild_up_to_its_switch(server: Deployment) -> None:
     if isinstance(server, Server):  # the rebuild ran in the process that answers
         assert applied >= 1
         assert _value(rate, "tandem_rebuild_events_per_second", **one) > 0
+
+
+def test_metrics_report_what_the_embedded_databases_hold_in_memory(server: Deployment) -> None:
+    skip_without_projections(server, "the analytics read models live in DuckDB files")
+    with httpx.Client(base_url=server.url, headers=ADMIN) as client:
+        created = client.post("/categories", json={"name": "Remembered"})
+        assert created.status_code == 201
+        families = _scrape(client)
+    held = {labels["holder"]: value for _, labels, value in families["tandem_memory_bytes"]}
+    # Every process keeps its analytics copies in DuckDB files of its own.
+    assert any(name.startswith("duckdb:") and value > 0 for name, value in held.items()), held
+    if "sqlite" in held:
+        assert held["sqlite"] >= 0

@@ -26,6 +26,7 @@ from catalog.api.hot_commands import HotCommands
 from catalog.api.limits import BodyLimit
 from catalog.runtime.contract import Runtime
 from catalog.tokens import TokenVerifier
+from tandem.memory import sqlite_bytes
 from tandem.unavailable import driver_errors
 
 
@@ -66,6 +67,7 @@ def create_app(catalog: Runtime, tokens: TokenVerifier) -> FastAPI:
     # Read at every scrape, so rebuilds started later are reported.
     catalog.metrics.watch_rebuilds(lambda: [r.describe() for r in catalog.rebuilds.values()])
     catalog.metrics.watch_caches(lambda: _caches(catalog))
+    catalog.metrics.watch_memory(_memory)
     problems.install(app, outages=driver_errors(load=catalog.settings.services))
     links.install(app)
     app.include_router(commands.router)
@@ -98,6 +100,14 @@ class _Fronted(FastAPI):
 
     async def behind(self, scope: Scope, receive: Receive, send: Send) -> None:
         await super().__call__(scope, receive, send)
+
+
+def _memory() -> list[tuple[str, int | None]]:
+    """What SQLite and each DuckDB file hold in this process's memory."""
+    from tandem.stores import duckdb
+
+    held: list[tuple[str, int | None]] = [("sqlite", sqlite_bytes())]
+    return held + [(f"duckdb:{name}", size) for name, size in duckdb.memory_by_file()]
 
 
 def _caches(catalog: Runtime) -> list[tuple[str, Any]]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -120,6 +121,8 @@ def _apply_parked(
 
 # What each DuckDB file's buffer pool may hold in memory.
 MEMORY_LIMIT = "48MB"
+# Every store of this process that is open, for the memory it reports (`memory_bytes`).
+_OPEN: weakref.WeakSet[DuckDBProjectionStore] = weakref.WeakSet()
 
 
 class DuckDBProjectionStore:
@@ -173,6 +176,7 @@ class DuckDBProjectionStore:
             # no two threads ever share one connection object.
             cursor = self._root.cursor()
             self._cursors.append(cursor)
+            _OPEN.add(self)
         self._local.cursor = cursor
         return cursor
 
@@ -213,7 +217,22 @@ class DuckDBProjectionStore:
         """(position, version) stored for `name`, read without the projection's code."""
         return await self.run(lambda c: checkpoints.stored(c, name))
 
+    def memory_bytes(self) -> int:
+        """What DuckDB holds in memory for this file now (0 before it is opened)."""
+        with self._lock:
+            if self._root is None or self._closed:
+                return 0
+            cursor = self._root.cursor()
+        try:
+            found = cursor.execute(
+                "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory()"
+            ).fetchone()
+            return int(found[0]) if found else 0
+        finally:
+            cursor.close()
+
     def close(self) -> None:
+        _OPEN.discard(self)
         self._readers.shutdown(wait=True)
         self._writer.shutdown(wait=True)
         with self._lock:
@@ -224,3 +243,8 @@ class DuckDBProjectionStore:
             if self._root is not None:
                 self._root.close()
                 self._root = None
+
+
+def memory_by_file() -> list[tuple[str, int]]:
+    """(file name, bytes DuckDB holds for it) of every open store of this process."""
+    return sorted((store.path.name, store.memory_bytes()) for store in list(_OPEN))
