@@ -23,6 +23,7 @@ from catalog.api.edge import (
     Customer,
     InventoryWriter,
     command_response,
+    correlation_id,
     idempotency_key,
     if_match,
 )
@@ -47,7 +48,7 @@ async def dispatch(
         command,
         subject=subject,
         idempotency_key=idempotency_key(request),
-        correlation_id=request.headers.get("x-correlation-id"),
+        correlation_id=correlation_id(request),
     )
     return command_response(result)
 

@@ -19,7 +19,13 @@ from tandem.uow import CommandResult
 
 MAX_VERSION = 2**53 - 1
 RV_COOKIE = "tandem_rv"
-_IF_MATCH = re.compile(r'^(?:W/)?"?(\d{1,16})"?$')
+_IF_MATCH = re.compile(r'^(?:W/)?"?([0-9]{1,16})"?$')
+# Decimal digits as `int()` reads them: ASCII only (`str.isdigit()` also takes "²"), and
+# few enough that the number is below 10^16.
+_VERSION = re.compile(r"[0-9]{1,16}")
+_WAIT_MS = re.compile(r"[0-9]{1,5}")
+# A correlation id travels in every event of the command: short, printable ASCII.
+_CORRELATION_ID = re.compile(r"[\x21-\x7e]{1,128}")
 
 
 def principal(request: Request, scope: str | None) -> Principal:
@@ -99,6 +105,22 @@ def idempotency_key(request: Request) -> str | None:
     return key
 
 
+def correlation_id(request: Request) -> str | None:
+    """The request's X-Correlation-ID, which every event of its command carries."""
+    raw = request.headers.get("x-correlation-id")
+    if raw is None:
+        return None
+    if not _CORRELATION_ID.fullmatch(raw):
+        raise Problem(
+            400,
+            "invalid-correlation-id",
+            "Invalid X-Correlation-ID",
+            "X-Correlation-ID must be 1 to 128 printable ASCII characters without spaces.",
+            errors=[{"loc": ["X-Correlation-ID"], "msg": "1 to 128 printable characters"}],
+        )
+    return raw
+
+
 def command_response(result: CommandResult) -> Response:
     body: dict[str, Any] = {"id": result.id, "version": result.version}
     body.update({k: v for k, v in result.extra.items() if k != "aggregate_version"})
@@ -117,7 +139,7 @@ def command_response(result: CommandResult) -> Response:
 def _version(raw: str | None, name: str) -> int:
     if raw is None or raw == "":
         return 0
-    if not raw.isdigit() or len(raw) > 16 or int(raw) > MAX_VERSION:
+    if not _VERSION.fullmatch(raw) or int(raw) > MAX_VERSION:
         raise Problem(
             400,
             "invalid-version",
@@ -145,12 +167,13 @@ def read_requirements(request: Request) -> tuple[int, float]:
         )
     if consistency == "session":
         cookie = request.cookies.get(RV_COOKIE)
-        if cookie and cookie.isdigit() and len(cookie) <= 16:
+        # A cookie the server never set (not a version) is ignored, as a missing one.
+        if cookie and _VERSION.fullmatch(cookie) and int(cookie) <= MAX_VERSION:
             wanted = max(wanted, int(cookie))
     raw_wait = params.get("wait_ms")
     wait_ms = 2000
     if raw_wait is not None:
-        if not raw_wait.isdigit() or int(raw_wait) > 10000:
+        if not _WAIT_MS.fullmatch(raw_wait) or int(raw_wait) > 10000:
             raise Problem(
                 400,
                 "invalid-wait",
