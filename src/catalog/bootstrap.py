@@ -104,7 +104,13 @@ def build_embedded(settings: Settings) -> EmbeddedRuntime:
         if kind is StoreKind.SQLITE:
             store: Any = SqliteProjectionStore(path, inline=True)
             runner = ProjectionRunner(
-                projection, store, feed, head, batch_size=INLINE_BATCH, **poison
+                projection,
+                store,
+                feed,
+                head,
+                batch_size=INLINE_BATCH,
+                max_batch_size=INLINE_BATCH,
+                **poison,
             )
             return AsyncCopy(runner, store.reader, store.close)
         from tandem.stores.duckdb import DuckDBProjectionStore

@@ -247,7 +247,13 @@ def nats_runner(
     reader: NatsEventReader,
 ) -> ProjectionRunner:
     return ProjectionRunner(
-        projection, store, reader, reader.arrivals, batch_size=100, retry=FAST_RETRY
+        projection,
+        store,
+        reader,
+        reader.arrivals,
+        batch_size=100,
+        max_batch_size=100,  # as the services runtime runs them on the stream
+        retry=FAST_RETRY,
     )
 
 

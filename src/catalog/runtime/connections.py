@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from tandem.stores.duckdb import DuckDBProjectionStore
 
 CheckpointReader = Callable[[], Awaitable[dict[str, int]]]
+# Events a runner reads at a time: when live, and when behind on the stream.
+BATCH = 500
 """Reads the stored checkpoint of every part of one copy of a read model."""
 
 
@@ -120,7 +122,9 @@ class ServiceConnections:
                 "dead_letters": self.dead_letters,
             }
             if self.nats is None:
-                runner = ProjectionRunner(projection, store, self.feed, self.head, **poison)
+                runner = ProjectionRunner(
+                    projection, store, self.feed, self.head, batch_size=BATCH, **poison
+                )
                 return LeasedRunner(runner)
             from tandem.transport.nats.reader import NatsEventReader
 
@@ -132,7 +136,12 @@ class ServiceConnections:
                 fallback=self.log,
             )
             await reader.start()
-            runner = ProjectionRunner(projection, store, reader, reader.arrivals, **poison)
+            # Fixed batches: the reader serves from a buffer of at most its consumer's
+            # `max_ack_pending` messages, acked a batch behind, so larger reads would
+            # only find it short.
+            runner = ProjectionRunner(
+                projection, store, reader, reader.arrivals, max_batch_size=BATCH, **poison
+            )
             return LeasedRunner(runner, reader.close)
 
         return build
