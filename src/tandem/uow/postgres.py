@@ -306,10 +306,6 @@ class PostgresUnitOfWork(UnitOfWork):
             writer.on_commit(result.version)
         return result
 
-    @property
-    def mode(self) -> pg_log.AppendMode:
-        return self._writer.mode
-
 
 def _found(fingerprint: str, result: str) -> tuple[str, CommandResult]:
     return str(fingerprint), CommandResult.from_json(orjson.loads(result))
