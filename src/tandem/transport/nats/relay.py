@@ -37,7 +37,7 @@ from tandem.consistency import VersionWatch
 from tandem.eventlog.base import EventLogReader
 from tandem.messages import StoredEvent
 from tandem.transport import wire
-from tandem.transport.nats.publish import PipelinedPublisher, PublishResult, Refused
+from tandem.transport.nats.publish import PipelinedPublisher, PublishResult, Refused, Stored
 from tandem.transport.nats.stream import (
     StreamMark,
     ensure_stream,
@@ -151,6 +151,14 @@ class NatsRelay:
         finally:
             for future in futures:
                 future.cancel()  # a no-op for completed ones; frees the pending slots
+        # Every message the stream took counts, also after one it refused or an error:
+        # the stream keeps it, and no relay publishes it again.
+        for result in results:
+            if isinstance(result, Stored):
+                if result.duplicate:
+                    self.duplicates += 1
+                else:
+                    self.published += 1
         end = mark
         for event, result in zip(events, results, strict=True):
             if isinstance(result, Refused):
@@ -167,10 +175,6 @@ class NatsRelay:
                 return None
             if isinstance(result, BaseException):
                 raise result
-            if result.duplicate:
-                self.duplicates += 1
-            else:
-                self.published += 1
             end = StreamMark(result.seq, event.position)
             self.position.advance(event.position)
         return end
