@@ -16,16 +16,14 @@ load (the first minute fills caches: product documents, page caches). Writes
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from bench import scenarios
-from bench.harness import default_server, wrk
+from bench.harness import default_server, save_results, seeded_api, wrk
 
-RESULTS = Path(__file__).parent / "results"
 LIMIT_MB = 250
 FLAT = 0.05
 
@@ -40,34 +38,17 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="tandem-memory-") as tmp:
         results = run(Path(tmp), args)
-    RESULTS.mkdir(exist_ok=True)
-    name = f"memory-{args.profile}"
-    (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2))
-    (RESULTS / f"{name}.md").write_text(markdown(results))
-    print(markdown(results))
+    save_results(f"memory-{args.profile}", results, markdown(results))
 
 
 def run(tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
-    deployment: Any
-    if args.profile == "services":
-        from bench.services import TOKEN, ServicesDeployment
-
-        deployment = ServicesDeployment(tmp)
-    else:
-        from bench.embedded import TOKEN, EmbeddedDeployment
-
-        deployment = EmbeddedDeployment(tmp)
     readings: list[dict[str, Any]] = []
-    try:
-        deployment.seed(args.products)
-        api = deployment.start_api(3, args.server)
-        if not deployment.caught_up():
-            raise SystemExit("the projections never caught up")
+    with seeded_api(args.profile, tmp, args.products, args.server) as (deployment, api, token):
         pid = api.proc.pid
 
         def read(phase: str, commands: int = 0) -> None:
             reading = {"phase": phase, "commands": commands, **scenarios.rss_mb(pid)}
-            reading["held_mb"] = held(api.url, TOKEN)
+            reading["held_mb"] = held(api.url, token)
             readings.append(reading)
             print(reading, flush=True)
 
@@ -89,15 +70,12 @@ def run(tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
                 script="write.lua",
                 env={
                     "BENCH_IDS": str(inputs.uniform),
-                    "BENCH_TOKEN": TOKEN,
+                    "BENCH_TOKEN": token,
                     "BENCH_PREFIX": f"memory-{time.time_ns()}",
                 },
             )
             commands += round(point.requests_per_s * args.every)
             read("writing", commands)
-    finally:
-        deployment.stop_api()
-        deployment.close()
     writing = [r["rss_mb"] for r in readings if r["phase"] == "writing"]
     return {
         "profile": args.profile,

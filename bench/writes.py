@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import tempfile
 import threading
 import time
@@ -26,10 +25,17 @@ from pathlib import Path
 from typing import Any
 
 from bench import ceilings, scenarios
-from bench.harness import Process, default_server, median_of, patiently, wrk
-from bench.profile import cpu_seconds, cpu_table
+from bench.harness import (
+    Process,
+    default_server,
+    median_of,
+    patiently,
+    save_results,
+    seeded_api,
+    wrk,
+)
+from bench.profile import cpu_window
 
-RESULTS = Path(__file__).parent / "results"
 TARGET = 0.8
 
 
@@ -43,23 +49,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="tandem-writes-") as tmp_name:
         results = run(Path(tmp_name), args)
-    RESULTS.mkdir(exist_ok=True)
-    name = f"writes-{args.profile}"
-    (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2))
-    (RESULTS / f"{name}.md").write_text(markdown(results))
-    print(markdown(results))
+    save_results(f"writes-{args.profile}", results, markdown(results))
 
 
 def run(tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
-    deployment: Any
-    if args.profile == "services":
-        from bench.services import TOKEN, ServicesDeployment
-
-        deployment = ServicesDeployment(tmp)
-    else:
-        from bench.embedded import TOKEN, EmbeddedDeployment
-
-        deployment = EmbeddedDeployment(tmp)
     results: dict[str, Any] = {
         "profile": args.profile,
         "products": args.products,
@@ -67,24 +60,20 @@ def run(tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         "duration_s": args.duration,
     }
-    try:
-        deployment.seed(args.products)
-        api = deployment.start_api(3, args.server)
-        if not deployment.caught_up():
-            raise SystemExit("the projections never caught up")
+    with seeded_api(args.profile, tmp, args.products, args.server) as (deployment, api, token):
         inputs = scenarios.Inputs(tmp, deployment.rows)
         with raw_route(deployment, inputs, args) as (raw, raw_script, raw_env):
             ours_runs, raw_runs, cores = [], [], []
             # A second of each first: connections, caches and statements warm.
             wrk(raw.url, connections=16, duration=1, script=raw_script, env=raw_env)
-            scenarios.write(api.url, inputs, TOKEN, "warm", 1, 1)
+            scenarios.write(api.url, inputs, token, "warm", 1, 1)
             for i in range(args.runs):
                 window: list[str] = []
                 sampler = threading.Thread(
-                    target=_cores, args=(0.5, args.duration - 1, window), daemon=True
+                    target=cpu_window, args=(0.5, args.duration - 1, window), daemon=True
                 )
                 sampler.start()
-                ours_runs.append(_write_run(api.url, inputs, TOKEN, i, args.duration))
+                ours_runs.append(_write_run(api.url, inputs, token, i, args.duration))
                 sampler.join()
                 cores += window
                 raw_runs.append(
@@ -102,9 +91,6 @@ def run(tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
         results["ratio"] = round(ours["requests_per_s"] / ceiling["requests_per_s"], 3)
         results["cores_during_write_runs"] = cores
         results["caught_up_after"] = deployment.caught_up(timeout=120)
-    finally:
-        deployment.stop_api()
-        deployment.close()
     return results
 
 
@@ -115,13 +101,6 @@ def _write_run(url: str, inputs: scenarios.Inputs, token: str, i: int, duration:
         "BENCH_PREFIX": f"writes-{i}-{time.time_ns()}",
     }
     return wrk(url, connections=16, duration=duration, script="write.lua", env=env)
-
-
-def _cores(after: float, seconds: float, out: list[str]) -> None:
-    time.sleep(after)
-    before, started = cpu_seconds(), time.perf_counter()
-    time.sleep(seconds)
-    out.append(cpu_table(before, cpu_seconds(), time.perf_counter() - started))
 
 
 @contextmanager
