@@ -110,19 +110,7 @@ class Upsert:
         self.build = build
 
     async def __call__(self, conn: Connection, aggregate: Any) -> None:
-        import asyncpg
-
-        save = self.build(aggregate)
-        parts = [f"saved AS ({save.sql} RETURNING 1)"]
-        parts += [f"saved_{j} AS ({also})" for j, also in enumerate(save.also)]
-        try:
-            count = await conn.fetchval(
-                f"WITH {', '.join(parts)} SELECT count(*) FROM saved", *save.args
-            )
-        except asyncpg.UniqueViolationError as exc:
-            raise (save.failed(exc) or exc) from exc
-        if count != 1:
-            raise ConcurrencyConflict(save.aggregate_id, save.version, -1)
+        await write(conn, [self.build(aggregate)])
 
 
 @dataclass(frozen=True)
@@ -150,16 +138,20 @@ class _Statement:
 async def write(
     conn: Connection,
     writes: Sequence[Write],
-    events: list[NewEvent],
+    events: Sequence[NewEvent] = (),
     *,
-    metadata: Metadata,
-    mode: pg_log.AppendMode,
-    claim: IdempotencyClaim | None,
-    result: CommandResult,
+    metadata: Metadata | None = None,
+    mode: pg_log.AppendMode = pg_log.AppendMode.HORIZON,
+    claim: IdempotencyClaim | None = None,
+    result: CommandResult | None = None,
     hold: Hold | None = None,
 ) -> list[StoredEvent]:
     """Run the saves, the append and the idempotency record as one statement; with
-    `hold`, as a statement that is its own transaction (see the module's doc)."""
+    `hold`, as a statement that is its own transaction (see the module's doc).
+
+    `metadata` is the events' (needed with events), `result` the answer the claim
+    stores (needed with a claim).
+    """
     import asyncpg
 
     if not writes and not events and claim is None:
@@ -171,11 +163,15 @@ async def write(
         for j, also in enumerate(save.also):
             sql = pg_log.shift_placeholders(also, offset)
             statement.parts.append(f"saved_{i}_{j} AS ({sql})")
-    append = pg_log.prepare_append(events, metadata, mode) if events else None
+    append = None
+    if events:
+        assert metadata is not None, "events need the metadata of their command"
+        append = pg_log.prepare_append(events, metadata, mode)
     if append is not None:
         statement.parts.append(statement.shifted(append.cte.strip()))
         statement.args.extend(append.args)
     if claim is not None:
+        assert result is not None, "a claim stores the command's answer"
         version = "(SELECT max(position) FROM appended)" if append is not None else "NULL"
         statement.add(
             "claimed",
@@ -234,4 +230,5 @@ async def write(
             raise ConcurrencyConflict(save.aggregate_id, save.version, -1)
     if append is None:
         return []
+    assert metadata is not None
     return pg_log.stored_events(events, row["positions"], append, metadata)
