@@ -19,6 +19,7 @@ from starlette.responses import Response
 
 from catalog.api import models
 from catalog.api.edge import (
+    CANONICAL_UUID,
     CatalogWriter,
     Customer,
     InventoryWriter,
@@ -164,13 +165,12 @@ class HotCommand:
     build: Callable[[str, Any, Request], Command]
 
 
-_UUID = r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
 HOT: dict[str, HotCommand] = {
     "PUT": HotCommand(
-        re.compile(rf"/products/{_UUID}/price"), "catalog:write", models.PriceBody, _price
+        re.compile(rf"/products/{CANONICAL_UUID}/price"), "catalog:write", models.PriceBody, _price
     ),
     "POST": HotCommand(
-        re.compile(rf"/products/{_UUID}/stock-adjustments"),
+        re.compile(rf"/products/{CANONICAL_UUID}/stock-adjustments"),
         "inventory:write",
         models.StockAdjustmentBody,
         _stock,

@@ -18,6 +18,9 @@ from tandem.bus import QueryResult
 from tandem.uow import CommandResult
 
 MAX_VERSION = 2**53 - 1
+# An id in a path as `str(UUID)` writes it (the form every lookup matches), as a group:
+# the hot paths take only this form and leave any other to the routes, which convert.
+CANONICAL_UUID = r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
 RV_COOKIE = "tandem_rv"
 _IF_MATCH = re.compile(r'^(?:W/)?"?([0-9]{1,16})"?$')
 # Decimal digits as `int()` reads them: ASCII only (`str.isdigit()` also takes "²"), and

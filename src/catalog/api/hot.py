@@ -28,18 +28,17 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from catalog.api.edge import read_requirements
+from catalog.api.edge import CANONICAL_UUID, read_requirements
 from catalog.api.problems import from_exception, problem_response
 from catalog.read_models.documents import Document
 from catalog.read_models.queries import GetCategoryStats, GetProduct, SearchProducts
 from catalog.runtime.contract import Runtime
 from tandem.messages import Query
 
-_UUID = r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
-_DETAIL = re.compile(rf"/products/{_UUID}")
-_STATS = re.compile(rf"/categories/{_UUID}/stats")
+_DETAIL = re.compile(rf"/products/{CANONICAL_UUID}")
+_STATS = re.compile(rf"/categories/{CANONICAL_UUID}/stats")
 _SEARCH = "/products"
-_CATEGORY = re.compile(_UUID)
+_CATEGORY = re.compile(CANONICAL_UUID)
 _LIMIT = re.compile(r"[1-9][0-9]?|100")
 _SORTS = frozenset({"relevance", "price_asc", "price_desc", "newest"})
 _STOCK = {"true": True, "false": False}
