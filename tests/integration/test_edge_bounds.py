@@ -6,13 +6,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from pathlib import Path
 
 import httpx
 import pytest
+from starlette.requests import Request
 
 from catalog.api.app import create_app
+from catalog.api.edge import session_version
+from catalog.bootstrap import build_embedded
 from catalog.domain import commands as c
 from catalog.runtime.embedded import EmbeddedRuntime
+from catalog.settings import Settings
 from catalog.tokens import TokenVerifier
 
 TOKEN = "admin-token-for-tests"
@@ -105,3 +110,47 @@ async def test_a_correlation_id_within_bounds_is_carried_by_the_commands_events(
     assert answer.status_code == 200, answer.text
     events = await catalog.log_reader.read_after(0, 1000)
     assert events[-1].correlation_id == "order-2026-12-06/42"
+
+
+async def test_a_read_version_cookie_above_the_log_is_ignored_at_the_default_wait(
+    shop: tuple[httpx.AsyncClient, str, str], catalog: EmbeddedRuntime
+) -> None:
+    """A browser may keep a cookie from an earlier database: waiting for a version the
+    log does not hold would answer 503 until the client writes again."""
+    client, product, category = shop
+    above = catalog.head.value + 1_000
+    for path in (f"/products/{product}", f"/categories/{category}/stats", "/products"):
+        answer = await client.get(path, headers={b"Cookie": f"tandem_rv={above}".encode()})
+        assert answer.status_code == 200, (path, answer.text)
+
+
+async def test_a_read_version_cookie_of_another_log_is_ignored(
+    shop: tuple[httpx.AsyncClient, str, str], catalog: EmbeddedRuntime, tmp_path: Path
+) -> None:
+    """Cookies ignore ports: two deployments on one host see each other's cookies. The
+    version of another log is never waited for, even where this log holds a version as
+    high, and a command answers with this log's identity beside its version."""
+    client, product, _ = shop
+    other = build_embedded(Settings(data_dir=tmp_path / "other"))
+    try:
+        assert other.sessions.identity != catalog.sessions.identity
+    finally:
+        other.close()
+    answer = await client.put(f"/products/{product}/price", json={"price": "8"}, headers=AUTH)
+    assert answer.status_code == 200, answer.text
+    assert answer.cookies["tandem_rv"] == str(answer.json()["version"])
+    assert answer.cookies["tandem_log"] == catalog.sessions.identity
+    # This log's own cookie pair is waited for: the read shows the write.
+    own = await client.get(f"/products/{product}")
+    assert own.json()["price"] == "8.00", own.text
+    assert int(own.headers["X-Read-Version"]) >= answer.json()["version"]
+    # Another log's version is ignored even where this log holds one as high.
+    version = catalog.head.value
+    for identity, expected in (
+        (other.sessions.identity, 0),
+        (catalog.sessions.identity, version),
+        (None, version),
+    ):
+        cookie = f"tandem_rv={version}" + (f"; tandem_log={identity}" if identity else "")
+        request = Request({"type": "http", "headers": [(b"cookie", cookie.encode())]})
+        assert await session_version(request, catalog.sessions) == expected, identity

@@ -71,10 +71,10 @@ async def test_commands_are_answered_without_the_router(
     assert price.status_code == 200, price.text
     body = price.json()
     assert body == {"id": product, "version": body["version"]}
-    assert (
-        price.headers["set-cookie"]
-        == f"tandem_rv={body['version']}; HttpOnly; Path=/; SameSite=lax"
-    )
+    assert price.headers.get_list("set-cookie") == [
+        f"tandem_rv={body['version']}; HttpOnly; Path=/; SameSite=lax",
+        f"tandem_log={catalog.sessions.identity}; HttpOnly; Path=/; SameSite=lax",
+    ]
     stock = await hot_only.post(
         f"/products/{product}/stock-adjustments",
         json={"delta": 5, "reason": "delivery"},

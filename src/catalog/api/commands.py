@@ -29,29 +29,26 @@ from catalog.api.edge import (
     if_match,
 )
 from catalog.domain import commands as c
-from catalog.write.repositories import CatalogUnitOfWork
-from tandem.bus import CommandBus
+from catalog.runtime.contract import Runtime
 from tandem.messages import Command
 
 router = APIRouter(tags=["commands"])
 
 
 async def _dispatch(request: Request, command: Command, subject: str) -> Response:
-    return await dispatch(request.app.state.catalog.command_bus, request, command, subject)
+    return await dispatch(request.app.state.catalog, request, command, subject)
 
 
-async def dispatch(
-    bus: CommandBus[CatalogUnitOfWork], request: Request, command: Command, subject: str
-) -> Response:
+async def dispatch(catalog: Runtime, request: Request, command: Command, subject: str) -> Response:
     """The command's answer: the bus's result with the request's idempotency key and
     correlation id."""
-    result = await bus.dispatch(
+    result = await catalog.command_bus.dispatch(
         command,
         subject=subject,
         idempotency_key=idempotency_key(request),
         correlation_id=correlation_id(request),
     )
-    return command_response(result)
+    return command_response(result, catalog.sessions.identity)
 
 
 @router.post("/categories", status_code=201)

@@ -15,6 +15,7 @@ from catalog.api.problems import Problem
 from catalog.read_models.documents import Document
 from catalog.tokens import Principal, TokenVerifier
 from tandem.bus import QueryResult
+from tandem.sessions import Sessions
 from tandem.uow import CommandResult
 
 MAX_VERSION = 2**53 - 1
@@ -22,6 +23,8 @@ MAX_VERSION = 2**53 - 1
 # the hot paths take only this form and leave any other to the routes, which convert.
 CANONICAL_UUID = r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
 RV_COOKIE = "tandem_rv"
+# The identity of the log that issued the version in `RV_COOKIE`, set beside it.
+LOG_COOKIE = "tandem_log"
 _IF_MATCH = re.compile(r'^(?:W/)?"?([0-9]{1,16})"?$')
 # Decimal digits as `int()` reads them: ASCII only (`str.isdigit()` also takes "²"), and
 # few enough that the number is below 10^16.
@@ -124,7 +127,7 @@ def correlation_id(request: Request) -> str | None:
     return raw
 
 
-def command_response(result: CommandResult) -> Response:
+def command_response(result: CommandResult, log_identity: str) -> Response:
     body: dict[str, Any] = {"id": result.id, "version": result.version}
     body.update({k: v for k, v in result.extra.items() if k != "aggregate_version"})
     response = Response(
@@ -136,6 +139,7 @@ def command_response(result: CommandResult) -> Response:
     if aggregate_version is not None:
         response.headers["ETag"] = f'"{aggregate_version}"'
     response.set_cookie(RV_COOKIE, str(result.version), path="/", samesite="lax", httponly=True)
+    response.set_cookie(LOG_COOKIE, log_identity, path="/", samesite="lax", httponly=True)
     return response
 
 
@@ -153,7 +157,7 @@ def _version(raw: str | None, name: str) -> int:
     return int(raw)
 
 
-def read_requirements(request: Request) -> tuple[int, float]:
+async def read_requirements(request: Request, sessions: Sessions) -> tuple[int, float]:
     """The effective minimum version and how long to wait for it, in seconds."""
     params = request.query_params
     wanted = max(
@@ -169,10 +173,7 @@ def read_requirements(request: Request) -> tuple[int, float]:
             "consistency must be 'session' or 'eventual'.",
         )
     if consistency == "session":
-        cookie = request.cookies.get(RV_COOKIE)
-        # A cookie the server never set (not a version) is ignored, as a missing one.
-        if cookie and _VERSION.fullmatch(cookie) and int(cookie) <= MAX_VERSION:
-            wanted = max(wanted, int(cookie))
+        wanted = max(wanted, await session_version(request, sessions))
     raw_wait = params.get("wait_ms")
     wait_ms = 2000
     if raw_wait is not None:
@@ -186,6 +187,21 @@ def read_requirements(request: Request) -> tuple[int, float]:
             )
         wait_ms = int(raw_wait)
     return wanted, wait_ms / 1000
+
+
+async def session_version(request: Request, sessions: Sessions) -> int:
+    """The version of the client's read-your-writes cookie, or 0 where it could never be
+    reached: not a version (the server never set it), issued by another log (a database
+    since recreated, another deployment on the same host), or above the log's last
+    position. Waiting for such a version would answer "read model behind" until the
+    client writes again."""
+    cookie = request.cookies.get(RV_COOKIE)
+    if not cookie or not _VERSION.fullmatch(cookie) or int(cookie) > MAX_VERSION:
+        return 0
+    if not sessions.issued_here(request.cookies.get(LOG_COOKIE)):
+        return 0
+    version = int(cookie)
+    return version if await sessions.reachable(version) else 0
 
 
 def query_response(request: Request, result: QueryResult[Any]) -> Response:

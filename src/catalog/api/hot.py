@@ -34,6 +34,7 @@ from catalog.read_models.documents import Document
 from catalog.read_models.queries import GetCategoryStats, GetProduct, SearchProducts
 from catalog.runtime.contract import Runtime
 from tandem.messages import Query
+from tandem.sessions import Sessions
 
 _DETAIL = re.compile(rf"/products/{CANONICAL_UUID}")
 _STATS = re.compile(rf"/categories/{CANONICAL_UUID}/stats")
@@ -91,7 +92,9 @@ class HotReads:
             await self._through_bus(scope, receive, send, GetProduct(product_id=match.group(1)))
             return
         try:
-            min_version, timeout, if_none_match = _requirements(scope, receive)
+            min_version, timeout, if_none_match = await _requirements(
+                scope, receive, self.catalog.sessions
+            )
             product_id = match.group(1)
             found = detail.lookup(product_id, min_version)
             if found is None:
@@ -106,7 +109,9 @@ class HotReads:
         memory where the catalog keeps answers of this query (`answers`)."""
         cached = self.catalog.answers.get(type(query))
         try:
-            min_version, timeout, if_none_match = _requirements(scope, receive)
+            min_version, timeout, if_none_match = await _requirements(
+                scope, receive, self.catalog.sessions
+            )
             if cached is None:
                 result = await self.catalog.query_bus.ask(
                     query, min_version=min_version, timeout=timeout
@@ -146,7 +151,9 @@ def _plain_search(query_string: bytes) -> SearchProducts | None:
     return SearchProducts(q=q, category=category, in_stock=in_stock, sort=sort, limit=limit)
 
 
-def _requirements(scope: Scope, receive: Receive) -> tuple[int, float, bytes | None]:
+async def _requirements(
+    scope: Scope, receive: Receive, sessions: Sessions
+) -> tuple[int, float, bytes | None]:
     """`read_requirements` of the request, and its If-None-Match header; the common
     request (no version asked for, no cookie) is recognised without parsing it."""
     if_none_match: bytes | None = None
@@ -159,7 +166,7 @@ def _requirements(scope: Scope, receive: Receive) -> tuple[int, float, bytes | N
             plain = False
     if plain:
         return 0, _DEFAULT_WAIT, if_none_match
-    min_version, timeout = read_requirements(Request(scope, receive))
+    min_version, timeout = await read_requirements(Request(scope, receive), sessions)
     return min_version, timeout, if_none_match
 
 

@@ -60,7 +60,7 @@ class HotCommands:
             return
         command, subject = prepared
         try:
-            response = await dispatch(self.catalog.command_bus, request, command, subject)
+            response = await dispatch(self.catalog, request, command, subject)
         except Exception as exc:
             response = problem_response(from_exception(exc))
         await response(scope, replay, send)

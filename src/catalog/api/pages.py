@@ -51,7 +51,7 @@ async def product_page(request: Request, product_id: UUID) -> Response:
     catalog: Runtime = request.app.state.catalog
     # Same read-your-writes rules as the JSON route: a page opened right after a
     # command shows that command's effect.
-    min_version, timeout = read_requirements(request)
+    min_version, timeout = await read_requirements(request, catalog.sessions)
     try:
         result = await catalog.query_bus.ask(
             GetProduct(product_id=str(product_id)), min_version=min_version, timeout=timeout

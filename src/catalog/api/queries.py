@@ -24,7 +24,7 @@ MoneyParam = Annotated[
 
 async def _ask(request: Request, query: QueryMessage, subject: str = "anonymous") -> Response:
     catalog: Runtime = request.app.state.catalog
-    min_version, timeout = read_requirements(request)
+    min_version, timeout = await read_requirements(request, catalog.sessions)
     cached = catalog.answers.get(type(query))
     if cached is not None:
         return document_response(request, *await cached.answer(query, min_version, timeout))

@@ -148,7 +148,7 @@ async def product(request: Request, product_id: UUID) -> StreamingResponse:
     queue = feed.subscribe(pid)
     try:
         # The first document honours the session and `min_version` like any query.
-        min_version, timeout = read_requirements(request)
+        min_version, timeout = await read_requirements(request, catalog.sessions)
         first = await catalog.query_bus.ask(
             GetProduct(product_id=pid), min_version=min_version, timeout=timeout
         )

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from tandem.metrics import Metrics
     from tandem.projections.base import AsyncProjection, Projection
     from tandem.rebuilds.progress import Rebuild
+    from tandem.sessions import Sessions
 
 StatusRow = dict[str, Any]
 """One read model in `/status`, `tandem status` and the ops page (see `runtime.status`)."""
@@ -71,6 +72,8 @@ class Runtime(Protocol):
     metrics: Metrics
     registry: EventRegistry
     head: VersionWatch
+    # The log's identity, and the read-your-writes versions it can reach.
+    sessions: Sessions
     command_bus: CommandBus[CatalogUnitOfWork]
     query_bus: QueryBus
     product_feed: ProductFeed

@@ -31,10 +31,12 @@ from tandem.codec import EventRegistry
 from tandem.consistency import VersionWatch
 from tandem.db.sqlite import SqliteDatabase, SqliteReader, checkpoint_wal
 from tandem.deadletters.sqlite import SqliteDeadLetters
+from tandem.eventlog import sqlite as sqlite_log
 from tandem.eventlog.sqlite import SqliteEventLogReader
 from tandem.metrics import Metrics
 from tandem.projections.runner import ProjectionRunner
 from tandem.rebuilds.progress import Rebuild
+from tandem.sessions import Sessions
 from tandem.stores.sqlite_sync import OUTDATED, SyncProjection, SyncReader
 from tandem.stores.switchable import Switchable
 from tandem.uow.sqlite import SqliteWriter
@@ -74,6 +76,8 @@ class EmbeddedRuntime:
         self.metrics = metrics
         self.registry = registry
         self.head = head
+        self.sessions = Sessions(head)
+        self.sessions.bind(write_db.call(sqlite_log.identity), log_reader.head)
         self.write_db = write_db
         self.write_reader = write_reader
         self.log_reader = log_reader

@@ -66,6 +66,7 @@ from tandem.projections.remote import RemoteProjection, RemoteProjections
 from tandem.projections.worker import CHECKPOINT_CHANNEL, ProjectionWorker
 from tandem.rebuilds import postgres as registry
 from tandem.rebuilds.progress import Rebuild
+from tandem.sessions import Sessions
 from tandem.uow.postgres import PostgresIdempotency, PostgresWriter
 
 if TYPE_CHECKING:
@@ -94,6 +95,7 @@ class ServicesRuntime:
         self.registry.register(*ALL_EVENTS)
         self.redis_prefix = settings.redis_prefix
         self.head = VersionWatch(0)
+        self.sessions = Sessions(self.head)
         self.dead_letter_counts: dict[str, int] = {}
         # The read models of the code, replaceable before `start` (tests of versions).
         self.specs = service_read_models()
@@ -158,6 +160,7 @@ class ServicesRuntime:
         connections.log = pg_log.PostgresEventLog(self.pool, mode)
         connections.feed = SharedReads(connections.log)
         self.head.advance(await self.log.head())
+        self.sessions.bind(await self.log.identity(), self.log.last_position)
         self.visible = pg_log.VisibleHead(self.log, self.head)
         self.listener = Listener(settings.database_url)
         self.listener.on(pg_log.NOTIFY_CHANNEL, self.visible.notified)

@@ -97,11 +97,23 @@ MIGRATIONS = Component(
             );
             """,
         ),
+        Migration(
+            2,
+            "log identity",
+            """
+            CREATE TABLE tandem_log_identity (
+                singleton BOOLEAN PRIMARY KEY DEFAULT true CHECK (singleton),
+                id TEXT NOT NULL DEFAULT substr(md5(gen_random_uuid()::text), 1, 16)
+            );
+            INSERT INTO tandem_log_identity DEFAULT VALUES;
+            """,
+        ),
     ],
 )
 
 _HORIZON = "(pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16)"
 
+_LAST_POSITION = "SELECT coalesce(max(position), 0) FROM tandem_events"
 _COLUMNS = (
     "position, type, schema_version, aggregate_type, aggregate_id, aggregate_version,"
     " recorded_at, correlation_id, causation_id, data::text AS data"
@@ -238,6 +250,14 @@ class PostgresEventLog:
     async def head(self) -> int:
         """The highest position readers can see now (0 when the log is empty)."""
         return int(await self.pool.fetchval(self._head_sql))
+
+    async def last_position(self) -> int:
+        """The highest position committed, visible to readers yet or not."""
+        return int(await self.pool.fetchval(_LAST_POSITION))
+
+    async def identity(self) -> str:
+        """A random id drawn when the log was created: versions of another log differ."""
+        return str(await self.pool.fetchval("SELECT id FROM tandem_log_identity"))
 
     async def read_aggregate(self, aggregate_id: str) -> list[StoredEvent]:
         rows = await self.pool.fetch(

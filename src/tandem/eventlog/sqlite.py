@@ -32,6 +32,11 @@ CREATE TABLE IF NOT EXISTS tandem_events (
     data TEXT NOT NULL,
     UNIQUE (aggregate_type, aggregate_id, aggregate_version)
 );
+CREATE TABLE IF NOT EXISTS tandem_log_identity (
+    singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+    id TEXT NOT NULL
+);
+INSERT OR IGNORE INTO tandem_log_identity VALUES (1, lower(hex(randomblob(8))));
 """
 
 _COLUMNS = (
@@ -88,6 +93,11 @@ def read_after(conn: sqlite3.Connection, position: int, limit: int) -> list[Stor
 def head(conn: sqlite3.Connection) -> int:
     row = conn.execute("SELECT MAX(position) FROM tandem_events").fetchone()
     return int(row[0] or 0)
+
+
+def identity(conn: sqlite3.Connection) -> str:
+    """A random id drawn when the log was created: versions of another log differ."""
+    return str(conn.execute("SELECT id FROM tandem_log_identity").fetchone()[0])
 
 
 def read_aggregate(conn: sqlite3.Connection, aggregate_id: str) -> list[StoredEvent]:
