@@ -156,3 +156,16 @@ async def test_a_body_over_the_limit_is_refused_before_it_is_read(
     hot = await client.put(f"/products/{product}/price", content=big, headers=HOT)
     assert hot.status_code == 413
     assert hot.json()["type"].endswith("body-too-large")
+
+
+async def test_a_content_length_too_long_to_read_is_a_problem(
+    client: httpx.AsyncClient, product: str
+) -> None:
+    """ASCII digits past the length `int()` reads (4,300) are refused like any length
+    over the limit, not answered 500."""
+    hot = await client.put(
+        f"/products/{product}/price",
+        content=b'{"price": "1"}',
+        headers={**HOT, "Content-Length": "1" * 5000},
+    )
+    assert hot.status_code == 413, hot.text

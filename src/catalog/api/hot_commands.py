@@ -84,7 +84,9 @@ class HotCommands:
         for name, value in scope["headers"]:
             if name == _CONTENT_TYPE and value != _JSON:
                 return False
-            if name == _CONTENT_LENGTH and (not value.isdigit() or int(value) > self.limit):
+            if name == _CONTENT_LENGTH and (
+                not value.isdigit() or len(value) > 16 or int(value) > self.limit
+            ):
                 return False
         return True
 
