@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from catalog.read_models.shapes import SalesGrouping
 from tandem.messages import Query
 
 
@@ -53,7 +54,7 @@ class GetOrder(Query):
 class SalesAnalytics(Query):
     start: str | None = None
     end: str | None = None
-    group_by: str = "day"
+    group_by: SalesGrouping = "day"
 
 
 @dataclass(frozen=True, kw_only=True)

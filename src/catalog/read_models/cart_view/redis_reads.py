@@ -9,13 +9,12 @@ for.
 
 from __future__ import annotations
 
-from typing import Any
-
 from catalog.domain.errors import NotFound, NotOwner
 from catalog.read_models.cart_view import redis as cart_view
 from catalog.read_models.cart_view.rules import LineRow, cart_document
 from catalog.read_models.queries import GetCart
 from catalog.read_models.redis_common import RedisReads, text, text_hash
+from catalog.read_models.shapes import Cart
 from tandem.bus import QueryBus
 from tandem.stores.redis import as_bytes
 
@@ -25,7 +24,7 @@ class RedisCartViewReads(RedisReads):
 
     projection = cart_view.RedisCartViewProjection
 
-    async def get_cart(self, query: GetCart) -> dict[str, Any]:
+    async def get_cart(self, query: GetCart) -> Cart:
         async with self._client.pipeline(transaction=True) as pipe:
             pipe.get(self.key(cart_view.cart_key(query.cart_id)))
             pipe.hgetall(self.key(cart_view.lines_key(query.cart_id)))
@@ -37,7 +36,7 @@ class RedisCartViewReads(RedisReads):
             raise NotOwner(f"cart {query.cart_id} belongs to another customer")
         return cart
 
-    async def _priced(self, cart_id: str, owner: str, lines: dict[str, str]) -> dict[str, Any]:
+    async def _priced(self, cart_id: str, owner: str, lines: dict[str, str]) -> Cart:
         """The cart with each line joined to its product, as `cart_view.fetch` answers."""
         product_ids = list(lines)
         async with self._client.pipeline(transaction=True) as pipe:

@@ -8,9 +8,9 @@ what the joined rows make as the document a shopper reads.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from catalog.read_models.money import from_cents
+from catalog.read_models.shapes import Cart, CartLine
 
 EVENT_TYPES = frozenset(
     {
@@ -34,9 +34,9 @@ def _line_order(row: LineRow) -> tuple[bool, str, str]:
     return (row[1] is not None, row[1] or "", row[0])
 
 
-def cart_document(cart_id: str, owner: str, rows: Iterable[LineRow]) -> dict[str, Any]:
+def cart_document(cart_id: str, owner: str, rows: Iterable[LineRow]) -> Cart:
     """The cart priced at its products' current prices, lines sorted by name."""
-    lines: list[dict[str, Any]] = []
+    lines: list[CartLine] = []
     subtotal = 0
     currencies: set[str] = set()
     for product_id, name, price_cents, currency, quantity in sorted(rows, key=_line_order):

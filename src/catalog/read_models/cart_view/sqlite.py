@@ -10,10 +10,10 @@ primary key. The join keeps product events O(1) and reads cheap.
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
 
 from catalog.read_models.cart_view.rules import EVENT_TYPES, cart_document
 from catalog.read_models.money import cents
+from catalog.read_models.shapes import Cart
 from tandem.db.sqlite import run_script
 from tandem.messages import StoredEvent
 from tandem.projections.base import Projection
@@ -84,7 +84,7 @@ class CartViewProjection(Projection[sqlite3.Connection]):
             )
 
 
-def fetch(conn: sqlite3.Connection, cart_id: str) -> dict[str, Any] | None:
+def fetch(conn: sqlite3.Connection, cart_id: str) -> Cart | None:
     """The display-ready cart, or None if no such cart was ever opened."""
     cart = conn.execute("SELECT owner FROM cv_carts WHERE id = ?", (cart_id,)).fetchone()
     if cart is None:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from catalog.domain.errors import NotFound, NotOwner
 from catalog.read_models.cart_view import sqlite as cart_view
 from catalog.read_models.queries import GetCart
+from catalog.read_models.shapes import Cart
 from tandem.bus import QueryBus
 from tandem.db.sqlite import SqliteReader
 
@@ -17,7 +16,7 @@ class CartViewReads:
     def __init__(self, reader: SqliteReader) -> None:
         self._reader = reader
 
-    async def get_cart(self, query: GetCart) -> dict[str, Any]:
+    async def get_cart(self, query: GetCart) -> Cart:
         # At most a hundred primary-key lookups on a local file: cheaper inline than a
         # thread hop.
         cart = self._reader.call(lambda c: cart_view.fetch(c, query.cart_id))

@@ -13,6 +13,7 @@ from catalog.read_models.category_stats.rules import stats_document, tree_docume
 from catalog.read_models.queries import GetCategoryStats, ListCategories
 from catalog.read_models.redis_common import RedisReads, text, text_hash
 from catalog.read_models.scopes import ScopeChanges
+from catalog.read_models.shapes import CategoryStats, CategoryTree
 from tandem.bus import QueryBus
 from tandem.stores.redis import CHECKPOINT_KEY, as_bytes
 
@@ -43,7 +44,7 @@ class RedisCategoryStatsReads(RedisReads):
 
     projection = category_stats.RedisCategoryStatsProjection
 
-    async def get_category_stats(self, query: GetCategoryStats) -> dict[str, Any]:
+    async def get_category_stats(self, query: GetCategoryStats) -> CategoryStats:
         prices = self.key(category_stats.prices_key(query.category_id))
         async with self._client.pipeline(transaction=True) as pipe:
             pipe.hgetall(self.key(category_stats.category_key(query.category_id)))
@@ -91,7 +92,7 @@ class RedisCategoryStatsReads(RedisReads):
             checkpoint = min(checkpoint, int(entries[-1][1][b"position"]))
         return ScopeChanges(checkpoint, cursor, gap, rows)
 
-    async def list_categories(self, query: ListCategories) -> dict[str, Any]:
+    async def list_categories(self, query: ListCategories) -> CategoryTree:
         ids = sorted(
             as_bytes(m).decode()
             for m in await self._client.smembers(self.key(category_stats.CATEGORIES))
@@ -119,7 +120,7 @@ def _stats(
     row: dict[str, str],
     lowest: list[tuple[Any, float]],
     highest: list[tuple[Any, float]],
-) -> dict[str, Any]:
+) -> CategoryStats:
     """The stats document of a category hash and the ends of its price set."""
     return stats_document(
         category_id,

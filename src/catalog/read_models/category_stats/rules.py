@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 from catalog.read_models.money import average_cents, cents, optional_from_cents
+from catalog.read_models.shapes import CategoryNode, CategoryStats
 
 CATEGORY_EVENTS = frozenset({"CategoryCreated", "CategoryRenamed"})
 
@@ -104,7 +105,7 @@ def stats_document(
     price_sum_cents: int,
     low_cents: int | None,
     high_cents: int | None,
-) -> dict[str, Any]:
+) -> CategoryStats:
     """The display-ready stats of one category's subtree; an empty subtree has no
     prices, whatever a store still holds for them."""
     priced = product_count > 0
@@ -123,11 +124,11 @@ def stats_document(
 
 def tree_document(
     rows: Iterable[tuple[str, str, str, str | None, int]],
-) -> list[dict[str, Any]]:
+) -> list[CategoryNode]:
     """(id, name, slug, parent id, product count) rows as a tree, siblings sorted by
     (name, id) at every level."""
     # Python compares str by code point, as SQLite's BINARY collation compares UTF-8.
-    nodes: dict[str, dict[str, Any]] = {
+    nodes: dict[str, CategoryNode] = {
         id: {
             "id": id,
             "name": name,
@@ -138,7 +139,7 @@ def tree_document(
         }
         for id, name, slug, parent, count in sorted(rows, key=lambda r: (r[1], r[0]))
     }
-    roots: list[dict[str, Any]] = []
+    roots: list[CategoryNode] = []
     # Nodes are in sorted order, so appending keeps every sibling list sorted too.
     for node in nodes.values():
         parent_node = nodes.get(node["parent_id"]) if node["parent_id"] is not None else None

@@ -23,6 +23,7 @@ from catalog.read_models.category_stats.rules import (
     stats_document,
     tree_document,
 )
+from catalog.read_models.shapes import CategoryNode, CategoryStats
 from catalog.read_models.sqlite_scopes import ScopeLog
 from tandem.db.sqlite import run_script
 from tandem.messages import StoredEvent
@@ -186,7 +187,7 @@ class CategoryStatsProjection(Projection[sqlite3.Connection]):
         _save(tx, event.aggregate_id, new)
 
 
-def fetch_stats(conn: sqlite3.Connection, category_id: str) -> dict[str, Any] | None:
+def fetch_stats(conn: sqlite3.Connection, category_id: str) -> CategoryStats | None:
     """The stats of one category and its subtree, display-ready, or None."""
     row = conn.execute(
         "SELECT name, product_count, in_stock_count, total_stock, price_sum_cents,"
@@ -203,7 +204,7 @@ def fetch_stats(conn: sqlite3.Connection, category_id: str) -> dict[str, Any] | 
     return stats_document(category_id, name, count, in_stock, stock, price_sum, low, high)
 
 
-def fetch_tree(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+def fetch_tree(conn: sqlite3.Connection) -> list[CategoryNode]:
     """Every category as a tree of nodes with subtree product counts, sorted by name."""
     rows = conn.execute(
         "SELECT id, name, slug, parent_id, product_count FROM cs_categories"

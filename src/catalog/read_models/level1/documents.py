@@ -18,6 +18,15 @@ from catalog.read_models.category_stats.rules import stats_document, tree_docume
 from catalog.read_models.money import from_cents, two_decimals
 from catalog.read_models.order_view.rules import display_line, order_document
 from catalog.read_models.product_detail.rules import category_block, product_document
+from catalog.read_models.shapes import (
+    Cart,
+    CategoryNode,
+    CategoryStats,
+    Order,
+    PricePoint,
+    ProductDocument,
+    SalesRow,
+)
 
 Row = Any
 
@@ -31,7 +40,7 @@ def category_paths(rows: Iterable[Row]) -> dict[str, list[str]]:
     return paths
 
 
-def product(row: Row, paths: dict[str, list[str]]) -> dict[str, Any]:
+def product(row: Row, paths: dict[str, list[str]]) -> ProductDocument:
     """The product-detail document of one `products` row."""
     category_id = row["category_id"]
     path = paths.get(category_id, [])
@@ -50,7 +59,7 @@ def product(row: Row, paths: dict[str, list[str]]) -> dict[str, Any]:
     )
 
 
-def stats(category_id: str, name: str, row: Row) -> dict[str, Any]:
+def stats(category_id: str, name: str, row: Row) -> CategoryStats:
     """Category stats from one aggregate row over the category's subtree."""
     count = int(row["product_count"])
     # Sum, min and max are NULL over an empty subtree.
@@ -66,7 +75,7 @@ def stats(category_id: str, name: str, row: Row) -> dict[str, Any]:
     )
 
 
-def tree(rows: Iterable[Row]) -> list[dict[str, Any]]:
+def tree(rows: Iterable[Row]) -> list[CategoryNode]:
     """Categories as a tree sorted by (name, id) at every level, each with the number
     of active products in its subtree."""
     return tree_document(
@@ -75,7 +84,7 @@ def tree(rows: Iterable[Row]) -> list[dict[str, Any]]:
     )
 
 
-def cart(cart_id: str, owner: str, rows: Sequence[Row]) -> dict[str, Any]:
+def cart(cart_id: str, owner: str, rows: Sequence[Row]) -> Cart:
     """A cart priced at its products' current prices, lines sorted by name."""
     return cart_document(
         cart_id,
@@ -93,7 +102,7 @@ def cart(cart_id: str, owner: str, rows: Sequence[Row]) -> dict[str, Any]:
     )
 
 
-def order(row: Row) -> dict[str, Any]:
+def order(row: Row) -> Order:
     """An order with its lines as captured at checkout."""
     return order_document(
         row["id"],
@@ -106,7 +115,7 @@ def order(row: Row) -> dict[str, Any]:
     )
 
 
-def sales_row(row: Row) -> dict[str, Any]:
+def sales_row(row: Row) -> SalesRow:
     """One row of sales analytics; revenue arrives in cents."""
     return {
         "key": row["key"],
@@ -117,7 +126,7 @@ def sales_row(row: Row) -> dict[str, Any]:
     }
 
 
-def price_point(row: Row) -> dict[str, str]:
+def price_point(row: Row) -> PricePoint:
     """One price a product had, from its event's time and data."""
     at = datetime.fromtimestamp(float(row["recorded_at"]), UTC)
     price = Decimal(orjson.loads(row["data"])["price"])

@@ -11,14 +11,14 @@ their newest.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Sequence
-from typing import Any
 
 import orjson
 
 from catalog.read_models.level1 import READ_MODEL
+from catalog.read_models.shapes import ProductDocument
 from tandem.consistency import VersionWatch
 
-Documents = Callable[[Sequence[str]], Awaitable[dict[str, dict[str, Any]]]]
+Documents = Callable[[Sequence[str]], Awaitable[dict[str, ProductDocument]]]
 # The feed reads at most this many products per statement.
 CHUNK = 500
 
@@ -50,7 +50,7 @@ def head_changes(
     async def changes(since: int, wanted: Collection[str]) -> list[tuple[str, int, bytes]]:
         position = head.value
         ids = list(wanted)
-        found: dict[str, dict[str, Any]] = {}
+        found: dict[str, ProductDocument] = {}
         for start in range(0, len(ids), CHUNK):
             found.update(await documents(ids[start : start + CHUNK]))
         changed: list[tuple[str, int, bytes]] = []

@@ -17,6 +17,16 @@ from catalog.read_models.level1 import READ_MODEL, documents, search, statements
 from catalog.read_models.level1.dialect import Dialect
 from catalog.read_models.level1.statements import Statement
 from catalog.read_models.sales_analytics.rules import sales_window
+from catalog.read_models.shapes import (
+    Cart,
+    CategoryStats,
+    CategoryTree,
+    Order,
+    PriceHistory,
+    ProductDocument,
+    SalesReport,
+    SearchPage,
+)
 from tandem.bus import QueryBus
 
 
@@ -36,7 +46,7 @@ class Level1Reads:
     def __init__(self, snapshots: Snapshots) -> None:
         self._db = snapshots
 
-    async def documents(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    async def documents(self, ids: Sequence[str]) -> dict[str, ProductDocument]:
         """The product-detail documents of the products among `ids` that exist."""
         if not ids:
             return {}
@@ -46,28 +56,28 @@ class Level1Reads:
         paths = documents.category_paths(path_rows)
         return {row["id"]: documents.product(row, paths) for row in found}
 
-    async def get_product(self, query: q.GetProduct) -> dict[str, Any]:
+    async def get_product(self, query: q.GetProduct) -> ProductDocument:
         found = await self.documents([query.product_id])
         doc = found.get(query.product_id)
         if doc is None:
             raise NotFound("product", query.product_id)
         return doc
 
-    async def search(self, query: q.SearchProducts) -> dict[str, Any]:
+    async def search(self, query: q.SearchProducts) -> SearchPage:
         planned = search.planned(query)
         return search.answer(planned, await self._db.read(search.statements(planned)))
 
-    async def list_categories(self, query: q.ListCategories) -> dict[str, Any]:
+    async def list_categories(self, query: q.ListCategories) -> CategoryTree:
         (rows,) = await self._db.read(statements.category_tree())
         return {"categories": documents.tree(rows)}
 
-    async def get_category_stats(self, query: q.GetCategoryStats) -> dict[str, Any]:
+    async def get_category_stats(self, query: q.GetCategoryStats) -> CategoryStats:
         named, totals = await self._db.read(statements.category_stats(query.category_id))
         if not named:
             raise NotFound("category", query.category_id)
         return documents.stats(query.category_id, named[0]["name"], totals[0])
 
-    async def get_cart(self, query: q.GetCart) -> dict[str, Any]:
+    async def get_cart(self, query: q.GetCart) -> Cart:
         owner, lines = await self._db.read(statements.cart(query.cart_id), light=True)
         if not owner:
             raise NotFound("cart", query.cart_id)
@@ -75,7 +85,7 @@ class Level1Reads:
             raise NotOwner(f"cart {query.cart_id} belongs to another customer")
         return documents.cart(query.cart_id, owner[0]["owner"], lines)
 
-    async def get_order(self, query: q.GetOrder) -> dict[str, Any]:
+    async def get_order(self, query: q.GetOrder) -> Order:
         (rows,) = await self._db.read(
             statements.order(self._db.dialect, query.order_id), light=True
         )
@@ -86,14 +96,14 @@ class Level1Reads:
             raise NotOwner(f"order {query.order_id} belongs to another customer")
         return order
 
-    async def sales_analytics(self, query: q.SalesAnalytics) -> dict[str, Any]:
+    async def sales_analytics(self, query: q.SalesAnalytics) -> SalesReport:
         start, end = sales_window(query)
         (rows,) = await self._db.read(
             statements.sales(self._db.dialect, query.group_by, start, end)
         )
         return {"group_by": query.group_by, "rows": [documents.sales_row(r) for r in rows]}
 
-    async def price_history(self, query: q.PriceHistory) -> dict[str, Any]:
+    async def price_history(self, query: q.PriceHistory) -> PriceHistory:
         (rows,) = await self._db.read(
             statements.price_events(self._db.dialect, query.product_id), light=True
         )

@@ -26,6 +26,7 @@ from typing import Any
 from catalog.read_models.level1.statements import SUBTREE, Statement
 from catalog.read_models.product_search import rules
 from catalog.read_models.queries import SearchProducts
+from catalog.read_models.shapes import SearchPage
 
 _PATHS = """paths(id, path) AS (
     SELECT id, lower(name) FROM categories WHERE parent_id IS NULL
@@ -161,7 +162,7 @@ def _cursor_keys(s: rules.PlannedSearch, row: Any) -> tuple[Any, ...]:
     return key, row["k1"]
 
 
-def answer(s: rules.PlannedSearch, results: Sequence[Sequence[Any]]) -> dict[str, Any]:
+def answer(s: rules.PlannedSearch, results: Sequence[Sequence[Any]]) -> SearchPage:
     """The search's answer from the rows of its `statements`."""
     known, count_rows, rows, children = results
     if s.category is not None and not int(known[0]["n"]):

@@ -3,7 +3,7 @@ document and `NotFound` / `NotOwner` as the SQLite reads."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import cast
 
 import orjson
 
@@ -12,6 +12,7 @@ from catalog.read_models.order_view.redis import RedisOrderViewProjection, order
 from catalog.read_models.order_view.rules import order_document
 from catalog.read_models.queries import GetOrder
 from catalog.read_models.redis_common import RedisReads, text_hash
+from catalog.read_models.shapes import Order, OrderStatus
 from tandem.bus import QueryBus
 
 
@@ -20,7 +21,7 @@ class RedisOrderViewReads(RedisReads):
 
     projection = RedisOrderViewProjection
 
-    async def get_order(self, query: GetOrder) -> dict[str, Any]:
+    async def get_order(self, query: GetOrder) -> Order:
         raw = await self._client.hgetall(self.key(order_key(query.order_id)))
         if not raw:
             raise NotFound("order", query.order_id)
@@ -28,7 +29,7 @@ class RedisOrderViewReads(RedisReads):
         order = order_document(
             query.order_id,
             row["customer"],
-            row["status"],
+            cast(OrderStatus, row["status"]),
             orjson.loads(row["lines"]),
             row["total"],
             row["currency"],

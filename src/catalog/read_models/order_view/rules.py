@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from catalog.read_models.money import two_decimals
+from catalog.read_models.shapes import Order, OrderLine, OrderStatus
 
 EVENT_TYPES = frozenset({"OrderPlaced", "OrderCancelled"})
 
@@ -19,7 +20,7 @@ PLACED = "placed"
 CANCELLED = "cancelled"
 
 
-def display_line(line: Mapping[str, Any]) -> dict[str, Any]:
+def display_line(line: Mapping[str, Any]) -> OrderLine:
     """An `OrderPlaced` line as the order document shows it, prices with two decimals."""
     return {
         "product_id": line["product_id"],
@@ -40,12 +41,12 @@ def iso_utc(timestamp: float) -> str:
 def order_document(
     order_id: str,
     customer: str,
-    status: str,
-    lines: list[dict[str, Any]],
+    status: OrderStatus,
+    lines: list[OrderLine],
     total: str,
     currency: str,
     placed_at: float,
-) -> dict[str, Any]:
+) -> Order:
     """The order as its customer reads it, from display lines and a two-decimal total."""
     return {
         "id": order_id,

@@ -7,7 +7,6 @@ order; only the status moves.
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
 
 import orjson
 
@@ -19,6 +18,7 @@ from catalog.read_models.order_view.rules import (
     display_line,
     order_document,
 )
+from catalog.read_models.shapes import Order
 from tandem.messages import StoredEvent
 from tandem.projections.base import Projection
 
@@ -68,7 +68,7 @@ class OrderViewProjection(Projection[sqlite3.Connection]):
             )
 
 
-def fetch(conn: sqlite3.Connection, order_id: str) -> dict[str, Any] | None:
+def fetch(conn: sqlite3.Connection, order_id: str) -> Order | None:
     """The display-ready order, or None."""
     row = conn.execute(
         "SELECT customer, status, total, currency, placed_at, lines FROM ov_orders WHERE id = ?",

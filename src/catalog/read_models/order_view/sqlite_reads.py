@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from catalog.domain.errors import NotFound, NotOwner
 from catalog.read_models.order_view import sqlite as order_view
 from catalog.read_models.queries import GetOrder
+from catalog.read_models.shapes import Order
 from tandem.bus import QueryBus
 from tandem.db.sqlite import SqliteReader
 
@@ -17,7 +16,7 @@ class OrderViewReads:
     def __init__(self, reader: SqliteReader) -> None:
         self._reader = reader
 
-    async def get_order(self, query: GetOrder) -> dict[str, Any]:
+    async def get_order(self, query: GetOrder) -> Order:
         # A primary-key read on a local file: cheaper inline than a thread hop.
         order = self._reader.call(lambda c: order_view.fetch(c, query.order_id))
         if order is None:

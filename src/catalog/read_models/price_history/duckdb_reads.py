@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from catalog.domain.errors import NotFound
 from catalog.read_models.money import two_decimals
 from catalog.read_models.price_history.duckdb import PriceHistoryProjection
-from catalog.read_models.queries import PriceHistory
+from catalog.read_models.queries import PriceHistory as PriceHistoryQuery
+from catalog.read_models.shapes import PriceHistory, PricePoint
 from tandem.bus import QueryBus
 
 if TYPE_CHECKING:
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from tandem.stores.duckdb import DuckDBProjectionStore
 
 
-def price_points(cur: duckdb.DuckDBPyConnection, product_id: str) -> list[dict[str, str]]:
+def price_points(cur: duckdb.DuckDBPyConnection, product_id: str) -> list[PricePoint]:
     """The product's prices, oldest first, each with its UTC time in ISO 8601."""
     rows = cur.execute(
         'SELECT "at", price FROM price_history WHERE product_id = ? ORDER BY "at", position',
@@ -35,7 +36,7 @@ class PriceHistoryReads:
     def __init__(self, store: DuckDBProjectionStore) -> None:
         self._store = store
 
-    async def price_history(self, query: PriceHistory) -> dict[str, Any]:
+    async def price_history(self, query: PriceHistoryQuery) -> PriceHistory:
         product_id = query.product_id
         points = await self._store.run(lambda c: price_points(c, product_id))
         if not points:
@@ -43,4 +44,4 @@ class PriceHistoryReads:
         return {"product_id": product_id, "points": points}
 
     def register(self, bus: QueryBus) -> None:
-        bus.register(PriceHistory, self.price_history, read_model=PriceHistoryProjection.name)
+        bus.register(PriceHistoryQuery, self.price_history, read_model=PriceHistoryProjection.name)

@@ -23,6 +23,7 @@ exactly like SQLite's `WHERE category_id = ?`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -33,6 +34,7 @@ from catalog.read_models.product_detail.rules import (
     change_document,
     created_document,
 )
+from catalog.read_models.shapes import CategoryBlock
 from tandem.messages import StoredEvent
 from tandem.projections.base import AsyncProjection
 from tandem.stores.redis import RedisTx
@@ -57,7 +59,7 @@ async def _category(tx: RedisTx, category_id: str) -> dict[str, Any] | None:
     return None if raw is None else dict(orjson.loads(raw))
 
 
-async def _category_block(tx: RedisTx, category_id: str) -> dict[str, Any]:
+async def _category_block(tx: RedisTx, category_id: str) -> CategoryBlock:
     node = await _category(tx, category_id)
     if node is None:
         return category_block(category_id)
@@ -113,7 +115,7 @@ def _reads(events: list[StoredEvent]) -> list[str]:
     return keys
 
 
-def _store(tx: RedisTx, doc: dict[str, Any], position: int) -> None:
+def _store(tx: RedisTx, doc: Mapping[str, Any], position: int) -> None:
     body = orjson.dumps(doc)
     tx.set(product_key(doc["id"]), body)
     tx.zadd(CHANGED, {doc["id"]: position})
@@ -181,7 +183,8 @@ class RedisProductDetailProjection(AsyncProjection[RedisTx]):
         category = await _category_block(tx, data["category_id"])
         doc = created_document(event.aggregate_id, event.aggregate_version, data, category)
         tx.sadd(f"products_in:{data['category_id']}", event.aggregate_id)
-        documents.store(tx, doc, event.position)
+        # Kept as the later events of the batch change it, like a document loaded.
+        documents.store(tx, dict(doc), event.position)
 
     async def _change_product(self, tx: RedisTx, documents: _Documents, event: StoredEvent) -> None:
         data = event.data
@@ -210,9 +213,9 @@ class RedisProductDetailProjection(AsyncProjection[RedisTx]):
 
     async def _repath_subtree(
         self, tx: RedisTx, category_id: str
-    ) -> list[tuple[str, dict[str, Any]]]:
+    ) -> list[tuple[str, CategoryBlock]]:
         """Recompute the path of the category and every descendant; their new blocks."""
-        changed: list[tuple[str, dict[str, Any]]] = []
+        changed: list[tuple[str, CategoryBlock]] = []
         frontier: list[tuple[str, str | None]] = [(category_id, None)]
         while frontier:
             current, via = frontier.pop()
@@ -231,7 +234,7 @@ class RedisProductDetailProjection(AsyncProjection[RedisTx]):
         return changed
 
     async def _rewrite_products(
-        self, tx: RedisTx, category_id: str, block: dict[str, Any], position: int
+        self, tx: RedisTx, category_id: str, block: CategoryBlock, position: int
     ) -> None:
         ids = sorted(m.decode() for m in await tx.smembers(f"products_in:{category_id}"))
         for raw in await tx.mget([product_key(pid) for pid in ids]):

@@ -4,8 +4,6 @@ detail cache follows."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
 import redis.asyncio
 
@@ -14,6 +12,7 @@ from catalog.read_models.product_detail import redis as product_detail
 from catalog.read_models.product_detail.cache import Change, FeedGap
 from catalog.read_models.queries import GetProduct
 from catalog.read_models.redis_common import RedisReads
+from catalog.read_models.shapes import ProductDocument
 from tandem.bus import QueryBus
 from tandem.projections.base import AsyncProjection
 from tandem.projections.partitions import part_name, partition_of
@@ -54,11 +53,12 @@ class RedisProductDetailReads(RedisReads):
         owner = partition_of(product_id, self.partitions) if self.partitions > 1 else 0
         return self._namespaces[owner] + product_detail.product_key(product_id)
 
-    async def get_product(self, query: GetProduct) -> dict[str, Any]:
+    async def get_product(self, query: GetProduct) -> ProductDocument:
         raw = await self._client.get(self.document_key(query.product_id))
         if raw is None:
             raise NotFound("product", query.product_id)
-        return dict(orjson.loads(raw))
+        document: ProductDocument = orjson.loads(raw)
+        return document
 
     async def changed_since(self, position: int) -> list[tuple[str, int]]:
         """(id, position) of every product whose document changed after `position`."""

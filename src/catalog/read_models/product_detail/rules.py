@@ -9,13 +9,15 @@ documents below a renamed category) is each store's own.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
-ACTIVE = "active"
-DISCONTINUED = "discontinued"
+from catalog.read_models.shapes import CategoryBlock, ProductDocument, ProductStatus
+
+ACTIVE: Final = "active"
+DISCONTINUED: Final = "discontinued"
 
 
-def category_block(category_id: str, name: str = "", path: Sequence[str] = ()) -> dict[str, Any]:
+def category_block(category_id: str, name: str = "", path: Sequence[str] = ()) -> CategoryBlock:
     """The category part of a document; a category the read model never saw has no name
     and an empty path."""
     return {"id": category_id, "name": name, "path": list(path)}
@@ -26,14 +28,14 @@ def product_document(
     sku: str,
     name: str,
     description: str,
-    category: dict[str, Any],
+    category: CategoryBlock,
     price: str,
     currency: str,
     stock: int,
-    status: str,
+    status: ProductStatus,
     attributes: dict[str, str],
     version: int,
-) -> dict[str, Any]:
+) -> ProductDocument:
     """The document in the key order every store and level 1 answer with."""
     return {
         "id": product_id,
@@ -52,8 +54,8 @@ def product_document(
 
 
 def created_document(
-    product_id: str, version: int, data: Mapping[str, Any], category: dict[str, Any]
-) -> dict[str, Any]:
+    product_id: str, version: int, data: Mapping[str, Any], category: CategoryBlock
+) -> ProductDocument:
     """The document of a product as `ProductCreated` (its `data`) makes it."""
     return product_document(
         product_id,
@@ -75,7 +77,7 @@ def change_document(
     event_type: str,
     data: Mapping[str, Any],
     version: int,
-    category: dict[str, Any] | None,
+    category: CategoryBlock | None,
 ) -> None:
     """Apply a later product event to its document in place; `category` is the block of
     the category a `ProductDetailsUpdated` names (None for other events)."""

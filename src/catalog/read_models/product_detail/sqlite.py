@@ -7,6 +7,7 @@ the cascade that denormalized views cost.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -17,6 +18,7 @@ from catalog.read_models.product_detail.rules import (
     change_document,
     created_document,
 )
+from catalog.read_models.shapes import CategoryBlock, ProductDocument
 from tandem.db.sqlite import run_script
 from tandem.messages import StoredEvent
 from tandem.projections.base import Projection
@@ -44,7 +46,7 @@ CREATE INDEX IF NOT EXISTS product_detail_category ON product_detail (category_i
 CHANGE_INDEX = "CREATE INDEX IF NOT EXISTS product_detail_changed ON product_detail (changed_at)"
 
 
-def _category_block(conn: sqlite3.Connection, category_id: str) -> dict[str, Any]:
+def _category_block(conn: sqlite3.Connection, category_id: str) -> CategoryBlock:
     row = conn.execute(
         "SELECT name, path FROM pd_categories WHERE id = ?", (category_id,)
     ).fetchone()
@@ -58,7 +60,7 @@ def _load(conn: sqlite3.Connection, product_id: str) -> dict[str, Any] | None:
     return None if row is None else dict(orjson.loads(row[0]))
 
 
-def _store(conn: sqlite3.Connection, doc: dict[str, Any], position: int) -> None:
+def _store(conn: sqlite3.Connection, doc: Mapping[str, Any], position: int) -> None:
     conn.execute(
         "INSERT INTO product_detail (id, category_id, doc, changed_at) VALUES (?, ?, ?, ?)"
         " ON CONFLICT (id) DO UPDATE SET category_id = excluded.category_id,"
@@ -148,9 +150,13 @@ class ProductDetailProjection(Projection[sqlite3.Connection]):
                 _store(tx, doc, position)
 
 
-def fetch(conn: sqlite3.Connection, product_id: str) -> dict[str, Any] | None:
+def fetch(conn: sqlite3.Connection, product_id: str) -> ProductDocument | None:
     """The display-ready document of one product, or None."""
-    return _load(conn, product_id)
+    row = conn.execute("SELECT doc FROM product_detail WHERE id = ?", (product_id,)).fetchone()
+    if row is None:
+        return None
+    found: ProductDocument = orjson.loads(row[0])
+    return found
 
 
 def document(conn: sqlite3.Connection, product_id: str) -> tuple[int, bytes] | None:

@@ -4,12 +4,13 @@ follows it (`catalog.read_models.product_detail.cache`)."""
 from __future__ import annotations
 
 import functools
-from typing import Any, Protocol
+from typing import Protocol
 
 from catalog.domain.errors import NotFound
 from catalog.read_models.product_detail import sqlite as product_detail
 from catalog.read_models.product_detail.cache import Change
 from catalog.read_models.queries import GetProduct
+from catalog.read_models.shapes import ProductDocument
 from tandem.bus import QueryBus
 from tandem.db.sqlite import SqliteReader
 from tandem.stores.switchable import Reader
@@ -19,7 +20,7 @@ class ProductDetailReads:
     def __init__(self, reader: SqliteReader) -> None:
         self._reader = reader
 
-    async def get_product(self, query: GetProduct) -> dict[str, Any]:
+    async def get_product(self, query: GetProduct) -> ProductDocument:
         # A primary-key read on a local file takes microseconds: cheaper inline than a
         # thread hop.
         doc = self._reader.call(lambda c: product_detail.fetch(c, query.product_id))

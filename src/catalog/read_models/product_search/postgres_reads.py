@@ -49,6 +49,7 @@ from catalog.read_models.product_search.rules import (
 )
 from catalog.read_models.queries import SearchProducts
 from catalog.read_models.scopes import ScopeChanges
+from catalog.read_models.shapes import SearchPage
 from tandem.bus import QueryBus
 
 if TYPE_CHECKING:
@@ -100,9 +101,7 @@ async def _fuzzy_answer(
         return await _ask(conn, t, s, fuzzy)
 
 
-async def run_search(
-    conn: Connection, s: PlannedSearch, t: SearchTables = TABLES
-) -> dict[str, Any]:
+async def run_search(conn: Connection, s: PlannedSearch, t: SearchTables = TABLES) -> SearchPage:
     """Run a planned search on a connection to the read database: one statement, and a
     second (the trigram fallback) only when the full text matches nothing."""
     query = query_terms(s.terms) if s.terms else None
@@ -143,7 +142,7 @@ class PostgresSearchReads:
         self._tables = tables
         self._checkpoint = checkpoint
 
-    async def search(self, query: SearchProducts) -> dict[str, Any]:
+    async def search(self, query: SearchProducts) -> SearchPage:
         # Validation comes first, so bad input costs no connection.
         planned = plan(query)
         async with self._pool.acquire() as conn:

@@ -30,6 +30,7 @@ from catalog.domain.errors import InvalidInput
 from catalog.read_models.money import from_cents, optional_from_cents
 from catalog.read_models.product_search.cursors import decode_cursor, encode_cursor
 from catalog.read_models.queries import SearchProducts
+from catalog.read_models.shapes import Facets, ProductSummary, SearchPage
 
 MAX_LIMIT = 100
 MAX_QUERY_CHARS = 1024
@@ -168,7 +169,7 @@ def plan(query: SearchProducts) -> PlannedSearch:
     )
 
 
-def summary(row: Any) -> dict[str, Any]:
+def summary(row: Any) -> ProductSummary:
     """One search result, from a row indexable by column name (its stock, not a flag)."""
     return {
         "id": row["id"],
@@ -194,7 +195,7 @@ def cut(
     return page, encode_cursor(s.sort, keys(page[-1]), s.digest)
 
 
-def facets(counts: Counts, children: dict[str, tuple[str, str]]) -> dict[str, list[dict[str, Any]]]:
+def facets(counts: Counts, children: dict[str, tuple[str, str]]) -> Facets:
     """The category facet (matches per child of the searched category, most first) and
     the price facet (matches per non-empty price bucket) from the counts; `children`
     maps each category below the searched one to its (id, name) child."""
@@ -218,11 +219,11 @@ def facets(counts: Counts, children: dict[str, tuple[str, str]]) -> dict[str, li
 
 
 def result(
-    items: list[dict[str, Any]],
+    items: list[ProductSummary],
     counts: Counts,
     next_cursor: str | None,
     children: dict[str, tuple[str, str]],
-) -> dict[str, Any]:
+) -> SearchPage:
     """A search's answer: its page of summaries, total, next cursor and facets."""
     return {
         "items": items,
@@ -232,6 +233,6 @@ def result(
     }
 
 
-def nothing() -> dict[str, Any]:
+def nothing() -> SearchPage:
     """The answer of a search that matches nothing (or names an unknown category)."""
     return result([], [], None, {})

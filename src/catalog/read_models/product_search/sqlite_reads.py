@@ -40,6 +40,7 @@ from catalog.read_models.product_search.sqlite import (
 )
 from catalog.read_models.queries import SearchProducts
 from catalog.read_models.scopes import ScopeChanges
+from catalog.read_models.shapes import ProductSummary, SearchPage
 from tandem.bus import QueryBus
 from tandem.db.sqlite import SqliteReader, transaction
 
@@ -200,7 +201,7 @@ def _page(conn: sqlite3.Connection, s: PlannedSearch, total: int) -> PageKeys:
     return [tuple(row) for row in rows]
 
 
-def _summaries(conn: sqlite3.Connection, page: PageKeys) -> list[dict[str, Any]]:
+def _summaries(conn: sqlite3.Connection, page: PageKeys) -> list[ProductSummary]:
     """The display fields of the page's products, in page order."""
     positions = [key[0] for key in page]
     if not positions:
@@ -227,7 +228,7 @@ def _facet_categories(conn: sqlite3.Connection, parent: str | None) -> dict[str,
     return {row[0]: (row[1], row[2]) for row in rows}
 
 
-def _summary(row: sqlite3.Row) -> dict[str, Any]:
+def _summary(row: sqlite3.Row) -> ProductSummary:
     _, id, sku, name, price, currency, in_stock, stock, category_id, category_name, status = row
     return {
         "id": id,
@@ -257,7 +258,7 @@ def _match_errors() -> Iterator[None]:
         raise InvalidInput("q", "cannot be searched") from exc
 
 
-def run_search(conn: sqlite3.Connection, s: PlannedSearch) -> dict[str, Any]:
+def run_search(conn: sqlite3.Connection, s: PlannedSearch) -> SearchPage:
     """Run a planned search on a connection to the product-search store."""
     with transaction(conn, immediate=False):
         category_key: int | None = None
@@ -288,7 +289,7 @@ class ProductSearchReads:
     def __init__(self, reader: SqliteReader) -> None:
         self._reader = reader
 
-    async def search(self, query: SearchProducts) -> dict[str, Any]:
+    async def search(self, query: SearchProducts) -> SearchPage:
         # Validation happens before the thread hop, so bad input costs no database time.
         planned = plan(query)
         return await self._reader.run(lambda conn: run_search(conn, planned))

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from catalog.read_models.money import two_decimals
 from catalog.read_models.queries import SalesAnalytics
 from catalog.read_models.sales_analytics.duckdb import SalesAnalyticsProjection
 from catalog.read_models.sales_analytics.rules import sales_window
+from catalog.read_models.shapes import SalesReport, SalesRow
 from tandem.bus import QueryBus
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ SALES_SQL = {
 
 def sales(
     cur: duckdb.DuckDBPyConnection, group_by: str, start: date | None, end: date | None
-) -> list[dict[str, Any]]:
+) -> list[SalesRow]:
     """Rows of orders, units and revenue per `group_by` key, cancelled orders left out."""
     conditions: list[str] = []
     params: list[date] = []
@@ -75,7 +76,7 @@ class SalesAnalyticsReads:
     def __init__(self, store: DuckDBProjectionStore) -> None:
         self._store = store
 
-    async def sales_analytics(self, query: SalesAnalytics) -> dict[str, Any]:
+    async def sales_analytics(self, query: SalesAnalytics) -> SalesReport:
         start, end = sales_window(query)
         group_by = query.group_by
         rows = await self._store.run(lambda c: sales(c, group_by, start, end))
