@@ -216,7 +216,7 @@ def status(
         runtime = build(settings)
         try:
             await runtime.inspect()
-            return runtime.status()
+            return [dict(row) for row in runtime.status()]
         finally:
             await runtime.stop()
             await runtime.aclose()

@@ -9,7 +9,7 @@ in-process caches (hits, misses, entries, drops), from the caches themselves.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
@@ -19,8 +19,8 @@ from prometheus_client.registry import Collector
 # Commands wait on a database commit, queries often on nothing: buckets from 0.5 ms.
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
-StatusRows = Callable[[], list[dict[str, Any]]]
-RebuildRows = Callable[[], list[dict[str, Any]]]
+StatusRows = Callable[[], Sequence[Mapping[str, Any]]]
+RebuildRows = Callable[[], Sequence[Mapping[str, Any]]]
 CacheRows = Callable[[], list[tuple[str, Any]]]
 MemoryRows = Callable[[], list[tuple[str, int | None]]]
 """(name, cache) pairs: anything with `hits`, `misses`, `drops` and a length."""

@@ -75,7 +75,12 @@ LEVEL_BASELINES = frozenset({"embedded-level1", "embedded-level2", "services-lev
 # transport: `make test` checks it on the embedded and the services profile, not again
 # over JetStream.
 SURFACE_TESTS = frozenset(
-    {"test_authorization", "test_secrets_in_logs", "test_stateful_fuzzing_along_the_links"}
+    {
+        "test_authorization",
+        "test_secrets_in_logs",
+        "test_stateful_fuzzing_along_the_links",
+        "test_generated_client",
+    }
 )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import JSONResponse
@@ -11,6 +11,7 @@ from catalog.api.edge import require
 from catalog.api.problems import Problem
 from catalog.runtime.contract import RebuildRefused, RebuildUnsupported, Runtime
 from catalog.tokens import Principal
+from tandem.rebuilds.progress import RebuildProgress
 
 router = APIRouter(tags=["operations"])
 Admin = Annotated[Principal, Depends(require("admin"))]
@@ -29,7 +30,7 @@ def _unknown(name: str) -> Problem:
     return Problem(404, "not-found", "Not found", f"no rebuildable projection called {name!r}")
 
 
-@router.post("/admin/projections/{name}/rebuild", status_code=202)
+@router.post("/admin/projections/{name}/rebuild", status_code=202, response_model=RebuildProgress)
 async def start_rebuild(request: Request, name: str, _admin: Admin) -> JSONResponse:
     """Fold a new copy of the read model from position 0 beside the live one and switch
     reads to it once caught up. Progress: `GET` on this path, `/status`."""
@@ -45,7 +46,7 @@ async def start_rebuild(request: Request, name: str, _admin: Admin) -> JSONRespo
 
 
 @router.get("/admin/projections/{name}/rebuild")
-async def rebuild_progress(request: Request, name: str, _admin: Admin) -> dict[str, Any]:
+async def rebuild_progress(request: Request, name: str, _admin: Admin) -> RebuildProgress:
     runtime = _runtime(request)
     try:
         await runtime.refresh_rebuilds()  # another process may have started or finished it
@@ -54,12 +55,11 @@ async def rebuild_progress(request: Request, name: str, _admin: Admin) -> dict[s
     rebuild = runtime.rebuilds.get(name)
     if rebuild is None:
         raise _unknown(name)
-    result: dict[str, Any] = rebuild.describe()
-    return result
+    return rebuild.describe()
 
 
 @router.delete("/admin/projections/{name}/rebuild")
-async def cancel_rebuild(request: Request, name: str, _admin: Admin) -> dict[str, Any]:
+async def cancel_rebuild(request: Request, name: str, _admin: Admin) -> RebuildProgress:
     """Cancel a running rebuild: the new copy is dropped, the live one keeps serving."""
     try:
         rebuild = await _runtime(request).cancel_rebuild(name)
@@ -67,5 +67,4 @@ async def cancel_rebuild(request: Request, name: str, _admin: Admin) -> dict[str
         raise _unsupported(exc) from None
     except KeyError:
         raise Problem(404, "not-found", "Not found", f"no rebuild of {name!r} is running") from None
-    result: dict[str, Any] = rebuild.describe()
-    return result
+    return rebuild.describe()

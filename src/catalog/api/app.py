@@ -14,7 +14,7 @@ from catalog.api import (
     admin,
     commands,
     dead_letters,
-    links,
+    openapi,
     ops,
     pages,
     problems,
@@ -57,6 +57,7 @@ def create_app(catalog: Runtime, tokens: TokenVerifier) -> FastAPI:
     tracing = catalog.settings.otel_exporter is not None
     app = _Fronted(
         title="Tandem catalog",
+        generate_unique_id_function=openapi.operation_id,
         version="0.1.0",
         description="A product catalog built on the Tandem CQRS toolkit.",
         lifespan=lifespan,
@@ -69,7 +70,7 @@ def create_app(catalog: Runtime, tokens: TokenVerifier) -> FastAPI:
     catalog.metrics.watch_caches(lambda: _caches(catalog))
     catalog.metrics.watch_memory(_memory)
     problems.install(app, outages=driver_errors(load=catalog.settings.services))
-    links.install(app)
+    openapi.install(app)
     app.include_router(commands.router)
     app.include_router(queries.router)
     app.include_router(ops.router)

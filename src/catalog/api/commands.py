@@ -35,23 +35,34 @@ from tandem.messages import Command
 router = APIRouter(tags=["commands"])
 
 
-async def _dispatch(request: Request, command: Command, subject: str) -> Response:
-    return await dispatch(request.app.state.catalog, request, command, subject)
+async def _dispatch(
+    request: Request, command: Command, subject: str, location: str | None = None
+) -> Response:
+    return await dispatch(request.app.state.catalog, request, command, subject, location)
 
 
-async def dispatch(catalog: Runtime, request: Request, command: Command, subject: str) -> Response:
+async def dispatch(
+    catalog: Runtime,
+    request: Request,
+    command: Command,
+    subject: str,
+    location: str | None = None,
+) -> Response:
     """The command's answer: the bus's result with the request's idempotency key and
-    correlation id."""
+    correlation id; `location` (a path with `{id}`) is where a created aggregate is read."""
     result = await catalog.command_bus.dispatch(
         command,
         subject=subject,
         idempotency_key=idempotency_key(request),
         correlation_id=correlation_id(request),
     )
-    return command_response(result, catalog.sessions.identity)
+    response = command_response(result, catalog.sessions.identity)
+    if location is not None and result.created:
+        response.headers["Location"] = location.format(id=result.id)
+    return response
 
 
-@router.post("/categories", status_code=201)
+@router.post("/categories", status_code=201, response_model=models.CommandResult)
 async def create_category(
     request: Request,
     body: models.CreateCategoryBody,
@@ -62,10 +73,10 @@ async def create_category(
         parent_id=str(body.parent_id) if body.parent_id else None,
         id=str(body.id) if body.id else None,
     )
-    return await _dispatch(request, command, who.subject)
+    return await _dispatch(request, command, who.subject, "/categories/{id}/stats")
 
 
-@router.patch("/categories/{category_id}")
+@router.patch("/categories/{category_id}", response_model=models.CommandResult)
 async def rename_category(
     request: Request,
     category_id: UUID,
@@ -78,7 +89,7 @@ async def rename_category(
     return await _dispatch(request, command, who.subject)
 
 
-@router.post("/products", status_code=201)
+@router.post("/products", status_code=201, response_model=models.CommandResult)
 async def create_product(
     request: Request,
     body: models.CreateProductBody,
@@ -95,10 +106,10 @@ async def create_product(
         initial_stock=body.initial_stock,
         id=str(body.id) if body.id else None,
     )
-    return await _dispatch(request, command, who.subject)
+    return await _dispatch(request, command, who.subject, "/products/{id}")
 
 
-@router.patch("/products/{product_id}")
+@router.patch("/products/{product_id}", response_model=models.CommandResult)
 async def update_product(
     request: Request,
     product_id: UUID,
@@ -131,7 +142,7 @@ def _stock(product_id: str, body: models.StockAdjustmentBody, request: Request) 
     )
 
 
-@router.put("/products/{product_id}/price")
+@router.put("/products/{product_id}/price", response_model=models.CommandResult)
 async def change_price(
     request: Request,
     product_id: UUID,
@@ -141,7 +152,7 @@ async def change_price(
     return await _dispatch(request, _price(str(product_id), body, request), who.subject)
 
 
-@router.post("/products/{product_id}/stock-adjustments")
+@router.post("/products/{product_id}/stock-adjustments", response_model=models.CommandResult)
 async def adjust_stock(
     request: Request,
     product_id: UUID,
@@ -175,13 +186,13 @@ HOT: dict[str, HotCommand] = {
 }
 
 
-@router.delete("/products/{product_id}")
+@router.delete("/products/{product_id}", response_model=models.CommandResult)
 async def discontinue_product(request: Request, product_id: UUID, who: CatalogWriter) -> Response:
     command = c.DiscontinueProduct(product_id=str(product_id), expected_version=if_match(request))
     return await _dispatch(request, command, who.subject)
 
 
-@router.post("/carts/{cart_id}/items")
+@router.post("/carts/{cart_id}/items", response_model=models.CommandResult)
 async def add_to_cart(
     request: Request,
     cart_id: UUID,
@@ -199,7 +210,7 @@ async def add_to_cart(
     return await _dispatch(request, command, who.subject)
 
 
-@router.delete("/carts/{cart_id}/items/{product_id}")
+@router.delete("/carts/{cart_id}/items/{product_id}", response_model=models.CommandResult)
 async def remove_from_cart(
     request: Request,
     cart_id: UUID,
@@ -216,7 +227,7 @@ async def remove_from_cart(
     return await _dispatch(request, command, who.subject)
 
 
-@router.post("/carts/{cart_id}/checkout", status_code=201)
+@router.post("/carts/{cart_id}/checkout", status_code=201, response_model=models.CheckoutResult)
 async def checkout(request: Request, cart_id: UUID, who: Customer) -> Response:
     command = c.PlaceOrder(
         cart_id=str(cart_id),
@@ -224,10 +235,10 @@ async def checkout(request: Request, cart_id: UUID, who: Customer) -> Response:
         admin=who.is_admin,
         expected_version=if_match(request),
     )
-    return await _dispatch(request, command, who.subject)
+    return await _dispatch(request, command, who.subject, "/orders/{id}")
 
 
-@router.post("/orders/{order_id}/cancel")
+@router.post("/orders/{order_id}/cancel", response_model=models.CommandResult)
 async def cancel_order(request: Request, order_id: UUID, who: Customer) -> Response:
     command = c.CancelOrder(
         order_id=str(order_id),

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI
-
 # (source method, source path, status) → [(link name, target method, target path,
 # parameters, request body)]
 _Link = tuple[str, str, str, dict[str, str], dict[str, Any] | None]
@@ -73,37 +71,8 @@ LINKS: dict[tuple[str, str, str], list[_Link]] = {
 }
 
 
-COMMAND_RESULT: dict[str, Any] = {
-    "title": "CommandResult",
-    "type": "object",
-    "required": ["id", "version"],
-    "properties": {
-        "id": {"type": "string"},
-        "version": {"type": "integer", "minimum": 0},
-        "total": {"type": "string"},
-    },
-}
-
-
-def _declare_command_results(schema: dict[str, Any]) -> None:
-    """The success answers of command operations: a `CommandResult`."""
-    schemas = schema.setdefault("components", {}).setdefault("schemas", {})
-    schemas["CommandResult"] = COMMAND_RESULT
-    reference = {"$ref": "#/components/schemas/CommandResult"}
-    for item in schema.get("paths", {}).values():
-        for operation in item.values():
-            if "commands" not in operation.get("tags", ()):
-                continue
-            for status in ("200", "201"):
-                content = operation.get("responses", {}).get(status, {}).get("content", {})
-                body = content.get("application/json")
-                if body is not None and not body.get("schema"):
-                    body["schema"] = reference
-
-
 def add_links(schema: dict[str, Any]) -> dict[str, Any]:
-    """Declare command answers and add `links` to those in `LINKS` (those present)."""
-    _declare_command_results(schema)
+    """Add `links` to the answers in `LINKS` (those present)."""
     paths = schema.get("paths", {})
     for (method, path, status), links in LINKS.items():
         response = paths.get(path, {}).get(method, {}).get("responses", {}).get(status)
@@ -121,13 +90,3 @@ def add_links(schema: dict[str, Any]) -> dict[str, Any]:
                 link["requestBody"] = dict(body)
             published[name] = link
     return schema
-
-
-def install(app: FastAPI) -> None:
-    """Publish the links in the app's OpenAPI document."""
-    generate = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        return add_links(generate())
-
-    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,4 +1,5 @@
-"""Request bodies: strict shapes with bounds; unknown fields are rejected."""
+"""Request bodies (strict shapes with bounds; unknown fields are rejected) and the
+answers of commands."""
 
 from __future__ import annotations
 
@@ -66,3 +67,18 @@ class StockAdjustmentBody(Body):
 class AddToCartBody(Body):
     product_id: UUID
     quantity: Annotated[StrictInt, Field(ge=1, le=10_000)]
+
+
+class CommandResult(BaseModel):
+    """Every command's answer: the id of the aggregate it created or changed, and the log
+    position of its last event (the version to read at)."""
+
+    id: str
+    version: Annotated[int, Field(ge=0, le=2**53 - 1)]
+
+
+class CheckoutResult(CommandResult):
+    """A checkout's answer: the placed order's id, version and total."""
+
+    total: Annotated[str, Field(pattern=r"^\d+\.\d{2}$")]
+    currency: str

@@ -2,17 +2,40 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Literal
 
 from fastapi import APIRouter, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from typing_extensions import TypedDict
+
+from catalog.runtime.contract import Runtime, StatusRow
+from tandem.rebuilds.progress import RebuildProgress
 
 router = APIRouter(tags=["operations"])
 
 
+class Status(TypedDict):
+    """`GET /status`: the log head this process has seen, and every read model."""
+
+    head: int
+    level: int
+    projections: list[StatusRow]
+    subscribers: int
+    rebuilds: list[RebuildProgress]
+
+
+class Health(TypedDict):
+    status: Literal["ok"]
+
+
+class Readiness(TypedDict, total=False):
+    status: Literal["ready", "unavailable"]
+    problems: list[str]
+
+
 @router.get("/status")
-async def status(request: Request) -> dict[str, Any]:
-    catalog = request.app.state.catalog
+async def status(request: Request) -> Status:
+    catalog: Runtime = request.app.state.catalog
     return {
         "head": catalog.head.value,
         "level": catalog.settings.level,
@@ -22,7 +45,11 @@ async def status(request: Request) -> dict[str, Any]:
     }
 
 
-@router.get("/metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
 async def metrics(request: Request) -> Response:
     """Prometheus text format: command and query latency histograms by name and outcome,
     the log head, events appended, and per projection its checkpoint, lag (events and
@@ -32,11 +59,15 @@ async def metrics(request: Request) -> Response:
 
 
 @router.get("/healthz")
-async def healthz() -> dict[str, str]:
+async def healthz() -> Health:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "What keeps the process from serving."}},
+)
 async def readyz(request: Request) -> JSONResponse:
     problems = await request.app.state.catalog.readiness()
     if problems:

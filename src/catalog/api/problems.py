@@ -140,34 +140,9 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
-def document(app: FastAPI) -> None:
-    """Publish errors as they are sent: problem documents, not FastAPI's 422 JSON."""
-    generate = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is not None:
-            return app.openapi_schema
-        schema = generate()
-        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
-        schemas.pop("HTTPValidationError", None)
-        schemas.pop("ValidationError", None)
-        schemas["Problem"] = PROBLEM_SCHEMA
-        problem = {"schema": {"$ref": "#/components/schemas/Problem"}}
-        for operation in (op for path in schema["paths"].values() for op in path.values()):
-            responses = operation.setdefault("responses", {})
-            if "422" in responses:
-                responses["422"] = {"description": "Invalid request", "content": {PROBLEM: problem}}
-            responses.setdefault("4XX", {"description": "Problem", "content": {PROBLEM: problem}})
-        app.openapi_schema = schema
-        return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
-
-
 def install(app: FastAPI, *, outages: tuple[type[BaseException], ...] = ()) -> None:
     """Answer every error as a problem document; `outages`: driver errors that mean a store
     cannot serve now (answered 503 without a logged traceback)."""
-    document(app)
 
     async def on_validation(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)

@@ -12,13 +12,15 @@ from starlette.responses import Response
 
 from catalog.api.edge import Customer, document_response, query_response, read_requirements
 from catalog.read_models import queries as q
+from catalog.read_models import shapes
 from catalog.runtime.contract import Runtime
 from tandem.messages import Query as QueryMessage
 
 router = APIRouter(tags=["queries"])
 
 MoneyParam = Annotated[
-    Decimal | None, Query(ge=0, lt=1_000_000_000, max_digits=12, decimal_places=2)
+    str | None,
+    Query(pattern=r"^\d{1,9}(\.\d{1,2})?$", description="A decimal amount, e.g. `19.99`."),
 ]
 
 
@@ -33,12 +35,12 @@ async def _ask(request: Request, query: QueryMessage, subject: str = "anonymous"
     return query_response(request, result)
 
 
-@router.get("/products/{product_id}")
+@router.get("/products/{product_id}", response_model=shapes.ProductDocument)
 async def get_product(request: Request, product_id: UUID) -> Response:
     return await _ask(request, q.GetProduct(product_id=str(product_id)))
 
 
-@router.get("/products")
+@router.get("/products", response_model=shapes.SearchPage)
 async def search_products(
     request: Request,
     q_: Annotated[str | None, Query(alias="q", max_length=200)] = None,
@@ -53,8 +55,8 @@ async def search_products(
     query = q.SearchProducts(
         q=q_,
         category=str(category) if category else None,
-        min_price=min_price,
-        max_price=max_price,
+        min_price=None if min_price is None else Decimal(min_price),
+        max_price=None if max_price is None else Decimal(max_price),
         in_stock=in_stock,
         sort=sort,
         limit=limit,
@@ -63,34 +65,34 @@ async def search_products(
     return await _ask(request, query)
 
 
-@router.get("/categories")
+@router.get("/categories", response_model=shapes.CategoryTree)
 async def list_categories(request: Request) -> Response:
     return await _ask(request, q.ListCategories())
 
 
-@router.get("/categories/{category_id}/stats")
+@router.get("/categories/{category_id}/stats", response_model=shapes.CategoryStats)
 async def category_stats(request: Request, category_id: UUID) -> Response:
     return await _ask(request, q.GetCategoryStats(category_id=str(category_id)))
 
 
-@router.get("/carts/{cart_id}")
+@router.get("/carts/{cart_id}", response_model=shapes.Cart)
 async def get_cart(request: Request, cart_id: UUID, who: Customer) -> Response:
     query = q.GetCart(cart_id=str(cart_id), customer=who.subject, admin=who.is_admin)
     return await _ask(request, query, who.subject)
 
 
-@router.get("/orders/{order_id}")
+@router.get("/orders/{order_id}", response_model=shapes.Order)
 async def get_order(request: Request, order_id: UUID, who: Customer) -> Response:
     query = q.GetOrder(order_id=str(order_id), customer=who.subject, admin=who.is_admin)
     return await _ask(request, query, who.subject)
 
 
-@router.get("/analytics/sales")
+@router.get("/analytics/sales", response_model=shapes.SalesReport, name="sales_analytics")
 async def sales(
     request: Request,
     from_: Annotated[date | None, Query(alias="from")] = None,
     to: date | None = None,
-    group_by: Literal["day", "category", "product"] = "day",
+    group_by: shapes.SalesGrouping = "day",
 ) -> Response:
     query = q.SalesAnalytics(
         start=from_.isoformat() if from_ else None,
@@ -100,6 +102,6 @@ async def sales(
     return await _ask(request, query)
 
 
-@router.get("/products/{product_id}/price-history")
+@router.get("/products/{product_id}/price-history", response_model=shapes.PriceHistory)
 async def price_history(request: Request, product_id: UUID) -> Response:
     return await _ask(request, q.PriceHistory(product_id=str(product_id)))

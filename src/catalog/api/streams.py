@@ -104,7 +104,7 @@ class _Checkpoints:
             watch.unlisten(queue)
 
 
-@router.get("/stream/progress")
+@router.get("/stream/progress", name="stream_progress")
 async def progress(request: Request) -> StreamingResponse:
     """`event: progress` with `{"projection","checkpoint","head"}` as checkpoints advance;
     `event: rebuild` with a rebuild's progress (as `GET /admin/projections/{name}/rebuild`
@@ -137,7 +137,7 @@ async def progress(request: Request) -> StreamingResponse:
     return StreamingResponse(events(), media_type="text/event-stream", headers=HEADERS)
 
 
-@router.get("/stream/products/{product_id}")
+@router.get("/stream/products/{product_id}", name="stream_product")
 async def product(request: Request, product_id: UUID) -> StreamingResponse:
     """The current product detail (at or after the session's version, like any query),
     then each new version as its projection applies it."""

@@ -21,6 +21,9 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
+from tandem.projections.status import ProjectionFigures
+from tandem.rebuilds.progress import RebuildProgress
+
 if TYPE_CHECKING:
     from catalog.read_models.answers import Answers
     from catalog.read_models.product_detail.cache import DetailCache
@@ -38,8 +41,15 @@ if TYPE_CHECKING:
     from tandem.rebuilds.progress import Rebuild
     from tandem.sessions import Sessions
 
-StatusRow = dict[str, Any]
-"""One read model in `/status`, `tandem status` and the ops page (see `runtime.status`)."""
+
+class StatusRow(ProjectionFigures):
+    """One read model in `/status`, `tandem status` and the ops page (see
+    `runtime.status`): its projection's figures, the projection version its copy serves
+    and its rebuild running or last finished."""
+
+    version: int | None
+    rebuild: RebuildProgress | None
+
 
 ParkingTarget = tuple["ParkingStore", "Projection[Any] | AsyncProjection[Any]"]
 """The store and the projection (or partition) whose dead letters are retried."""

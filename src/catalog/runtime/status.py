@@ -26,11 +26,15 @@ def describe_all(
     serves (from `versions`) and the rebuild running or last finished, or None."""
     rows: list[StatusRow] = []
     for name, running in read_models.items():
-        row = describe(running.tracked, running.store_kind, head, per_projection(letters, name))
-        row["version"] = versions.get(name)
+        figures = describe(running.tracked, running.store_kind, head, per_projection(letters, name))
         rebuild = rebuilds.get(name)
-        row["rebuild"] = rebuild.describe() if rebuild is not None else None
-        rows.append(row)
+        rows.append(
+            {
+                **figures,
+                "version": versions.get(name),
+                "rebuild": rebuild.describe() if rebuild is not None else None,
+            }
+        )
     return rows
 
 

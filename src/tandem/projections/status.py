@@ -4,7 +4,25 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from typing_extensions import TypedDict
+
 from tandem.consistency import VersionWatch
+
+
+class ProjectionFigures(TypedDict):
+    """One projection's place in the log and how it runs."""
+
+    name: str
+    mode: str
+    store: str
+    checkpoint: int
+    head: int
+    lag_events: int
+    lag_seconds: float
+    state: str
+    error: str | None
+    events_applied: int
+    dead_letters: int
 
 
 class Tracked(Protocol):
@@ -30,7 +48,7 @@ class Tracked(Protocol):
     def lag_seconds(self) -> float: ...
 
 
-def describe(tracked: Tracked, store: str, head: int, dead_letters: int = 0) -> dict[str, Any]:
+def describe(tracked: Tracked, store: str, head: int, dead_letters: int = 0) -> ProjectionFigures:
     checkpoint = tracked.checkpoint.value
     return {
         "name": tracked.name,

@@ -5,7 +5,24 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Literal
+
+from typing_extensions import TypedDict
+
+
+class RebuildProgress(TypedDict):
+    """A rebuild as `/status`, its admin route and its stream report it."""
+
+    projection: str
+    target: str
+    version: int
+    percent: float
+    state: Literal["running", "switched", "cancelled", "failed"]
+    checkpoint: int
+    head: int
+    events_applied: int
+    events_per_s: float
+    error: str | None
 
 
 class RebuildState(StrEnum):
@@ -46,13 +63,13 @@ class Rebuild:
             return round(min(100.0, 100.0 * self.done / self.total), 1)
         return round(min(100.0, 100.0 * self.checkpoint / self.head), 1) if self.head else 0.0
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> RebuildProgress:
         return {
             "projection": self.projection,
             "target": self.target,
             "version": self.version,
             "percent": self.percent(),
-            "state": str(self.state),
+            "state": self.state.value,
             "checkpoint": self.checkpoint,
             "head": self.head,
             "events_applied": self.applied,
