@@ -54,6 +54,16 @@ def _level(raw: str, *, services: bool) -> int:
     return level
 
 
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    """A positive whole number from `env[name]`, `default` when unset."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+        raise SettingsError(f"{name} must be a positive whole number, not {raw!r}")
+    return int(raw)
+
+
 def _otel_exporter(raw: str) -> str | None:
     exporter = raw.strip().lower()
     return None if exporter in ("", "none") else exporter
@@ -80,6 +90,8 @@ class Settings:
     # `otlp` or `console` to export OpenTelemetry spans; None: no tracing.
     otel_exporter: str | None = None
     otel_service_name: str = "tandem"
+    # The largest event the log takes (data as JSON plus type, aggregate and ids).
+    max_event_bytes: int = 256 * 1024
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -109,6 +121,7 @@ class Settings:
             event_log_mode=env.get("TANDEM_EVENT_LOG_MODE", "horizon"),
             otel_exporter=_otel_exporter(env.get("TANDEM_OTEL_EXPORTER", "")),
             otel_service_name=env.get("TANDEM_OTEL_SERVICE_NAME") or "tandem",
+            max_event_bytes=_count(env, "TANDEM_MAX_EVENT_BYTES", cls.max_event_bytes),
         )
         settings.check()
         return settings
