@@ -5,7 +5,7 @@
 - header read (`TANDEM_HEADER_TIMEOUT`): granian's `header_read_timeout`; uvicorn:
   `LimitedHttpTools`, from the connection's start or its next request's first byte;
 - idle and keep-alive (`TANDEM_KEEPALIVE_TIMEOUT`): granian times header reads and
-  idle connections with one timer, given the smaller of the two; uvicorn's
+  idle connections with one timer, given the smaller of the two (at most 60 s); uvicorn's
   `timeout_keep_alive` (whole seconds, rounded up).
 
 granian serves HTTP/1 only (`http1` mode): in `auto` mode it waits, without a timeout,
@@ -24,6 +24,8 @@ from catalog.settings import Settings
 
 BACKPRESSURE_ROOM = 64
 """Requests granian takes beyond the app's caps, so that the app can answer them 503."""
+GRANIAN_MAX_TIMEOUT_MS = 60_000
+"""The longest header-read timeout granian accepts (its own command line's bound)."""
 
 
 def granian_options(settings: Settings) -> dict[str, Any]:
@@ -35,7 +37,7 @@ def granian_options(settings: Settings) -> dict[str, Any]:
     return {
         "http": HTTPModes.http1,
         "http1_settings": HTTP1Settings(
-            header_read_timeout=max(1, round(timeout * 1000)),
+            header_read_timeout=min(GRANIAN_MAX_TIMEOUT_MS, max(1, round(timeout * 1000))),
             keep_alive=True,
             max_buffer_size=settings.max_head_bytes,
         ),
