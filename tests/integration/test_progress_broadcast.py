@@ -123,3 +123,37 @@ async def test_the_task_stops_when_the_last_subscriber_leaves() -> None:
         looks = cat.rebuilds.looks
         await asyncio.sleep(POLL * 3)
         assert cat.rebuilds.looks == looks, "nobody listens: nobody looks"
+
+
+class BrokenRebuild:
+    """A rebuild whose progress cannot be read (once `broken`)."""
+
+    broken = False
+
+    def describe(self) -> dict[str, Any]:
+        if self.broken:
+            raise RuntimeError("cannot describe")
+        return {"projection": "search", "state": "running", "percent": 10}
+
+
+async def test_a_stopped_task_ends_every_stream_and_the_next_subscriber_starts_another() -> None:
+    cat = catalog()
+    rebuild = BrokenRebuild()
+    cat.rebuilds["search"] = rebuild
+    app = app_of(cat)
+    received: list[bytes] = []
+    ended = asyncio.create_task(collect(await subscribe(app, 1), received))
+    rebuild.broken = True
+    await asyncio.wait_for(ended, timeout=10)  # the stream ends instead of going quiet
+    assert app.state.stream_slots.open == 0
+    rebuild.broken = False
+    again: list[bytes] = []
+    task = asyncio.create_task(collect(await subscribe(app, 2), again))
+    await asyncio.sleep(POLL * 2)
+    assert app.state.progress.running
+    cat.checkpoint.advance(3)
+    await asyncio.sleep(POLL * 2)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert b'"checkpoint":3' in b"".join(again)

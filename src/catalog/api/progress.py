@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import Any
 
 import orjson
@@ -29,8 +30,12 @@ from catalog.api.sse import frame
 from catalog.runtime.contract import Runtime
 from tandem.consistency import VersionWatch
 
+log = logging.getLogger("catalog.api")
+
 POLL = 0.25
 BACKLOG = 64
+END = b""
+"""Queued when the task stopped on an error: the subscriber's stream ends there."""
 
 
 def progress_frame(catalog: Runtime, name: str) -> bytes:
@@ -123,7 +128,7 @@ class ProgressBroadcast:
     def subscribe(self) -> asyncio.Queue[bytes]:
         """A queue holding the current progress of every read model and rebuild, then
         each change as the task sees it."""
-        if self._task is None:
+        if self._task is None or self._task.done():
             # Listening starts before the current state is read: no advance between
             # the two is lost.
             checkpoints = Checkpoints(self._catalog)
@@ -163,6 +168,11 @@ class ProgressBroadcast:
                 frames += rebuilds.frames()
                 if frames:
                     self._publish(b"".join(frames))
+        except Exception:
+            # Every stream ends (`END`), so its client reconnects, and the first of
+            # them starts a new task.
+            log.exception("progress broadcast stopped")
+            self._publish(END)
         finally:
             checkpoints.close()
 

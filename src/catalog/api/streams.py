@@ -20,7 +20,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import StreamingResponse
 
 from catalog.api.edge import read_requirements
-from catalog.api.progress import ProgressBroadcast
+from catalog.api.progress import END, ProgressBroadcast
 from catalog.api.sse import HEADERS, HEARTBEAT, KEEP_ALIVE, frame
 from catalog.api.stream_slots import StreamSlots
 from catalog.read_models.queries import GetProduct
@@ -60,7 +60,11 @@ async def progress(request: Request) -> StreamingResponse:
     answers it) whenever it changes, up to its final state."""
     broadcast: ProgressBroadcast = request.app.state.progress
     release = _slot(request)
-    queue = broadcast.subscribe()
+    try:
+        queue = broadcast.subscribe()
+    except BaseException:
+        release()
+        raise
     close = _once(lambda: broadcast.unsubscribe(queue), release)
 
     async def events() -> AsyncIterator[bytes]:
@@ -72,6 +76,8 @@ async def progress(request: Request) -> StreamingResponse:
                 except TimeoutError:
                     yield KEEP_ALIVE
                     continue
+                if data == END:
+                    return
                 yield data
         finally:
             close()
@@ -87,8 +93,12 @@ async def product(request: Request, product_id: UUID) -> StreamingResponse:
     pid = str(product_id)
     feed = catalog.product_feed
     release = _slot(request)
-    # Subscribe before the first read, so no change can fall between the two.
-    queue = feed.subscribe(pid)
+    try:
+        # Subscribe before the first read, so no change can fall between the two.
+        queue = feed.subscribe(pid)
+    except BaseException:
+        release()
+        raise
     try:
         # The first document honours the session and `min_version` like any query.
         min_version, timeout = read_requirements(request)
