@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -29,7 +32,8 @@ from tests.integration.test_nats_transport import (
     running,
     stream_messages,
 )
-from tests.support.server import free_port
+from tests.support.server import free_port, run_cli
+from tests.support.services import NATS_URL, PostgresDatabase
 
 from tandem.projections.runner import ProjectionRunner
 from tandem.stores.sqlite import SqliteProjectionStore
@@ -142,3 +146,38 @@ async def test_an_event_over_the_streams_max_message_size_goes_as_a_marker(
     sparse_log.conn.execute("COMMIT")
     sparse_log.append(3)
     await relay_and_fold(sparse_log, nc, names, tmp_path, large)
+
+
+def test_tandem_relay_serves_its_counters_on_metrics(
+    pg_database: PostgresDatabase, names: Names, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "TANDEM_DATA_DIR": str(tmp_path),
+        "TANDEM_DATABASE_URL": pg_database.url,
+        "TANDEM_LEVEL": "1",  # the relay needs no read stores
+        "TANDEM_NATS_URL": NATS_URL,
+        "TANDEM_NATS_STREAM": names.stream,
+        "TANDEM_RELAY_METRICS_PORT": str(port),
+    }
+    run_cli(env, "migrate")
+    log = (tmp_path / "relay.log").open("wb")
+    relay = subprocess.Popen(
+        [sys.executable, "-m", "catalog", "relay"], env=env, stdout=log, stderr=log
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                scraped = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2)
+                break
+            except httpx.HTTPError:
+                assert relay.poll() is None, (tmp_path / "relay.log").read_text()
+                assert time.monotonic() < deadline, "the relay's metrics never answered"
+                time.sleep(0.1)
+    finally:
+        relay.terminate()
+        relay.wait(timeout=30)
+    assert scraped.status_code == 200
+    assert f'tandem_relay_unpublishable_total{{stream="{names.stream}"}} 0.0' in scraped.text
