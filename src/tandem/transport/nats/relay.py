@@ -155,6 +155,8 @@ class NatsRelay:
         mark = await last_relayed(self._jsm, self.stream)
         self.position.advance(mark.position)
         self._mark = mark
+        # What is in the stream now is not published again.
+        self._too_large = {p: s for p, s in self._too_large.items() if p > mark.position}
         return mark
 
     async def _publish(self, mark: StreamMark, events: Sequence[StoredEvent]) -> StreamMark | None:
@@ -225,7 +227,9 @@ class NatsRelay:
             body = wire.encode(event)
             if len(body) > largest and event.position not in self._too_large:
                 self._unpublishable(
-                    event.position, len(body), f"over the server's maximum payload of {largest}"
+                    event.position,
+                    len(body),
+                    f"the server's maximum payload is {self._nc.max_payload} bytes",
                 )
             if event.position in self._too_large:
                 body, headers = wire.marker(event.position, previous, len(body))
