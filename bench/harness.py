@@ -121,12 +121,13 @@ class ApiDeployment:
         return False
 
 
-def catalog_server(data: Path, token: str) -> Process:
-    """`tandem serve` (one process) on a free port over the data directory `data`."""
+def catalog_server(data: Path, token: str, env: dict[str, str] | None = None) -> Process:
+    """`tandem serve` (one process) on a free port over the data directory `data`, with
+    the settings in `env` besides."""
     port = free_port()
     return Process(
         [sys.executable, "-m", "catalog", "serve", "--port", str(port), "--log-level", "warning"],
-        {"TANDEM_DATA_DIR": str(data), "TANDEM_ADMIN_TOKEN": token},
+        {"TANDEM_DATA_DIR": str(data), "TANDEM_ADMIN_TOKEN": token, **(env or {})},
         port,
         "/readyz",
     )

@@ -61,7 +61,13 @@ def main() -> None:
         writes = Path(tmp) / "writes.txt"
         writes.write_text("\n".join(ids[: len(ids) // 2]) + "\n")
         watched = ids[len(ids) // 2 :][: args.subscribers]
-        server = catalog_server(data, TOKEN)
+        # Every subscriber comes from this one address: above the per-client cap.
+        streams = str(args.subscribers + 10)
+        server = catalog_server(
+            data,
+            TOKEN,
+            {"TANDEM_MAX_STREAMS": streams, "TANDEM_MAX_STREAMS_PER_CLIENT": streams},
+        )
 
         def measure(tag: str) -> dict[str, object]:
             return price_changes(

@@ -157,7 +157,14 @@ def build_embedded(settings: Settings) -> EmbeddedRuntime:
     )
     for read in reads:
         read.register(query_bus)
-    writer = SqliteWriter(write_db, registry, head, SAVERS, sync_projections)
+    writer = SqliteWriter(
+        write_db,
+        registry,
+        head,
+        SAVERS,
+        sync_projections,
+        max_event_bytes=settings.max_event_bytes,
+    )
     command_bus: CommandBus[CatalogUnitOfWork] = CommandBus(
         lambda: SqliteCatalogUnitOfWork(writer),
         [

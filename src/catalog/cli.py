@@ -72,9 +72,11 @@ def serve(
         console.print(f"[bold]Admin token[/bold] (kept in {settings.data_dir / 'admin-token'}):")
         console.print(token, markup=False, highlight=False)
     if server is Server.GRANIAN:
-        _serve_granian(host, port, log_level, workers)
+        _serve_granian(host, port, log_level, workers, settings)
         return
     import uvicorn
+
+    from catalog.api.servers import uvicorn_options
 
     target: Any = f"{factory.__name__}:app_from_env"
     if workers > 1:
@@ -91,10 +93,11 @@ def serve(
         log_level=log_level.lower(),
         log_config=None,  # keep the JSON logging configured above
         access_log=False,
+        **uvicorn_options(settings),
     )
 
 
-def _serve_granian(host: str, port: int, log_level: str, workers: int) -> None:
+def _serve_granian(host: str, port: int, log_level: str, workers: int, settings: Settings) -> None:
     """Granian's worker processes each build the app (`catalog.api.factory`); this
     process supervises them, and stops them on SIGTERM or SIGINT."""
     from granian.constants import Interfaces
@@ -102,6 +105,7 @@ def _serve_granian(host: str, port: int, log_level: str, workers: int) -> None:
     from granian.server import Server as Granian
 
     from catalog.api import factory
+    from catalog.api.servers import granian_options
 
     os.environ[factory.LOG_LEVEL] = log_level
     Granian(
@@ -113,6 +117,7 @@ def _serve_granian(host: str, port: int, log_level: str, workers: int) -> None:
         factory=True,
         log_level=LogLevels(log_level.lower()),
         log_access=False,
+        **granian_options(settings),
     ).serve()
 
 

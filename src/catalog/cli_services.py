@@ -89,7 +89,7 @@ async def _run_worker(settings: Settings) -> None:
         await catalog.aclose()
 
 
-async def _run_relay(settings: Settings) -> None:
+async def _run_relay(settings: Settings, metrics_host: str, metrics_port: int) -> None:
     import nats
 
     from tandem.consistency import VersionWatch
@@ -115,6 +115,11 @@ async def _run_relay(settings: Settings) -> None:
         asyncio.create_task(visible.run()),
         asyncio.create_task(relay.run()),
     ]
+    metrics = None
+    if metrics_port:
+        from tandem.transport.nats.relay_metrics import serve_metrics
+
+        metrics = serve_metrics(relay, metrics_host, metrics_port)
     console.print(f"relay started: {settings.nats_url} stream {settings.nats_stream}")
     try:
         done, _ = await asyncio.wait(
@@ -125,6 +130,8 @@ async def _run_relay(settings: Settings) -> None:
             if task in tasks and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
     finally:
+        if metrics is not None:
+            metrics.shutdown()
         await finish(tasks)
         await nc.close()
         await pool.close()
@@ -162,6 +169,18 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def relay(
         log_level: Annotated[str, typer.Option(help="Log level.")] = "INFO",
+        metrics_port: Annotated[
+            int,
+            typer.Option(
+                min=0,
+                max=65535,
+                help="Serve the relay's counters on http://HOST:PORT/metrics (0: off).",
+                envvar="TANDEM_RELAY_METRICS_PORT",
+            ),
+        ] = 0,
+        metrics_host: Annotated[
+            str, typer.Option(help="Interface of the metrics port.")
+        ] = "127.0.0.1",
     ) -> None:
         """Publish the event log to NATS JetStream in position order (services profile)."""
         from catalog.logging_setup import configure
@@ -170,7 +189,7 @@ def register(app: typer.Typer) -> None:
         settings = _services_settings()
         if not settings.nats_url:
             raise typer.BadParameter("the relay needs TANDEM_NATS_URL")
-        asyncio.run(_run_relay(settings))
+        asyncio.run(_run_relay(settings, metrics_host, metrics_port))
 
     @app.command()
     def up(

@@ -9,6 +9,7 @@ from pathlib import Path
 
 DEFAULT_MODES = {"product_detail": "sync", "cart_view": "sync"}
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+MIN_HEAD_BYTES = 8192
 
 
 class SettingsError(ValueError):
@@ -54,6 +55,30 @@ def _level(raw: str, *, services: bool) -> int:
     return level
 
 
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    """A positive whole number from `env[name]`, `default` when unset."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+        raise SettingsError(f"{name} must be a positive whole number, not {raw!r}")
+    return int(raw)
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    """A positive duration in seconds (decimals allowed) from `env[name]`."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < 86400:
+        raise SettingsError(f"{name} must be a number of seconds above 0, not {raw!r}")
+    return value
+
+
 def _otel_exporter(raw: str) -> str | None:
     exporter = raw.strip().lower()
     return None if exporter in ("", "none") else exporter
@@ -80,6 +105,15 @@ class Settings:
     # `otlp` or `console` to export OpenTelemetry spans; None: no tracing.
     otel_exporter: str | None = None
     otel_service_name: str = "tandem"
+    # The largest event the log takes (data as JSON plus type, aggregate and ids).
+    max_event_bytes: int = 256 * 1024
+    # Connection limits of `tandem serve` (see `catalog.api.servers`).
+    max_head_bytes: int = 64 * 1024
+    header_timeout: float = 10.0
+    keepalive_timeout: float = 5.0
+    max_concurrency: int = 256
+    max_streams: int = 256
+    max_streams_per_client: int = 8
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -109,6 +143,15 @@ class Settings:
             event_log_mode=env.get("TANDEM_EVENT_LOG_MODE", "horizon"),
             otel_exporter=_otel_exporter(env.get("TANDEM_OTEL_EXPORTER", "")),
             otel_service_name=env.get("TANDEM_OTEL_SERVICE_NAME") or "tandem",
+            max_event_bytes=_count(env, "TANDEM_MAX_EVENT_BYTES", cls.max_event_bytes),
+            max_head_bytes=_count(env, "TANDEM_MAX_HEAD_BYTES", cls.max_head_bytes),
+            header_timeout=_seconds(env, "TANDEM_HEADER_TIMEOUT", cls.header_timeout),
+            keepalive_timeout=_seconds(env, "TANDEM_KEEPALIVE_TIMEOUT", cls.keepalive_timeout),
+            max_concurrency=_count(env, "TANDEM_MAX_CONCURRENCY", cls.max_concurrency),
+            max_streams=_count(env, "TANDEM_MAX_STREAMS", cls.max_streams),
+            max_streams_per_client=_count(
+                env, "TANDEM_MAX_STREAMS_PER_CLIENT", cls.max_streams_per_client
+            ),
         )
         settings.check()
         return settings
@@ -121,6 +164,9 @@ class Settings:
             raise SettingsError("TANDEM_EVENT_LOG_MODE must be horizon or lock")
         if self.otel_exporter not in (None, "otlp", "console"):
             raise SettingsError("TANDEM_OTEL_EXPORTER must be otlp, console or none")
+        if self.max_head_bytes < MIN_HEAD_BYTES:
+            # granian's HTTP/1 read buffer cannot be smaller.
+            raise SettingsError(f"TANDEM_MAX_HEAD_BYTES must be at least {MIN_HEAD_BYTES}")
         if not self.services or self.level == 1:
             # Level 1 reads the write database: no Redis, no read database needed.
             return

@@ -66,3 +66,15 @@ class ReadModelLost(TandemError):
         self.projection = projection
         self.expected = expected
         self.actual = actual
+
+
+class EventTooLarge(TandemError):
+    """An event is larger than the log accepts; nothing of its transaction is written."""
+
+    def __init__(self, event_type: str, size: int, limit: int) -> None:
+        super().__init__(
+            f"a {event_type} event of {size} bytes is over the event log's limit of {limit}"
+        )
+        self.event_type = event_type
+        self.size = size
+        self.limit = limit

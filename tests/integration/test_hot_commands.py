@@ -13,6 +13,7 @@ import pytest
 from starlette.types import Receive, Scope, Send
 
 from catalog.api.app import create_app
+from catalog.api.hot_commands import HotCommands
 from catalog.domain import commands as c
 from catalog.runtime.embedded import EmbeddedRuntime
 from catalog.tokens import TokenVerifier
@@ -50,8 +51,10 @@ async def _never(scope: Scope, receive: Receive, send: Send) -> None:
 async def hot_only(catalog: EmbeddedRuntime) -> AsyncIterator[httpx.AsyncClient]:
     """The app with nothing behind the hot paths: a request they leave fails."""
     app = create_app(catalog, TokenVerifier(TOKEN))
-    front: Any = app.front
-    front.app.app = _never
+    layer: Any = app.front
+    while not isinstance(layer, HotCommands):  # past the layers in front of it
+        layer = layer.app
+    layer.app = _never
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://shop") as client:
         yield client

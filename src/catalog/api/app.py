@@ -21,9 +21,12 @@ from catalog.api import (
     queries,
     streams,
 )
+from catalog.api.concurrency import ConcurrencyCap
 from catalog.api.hot import HotReads
 from catalog.api.hot_commands import HotCommands
 from catalog.api.limits import BodyLimit
+from catalog.api.progress import ProgressBroadcast
+from catalog.api.stream_slots import StreamSlots
 from catalog.runtime.contract import Runtime
 from catalog.tokens import TokenVerifier
 from tandem.memory import sqlite_bytes
@@ -46,6 +49,7 @@ def create_app(catalog: Runtime, tokens: TokenVerifier) -> FastAPI:
             gc.freeze()
             yield
         finally:
+            await progress.aclose()
             await catalog.stop()
             await catalog.aclose()
 
@@ -65,6 +69,9 @@ def create_app(catalog: Runtime, tokens: TokenVerifier) -> FastAPI:
     )
     app.state.catalog = catalog
     app.state.tokens = tokens
+    settings = catalog.settings
+    progress = app.state.progress = ProgressBroadcast(catalog)
+    app.state.stream_slots = StreamSlots(settings.max_streams, settings.max_streams_per_client)
     # Read at every scrape, so rebuilds started later are reported.
     catalog.metrics.watch_rebuilds(lambda: [r.describe() for r in catalog.rebuilds.values()])
     catalog.metrics.watch_caches(lambda: _caches(catalog))
@@ -81,8 +88,10 @@ def create_app(catalog: Runtime, tokens: TokenVerifier) -> FastAPI:
     pages.mount_static(app)
     app.add_middleware(BodyLimit)
     # Outermost, ahead of Starlette's error and exception layers and FastAPI's own
-    # per-request work: the hot reads and commands answer every problem themselves.
-    app.front = HotReads(HotCommands(app.behind, catalog, tokens), catalog=catalog)
+    # per-request work: the hot reads and commands answer every problem themselves;
+    # the concurrency cap before them all.
+    hot = HotReads(HotCommands(app.behind, catalog, tokens), catalog=catalog)
+    app.front = ConcurrencyCap(hot, settings.max_concurrency)
     return app
 
 

@@ -15,6 +15,7 @@ from catalog.api.outages import store_unavailable
 from catalog.domain.errors import DomainError, InvalidInput, NotFound, NotOwner
 from tandem.errors import (
     ConcurrencyConflict,
+    EventTooLarge,
     IdempotencyKeyReuse,
     ProjectionFailed,
     ReadModelBehind,
@@ -108,6 +109,8 @@ def from_exception(exc: Exception) -> Problem:
         return Problem(409, "version-conflict", "Version conflict", str(exc))
     if isinstance(exc, IdempotencyKeyReuse):
         return Problem(409, "idempotency-key-reuse", "Idempotency key reused", str(exc))
+    if isinstance(exc, EventTooLarge):
+        return Problem(413, "event-too-large", "Event too large", str(exc))
     if isinstance(exc, ReadModelBehind):
         return Problem(
             503, "read-model-behind", "Read model behind", str(exc), headers={"Retry-After": "1"}

@@ -246,7 +246,12 @@ class ServicesRuntime:
 
     def _wire_commands(self, mode: pg_log.AppendMode) -> None:
         writer = PostgresWriter(
-            self.pool, self.registry, SAVERS, mode=mode, on_commit=self._committed
+            self.pool,
+            self.registry,
+            SAVERS,
+            mode=mode,
+            on_commit=self._committed,
+            max_event_bytes=self.settings.max_event_bytes,
         )
         self.command_bus: CommandBus[CatalogUnitOfWork] = CommandBus(
             lambda: PostgresCatalogUnitOfWork(writer),

@@ -7,12 +7,18 @@ whose transaction commits later.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
 
+from tandem.errors import EventTooLarge
 from tandem.messages import Metadata, StoredEvent
+
+MAX_EVENT_BYTES = 256 * 1024
+"""The default bound on one event: well under NATS JetStream's default maximum payload
+(1 MiB), so every event the log takes can travel over the JetStream transport."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,34 @@ class NewEvent:
             causation_id=metadata.causation_id,
             data=self.data,
         )
+
+
+def event_size(event: NewEvent, data: bytes, metadata: Metadata) -> int:
+    """An event's size as the log bounds it: its data as JSON plus its type, aggregate
+    and correlation and causation ids, in bytes."""
+    texts = (
+        event.type,
+        event.aggregate_type,
+        event.aggregate_id,
+        metadata.correlation_id,
+        metadata.causation_id,
+    )
+    return len(data) + sum(len(text.encode()) for text in texts)
+
+
+def encode_bounded(
+    events: Sequence[NewEvent], metadata: Metadata, limit: int = MAX_EVENT_BYTES
+) -> list[bytes]:
+    """Each event's data as JSON (encoded once, for the append to store); raises
+    `EventTooLarge` for the first event over `limit` bytes, before anything is written."""
+    encoded = []
+    for event in events:
+        data = orjson.dumps(event.data)
+        size = event_size(event, data, metadata)
+        if size > limit:
+            raise EventTooLarge(event.type, size, limit)
+        encoded.append(data)
+    return encoded
 
 
 class EventLogReader(Protocol):

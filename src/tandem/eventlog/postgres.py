@@ -35,10 +35,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from tandem.consistency import VersionWatch
-from tandem.eventlog.base import NewEvent, event_from_row
+from tandem.eventlog.base import MAX_EVENT_BYTES, NewEvent, encode_bounded, event_from_row
 from tandem.messages import Metadata, StoredEvent
 from tandem.migrations import Component, Migration
 
@@ -171,9 +169,13 @@ def _appended_cte(mode: AppendMode) -> str:
 
 
 def prepare_append(
-    events: Sequence[NewEvent], metadata: Metadata, mode: AppendMode = AppendMode.HORIZON
+    events: Sequence[NewEvent],
+    metadata: Metadata,
+    mode: AppendMode = AppendMode.HORIZON,
+    max_event_bytes: int = MAX_EVENT_BYTES,
 ) -> Append:
-    """The statement part appending `events` (at least one)."""
+    """The statement part appending `events` (at least one); `EventTooLarge` for an
+    event over `max_event_bytes` (see `encode_bounded`)."""
     if len(events) > MAX_EVENTS_PER_TRANSACTION:
         raise EventLogFull(f"one transaction may append at most {MAX_EVENTS_PER_TRANSACTION}")
     now = time.time()
@@ -186,7 +188,7 @@ def prepare_append(
         now,
         metadata.correlation_id,
         metadata.causation_id,
-        [orjson.dumps(e.data).decode() for e in events],
+        [data.decode() for data in encode_bounded(events, metadata, max_event_bytes)],
     )
     return Append(_appended_cte(mode), args, now)
 
@@ -214,11 +216,12 @@ async def append(
     events: Sequence[NewEvent],
     metadata: Metadata,
     mode: AppendMode = AppendMode.HORIZON,
+    max_event_bytes: int = MAX_EVENT_BYTES,
 ) -> list[StoredEvent]:
     """Append `events` in the caller's open transaction; returns them with positions."""
     if not events:
         return []
-    prepared = prepare_append(events, metadata, mode)
+    prepared = prepare_append(events, metadata, mode, max_event_bytes)
     await lock_for_append(conn, mode)
     row = await conn.fetchrow(
         f"WITH {prepared.cte}\nSELECT array_agg(position ORDER BY position) AS positions"

@@ -12,10 +12,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import orjson
-
 from tandem.db.sqlite import SqliteReader
-from tandem.eventlog.base import NewEvent, event_from_row
+from tandem.eventlog.base import MAX_EVENT_BYTES, NewEvent, encode_bounded, event_from_row
 from tandem.messages import Metadata, StoredEvent
 
 SCHEMA = """
@@ -50,16 +48,21 @@ def create_schema(conn: sqlite3.Connection) -> None:
 
 
 def append(
-    conn: sqlite3.Connection, events: Sequence[NewEvent], metadata: Metadata
+    conn: sqlite3.Connection,
+    events: Sequence[NewEvent],
+    metadata: Metadata,
+    max_event_bytes: int = MAX_EVENT_BYTES,
 ) -> list[StoredEvent]:
     """Append `events` in the caller's open transaction; returns them with positions.
 
     The unique (aggregate, version) constraint is the last line of defence for
-    optimistic concurrency: two writers can never both append version N.
+    optimistic concurrency: two writers can never both append version N. An event over
+    `max_event_bytes` (see `encode_bounded`) raises `EventTooLarge` before any insert.
     """
     now = time.time()
+    encoded = encode_bounded(events, metadata, max_event_bytes)
     stored: list[StoredEvent] = []
-    for event in events:
+    for event, data in zip(events, encoded, strict=True):
         cursor = conn.execute(
             "INSERT INTO tandem_events (type, schema_version, aggregate_type, aggregate_id,"
             " aggregate_version, recorded_at, correlation_id, causation_id, data)"
@@ -73,7 +76,7 @@ def append(
                 now,
                 metadata.correlation_id,
                 metadata.causation_id,
-                orjson.dumps(event.data),
+                data,
             ),
         )
         position = cursor.lastrowid

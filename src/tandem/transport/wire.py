@@ -24,6 +24,9 @@ POSITION = "Tandem-Position"
 PREVIOUS = "Tandem-Previous"
 EXPECTED_LAST_MSG_ID = "Nats-Expected-Last-Msg-Id"
 EXPECTED_LAST_SEQUENCE = "Nats-Expected-Last-Sequence"
+UNPUBLISHABLE = "Tandem-Unpublishable"
+"""On a marker the relay publishes in place of an event the server would not take: the
+event's size in bytes. The event itself is in the log only."""
 
 MAX_POSITION = 2**53
 """Positions stay below 2^53 so every JSON client reads them exactly."""
@@ -96,6 +99,15 @@ def chain_headers(position: int, previous: int) -> dict[str, str]:
     `Nats-Msg-Id` is the position too, so the server drops a retried publish.
     """
     return {MSG_ID: str(position), POSITION: str(position), PREVIOUS: str(previous)}
+
+
+def marker(position: int, previous: int, size: int) -> tuple[bytes, dict[str, str]]:
+    """The body and headers of the marker that stands for the event at `position`,
+    `size` bytes on the wire, which the server refuses: a link of the chain like any
+    relayed event, whose consumers read the event itself from the log."""
+    headers = chain_headers(position, previous)
+    headers[UNPUBLISHABLE] = str(size)
+    return orjson.dumps({"position": position, "unpublishable": size}), headers
 
 
 def header_position(headers: Mapping[str, str] | None, name: str) -> int | None:

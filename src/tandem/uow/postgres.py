@@ -36,6 +36,7 @@ import orjson
 
 from tandem.codec import EventRegistry
 from tandem.eventlog import postgres as pg_log
+from tandem.eventlog.base import MAX_EVENT_BYTES
 from tandem.uow import CommandResult, IdempotencyClaim, OptimisticMiss, UnitOfWork
 from tandem.uow.idempotency import IdempotencyReplay
 from tandem.uow.postgres_writes import Hold, Upsert, Write, write
@@ -126,11 +127,13 @@ class PostgresWriter:
         mode: pg_log.AppendMode = pg_log.AppendMode.HORIZON,
         on_commit: Callable[[int], None] | None = None,
         optimistic: bool = True,
+        max_event_bytes: int = MAX_EVENT_BYTES,
     ) -> None:
         self.pool = pool
         self.registry = registry
         self.savers = dict(savers)
         self.mode = mode
+        self.max_event_bytes = max_event_bytes
         # Only horizon positions need no lock around the append; the `lock` mode's
         # table lock (and the `unsafe` mode's comparisons) keep the locking path.
         self.optimistic = optimistic and mode is pg_log.AppendMode.HORIZON
@@ -289,6 +292,7 @@ class PostgresUnitOfWork(UnitOfWork):
                 new_events,
                 metadata=self.metadata,
                 mode=writer.mode,
+                max_event_bytes=writer.max_event_bytes,
                 claim=claim,
                 result=result,
                 hold=hold,

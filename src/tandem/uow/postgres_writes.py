@@ -24,7 +24,7 @@ import orjson
 
 from tandem.errors import ConcurrencyConflict
 from tandem.eventlog import postgres as pg_log
-from tandem.eventlog.base import NewEvent
+from tandem.eventlog.base import MAX_EVENT_BYTES, NewEvent
 from tandem.messages import Metadata, StoredEvent
 from tandem.migrations import Component, Migration
 from tandem.uow.base import CommandResult, IdempotencyClaim, OptimisticMiss
@@ -142,6 +142,7 @@ async def write(
     *,
     metadata: Metadata | None = None,
     mode: pg_log.AppendMode = pg_log.AppendMode.HORIZON,
+    max_event_bytes: int = MAX_EVENT_BYTES,
     claim: IdempotencyClaim | None = None,
     result: CommandResult | None = None,
     hold: Hold | None = None,
@@ -150,7 +151,8 @@ async def write(
     `hold`, as a statement that is its own transaction (see the module's doc).
 
     `metadata` is the events' (needed with events), `result` the answer the claim
-    stores (needed with a claim).
+    stores (needed with a claim). An event over `max_event_bytes` raises `EventTooLarge`
+    before the statement runs.
     """
     import asyncpg
 
@@ -166,7 +168,7 @@ async def write(
     append = None
     if events:
         assert metadata is not None, "events need the metadata of their command"
-        append = pg_log.prepare_append(events, metadata, mode)
+        append = pg_log.prepare_append(events, metadata, mode, max_event_bytes)
     if append is not None:
         statement.parts.append(statement.shifted(append.cte.strip()))
         statement.args.extend(append.args)

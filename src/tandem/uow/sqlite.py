@@ -15,6 +15,7 @@ from tandem.codec import EventRegistry
 from tandem.consistency import VersionWatch
 from tandem.db.sqlite import SqliteDatabase, SqliteReader
 from tandem.eventlog import sqlite as sqlite_log
+from tandem.eventlog.base import MAX_EVENT_BYTES
 from tandem.messages import StoredEvent
 from tandem.stores.sqlite_sync import SyncProjection
 from tandem.uow import CommandResult, IdempotencyClaim, UnitOfWork
@@ -75,12 +76,15 @@ class SqliteWriter:
         head: VersionWatch,
         savers: Mapping[type, Save],
         sync_projections: list[SyncProjection],
+        *,
+        max_event_bytes: int = MAX_EVENT_BYTES,
     ) -> None:
         self.db = db
         self.registry = registry
         self.head = head
         self.savers = dict(savers)
         self.sync_projections = sync_projections
+        self.max_event_bytes = max_event_bytes
         # One writer per database: in-process commands queue here rather than on
         # SQLite's busy timeout; other processes are serialised by BEGIN IMMEDIATE.
         self.lock = asyncio.Lock()
@@ -184,7 +188,7 @@ class SqliteUnitOfWork(UnitOfWork):
         def _commit(conn: sqlite3.Connection) -> tuple[CommandResult, list[StoredEvent]]:
             for aggregate in aggregates:
                 writer.savers[type(aggregate)](conn, aggregate)
-            stored = sqlite_log.append(conn, new_events, metadata)
+            stored = sqlite_log.append(conn, new_events, metadata, writer.max_event_bytes)
             version = stored[-1].position if stored else sqlite_log.head(conn)
             result = CommandResult(id, version, created, dict(extra or {}))
             if claim is not None:

@@ -3,8 +3,10 @@
 What any event log must do with one writer at a time: an empty log reads nothing,
 positions strictly increase and stay exact in JSON, `read_after` honours its cursor and
 limit, every field comes back as written, the head is the last visible position, a
-repeated aggregate version is refused with its whole batch, and a rolled-back
-transaction leaves nothing behind.
+repeated aggregate version is refused with its whole batch, a rolled-back
+transaction leaves nothing behind, and an event over the size bound
+(`tandem.eventlog.base.MAX_EVENT_BYTES`, the backends' default) is refused with its
+whole batch.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from typing import ClassVar
 
 import pytest
 
-from tandem.eventlog.base import NewEvent
+from tandem.errors import EventTooLarge
+from tandem.eventlog.base import MAX_EVENT_BYTES, NewEvent
 from tandem.messages import Metadata, StoredEvent
 from tandem.testing.eventlog.backend import (
     META,
@@ -152,3 +155,25 @@ class BasicContract:
         await asyncio.sleep(0.05)
         assert await read_all(log, 0) == read == kept
         assert await log.head() == kept[0].position
+
+    @pytest.mark.asyncio
+    async def test_an_event_over_the_size_bound_is_refused_with_its_whole_batch(
+        self, event_log_backend: EventLogBackend
+    ) -> None:
+        fits = {"text": "x" * (MAX_EVENT_BYTES // 2)}
+        too_large = {"text": "x" * MAX_EVENT_BYTES}
+        with pytest.raises(EventTooLarge) as refused:
+            await event_log_backend.append(
+                [new_event("big", 1, fits), new_event("big", 2, too_large)], META
+            )
+        assert refused.value.size > refused.value.limit == MAX_EVENT_BYTES
+        # A large correlation id counts too: the metadata is stored with every event.
+        with pytest.raises(EventTooLarge):
+            await event_log_backend.append(
+                [new_event("big", 1)], Metadata("c" * MAX_EVENT_BYTES, "cause")
+            )
+        kept = await event_log_backend.append([new_event("big", 1, fits)], META)
+        log = event_log_backend.log
+        read = await wait_visible(log, 0, 1)
+        await asyncio.sleep(0.05)
+        assert await read_all(log, 0) == read == kept, "nothing of a refused batch may be kept"

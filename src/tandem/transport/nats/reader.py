@@ -10,8 +10,9 @@ predecessor (`Tandem-Previous`), so a run of messages is complete exactly when e
 names the one before it and the first names the projection's checkpoint. When that
 chain does not start at the checkpoint — the read store was wiped while the consumer's
 ack floor is high, a message was lost to a worker crash before its redelivery, a
-garbage or truncated message was terminated — the reader serves `read_after` from
-`fallback` (the event log itself) until the checkpoint reaches the chain again. A
+garbage or truncated message was terminated, a marker stands for an event too large
+to publish — the reader serves `read_after` from `fallback` (the event log itself)
+until the checkpoint reaches the chain again. A
 message is acked only when a later `read_after` shows its position was applied, so
 the consumer never moves past an event the read model has not durably taken.
 
@@ -104,6 +105,8 @@ class NatsEventReader:
         self.arrivals = VersionWatch(0)
         """The highest position seen in the stream; the runner's `head`."""
         self.garbage = 0
+        self.unpublishable = 0
+        """Markers met in place of events too large to publish (read from the log)."""
         self.fallback_events = 0
         self.error: str | None = None
         self._nc = nc
@@ -302,6 +305,9 @@ class NatsEventReader:
         self._request_over.set()
 
     async def _receive(self, msg: Msg) -> None:
+        if msg.headers and wire.UNPUBLISHABLE in msg.headers:
+            await self._marker(msg)
+            return
         try:
             seq = msg.metadata.sequence.stream
             received = _decode(seq, msg)
@@ -327,23 +333,39 @@ class NatsEventReader:
     async def _reject(self, msg: Msg, exc: Exception) -> None:
         """Terminate a message that is not a relayed event; the chain check covers it."""
         self.garbage += 1
-        position = wire.header_position(msg.headers, wire.POSITION)
-        previous = wire.header_position(msg.headers, wire.PREVIOUS)
         log.warning(
             "reader %s: terminating a message on %s that is not a relayed event"
             " (position header %s): %s",
             self.durable,
             msg.subject,
-            position,
+            wire.header_position(msg.headers, wire.POSITION),
             exc,
         )
+        await self._to_the_log(msg)
+
+    async def _to_the_log(self, msg: Msg) -> None:
+        """Terminate `msg`; if its chain headers name a position, the runner reads the
+        log up to it now rather than when the next message arrives."""
+        position = wire.header_position(msg.headers, wire.POSITION)
+        previous = wire.header_position(msg.headers, wire.PREVIOUS)
         if position and previous is not None and previous < position:
-            # A relayed event whose body was damaged: the log has it, so make the
-            # runner come for it now rather than when the next message arrives.
             self._passed = max(self._passed, position)
             self.arrivals.advance(position)
         with contextlib.suppress(Exception):
             await msg.term()
+
+    async def _marker(self, msg: Msg) -> None:
+        """A marker in place of an event the relay could not publish: the chain goes on
+        through it, and the event itself is read from the log."""
+        self.unpublishable += 1
+        log.warning(
+            "reader %s: the event at position %s (%s bytes) was too large to publish;"
+            " reading it from the log",
+            self.durable,
+            wire.header_position(msg.headers, wire.POSITION),
+            (msg.headers or {}).get(wire.UNPUBLISHABLE),
+        )
+        await self._to_the_log(msg)
 
     async def _ack(self, msg: Msg) -> None:
         try:

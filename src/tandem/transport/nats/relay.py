@@ -19,6 +19,13 @@ one unbroken chain, in order, each once — however many relays run, crash or re
   induction the relayed messages form the log's chain; a refused publish makes the
   relay re-read the stream's end instead of guessing.
 
+An event the server will not take (over the connection's maximum payload, or the
+stream's maximum message size) would otherwise be retried forever and stall every
+consumer behind it. The relay publishes a small marker in its place instead (the same
+chain headers, plus `Tandem-Unpublishable` with the event's size), counts it
+(`unpublishable`) and logs its position and size: the chain stays unbroken, and a
+reader that meets the marker reads that event from the log.
+
 Usage::
 
     relay = NatsRelay(log_reader, nc, head, stream="CATALOG", subject_prefix="catalog.events")
@@ -50,6 +57,10 @@ log = logging.getLogger("tandem.transport.nats")
 
 CONFLICTS = frozenset({10070, 10071})
 """JetStream's "wrong last msg ID" and "wrong last sequence": the stream moved on."""
+TOO_LARGE = 10054
+"""JetStream's "message size exceeds maximum allowed" (the stream's max_msg_size)."""
+HEADER_ROOM = 1024
+"""Bytes kept free for a message's headers below the server's maximum payload."""
 
 
 class PublishRefused(RuntimeError):
@@ -89,7 +100,12 @@ class NatsRelay:
         self.published = 0
         self.duplicates = 0
         self.conflicts = 0
+        self.unpublishable = 0
+        """Events published as markers because the server would not take them."""
         self.error: str | None = None
+        # Positions the server refused as too large, with their size: sent as markers.
+        self._too_large: dict[int, int] = {}
+        self._nc = nc
         self._publisher = PipelinedPublisher(nc)
         self._jsm = nc.jsm()
         self._mark: StreamMark | None = None
@@ -139,6 +155,8 @@ class NatsRelay:
         mark = await last_relayed(self._jsm, self.stream)
         self.position.advance(mark.position)
         self._mark = mark
+        # What is in the stream now is not published again.
+        self._too_large = {p: s for p, s in self._too_large.items() if p > mark.position}
         return mark
 
     async def _publish(self, mark: StreamMark, events: Sequence[StoredEvent]) -> StreamMark | None:
@@ -162,6 +180,9 @@ class NatsRelay:
         end = mark
         for event, result in zip(events, results, strict=True):
             if isinstance(result, Refused):
+                if result.code == TOO_LARGE and event.position not in self._too_large:
+                    self._unpublishable(event.position, len(wire.encode(event)), result.description)
+                    return None  # the stream's end is re-read; the marker goes next
                 if result.code not in CONFLICTS:
                     raise PublishRefused(f"position {event.position}: {result.description}")
                 # Someone else moved the stream's end: another relay, or garbage.
@@ -177,7 +198,21 @@ class NatsRelay:
                 raise result
             end = StreamMark(result.seq, event.position)
             self.position.advance(event.position)
+            self._too_large.pop(event.position, None)
         return end
+
+    def _unpublishable(self, position: int, size: int, reason: str) -> None:
+        """Remember that the event at `position` goes as a marker; count and say so."""
+        self._too_large[position] = size
+        self.unpublishable += 1
+        log.error(
+            "relay %s: the event at position %s (%s bytes) cannot be published (%s);"
+            " publishing a marker in its place: consumers read it from the log",
+            self.stream,
+            position,
+            size,
+            reason,
+        )
 
     async def _send(
         self,
@@ -187,13 +222,24 @@ class NatsRelay:
     ) -> None:
         """Send the batch without waiting for acks, collecting each ack's future."""
         previous = mark.position
+        largest = self._nc.max_payload - HEADER_ROOM
         for index, event in enumerate(events):
-            headers = wire.chain_headers(event.position, previous)
+            body = wire.encode(event)
+            if len(body) > largest and event.position not in self._too_large:
+                self._unpublishable(
+                    event.position,
+                    len(body),
+                    f"the server's maximum payload is {self._nc.max_payload} bytes",
+                )
+            if event.position in self._too_large:
+                body, headers = wire.marker(event.position, previous, len(body))
+            else:
+                headers = wire.chain_headers(event.position, previous)
             if index == 0:
                 headers[wire.EXPECTED_LAST_SEQUENCE] = str(mark.seq)
             else:
                 headers[wire.EXPECTED_LAST_MSG_ID] = str(previous)
             subject = subject_for(self.subject_prefix, event.aggregate_type)
-            futures.append(await self._publisher.publish(subject, wire.encode(event), headers))
+            futures.append(await self._publisher.publish(subject, body, headers))
             raise_if_cancelled()
             previous = event.position
