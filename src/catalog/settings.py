@@ -54,6 +54,29 @@ def _level(raw: str, *, services: bool) -> int:
     return level
 
 
+# A configured admin token holds every scope: long and varied enough not to be guessed.
+MIN_ADMIN_TOKEN_LENGTH = 32
+MIN_ADMIN_TOKEN_DISTINCT = 12
+
+
+def _admin_token(raw: str) -> str | None:
+    """TANDEM_ADMIN_TOKEN, refused when it is short, repetitive, or has spaces or control
+    characters (the message never repeats the value)."""
+    if not raw:
+        return None
+    if (
+        len(raw) < MIN_ADMIN_TOKEN_LENGTH
+        or len(set(raw)) < MIN_ADMIN_TOKEN_DISTINCT
+        or not all(ch.isprintable() and not ch.isspace() for ch in raw)
+    ):
+        raise SettingsError(
+            f"TANDEM_ADMIN_TOKEN is too weak: use at least {MIN_ADMIN_TOKEN_LENGTH} printable"
+            f" characters without spaces, {MIN_ADMIN_TOKEN_DISTINCT} or more of them different"
+            " (e.g. the output of `python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+        )
+    return raw
+
+
 def _otel_exporter(raw: str) -> str | None:
     exporter = raw.strip().lower()
     return None if exporter in ("", "none") else exporter
@@ -97,7 +120,7 @@ class Settings:
             data_dir=Path(env.get("TANDEM_DATA_DIR", "./data")),
             database_url=url,
             level=level,
-            admin_token=env.get("TANDEM_ADMIN_TOKEN") or None,
+            admin_token=_admin_token(env.get("TANDEM_ADMIN_TOKEN", "")),
             modes=modes,
             read_database_url=env.get("TANDEM_READ_DATABASE_URL") or None,
             redis_url=env.get("TANDEM_REDIS_URL") or None,

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import httpx
 
-ADMIN_TOKEN = "test-admin-token"
+# Strong enough for TANDEM_ADMIN_TOKEN (long, many different characters).
+ADMIN_TOKEN = "test-admin-token-0123456789-abcdefghijklmnop"
 
 
 def free_port() -> int:
