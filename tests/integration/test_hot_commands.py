@@ -15,7 +15,7 @@ from starlette.types import Receive, Scope, Send
 from catalog.api.app import create_app
 from catalog.domain import commands as c
 from catalog.runtime.embedded import EmbeddedRuntime
-from catalog.tokens import TokenVerifier
+from catalog.tokens.verifier import TokenVerifier
 
 TOKEN = "admin-token-for-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -21,11 +21,13 @@ from catalog.api import (
     queries,
     streams,
 )
+from catalog.api import tokens as tokens_api
+from catalog.api.auth import Authenticator
 from catalog.api.hot import HotReads
 from catalog.api.hot_commands import HotCommands
 from catalog.api.limits import BodyLimit
 from catalog.runtime.contract import Runtime
-from catalog.tokens import TokenVerifier
+from catalog.tokens.verifier import TokenVerifier
 from tandem.memory import sqlite_bytes
 from tandem.unavailable import driver_errors
 
@@ -37,7 +39,7 @@ def create_app(catalog: Runtime, tokens: TokenVerifier) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await catalog.start()
         try:
-            await catalog.load_tokens(tokens)
+            tokens.attach(catalog.tokens)
             # What startup made (modules, the catalog's wiring, filled caches) lives as
             # long as the process: kept out of the cyclic collector's full passes, which
             # otherwise walked it all and held the event loop for up to 190 ms at a time
@@ -64,6 +66,8 @@ def create_app(catalog: Runtime, tokens: TokenVerifier) -> FastAPI:
     )
     app.state.catalog = catalog
     app.state.tokens = tokens
+    auth = Authenticator(tokens)
+    app.state.auth = auth
     # Read at every scrape, so rebuilds started later are reported.
     catalog.metrics.watch_rebuilds(lambda: [r.describe() for r in catalog.rebuilds.values()])
     catalog.metrics.watch_caches(lambda: _caches(catalog))
@@ -75,13 +79,14 @@ def create_app(catalog: Runtime, tokens: TokenVerifier) -> FastAPI:
     app.include_router(ops.router)
     app.include_router(admin.router)
     app.include_router(dead_letters.router)
+    app.include_router(tokens_api.router)
     app.include_router(streams.router)
     app.include_router(pages.router)
     pages.mount_static(app)
     app.add_middleware(BodyLimit)
     # Outermost, ahead of Starlette's error and exception layers and FastAPI's own
     # per-request work: the hot reads and commands answer every problem themselves.
-    app.front = HotReads(HotCommands(app.behind, catalog, tokens), catalog=catalog)
+    app.front = HotReads(HotCommands(app.behind, catalog, auth), catalog=catalog)
     return app
 
 
