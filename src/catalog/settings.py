@@ -77,6 +77,16 @@ def _admin_token(raw: str) -> str | None:
     return raw
 
 
+def _count(setting: str, raw: str | None, default: int, *, low: int, high: int) -> int:
+    """A whole number setting from `low` to `high`."""
+    if raw is None or not raw.strip():
+        return default
+    value = raw.strip()
+    if not value.isascii() or not value.isdigit() or not low <= int(value) <= high:
+        raise SettingsError(f"{setting} must be a whole number from {low} to {high}")
+    return int(value)
+
+
 def _otel_exporter(raw: str) -> str | None:
     exporter = raw.strip().lower()
     return None if exporter in ("", "none") else exporter
@@ -103,6 +113,10 @@ class Settings:
     # `otlp` or `console` to export OpenTelemetry spans; None: no tracing.
     otel_exporter: str | None = None
     otel_service_name: str = "tandem"
+    # Failed authentications one client address may make per window before it is
+    # answered 429 (per API process; 0: never held back), and the window in seconds.
+    auth_failures: int = 20
+    auth_failure_window: int = 60
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -132,6 +146,20 @@ class Settings:
             event_log_mode=env.get("TANDEM_EVENT_LOG_MODE", "horizon"),
             otel_exporter=_otel_exporter(env.get("TANDEM_OTEL_EXPORTER", "")),
             otel_service_name=env.get("TANDEM_OTEL_SERVICE_NAME") or "tandem",
+            auth_failures=_count(
+                "TANDEM_AUTH_FAILURES",
+                env.get("TANDEM_AUTH_FAILURES"),
+                cls.auth_failures,
+                low=0,
+                high=10**9,
+            ),
+            auth_failure_window=_count(
+                "TANDEM_AUTH_FAILURE_WINDOW",
+                env.get("TANDEM_AUTH_FAILURE_WINDOW"),
+                cls.auth_failure_window,
+                low=1,
+                high=86400,
+            ),
         )
         settings.check()
         return settings

@@ -3,7 +3,9 @@
 Tokens made over HTTP (`/admin/tokens`) or by `tandem token create` work at once, in
 every API process, without a restart; the list never shows a secret; a revoked or
 expired token is refused by every API process once the verified-token cache (at most
-`CACHE_SECONDS` old) has let go of it; reserved subjects are refused.
+`CACHE_SECONDS` old) has let go of it; reserved subjects are refused; failed
+authentication from one address is answered 429 after the configured number of
+failures, without checking the token, while public reads go on.
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.e2e.conftest import Deployment
+from tests.e2e.conftest import Deployment, deploy
 from tests.support.server import ADMIN_TOKEN
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -150,3 +153,39 @@ def test_the_cli_refuses_a_reserved_subject_with_exit_code_2(
     assert "subject" in done.stderr
     assert "Traceback" not in done.stderr
     assert not done.stdout.strip()
+
+
+LIMIT = 3
+
+
+@pytest.fixture(scope="module")
+def throttled(profile: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """A deployment that answers 429 after `LIMIT` failed authentications per address."""
+    data: Path = tmp_path_factory.mktemp("throttled") / "data"
+    deployment = deploy(profile, data, {"TANDEM_AUTH_FAILURES": str(LIMIT)})
+    try:
+        deployment.start()
+        yield deployment
+    finally:
+        deployment.stop()
+
+
+def test_failed_authentication_is_answered_429_without_checking_the_token(
+    throttled: Deployment,
+) -> None:
+    with httpx.Client(base_url=throttled.url, timeout=30) as http:
+        forged = bearer("tdm_" + "F" * 43)
+        # Every API process sees at least `LIMIT` failures (round robin on services).
+        answers = [
+            http.post("/categories", json={"name": "x"}, headers=forged)
+            for _ in range(EVERY_PROCESS)
+        ]
+        assert [a.status_code for a in answers[:LIMIT]] == [401] * LIMIT
+        for _ in range(EVERY_PROCESS):
+            # Even the right token is not checked while the address is held back.
+            refused = http.post("/categories", json={"name": "x"}, headers=ADMIN)
+            assert refused.status_code == 429, refused.text
+            assert refused.headers["content-type"] == "application/problem+json"
+            assert int(refused.headers["retry-after"]) >= 1
+        # Public reads are not authentication: they go on.
+        assert http.get("/products").status_code == 200

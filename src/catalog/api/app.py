@@ -23,6 +23,7 @@ from catalog.api import (
 )
 from catalog.api import tokens as tokens_api
 from catalog.api.auth import Authenticator
+from catalog.api.auth_failures import AuthFailures
 from catalog.api.hot import HotReads
 from catalog.api.hot_commands import HotCommands
 from catalog.api.limits import BodyLimit
@@ -66,7 +67,8 @@ def create_app(catalog: Runtime, tokens: TokenVerifier) -> FastAPI:
     )
     app.state.catalog = catalog
     app.state.tokens = tokens
-    auth = Authenticator(tokens)
+    settings = catalog.settings
+    auth = Authenticator(tokens, AuthFailures(settings.auth_failures, settings.auth_failure_window))
     app.state.auth = auth
     # Read at every scrape, so rebuilds started later are reported.
     catalog.metrics.watch_rebuilds(lambda: [r.describe() for r in catalog.rebuilds.values()])
