@@ -39,12 +39,18 @@ _OPTIONS = {"subject": "--subject", "scopes": "--scopes", "expires_in": "--expir
 async def _store(settings: Settings) -> AsyncIterator[TokenStore]:
     """The token store of the settings' write database, open for one command."""
     if settings.services:
+        from catalog.migrations import MIGRATIONS
         from catalog.tokens.postgres import PostgresTokens
         from tandem.db.postgres import create_pool
+        from tandem.migrations import pending
 
         assert settings.database_url is not None
         pool = await create_pool(settings.database_url, min_size=1, max_size=1)
         try:
+            async with pool.acquire() as conn:
+                missing = await pending(conn, MIGRATIONS)
+            if missing:
+                raise _Unmigrated("the write database needs migrations: run `tandem migrate`")
             yield PostgresTokens(pool)
         finally:
             await pool.close()
@@ -62,12 +68,20 @@ async def _store(settings: Settings) -> AsyncIterator[TokenStore]:
         db.close()
 
 
+class _Unmigrated(Exception):
+    """The services profile's write database lacks migrations."""
+
+
 def _run(action: Callable[[TokenStore], Awaitable[T]]) -> T:
     async def run() -> T:
         async with _store(Settings.from_env()) as store:
             return await action(store)
 
-    return asyncio.run(run())
+    try:
+        return asyncio.run(run())
+    except _Unmigrated as exc:
+        console.print(str(exc), markup=False)
+        raise typer.Exit(1) from None
 
 
 def lifetime(raw: str | None) -> int | None:
