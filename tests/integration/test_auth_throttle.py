@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -81,3 +82,29 @@ async def test_another_address_is_not_held_back(shop: tuple[httpx.ASGITransport,
             f"/products/{product}/price", json={"price": "6.00"}, headers=ADMIN
         )
         assert answer.status_code == 200, answer.text
+
+
+class _Unreachable:
+    """A token store whose database cannot be reached."""
+
+    async def find(self, digest: str) -> None:
+        raise ConnectionRefusedError("the write database is down")
+
+
+@pytest.mark.parametrize("path", ["hot", "routed"])
+async def test_a_token_store_outage_is_a_503_problem_on_every_path(
+    shop: tuple[httpx.ASGITransport, str], path: str
+) -> None:
+    transport, product = shop
+    app: Any = transport.app
+    app.state.tokens.attach(_Unreachable())
+    customer = {"Authorization": "Bearer tdm_" + "C" * 43}
+    async with _client(transport) as client:
+        if path == "hot":
+            price = {"price": "4.00"}
+            answer = await client.put(f"/products/{product}/price", json=price, headers=customer)
+        else:
+            answer = await client.post("/categories", json={"name": "x"}, headers=customer)
+    assert answer.status_code == 503, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.headers["retry-after"]

@@ -55,8 +55,8 @@ class HotCommands:
         request = Request(scope, replay)
         try:
             prepared = await self._prepare(hot, match.group(1), body, request) if complete else None
-        except Problem as refused:
-            await problem_response(refused)(scope, replay, send)
+        except Exception as exc:  # the caller refused, or the token store is out
+            await problem_response(from_exception(exc))(scope, replay, send)
             return
         if prepared is None:
             await self.app(scope, replay, send)
