@@ -47,6 +47,16 @@ def _client(transport: httpx.ASGITransport) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=transport, base_url="http://shop")
 
 
+async def _write(
+    client: httpx.AsyncClient, path: str, product: str, headers: dict[str, str]
+) -> httpx.Response:
+    """A write the hot command path answers (`hot`), or one only the router does."""
+    if path == "hot":
+        price = {"price": "4.00"}
+        return await client.put(f"/products/{product}/price", json=price, headers=headers)
+    return await client.post("/categories", json={"name": "x"}, headers=headers)
+
+
 @pytest.mark.parametrize("path", ["hot", "routed"])
 async def test_each_failure_counts_once_and_then_the_address_is_held_back(
     shop: tuple[httpx.ASGITransport, str], path: str
@@ -54,11 +64,7 @@ async def test_each_failure_counts_once_and_then_the_address_is_held_back(
     transport, product = shop
     async with _client(transport) as client:
         for _ in range(LIMIT):
-            if path == "hot":
-                price = {"price": "4.00"}
-                refused = await client.put(f"/products/{product}/price", json=price, headers=FORGED)
-            else:
-                refused = await client.post("/categories", json={"name": "x"}, headers=FORGED)
+            refused = await _write(client, path, product, FORGED)
             assert refused.status_code == 401, refused.text
         held = await client.put(f"/products/{product}/price", json={"price": "5.00"}, headers=ADMIN)
         assert held.status_code == 429, held.text
@@ -100,11 +106,7 @@ async def test_a_token_store_outage_is_a_503_problem_on_every_path(
     app.state.tokens.attach(_Unreachable())
     customer = {"Authorization": "Bearer tdm_" + "C" * 43}
     async with _client(transport) as client:
-        if path == "hot":
-            price = {"price": "4.00"}
-            answer = await client.put(f"/products/{product}/price", json=price, headers=customer)
-        else:
-            answer = await client.post("/categories", json={"name": "x"}, headers=customer)
+        answer = await _write(client, path, product, customer)
     assert answer.status_code == 503, answer.text
     assert answer.headers["content-type"] == "application/problem+json"
     assert answer.headers["retry-after"]
