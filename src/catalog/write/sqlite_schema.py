@@ -88,11 +88,12 @@ def upgrade_tokens(conn: sqlite3.Connection) -> None:
     """Tokens of a data directory from before token ids, expiry and revocation: each
     kept with its digest and given an id; one whose subject no token may take now
     (`admin`, blank…) is kept revoked."""
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(tokens)")}
-    if not columns or "id" in columns:
+    if not _old_tokens(conn):
         return
     now = time.time()
     with transaction(conn):
+        if not _old_tokens(conn):
+            return  # another process upgraded them meanwhile
         rows = conn.execute("SELECT digest, subject, scopes, created_at FROM tokens").fetchall()
         conn.execute("DROP TABLE tokens")
         conn.execute(TOKENS)
@@ -111,3 +112,9 @@ def upgrade_tokens(conn: sqlite3.Connection) -> None:
                 for digest, subject, scopes, created in rows
             ],
         )
+
+
+def _old_tokens(conn: sqlite3.Connection) -> bool:
+    """Whether the token table is there in its form from before token ids."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(tokens)")}
+    return bool(columns) and "id" not in columns
