@@ -220,3 +220,11 @@ async def test_tokens_of_an_old_data_directory_are_kept_with_ids(tmp_path: Path)
         assert await check.verify("tdm_fake_admin") is None
     finally:
         db.close()
+
+
+def test_the_http_body_offers_exactly_the_known_scopes() -> None:
+    from typing import get_args
+
+    from catalog.api.tokens import Scope
+
+    assert set(get_args(Scope)) == set(SCOPES)
