@@ -20,7 +20,7 @@ from typing import Any
 
 from bench.harness import ApiDeployment, Process
 
-TOKEN = "bench-admin-token"
+TOKEN = "bench-admin-token-0123456789-abcdefghijklmnop"
 
 
 def _seed(data: Path, products: int) -> float:

@@ -20,7 +20,7 @@ from typing import Any
 from bench.harness import ApiDeployment, Process, patiently
 from tandem.testing.throwaway import REDIS_URL, create_database, delete_prefix, drop_database
 
-TOKEN = "bench-admin-token"
+TOKEN = "bench-admin-token-0123456789-abcdefghijklmnop"
 
 
 class ServicesDeployment(ApiDeployment):

@@ -31,7 +31,7 @@ from bench import ceilings, mixed, plots, scenarios
 from bench.harness import RESULTS, default_server, load_average, patiently
 from bench.table import Table
 
-TOKEN = "bench-admin-token"
+TOKEN = "bench-admin-token-0123456789-abcdefghijklmnop"
 
 
 def level_refused(level: int, env: dict[str, str]) -> str | None:

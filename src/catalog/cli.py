@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sqlite3
 import urllib.request
 from enum import StrEnum
 from typing import Annotated, Any
@@ -19,12 +18,11 @@ from rich.table import Table
 from catalog.cli_dead_letters import app as dead_letters_app
 from catalog.cli_rebuild import register as register_rebuild
 from catalog.cli_services import register as register_services
+from catalog.cli_tokens import app as token_app
 from catalog.settings import Settings
-from catalog.tokens import SCOPES, admin_token
-from catalog.tokens import create as create_token
+from catalog.tokens import admin_token
 
 app = typer.Typer(help="Tandem: a CQRS product catalog.", no_args_is_help=True)
-token_app = typer.Typer(help="Bearer tokens for people and services.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 console = Console(stderr=True)
 register_services(app)
@@ -284,33 +282,6 @@ def rebuild_cell(rebuild: object) -> str:
     elif state == "failed" and rebuild.get("error"):
         text += f": {rebuild['error']}"
     return f"[{REBUILD_COLOURS.get(state, 'dim')}]{escape(text)}[/]"
-
-
-@token_app.command("create")
-def token_create(
-    subject: Annotated[str, typer.Option(help="Who the token speaks for (the customer).")],
-    scopes: Annotated[str, typer.Option(help=f"Comma-separated, from: {', '.join(SCOPES)}.")],
-) -> None:
-    """Create a bearer token and print it once."""
-    settings = Settings.from_env()
-    scope_list = [s.strip() for s in scopes.split(",") if s.strip()]
-    if settings.services:
-        from catalog.cli_services import create_token_services
-
-        try:
-            typer.echo(asyncio.run(create_token_services(settings, subject, scope_list)))
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc)) from exc
-        return
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(settings.write_database, isolation_level=None)
-    try:
-        token = create_token(conn, subject, scope_list)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from exc
-    finally:
-        conn.close()
-    typer.echo(token)
 
 
 def main() -> None:

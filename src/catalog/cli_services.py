@@ -15,7 +15,6 @@ import typer
 from rich.console import Console
 
 from catalog.settings import Settings, SettingsError
-from catalog.tokens import SCOPES, digest, new_token
 from tandem.stopping import finish
 
 console = Console(stderr=True)
@@ -42,27 +41,6 @@ async def _migrate(settings: Settings) -> list[str]:
             return await migrate(conn, MIGRATIONS)
     finally:
         await pool.close()
-
-
-async def create_token_services(settings: Settings, subject: str, scopes: list[str]) -> str:
-    from tandem.db.postgres import create_pool
-
-    unknown = sorted(set(scopes) - set(SCOPES))
-    if unknown:
-        raise ValueError(f"unknown scopes: {', '.join(unknown)}")
-    assert settings.database_url is not None
-    token = new_token()
-    pool = await create_pool(settings.database_url, min_size=1, max_size=1)
-    try:
-        await pool.execute(
-            "INSERT INTO tokens (digest, subject, scopes) VALUES ($1, $2, $3)",
-            digest(token),
-            subject,
-            " ".join(sorted(set(scopes))),
-        )
-    finally:
-        await pool.close()
-    return token
 
 
 async def _until_signalled() -> None:

@@ -55,13 +55,47 @@ def _level(raw: str, *, services: bool) -> int:
     return level
 
 
-def _count(env: Mapping[str, str], name: str, default: int) -> int:
-    """A positive whole number from `env[name]`, `default` when unset."""
+# A configured admin token holds every scope: long and varied enough not to be guessed.
+MIN_ADMIN_TOKEN_LENGTH = 32
+MIN_ADMIN_TOKEN_DISTINCT = 12
+
+
+def _admin_token(raw: str) -> str | None:
+    """TANDEM_ADMIN_TOKEN, refused when it is short, repetitive, or has spaces or control
+    characters (the message never repeats the value)."""
+    if not raw:
+        return None
+    if (
+        len(raw) < MIN_ADMIN_TOKEN_LENGTH
+        or len(set(raw)) < MIN_ADMIN_TOKEN_DISTINCT
+        or not all(ch.isprintable() and not ch.isspace() for ch in raw)
+    ):
+        raise SettingsError(
+            f"TANDEM_ADMIN_TOKEN is too weak: use at least {MIN_ADMIN_TOKEN_LENGTH} printable"
+            f" characters without spaces, {MIN_ADMIN_TOKEN_DISTINCT} or more of them different"
+            " (e.g. the output of `python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+        )
+    return raw
+
+
+def _count(
+    env: Mapping[str, str], name: str, default: int, *, low: int = 1, high: int | None = None
+) -> int:
+    """A whole number from `env[name]` (`default` when unset), from `low` up to `high`."""
     raw = env.get(name, "").strip()
     if not raw:
         return default
-    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
-        raise SettingsError(f"{name} must be a positive whole number, not {raw!r}")
+    if (
+        not (raw.isascii() and raw.isdigit())
+        or int(raw) < low
+        or (high is not None and int(raw) > high)
+    ):
+        bounds = (
+            "a positive whole number"
+            if low == 1 and high is None
+            else (f"a whole number from {low} to {high}")
+        )
+        raise SettingsError(f"{name} must be {bounds}, not {raw!r}")
     return int(raw)
 
 
@@ -114,6 +148,10 @@ class Settings:
     max_concurrency: int = 256
     max_streams: int = 256
     max_streams_per_client: int = 8
+    # Failed authentications one client address may make per window before it is
+    # answered 429 (per API process; 0: never held back), and the window in seconds.
+    auth_failures: int = 20
+    auth_failure_window: int = 60
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -131,7 +169,7 @@ class Settings:
             data_dir=Path(env.get("TANDEM_DATA_DIR", "./data")),
             database_url=url,
             level=level,
-            admin_token=env.get("TANDEM_ADMIN_TOKEN") or None,
+            admin_token=_admin_token(env.get("TANDEM_ADMIN_TOKEN", "")),
             modes=modes,
             read_database_url=env.get("TANDEM_READ_DATABASE_URL") or None,
             redis_url=env.get("TANDEM_REDIS_URL") or None,
@@ -151,6 +189,10 @@ class Settings:
             max_streams=_count(env, "TANDEM_MAX_STREAMS", cls.max_streams),
             max_streams_per_client=_count(
                 env, "TANDEM_MAX_STREAMS_PER_CLIENT", cls.max_streams_per_client
+            ),
+            auth_failures=_count(env, "TANDEM_AUTH_FAILURES", cls.auth_failures, low=0, high=10**9),
+            auth_failure_window=_count(
+                env, "TANDEM_AUTH_FAILURE_WINDOW", cls.auth_failure_window, high=86400
             ),
         )
         settings.check()

@@ -109,6 +109,11 @@ class World:
         }
         return str(self._created("/products", body, ADMIN)["id"])
 
+    def new_token(self) -> str:
+        """The id of a fresh customer token (to revoke)."""
+        body = {"subject": "revocable", "scopes": ["orders"]}
+        return str(self._created("/admin/tokens", body, ADMIN)["id"])
+
     def new_cart(self, owner: str) -> tuple[str, int]:
         """A cart of `owner` holding one line; returns its id and the write's version."""
         cart = str(uuid.uuid4())
@@ -231,6 +236,15 @@ ROWS: dict[tuple[str, str], Row] = {
         "admin", lambda w, _: Request(f"/admin/projections/{w.projection}/rebuild"), ADMIN_LOOKUP
     ),
     ("GET", "/admin/dead-letters"): Row("admin", lambda w, _: Request("/admin/dead-letters"), OK),
+    ("POST", "/admin/tokens"): Row(
+        "admin",
+        lambda w, _: Request("/admin/tokens", {"subject": "minted", "scopes": ["orders"]}),
+        CREATED,
+    ),
+    ("GET", "/admin/tokens"): Row("admin", lambda w, _: Request("/admin/tokens"), OK),
+    ("DELETE", "/admin/tokens/{token_id}"): Row(
+        "admin", lambda w, _: Request(f"/admin/tokens/{w.new_token()}"), OK
+    ),
     ("POST", "/admin/dead-letters/{projection}/{aggregate_id}/retry"): Row(
         "admin",
         lambda w, _: Request(f"/admin/dead-letters/{w.projection}/{w.product}/retry"),
@@ -243,7 +257,8 @@ ROWS: dict[tuple[str, str], Row] = {
     ),
 }
 
-# Issued before the servers start (a running server loads its tokens at start-up).
+# Issued by `tandem token create` before the servers start (a running server would take
+# them as well).
 CALLERS = {
     "writer": ["catalog:write"],
     "stocker": ["inventory:write"],

@@ -18,7 +18,7 @@ from catalog.bootstrap import build_embedded
 from catalog.domain import commands as c
 from catalog.runtime.embedded import EmbeddedRuntime
 from catalog.settings import Settings
-from catalog.tokens import TokenVerifier
+from catalog.tokens.verifier import TokenVerifier
 
 TOKEN = "admin-token-for-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -16,7 +16,7 @@ from catalog.api.app import create_app
 from catalog.api.hot_commands import HotCommands
 from catalog.domain import commands as c
 from catalog.runtime.embedded import EmbeddedRuntime
-from catalog.tokens import TokenVerifier
+from catalog.tokens.verifier import TokenVerifier
 
 TOKEN = "admin-token-for-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -15,7 +15,7 @@ from catalog.api.hot import _plain_search
 from catalog.domain import commands as c
 from catalog.read_models.queries import SearchProducts
 from catalog.runtime.embedded import EmbeddedRuntime
-from catalog.tokens import TokenVerifier
+from catalog.tokens.verifier import TokenVerifier
 
 CATEGORY = "3f1c2a9e-5b7d-4e8f-9a0b-1c2d3e4f5a6b"
 

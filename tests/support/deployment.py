@@ -20,7 +20,7 @@ from pathlib import Path
 import redis
 
 from tests.support.proxy import ProxyThread
-from tests.support.server import ADMIN_TOKEN, Server, free_port, run_cli
+from tests.support.server import ADMIN_TOKEN, AUTH_FAILURES, Server, free_port, run_cli
 from tests.support.services import (
     NATS_URL,
     PG_ADMIN_URL,
@@ -74,6 +74,7 @@ class ServicesDeployment:
             **os.environ,
             "TANDEM_DATA_DIR": str(self.data_dir),
             "TANDEM_ADMIN_TOKEN": ADMIN_TOKEN,
+            "TANDEM_AUTH_FAILURES": AUTH_FAILURES,
             "TANDEM_DATABASE_URL": self.write_db.url,
             "TANDEM_READ_DATABASE_URL": self.read_db.url,
             "TANDEM_REDIS_URL": REDIS_URL,

@@ -12,7 +12,11 @@ from pathlib import Path
 
 import httpx
 
-ADMIN_TOKEN = "test-admin-token"
+# Strong enough for TANDEM_ADMIN_TOKEN (long, many different characters).
+ADMIN_TOKEN = "test-admin-token-0123456789-abcdefghijklmnop"
+# The suites fail authentication on purpose many times from 127.0.0.1: a server holds
+# an address back only after this many failures (tests of the limit set their own).
+AUTH_FAILURES = "100000"
 
 
 def free_port() -> int:
@@ -44,6 +48,7 @@ class Server:
             **os.environ,
             "TANDEM_DATA_DIR": str(data_dir),
             "TANDEM_ADMIN_TOKEN": ADMIN_TOKEN,
+            "TANDEM_AUTH_FAILURES": AUTH_FAILURES,
             **(env or {}),
         }
         self.level = int(self.env.get("TANDEM_LEVEL", "3"))

@@ -21,6 +21,9 @@ from catalog.api import (
     queries,
     streams,
 )
+from catalog.api import tokens as tokens_api
+from catalog.api.auth import Authenticator
+from catalog.api.auth_failures import AuthFailures
 from catalog.api.concurrency import ConcurrencyCap
 from catalog.api.hot import HotReads
 from catalog.api.hot_commands import HotCommands
@@ -28,7 +31,7 @@ from catalog.api.limits import BodyLimit
 from catalog.api.progress import ProgressBroadcast
 from catalog.api.stream_slots import StreamSlots
 from catalog.runtime.contract import Runtime
-from catalog.tokens import TokenVerifier
+from catalog.tokens.verifier import TokenVerifier
 from tandem.memory import sqlite_bytes
 from tandem.unavailable import driver_errors
 
@@ -40,7 +43,7 @@ def create_app(catalog: Runtime, tokens: TokenVerifier) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await catalog.start()
         try:
-            await catalog.load_tokens(tokens)
+            tokens.attach(catalog.tokens)
             # What startup made (modules, the catalog's wiring, filled caches) lives as
             # long as the process: kept out of the cyclic collector's full passes, which
             # otherwise walked it all and held the event loop for up to 190 ms at a time
@@ -72,6 +75,8 @@ def create_app(catalog: Runtime, tokens: TokenVerifier) -> FastAPI:
     settings = catalog.settings
     progress = app.state.progress = ProgressBroadcast(catalog)
     app.state.stream_slots = StreamSlots(settings.max_streams, settings.max_streams_per_client)
+    auth = Authenticator(tokens, AuthFailures(settings.auth_failures, settings.auth_failure_window))
+    app.state.auth = auth
     # Read at every scrape, so rebuilds started later are reported.
     catalog.metrics.watch_rebuilds(lambda: [r.describe() for r in catalog.rebuilds.values()])
     catalog.metrics.watch_caches(lambda: _caches(catalog))
@@ -83,6 +88,7 @@ def create_app(catalog: Runtime, tokens: TokenVerifier) -> FastAPI:
     app.include_router(ops.router)
     app.include_router(admin.router)
     app.include_router(dead_letters.router)
+    app.include_router(tokens_api.router)
     app.include_router(streams.router)
     app.include_router(pages.router)
     pages.mount_static(app)
@@ -90,7 +96,7 @@ def create_app(catalog: Runtime, tokens: TokenVerifier) -> FastAPI:
     # Outermost, ahead of Starlette's error and exception layers and FastAPI's own
     # per-request work: the hot reads and commands answer every problem themselves;
     # the concurrency cap before them all.
-    hot = HotReads(HotCommands(app.behind, catalog, tokens), catalog=catalog)
+    hot = HotReads(HotCommands(app.behind, catalog, auth), catalog=catalog)
     app.front = ConcurrencyCap(hot, settings.max_concurrency)
     return app
 

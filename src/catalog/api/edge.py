@@ -11,9 +11,10 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.responses import Response
 
+from catalog.api.auth import Authenticator, client_address
 from catalog.api.problems import Problem
 from catalog.read_models.documents import Document
-from catalog.tokens import Principal, TokenVerifier
+from catalog.tokens import Principal
 from tandem.bus import QueryResult
 from tandem.sessions import Sessions
 from tandem.uow import CommandResult
@@ -34,35 +35,11 @@ _WAIT_MS = re.compile(r"[0-9]{1,5}")
 _CORRELATION_ID = re.compile(r"[\x21-\x7e]{1,128}")
 
 
-def principal(request: Request, scope: str | None) -> Principal:
+async def principal(request: Request, scope: str | None) -> Principal:
     """The caller behind the bearer token, required to hold `scope` (if given)."""
-    verifier: TokenVerifier = request.app.state.tokens
-    return caller(request.headers.get("authorization", ""), verifier, scope)
-
-
-def caller(header: str, verifier: TokenVerifier, scope: str | None) -> Principal:
-    """The caller an Authorization header names, required to hold `scope` (if given)."""
-    kind, _, token = header.partition(" ")
-    if kind.lower() != "bearer" or not token.strip():
-        raise Problem(
-            401,
-            "unauthorized",
-            "Unauthorized",
-            "A bearer token is required.",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    found = verifier.verify(token.strip())
-    if found is None:
-        raise Problem(
-            401,
-            "unauthorized",
-            "Unauthorized",
-            "The bearer token is not valid.",
-            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-        )
-    if scope is not None and not found.allows(scope):
-        raise Problem(403, "forbidden", "Forbidden", f"The token lacks the scope {scope!r}.")
-    return found
+    auth: Authenticator = request.app.state.auth
+    header = request.headers.get("authorization", "")
+    return await auth.caller(header, client_address(request.scope), scope)
 
 
 _bearer = HTTPBearer(auto_error=False, description="A token with the scopes the route needs.")
@@ -75,7 +52,7 @@ def require(scope: str | None) -> Callable[..., Awaitable[Principal]]:
         request: Request,
         _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Principal:
-        return principal(request, scope)
+        return await principal(request, scope)
 
     return dependency
 

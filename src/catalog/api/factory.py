@@ -13,7 +13,8 @@ from fastapi import FastAPI
 
 from catalog.bootstrap import build
 from catalog.settings import Settings
-from catalog.tokens import TokenVerifier, admin_token
+from catalog.tokens import admin_token
+from catalog.tokens.verifier import TokenVerifier
 
 LOG_LEVEL = "TANDEM_LOG_LEVEL"
 

@@ -20,12 +20,11 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from catalog.api.auth import Authenticator, client_address
 from catalog.api.commands import HOT, HotCommand, dispatch
-from catalog.api.edge import caller
 from catalog.api.limits import MAX_BODY
 from catalog.api.problems import Problem, from_exception, problem_response
 from catalog.runtime.contract import Runtime
-from catalog.tokens import TokenVerifier
 from tandem.messages import Command
 
 _CONTENT_TYPE = b"content-type"
@@ -35,12 +34,12 @@ _JSON = b"application/json"
 
 class HotCommands:
     def __init__(
-        self, app: ASGIApp, catalog: Runtime, tokens: TokenVerifier, limit: int = MAX_BODY
+        self, app: ASGIApp, catalog: Runtime, auth: Authenticator, limit: int = MAX_BODY
     ) -> None:
         self.app = app
         # The bus is looked up per request: the services profile wires it at startup.
         self.catalog = catalog
-        self.tokens = tokens
+        self.auth = auth
         self.limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -54,7 +53,11 @@ class HotCommands:
             return  # the client left before its body arrived: nothing to answer
         replay = _replaying(body, complete, receive)
         request = Request(scope, replay)
-        prepared = self._prepare(hot, match.group(1), body, request) if complete else None
+        try:
+            prepared = await self._prepare(hot, match.group(1), body, request) if complete else None
+        except Exception as exc:  # the caller refused, or the token store is out
+            await problem_response(from_exception(exc))(scope, replay, send)
+            return
         if prepared is None:
             await self.app(scope, replay, send)
             return
@@ -65,16 +68,25 @@ class HotCommands:
             response = problem_response(from_exception(exc))
         await response(scope, replay, send)
 
-    def _prepare(
+    async def _prepare(
         self, hot: HotCommand, id: str, body: bytes, request: Request
     ) -> tuple[Command, str] | None:
         """The command and the caller's subject, if the route would take the request as
-        it is; None for anything the route answers otherwise (an error, a conversion)."""
+        it is; None for anything the route answers otherwise (an error, a conversion).
+
+        The route reads the JSON body before it resolves the caller, and the caller
+        before it validates the body: an authentication problem of a JSON body is
+        raised as the route would answer it, so that the token is checked (and a
+        failure counted) once."""
         try:
-            who = caller(request.headers.get("authorization", ""), self.tokens, hot.scope)
             fields: Any = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None
+        header = request.headers.get("authorization", "")
+        who = await self.auth.caller(header, client_address(request.scope), hot.scope)
+        try:
             command = hot.build(id, hot.body.model_validate(fields), request)
-        except (Problem, orjson.JSONDecodeError, ValidationError):
+        except (Problem, ValidationError):
             return None
         return command, who.subject
 

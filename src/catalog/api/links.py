@@ -6,7 +6,8 @@ links' `$response.body#/id` points into a declared field.
 A created category's id is the path of its rename and its stats, the parent of a
 sub-category and the category of a new product; a created product's id is the path of
 its reads and commands and the product of a cart line; a cart line's cart is the cart
-to read or check out; a placed order is the order to read or cancel. Clients (and
+to read or check out; a placed order is the order to read or cancel; a made token is
+the token to revoke. Clients (and
 stateful API fuzzers) follow these links instead of guessing ids.
 """
 
@@ -67,6 +68,9 @@ LINKS: dict[tuple[str, str, str], list[_Link]] = {
     ("post", "/carts/{cart_id}/checkout", "201"): [
         ("GetOrder", "get", "/orders/{order_id}", {"order_id": _ID}, None),
         ("CancelOrder", "post", "/orders/{order_id}/cancel", {"order_id": _ID}, None),
+    ],
+    ("post", "/admin/tokens", "201"): [
+        ("RevokeToken", "delete", "/admin/tokens/{token_id}", {"token_id": _ID}, None),
     ],
 }
 

@@ -150,7 +150,8 @@ _MEANINGS = {
     " (`type` says which).",
     "413": "The body is larger than the limit.",
     "422": "The request does not match the expected shape.",
-    "429": "Too many requests from this client (see `Retry-After`).",
+    "429": "Too many failed authentications, or streams, from this client (see"
+    " `Retry-After`).",
     "503": "A read model is behind the version asked for, a store is unavailable, or the"
     " server is at capacity (see `Retry-After`).",
 }
@@ -180,9 +181,11 @@ def _statuses(path: str, operation: dict[str, Any]) -> list[str]:
         statuses.append("404")  # the path's resource, or one a command's body names
     if operation.get("security"):
         statuses += ["401", "403", "429"]
+    elif "push" in tags:
+        statuses.append("429")  # too many streams from this client
     if "commands" in tags:
         statuses += ["409", "413"]
-    elif path.startswith("/admin/") and "{" in path:
+    elif path.startswith(("/admin/projections/", "/admin/dead-letters/")):
         statuses.append("409")  # a rebuild refused, a letter still failing
     if operation.get("parameters") or operation.get("requestBody"):
         statuses.append("422")

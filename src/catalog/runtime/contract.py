@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from catalog.read_models.product_detail.feed import ProductFeed
     from catalog.runtime.running import RunningReadModel
     from catalog.settings import Settings
-    from catalog.tokens import TokenVerifier
+    from catalog.tokens.store import TokenStore
     from catalog.write.repositories import CatalogUnitOfWork
     from tandem.bus import CommandBus, QueryBus
     from tandem.codec import EventRegistry
@@ -129,8 +129,9 @@ class Runtime(Protocol):
         """What keeps this process from serving: unreachable stores, missing schema."""
         ...
 
-    async def load_tokens(self, verifier: TokenVerifier) -> None:
-        """Give `verifier` the tokens stored in the write database."""
+    @property
+    def tokens(self) -> TokenStore:
+        """The bearer tokens kept in the write database (once started)."""
         ...
 
     async def wait_until_caught_up(self, timeout: float = 30.0) -> bool:

@@ -23,7 +23,7 @@ from catalog.runtime.rebuilds.files import clean
 from catalog.runtime.running import OutdatedCopy, RunningReadModel, all_reach, serving_version
 from catalog.runtime.status import count_dead_letters, describe_all
 from catalog.settings import Settings
-from catalog.tokens import TokenVerifier
+from catalog.tokens.sqlite import SqliteTokens
 from catalog.write.repositories import CatalogUnitOfWork
 from tandem.background import Background
 from tandem.bus import CommandBus, QueryBus
@@ -79,6 +79,7 @@ class EmbeddedRuntime:
         self.sessions = Sessions(head)
         self.sessions.bind(write_db.call(sqlite_log.identity), log_reader.head)
         self.write_db = write_db
+        self.tokens = SqliteTokens(write_db)
         self.write_reader = write_reader
         self.log_reader = log_reader
         self.writer = writer
@@ -165,9 +166,6 @@ class EmbeddedRuntime:
 
     async def aclose(self) -> None:
         self.close()
-
-    async def load_tokens(self, verifier: TokenVerifier) -> None:
-        self.write_db.call(verifier.load)
 
     # -- reporting ------------------------------------------------------------------
 

@@ -45,7 +45,7 @@ from catalog.runtime.rebuilds.storage import stored_class
 from catalog.runtime.running import LiveTracked, RunningReadModel, all_reach
 from catalog.runtime.status import count_dead_letters, describe_all
 from catalog.settings import Settings, SettingsError
-from catalog.tokens import TokenVerifier
+from catalog.tokens.postgres import PostgresTokens
 from catalog.write import handlers
 from catalog.write.postgres import SAVERS, PostgresCatalogUnitOfWork
 from catalog.write.repositories import CatalogUnitOfWork
@@ -77,6 +77,8 @@ if TYPE_CHECKING:
 
 class ServicesRuntime:
     """Everything one services-profile process needs. `start` opens the connections."""
+
+    tokens: PostgresTokens  # set by `start`
 
     def __init__(
         self,
@@ -139,6 +141,7 @@ class ServicesRuntime:
         self.connections = connections = ServiceConnections(settings, self.specs, self.head)
         connections.pool = await create_pool(settings.database_url, min_size=2, max_size=20)
         self._closers.append(self.pool.close)
+        self.tokens = PostgresTokens(self.pool)
         async with self.pool.acquire() as conn:
             missing = await pending(conn, MIGRATIONS)
         if missing:
@@ -308,10 +311,6 @@ class ServicesRuntime:
                 with contextlib.suppress(Exception):
                     await result
         self._closers.clear()
-
-    async def load_tokens(self, verifier: TokenVerifier) -> None:
-        rows = await self.pool.fetch("SELECT digest, subject, scopes FROM tokens")
-        verifier.load_rows((r["digest"], r["subject"], r["scopes"]) for r in rows)
 
     # -- reporting ------------------------------------------------------------------
 

@@ -71,5 +71,26 @@ MIGRATIONS = Component(
             );
             """,
         ),
+        Migration(
+            3,
+            "tokens with ids, expiry and revocation",
+            # Each token kept gets an id; one whose subject no token may take now
+            # (`admin`, blank, padded, with control characters, too long) is revoked.
+            """
+            ALTER TABLE tokens DROP CONSTRAINT tokens_pkey;
+            ALTER TABLE tokens
+                ADD COLUMN id TEXT,
+                ADD COLUMN expires_at TIMESTAMPTZ,
+                ADD COLUMN revoked_at TIMESTAMPTZ;
+            UPDATE tokens SET id = gen_random_uuid()::text;
+            ALTER TABLE tokens
+                ALTER COLUMN id SET NOT NULL,
+                ADD PRIMARY KEY (id),
+                ADD CONSTRAINT tokens_digest_key UNIQUE (digest);
+            UPDATE tokens SET revoked_at = now()
+            WHERE lower(subject) = 'admin' OR btrim(subject) = '' OR subject <> btrim(subject)
+                OR length(subject) > 128 OR subject ~ '[[:cntrl:]]';
+            """,
+        ),
     ],
 )

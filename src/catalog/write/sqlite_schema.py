@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
+import time
+import uuid
 
+from catalog.tokens.rules import takeable
+from tandem.db.sqlite import transaction
 from tandem.uow.sqlite import create_schema as create_toolkit_schema
 
 SCHEMA = """
@@ -57,6 +61,60 @@ CREATE INDEX IF NOT EXISTS orders_customer ON orders (customer);
 """
 
 
+# Bearer tokens (`catalog.tokens.sqlite`): digests, never secrets; times in epoch seconds.
+TOKENS = """
+CREATE TABLE IF NOT EXISTS tokens (
+    id TEXT PRIMARY KEY,
+    digest TEXT NOT NULL UNIQUE,
+    subject TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    expires_at REAL,
+    revoked_at REAL
+)
+"""
+# Days of the Julian calendar at the Unix epoch: the old table's `julianday('now')`.
+_JULIAN_EPOCH = 2440587.5
+
+
 def create_schema(conn: sqlite3.Connection) -> None:
     create_toolkit_schema(conn)
     conn.executescript(SCHEMA)
+    upgrade_tokens(conn)
+    conn.execute(TOKENS)
+
+
+def upgrade_tokens(conn: sqlite3.Connection) -> None:
+    """Tokens of a data directory from before token ids, expiry and revocation: each
+    kept with its digest and given an id; one whose subject no token may take now
+    (`admin`, blank…) is kept revoked."""
+    if not _old_tokens(conn):
+        return
+    now = time.time()
+    with transaction(conn):
+        if not _old_tokens(conn):
+            return  # another process upgraded them meanwhile
+        rows = conn.execute("SELECT digest, subject, scopes, created_at FROM tokens").fetchall()
+        conn.execute("DROP TABLE tokens")
+        conn.execute(TOKENS)
+        conn.executemany(
+            "INSERT INTO tokens (id, digest, subject, scopes, created_at, revoked_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    str(uuid.uuid4()),
+                    digest,
+                    subject,
+                    scopes,
+                    (created - _JULIAN_EPOCH) * 86400,
+                    None if takeable(subject) else now,
+                )
+                for digest, subject, scopes, created in rows
+            ],
+        )
+
+
+def _old_tokens(conn: sqlite3.Connection) -> bool:
+    """Whether the token table is there in its form from before token ids."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(tokens)")}
+    return bool(columns) and "id" not in columns
