@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from tandem.files import private_dir, restrict
 from tandem.messages import StoredEvent
 from tandem.projections import checkpoints
 from tandem.projections.base import Projection
@@ -163,7 +164,7 @@ class DuckDBProjectionStore:
             if self._root is None:
                 import duckdb
 
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                private_dir(self.path.parent)
                 # Read models here are small and fed in batches: DuckDB's own worker
                 # threads would only compete with the application for the same cores.
                 # Its buffer pool keeps every block it read or wrote up to the limit,
@@ -172,6 +173,8 @@ class DuckDBProjectionStore:
                 self._root = duckdb.connect(
                     str(self.path), config={"threads": 1, "memory_limit": MEMORY_LIMIT}
                 )
+                # DuckDB makes its files as the umask says, and has no setting for it.
+                restrict(self.path)
             # The root connection only hands out cursors and never runs a statement, so
             # no two threads ever share one connection object.
             cursor = self._root.cursor()
@@ -182,7 +185,17 @@ class DuckDBProjectionStore:
 
     async def _write(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._writer, lambda: fn(self._cursor()))
+        return await loop.run_in_executor(self._writer, self._written, fn)
+
+    def _written(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """`fn`'s writes, and the journal DuckDB made anew for them (after each checkpoint
+        it removes the journal, and the next write makes one as the umask says) made
+        private at once (inside the 0700 folder it is made in, never readable by others
+        meanwhile)."""
+        try:
+            return fn(self._cursor())
+        finally:
+            restrict(Path(f"{self.path}.wal"))
 
     async def setup(self, projection: DuckDBProjection) -> int:
         return await self._write(lambda c: _setup(c, projection))
