@@ -90,12 +90,11 @@ async def _run_worker(settings: Settings) -> None:
 
 
 async def _run_relay(settings: Settings) -> None:
-    import nats
-
     from tandem.consistency import VersionWatch
     from tandem.db.postgres import create_pool
     from tandem.db.postgres.notify import Listener
     from tandem.eventlog import postgres as pg_log
+    from tandem.transport.nats import client as nats_client
     from tandem.transport.nats.relay import NatsRelay
 
     assert settings.database_url is not None and settings.nats_url is not None
@@ -106,7 +105,7 @@ async def _run_relay(settings: Settings) -> None:
     listener = Listener(settings.database_url)
     listener.on(pg_log.NOTIFY_CHANNEL, visible.notified)
     listener.on_resync(visible.refresh)
-    nc = await nats.connect(settings.nats_url, max_reconnect_attempts=-1)
+    nc = await nats_client.connect(settings.nats_url)
     relay = NatsRelay(
         log, nc, head, stream=settings.nats_stream, subject_prefix=settings.nats_subjects
     )
