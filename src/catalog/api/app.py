@@ -14,6 +14,7 @@ from catalog.api import (
     admin,
     commands,
     dead_letters,
+    docs,
     links,
     ops,
     pages,
@@ -24,6 +25,7 @@ from catalog.api import (
 from catalog.api.hot import HotReads
 from catalog.api.hot_commands import HotCommands
 from catalog.api.limits import BodyLimit
+from catalog.api.security import SecurityHeaders
 from catalog.runtime.contract import Runtime
 from catalog.tokens import TokenVerifier
 from tandem.memory import sqlite_bytes
@@ -60,6 +62,9 @@ def create_app(catalog: Runtime, tokens: TokenVerifier) -> FastAPI:
         version="0.1.0",
         description="A product catalog built on the Tandem CQRS toolkit.",
         lifespan=lifespan,
+        # Served by `docs` instead, from local assets under the pages' policy.
+        docs_url=None,
+        redoc_url=None,
         telemetry={"tracing": tracing, "metrics": False, "logs": False},
     )
     app.state.catalog = catalog
@@ -77,11 +82,16 @@ def create_app(catalog: Runtime, tokens: TokenVerifier) -> FastAPI:
     app.include_router(dead_letters.router)
     app.include_router(streams.router)
     app.include_router(pages.router)
+    app.include_router(docs.router)
+    docs.mount_assets(app)  # under /static/docs: ahead of the pages' /static
     pages.mount_static(app)
     app.add_middleware(BodyLimit)
     # Outermost, ahead of Starlette's error and exception layers and FastAPI's own
     # per-request work: the hot reads and commands answer every problem themselves.
-    app.front = HotReads(HotCommands(app.behind, catalog, tokens), catalog=catalog)
+    # Security headers wrap all the rest (its 500s included); the hot paths send a
+    # constant nosniff of their own.
+    behind = SecurityHeaders(app.behind)
+    app.front = HotReads(HotCommands(behind, catalog, tokens), catalog=catalog)
     return app
 
 

@@ -22,6 +22,8 @@ MAX_VERSION = 2**53 - 1
 # the hot paths take only this form and leave any other to the routes, which convert.
 CANONICAL_UUID = r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
 RV_COOKIE = "tandem_rv"
+# The one security header of the hot command path's answers (`catalog.api.security`).
+_NOSNIFF = {"X-Content-Type-Options": "nosniff"}
 _IF_MATCH = re.compile(r'^(?:W/)?"?([0-9]{1,16})"?$')
 # Decimal digits as `int()` reads them: ASCII only (`str.isdigit()` also takes "²"), and
 # few enough that the number is below 10^16.
@@ -131,6 +133,7 @@ def command_response(result: CommandResult) -> Response:
         orjson.dumps(body),
         status_code=201 if result.created else 200,
         media_type="application/json",
+        headers=_NOSNIFF,
     )
     aggregate_version = result.extra.get("aggregate_version")
     if aggregate_version is not None:

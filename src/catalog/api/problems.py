@@ -81,8 +81,9 @@ def problem_response(problem: Problem) -> Response:
     }
     if problem.errors is not None:
         body["errors"] = problem.errors
+    headers = {**problem.headers, "X-Content-Type-Options": "nosniff"}
     return Response(
-        orjson.dumps(body), status_code=problem.status, media_type=PROBLEM, headers=problem.headers
+        orjson.dumps(body), status_code=problem.status, media_type=PROBLEM, headers=headers
     )
 
 
