@@ -24,8 +24,9 @@ console = Console(stderr=True)
 def _services_settings() -> Settings:
     settings = Settings.from_env()
     if not settings.services:
-        raise typer.BadParameter(
-            "this command runs the services profile: set TANDEM_DATABASE_URL=postgresql://…"
+        raise SettingsError(
+            "TANDEM_DATABASE_URL: this command runs the services profile:"
+            " set TANDEM_DATABASE_URL=postgresql://…"
         )
     return settings
 
@@ -153,10 +154,7 @@ def register(app: typer.Typer) -> None:
         configure(log_level.upper())
         settings = _services_settings()
         tracing.setup(settings.otel_exporter, settings.otel_service_name)
-        try:
-            asyncio.run(_run_worker(settings))
-        except SettingsError as exc:
-            raise typer.BadParameter(str(exc)) from exc
+        asyncio.run(_run_worker(settings))
 
     @app.command()
     def relay(
@@ -168,7 +166,7 @@ def register(app: typer.Typer) -> None:
         configure(log_level.upper())
         settings = _services_settings()
         if not settings.nats_url:
-            raise typer.BadParameter("the relay needs TANDEM_NATS_URL")
+            raise SettingsError("TANDEM_NATS_URL: the relay needs it")
         asyncio.run(_run_relay(settings))
 
     @app.command()

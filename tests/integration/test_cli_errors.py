@@ -60,6 +60,13 @@ def test_a_bad_setting_is_one_line_naming_it_and_exit_code_2(
     assert not (Path(env["TANDEM_DATA_DIR"]) / "write.db").exists()
 
 
+@pytest.mark.parametrize("command", ["migrate", "worker", "relay"])
+def test_services_commands_name_the_setting_they_need(env: dict[str, str], command: str) -> None:
+    done = tandem(env, command)  # no TANDEM_DATABASE_URL: the embedded profile
+    assert done.returncode == 2, done.stderr
+    assert "TANDEM_DATABASE_URL" in one_line(done)
+
+
 def test_an_unreachable_database_is_one_line_naming_it_without_the_password(
     env: dict[str, str],
 ) -> None:
