@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.support.deployment import ServicesDeployment
 from tests.support.server import Server, free_port
 
 
@@ -119,3 +120,36 @@ def test_commands_on_a_data_directory_a_server_holds_explain_the_lock(
         line = one_line(done)
         assert str(data) in line
         assert "in use" in line and "PID " in line
+
+
+@pytest.mark.services
+def test_an_unreachable_redis_or_nats_is_named_in_one_line(tmp_path: Path) -> None:
+    deployment = ServicesDeployment(tmp_path / "data")
+    deployment.prepare()  # migrated databases on the machine's PostgreSQL
+    try:
+        redis_port, nats_port = free_port(), free_port()  # nothing listens there
+        env = {**deployment.env, "TANDEM_REDIS_URL": f"redis://:s3cret@127.0.0.1:{redis_port}/3"}
+        done = tandem(env, "status", "--url", "http://127.0.0.1:9")
+        assert done.returncode == 1, done.stderr
+        line = one_line(done)
+        assert f"Redis at 127.0.0.1:{redis_port}, database 3" in line
+        assert "s3cret" not in done.stdout + done.stderr
+        # A relay waits for its NATS server, saying so in one line per attempt.
+        env["TANDEM_NATS_URL"] = f"nats://127.0.0.1:{nats_port}"
+        relay = subprocess.Popen(
+            [sys.executable, "-m", "catalog", "relay"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            output, _ = relay.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            relay.terminate()
+            output, _ = relay.communicate(timeout=15)
+        assert "Traceback" not in output
+        attempts = [line for line in output.splitlines() if "cannot reach NATS" in line]
+        assert attempts and all(f"127.0.0.1:{nats_port}" in line for line in attempts), output
+    finally:
+        deployment.stop()
