@@ -12,6 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.responses import Response
 
 from catalog.api.problems import Problem
+from catalog.api.security import NOSNIFF
 from catalog.read_models.documents import Document
 from catalog.tokens import Principal, TokenVerifier
 from tandem.bus import QueryResult
@@ -22,8 +23,6 @@ MAX_VERSION = 2**53 - 1
 # the hot paths take only this form and leave any other to the routes, which convert.
 CANONICAL_UUID = r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
 RV_COOKIE = "tandem_rv"
-# The one security header of the hot command path's answers (`catalog.api.security`).
-_NOSNIFF = {"X-Content-Type-Options": "nosniff"}
 _IF_MATCH = re.compile(r'^(?:W/)?"?([0-9]{1,16})"?$')
 # Decimal digits as `int()` reads them: ASCII only (`str.isdigit()` also takes "²"), and
 # few enough that the number is below 10^16.
@@ -133,8 +132,10 @@ def command_response(result: CommandResult) -> Response:
         orjson.dumps(body),
         status_code=201 if result.created else 200,
         media_type="application/json",
-        headers=_NOSNIFF,
     )
+    # The one security header of the hot command path's answers (a constant, appended
+    # as it is sent: `catalog.api.security`).
+    response.raw_headers.append(NOSNIFF)
     aggregate_version = result.extra.get("aggregate_version")
     if aggregate_version is not None:
         response.headers["ETag"] = f'"{aggregate_version}"'
