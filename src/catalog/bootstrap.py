@@ -40,6 +40,7 @@ from tandem.deadletters.sqlite import SqliteDeadLetters
 from tandem.eventlog import sqlite as sqlite_log
 from tandem.eventlog.shared import SharedReads
 from tandem.eventlog.sqlite import SqliteEventLogReader
+from tandem.files import private_dir
 from tandem.metrics import Metrics
 from tandem.middleware import consistency, idempotency, timing, validation
 from tandem.projections.base import Projection
@@ -82,7 +83,7 @@ def build_embedded(settings: Settings) -> EmbeddedRuntime:
     metrics = Metrics()
     registry = EventRegistry()
     registry.register(*ALL_EVENTS)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     write_db = SqliteDatabase(settings.write_database)
     write_db.call(create_schema)
     head = VersionWatch(write_db.call(sqlite_log.head))
@@ -92,7 +93,7 @@ def build_embedded(settings: Settings) -> EmbeddedRuntime:
     feed = SharedReads(log_reader)
     dead_letters = SqliteDeadLetters(settings.data_dir / "dead-letters.db")
     read_folder = settings.data_dir / "read"
-    read_folder.mkdir(parents=True, exist_ok=True)
+    private_dir(read_folder)
 
     def new_copy(kind: StoreKind, projection: Projection[Any], path: Path) -> AsyncCopy:
         """A runner and its store's reader for one file of a read model (the live one,

@@ -16,6 +16,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from catalog.cli_dead_letters import app as dead_letters_app
+from catalog.cli_errors import reported
+from catalog.cli_options import SERVER_URL, ServerUrl
 from catalog.cli_rebuild import register as register_rebuild
 from catalog.cli_services import register as register_services
 from catalog.cli_tokens import app as token_app
@@ -201,15 +203,12 @@ def _running_status(url: str) -> list[dict[str, object]] | None:
 
 
 @app.command()
-def status(
-    url: Annotated[str, typer.Option(help="A running server to ask first.")] = (
-        "http://127.0.0.1:8000"
-    ),
-) -> None:
+def status(url: ServerUrl = SERVER_URL) -> None:
     """A table of every projection: mode, store, version, checkpoint, head, lag, state
     and its rebuild (running, or the last one).
 
-    Asks the running server; without one, reads the stored checkpoints (state offline).
+    Asks the running server; without one, reads the stored checkpoints (state offline):
+    a data directory a running embedded server holds is for that server alone.
     """
 
     async def offline() -> list[dict[str, object]]:
@@ -285,4 +284,5 @@ def rebuild_cell(rebuild: object) -> str:
 
 
 def main() -> None:
-    app()
+    with reported():
+        app()

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+from catalog.cli_options import SERVER_URL, ServerUrl
 from catalog.settings import Settings
 from catalog.tokens import admin_token
 
@@ -20,7 +21,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def rebuild(
         name: Annotated[str, typer.Argument(help="The read model, e.g. product_search.")],
-        url: Annotated[str, typer.Option(help="The running server.")] = "http://127.0.0.1:8000",
+        url: ServerUrl = SERVER_URL,
         cancel: Annotated[bool, typer.Option(help="Cancel a running rebuild instead.")] = False,
     ) -> None:
         """Fold a new copy of a read model from position 0 beside the live one; reads

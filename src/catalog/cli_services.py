@@ -23,8 +23,9 @@ console = Console(stderr=True)
 def _services_settings() -> Settings:
     settings = Settings.from_env()
     if not settings.services:
-        raise typer.BadParameter(
-            "this command runs the services profile: set TANDEM_DATABASE_URL=postgresql://…"
+        raise SettingsError(
+            "TANDEM_DATABASE_URL: this command runs the services profile:"
+            " set TANDEM_DATABASE_URL=postgresql://…"
         )
     return settings
 
@@ -68,12 +69,12 @@ async def _run_worker(settings: Settings) -> None:
 
 
 async def _run_relay(settings: Settings, metrics_host: str, metrics_port: int) -> None:
-    import nats
 
     from tandem.consistency import VersionWatch
     from tandem.db.postgres import create_pool
     from tandem.db.postgres.notify import Listener
     from tandem.eventlog import postgres as pg_log
+    from tandem.transport.nats import client as nats_client
     from tandem.transport.nats.relay import NatsRelay
 
     assert settings.database_url is not None and settings.nats_url is not None
@@ -84,7 +85,7 @@ async def _run_relay(settings: Settings, metrics_host: str, metrics_port: int) -
     listener = Listener(settings.database_url)
     listener.on(pg_log.NOTIFY_CHANNEL, visible.notified)
     listener.on_resync(visible.refresh)
-    nc = await nats.connect(settings.nats_url, max_reconnect_attempts=-1)
+    nc = await nats_client.connect(settings.nats_url)
     relay = NatsRelay(
         log, nc, head, stream=settings.nats_stream, subject_prefix=settings.nats_subjects
     )
@@ -139,10 +140,7 @@ def register(app: typer.Typer) -> None:
         configure(log_level.upper())
         settings = _services_settings()
         tracing.setup(settings.otel_exporter, settings.otel_service_name)
-        try:
-            asyncio.run(_run_worker(settings))
-        except SettingsError as exc:
-            raise typer.BadParameter(str(exc)) from exc
+        asyncio.run(_run_worker(settings))
 
     @app.command()
     def relay(
@@ -166,7 +164,7 @@ def register(app: typer.Typer) -> None:
         configure(log_level.upper())
         settings = _services_settings()
         if not settings.nats_url:
-            raise typer.BadParameter("the relay needs TANDEM_NATS_URL")
+            raise SettingsError("TANDEM_NATS_URL: the relay needs it")
         asyncio.run(_run_relay(settings, metrics_host, metrics_port))
 
     @app.command()

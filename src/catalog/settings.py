@@ -200,6 +200,7 @@ class Settings:
 
     def check(self) -> None:
         """Refuse combinations that cannot run, naming the setting to fix."""
+        self._check_projection_names()
         if not self.nats_stream.replace("_", "").replace("-", "").isalnum():
             raise SettingsError("TANDEM_NATS_STREAM: letters, digits, '_' and '-' only")
         if self.event_log_mode not in ("horizon", "lock"):
@@ -222,6 +223,23 @@ class Settings:
         ]
         if missing:
             raise SettingsError(f"the services profile needs {' and '.join(missing)}")
+
+    def _check_projection_names(self) -> None:
+        """A per-projection setting naming no projection (a typo) would be ignored."""
+        from catalog.read_models.registry import projection_names
+
+        known = projection_names()
+        for setting, values in (
+            ("TANDEM_PROJECTION_MODES", self.modes),
+            ("TANDEM_POISON_POLICY", self.poison_policies),
+            ("TANDEM_PARTITIONS", self.partitions),
+        ):
+            unknown = sorted(set(values) - known)
+            if unknown:
+                raise SettingsError(
+                    f"{setting}: no projection is named {unknown[0]!r}"
+                    f" (projections: {', '.join(sorted(known))})"
+                )
 
     @property
     def nats_subjects(self) -> str:

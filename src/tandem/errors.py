@@ -78,3 +78,21 @@ class EventTooLarge(TandemError):
         self.event_type = event_type
         self.size = size
         self.limit = limit
+
+
+class StoreUnreachable(TandemError, ConnectionError):
+    """A store could not be reached to open a connection: `where` names it (host, port,
+    database; never a password), the message says why."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(f"cannot reach {where}: {reason}")
+        self.where = where
+
+
+class StoreInUse(TandemError):
+    """A store's file is locked by another process (DuckDB lets one process open a file)."""
+
+    def __init__(self, path: str, holder: str) -> None:
+        super().__init__(f"{path} is in use by another process ({holder})")
+        self.path = path
+        self.holder = holder

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from urllib.parse import urlsplit
 
 # Module name, then the names of its exception classes that mean "cannot reach it now".
 _DRIVER_ERRORS = {
@@ -73,3 +74,22 @@ def unavailable(exc: BaseException) -> bool:
             return True
         current = current.__cause__
     return False
+
+
+def location(url: str, default_port: int) -> str:
+    """Where a store URL points, for messages: `host:port`, and the database (a path or
+    a Redis database number) if it names one; never the user or the password."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port or default_port
+    except ValueError:
+        port = default_port
+    where = f"{parts.hostname or 'localhost'}:{port}"
+    database = parts.path.strip("/")
+    return f"{where}, database {database}" if database else where
+
+
+def reason(exc: BaseException) -> str:
+    """The first line of what `exc` says (its class name if it says nothing)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
+from tests.support.server import Server
+
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parent / "artifacts"
 LAUNCH_ARGS = [
@@ -31,6 +33,19 @@ def need_chromium() -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(message)
     pytest.skip(message)
+
+
+@contextmanager
+def serving(data_dir: Path) -> Iterator[Server]:
+    """A `tandem serve` process on `data_dir` for the pages to be tested against (the
+    test is skipped first, or failed under `CI=true`, without Chromium)."""
+    need_chromium()
+    server = Server(data_dir)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @contextmanager

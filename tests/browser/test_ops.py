@@ -18,7 +18,7 @@ from catalog.settings import Settings
 from tandem.deadletters.sqlite import SqliteDeadLetters
 from tandem.eventlog.sqlite import SqliteEventLogReader
 from tandem.messages import StoredEvent
-from tests.browser.chromium import ARTIFACTS, launched, need_chromium
+from tests.browser.chromium import ARTIFACTS, need_chromium
 from tests.support.server import Server
 
 
@@ -56,12 +56,6 @@ def ops(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ops]:
     finally:
         api.close()
         server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser(ops: Ops) -> Iterator[Browser]:
-    with launched() as chromium:
-        yield chromium
 
 
 @pytest.fixture

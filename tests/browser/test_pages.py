@@ -11,7 +11,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
-from tests.browser.chromium import ARTIFACTS, launched, need_chromium
+from tests.browser.chromium import ARTIFACTS, serving
 from tests.support.server import ADMIN_TOKEN, Server
 
 UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -30,11 +30,8 @@ class Shop:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    need_chromium()
-    srv = Server(tmp_path_factory.mktemp("browser") / "data")
-    srv.start()
-    yield srv
-    srv.stop()
+    with serving(tmp_path_factory.mktemp("browser") / "data") as srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")
@@ -80,12 +77,6 @@ def shop(server: Server) -> Iterator[Shop]:
     assert page.status_code == 200, "the pages router is not mounted in catalog.api.app"
     yield Shop(server.url, api, kitchen, garden, products)
     api.close()
-
-
-@pytest.fixture(scope="module")
-def browser(server: Server) -> Iterator[Browser]:
-    with launched() as chromium:
-        yield chromium
 
 
 @pytest.fixture
@@ -243,6 +234,23 @@ def test_cart_is_optimistic_rolls_back_and_checks_out(page: Page, shop: Shop) ->
     new_cart = page.evaluate("localStorage.getItem('tandem.cart')")
     assert UUID_TEXT.fullmatch(new_cart)
     assert new_cart != cart_id
+
+
+def test_the_token_stays_in_the_tab_and_never_in_local_storage(page: Page) -> None:
+    # A token an older storefront kept in localStorage is dropped on the next visit.
+    page.goto("/")
+    page.evaluate("localStorage.setItem('tandem.token', 'left-by-an-older-page')")
+    page.reload()
+    expect(page.locator("#token-state")).not_to_have_text("A token is saved.")
+    save_token(page)
+    assert page.evaluate("localStorage.getItem('tandem.token')") is None
+    assert page.evaluate("sessionStorage.getItem('tandem.token')") == ADMIN_TOKEN
+    page.reload()  # the same tab keeps it
+    expect(page.locator("#token-state")).to_have_text("A token is saved.")
+    other = page.context.new_page()  # another tab starts without it
+    other.goto("/")
+    expect(other.locator("#token-state")).not_to_have_text("A token is saved.")
+    assert other.evaluate("sessionStorage.getItem('tandem.token')") is None
 
 
 def test_ops_page_shows_every_projection_live(page: Page, shop: Shop) -> None:

@@ -14,6 +14,7 @@ from catalog.api import (
     admin,
     commands,
     dead_letters,
+    docs,
     openapi,
     ops,
     pages,
@@ -29,6 +30,7 @@ from catalog.api.hot import HotReads
 from catalog.api.hot_commands import HotCommands
 from catalog.api.limits import BodyLimit
 from catalog.api.progress import ProgressBroadcast
+from catalog.api.security import SecurityHeaders
 from catalog.api.stream_slots import StreamSlots
 from catalog.runtime.contract import Runtime
 from catalog.tokens.verifier import TokenVerifier
@@ -68,6 +70,9 @@ def create_app(catalog: Runtime, tokens: TokenVerifier) -> FastAPI:
         version="0.1.0",
         description="A product catalog built on the Tandem CQRS toolkit.",
         lifespan=lifespan,
+        # Served by `docs` instead, from local assets under the pages' policy.
+        docs_url=None,
+        redoc_url=None,
         telemetry={"tracing": tracing, "metrics": False, "logs": False},
     )
     app.state.catalog = catalog
@@ -91,12 +96,16 @@ def create_app(catalog: Runtime, tokens: TokenVerifier) -> FastAPI:
     app.include_router(tokens_api.router)
     app.include_router(streams.router)
     app.include_router(pages.router)
+    app.include_router(docs.router)
+    docs.mount_assets(app)  # under /static/docs: ahead of the pages' /static
     pages.mount_static(app)
     app.add_middleware(BodyLimit)
     # Outermost, ahead of Starlette's error and exception layers and FastAPI's own
     # per-request work: the hot reads and commands answer every problem themselves;
-    # the concurrency cap before them all.
-    hot = HotReads(HotCommands(app.behind, catalog, auth), catalog=catalog)
+    # the concurrency cap before them all. Security headers wrap all the rest (its 500s
+    # included); the hot paths send a constant nosniff of their own.
+    behind = SecurityHeaders(app.behind)
+    hot = HotReads(HotCommands(behind, catalog, auth), catalog=catalog)
     app.front = ConcurrencyCap(hot, settings.max_concurrency)
     return app
 

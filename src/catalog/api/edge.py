@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from catalog.api.auth import Authenticator, client_address
 from catalog.api.problems import Problem
+from catalog.api.security import NOSNIFF
 from catalog.read_models.documents import Document
 from catalog.tokens import Principal
 from tandem.bus import QueryResult
@@ -112,6 +113,9 @@ def command_response(result: CommandResult, log_identity: str) -> Response:
         status_code=201 if result.created else 200,
         media_type="application/json",
     )
+    # The one security header of the hot command path's answers (a constant, appended
+    # as it is sent: `catalog.api.security`).
+    response.raw_headers.append(NOSNIFF)
     aggregate_version = result.extra.get("aggregate_version")
     if aggregate_version is not None:
         response.headers["ETag"] = f'"{aggregate_version}"'

@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from catalog.api.edge import CANONICAL_UUID, read_requirements
 from catalog.api.problems import from_exception, problem_response
+from catalog.api.security import NOSNIFF
 from catalog.read_models.documents import Document
 from catalog.read_models.queries import GetCategoryStats, GetProduct, SearchProducts
 from catalog.runtime.contract import Runtime
@@ -182,6 +183,7 @@ async def _send_document(
         (b"x-read-version", str(version).encode()),
         (b"etag", document.etag),
         _NO_CACHE,
+        NOSNIFF,
     ]
     if if_none_match is not None and _matches(if_none_match, document.etag):
         await send({"type": "http.response.start", "status": 304, "headers": headers})

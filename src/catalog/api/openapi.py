@@ -150,8 +150,7 @@ _MEANINGS = {
     " (`type` says which).",
     "413": "The body is larger than the limit.",
     "422": "The request does not match the expected shape.",
-    "429": "Too many failed authentications, or streams, from this client (see"
-    " `Retry-After`).",
+    "429": "Too many failed authentications, or streams, from this client (see `Retry-After`).",
     "503": "A read model is behind the version asked for, a store is unavailable, or the"
     " server is at capacity (see `Retry-After`).",
 }

@@ -115,6 +115,12 @@ READ_MODELS: tuple[EmbeddedReadModel, ...] = (
 """The embedded profile's read models."""
 
 
+def projection_names() -> frozenset[str]:
+    """The name of every projection (the same on both profiles): what per-projection
+    settings may name."""
+    return frozenset(spec.projection().name for spec in READ_MODELS)
+
+
 def service_read_models() -> list[ServiceReadModel]:
     """The services profile's read models, in the order of `READ_MODELS`."""
     from catalog.read_models.cart_view.redis import RedisCartViewProjection

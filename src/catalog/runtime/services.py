@@ -275,9 +275,9 @@ class ServicesRuntime:
 
     async def _start_worker(self) -> None:
         if self.settings.nats_url:
-            import nats
+            from tandem.transport.nats import client as nats_client
 
-            client = await nats.connect(self.settings.nats_url, max_reconnect_attempts=-1)
+            client = await nats_client.connect(self.settings.nats_url)
             self.connections.nats = client
             self._closers.append(client.close)
         keeper = RebuildKeeper(self.connections)

@@ -14,6 +14,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from tandem.files import private_dir
+
 SCOPES = ("catalog:write", "inventory:write", "orders", "admin")
 ADMIN_SUBJECT = "admin"
 
@@ -50,7 +52,7 @@ def admin_token(configured: str | None, data_dir: Path) -> tuple[str, bool]:
     if path.exists():
         return path.read_text().strip(), False
     token = new_token()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(token + "\n")

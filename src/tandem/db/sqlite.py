@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from tandem.consistency import VersionWatch
+from tandem.files import private_dir, private_file
 
 T = TypeVar("T")
 
@@ -33,6 +34,7 @@ def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
             f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
         )
     else:
+        private_file(Path(path))
         conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
     # NORMAL in WAL mode survives a killed process; only an OS crash can lose the
@@ -92,7 +94,7 @@ class SqliteDatabase:
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(self.path.parent)
             self._conn = connect(self.path)
         return self._conn
 

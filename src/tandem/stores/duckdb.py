@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Sequence
@@ -20,6 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from tandem.errors import StoreInUse
+from tandem.files import private_dir, restrict
 from tandem.messages import StoredEvent
 from tandem.projections import checkpoints
 from tandem.projections.base import Projection
@@ -28,6 +31,8 @@ if TYPE_CHECKING:
     import duckdb
 
 T = TypeVar("T")
+
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in .*\(PID (\d+)\)")
 
 
 class DuckDBTransaction:
@@ -161,17 +166,10 @@ class DuckDBProjectionStore:
             if self._closed:
                 raise RuntimeError(f"DuckDB store {self.path} is closed")
             if self._root is None:
-                import duckdb
-
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                # Read models here are small and fed in batches: DuckDB's own worker
-                # threads would only compete with the application for the same cores.
-                # Its buffer pool keeps every block it read or wrote up to the limit,
-                # 80% of the machine's memory unless told: here, a bounded share of an
-                # API process, the rest read from the file again when needed.
-                self._root = duckdb.connect(
-                    str(self.path), config={"threads": 1, "memory_limit": MEMORY_LIMIT}
-                )
+                private_dir(self.path.parent)
+                self._root = _connect(self.path)
+                # DuckDB makes its files as the umask says, and has no setting for it.
+                restrict(self.path)
             # The root connection only hands out cursors and never runs a statement, so
             # no two threads ever share one connection object.
             cursor = self._root.cursor()
@@ -182,7 +180,17 @@ class DuckDBProjectionStore:
 
     async def _write(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._writer, lambda: fn(self._cursor()))
+        return await loop.run_in_executor(self._writer, self._written, fn)
+
+    def _written(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """`fn`'s writes, and the journal DuckDB made anew for them (after each checkpoint
+        it removes the journal, and the next write makes one as the umask says) made
+        private at once (inside the 0700 folder it is made in, never readable by others
+        meanwhile)."""
+        try:
+            return fn(self._cursor())
+        finally:
+            restrict(Path(f"{self.path}.wal"))
 
     async def setup(self, projection: DuckDBProjection) -> int:
         return await self._write(lambda c: _setup(c, projection))
@@ -243,6 +251,25 @@ class DuckDBProjectionStore:
             if self._root is not None:
                 self._root.close()
                 self._root = None
+
+
+def _connect(path: Path) -> duckdb.DuckDBPyConnection:
+    """The one connection of this process to the file at `path`."""
+    import duckdb
+
+    try:
+        # Read models here are small and fed in batches: DuckDB's own worker threads
+        # would only compete with the application for the same cores. Its buffer pool
+        # keeps every block it read or wrote up to the limit, 80% of the machine's
+        # memory unless told: here, a bounded share of an API process, the rest read
+        # from the file again when needed.
+        return duckdb.connect(str(path), config={"threads": 1, "memory_limit": MEMORY_LIMIT})
+    except duckdb.IOException as exc:
+        # "Could not set lock on file …: Conflicting lock is held in … (PID 123)."
+        held = _LOCK_HOLDER.search(str(exc))
+        if held is None:
+            raise
+        raise StoreInUse(str(path), f"PID {held.group(1)}") from exc
 
 
 def memory_by_file() -> list[tuple[str, int]]:

@@ -26,6 +26,7 @@ from catalog.runtime.rebuilds.files import remove
 from catalog.runtime.running import RunningReadModel
 from tandem.background import Background
 from tandem.consistency import follow
+from tandem.files import private_dir
 from tandem.projections.runner import ProjectionRunner
 from tandem.rebuilds import postgres as registry
 from tandem.rebuilds.postgres import Copy
@@ -63,7 +64,7 @@ class LocalAnalytics:
     def path(self, name: str, generation: int = 1) -> Path:
         """This process's file for one copy of an analytics read model (made empty)."""
         folder = self.connections.settings.data_dir / "read"
-        folder.mkdir(parents=True, exist_ok=True)
+        private_dir(folder)
         suffix = "" if generation == 1 else f".g{generation}"
         path = folder / f"{name}-{os.getpid()}{suffix}.duckdb"
         remove(path)

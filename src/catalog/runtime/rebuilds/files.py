@@ -13,6 +13,8 @@ import os
 import re
 from pathlib import Path
 
+from tandem.files import write_private
+
 
 def _pointer(folder: Path, name: str) -> Path:
     return folder / f"{name}.live"
@@ -51,7 +53,7 @@ def point_to(folder: Path, name: str, target: Path) -> None:
     """Make `target` the live file of `name`, atomically."""
     pointer = _pointer(folder, name)
     temporary = pointer.with_suffix(".live.tmp")
-    temporary.write_text(target.name + "\n")
+    write_private(temporary, target.name + "\n")
     os.replace(temporary, pointer)
 
 

@@ -181,8 +181,15 @@
   let cartId = localStorage.getItem(CART_KEY) || "";
   let subtotal = null;
 
+  // The bearer token stays in this tab (sessionStorage): it is gone when the tab
+  // closes and no other tab sees it. Earlier pages kept it in localStorage, on disk
+  // for good: such a copy is dropped. (An HttpOnly cookie would hide it from scripts,
+  // but would also send it with every request the browser makes to this server, asked
+  // for by any site; the page's policy runs no script but this server's.)
+  localStorage.removeItem(TOKEN_KEY);
+
   function token() {
-    return localStorage.getItem(TOKEN_KEY) || "";
+    return sessionStorage.getItem(TOKEN_KEY) || "";
   }
 
   function startNewCart() {
@@ -362,8 +369,8 @@
   $("token-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const value = $("token").value.trim();
-    if (value) localStorage.setItem(TOKEN_KEY, value);
-    else localStorage.removeItem(TOKEN_KEY);
+    if (value) sessionStorage.setItem(TOKEN_KEY, value);
+    else sessionStorage.removeItem(TOKEN_KEY);
     $("token").value = "";
     renderTokenState();
     showCartMessage("");

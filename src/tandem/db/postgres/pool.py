@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, TypeAlias
 
+from tandem.errors import StoreUnreachable
+from tandem.unavailable import location, reason
+
 if TYPE_CHECKING:
     import asyncpg
     from asyncpg.pool import PoolConnectionProxy
@@ -20,13 +23,19 @@ async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10) -> Poo
     """
     import asyncpg
 
-    pool = await asyncpg.create_pool(
-        url,
-        min_size=min_size,
-        max_size=max_size,
-        reset=_rollback_if_open,
-        server_settings={"idle_in_transaction_session_timeout": "30000"},
-    )
+    try:
+        pool = await asyncpg.create_pool(
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            reset=_rollback_if_open,
+            server_settings={"idle_in_transaction_session_timeout": "30000"},
+        )
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        # The driver says "Connect call failed ('127.0.0.1', 5432)" or "database does
+        # not exist" without naming the other half: say which database it was.
+        where = f"PostgreSQL at {location(url, 5432)}"
+        raise StoreUnreachable(where, reason(exc)) from exc
     assert pool is not None
     return pool
 
