@@ -7,6 +7,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from catalog.api.problems import Problem, problem_response
 
 MAX_BODY = 64 * 1024
+# A refused body is read to its end, up to this much, before the 413 goes out: a server
+# that closes a socket with unread data in it resets the connection, and the client may
+# lose the answer with it. A larger body is not read: its connection just closes.
+DRAIN = 1024 * 1024
 
 
 class BodyLimit:
@@ -35,6 +39,8 @@ class BodyLimit:
                 except ValueError:
                     declared = self.limit + 1
                 if declared > self.limit:
+                    if declared <= DRAIN:
+                        await _drain(receive, DRAIN)
                     await too_large(scope, receive, send)
                     return
         received = 0
@@ -59,7 +65,19 @@ class BodyLimit:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
             if not started:
+                await _drain(receive, DRAIN - received)
                 await too_large(scope, receive, send)
+
+
+async def _drain(receive: Receive, budget: int) -> None:
+    """Read and drop the rest of the request body, at most `budget` bytes of it."""
+    while budget > 0:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        budget -= len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
 
 
 class _TooLarge(BaseException):

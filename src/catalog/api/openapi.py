@@ -174,7 +174,12 @@ def _problem(status: str) -> dict[str, Any]:
 def _statuses(path: str, operation: dict[str, Any]) -> list[str]:
     tags = operation.get("tags", ())
     statuses = ["503"]
-    if "queries" in tags or "commands" in tags or ("push" in tags and "{" in path):
+    if (
+        "queries" in tags
+        or "commands" in tags
+        or ("push" in tags and "{" in path)
+        or operation.get("requestBody")  # a body that is not JSON at all
+    ):
         statuses.append("400")
     if "{" in path or "commands" in tags:
         statuses.append("404")  # the path's resource, or one a command's body names
