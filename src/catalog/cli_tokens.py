@@ -58,8 +58,9 @@ async def _store(settings: Settings) -> AsyncIterator[TokenStore]:
     from catalog.tokens.sqlite import SqliteTokens
     from catalog.write.sqlite_schema import create_schema
     from tandem.db.sqlite import SqliteDatabase
+    from tandem.files import private_dir
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     db = SqliteDatabase(settings.write_database)
     try:
         db.call(create_schema)

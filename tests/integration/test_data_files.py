@@ -68,3 +68,17 @@ def test_a_fresh_data_directory_is_private_after_seed_start_and_writes(tmp_path:
         if mode != (oct(0o700) if (data / name).is_dir() else oct(0o600))
     }
     assert wrong == {}, f"not private: {wrong}"
+
+
+def test_a_data_directory_a_token_creates_first_is_private(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    env = {**os.environ, "TANDEM_DATA_DIR": str(data)}
+    run_cli(env, "token", "create", "--subject", "alice", "--scopes", "orders")
+    found = modes(data)
+    assert "write.db" in found, found
+    wrong = {
+        name: mode
+        for name, mode in found.items()
+        if mode != (oct(0o700) if (data / name).is_dir() else oct(0o600))
+    }
+    assert wrong == {}, f"not private: {wrong}"
