@@ -8,6 +8,7 @@ has another owner.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -54,7 +55,8 @@ def time_takeover(
     write_url: str, pid: int, kill: Callable[[], None], timeout: float = 15.0
 ) -> float | None:
     """Call `kill()` (which SIGKILLs process `pid`) and return the seconds until every
-    lease it owned has another owner; None if that takes longer than `timeout`."""
+    lease it owned has another owner: `math.inf` if that takes longer than `timeout`,
+    None if it owned none."""
 
     async def measure() -> float | None:
         import asyncpg
@@ -64,12 +66,14 @@ def time_takeover(
             orphans = {n for n, o in (await _owners(conn)).items() if of_process(o, pid)}
             began = time.monotonic()
             kill()
+            if not orphans:
+                return None
             while time.monotonic() - began < timeout:
                 now = await _owners(conn)
                 if not any(of_process(now.get(name, ""), pid) for name in orphans):
                     return time.monotonic() - began
                 await asyncio.sleep(0.01)
-            return None
+            return math.inf
         finally:
             await conn.close()
 
