@@ -104,6 +104,10 @@ class LeaseChanges:
     surplus: list[str] = field(default_factory=list)
 
 
+# Seconds after which a worker not heard from is forgotten: its lock session, closed by
+# the server's keepalives within seconds, is long gone.
+FORGET_AFTER = 3600.0
+
 # A worker is live while it heartbeats and its lock session holds its own lock.
 _LIVE = f"""
     w.seen_at > now() - make_interval(secs => $1) AND EXISTS (
@@ -178,9 +182,15 @@ class Leases:
         Returns what this call acquired, what was lost with a closed lock session, and
         the surplus for `give_back`.
         """
+        opened = not self.session.alive
         lost = await self._ensure_session()
         ttl = float(self.ttl)
         async with self.pool.acquire() as conn, conn.transaction():
+            if opened:  # each process and lock session adds a row: forget the long dead
+                await conn.execute(
+                    "DELETE FROM tandem_workers WHERE seen_at < now() - make_interval(secs => $1)",
+                    FORGET_AFTER,
+                )
             await conn.execute(
                 "INSERT INTO tandem_workers (id, seen_at) VALUES ($1, now())"
                 " ON CONFLICT (id) DO UPDATE SET seen_at = now()",

@@ -112,3 +112,15 @@ async def test_release_all_hands_leases_over_at_once(leases_of: LeasesOf) -> Non
     await one.rebalance(NAMES)
     await one.release_all()
     assert (await two.rebalance(NAMES)).acquired == NAMES
+
+
+async def test_workers_not_heard_from_for_an_hour_are_forgotten(
+    pool: Pool, leases_of: LeasesOf
+) -> None:
+    await pool.execute(
+        "INSERT INTO tandem_workers (id, seen_at) VALUES"
+        " ('gone', now() - interval '2 hours'), ('recent', now() - interval '1 minute')"
+    )
+    await leases_of("one").rebalance(NAMES)
+    ids = {r["id"] for r in await pool.fetch("SELECT id FROM tandem_workers")}
+    assert ids == {"recent", "one"}
