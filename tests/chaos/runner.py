@@ -13,6 +13,9 @@ checks:
   twice (events of each kind between the acknowledged and the issued commands);
 
 and at the end the whole history of the sessions (`tests.support.consistency.check`).
+For each worker kill it also records how long the killed worker's leases went without
+an owner and how many reads (all at the default `wait_ms`) answered 503 between the
+kill and the checks.
 
 `python -m tests.chaos.runner` runs the full version and writes its table to
 docs/reliability.md and its figures to tests/chaos/results/chaos.json; the bounded
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import signal
 import sys
@@ -36,9 +40,9 @@ from typing import Any
 import httpx
 
 from tests.chaos.deployment import OwnServicesDeployment
-from tests.chaos.faults import FAULTS, patiently
+from tests.chaos.faults import FAULTS, kill_worker, patiently
 from tests.chaos.workload import Workload, seed
-from tests.support.consistency import History, Op, check, tally
+from tests.support.consistency import MODEL, History, Op, check, tally
 from tests.support.services_readmodels import differences
 
 PARTITIONS = {"product_detail": 2}
@@ -58,6 +62,16 @@ class Report:
     duration: float = 0.0
     backend_lost: int = 0
     revived: int = 0
+    # Per worker kill: seconds until its leases had another owner (inf: not in 15 s),
+    # and the reads answered 503 from the kill to the checks.
+    takeovers: list[float] = field(default_factory=list)
+    kill_503s: list[int] = field(default_factory=list)
+
+    def takeover_text(self) -> str:
+        if not self.takeovers:
+            return "not measured"
+        slowest = max(self.takeovers)
+        return "over 15 s" if math.isinf(slowest) else f"{slowest:.2f} s"
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -69,6 +83,15 @@ class Report:
             "requests_lost_with_a_killed_api_process": self.backend_lost,
             "convergence_seconds_max": round(max(self.converge_seconds, default=0.0), 2),
             "workers_or_relays_that_exited_and_were_restarted": self.revived,
+            "reads_answered_503_per_worker_kill": self.kill_503s,
+            "worker_takeover_seconds": [
+                None if math.isinf(t) else round(t, 3) for t in self.takeovers
+            ],
+            "worker_takeover_seconds_max": (
+                None
+                if not self.takeovers or math.isinf(max(self.takeovers))
+                else round(max(self.takeovers), 3)
+            ),
             "violations": len(self.violations),
             "violation_samples": self.violations[:50],
         }
@@ -86,6 +109,9 @@ class Report:
             f" | {self.backend_lost} |"
         )
         lines.append(f"| workers or relays that exited and were restarted | {self.revived} |")
+        per_kill = ", ".join(map(str, self.kill_503s)) or "no kill"
+        lines.append(f"| reads answered 503 per worker kill (default wait) | {per_kill} |")
+        lines.append(f"| slowest takeover of a killed worker's leases | {self.takeover_text()} |")
         lines.append(
             f"| slowest convergence after a fault | {max(self.converge_seconds, default=0):.1f} s |"
         )
@@ -159,6 +185,12 @@ def check_log(ops: list[Op], events: list[tuple[int, str]]) -> list[str]:
     return problems
 
 
+def reads_answered_503(ops: list[Op], since: float) -> int:
+    """Reads that ended after `since` with 503 (the workload reads at the default
+    wait, asking for at least what its session saw)."""
+    return sum(op.kind in MODEL and op.status == 503 and op.end >= since for op in ops)
+
+
 def verify(d: OwnServicesDeployment, ops: list[Op], report: Report, label: str) -> None:
     start = time.monotonic()
     report.revived += d.revive()
@@ -214,13 +246,19 @@ def run(
         rng.shuffle(plan)
         for number, kind in enumerate(plan, 1):
             time.sleep(rng.uniform(0.5, 3.0))
-            detail = FAULTS[kind](deployment, rng)
+            injected_at = time.monotonic()
+            injected = FAULTS[kind](deployment, rng)
             report.faults[kind] += 1
-            say(f"[{number}/{len(plan)}] {kind}: {detail}")
+            say(f"[{number}/{len(plan)}] {kind}: {injected.detail}")
             time.sleep(rng.uniform(0.5, 2.5))
             workload.pause()
+            if FAULTS[kind] is kill_worker:
+                report.kill_503s.append(reads_answered_503(history.ops, injected_at))
+                if injected.takeover is not None:
+                    report.takeovers.append(injected.takeover)
+                say(f"    {report.kill_503s[-1]} reads answered 503 since the kill")
             before = len(report.violations)
-            verify(deployment, history.ops, report, f"{kind} ({detail})")
+            verify(deployment, history.ops, report, f"{kind} ({injected.detail})")
             say(
                 f"    converged in {report.converge_seconds[-1]:.1f} s,"
                 f" {len(report.violations) - before} violations, {len(history.ops)} ops so far"

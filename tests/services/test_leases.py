@@ -1,13 +1,16 @@
-"""Leases spread projections over live workers and move a dead worker's share on."""
+"""Leases spread projections over live workers and move a dead worker's share on: at
+once when its lock session closes, after its timed lease when it only went silent."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
 from tandem.db.postgres import Pool
 from tandem.leases import Leases
+from tests.services.conftest import LeasesOf, lock_session_pid
 
 pytestmark = pytest.mark.services
 
@@ -19,46 +22,105 @@ def pool(leases_pool: Pool) -> Pool:
     return leases_pool
 
 
-async def test_a_lone_worker_takes_everything(pool: Pool) -> None:
-    one = Leases(pool, "one", ttl=2)
+async def _share(one: Leases, two: Leases) -> None:
+    """Rebalance both until they split NAMES between them."""
+    await one.rebalance(NAMES)
+    await two.rebalance(NAMES)  # registers; one still holds all
+    await one.give_back((await one.rebalance(NAMES)).surplus)
+    await two.rebalance(NAMES)
+    assert one.held and two.held
+
+
+async def _until_taken(leases: Leases, names: set[str], within: float) -> tuple[set[str], float]:
+    began = time.monotonic()
+    taken: set[str] = set()
+    while time.monotonic() - began < within and not names <= leases.held:
+        taken |= set((await leases.rebalance(NAMES)).acquired)
+        await asyncio.sleep(0.02)
+    return taken, time.monotonic() - began
+
+
+async def test_a_lone_worker_takes_everything(leases_of: LeasesOf) -> None:
+    one = leases_of("one", ttl=2)
     changes = await one.rebalance(NAMES)
-    assert changes.acquired == NAMES and changes.lost == []
+    assert changes.acquired == NAMES and changes.lost == [] and changes.surplus == []
     assert (await one.rebalance(NAMES)).acquired == []
 
 
-async def test_a_second_worker_gets_a_fair_share_and_nothing_is_held_twice(pool: Pool) -> None:
-    one, two = Leases(pool, "one", ttl=2), Leases(pool, "two", ttl=2)
+async def test_a_second_worker_gets_a_fair_share_and_nothing_is_held_twice(
+    leases_of: LeasesOf,
+) -> None:
+    one, two = leases_of("one", ttl=2), leases_of("two", ttl=2)
     await one.rebalance(NAMES)
-    await two.rebalance(NAMES)  # registers; one still holds all
-    given_back = await one.rebalance(NAMES)  # now sees two workers: keeps ceil(5/2) = 3
-    assert len(given_back.lost) == 2
+    assert (await two.rebalance(NAMES)).acquired == []  # all locked by one
+    changes = await one.rebalance(NAMES)  # now sees two workers: keeps ceil(5/2) = 3
+    assert len(changes.surplus) == 2 and one.held >= set(changes.surplus)
+    assert (await two.rebalance(NAMES)).acquired == []  # not given back yet
+    await one.give_back(changes.surplus)
     await two.rebalance(NAMES)
     assert one.held.isdisjoint(two.held)
     assert one.held | two.held == set(NAMES)
     assert sorted(map(len, (one.held, two.held))) == [2, 3]
 
 
-async def test_a_dead_workers_share_is_taken_over_once_its_leases_expire(pool: Pool) -> None:
-    one, two = Leases(pool, "one", ttl=1), Leases(pool, "two", ttl=1)
-    await one.rebalance(NAMES)
-    await two.rebalance(NAMES)
-    await one.rebalance(NAMES)
-    await two.rebalance(NAMES)
-    orphaned = set(one.held)
-    assert orphaned
-    # `one` dies: it renews nothing. Within the lease time `two` owns everything.
-    taken: set[str] = set()
-    for _ in range(30):
-        taken |= set((await two.rebalance(NAMES)).acquired)
-        if two.held == set(NAMES):
-            break
-        await asyncio.sleep(0.1)
-    assert two.held == set(NAMES)
-    assert orphaned <= taken
+async def test_a_dead_workers_share_is_taken_at_once_though_its_lease_has_time_left(
+    leases_of: LeasesOf,
+) -> None:
+    one, two = leases_of("one", ttl=30), leases_of("two", ttl=30, grace=0.2)
+    await _share(one, two)
+    orphans = set(one.held)
+    await one.session.close()  # what the kernel does when the process dies
+    taken, took = await _until_taken(two, orphans, within=5)
+    assert two.held == set(NAMES) and orphans <= taken
+    assert 0.2 <= took < 2, took  # after the grace, long before the 30 s lease
 
 
-async def test_release_all_hands_leases_over_at_once(pool: Pool) -> None:
-    one, two = Leases(pool, "one", ttl=30), Leases(pool, "two", ttl=30)
+async def test_a_silent_worker_keeps_its_share_until_its_timed_lease_runs_out(
+    leases_of: LeasesOf,
+) -> None:
+    """Alive but cut off (its lock session still open): only the time limit frees its
+    share, and the worker that takes it over ends the stale lock session."""
+    one, two = leases_of("one", ttl=1), leases_of("two", ttl=1)
+    await _share(one, two)
+    orphans = set(one.held)
+    silent_since = time.monotonic()
+    taken, _ = await _until_taken(two, orphans, within=5)
+    assert two.held == set(NAMES) and orphans <= taken
+    assert time.monotonic() - silent_since >= one.ttl
+    assert not one.session.alive  # the stale session was ended
+
+
+async def test_a_lock_session_ended_by_the_server_is_lost_and_replaced(
+    pool: Pool, leases_of: LeasesOf
+) -> None:
+    one = leases_of("one", ttl=30)
+    await one.rebalance(NAMES)
+    await pool.fetchval(
+        "SELECT pg_terminate_backend($1)", await lock_session_pid(pool, one.worker_id)
+    )
+    async with asyncio.timeout(2):
+        await one.lost.wait()
+    changes = await one.rebalance(NAMES)
+    assert changes.lost == NAMES  # its runners must stop: someone may hold them now
+    assert one.worker_id == "one.1" and one.session.alive
+    await asyncio.sleep(one.grace)  # its old rows name the old id: orphans
+    assert (await one.rebalance(NAMES)).acquired == NAMES
+
+
+async def test_release_all_hands_leases_over_at_once(leases_of: LeasesOf) -> None:
+    one, two = leases_of("one", ttl=30), leases_of("two", ttl=30)
     await one.rebalance(NAMES)
     await one.release_all()
     assert (await two.rebalance(NAMES)).acquired == NAMES
+
+
+async def test_workers_not_heard_from_for_an_hour_are_forgotten(
+    pool: Pool, leases_of: LeasesOf
+) -> None:
+    await pool.execute(
+        "INSERT INTO tandem_workers (id, seen_at) VALUES"
+        " ('gone', now() - interval '2 hours'), ('recent', now() - interval '1 minute')"
+    )
+    await leases_of("one").rebalance(NAMES)
+    ids = {r["id"] for r in await pool.fetch("SELECT id FROM tandem_workers")}
+    assert ids == {"recent", "one"}

@@ -20,12 +20,12 @@ import pytest
 
 from tandem.consistency import VersionWatch
 from tandem.db.postgres import Pool
-from tandem.leases import Leases
 from tandem.messages import StoredEvent
 from tandem.projections.base import Projection
 from tandem.projections.runner import ProjectionRunner, ProjectionState, RetryPolicy
 from tandem.projections.worker import LeasedRunner, ProjectionWorker
 from tandem.stores.sqlite import SqliteProjectionStore
+from tests.services.conftest import LeasesOf
 from tests.support.listlog import ListLog
 
 pytestmark = pytest.mark.services
@@ -68,7 +68,7 @@ def tallied(path: Path) -> list[int]:
 
 
 async def test_a_runner_ended_by_an_unexpected_error_is_started_again(
-    pool: Pool, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    pool: Pool, leases_of: LeasesOf, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     log, head, path = ListLog(), VersionWatch(0), tmp_path / "read.db"
     StoreWithOneBadCheck.checks_failed = 0
@@ -79,7 +79,7 @@ async def test_a_runner_ended_by_an_unexpected_error_is_started_again(
         runners.append(runner)
         return LeasedRunner(runner)
 
-    worker = ProjectionWorker(pool, Leases(pool, "w1", ttl=5), {NAME: factory}, interval=0.1)
+    worker = ProjectionWorker(pool, leases_of("w1", ttl=5), {NAME: factory}, interval=0.1)
     task = asyncio.create_task(worker.run())
     try:
         for _ in range(3):
@@ -113,7 +113,7 @@ class PoisonedTally(Tally):
 
 
 async def test_a_runner_stopped_by_its_poison_policy_is_left_failed(
-    pool: Pool, tmp_path: Path
+    pool: Pool, leases_of: LeasesOf, tmp_path: Path
 ) -> None:
     log, head = ListLog(), VersionWatch(0)
     runners: list[ProjectionRunner] = []
@@ -124,7 +124,7 @@ async def test_a_runner_stopped_by_its_poison_policy_is_left_failed(
         runners.append(runner)
         return LeasedRunner(runner)
 
-    worker = ProjectionWorker(pool, Leases(pool, "w1", ttl=5), {NAME: factory}, interval=0.05)
+    worker = ProjectionWorker(pool, leases_of("w1", ttl=5), {NAME: factory}, interval=0.05)
     task = asyncio.create_task(worker.run())
     try:
         head.advance(log.append())
@@ -156,7 +156,7 @@ class DeafStore(SqliteProjectionStore):
 
 
 async def test_a_worker_stops_though_a_runner_swallows_its_cancellation(
-    pool: Pool, tmp_path: Path
+    pool: Pool, leases_of: LeasesOf, tmp_path: Path
 ) -> None:
     log, head = ListLog(), VersionWatch(0)
     DeafStore.swallowed = 0
@@ -169,7 +169,7 @@ async def test_a_worker_stops_though_a_runner_swallows_its_cancellation(
         runners.append(runner)
         return LeasedRunner(runner)
 
-    worker = ProjectionWorker(pool, Leases(pool, "w1", ttl=5), {NAME: factory}, interval=0.05)
+    worker = ProjectionWorker(pool, leases_of("w1", ttl=5), {NAME: factory}, interval=0.05)
     task = asyncio.create_task(worker.run())
     for _ in range(100):
         if runners and runners[0].state is ProjectionState.LIVE:

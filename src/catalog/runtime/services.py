@@ -281,7 +281,8 @@ class ServicesRuntime:
             self.connections.nats = client
             self._closers.append(client.close)
         keeper = RebuildKeeper(self.connections)
-        lease_table = leases.Leases(self.pool, self.worker_id)
+        assert self.settings.database_url
+        lease_table = leases.Leases(self.pool, self.worker_id, url=self.settings.database_url)
         self.worker = ProjectionWorker(self.pool, lease_table, {}, discover=keeper.runners)
         self._background.spawn(keeper.run(), "rebuild-keeper")
         self._background.spawn(self.worker.run(), "worker")

@@ -1,11 +1,15 @@
 """A projection worker process: runs the projections whose leases it holds.
 
-Every `interval` the worker rebalances its leases (`tandem.leases`), starts a fresh
-runner for each projection it acquired (the runner reloads the stored checkpoint, so a
-takeover resumes exactly where the previous owner's last committed batch ended) and
-stops the runners of leases it gave back or lost. Each checkpoint advance is announced
-with `NOTIFY tandem_checkpoints` so API processes wake waiting queries at once, and each
-projection's state is reported to `tandem_projection_status` for `/status`.
+Every `interval` the worker rebalances its leases (`tandem.leases`), and sooner when
+a lease falls vacant (polled every `poll`: a worker died and PostgreSQL let its locks
+go, or one gave leases back). It starts a fresh runner for each projection it acquired
+(the runner reloads the stored checkpoint, so a takeover resumes exactly where the
+previous owner's last committed batch ended) and stops the runners of leases it gives
+back or lost. It stops every runner at once when its lock session closes, and when it
+could not renew its heartbeat for `Leases.fence_after`, before any other worker may
+count it dead. Each checkpoint advance is announced with `NOTIFY tandem_checkpoints` so
+API processes wake waiting queries at once, and each projection's state is reported to
+`tandem_projection_status` for `/status`.
 """
 
 from __future__ import annotations
@@ -63,6 +67,7 @@ class ProjectionWorker:
         runners: Mapping[str, RunnerFactory],
         *,
         interval: float = 1.0,
+        poll: float = 0.1,
         discover: Callable[[], Awaitable[Mapping[str, RunnerFactory]]] | None = None,
     ) -> None:
         self.pool = pool
@@ -72,41 +77,24 @@ class ProjectionWorker:
         # (a rebuild's copy appears, a replaced copy goes).
         self.discover = discover
         self.interval = interval
+        self.poll = poll
+        # Runners may run until then without a newer heartbeat (`Leases.fence_after`).
+        self._fence_at = time.monotonic()
         self.running: dict[str, _Running] = {}
         # Leased projections whose runner must start again (see `_restart_lost`).
         self._restart: set[str] = set()
         self.announcements = CheckpointAnnouncer(pool)
 
     async def run(self) -> None:
-        last_ok = time.monotonic()
         announcing = asyncio.create_task(self.announcements.run(), name="announce-checkpoints")
         try:
             while True:
-                try:
-                    if self.discover is not None:
-                        self.factories = dict(await self.discover())
-                    changes = await self.leases.rebalance(list(self.factories))
-                    last_ok = time.monotonic()
-                    for name in changes.lost:
-                        self._restart.discard(name)
-                        await self._stop(name)
-                    # Started in `_restart_lost`, which tries again next round if a
-                    # store is down: a lease held with no runner would stall it.
-                    self._restart.update(changes.acquired)
-                    await self._restart_lost()
-                    await self._report()
-                except (OSError, ConnectionError) as exc:
-                    log.warning(
-                        "worker %s: lease table unreachable: %s", self.leases.worker_id, exc
-                    )
-                except Exception as exc:
-                    log.warning("worker %s: rebalance failed: %s", self.leases.worker_id, exc)
-                if time.monotonic() - last_ok > self.leases.ttl:
-                    # Our leases have expired by now: someone else may own them.
-                    for name in list(self.running):
-                        await self._stop(name)
-                    self.leases.held = set()
-                await asyncio.sleep(self.interval)
+                if self.leases.lost.is_set():
+                    await self._fence("its lock session closed")
+                await self._round()
+                if (self.running or self.leases.held) and time.monotonic() >= self._fence_at:
+                    await self._fence(f"no heartbeat for {self.leases.fence_after:.1f} s")
+                await self._pause()
         finally:
             for name in list(self.running):
                 # Cancelled again while stopping: stop the others all the same (what
@@ -118,6 +106,73 @@ class ProjectionWorker:
             announcing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await announcing
+
+    async def _round(self) -> None:
+        """Rebalance; stop what was lost or is given back, then start what was taken."""
+        began = time.monotonic()
+        try:
+            if self.discover is not None:
+                self.factories = dict(await self.discover())
+            async with asyncio.timeout(self._patience(began)):
+                changes = await self.leases.rebalance(list(self.factories))
+            self._fence_at = began + self.leases.fence_after
+            for name in [*changes.lost, *changes.surplus]:
+                self._restart.discard(name)
+                await self._stop(name)
+            await self.leases.give_back(changes.surplus)
+            # Started in `_restart_lost`, which tries again next round if a store is
+            # down: a lease held with no runner would stall it.
+            self._restart.update(changes.acquired)
+            await self._restart_lost()
+            await self._report()
+        except (OSError, ConnectionError, TimeoutError) as exc:
+            log.warning("worker %s: lease table unreachable: %s", self.leases.worker_id, exc)
+        except Exception as exc:
+            log.warning("worker %s: rebalance failed: %s", self.leases.worker_id, exc)
+
+    def _patience(self, began: float) -> float:
+        """How long a rebalance may take: while runners run, no later than they must
+        stop for want of a heartbeat (a hung connection must not keep them going)."""
+        if not (self.running or self.leases.held):
+            return self.leases.ttl
+        return max(0.1, self._fence_at - began)
+
+    async def _fence(self, why: str) -> None:
+        """Stop every runner and let every lease go: this worker can no longer tell it
+        holds them, and another may take them over at once."""
+        if self.running or self.leases.held:
+            log.warning("worker %s: stops every runner: %s", self.leases.worker_id, why)
+        self._restart.clear()
+        for name in list(self.running):
+            await self._stop(name)
+        await self.leases.drop()
+
+    async def _pause(self) -> None:
+        """Until the next round: `interval`, or sooner when the lock session closes, a
+        lease falls vacant (its worker died, or gave it back; polled every `poll`) or an
+        orphan's grace ends."""
+        names = list(self.factories)
+        until = time.monotonic() + self.interval
+        # A lost lock session matters only while there is something to stop.
+        holding = bool(self.running or self.leases.held)
+        if holding:
+            until = min(until, self._fence_at)
+        due = self.leases.due()
+        if due is not None:
+            until = min(until, due)
+        while (left := until - time.monotonic()) > 0:
+            # `asyncio.timeout`, not `wait_for`: on Python 3.11 `wait_for` can swallow a
+            # cancellation that lands as its wait ends, and this wait ends ten times a
+            # second.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(left, self.poll)):
+                    await (self.leases.lost if holding else asyncio.Event()).wait()
+                return
+            try:
+                if names and await self.leases.vacant(names):
+                    return
+            except Exception as exc:  # the next round reconnects
+                log.debug("worker %s: cannot poll the leases: %s", self.leases.worker_id, exc)
 
     async def _start(self, name: str) -> None:
         leased = await self.factories[name]()
