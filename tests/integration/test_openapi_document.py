@@ -111,3 +111,16 @@ def test_commands_that_create_declare_the_location(document: dict[str, Any]) -> 
             created = operation["responses"].get("201")
             if created is not None:
                 assert "Location" in created["headers"], path
+
+
+def test_streams_declare_their_events_and_the_shape_of_each(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    streams = [p for p in document["paths"] if p.startswith("/stream/")]
+    assert streams
+    for path in streams:
+        content = document["paths"][path]["get"]["responses"]["200"]["content"]
+        assert list(content) == ["text/event-stream"], path
+        events = content["text/event-stream"]["x-events"]
+        assert events, path
+        for reference in events.values():
+            assert reference["$ref"].removeprefix("#/components/schemas/") in schemas

@@ -16,10 +16,12 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from pydantic import TypeAdapter
 
 from catalog.api import links
 from catalog.api.edge import LOG_COOKIE, MAX_VERSION, RV_COOKIE
 from catalog.api.problems import PROBLEM, PROBLEM_SCHEMA
+from catalog.api.progress import ProgressEvent
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 RETRY_AFTER = {
@@ -156,6 +158,13 @@ _MEANINGS = {
 }
 
 
+# The events of each stream, by name, and the schema of their `data` (a component).
+STREAM_EVENTS = {
+    "/stream/progress": {"progress": "ProgressEvent", "rebuild": "RebuildProgress"},
+    "/stream/products/{product_id}": {"product": "ProductDocument"},
+}
+
+
 def operation_id(route: APIRoute) -> str:
     """The route function's name: `get_product`, `change_price`, …"""
     return route.name
@@ -221,14 +230,22 @@ def _command(path: str, operation: dict[str, Any]) -> None:
 def _stream(path: str, operation: dict[str, Any]) -> None:
     if "{" in path:  # a stream's first document is read like any query
         operation.setdefault("parameters", []).extend(QUERY_PARAMETERS)
+    events = STREAM_EVENTS.get(path, {})
     ok = operation["responses"]["200"]
     ok["content"] = {
         "text/event-stream": {
             "schema": {
                 "type": "string",
                 "description": "Server-sent events: `event: <name>`, `id: <log position>`"
-                " where one applies, `data: <JSON>`; comment lines keep the stream alive.",
-            }
+                " where one applies, `data: <JSON>`; comment lines keep the stream alive."
+                " Events: "
+                + ", ".join(f"`{name}` (data: `{shape}`)" for name, shape in events.items())
+                + ".",
+            },
+            # The schema of each event's data, by event name.
+            "x-events": {
+                name: {"$ref": f"#/components/schemas/{shape}"} for name, shape in events.items()
+            },
         }
     }
 
@@ -240,6 +257,7 @@ def complete(schema: dict[str, Any]) -> dict[str, Any]:
     components.pop("ValidationError", None)
     components["Problem"] = PROBLEM_SCHEMA
     components["Consistency"] = CONSISTENCY
+    components["ProgressEvent"] = TypeAdapter(ProgressEvent).json_schema()
     for path, item in schema.get("paths", {}).items():
         for operation in item.values():
             tags = operation.get("tags", ())

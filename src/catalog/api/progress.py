@@ -25,6 +25,7 @@ import logging
 from typing import Any
 
 import orjson
+from typing_extensions import TypedDict
 
 from catalog.api.sse import frame
 from catalog.runtime.contract import Runtime
@@ -38,10 +39,18 @@ END = b""
 """Queued when the task stopped on an error: the subscriber's stream ends there."""
 
 
+class ProgressEvent(TypedDict):
+    """The data of `event: progress`: one read model's checkpoint and the log head."""
+
+    projection: str
+    checkpoint: int
+    head: int
+
+
 def progress_frame(catalog: Runtime, name: str) -> bytes:
     """`event: progress` with one read model's checkpoint and the log head."""
     checkpoint = catalog.read_models[name].tracked.checkpoint.value
-    body = {"projection": name, "checkpoint": checkpoint, "head": catalog.head.value}
+    body: ProgressEvent = {"projection": name, "checkpoint": checkpoint, "head": catalog.head.value}
     return frame("progress", orjson.dumps(body), checkpoint)
 
 
