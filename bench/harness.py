@@ -12,8 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from statistics import median
@@ -274,33 +273,6 @@ class Report:
         lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in self.rows]
         (RESULTS / f"{self.name}.md").write_text("\n".join(lines) + "\n")
         return path
-
-
-@contextmanager
-def seeded_api(
-    profile: str, tmp: Path, products: int, server: str
-) -> Iterator[tuple[Any, Process, str]]:
-    """A deployment of `profile` under `tmp` seeded with `products`, and one API process
-    at level 3 under `server` once the projections caught up: (the deployment, the API,
-    its admin token). Stopped and removed on leaving."""
-    deployment: Any
-    if profile == "services":
-        from bench.services import TOKEN, ServicesDeployment
-
-        deployment = ServicesDeployment(tmp)
-    else:
-        from bench.embedded import TOKEN, EmbeddedDeployment
-
-        deployment = EmbeddedDeployment(tmp)
-    try:
-        deployment.seed(products)
-        api = deployment.start_api(3, server)
-        if not deployment.caught_up():
-            raise SystemExit("the projections never caught up")
-        yield deployment, api, TOKEN
-    finally:
-        deployment.stop_api()
-        deployment.close()
 
 
 def save_results(name: str, results: dict[str, Any], markdown: str) -> None:

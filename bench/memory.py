@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import scenarios
-from bench.harness import default_server, save_results, seeded_api, wrk
+from bench.deployments import seeded_api
+from bench.harness import default_server, save_results, wrk
 
 LIMIT_MB = 250
 FLAT = 0.05

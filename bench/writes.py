@@ -25,13 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from bench import ceilings, scenarios
+from bench.deployments import seeded_api
 from bench.harness import (
     Process,
     default_server,
     median_of,
     patiently,
     save_results,
-    seeded_api,
     wrk,
 )
 from bench.profile import cpu_window
