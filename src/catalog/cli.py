@@ -56,9 +56,7 @@ def serve(
 ) -> None:
     """Serve the API (embedded: with every projection in this process; services: with
     projections in `tandem worker` processes)."""
-    from catalog.api import factory
     from catalog.logging_setup import configure
-    from tandem import tracing
 
     configure(log_level.upper())
     settings = Settings.from_env()
@@ -76,11 +74,13 @@ def serve(
         return
     import uvicorn
 
-    from catalog.api.servers import uvicorn_options
+    from catalog.api import factory
+    from catalog.api.servers import APP_FACTORY, LOG_LEVEL, uvicorn_options
+    from tandem import tracing
 
-    target: Any = f"{factory.__name__}:app_from_env"
+    target: Any = APP_FACTORY
     if workers > 1:
-        os.environ[factory.LOG_LEVEL] = log_level
+        os.environ[LOG_LEVEL] = log_level
     else:
         tracing.setup(settings.otel_exporter, settings.otel_service_name)
         target = factory.build_app(settings, token)
@@ -104,12 +104,11 @@ def _serve_granian(host: str, port: int, log_level: str, workers: int, settings:
     from granian.log import LogLevels
     from granian.server import Server as Granian
 
-    from catalog.api import factory
-    from catalog.api.servers import granian_options
+    from catalog.api.servers import APP_FACTORY, LOG_LEVEL, granian_options
 
-    os.environ[factory.LOG_LEVEL] = log_level
+    os.environ[LOG_LEVEL] = log_level
     Granian(
-        f"{factory.__name__}:app_from_env",
+        APP_FACTORY,
         address=host,
         port=port,
         interface=Interfaces.ASGI,

@@ -6,7 +6,7 @@ import asyncio
 import datetime
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -19,8 +19,11 @@ from catalog.dead_letters import (
     retry_aggregate,
     skip_position,
 )
-from catalog.runtime.contract import Runtime
 from catalog.settings import Settings
+
+if TYPE_CHECKING:
+    # Annotations only: `tandem serve`'s supervisor process loads this module too.
+    from catalog.runtime.contract import Runtime
 
 T = TypeVar("T")
 

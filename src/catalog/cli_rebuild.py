@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import httpx
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -13,6 +12,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from catalog.cli_options import SERVER_URL, ServerUrl
 from catalog.settings import Settings
 from catalog.tokens import admin_token
+
+if TYPE_CHECKING:
+    import httpx
 
 console = Console(stderr=True)
 
@@ -26,6 +28,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Fold a new copy of a read model from position 0 beside the live one; reads
         switch to it once it has caught up (the server keeps serving meanwhile)."""
+        import httpx  # here, not at the top: `tandem serve`'s supervisor needs none of it
+
         settings = Settings.from_env()
         token, _ = admin_token(settings.admin_token, settings.data_dir)
         path = f"{url.rstrip('/')}/admin/projections/{name}/rebuild"

@@ -11,12 +11,11 @@ import os
 
 from fastapi import FastAPI
 
+from catalog.api.servers import LOG_LEVEL
 from catalog.bootstrap import build
 from catalog.settings import Settings
 from catalog.tokens import admin_token
 from catalog.tokens.verifier import TokenVerifier
-
-LOG_LEVEL = "TANDEM_LOG_LEVEL"
 
 
 def build_app(settings: Settings, token: str) -> FastAPI:

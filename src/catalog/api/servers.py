@@ -22,6 +22,11 @@ from typing import Any
 
 from catalog.settings import Settings
 
+APP_FACTORY = "catalog.api.factory:app_from_env"
+"""What each server process calls to build its app (named, not imported: the process
+that supervises granian's workers never loads the app's modules, ~20 MB it would hold)."""
+LOG_LEVEL = "TANDEM_LOG_LEVEL"
+"""The environment variable that gives the app's processes their log level."""
 BACKPRESSURE_ROOM = 64
 """Requests granian takes beyond the app's caps, so that the app can answer them 503."""
 GRANIAN_MAX_TIMEOUT_MS = 60_000
