@@ -163,7 +163,7 @@ class CachedAnswers(Generic[Q]):
         fill = self.cache.begin_fill(query, self._scope_of(query))
         try:
             result = await self._bus.ask(query, min_version=min_version, timeout=timeout)
-            answer = Document.of(orjson.dumps(result.value))
+            answer = Document.kept(orjson.dumps(result.value))
         except BaseException:
             self.cache.abandon(fill)
             raise

@@ -22,3 +22,10 @@ class Document:
     def of(cls, body: bytes) -> Document:
         digest = hashlib.blake2b(body, digest_size=12).hexdigest()
         return cls(body, b'"' + digest.encode() + b'"')
+
+    @classmethod
+    def kept(cls, body: bytes) -> Document:
+        """`of` a copy of `body` of exactly its size, for an answer kept in memory:
+        `orjson.dumps` returns bytes in a buffer of at least 4 KiB (measured with 3.13:
+        50,000 answers of 263 bytes held 196 MB, their copies 15 MB)."""
+        return cls.of(memoryview(body).tobytes())
