@@ -56,8 +56,9 @@ def _category_block(conn: sqlite3.Connection, category_id: str) -> CategoryBlock
 
 
 def _load(conn: sqlite3.Connection, product_id: str) -> dict[str, Any] | None:
-    row = conn.execute("SELECT doc FROM product_detail WHERE id = ?", (product_id,)).fetchone()
-    return None if row is None else dict(orjson.loads(row[0]))
+    """The product's document as a dict the fold may change."""
+    found = fetch(conn, product_id)
+    return None if found is None else dict(found)
 
 
 def _store(conn: sqlite3.Connection, doc: Mapping[str, Any], position: int) -> None:
