@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import JSONResponse
@@ -26,11 +26,22 @@ def _unsupported(exc: RebuildUnsupported) -> Problem:
     return Problem(409, "rebuild-unsupported", "Rebuild not available", str(exc))
 
 
+# Level 1 has no read model to rebuild.
+_NO_REBUILDS: dict[int | str, dict[str, Any]] = {
+    409: {"description": "Separation level 1: no read model to rebuild."}
+}
+
+
 def _unknown(name: str) -> Problem:
     return Problem(404, "not-found", "Not found", f"no rebuildable projection called {name!r}")
 
 
-@router.post("/admin/projections/{name}/rebuild", status_code=202, response_model=RebuildProgress)
+@router.post(
+    "/admin/projections/{name}/rebuild",
+    status_code=202,
+    response_model=RebuildProgress,
+    responses={409: {"description": "A rebuild runs already, or level 1 has none."}},
+)
 async def start_rebuild(request: Request, name: str, _admin: Admin) -> JSONResponse:
     """Fold a new copy of the read model from position 0 beside the live one and switch
     reads to it once caught up. Progress: `GET` on this path, `/status`."""
@@ -45,7 +56,7 @@ async def start_rebuild(request: Request, name: str, _admin: Admin) -> JSONRespo
     return JSONResponse(rebuild.describe(), status_code=202)
 
 
-@router.get("/admin/projections/{name}/rebuild")
+@router.get("/admin/projections/{name}/rebuild", responses=_NO_REBUILDS)
 async def rebuild_progress(request: Request, name: str, _admin: Admin) -> RebuildProgress:
     runtime = _runtime(request)
     try:
@@ -58,7 +69,7 @@ async def rebuild_progress(request: Request, name: str, _admin: Admin) -> Rebuil
     return rebuild.describe()
 
 
-@router.delete("/admin/projections/{name}/rebuild")
+@router.delete("/admin/projections/{name}/rebuild", responses=_NO_REBUILDS)
 async def cancel_rebuild(request: Request, name: str, _admin: Admin) -> RebuildProgress:
     """Cancel a running rebuild: the new copy is dropped, the live one keeps serving."""
     try:

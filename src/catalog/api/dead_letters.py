@@ -89,7 +89,10 @@ async def list_dead_letters(
     return DeadLetterList(dead_letters=[_out(letter) for letter in letters])
 
 
-@router.post("/admin/dead-letters/{projection}/{aggregate_id}/retry")
+@router.post(
+    "/admin/dead-letters/{projection}/{aggregate_id}/retry",
+    responses={409: {"description": "The events still fail: every letter stays."}},
+)
 async def retry_dead_letters(
     request: Request, projection: ProjectionName, aggregate_id: AggregateId, _admin: Admin
 ) -> Retried:

@@ -170,9 +170,9 @@ def operation_id(route: APIRoute) -> str:
     return route.name
 
 
-def _problem(status: str) -> dict[str, Any]:
+def _problem(status: str, description: str | None = None) -> dict[str, Any]:
     response: dict[str, Any] = {
-        "description": _MEANINGS[status],
+        "description": description or _MEANINGS[status],
         "content": {PROBLEM: {"schema": PROBLEM_REF}},
     }
     if status in ("429", "503"):
@@ -198,8 +198,6 @@ def _statuses(path: str, operation: dict[str, Any]) -> list[str]:
         statuses.append("429")  # too many streams from this client
     if "commands" in tags:
         statuses += ["409", "413"]
-    elif path.startswith(("/admin/projections/", "/admin/dead-letters/")):
-        statuses.append("409")  # a rebuild refused, a letter still failing
     if operation.get("parameters") or operation.get("requestBody"):
         statuses.append("422")
     return statuses
@@ -270,8 +268,10 @@ def complete(schema: dict[str, Any]) -> dict[str, Any]:
                 _stream(path, operation)
             responses = operation.setdefault("responses", {})
             responses.pop("4XX", None)
-            for status in statuses:
-                responses[status] = _problem(status)
+            # Problems a route declares itself (`responses={409: …}`), and the shared ones.
+            declared = [code for code in responses if code[0] in "45" and code != "422"]
+            for status in dict.fromkeys([*statuses, *declared]):
+                responses[status] = _problem(status, responses.get(status, {}).get("description"))
     return links.add_links(schema)
 
 
