@@ -2,8 +2,10 @@
 
 Each operation gets a bounded, derandomized number of generated requests (positive and
 negative data; path ids sometimes pointing at seeded aggregates), all sent with the admin
-token. A response must not be a 5xx, must match what the document declares for it, and
-every 4xx must be an `application/problem+json` problem document.
+token. A response must not be a 5xx (but the documented 503 of a read asking for a
+version no read model has reached), must match the status, headers and body the
+document declares for it, and every 4xx must be an `application/problem+json` problem
+document.
 
 The operations come from the live document at run time, so a new endpoint is fuzzed
 without touching this file.
