@@ -68,7 +68,8 @@ async def dump_search(url: str, tables: SearchTables = TABLES) -> dict[str, list
     try:
         out: dict[str, list[tuple[Any, ...]]] = {}
         roles = {"categories": tables.categories, "closure": tables.closure}
-        roles |= {"products": tables.products, "offers": tables.offers, "facets": tables.facets}
+        roles |= {"products": tables.products, "matches": tables.matches, "offers": tables.offers}
+        roles |= {"facets": tables.facets}
         # Not the scope changes: the batches a fold happened to take decide their rows.
         roles |= {"vocabulary": tables.vocabulary}
         for role, table in roles.items():

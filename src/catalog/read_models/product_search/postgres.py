@@ -12,9 +12,13 @@ PostgreSQL copy only, and the SQLite one keeps its version.
   path's part is kept per category (`path_vector`) and appended to the product's own
   (`doc_vector`), so a category rename rewrites `search` in one UPDATE, without reading
   product text.
-- Offers: price, stock, status and price bucket live in a narrow row of their own
-  (`offers`), keyed like the text row by the position of the product's creation, so
-  the many price and stock changes never rewrite a row the GIN indexes point at.
+- Matches: `search` lives in a row of its own (`matches`) beside what a search with
+  text counts and sorts by (category, price, bucket, stock, status), so the GIN scan's
+  rows are all a search reads per match. Its only other index is the key, so the many
+  price and stock changes are HOT updates of it, and never add GIN entries.
+- Offers: price, stock, status and price bucket again, in a narrow row (`offers`) whose
+  indexes serve the sorts and price ranges of searches without text. All three product
+  rows are keyed by the position of the product's creation.
 - Typo tolerance: `fuzzy` (the name's and category path's words) has a GIN trigram index
   (`pg_trgm`), for the reads' fallback when full text finds nothing.
 - Category subtree: a closure table, one row per (ancestor, descendant), self included;
@@ -35,7 +39,7 @@ category events (which run as they come, since they rewrite products' text), the
 product events are folded in memory and written in bulk (`postgres_products`), which is
 exactly what applying them one by one would leave.
 
-Every table name starts with `product_search_v2_` (`table_prefix`): a later version
+Every table name starts with `product_search_v3_` (`table_prefix`): a later version
 builds its tables beside these. Their DDL is `postgres_schema`'s; ids and categories use
 the "C" collation, so `ORDER BY id` is byte order, as in SQLite.
 """
@@ -44,7 +48,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from catalog.read_models.product_search.postgres_products import ProductRun
+from catalog.read_models.product_search.postgres_products import ProductRun, write_search
 from catalog.read_models.product_search.postgres_schema import SearchTables, schema
 from catalog.read_models.product_search.postgres_scopes import BatchScopes, trim
 from catalog.read_models.product_search.postgres_vocabulary import remember
@@ -84,8 +88,9 @@ class PostgresProductSearchProjection(AsyncProjection["Connection"]):
     """Folds product, stock and category events into the PostgreSQL search model."""
 
     name = ProductSearchProjection.name
-    # 1 was the SQLite model's version, shared until the tables parted ways.
-    version = 2
+    # 1 was the SQLite model's version, shared until the tables parted ways; 3 moved
+    # the indexed text to the match rows.
+    version = 3
     event_types = ProductSearchProjection.event_types
     # Scope changes beyond the newest `retained_rows` are trimmed, by every
     # `trim_every`-th batch this instance folds (its first one included).
@@ -188,13 +193,15 @@ class PostgresProductSearchProjection(AsyncProjection["Connection"]):
             " path_words = $4 WHERE id = $1",
             [(row[0], row[1], *category_text(row[1], row[2])) for row in paths],
         )
+        below = [row[0] for row in paths]
         await tx.execute(
-            f"UPDATE {t.products} p SET search = p.doc_vector || k.path_vector,"
-            " fuzzy = concat_ws(' ', nullif(p.name_words, ''), nullif(k.path_words, ''))"
+            f"UPDATE {t.products} p"
+            " SET fuzzy = concat_ws(' ', nullif(p.name_words, ''), nullif(k.path_words, ''))"
             f" FROM {t.categories} k WHERE k.id = p.category_id"
             " AND p.category_id = ANY($1::text[])",
-            [row[0] for row in paths],
+            below,
         )
+        await write_search(tx, t, "p.category_id = ANY($1::text[])", below)
 
 
 TABLES = SearchTables.named(table_prefix(PostgresProductSearchProjection))

@@ -7,10 +7,12 @@ outcome: the new products, the text rows whose text changed, the offer rows whos
 price, stock, status or category changed, and the facet counts. That is exactly what
 applying the events one by one would leave.
 
-A product lives in two rows keyed by the position of its creation: its text row
-(`products`: text, `tsvector`, trigram words; GIN-indexed) and its offer row (`offers`:
-price, stock, status, price bucket). Most events change only the offer, so they leave
-the text row and its GIN entries alone.
+A product lives in three rows keyed by the position of its creation: its text row
+(`products`: text, trigram words), its match row (`matches`: the `tsvector`, GIN-indexed,
+with the price, stock, status and category a search with text counts and sorts by) and
+its offer row (`offers`: what searches without text read). Most events change only the
+offer and match rows; the match row's change is a HOT update, so it leaves the GIN
+entries alone.
 """
 
 from __future__ import annotations
@@ -94,6 +96,22 @@ def _created(event: StoredEvent) -> dict[str, Any]:
 def _offer(row: dict[str, Any]) -> tuple[Any, ...]:
     """A product's offer row, in `offers` column order after the key and id."""
     return (*(row[c] for c in _OFFER_FIELDS), bucket(row["price_cents"]))
+
+
+# A product's searchable text, from its text row `p` and its category `k`: its own
+# `tsvector` and its category path's.
+_SEARCH = "p.doc_vector || coalesce(k.path_vector, ''::tsvector)"
+
+
+async def write_search(tx: Connection, t: SearchTables, where: str, *values: Any) -> None:
+    """Recompute the searchable text of the match rows whose text rows `p` meet `where`
+    (from their text and their category's), after either changed."""
+    await tx.execute(
+        f"UPDATE {t.matches} x SET search = {_SEARCH} FROM {t.products} p"
+        f" LEFT JOIN {t.categories} k ON k.id = p.category_id"
+        f" WHERE x.created_position = p.created_position AND {where}",
+        *values,
+    )
 
 
 def _arrays(records: list[tuple[Any, ...]]) -> list[list[Any]]:
@@ -212,10 +230,9 @@ class ProductRun:
             )
         await tx.execute(
             f"INSERT INTO {t.products} (created_position, id, sku, name, description,"
-            " category_id, doc_vector, name_words, search, fuzzy)"
+            " category_id, doc_vector, name_words, fuzzy)"
             " SELECT u.position, u.id, u.sku, u.name, u.description, u.category_id,"
             " u.doc::tsvector, u.name_words,"
-            " u.doc::tsvector || coalesce(k.path_vector, ''::tsvector),"
             " concat_ws(' ', nullif(u.name_words, ''), nullif(k.path_words, ''))"
             " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],"
             " $6::text[], $7::text[], $8::text[])"
@@ -230,6 +247,16 @@ class ProductRun:
             " SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[],"
             " $5::text[], $6::text[], $7::bigint[], $8::text[], $9::smallint[])",
             *_arrays([(row["position"], row["id"], *_offer(row)) for row in rows]),
+        )
+        await tx.execute(
+            f"INSERT INTO {t.matches} (created_position, id, category_id, price_cents, bucket,"
+            " stock, status, search)"
+            " SELECT o.created_position, o.id, o.category_id, o.price_cents, o.bucket, o.stock,"
+            f" o.status, {_SEARCH} FROM {t.offers} o"
+            f" JOIN {t.products} p USING (created_position)"
+            f" LEFT JOIN {t.categories} k ON k.id = p.category_id"
+            " WHERE o.created_position = ANY($1::bigint[]) ORDER BY o.created_position",
+            [row["position"] for row in rows],
         )
 
     async def _update_text(self, tx: Connection, rows: list[tuple[dict[str, Any], bool]]) -> None:
@@ -260,8 +287,6 @@ class ProductRun:
             " category_id = u.category_id,"
             " doc_vector = coalesce(u.doc::tsvector, p.doc_vector),"
             " name_words = coalesce(u.name_words, p.name_words),"
-            " search = coalesce(u.doc::tsvector, p.doc_vector)"
-            " || coalesce(k.path_vector, ''::tsvector),"
             " fuzzy = concat_ws(' ', nullif(coalesce(u.name_words, p.name_words), ''),"
             " nullif(k.path_words, ''))"
             " FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],"
@@ -270,11 +295,14 @@ class ProductRun:
             " WHERE p.created_position = u.position",
             *_arrays(records),
         )
+        positions = [row["position"] for row, _ in rows]
+        await write_search(tx, t, "p.created_position = ANY($1::bigint[])", positions)
 
     async def _update_offers(self, tx: Connection, rows: list[dict[str, Any]]) -> None:
-        """Write the offer rows whose fields changed."""
+        """Write the offer and match rows whose fields changed."""
         if not rows:
             return
+        arrays = _arrays([(row["position"], *_offer(row)) for row in rows])
         await tx.execute(
             f"UPDATE {self.tables.offers} o SET category_id = u.category_id,"
             " price_cents = u.price_cents, price = u.price, currency = u.currency,"
@@ -283,7 +311,16 @@ class ProductRun:
             " $6::bigint[], $7::text[], $8::smallint[])"
             " AS u(position, category_id, price_cents, price, currency, stock, status, bucket)"
             " WHERE o.created_position = u.position",
-            *_arrays([(row["position"], *_offer(row)) for row in rows]),
+            *arrays,
+        )
+        await tx.execute(
+            f"UPDATE {self.tables.matches} x SET category_id = u.category_id,"
+            " price_cents = u.price_cents, stock = u.stock, status = u.status, bucket = u.bucket"
+            " FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[],"
+            " $6::bigint[], $7::text[], $8::smallint[])"
+            " AS u(position, category_id, price_cents, price, currency, stock, status, bucket)"
+            " WHERE x.created_position = u.position",
+            *arrays,
         )
 
     async def _count(self, tx: Connection, deltas: dict[FacetKey, int]) -> None:

@@ -19,6 +19,7 @@ class SearchTables:
     categories: str
     closure: str
     products: str
+    matches: str
     offers: str
     facets: str
     vocabulary: str
@@ -31,6 +32,7 @@ class SearchTables:
             f"{prefix}_categories",
             f"{prefix}_closure",
             f"{prefix}_products",
+            f"{prefix}_matches",
             f"{prefix}_offers",
             f"{prefix}_facets",
             f"{prefix}_vocabulary",
@@ -42,6 +44,9 @@ class SearchTables:
 # Room left in each page of the offers table, so that an update touching no indexed
 # column (a stock change) can stay on its page as a HOT update: no new index entries.
 OFFERS_FILLFACTOR = 80
+# The same for the match rows, whose only indexes are the key and the GIN index of the
+# text: every price, stock and status change is such an update, and a row is wider.
+MATCHES_FILLFACTOR = 70
 
 
 def schema(t: SearchTables) -> tuple[str, ...]:
@@ -68,9 +73,8 @@ def schema(t: SearchTables) -> tuple[str, ...]:
         )
         """,
         f"CREATE INDEX IF NOT EXISTS {t.closure}_descendant ON {t.closure} (descendant, depth)",
-        # A product's text and what is indexed of it. The position of ProductCreated is
-        # the product's key in both product tables, and orders products by age (the
-        # `newest` sort key).
+        # A product's text. The position of ProductCreated is the product's key in every
+        # product table, and orders products by age (the `newest` sort key).
         f"""
         CREATE TABLE IF NOT EXISTS {t.products} (
             created_position BIGINT PRIMARY KEY,
@@ -81,20 +85,35 @@ def schema(t: SearchTables) -> tuple[str, ...]:
             category_id TEXT COLLATE "C" NOT NULL,
             doc_vector TSVECTOR NOT NULL,
             name_words TEXT NOT NULL,
-            search TSVECTOR NOT NULL,
             fuzzy TEXT NOT NULL
         )
         """,
-        f"CREATE INDEX IF NOT EXISTS {t.products}_search ON {t.products} USING GIN (search)",
         f"""
         CREATE INDEX IF NOT EXISTS {t.products}_fuzzy
             ON {t.products} USING GIN (fuzzy gin_trgm_ops)
         """,
         # A category rename rewrites the text of the products below it.
         f"CREATE INDEX IF NOT EXISTS {t.products}_category ON {t.products} (category_id)",
-        # What changes often (price, stock, status), apart from the indexed text: a
-        # price or stock change writes this narrow row and leaves the text row, and so
-        # its GIN entries, alone. The category is here too, for searches without text.
+        # What a search with text reads of each match, beside the indexed text: one GIN
+        # scan finds the matches and their rows hold what their counts and sort need, so
+        # no other row is read per match. Nothing else is indexed here, so a price, stock
+        # or status change is a HOT update (no new GIN entries: the pending list only
+        # grows with new or changed text).
+        f"""
+        CREATE TABLE IF NOT EXISTS {t.matches} (
+            created_position BIGINT PRIMARY KEY,
+            id TEXT COLLATE "C" NOT NULL,
+            category_id TEXT COLLATE "C" NOT NULL,
+            price_cents BIGINT NOT NULL,
+            bucket SMALLINT NOT NULL,
+            stock BIGINT NOT NULL,
+            status TEXT NOT NULL,
+            search TSVECTOR NOT NULL
+        ) WITH (fillfactor = {MATCHES_FILLFACTOR})
+        """,
+        f"CREATE INDEX IF NOT EXISTS {t.matches}_search ON {t.matches} USING GIN (search)",
+        # What searches without text read (price, stock, status, category), with the
+        # indexes of their sorts and ranges; and the page's price as written.
         f"""
         CREATE TABLE IF NOT EXISTS {t.offers} (
             created_position BIGINT PRIMARY KEY,

@@ -7,11 +7,12 @@ matches per (category, price bucket) (which gives the total and both facets), th
 each as JSON.
 
 A search with text finds its matches once (`m`, materialized): one scan of the GIN index
-of the text rows gives the candidates (the text and the category subtree, whose lexeme
-every product below it carries), their offer rows (joined by the product's key) the
-price, stock and status filters; the counts and the page are both read from `m`. A
-search without text reads the offer rows alone (and the kept facet counts, unless it
-has a price range), the text rows only for the page's names and SKUs.
+of the match rows gives the candidates (the text and the category subtree, whose lexeme
+every product below it carries), and those rows hold the price, stock and status the
+filters, counts and sort read, so no other row is read per match (the trigram fallback
+joins the text rows, which carry its words); the counts and the page are both read from
+`m`. A search without text reads the offer rows alone (and the kept facet counts, unless
+it has a price range). Either reads the text rows only for the page's names and SKUs.
 """
 
 from __future__ import annotations
@@ -64,16 +65,17 @@ class Text:
         return " & ".join(term.literal for term in self.terms) or None
 
     def clauses(self, t: SearchTables, param: Params, category: str | None) -> list[str]:
-        """WHERE terms on the text row `p`. The terms' prefixes are expanded from the
-        vocabulary, and a category narrows the full text to its subtree (its lexeme,
-        which every product below it carries), so one GIN scan finds both."""
+        """WHERE terms on the match row `x` (and, for trigram terms, the text row `p`).
+        The terms' prefixes are expanded from the vocabulary, and a category narrows the
+        full text to its subtree (its lexeme, which every product below it carries), so
+        one GIN scan finds both."""
         operands = [expansion(t.vocabulary, term, param) for term in self.terms]
         if category is not None:
             operands.append(param(category_lexeme(category)))
         found = []
         if operands:
             query = " || ' & ' || ".join(operands)
-            found.append(f"p.search @@ (SELECT ({query})::tsquery)")
+            found.append(f"x.search @@ (SELECT ({query})::tsquery)")
         return found + [f"{param(term, '::text')} <% p.fuzzy" for term in self.fuzzy]
 
     def rank(self, param: Params) -> str:
@@ -85,20 +87,20 @@ class Text:
                 f"word_similarity({param(term, '::text')}, p.fuzzy)" for term in self.fuzzy
             )
             return f"(-({scores}))::float8"
-        return f"(-ts_rank(p.search, {param(self.query, '::text::tsquery')}))::float8"
+        return f"(-ts_rank(x.search, {param(self.query, '::text::tsquery')}))::float8"
 
 
-def _offer_clauses(s: PlannedSearch, param: Params) -> list[str]:
-    """WHERE terms on the offer row `o`: status, stock and price range."""
-    clauses = ["o.status = 'active'"]
+def _offer_clauses(s: PlannedSearch, param: Params, row: str = "o") -> list[str]:
+    """WHERE terms on the offer (or match) row `row`: status, stock and price range."""
+    clauses = [f"{row}.status = 'active'"]
     if s.in_stock is True:
-        clauses.append("o.stock > 0")
+        clauses.append(f"{row}.stock > 0")
     elif s.in_stock is False:
-        clauses.append("o.stock = 0")
+        clauses.append(f"{row}.stock = 0")
     if s.min_cents is not None:
-        clauses.append(f"o.price_cents >= {param(s.min_cents, '::bigint')}")
+        clauses.append(f"{row}.price_cents >= {param(s.min_cents, '::bigint')}")
     if s.max_cents is not None:
-        clauses.append(f"o.price_cents <= {param(s.max_cents, '::bigint')}")
+        clauses.append(f"{row}.price_cents <= {param(s.max_cents, '::bigint')}")
     return clauses
 
 
@@ -146,11 +148,13 @@ def _text_parts(t: SearchTables, s: PlannedSearch, text: Text, param: Params) ->
     while only the page's rows are read in full.
     """
     rank = text.rank(param) if s.order.name == "relevance" else "NULL::float8"
-    clauses = [*text.clauses(t, param, s.category), *_offer_clauses(s, param)]
+    clauses = [*text.clauses(t, param, s.category), *_offer_clauses(s, param, "x")]
+    rows = f"{t.matches} x"
+    if text.fuzzy:
+        rows += f" JOIN {t.products} p USING (created_position)"
     matches = (
-        "SELECT p.created_position, p.id, p.category_id, o.price_cents, o.bucket,"
-        f" {rank} AS rank FROM {t.products} p JOIN {t.offers} o USING (created_position)"
-        f" WHERE {' AND '.join(clauses)}"
+        "SELECT x.created_position, x.id, x.category_id, x.price_cents, x.bucket,"
+        f" {rank} AS rank FROM {rows} WHERE {' AND '.join(clauses)}"
     )
     counts = "SELECT m.category_id, m.bucket, count(*) AS n FROM m GROUP BY 1, 2"
     key = _MATCH_KEYS[s.order.name]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, TypeAlias
 
 from tandem.errors import StoreUnreachable
@@ -15,8 +16,11 @@ Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProx
 Pool: TypeAlias = "asyncpg.Pool[asyncpg.Record]"
 
 
-async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10) -> Pool:
-    """A pool whose sessions cannot sit in an open transaction forever.
+async def create_pool(
+    url: str, *, min_size: int = 2, max_size: int = 10, settings: Mapping[str, str] | None = None
+) -> Pool:
+    """A pool whose sessions cannot sit in an open transaction forever, with `settings`
+    (server settings of every session) besides.
 
     An idle open transaction holds back the event log's read horizon (see
     `tandem.eventlog.postgres`), so sessions that leave one open are cut off.
@@ -29,7 +33,7 @@ async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10) -> Poo
             min_size=min_size,
             max_size=max_size,
             reset=_rollback_if_open,
-            server_settings={"idle_in_transaction_session_timeout": "30000"},
+            server_settings={"idle_in_transaction_session_timeout": "30000", **(settings or {})},
         )
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         # The driver says "Connect call failed ('127.0.0.1', 5432)" or "database does
