@@ -110,9 +110,12 @@ def write(
     )
 
 
-def read_your_write(url: str, ids: list[str], token: str, seconds: float) -> dict[str, Any]:
-    """A price change, then GET of the product with the returned `min_version`, one
-    client, back to back; milliseconds from sending the command to the answer."""
+def read_your_write(
+    url: str, ids: list[str], token: str, seconds: float, *, strong: bool = False
+) -> dict[str, Any]:
+    """A price change, then GET of the product with the returned `min_version` (or, with
+    `strong`, with `consistency=strong`: from the write database), one client, back to
+    back; milliseconds from sending the command to the answer."""
     rng = random.Random(11)
     samples: list[float] = []
     stale = failures = 0
@@ -128,7 +131,8 @@ def read_your_write(url: str, ids: list[str], token: str, seconds: float) -> dic
                 failures += 1
                 continue
             version = response.json()["version"]
-            read = client.get(f"/products/{product}", params={"min_version": version})
+            wanted = {"consistency": "strong"} if strong else {"min_version": version}
+            read = client.get(f"/products/{product}", params=wanted)
             samples.append((time.perf_counter() - started) * 1000)
             if read.status_code != 200 or read.json().get("price") != price:
                 stale += 1

@@ -93,6 +93,8 @@ def measure_level(
     log("mixed", {k: v for k, v in out["mixed"].items() if k != "lag_series"})
     out["read_your_write"] = scenarios.read_your_write(url, inputs.ids, TOKEN, duration)
     log("read-your-write", out["read_your_write"])
+    out["strong_read"] = scenarios.read_your_write(url, inputs.ids, TOKEN, duration, strong=True)
+    log("read-your-write, strong", out["strong_read"])
     out["memory"] = scenarios.rss_mb(api.proc.pid)
     log("memory", out["memory"])
     return out

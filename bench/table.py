@@ -240,6 +240,18 @@ class Table:
             "p99 ≤ 30 ms" if headline else "-",
             ryw["p99_ms"] <= 30 if headline else None,
         )
+        strong = value.get("strong_read")
+        if strong is not None:
+            self.add(
+                "read-your-write: command, then GET consistency=strong",
+                level,
+                f"p50 {strong['p50_ms']} ms, p99 {strong['p99_ms']} ms"
+                f" ({strong['samples']} samples, {strong['stale_reads']} stale)",
+                f"min_version p99 {ryw['p99_ms']} ms",
+                "-",
+                "-",
+                None,
+            )
         mem = value["memory"]
         self.add(
             "memory: API process RSS",

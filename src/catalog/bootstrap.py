@@ -147,17 +147,20 @@ def build_embedded(settings: Settings) -> EmbeddedRuntime:
             served[projection.name] = answers.switched_under(reader, reads)
         return reads
 
-    # Level 1: queries read the write tables; no read model, no projection.
+    # Level 1: queries read the write tables; no read model, no projection. At the
+    # other levels the write tables answer the queries that ask for strong consistency.
     direct = DirectReads.sqlite(settings.write_database, head) if settings.level == 1 else None
-    reads = [direct.reads] if direct is not None else [read_model(s) for s in READ_MODELS]
-    query_bus = QueryBus(
-        [
-            timing(metrics.query_observed),
-            consistency(direct.tracked if direct is not None else LiveTracked(read_models)),
-        ]
-    )
-    for read in reads:
-        read.register(query_bus)
+    if direct is None:
+        reads = [read_model(spec) for spec in READ_MODELS]
+        live = consistency(LiveTracked(read_models))
+        query_bus = QueryBus([timing(metrics.query_observed), live])
+        for read in reads:
+            read.register(query_bus)
+        strong = DirectReads.sqlite(settings.write_database, head, threads=1)
+        strong_queries = strong.bus(metrics.query_observed)
+    else:
+        query_bus = strong_queries = direct.bus(metrics.query_observed)
+        strong = direct
     writer = SqliteWriter(
         write_db,
         registry,
@@ -207,10 +210,12 @@ def build_embedded(settings: Settings) -> EmbeddedRuntime:
         sync_projections=sync_projections,
         command_bus=command_bus,
         query_bus=query_bus,
+        strong_queries=strong_queries,
         product_feed=product_feed,
         detail_cache=documents,
         answers=answers.start(query_bus, cached, served, followed),
         direct=direct,
+        strong=strong,
         read_folder=read_folder,
         background=background,
         rebuilder=EmbeddedRebuilds(

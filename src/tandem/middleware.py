@@ -96,6 +96,18 @@ def timing(observe: Observer) -> Middleware:
     return timed
 
 
+def refreshed(refresh: Callable[[], Awaitable[None]]) -> Middleware:
+    """Await `refresh` before each dispatch: for instance, bring a version watch up to
+    its store's head, so that `consistency` after it reports a version no older than
+    every write the store had committed when the dispatch began."""
+
+    async def fresh(dispatch: Dispatch[Any], call_next: Next) -> Any:
+        await refresh()
+        return await call_next(dispatch)
+
+    return fresh
+
+
 class ReadModelStatus(Protocol):
     @property
     def checkpoint(self) -> VersionWatch: ...

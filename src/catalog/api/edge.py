@@ -138,20 +138,29 @@ def _version(raw: str | None, name: str) -> int:
     return int(raw)
 
 
-async def read_requirements(request: Request, sessions: Sessions) -> tuple[int, float]:
-    """The effective minimum version and how long to wait for it, in seconds."""
+# The consistency modes a read offers: `strong` is answered from the write database at
+# the log head (`Runtime.strong_queries`), so only where an answer is read once.
+CONSISTENCIES = ("session", "eventual", "strong")
+
+
+async def read_requirements(
+    request: Request, sessions: Sessions, *, strong: bool = True
+) -> tuple[int, float]:
+    """The effective minimum version and how long to wait for it, in seconds; `strong`:
+    whether `consistency=strong` is offered (`asks_strong` tells which bus answers)."""
     params = request.query_params
     wanted = max(
         _version(params.get("min_version"), "min_version"),
         _version(request.headers.get("x-min-version"), "X-Min-Version"),
     )
     consistency = params.get("consistency", "session")
-    if consistency not in ("session", "eventual"):
+    offered = CONSISTENCIES if strong else CONSISTENCIES[:2]
+    if consistency not in offered:
         raise Problem(
             400,
             "invalid-consistency",
             "Invalid consistency",
-            "consistency must be 'session' or 'eventual'.",
+            f"consistency must be one of {', '.join(repr(mode) for mode in offered)}.",
         )
     if consistency == "session":
         wanted = max(wanted, await session_version(request, sessions))
@@ -168,6 +177,12 @@ async def read_requirements(request: Request, sessions: Sessions) -> tuple[int, 
             )
         wait_ms = int(raw_wait)
     return wanted, wait_ms / 1000
+
+
+def asks_strong(request: Request) -> bool:
+    """Whether the read asks for `consistency=strong`: an answer from the write database
+    at the log head, which reflects every command that answered before the read began."""
+    return request.query_params.get("consistency") == "strong"
 
 
 async def session_version(request: Request, sessions: Sessions) -> int:

@@ -73,6 +73,9 @@ class HotReads:
         if scope["type"] != "http" or scope["method"] != "GET":
             await self.app(scope, receive, send)
             return
+        if _asks_strong(scope["query_string"]):
+            await self.app(scope, receive, send)  # the route reads the write database
+            return
         path = scope["path"]
         match = _DETAIL.fullmatch(path)
         if match is None:
@@ -124,6 +127,14 @@ class HotReads:
             await problem_response(from_exception(exc))(scope, receive, send)
             return
         await _send_document(send, found[0], found[1], if_none_match)
+
+
+def _asks_strong(query_string: bytes) -> bool:
+    """Whether the query string asks for `consistency=strong` (`edge.asks_strong`): the
+    word can only be there as it is or percent-encoded."""
+    if b"strong" not in query_string and b"%" not in query_string:
+        return False
+    return QueryParams(query_string).get("consistency") == "strong"
 
 
 def _plain_search(query_string: bytes) -> SearchProducts | None:

@@ -57,63 +57,82 @@ _VERSION = {"type": "integer", "minimum": 0, "maximum": MAX_VERSION}
 CONSISTENCY = {
     "title": "Consistency",
     "type": "string",
-    "enum": ["session", "eventual"],
-    "description": "`session`: at least the session's own writes; `eventual`: any version.",
+    "enum": ["session", "eventual", "strong"],
+    "description": "`session`: at least the session's own writes; `eventual`: any version;"
+    " `strong`: from the write database at the log head.",
 }
-QUERY_PARAMETERS: list[dict[str, Any]] = [
-    {
-        "name": "min_version",
-        "in": "query",
-        "required": False,
-        "description": "Answer from a read model at or past this log position; wait for it"
-        " up to `wait_ms`, then answer 503 `read-model-behind`.",
-        "schema": _VERSION,
-    },
-    {
-        "name": "consistency",
-        "in": "query",
-        "required": False,
-        "description": "`session` honours the read-your-writes cookie; `eventual` ignores it.",
-        "schema": {"$ref": "#/components/schemas/Consistency", "default": "session"},
-    },
-    {
-        "name": "wait_ms",
-        "in": "query",
-        "required": False,
-        "description": "How long to wait for the minimum version, in milliseconds.",
-        "schema": {"type": "integer", "minimum": 0, "maximum": 10000, "default": 2000},
-    },
-    {
-        "name": "X-Min-Version",
-        "in": "header",
-        "required": False,
-        "description": "As `min_version` (decimal digits); the larger of the two applies.",
-        "schema": {"type": "string", "pattern": "^[0-9]{1,16}$"},
-    },
-    {
-        "name": "If-None-Match",
-        "in": "header",
-        "required": False,
-        "description": "Entity tags the client holds: a match is answered 304.",
-        "schema": {"type": "string"},
-    },
-    {
-        "name": RV_COOKIE,
-        "in": "cookie",
-        "required": False,
-        "description": "The version of the session's last command (set by every command):"
-        f" waited for like `min_version`, unless `{LOG_COOKIE}` names another log or the"
-        " log holds no such version.",
-        "schema": _VERSION,
-    },
-    {
-        "name": LOG_COOKIE,
-        "in": "cookie",
-        "required": False,
-        "description": f"The identity of the log that issued `{RV_COOKIE}`.",
-        "schema": {"type": "string"},
-    },
-]
+_MODES = "`session` honours the read-your-writes cookie; `eventual` ignores it"
+
+
+def _read_controls(consistency: dict[str, Any], described: str) -> list[dict[str, Any]]:
+    """A read's parameters: versions, consistency (`consistency`, `described`), waiting,
+    entity tags and the session's cookies."""
+    return [
+        {
+            "name": "min_version",
+            "in": "query",
+            "required": False,
+            "description": "Answer from a read model at or past this log position; wait for it"
+            " up to `wait_ms`, then answer 503 `read-model-behind`.",
+            "schema": _VERSION,
+        },
+        {
+            "name": "consistency",
+            "in": "query",
+            "required": False,
+            "description": described,
+            "schema": consistency,
+        },
+        {
+            "name": "wait_ms",
+            "in": "query",
+            "required": False,
+            "description": "How long to wait for the minimum version, in milliseconds.",
+            "schema": {"type": "integer", "minimum": 0, "maximum": 10000, "default": 2000},
+        },
+        {
+            "name": "X-Min-Version",
+            "in": "header",
+            "required": False,
+            "description": "As `min_version` (decimal digits); the larger of the two applies.",
+            "schema": {"type": "string", "pattern": "^[0-9]{1,16}$"},
+        },
+        {
+            "name": "If-None-Match",
+            "in": "header",
+            "required": False,
+            "description": "Entity tags the client holds: a match is answered 304.",
+            "schema": {"type": "string"},
+        },
+        {
+            "name": RV_COOKIE,
+            "in": "cookie",
+            "required": False,
+            "description": "The version of the session's last command (set by every command):"
+            f" waited for like `min_version`, unless `{LOG_COOKIE}` names another log or the"
+            " log holds no such version.",
+            "schema": _VERSION,
+        },
+        {
+            "name": LOG_COOKIE,
+            "in": "cookie",
+            "required": False,
+            "description": f"The identity of the log that issued `{RV_COOKIE}`.",
+            "schema": {"type": "string"},
+        },
+    ]
+
+
+QUERY_PARAMETERS = _read_controls(
+    {"$ref": "#/components/schemas/Consistency", "default": "session"},
+    f"{_MODES}; `strong` answers from the write database at the log head, past every"
+    " command answered before the read (no read model, no answer kept in memory).",
+)
+# A stream's first document: not `strong`, since the changes that follow come from the
+# read model.
+STREAM_PARAMETERS = _read_controls(
+    {"type": "string", "enum": ["session", "eventual"], "default": "session"}, f"{_MODES}."
+)
 COMMAND_PARAMETERS: list[dict[str, Any]] = [
     {
         "name": "Idempotency-Key",
@@ -227,7 +246,7 @@ def _command(path: str, operation: dict[str, Any]) -> None:
 
 def _stream(path: str, operation: dict[str, Any]) -> None:
     if "{" in path:  # a stream's first document is read like any query
-        operation.setdefault("parameters", []).extend(QUERY_PARAMETERS)
+        operation.setdefault("parameters", []).extend(STREAM_PARAMETERS)
     events = STREAM_EVENTS.get(path, {})
     ok = operation["responses"]["200"]
     ok["content"] = {

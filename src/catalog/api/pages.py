@@ -22,7 +22,7 @@ from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from catalog.api.edge import read_requirements
+from catalog.api.edge import asks_strong, read_requirements
 from catalog.domain.errors import NotFound
 from catalog.read_models.queries import GetProduct
 from catalog.runtime.contract import Runtime
@@ -52,8 +52,9 @@ async def product_page(request: Request, product_id: UUID) -> Response:
     # Same read-your-writes rules as the JSON route: a page opened right after a
     # command shows that command's effect.
     min_version, timeout = await read_requirements(request, catalog.sessions)
+    bus = catalog.strong_queries if asks_strong(request) else catalog.query_bus
     try:
-        result = await catalog.query_bus.ask(
+        result = await bus.ask(
             GetProduct(product_id=str(product_id)), min_version=min_version, timeout=timeout
         )
     except NotFound:

@@ -10,7 +10,13 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from catalog.api.edge import Customer, document_response, query_response, read_requirements
+from catalog.api.edge import (
+    Customer,
+    asks_strong,
+    document_response,
+    query_response,
+    read_requirements,
+)
 from catalog.read_models import queries as q
 from catalog.read_models import shapes
 from catalog.runtime.contract import Runtime
@@ -27,10 +33,13 @@ MoneyParam = Annotated[
 async def _ask(request: Request, query: QueryMessage, subject: str = "anonymous") -> Response:
     catalog: Runtime = request.app.state.catalog
     min_version, timeout = await read_requirements(request, catalog.sessions)
-    cached = catalog.answers.get(type(query))
-    if cached is not None:
-        return document_response(request, *await cached.answer(query, min_version, timeout))
-    bus = catalog.query_bus
+    if asks_strong(request):
+        bus = catalog.strong_queries
+    else:
+        cached = catalog.answers.get(type(query))
+        if cached is not None:
+            return document_response(request, *await cached.answer(query, min_version, timeout))
+        bus = catalog.query_bus
     result = await bus.ask(query, subject=subject, min_version=min_version, timeout=timeout)
     return query_response(request, result)
 

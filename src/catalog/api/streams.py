@@ -100,8 +100,10 @@ async def product(request: Request, product_id: UUID) -> StreamingResponse:
         release()
         raise
     try:
-        # The first document honours the session and `min_version` like any query.
-        min_version, timeout = await read_requirements(request, catalog.sessions)
+        # The first document honours the session and `min_version` like any query. Not
+        # `strong`: the changes that follow come from the read model, which may be
+        # behind the write database, and a stream never goes back in time.
+        min_version, timeout = await read_requirements(request, catalog.sessions, strong=False)
         first = await catalog.query_bus.ask(
             GetProduct(product_id=pid), min_version=min_version, timeout=timeout
         )

@@ -86,6 +86,9 @@ class Runtime(Protocol):
     sessions: Sessions
     command_bus: CommandBus[CatalogUnitOfWork]
     query_bus: QueryBus
+    # Every query answered from the write database at the log head (level 1's reads):
+    # `consistency=strong`. The same bus as `query_bus` at level 1.
+    strong_queries: QueryBus
     product_feed: ProductFeed
 
     @property

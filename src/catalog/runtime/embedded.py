@@ -64,10 +64,12 @@ class EmbeddedRuntime:
         sync_projections: list[SyncProjection],
         command_bus: CommandBus[CatalogUnitOfWork],
         query_bus: QueryBus,
+        strong_queries: QueryBus,
         product_feed: ProductFeed,
         detail_cache: DetailCache | None,
         answers: Answers,
         direct: DirectReads | None,
+        strong: DirectReads,
         read_folder: Path,
         background: Background,
         rebuilder: EmbeddedRebuilds,
@@ -88,10 +90,12 @@ class EmbeddedRuntime:
         self.readers = readers
         self.command_bus = command_bus
         self.query_bus = query_bus
+        self.strong_queries = strong_queries
         self.product_feed = product_feed
         self.detail_cache = detail_cache
         self.answers = answers
         self.direct = direct
+        self._strong = strong
         self.read_folder = read_folder
         self._read_models = read_models
         self._sync = sync_projections
@@ -158,8 +162,7 @@ class EmbeddedRuntime:
         for running in self._read_models.values():
             running.close()
         self.log_reader.close()
-        if self.direct is not None:
-            self.direct.close()
+        self._strong.close()  # the level-1 reads, at level 1
         self.dead_letters.close()
         self.write_reader.close()
         self.write_db.close()

@@ -220,6 +220,7 @@ class ServicesRuntime:
         self._background.spawn(served.run(), "copies")
         live = LiveTracked(self._read_models)
         self.query_bus = QueryBus([timing(self.metrics.query_observed), consistency(live)])
+        self.strong_queries = self._strong_queries()
         for spec in self.specs:
             served.reads[spec.name].register(self.query_bus)
         self._wire_commands(mode)
@@ -246,13 +247,25 @@ class ServicesRuntime:
     def _start_direct_api(self, mode: pg_log.AppendMode) -> None:
         """Level 1: queries read the write tables through the pool, at the log head."""
         direct = DirectReads.postgres(self.pool, self.head)
-        self.query_bus = QueryBus(
-            [timing(self.metrics.query_observed), consistency(direct.tracked)]
-        )
-        direct.reads.register(self.query_bus)
+        self.query_bus = direct.bus(self.metrics.query_observed)
+        self.strong_queries = self._strong_queries()
         self._wire_commands(mode)
         self.product_feed = direct.feed
         self._background.spawn(self.product_feed.run(), "product-feed")
+
+    def _strong_queries(self) -> QueryBus:
+        """`consistency=strong`: the write tables, at the last committed position. Not
+        the visible head: its horizon is the whole cluster's oldest transaction, so it
+        can stay below a command another process has answered, while the snapshot a
+        strong read takes holds every committed command."""
+        committed = VersionWatch(self.head.value)
+        log = self.log
+
+        async def refresh() -> None:
+            committed.advance(await log.last_position())
+
+        direct = DirectReads.postgres(self.pool, committed)
+        return direct.bus(self.metrics.query_observed, refresh)
 
     def _wire_commands(self, mode: pg_log.AppendMode) -> None:
         writer = PostgresWriter(
