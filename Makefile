@@ -10,10 +10,12 @@ HOST ?= 127.0.0.1
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# Two distributions: the toolkit (toolkit/pyproject.toml, src/tandem) and the catalog
+# app (pyproject.toml, src/catalog), which depends on it; both editable.
+$(VENV)/.installed: pyproject.toml toolkit/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,services]'
+	$(BIN)/pip install --quiet -e ./toolkit -e '.[dev,services]'
 	touch $@
 
 run: install
@@ -21,8 +23,8 @@ run: install
 	TANDEM_DATA_DIR=$(DATA) $(BIN)/tandem serve --host $(HOST) --port $(PORT)
 
 lint: install
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench toolkit
+	$(BIN)/ruff format --check src tests bench toolkit
 	$(BIN)/mypy src
 
 test: lint
@@ -49,7 +51,7 @@ test-chaos: install
 # sizes (e.g. BENCH_ARGS="--products 5000 --duration 2 --runs 1").
 BENCH_ARGS ?=
 $(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml
-	$(BIN)/pip install --quiet -e '.[dev,services,bench]'
+	$(BIN)/pip install --quiet -e ./toolkit -e '.[dev,services,bench]'
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	touch $@
 
