@@ -23,9 +23,10 @@ run: install
 	TANDEM_DATA_DIR=$(DATA) $(BIN)/tandem serve --host $(HOST) --port $(PORT)
 
 lint: install
-	$(BIN)/ruff check src tests bench toolkit
-	$(BIN)/ruff format --check src tests bench toolkit
+	$(BIN)/ruff check src tests bench examples toolkit
+	$(BIN)/ruff format --check src tests bench examples toolkit
 	$(BIN)/mypy src
+	$(BIN)/mypy examples
 
 test: lint
 	$(BIN)/pytest

@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from tandem.projections import ProjectionRunner, ProjectionState, RetryPolicy
     from tandem.projections.base import AsyncProjection, Projection, ProjectionStore
     from tandem.projections.runner import PoisonPolicy
-    from tandem.uow import CommandResult, UnitOfWork
+    from tandem.uow import CommandResult, UnitOfWork, UnitOfWorkLike
 
 __version__ = "0.1.0"
 
@@ -98,6 +98,7 @@ _HOMES = {
     "StoredEvent": "tandem.messages",
     "TandemError": "tandem.errors",
     "UnitOfWork": "tandem.uow",
+    "UnitOfWorkLike": "tandem.uow",
     "UnknownEventType": "tandem.errors",
     "VersionWatch": "tandem.consistency",
 }
@@ -143,6 +144,7 @@ __all__ = [
     "StoredEvent",
     "TandemError",
     "UnitOfWork",
+    "UnitOfWorkLike",
     "UnknownEventType",
     "VersionWatch",
     "__version__",
