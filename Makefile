@@ -6,7 +6,7 @@ DATA ?= ./data
 PORT ?= 8000
 HOST ?= 127.0.0.1
 
-.PHONY: install run test test-all test-levels test-chaos lint bench bench-embedded bench-services bench-rebuild bench-writes bench-memory clean
+.PHONY: install docs run test test-all test-levels test-chaos lint bench bench-embedded bench-services bench-rebuild bench-writes bench-memory clean
 
 install: $(VENV)/.installed
 
@@ -28,8 +28,17 @@ lint: install
 	$(BIN)/mypy src
 	$(BIN)/mypy examples
 
-test: lint
+test: lint docs
 	$(BIN)/pytest
+
+# The documentation site (mkdocs.yml, docs/) into site/, warnings as errors; the docs
+# extra is installed on first use.
+$(VENV)/.docs-installed: $(VENV)/.installed pyproject.toml
+	$(BIN)/pip install --quiet -e ./toolkit -e '.[dev,services,docs]'
+	touch $@
+
+docs: $(VENV)/.docs-installed
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 test-all: test
 
@@ -83,4 +92,4 @@ bench-rebuild: install
 	$(BIN)/python -m bench.rebuild --events $(EVENTS)
 
 clean:
-	rm -rf $(VENV) $(DATA) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(DATA) site .mypy_cache .ruff_cache .pytest_cache
