@@ -6,14 +6,16 @@ DATA ?= ./data
 PORT ?= 8000
 HOST ?= 127.0.0.1
 
-.PHONY: install run test test-all test-levels test-chaos lint bench bench-embedded bench-services bench-rebuild bench-writes bench-memory clean
+.PHONY: install docs run test test-all test-levels test-chaos lint bench bench-embedded bench-services bench-rebuild bench-writes bench-memory clean
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# Two distributions: the toolkit (toolkit/pyproject.toml, src/tandem) and the catalog
+# app (pyproject.toml, src/catalog), which depends on it; both editable.
+$(VENV)/.installed: pyproject.toml toolkit/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,services]'
+	$(BIN)/pip install --quiet -e ./toolkit -e '.[dev,services]'
 	touch $@
 
 run: install
@@ -21,12 +23,22 @@ run: install
 	TANDEM_DATA_DIR=$(DATA) $(BIN)/tandem serve --host $(HOST) --port $(PORT)
 
 lint: install
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench examples toolkit
+	$(BIN)/ruff format --check src tests bench examples toolkit
 	$(BIN)/mypy src
+	$(BIN)/mypy examples
 
-test: lint
+test: lint docs
 	$(BIN)/pytest
+
+# The documentation site (mkdocs.yml, docs/) into site/, warnings as errors; the docs
+# extra is installed on first use.
+$(VENV)/.docs-installed: $(VENV)/.installed pyproject.toml
+	$(BIN)/pip install --quiet -e ./toolkit -e '.[dev,services,docs]'
+	touch $@
+
+docs: $(VENV)/.docs-installed
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 test-all: test
 
@@ -49,7 +61,7 @@ test-chaos: install
 # sizes (e.g. BENCH_ARGS="--products 5000 --duration 2 --runs 1").
 BENCH_ARGS ?=
 $(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml
-	$(BIN)/pip install --quiet -e '.[dev,services,bench]'
+	$(BIN)/pip install --quiet -e ./toolkit -e '.[dev,services,bench]'
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	touch $@
 
@@ -80,4 +92,4 @@ bench-rebuild: install
 	$(BIN)/python -m bench.rebuild --events $(EVENTS)
 
 clean:
-	rm -rf $(VENV) $(DATA) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(DATA) site .mypy_cache .ruff_cache .pytest_cache

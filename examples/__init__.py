@@ -1,0 +1,1 @@
+"""Applications built on Tandem's public modules only."""
