@@ -119,7 +119,7 @@ class EmbeddedRuntime:
         rebuild had replaced) are dropped first; without, no runner or rebuild starts.
         """
         spawn = self._background.spawn
-        spawn(checkpoint_wal(self.settings.write_database, self.head))
+        spawn(checkpoint_wal(self.settings.write_database, self.head, writes=self.writer.lock))
         spawn(self.product_feed.run(), "product-feed")
         spawn(count_dead_letters(self.dead_letters, self.dead_letter_counts))
         for sync in self._sync:

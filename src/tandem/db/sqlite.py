@@ -13,9 +13,9 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractAsyncContextManager, contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from tandem.consistency import VersionWatch
 from tandem.files import private_dir, private_file
@@ -25,6 +25,12 @@ T = TypeVar("T")
 # SQLite page cache per connection, in KiB.
 WRITER_CACHE_KIB = 16384
 READER_CACHE_KIB = 8192
+
+# WAL frames (of a page each) past which the checkpointer stops the writer for a moment,
+# so that a checkpoint can take in every frame and the next write starts the WAL over.
+RESTART_FRAMES = 4096
+# What a writer leaves of its WAL file on disk when the WAL starts over, in bytes.
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 
 def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
@@ -48,6 +54,8 @@ def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
     # process from 140 to 270 MB); the operating system's page cache, shared by all,
     # serves what their small ones miss.
     conn.execute(f"PRAGMA cache_size=-{READER_CACHE_KIB if readonly else WRITER_CACHE_KIB}")
+    if not readonly:
+        conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
     conn.row_factory = sqlite3.Row
     return conn
 
@@ -125,12 +133,28 @@ class SqliteDatabase:
         self._executor.shutdown(wait=True)
 
 
-async def checkpoint_wal(path: str | Path, head: VersionWatch, interval: float = 0.5) -> None:
+async def checkpoint_wal(
+    path: str | Path,
+    head: VersionWatch,
+    interval: float = 0.5,
+    *,
+    writes: AbstractAsyncContextManager[Any] | None = None,
+    restart_frames: int = RESTART_FRAMES,
+) -> None:
     """Move committed WAL frames into the database file, off the event loop.
 
     The writer disables automatic checkpoints (they fsync inside a commit); this task
     runs a PASSIVE checkpoint, which never blocks readers or the writer, at most every
     `interval` seconds while the log grows.
+
+    SQLite starts the WAL over (writes from its beginning again) only at a write that
+    finds every frame already checkpointed, and under a steady stream of commits a
+    concurrent checkpoint never catches the last one: the WAL, and the shared-memory
+    index every connection maps, would grow for as long as the writes go on (5 GB in
+    80 seconds of the write benchmark). So once the WAL holds more than `restart_frames`
+    frames, the next checkpoint runs holding `writes` (the writer's lock, taken in turn
+    with the commands): it takes in the few frames the last one left, and the next
+    command starts the WAL over.
     """
     conn = connect(path)
     # The connection lives on one thread of its own. A cancelled task must not close
@@ -138,15 +162,22 @@ async def checkpoint_wal(path: str | Path, head: VersionWatch, interval: float =
     # process), so the close queues behind the checkpoint on that same thread.
     thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sqlite-wal:{path}")
     loop = asyncio.get_running_loop()
+
+    def checkpoint() -> int:
+        """A PASSIVE checkpoint; the frames the WAL holds."""
+        _busy, frames, _done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return int(frames)
+
     seen = head.value
     try:
         while True:
             await head.wait_for(seen + 1)
             seen = head.value
             await asyncio.sleep(interval)
-            await loop.run_in_executor(
-                thread, lambda: conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-            )
+            frames = await loop.run_in_executor(thread, checkpoint)
+            if writes is not None and frames > restart_frames:
+                async with writes:
+                    await loop.run_in_executor(thread, checkpoint)
     finally:
         thread.submit(conn.close)
         thread.shutdown(wait=False)

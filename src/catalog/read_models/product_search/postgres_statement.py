@@ -190,6 +190,8 @@ def _page_without_text(t: SearchTables, s: PlannedSearch, param: Params) -> str:
     another page follows)."""
     # The sort `plan` resolved: relevance without search text is newest first.
     key = _OFFER_KEYS[s.order.name]
+    if s.category is not None and s.order.name != "newest":
+        return _page(t, _cheapest_per_category(t, s, param, key))
     clauses = [
         *_subtree(t, s, param, "o.category_id"),
         *_offer_clauses(s, param),
@@ -201,6 +203,30 @@ def _page_without_text(t: SearchTables, s: PlannedSearch, param: Params) -> str:
         f" ORDER BY {_order(s, key, 'o.id')} LIMIT {param(s.limit + 1)}"
     )
     return _page(t, top)
+
+
+def _cheapest_per_category(t: SearchTables, s: PlannedSearch, param: Params, key: str) -> str:
+    """The page's sort keys and product keys of a price-sorted search of a category
+    without text: the first rows of each category of the subtree, each read in price
+    order from the category's index, then merged. Walking the price index of every
+    product instead, as a plan must when it cannot tell a subtree's size, passes over
+    most of the catalog to fill the page of a small category."""
+    limit = param(s.limit + 1)
+    clauses = [
+        "o.category_id = d.descendant",
+        *_offer_clauses(s, param),
+        *_after(s, key, "o.id", param),
+    ]
+    subtree = f"SELECT descendant FROM {t.closure} WHERE ancestor = {param(s.category)}"
+    first = (
+        f"SELECT {key} AS sort_key, o.created_position, o.id FROM {t.offers} o"
+        f" WHERE {' AND '.join(clauses)} ORDER BY {_order(s, key, 'o.id')} LIMIT {limit}"
+    )
+    return (
+        f"SELECT c.sort_key, c.created_position FROM ({subtree}) d"
+        f" CROSS JOIN LATERAL ({first}) c"
+        f" ORDER BY {_order(s, 'c.sort_key', 'c.id')} LIMIT {limit}"
+    )
 
 
 def statement(t: SearchTables, s: PlannedSearch, text: Text | None) -> tuple[str, list[Any]]:
