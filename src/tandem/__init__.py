@@ -5,11 +5,11 @@ same transaction; projections fold the log into read models, each with a checkpo
 stored atomically with its changes; queries wait for a minimum version when asked.
 
 This module holds what every application uses, whatever its backends: messages,
-aggregates, the event codec, the buses, versions, the unit of work's base, projections
-and their runner, dead letters and errors. The bus middleware is `tandem.middleware`;
-each backend has a module of its own (`tandem.sqlite`, `tandem.postgres`,
-`tandem.redis`, `tandem.nats`, `tandem.duckdb`), and the contract suites are in
-`tandem.testing`. Importing `tandem` imports no backend driver.
+aggregates, the event codec and its upcasters, the buses, versions, the unit of work's
+base, projections and their runner, dead letters and errors. The bus middleware is
+`tandem.middleware`; each backend has a module of its own (`tandem.sqlite`,
+`tandem.postgres`, `tandem.redis`, `tandem.nats`, `tandem.duckdb`), and the contract
+suites are in `tandem.testing`. Importing `tandem` imports no backend driver.
 
 Names are imported on first use, so a process that only needs one part (a command
 line that starts a server elsewhere, say) pays for no more.
@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from tandem.projections.base import AsyncProjection, Projection, ProjectionStore
     from tandem.projections.runner import PoisonPolicy
     from tandem.uow import CommandResult, UnitOfWork, UnitOfWorkLike
+    from tandem.upcasting import UPCASTERS, Upcasters
 
 __version__ = "0.1.0"
 
@@ -100,11 +101,14 @@ _HOMES = {
     "UnitOfWork": "tandem.uow",
     "UnitOfWorkLike": "tandem.uow",
     "UnknownEventType": "tandem.errors",
+    "UPCASTERS": "tandem.upcasting",
+    "Upcasters": "tandem.upcasting",
     "VersionWatch": "tandem.consistency",
 }
 
 
 __all__ = [
+    "UPCASTERS",
     "Aggregate",
     "AsyncProjection",
     "Command",
@@ -146,6 +150,7 @@ __all__ = [
     "UnitOfWork",
     "UnitOfWorkLike",
     "UnknownEventType",
+    "Upcasters",
     "VersionWatch",
     "__version__",
 ]

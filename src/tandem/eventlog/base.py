@@ -15,6 +15,7 @@ import orjson
 
 from tandem.errors import EventTooLarge
 from tandem.messages import Metadata, StoredEvent
+from tandem.upcasting import UPCASTERS
 
 MAX_EVENT_BYTES = 256 * 1024
 """The default bound on one event: well under NATS JetStream's default maximum payload
@@ -91,8 +92,9 @@ class EventLogReader(Protocol):
 def event_from_row(row: Any) -> StoredEvent:
     """A stored event from a row of (position, type, schema_version, aggregate_type,
     aggregate_id, aggregate_version, recorded_at, correlation_id, causation_id, data as
-    JSON text), the column order every log backend selects in."""
-    return StoredEvent(
+    JSON text), the column order every log backend selects in; its payload upcast
+    (`tandem.upcasting`)."""
+    event = StoredEvent(
         position=row[0],
         type=row[1],
         schema_version=row[2],
@@ -104,3 +106,4 @@ def event_from_row(row: Any) -> StoredEvent:
         causation_id=row[8],
         data=orjson.loads(row[9]),
     )
+    return UPCASTERS.upcast(event) if UPCASTERS else event

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from tandem.messages import StoredEvent
+from tandem.upcasting import UPCASTERS
 
 MSG_ID = "Nats-Msg-Id"
 POSITION = "Tandem-Position"
@@ -59,7 +60,9 @@ def encode(event: StoredEvent) -> bytes:
 
 
 def decode(body: bytes) -> StoredEvent:
-    """The event `encode` wrote; `WireError` for anything else."""
+    """The event `encode` wrote, its payload upcast (`tandem.upcasting`): a message may
+    have been published before its event's shape changed; `WireError` for anything
+    else."""
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -79,7 +82,7 @@ def decode(body: bytes) -> StoredEvent:
         raise WireError("data is not an object")
     if not 0 < doc["position"] < MAX_POSITION:
         raise WireError(f"position {doc['position']} is out of range")
-    return StoredEvent(
+    event = StoredEvent(
         position=doc["position"],
         type=doc["type"],
         schema_version=doc["schema_version"],
@@ -91,6 +94,7 @@ def decode(body: bytes) -> StoredEvent:
         causation_id=doc["causation_id"],
         data=doc["data"],
     )
+    return UPCASTERS.upcast(event) if UPCASTERS else event
 
 
 def chain_headers(position: int, previous: int) -> dict[str, str]:

@@ -27,6 +27,7 @@ from catalog.read_models.shapes import (
     ProductDocument,
     SalesRow,
 )
+from tandem.upcasting import UPCASTERS
 
 Row = Any
 
@@ -127,7 +128,9 @@ def sales_row(row: Row) -> SalesRow:
 
 
 def price_point(row: Row) -> PricePoint:
-    """One price a product had, from its event's time and data."""
+    """One price a product had, from its event's time and data (upcast, as every
+    event read from the log is)."""
     at = datetime.fromtimestamp(float(row["recorded_at"]), UTC)
-    price = Decimal(orjson.loads(row["data"])["price"])
+    _, data = UPCASTERS.payload(row["type"], int(row["schema_version"]), orjson.loads(row["data"]))
+    price = Decimal(data["price"])
     return {"at": at.isoformat(), "price": two_decimals(price)}

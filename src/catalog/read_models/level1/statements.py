@@ -194,7 +194,8 @@ def price_events(d: Dialect, product_id: str) -> list[Statement]:
     """The product's creation and price changes, from the event log."""
     return [
         (
-            f"SELECT recorded_at, {d.text('data')} AS data FROM tandem_events"
+            f"SELECT recorded_at, type, schema_version, {d.text('data')} AS data"
+            " FROM tandem_events"
             " WHERE aggregate_type = 'product' AND aggregate_id = ?"
             " AND type IN ('ProductCreated', 'PriceChanged') ORDER BY recorded_at, position",
             [product_id],

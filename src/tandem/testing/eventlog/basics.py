@@ -12,7 +12,7 @@ whole batch.
 from __future__ import annotations
 
 import asyncio
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 
@@ -28,6 +28,7 @@ from tandem.testing.eventlog.backend import (
     read_all,
     wait_visible,
 )
+from tandem.upcasting import UPCASTERS
 
 
 class BasicContract:
@@ -177,3 +178,44 @@ class BasicContract:
         read = await wait_visible(log, 0, 1)
         await asyncio.sleep(0.05)
         assert await read_all(log, 0) == read == kept, "nothing of a refused batch may be kept"
+
+    @pytest.mark.asyncio
+    async def test_events_written_in_older_shapes_are_read_in_the_newest(
+        self, event_log_backend: EventLogBackend
+    ) -> None:
+        # Written by older code: version 1 named the field `name`; version 2 renamed it
+        # `title`; version 3 split `title` into `title` and `subtitle`.
+        old = [
+            new_event("book", 1, {"name": "Dune: Messiah"}, type="Shelved"),
+            new_event("book", 2, {"title": "Dune: Children"}, type="Shelved", schema_version=2),
+        ]
+        await event_log_backend.append(old, META)
+        current = new_event(
+            "book", 3, {"title": "Dune", "subtitle": "Heretics"}, type="Shelved", schema_version=3
+        )
+        await event_log_backend.append([current], META)
+        other = new_event("other", 1, {"name": "kept as it is"})
+        await event_log_backend.append([other], META)
+
+        def renamed(data: dict[str, Any]) -> dict[str, Any]:
+            data["title"] = data.pop("name")
+            return data
+
+        def split(data: dict[str, Any]) -> dict[str, Any]:
+            title, _, subtitle = data["title"].partition(": ")
+            return {**data, "title": title, "subtitle": subtitle}
+
+        with UPCASTERS.registered("Shelved", 1, renamed), UPCASTERS.registered("Shelved", 2, split):
+            read = await wait_visible(event_log_backend.log, 0, 4)
+        assert [(e.schema_version, e.data) for e in read] == [
+            (3, {"title": "Dune", "subtitle": "Messiah"}),
+            (3, {"title": "Dune", "subtitle": "Children"}),
+            (3, {"title": "Dune", "subtitle": "Heretics"}),
+            (1, {"name": "kept as it is"}),
+        ]
+        # The log itself is never rewritten: without the upcasters, the shapes written.
+        again = await read_all(event_log_backend.log, 0)
+        assert [e.data for e in again][:2] == [
+            {"name": "Dune: Messiah"},
+            {"title": "Dune: Children"},
+        ]
