@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.responses import Response
 
+from catalog.api import guests
 from catalog.api.auth import Authenticator, client_address
 from catalog.api.problems import Problem
 from catalog.api.security import NOSNIFF
@@ -58,9 +59,23 @@ def require(scope: str | None) -> Callable[..., Awaitable[Principal]]:
     return dependency
 
 
+async def customer(
+    request: Request,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The owner of carts and orders: the bearer token's subject (with the `orders`
+    scope) or, for a request without an Authorization header, the guest its cookie
+    names (`catalog.api.guests`)."""
+    if "authorization" not in request.headers:
+        found = guests.guest(request, request.method)
+        if found is not None:
+            return found
+    return await principal(request, "orders")
+
+
 CatalogWriter = Annotated[Principal, Depends(require("catalog:write"))]
 InventoryWriter = Annotated[Principal, Depends(require("inventory:write"))]
-Customer = Annotated[Principal, Depends(require("orders"))]
+Customer = Annotated[Principal, Depends(customer)]
 
 
 def if_match(request: Request) -> int | None:

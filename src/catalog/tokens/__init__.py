@@ -18,6 +18,8 @@ from tandem.files import private_dir
 
 SCOPES = ("catalog:write", "inventory:write", "orders", "admin")
 ADMIN_SUBJECT = "admin"
+# The subjects of guests (`catalog.api.guests`), which no token may take.
+GUEST_PREFIX = "guest:"
 
 
 @dataclass(frozen=True)
