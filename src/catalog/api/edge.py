@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.responses import Response
 
 from catalog.api import guests
@@ -59,9 +59,21 @@ def require(scope: str | None) -> Callable[..., Awaitable[Principal]]:
     return dependency
 
 
+_guest_cookie = APIKeyCookie(
+    name=guests.GUEST_COOKIE,
+    scheme_name="GuestCookie",
+    auto_error=False,
+    description="A guest's cart and orders, for a request without a bearer token: the"
+    " cookie the storefront and product pages set. A change must also send"
+    " `X-Requested-With` and come from this same origin (`Sec-Fetch-Site`, else `Origin`),"
+    " else 403 `cross-site-request`.",
+)
+
+
 async def customer(
     request: Request,
     _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    _guest: Annotated[str | None, Depends(_guest_cookie)],
 ) -> Principal:
     """The owner of carts and orders: the bearer token's subject (with the `orders`
     scope) or, for a request without an Authorization header, the guest its cookie

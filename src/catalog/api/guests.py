@@ -12,8 +12,10 @@ A browser sends the cookie with any request to this server, whoever asked for it
 state-changing request that only the cookie authenticates must show that this server's
 own pages sent it: an `X-Requested-With` header (which a form cannot set, and a script
 of another site cannot send here without a CORS preflight this server never approves),
-and, when the browser says where the request comes from (`Sec-Fetch-Site`, `Origin`),
-this same origin. Anything else is 403 `cross-site-request`, and nothing is written.
+and, when the browser says where the request comes from, this same origin:
+`Sec-Fetch-Site: same-origin`, or, from a browser that does not send that header, an
+`Origin` naming the Host the request was sent to. Anything else is 403
+`cross-site-request`, and nothing is written.
 """
 
 from __future__ import annotations
@@ -79,13 +81,14 @@ def same_origin(connection: HTTPConnection) -> None:
     """Refuse a request that a page of another site could have made."""
     headers = connection.headers
     site = headers.get("sec-fetch-site")
-    origin = headers.get("origin")
-    own = f"{connection.url.scheme}://{headers.get('host', '')}"
-    if (
-        not headers.get("x-requested-with")
-        or (site is not None and site != "same-origin")
-        or (origin is not None and origin != own)
-    ):
+    if site is not None:
+        # Set by the browser, never by a script; unlike `Origin` it needs no comparison
+        # with a Host header that a proxy in front may have rewritten.
+        same = site == "same-origin"
+    else:
+        origin = headers.get("origin")
+        same = origin is None or origin == f"{connection.url.scheme}://{headers.get('host', '')}"
+    if not same or not headers.get("x-requested-with"):
         raise Problem(
             403,
             "cross-site-request",
