@@ -130,6 +130,7 @@ def test_a_guest_buys_from_the_product_page_and_sees_the_order(
     expect(result).to_contain_text("Order placed")
     expect(result).to_contain_text(f"2 {TIMES} Chef knife")
     expect(result).to_contain_text("Total 99.80 USD")
+    expect(page.locator("#order-contact")).to_have_text("For Ada Lovelace <ada@example.com>")
     expect(page.locator(".cart-line")).to_have_count(0)
     # Nothing but this browser's cookie made the order: no token is anywhere.
     cookies = {cookie["name"]: cookie for cookie in page.context.cookies()}

@@ -22,6 +22,7 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 # What the storefront's scripts send with every change.
 PAGE = {"X-Requested-With": "fetch"}
 WAIT = {"wait_ms": 10_000}
+ADA = {"name": "Ada Lovelace", "email": "ada@example.com"}
 
 
 @pytest.fixture(scope="module")
@@ -97,11 +98,17 @@ def test_a_guest_shops_checks_out_and_reads_the_order(alice: httpx.Client, produ
     read = _read(alice, f"/carts/{cart}", added.json()["version"])
     assert read.status_code == 200, read.text
     assert [(line["name"], line["quantity"]) for line in read.json()["lines"]] == [("Guest mug", 2)]
-    placed = alice.post(f"/carts/{cart}/checkout", headers=PAGE)
+    # A guest has no other way to be reached: the checkout must say whom it is for.
+    nameless = alice.post(f"/carts/{cart}/checkout", headers=PAGE)
+    _assert_problem(nameless, 422, "invalid-input")
+    for bad in ({"name": "Ada", "email": "not an address"}, {"name": " ", "email": ADA["email"]}):
+        _assert_problem(alice.post(f"/carts/{cart}/checkout", json=bad, headers=PAGE), 422, "")
+    placed = alice.post(f"/carts/{cart}/checkout", json=ADA, headers=PAGE)
     assert placed.status_code == 201, placed.text
     order = _read(alice, f"/orders/{placed.json()['id']}", placed.json()["version"])
     assert order.status_code == 200, order.text
     assert order.json()["total"] == "15.00"
+    assert order.json()["contact"] == ADA
     assert order.json()["customer"].startswith("guest:")
     assert order.json()["customer"] not in alice.cookies["tandem_guest"]
 
@@ -116,8 +123,8 @@ def test_guests_never_reach_each_others_carts_or_orders(
     _assert_problem(_add(bob, cart, product), 403, "forbidden")
     removed = bob.delete(f"/carts/{cart}/items/{product}", headers=PAGE)
     _assert_problem(removed, 403, "forbidden")
-    _assert_problem(bob.post(f"/carts/{cart}/checkout", headers=PAGE), 403, "forbidden")
-    placed = alice.post(f"/carts/{cart}/checkout", headers=PAGE)
+    _assert_problem(bob.post(f"/carts/{cart}/checkout", json=ADA, headers=PAGE), 403, "forbidden")
+    placed = alice.post(f"/carts/{cart}/checkout", json=ADA, headers=PAGE)
     order, version = placed.json()["id"], placed.json()["version"]
     _assert_problem(_read(bob, f"/orders/{order}", version), 403, "forbidden")
     _assert_problem(bob.post(f"/orders/{order}/cancel", headers=PAGE), 403, "forbidden")
@@ -169,7 +176,7 @@ def test_a_cross_site_change_is_refused_and_writes_nothing(
     forged = [
         alice.post(f"/carts/{cart}/items", json=line, headers=headers),
         alice.delete(f"/carts/{cart}/items/{product}", headers=headers),
-        alice.post(f"/carts/{cart}/checkout", headers=headers),
+        alice.post(f"/carts/{cart}/checkout", json=ADA, headers=headers),
     ]
     for answer in forged:
         _assert_problem(answer, 403, "cross-site-request")

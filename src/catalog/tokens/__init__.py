@@ -33,6 +33,11 @@ class Principal:
     def is_admin(self) -> bool:
         return "admin" in self.scopes
 
+    @property
+    def is_guest(self) -> bool:
+        """Whether a browser's guest cookie named this caller (`catalog.api.guests`)."""
+        return self.subject.startswith(GUEST_PREFIX)
+
     def allows(self, scope: str) -> bool:
         return self.is_admin or scope in self.scopes
 

@@ -405,6 +405,13 @@
     total.id = "order-total";
     total.textContent = `Total ${formatMoney(order.total, order.currency)}`;
     box.append(title, id, list, total);
+    if (order.contact) {
+      const contact = document.createElement("div");
+      contact.className = "small";
+      contact.id = "order-contact";
+      contact.textContent = `For ${order.contact.name} <${order.contact.email}>`;
+      box.append(contact);
+    }
     box.dataset.orderId = order.id;
     box.hidden = false;
   }
