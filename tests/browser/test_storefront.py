@@ -267,6 +267,22 @@ def test_phones_scroll_only_down_and_the_cart_is_a_drawer(
     page.get_by_role("button", name="Close the cart").click()
     expect(cart).to_be_hidden()
 
+    # A refusal names the product, in a drawer that opens to show it. (The browser
+    # logs the refused request's 409 as an error: the one expected below.)
+    assert phone.errors == []
+    add_can = page.get_by_role("button", name="Add Copper watering can to cart")
+    add_can.click()
+    expect(toggle).to_contain_text("2")
+    add_can.click()
+    expect(cart).to_be_visible()
+    message = page.locator("#cart-message")
+    expect(message).to_contain_text("Copper watering can")
+    expect(message).to_contain_text("has 1 in stock")
+    expect(message).not_to_contain_text(shop.products["Copper watering can"])
+    page.get_by_role("button", name="Close the cart").click()
+    assert len(phone.errors) == 1 and "status of 409" in phone.errors[0], phone.errors
+    phone.errors.clear()
+
     page.goto(f"/products/{shop.products['Espresso machine']}/view")
     expect(page.locator("#price-chart circle").first).to_be_visible()
     _no_sideways_scroll(page)

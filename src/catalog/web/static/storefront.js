@@ -215,6 +215,8 @@
     const box = $("cart-message");
     box.textContent = text;
     box.hidden = !text;
+    // On a phone the cart is a closed drawer: open it, so the message is seen.
+    if (text && getComputedStyle($("cart-toggle")).display !== "none") openCart(true);
   }
 
   function cartLine(line) {
