@@ -6,7 +6,7 @@ const priceChart = (function () {
   const SVG = "http://www.w3.org/2000/svg";
   const WIDTH = 640;
   const HEIGHT = 180;
-  const PAD = { left: 56, right: 12, top: 12, bottom: 26 };
+  const PAD = { left: 80, right: 12, top: 14, bottom: 28 };
 
   function el(name, attributes, text) {
     const node = document.createElementNS(SVG, name);
@@ -42,7 +42,7 @@ const priceChart = (function () {
     const nodes = [];
     for (const value of new Set([Math.min(...prices), Math.max(...prices)])) {
       nodes.push(el("line", { class: "gridline", x1: PAD.left, x2: WIDTH - PAD.right, y1: y(value), y2: y(value) }));
-      nodes.push(el("text", { class: "axis", x: PAD.left - 6, y: y(value) + 4, "text-anchor": "end" }, value.toFixed(2)));
+      nodes.push(el("text", { class: "axis", x: 0, y: y(value) + 5 }, value.toFixed(2)));
     }
     const first = new Date(start).toISOString().slice(0, 10);
     nodes.push(el("text", { class: "axis", x: PAD.left, y: HEIGHT - 6 }, first));

@@ -94,7 +94,8 @@
   });
 
   // Back to the storefront's last search in this tab, as it was.
-  $("back-to-store").href = `/${sessionStorage.getItem("tandem.search") || ""}`;
+  const lastSearch = sessionStorage.getItem("tandem.search") || "";
+  if (lastSearch.startsWith("?")) $("back-to-store").href = `/${lastSearch}`;
 
   // ---- live ---------------------------------------------------------------------
 
