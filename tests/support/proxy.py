@@ -13,6 +13,7 @@ import contextlib
 import itertools
 import threading
 from collections.abc import Sequence
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import httpx
 import uvicorn
@@ -35,7 +36,10 @@ class RoundRobin:
             await send({"type": "lifespan.shutdown.complete"})
             return
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=None)
+            # Like a load balancer, keep no cookies: each client's own travel with its
+            # requests, and none is sent on behalf of another.
+            jar = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+            self._client = httpx.AsyncClient(timeout=None, cookies=jar)
         body = b""
         while True:
             message = await receive()

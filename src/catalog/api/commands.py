@@ -29,6 +29,7 @@ from catalog.api.edge import (
     if_match,
 )
 from catalog.domain import commands as c
+from catalog.domain.errors import InvalidInput
 from catalog.runtime.contract import Runtime
 from tandem.messages import Command
 
@@ -228,12 +229,21 @@ async def remove_from_cart(
 
 
 @router.post("/carts/{cart_id}/checkout", status_code=201, response_model=models.CheckoutResult)
-async def checkout(request: Request, cart_id: UUID, who: Customer) -> Response:
+async def checkout(
+    request: Request,
+    cart_id: UUID,
+    who: Customer,
+    body: models.CheckoutBody | None = None,
+) -> Response:
+    if body is None and who.is_guest:
+        raise InvalidInput("body", "a guest's checkout needs a name and an email")
     command = c.PlaceOrder(
         cart_id=str(cart_id),
         customer=who.subject,
         admin=who.is_admin,
         expected_version=if_match(request),
+        contact_name=body.name if body else None,
+        contact_email=body.email if body else None,
     )
     return await _dispatch(request, command, who.subject, "/orders/{id}")
 

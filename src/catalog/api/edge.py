@@ -8,9 +8,10 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.responses import Response
 
+from catalog.api import guests
 from catalog.api.auth import Authenticator, client_address
 from catalog.api.problems import Problem
 from catalog.api.security import NOSNIFF
@@ -58,9 +59,35 @@ def require(scope: str | None) -> Callable[..., Awaitable[Principal]]:
     return dependency
 
 
+_guest_cookie = APIKeyCookie(
+    name=guests.GUEST_COOKIE,
+    scheme_name="GuestCookie",
+    auto_error=False,
+    description="A guest's cart and orders, for a request without a bearer token: the"
+    " cookie the storefront and product pages set. A change must also send"
+    " `X-Requested-With` and come from this same origin (`Sec-Fetch-Site`, else `Origin`),"
+    " else 403 `cross-site-request`.",
+)
+
+
+async def customer(
+    request: Request,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    _guest: Annotated[str | None, Depends(_guest_cookie)],
+) -> Principal:
+    """The owner of carts and orders: the bearer token's subject (with the `orders`
+    scope) or, for a request without an Authorization header, the guest its cookie
+    names (`catalog.api.guests`)."""
+    if "authorization" not in request.headers:
+        found = guests.guest(request, request.method)
+        if found is not None:
+            return found
+    return await principal(request, "orders")
+
+
 CatalogWriter = Annotated[Principal, Depends(require("catalog:write"))]
 InventoryWriter = Annotated[Principal, Depends(require("inventory:write"))]
-Customer = Annotated[Principal, Depends(require("orders"))]
+Customer = Annotated[Principal, Depends(customer)]
 
 
 def if_match(request: Request) -> int | None:

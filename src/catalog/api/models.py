@@ -69,6 +69,13 @@ class AddToCartBody(Body):
     quantity: Annotated[StrictInt, Field(ge=1, le=10_000)]
 
 
+class CheckoutBody(Body):
+    """Whom the order is for (a guest must say; a token's subject may)."""
+
+    name: Name
+    email: Annotated[str, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+
+
 class CommandResult(BaseModel):
     """Every command's answer: the id of the aggregate it created or changed, and the log
     position of its last event (the version to read at)."""

@@ -18,10 +18,11 @@ from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, FastAPI, Request
-from starlette.responses import Response
+from starlette.responses import FileResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from catalog.api import guests
 from catalog.api.edge import asks_strong, read_requirements
 from catalog.domain.errors import NotFound
 from catalog.read_models.queries import GetProduct
@@ -43,7 +44,14 @@ def mount_static(app: FastAPI) -> None:
 
 @router.get("/")
 async def storefront(request: Request) -> Response:
-    return templates.TemplateResponse(request, "storefront.html", {}, headers=NO_STORE)
+    response = templates.TemplateResponse(request, "storefront.html", {}, headers=NO_STORE)
+    guests.welcome(request, response)
+    return response
+
+
+@router.get("/favicon.ico")
+async def favicon() -> Response:
+    return FileResponse(WEB / "static" / "favicon.ico", headers={"Cache-Control": "max-age=86400"})
 
 
 @router.get("/products/{product_id}/view")
@@ -66,12 +74,14 @@ async def product_page(request: Request, product_id: UUID) -> Response:
             headers=NO_STORE,
         )
     product: dict[str, Any] = result.value
-    return templates.TemplateResponse(
+    response = templates.TemplateResponse(
         request,
         "product.html",
         {"product": product, "read_version": result.read_version},
         headers=NO_STORE,
     )
+    guests.welcome(request, response)
+    return response
 
 
 @router.get("/ops")

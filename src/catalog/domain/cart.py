@@ -37,7 +37,7 @@ class Cart(Aggregate):
     def add(self, product: Product, quantity: int) -> None:
         values.quantity(quantity)
         if not product.active:
-            raise ProductDiscontinued(f"product {product.id} is discontinued")
+            raise ProductDiscontinued(f"{product.label} is discontinued")
         line = self.lines.get(product.id, 0) + quantity
         if line > values.MAX_QUANTITY:
             raise InvalidInput("quantity", f"a line holds at most {values.MAX_QUANTITY}")
@@ -45,7 +45,7 @@ class Cart(Aggregate):
             raise InvalidInput("product_id", f"a cart holds at most {MAX_LINES} lines")
         if line > product.stock:
             raise InsufficientStock(
-                f"product {product.id} has {product.stock} in stock; the cart would hold {line}"
+                f"{product.label} has {product.stock} in stock; the cart would hold {line}"
             )
         self.lines[product.id] = line
         self._record(

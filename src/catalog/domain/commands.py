@@ -92,6 +92,9 @@ class PlaceOrder(Command):
     admin: bool = False
     order_id: str | None = None
     expected_version: int | None = None
+    # Whom the order is for (both or neither): a guest's only way to be reached.
+    contact_name: str | None = None
+    contact_email: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -125,6 +125,9 @@ class OrderPlaced(OrderEvent):
     total: Decimal
     currency: str
     placed_at: float
+    # Given at checkout, or None (orders placed before checkout asked for them).
+    contact_name: str | None = None
+    contact_email: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

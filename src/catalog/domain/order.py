@@ -6,6 +6,7 @@ import time
 from decimal import Decimal
 
 from catalog.domain.cart import Cart
+from catalog.domain.contact import Contact
 from catalog.domain.errors import InvalidInput, MixedCurrencies, NotOwner, OrderNotCancellable
 from catalog.domain.events import OrderCancelled, OrderLine, OrderPlaced
 from catalog.domain.product import Product
@@ -27,9 +28,11 @@ class Order(Aggregate):
         currency: str,
         placed_at: float,
         status: str = PLACED,
+        contact: Contact | None = None,
         version: int = 0,
     ) -> None:
         super().__init__(id, version)
+        self.contact = contact
         self.cart_id = cart_id
         self.customer = customer
         self.lines = lines
@@ -39,8 +42,15 @@ class Order(Aggregate):
         self.status = status
 
     @classmethod
-    def place(cls, id: str, cart: Cart, products: dict[str, Product]) -> Order:
-        """Check out `cart`: every line is reserved from stock at its current price.
+    def place(
+        cls,
+        id: str,
+        cart: Cart,
+        products: dict[str, Product],
+        contact: Contact | None = None,
+    ) -> Order:
+        """Check out `cart` for `contact`: every line is reserved from stock at its
+        current price.
 
         Any line that cannot be served raises before anything is recorded on the order;
         the caller's transaction then discards the stock taken for earlier lines.
@@ -73,6 +83,7 @@ class Order(Aggregate):
             total=total,
             currency=currencies.pop(),
             placed_at=time.time(),
+            contact=contact,
         )
         order._record(
             OrderPlaced(
@@ -83,6 +94,8 @@ class Order(Aggregate):
                 total=total,
                 currency=order.currency,
                 placed_at=order.placed_at,
+                contact_name=contact.name if contact else None,
+                contact_email=contact.email if contact else None,
             )
         )
         cart.checked_out(id)

@@ -102,9 +102,14 @@ class Product(Aggregate):
     def active(self) -> bool:
         return self.status == ACTIVE
 
+    @property
+    def label(self) -> str:
+        """How a message to a shopper names the product: by its name, not its id."""
+        return f"“{self.name}”"
+
     def _require_active(self) -> None:
         if not self.active:
-            raise ProductDiscontinued(f"product {self.id} is discontinued")
+            raise ProductDiscontinued(f"{self.label} is discontinued")
 
     def update_details(
         self,
@@ -170,7 +175,7 @@ class Product(Aggregate):
         self._require_active()
         if quantity > self.stock:
             raise InsufficientStock(
-                f"product {self.id} has {self.stock} in stock; the order needs {quantity}"
+                f"{self.label} has {self.stock} in stock; the order needs {quantity}"
             )
         self.adjust_stock(-quantity, f"order {order_id}")
 

@@ -154,8 +154,16 @@ class OrderLine(TypedDict):
     line_total: Money
 
 
+class OrderContact(TypedDict):
+    """Whom an order is for, as given at checkout."""
+
+    name: str
+    email: str
+
+
 class Order(TypedDict):
-    """`GET /orders/{id}`: an order at the prices it was placed at."""
+    """`GET /orders/{id}`: an order at the prices it was placed at; `contact` is null
+    when the checkout gave none."""
 
     id: Id
     customer: str
@@ -164,6 +172,7 @@ class Order(TypedDict):
     total: Money
     currency: str
     placed_at: Timestamp
+    contact: OrderContact | None
 
 
 class SalesRow(TypedDict):

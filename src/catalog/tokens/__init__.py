@@ -18,6 +18,8 @@ from tandem.files import private_dir
 
 SCOPES = ("catalog:write", "inventory:write", "orders", "admin")
 ADMIN_SUBJECT = "admin"
+# The subjects of guests (`catalog.api.guests`), which no token may take.
+GUEST_PREFIX = "guest:"
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,11 @@ class Principal:
     @property
     def is_admin(self) -> bool:
         return "admin" in self.scopes
+
+    @property
+    def is_guest(self) -> bool:
+        """Whether a browser's guest cookie named this caller (`catalog.api.guests`)."""
+        return self.subject.startswith(GUEST_PREFIX)
 
     def allows(self, scope: str) -> bool:
         return self.is_admin or scope in self.scopes

@@ -2,7 +2,8 @@
 
 The subject is whom carts, orders and idempotency keys belong to: `admin` is the
 configured admin token's, so no other token may take it (nor `Admin`, nor a subject
-that prints as something else: blank, padded, with control characters, or too long).
+that prints as something else: blank, padded, with control characters, or too long);
+nor may one take a guest's (`guest:…`, named by a browser's cookie).
 A refusal is `InvalidInput` naming the field: 422 over HTTP, exit code 2 in the CLI.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from catalog.domain.errors import InvalidInput
-from catalog.tokens import ADMIN_SUBJECT, SCOPES
+from catalog.tokens import ADMIN_SUBJECT, GUEST_PREFIX, SCOPES
 
 MAX_SUBJECT = 128
 # Ten years: a token is meant to be rotated, not kept forever by accident.
@@ -20,7 +21,8 @@ MAX_LIFETIME_SECONDS = 10 * 365 * 86400
 
 def reserved(subject: str) -> bool:
     """Whether no customer token may take `subject`."""
-    return subject.casefold() == ADMIN_SUBJECT
+    folded = subject.casefold()
+    return folded == ADMIN_SUBJECT or folded.startswith(GUEST_PREFIX)
 
 
 def check_subject(subject: str) -> str:
@@ -34,7 +36,10 @@ def check_subject(subject: str) -> str:
             "subject", "must be printable, without control characters or outer spaces"
         )
     if reserved(subject):
-        raise InvalidInput("subject", f"{ADMIN_SUBJECT!r} is reserved for the admin token")
+        raise InvalidInput(
+            "subject",
+            f"{ADMIN_SUBJECT!r} is reserved for the admin token, {GUEST_PREFIX!r}… for guests",
+        )
     return subject
 
 

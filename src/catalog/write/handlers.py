@@ -7,6 +7,7 @@ import uuid
 from catalog.domain import commands as c
 from catalog.domain.cart import Cart
 from catalog.domain.category import Category
+from catalog.domain.contact import Contact
 from catalog.domain.errors import CategoryCycle, DuplicateId, DuplicateSku, InvalidInput, NotFound
 from catalog.domain.order import Order
 from catalog.domain.product import Product
@@ -174,7 +175,7 @@ async def place_order(cmd: c.PlaceOrder, uow: CatalogUnitOfWork) -> CommandResul
         missing = set(cart.lines) - set(products)
         if missing:
             raise NotFound("product", sorted(missing)[0])
-        order = Order.place(order_id, cart, products)
+        order = Order.place(order_id, cart, products, _contact(cmd))
         for product in products.values():
             uow.track(product)
         uow.track(cart)
@@ -184,6 +185,12 @@ async def place_order(cmd: c.PlaceOrder, uow: CatalogUnitOfWork) -> CommandResul
             created=True,
             extra={"total": str(order.total), "currency": order.currency},
         )
+
+
+def _contact(cmd: c.PlaceOrder) -> Contact | None:
+    if cmd.contact_name is None and cmd.contact_email is None:
+        return None
+    return Contact.of(cmd.contact_name or "", cmd.contact_email or "")
 
 
 async def cancel_order(cmd: c.CancelOrder, uow: CatalogUnitOfWork) -> CommandResult:

@@ -62,7 +62,8 @@ def _category_write(c: Category) -> Write:
 def _order_write(o: Order) -> Write:
     return Write(
         "INSERT INTO orders (id, cart_id, customer, status, total, currency, placed_at, lines,"
-        " version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9) ON CONFLICT (id)"
+        " contact, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10)"
+        " ON CONFLICT (id)"
         " DO UPDATE SET status = excluded.status, version = excluded.version"
         " WHERE orders.version < excluded.version",
         (
@@ -74,6 +75,7 @@ def _order_write(o: Order) -> Write:
             o.currency,
             o.placed_at,
             orjson.dumps(to_data(o.lines)).decode(),
+            rows.contact_json(o),
             o.version,
         ),
         o.id,
@@ -184,7 +186,7 @@ class PostgresRepositories:
         await self._uow.hold([id])
         row = await self._uow.fetchrow(
             "SELECT id, cart_id, customer, status, total, currency, placed_at,"
-            " lines::text AS lines, version FROM orders WHERE id = $1",
+            " lines::text AS lines, contact::text AS contact, version FROM orders WHERE id = $1",
             id,
         )
         if row is None:

@@ -92,5 +92,10 @@ MIGRATIONS = Component(
                 OR length(subject) > 128 OR subject ~ '[[:cntrl:]]';
             """,
         ),
+        Migration(
+            4,
+            "orders with the contact given at checkout",
+            "ALTER TABLE orders ADD COLUMN contact JSONB;",
+        ),
     ],
 )

@@ -15,6 +15,7 @@ import orjson
 
 from catalog.domain.cart import Cart
 from catalog.domain.category import Category
+from catalog.domain.contact import Contact
 from catalog.domain.events import OrderLine
 from catalog.domain.order import Order
 from catalog.domain.product import Product
@@ -41,6 +42,20 @@ def product(row: Any) -> Product:
     )
 
 
+def contact_json(o: Order) -> str | None:
+    """The order's contact as its row keeps it: a JSON object, or NULL."""
+    if o.contact is None:
+        return None
+    return orjson.dumps({"name": o.contact.name, "email": o.contact.email}).decode()
+
+
+def contact(raw: str | None) -> Contact | None:
+    if raw is None:
+        return None
+    data = orjson.loads(raw)
+    return Contact(data["name"], data["email"])
+
+
 def cart(row: Any, lines: Iterable[Any]) -> Cart:
     return Cart(
         row["id"], row["owner"], {r["product_id"]: r["quantity"] for r in lines}, row["version"]
@@ -58,6 +73,7 @@ def order(row: Any) -> Order:
         currency=row["currency"],
         placed_at=row["placed_at"],
         status=row["status"],
+        contact=contact(row["contact"]),
         version=row["version"],
     )
 

@@ -69,7 +69,7 @@ def save_cart(conn: sqlite3.Connection, c: Cart) -> None:
 def save_order(conn: sqlite3.Connection, o: Order) -> None:
     cur = conn.execute(
         "INSERT INTO orders (id, cart_id, customer, status, total, currency, placed_at, lines,"
-        " version) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET"
+        " contact, version) VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET"
         " status = excluded.status, version = excluded.version"
         " WHERE orders.version < excluded.version",
         (
@@ -81,6 +81,7 @@ def save_order(conn: sqlite3.Connection, o: Order) -> None:
             o.currency,
             o.placed_at,
             orjson.dumps(to_data(o.lines)),
+            rows.contact_json(o),
             o.version,
         ),
     )

@@ -55,7 +55,8 @@ CREATE TABLE IF NOT EXISTS orders (
     currency TEXT NOT NULL,
     placed_at REAL NOT NULL,
     lines TEXT NOT NULL,
-    version INTEGER NOT NULL
+    version INTEGER NOT NULL,
+    contact TEXT
 );
 CREATE INDEX IF NOT EXISTS orders_customer ON orders (customer);
 """
@@ -80,8 +81,22 @@ _JULIAN_EPOCH = 2440587.5
 def create_schema(conn: sqlite3.Connection) -> None:
     create_toolkit_schema(conn)
     conn.executescript(SCHEMA)
+    upgrade_orders(conn)
     upgrade_tokens(conn)
     conn.execute(TOKENS)
+
+
+def upgrade_orders(conn: sqlite3.Connection) -> None:
+    """Orders of a data directory from before checkout took a contact: none has one."""
+    if _has_contact(conn):
+        return
+    with transaction(conn):
+        if not _has_contact(conn):  # another process may have upgraded them meanwhile
+            conn.execute("ALTER TABLE orders ADD COLUMN contact TEXT")
+
+
+def _has_contact(conn: sqlite3.Connection) -> bool:
+    return "contact" in {row[1] for row in conn.execute("PRAGMA table_info(orders)")}
 
 
 def upgrade_tokens(conn: sqlite3.Connection) -> None:

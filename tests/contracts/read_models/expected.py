@@ -246,7 +246,9 @@ def _order_line(
 def orders(written: Written) -> dict[str, dict[str, Any]]:
     """Every order as placed: names and prices of checkout time, lines by product id."""
 
-    def order(id: str, customer: str, status: str, total: str, *lines: Any) -> dict[str, Any]:
+    def order(
+        id: str, customer: str, status: str, total: str, *lines: Any, contact: Any = None
+    ) -> dict[str, Any]:
         return {
             "id": id,
             "customer": customer,
@@ -255,6 +257,7 @@ def orders(written: Written) -> dict[str, dict[str, Any]]:
             "total": total,
             "currency": "USD",
             "placed_at": utc_millis(written.placed_at(id)),
+            "contact": contact,
         }
 
     return {
@@ -265,6 +268,7 @@ def orders(written: Written) -> dict[str, dict[str, Any]]:
             "246.10",  # 2 * 120.55 + 5.00 (the tote before its re-pricing)
             _order_line(BOOT, "HB-1", "Mountain boot", 2, "120.55", "241.10"),
             _order_line(TOTE, "CT-1", "Canvas tote", 1, "5.00", "5.00"),
+            contact={"name": "Dave Doe", "email": "dave@example.com"},
         ),
         ERIN_ORDER: order(
             ERIN_ORDER,

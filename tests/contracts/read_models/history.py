@@ -130,7 +130,15 @@ async def write_history(send: Dispatch) -> int:
     await dispatch(c.RemoveFromCart(cart_id=BOB_CART, product_id=TOTE, customer="bob"))
     await add(DAVE_CART, BOOT, 2, "dave")
     await add(DAVE_CART, TOTE, 1, "dave")
-    await dispatch(c.PlaceOrder(cart_id=DAVE_CART, customer="dave", order_id=DAVE_ORDER))
+    await dispatch(
+        c.PlaceOrder(
+            cart_id=DAVE_CART,
+            customer="dave",
+            order_id=DAVE_ORDER,
+            contact_name="Dave Doe",
+            contact_email="dave@example.com",
+        )
+    )
     await add(ERIN_CART, RUNNER, 1, "erin")
     await dispatch(c.PlaceOrder(cart_id=ERIN_CART, customer="erin", order_id=ERIN_ORDER))
     await dispatch(c.CancelOrder(order_id=ERIN_ORDER, customer="erin"))

@@ -16,7 +16,7 @@ import orjson
 from catalog.read_models.cart_view.rules import cart_document
 from catalog.read_models.category_stats.rules import stats_document, tree_document
 from catalog.read_models.money import from_cents, two_decimals
-from catalog.read_models.order_view.rules import display_line, order_document
+from catalog.read_models.order_view.rules import contact_of, display_line, order_document
 from catalog.read_models.product_detail.rules import category_block, product_document
 from catalog.read_models.shapes import (
     Cart,
@@ -113,6 +113,7 @@ def order(row: Row) -> Order:
         two_decimals(row["total"]),
         row["currency"],
         float(row["placed_at"]),
+        contact_of(row["contact"]),
     )
 
 

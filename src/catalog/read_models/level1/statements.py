@@ -113,7 +113,8 @@ def order(d: Dialect, order_id: str) -> list[Statement]:
     return [
         (
             "SELECT id, customer, status, total, currency, placed_at,"
-            f" {d.text('lines')} AS lines FROM orders WHERE id = ? ",
+            f" {d.text('lines')} AS lines, {d.text('contact')} AS contact"
+            " FROM orders WHERE id = ? ",
             [order_id],
         )
     ]

@@ -1,9 +1,11 @@
 """Order view on Redis: one order per hash, lines and prices as captured at checkout.
 
 `order:{id}` (relative to the projection's namespace) holds `customer`, `status`,
-`total`, `currency`, `placed_at` (the float's repr, exact) and `lines` (the JSON of the
-display-ready lines, which never change after checkout). A cancellation only moves the
-status, with `hset_existing` (SQL's `UPDATE … WHERE id = ?`): no read, O(1).
+`total`, `currency`, `placed_at` (the float's repr, exact), `lines` (the JSON of the
+display-ready lines, which never change after checkout) and `contact` (its JSON, or
+empty when the checkout gave none; absent from orders placed before it was kept). A
+cancellation only moves the status, with `hset_existing` (SQL's `UPDATE … WHERE id =
+?`): no read, O(1).
 """
 
 from __future__ import annotations
@@ -11,7 +13,13 @@ from __future__ import annotations
 import orjson
 
 from catalog.read_models.money import two_decimals
-from catalog.read_models.order_view.rules import CANCELLED, EVENT_TYPES, PLACED, display_line
+from catalog.read_models.order_view.rules import (
+    CANCELLED,
+    EVENT_TYPES,
+    PLACED,
+    display_line,
+    stored_contact,
+)
 from tandem.messages import StoredEvent
 from tandem.projections.base import AsyncProjection
 from tandem.stores.redis import RedisTx
@@ -44,6 +52,7 @@ class RedisOrderViewProjection(AsyncProjection[RedisTx]):
                     "currency": data["currency"],
                     "placed_at": repr(float(data["placed_at"])),
                     "lines": orjson.dumps([display_line(line) for line in data["lines"]]),
+                    "contact": stored_contact(data) or "",
                 },
             )
         elif event.type == "OrderCancelled":

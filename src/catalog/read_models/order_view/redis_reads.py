@@ -9,7 +9,7 @@ import orjson
 
 from catalog.domain.errors import NotFound, NotOwner
 from catalog.read_models.order_view.redis import RedisOrderViewProjection, order_key
-from catalog.read_models.order_view.rules import order_document
+from catalog.read_models.order_view.rules import contact_of, order_document
 from catalog.read_models.queries import GetOrder
 from catalog.read_models.redis_common import RedisReads, text_hash
 from catalog.read_models.shapes import Order, OrderStatus
@@ -34,6 +34,7 @@ class RedisOrderViewReads(RedisReads):
             row["total"],
             row["currency"],
             float(row["placed_at"]),
+            contact_of(row.get("contact")),
         )
         if not query.admin and query.customer != order["customer"]:
             raise NotOwner(f"order {query.order_id} belongs to another customer")

@@ -11,8 +11,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from catalog.read_models.money import two_decimals
-from catalog.read_models.shapes import Order, OrderLine, OrderStatus
+from catalog.read_models.shapes import Order, OrderContact, OrderLine, OrderStatus
 
 EVENT_TYPES = frozenset({"OrderPlaced", "OrderCancelled"})
 
@@ -32,6 +34,22 @@ def display_line(line: Mapping[str, Any]) -> OrderLine:
     }
 
 
+def stored_contact(data: Mapping[str, Any]) -> str | None:
+    """An `OrderPlaced`'s contact as the stores keep it: JSON text, or None."""
+    if data.get("contact_name") is None:
+        return None
+    contact = {"name": data["contact_name"], "email": data["contact_email"]}
+    return orjson.dumps(contact).decode()
+
+
+def contact_of(stored: str | bytes | None) -> OrderContact | None:
+    """The contact of a stored order (None, or empty, when its checkout gave none)."""
+    if not stored:
+        return None
+    data = orjson.loads(stored)
+    return {"name": data["name"], "email": data["email"]}
+
+
 def iso_utc(timestamp: float) -> str:
     """ISO 8601 in UTC with millisecond precision, e.g. 2025-01-31T09:30:00.125Z."""
     moment = datetime.fromtimestamp(timestamp, tz=UTC)
@@ -46,6 +64,7 @@ def order_document(
     total: str,
     currency: str,
     placed_at: float,
+    contact: OrderContact | None,
 ) -> Order:
     """The order as its customer reads it, from display lines and a two-decimal total."""
     return {
@@ -56,4 +75,5 @@ def order_document(
         "total": total,
         "currency": currency,
         "placed_at": iso_utc(placed_at),
+        "contact": contact,
     }

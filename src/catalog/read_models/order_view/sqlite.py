@@ -15,8 +15,10 @@ from catalog.read_models.order_view.rules import (
     CANCELLED,
     EVENT_TYPES,
     PLACED,
+    contact_of,
     display_line,
     order_document,
+    stored_contact,
 )
 from catalog.read_models.shapes import Order
 from tandem.messages import StoredEvent
@@ -30,7 +32,8 @@ CREATE TABLE IF NOT EXISTS ov_orders (
     total TEXT NOT NULL,
     currency TEXT NOT NULL,
     placed_at REAL NOT NULL,
-    lines TEXT NOT NULL
+    lines TEXT NOT NULL,
+    contact TEXT
 )
 """
 
@@ -44,14 +47,17 @@ class OrderViewProjection(Projection[sqlite3.Connection]):
 
     def setup(self, tx: sqlite3.Connection) -> None:
         tx.execute(SCHEMA)
+        # A table from before orders had a contact: the orders it holds have none.
+        if "contact" not in {row[1] for row in tx.execute("PRAGMA table_info(ov_orders)")}:
+            tx.execute("ALTER TABLE ov_orders ADD COLUMN contact TEXT")
 
     def apply(self, tx: sqlite3.Connection, event: StoredEvent) -> None:
         data = event.data
         if event.type == "OrderPlaced":
             tx.execute(
                 "INSERT OR REPLACE INTO ov_orders"
-                " (id, customer, status, total, currency, placed_at, lines)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " (id, customer, status, total, currency, placed_at, lines, contact)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     event.aggregate_id,
                     data["customer"],
@@ -60,6 +66,7 @@ class OrderViewProjection(Projection[sqlite3.Connection]):
                     data["currency"],
                     data["placed_at"],
                     orjson.dumps([display_line(line) for line in data["lines"]]),
+                    stored_contact(data),
                 ),
             )
         elif event.type == "OrderCancelled":
@@ -71,12 +78,20 @@ class OrderViewProjection(Projection[sqlite3.Connection]):
 def fetch(conn: sqlite3.Connection, order_id: str) -> Order | None:
     """The display-ready order, or None."""
     row = conn.execute(
-        "SELECT customer, status, total, currency, placed_at, lines FROM ov_orders WHERE id = ?",
+        "SELECT customer, status, total, currency, placed_at, lines, contact FROM ov_orders"
+        " WHERE id = ?",
         (order_id,),
     ).fetchone()
     if row is None:
         return None
-    customer, status, total, currency, placed_at, lines = tuple(row)
+    customer, status, total, currency, placed_at, lines, contact = tuple(row)
     return order_document(
-        order_id, customer, status, orjson.loads(lines), total, currency, placed_at
+        order_id,
+        customer,
+        status,
+        orjson.loads(lines),
+        total,
+        currency,
+        placed_at,
+        contact_of(contact),
     )

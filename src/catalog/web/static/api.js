@@ -10,9 +10,11 @@ class ApiError extends Error {
 }
 
 // Calls the API and resolves with the JSON body; rejects with an ApiError carrying the
-// problem document, so callers can show its `detail` as-is.
+// problem document, so callers can show its `detail` as-is. `X-Requested-With` tells
+// the server that this site's own page sent the request: a guest's cart and orders
+// change only with it (a form or a page of another site cannot send it).
 async function apiCall(method, path, { token, body, signal } = {}) {
-  const headers = { Accept: "application/json" };
+  const headers = { Accept: "application/json", "X-Requested-With": "fetch" };
   if (token) headers.Authorization = `Bearer ${token}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(path, {
