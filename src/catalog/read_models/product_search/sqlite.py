@@ -19,6 +19,9 @@ included, so "this category and everything under it" is one indexed lookup. Coun
 (category, price bucket, stock state) let a search without text or price range answer
 its total and facets without reading the products.
 
+The words of names and category paths, and their trigrams, are kept for the typo
+fallback of the reads (`sqlite_typos`).
+
 Each batch also records the scopes it touched (`SCOPES`, `catalog.read_models.sqlite_scopes`).
 """
 
@@ -34,6 +37,8 @@ from catalog.read_models.product_search.rules import (
     bucket,
     shown_only_where_listed,
 )
+from catalog.read_models.product_search.sqlite_typos import SCHEMA as TYPO_SCHEMA
+from catalog.read_models.product_search.sqlite_typos import remember
 from catalog.read_models.sqlite_scopes import ScopeLog
 from tandem.messages import StoredEvent
 from tandem.projections.base import Projection
@@ -126,6 +131,7 @@ SCHEMA: tuple[str, ...] = (
         prefix = '2 3'
     )
     """,
+    *TYPO_SCHEMA,
 )
 
 _TEXT_COLUMNS = ("name", "description", "sku", "category_path", "filters")
@@ -210,6 +216,8 @@ def _change(tx: sqlite3.Connection, product_id: str, changes: Product) -> None:
         after["category_path"], tokens = _category(tx, after["category_id"])
         after["filters"] = _filters(tokens, after["stock"])
     text = [c for c in _TEXT_COLUMNS if after[c] != before[c]]
+    if "name" in text:
+        remember(tx, after["name"])
     if text:
         _set(tx, "ps_product_text", position, after, text)
         _unindex(tx, position, before)
@@ -249,7 +257,8 @@ class ProductSearchProjection(Projection[sqlite3.Connection]):
     """Folds product, stock and category events into the SQLite FTS5 search model."""
 
     name = "product_search"
-    version = 1
+    # 2: the vocabulary of the typo fallback (`ps_words`, `ps_word_trigrams`).
+    version = 2
     event_types = CATEGORY_AND_PRODUCT_EVENTS
 
     def setup(self, tx: sqlite3.Connection) -> None:
@@ -338,6 +347,7 @@ class ProductSearchProjection(Projection[sqlite3.Connection]):
         )
         _index(tx, position, product)
         _count(tx, product, 1)
+        remember(tx, product["name"])
 
     def _create_category(
         self, tx: sqlite3.Connection, category_id: str, name: str, parent_id: str | None
@@ -350,6 +360,7 @@ class ProductSearchProjection(Projection[sqlite3.Connection]):
             " RETURNING key",
             (category_id, name, parent_id, path),
         ).fetchone()
+        remember(tx, name)
         tokens = f"{parent_tokens} {category_token(row[0])}".strip()
         tx.execute("UPDATE ps_categories SET tokens = ? WHERE id = ?", (tokens, category_id))
         tx.execute(
@@ -366,6 +377,7 @@ class ProductSearchProjection(Projection[sqlite3.Connection]):
 
     def _rename_category(self, tx: sqlite3.Connection, category_id: str, name: str) -> None:
         tx.execute("UPDATE ps_categories SET name = ? WHERE id = ?", (name, category_id))
+        remember(tx, name)
         subtree = tx.execute(
             "SELECT descendant FROM ps_category_closure WHERE ancestor = ?", (category_id,)
         ).fetchall()
