@@ -43,8 +43,11 @@ async def _seed(settings: Settings, products: int) -> None:
 
 
 def _search_file(data: Path) -> Path:
+    """The live copy: the one `product_search.live` names, after a rebuild."""
     live = data / "read" / "product_search.live"
-    return data / "read" / live.read_text().strip()
+    if live.exists():
+        return data / "read" / live.read_text().strip()
+    return data / "read" / "product_search.db"
 
 
 def main() -> None:

@@ -472,16 +472,7 @@
     renderRates();
   }
 
-  const stream = new EventSource("/stream/progress");
-  const streamState = $("stream-state");
-  stream.addEventListener("open", () => {
-    streamState.textContent = "live";
-    streamState.className = "ok";
-  });
-  stream.addEventListener("error", () => {
-    streamState.textContent = "reconnecting…";
-    streamState.className = "warn";
-  });
+  const stream = liveStream("/stream/progress", $("stream-state"));
   stream.addEventListener("progress", (event) => applyProgress(JSON.parse(event.data)));
   stream.addEventListener("rebuild", (event) => applyRebuild(JSON.parse(event.data)));
 
