@@ -41,7 +41,7 @@ from catalog.read_models.product_search.sqlite import (
 )
 from catalog.read_models.product_search.sqlite_match import prefixes
 from catalog.read_models.product_search.sqlite_typos import candidates
-from catalog.read_models.product_search.typos import Typos, fuzzy_text, typo_terms
+from catalog.read_models.product_search.typos import Typos, fuzzy_words, typo_terms
 from catalog.read_models.queries import SearchProducts
 from catalog.read_models.scopes import ScopeChanges
 from catalog.read_models.shapes import ProductSummary, SearchPage
@@ -184,14 +184,11 @@ def _typo_search(
         f" WHERE {' AND '.join(clauses)}",
         params,
     ).fetchall()
-    scores: dict[str, float | None] = {}
+    scorer = typos.scorer()
     counts: dict[tuple[str, int], int] = {}
     keyed: PageKeys = []
     for position, id, category, cents, name, path in rows:
-        fuzzy = fuzzy_text(name, path)
-        if fuzzy not in scores:
-            scores[fuzzy] = typos.score(fuzzy)
-        score = scores[fuzzy]
+        score = scorer.score(fuzzy_words(name, path))
         if score is None:
             continue
         facet = (category, bucket(cents))

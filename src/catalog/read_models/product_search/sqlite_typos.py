@@ -6,9 +6,9 @@ the trigrams of each (`ps_word_trigrams`, `remember`). A product is kept when, f
 similar term, some extent of its name and category path words holds a share of the
 term's trigrams that reaches the threshold, which needs at least that share of the
 term's distinct trigrams (`needed`) among the product's. So of any `len - needed + 1` of
-them the product carries one, in one of its words: the fallback takes the rarest (in the
-vocabulary) that many trigrams, the words carrying them, and asks the FTS index for the
-products with any of those words (`candidates`). Each candidate is then scored exactly
+them the product carries one, in one of its words: the fallback takes that many trigrams,
+those whose words the fewest products hold, the words carrying them, and asks the FTS
+index for the products with any of those words (`candidates`). Each candidate is then scored exactly
 (`Typos.score`); the candidates are a superset of the answer, never a guess.
 """
 
@@ -34,6 +34,8 @@ SCHEMA: tuple[str, ...] = (
         PRIMARY KEY (trigram, word)
     ) WITHOUT ROWID
     """,
+    # How many products each indexed word is in (any column): a view of the FTS index.
+    "CREATE VIRTUAL TABLE IF NOT EXISTS ps_fts_terms USING fts5vocab(ps_fts, 'row')",
 )
 
 
@@ -59,35 +61,40 @@ def needed(distinct: int) -> int:
     return max(1, math.ceil(distinct * THRESHOLD))
 
 
-def _marks(conn: sqlite3.Connection, trigram_list: Sequence[str], sql: str) -> list[sqlite3.Row]:
-    marks = ", ".join("?" for _ in trigram_list)
-    return conn.execute(sql.format(marks=marks), list(trigram_list)).fetchall()
+def _marks(conn: sqlite3.Connection, values: Sequence[str], sql: str) -> list[sqlite3.Row]:
+    marks = ", ".join("?" for _ in values)
+    return conn.execute(sql.format(marks=marks), list(values)).fetchall()
 
 
 def similar_words(conn: sqlite3.Connection, term: str) -> list[str]:
     """Every vocabulary word a product like `term` must carry one of (none: no product
-    can be like it)."""
+    can be like it).
+
+    Of the term's trigrams, any `len - needed + 1` do; those whose words the fewest
+    products hold (by the FTS index's own counts, `ps_fts_terms`) are taken, so the
+    index hands over as few candidates as it can.
+    """
     wanted = sorted(set(trigrams(term)))
     if not wanted:
         return []
+    carriers: dict[str, list[str]] = {}
+    for trigram, word in _marks(
+        conn, wanted, "SELECT trigram, word FROM ps_word_trigrams WHERE trigram IN ({marks})"
+    ):
+        carriers.setdefault(str(trigram), []).append(str(word))
     need = needed(len(wanted))
-    counts = {
-        str(t): int(n)
-        for t, n in _marks(
-            conn,
-            wanted,
-            "SELECT trigram, count(*) FROM ps_word_trigrams WHERE trigram IN ({marks})"
-            " GROUP BY trigram",
+    if len(carriers) < need:
+        return []
+    every = sorted({word for found in carriers.values() for word in found})
+    docs = {
+        str(word): int(n)
+        for word, n in _marks(
+            conn, every, "SELECT term, doc FROM ps_fts_terms WHERE term IN ({marks})"
         )
     }
-    if len(counts) < need:
-        return []
-    rarest = sorted(wanted, key=lambda t: (counts.get(t, 0), t))[: len(wanted) - need + 1]
-    present = [t for t in rarest if t in counts]
-    rows = _marks(
-        conn, present, "SELECT DISTINCT word FROM ps_word_trigrams WHERE trigram IN ({marks})"
-    )
-    return [str(row[0]) for row in rows]
+    cost = {t: sum(docs.get(word, 0) for word in carriers.get(t, ())) for t in wanted}
+    cheapest = sorted(wanted, key=lambda t: (cost[t], t))[: len(wanted) - need + 1]
+    return sorted({word for t in cheapest for word in carriers.get(t, ())})
 
 
 def candidates(conn: sqlite3.Connection, typos: Typos) -> str | None:

@@ -18,6 +18,7 @@ such trigrams may collide there; here they never do.
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Sequence
 
@@ -30,21 +31,25 @@ def float4(value: float) -> float:
     return result
 
 
+@functools.lru_cache(maxsize=1 << 14)
+def word_trigrams(word: str) -> tuple[str, ...]:
+    """The trigrams of one word in order: two spaces before it, one after."""
+    padded = f"  {word} "
+    return tuple(padded[i : i + 3] for i in range(len(padded) - 2))
+
+
 def trigrams(text: str) -> list[str]:
     """The trigrams of `text` in order, repeats included (`generate_trgm_only`)."""
-    found: list[str] = []
-    for word in text.split():
-        padded = f"  {word} "
-        found.extend(padded[i : i + 3] for i in range(len(padded) - 2))
-    return found
-
-
-def _similarity(count: int, len1: int, len2: int) -> float:
-    return float4(count / (len1 + len2 - count))
+    return [trigram for word in text.split() for trigram in word_trigrams(word)]
 
 
 def _iterate(indexes: Sequence[int], found: Sequence[bool], ulen1: int) -> float:
-    """`iterate_word_similarity` for plain (not strict) word similarity."""
+    """`iterate_word_similarity` for plain (not strict) word similarity.
+
+    Similarities are compared as doubles and rounded to `float4` once, at the end: for
+    texts of fewer than a few thousand trigrams, two different ratios of such counts
+    differ by far more than a `float4` step, so they order as their roundings do.
+    """
     lastpos = [-1] * len(found)
     ulen2 = count = 0
     lower = upper = -1
@@ -60,11 +65,11 @@ def _iterate(indexes: Sequence[int], found: Sequence[bool], ulen1: int) -> float
         upper = i
         if lower == -1:
             lower, ulen2 = i, 1
-        current = _similarity(count, ulen1, ulen2)
+        current = count / (ulen1 + ulen2 - count)
         # Also try moving the lower bound up, for a greater similarity.
         tmp_count, tmp_ulen2, prev_lower = count, ulen2, lower
         for tmp_lower in range(lower, upper + 1):
-            candidate = _similarity(tmp_count, ulen1, tmp_ulen2)
+            candidate = tmp_count / (ulen1 + tmp_ulen2 - tmp_count)
             if candidate > current:
                 current, ulen2, lower, count = candidate, tmp_ulen2, tmp_lower, tmp_count
             tmp_index = indexes[tmp_lower]
@@ -76,14 +81,55 @@ def _iterate(indexes: Sequence[int], found: Sequence[bool], ulen1: int) -> float
             tmp_index = indexes[tmp_lower]
             if lastpos[tmp_index] == tmp_lower:
                 lastpos[tmp_index] = -1
-    return best
+    return float4(best)
+
+
+class Needle:
+    """A term to compare many texts with, remembering the answers.
+
+    Only the stretch of a text from its first trigram of the term's to its last one
+    moves the result (the iteration skips what comes before and computes nothing after),
+    and within it only which trigrams are the term's and which repeat: texts alike in
+    that share one computation (`_shape`).
+    """
+
+    def __init__(self, term: str) -> None:
+        self.trigrams = frozenset(trigrams(term))
+        self._known: dict[tuple[str | int, ...], float] = {}
+
+    def covered(self, words: Sequence[str]) -> int:
+        """How many of the term's distinct trigrams the words hold."""
+        held: set[str] = set()
+        for word in words:
+            held.update(self.trigrams.intersection(word_trigrams(word)))
+        return len(held)
+
+    def _shape(self, words: Sequence[str]) -> tuple[str | int, ...]:
+        sequence = [t for word in words for t in word_trigrams(word)]
+        hits = [i for i, t in enumerate(sequence) if t in self.trigrams]
+        if not hits:
+            return ()
+        others: dict[str, int] = {}
+        return tuple(
+            t if t in self.trigrams else others.setdefault(t, len(others))
+            for t in sequence[hits[0] : hits[-1] + 1]
+        )
+
+    def similarity(self, words: Sequence[str]) -> float:
+        """`word_similarity(term, " ".join(words))`."""
+        shape = self._shape(words)
+        if not shape:
+            return 0.0
+        known = self._known.get(shape)
+        if known is None:
+            ids: dict[str | int, int] = {}
+            indexes = [ids.setdefault(t, len(ids)) for t in shape]
+            found = [isinstance(t, str) for t in ids]
+            known = self._known[shape] = _iterate(indexes, found, len(self.trigrams))
+        return known
 
 
 def word_similarity(term: str, text: str) -> float:
     """`pg_trgm`'s `word_similarity(term, text)`: how much of `term` the extent of
     `text` most like it holds, from 0 to 1 (a `float4` value)."""
-    needle = set(trigrams(term))
-    ids: dict[str, int] = {}
-    indexes = [ids.setdefault(trigram, len(ids)) for trigram in trigrams(text)]
-    found = [trigram in needle for trigram in ids]
-    return _iterate(indexes, found, len(needle))
+    return Needle(term).similarity(text.split())

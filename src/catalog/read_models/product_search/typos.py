@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from catalog.read_models.product_search.postgres_words import words
-from catalog.read_models.product_search.trigrams import float4, word_similarity
+from catalog.read_models.product_search.trigrams import Needle, float4
 
 THRESHOLD = 0.5
 MIN_CHARS = 3
@@ -30,13 +30,30 @@ class Typos:
     exact: tuple[str, ...]
     similar: tuple[str, ...]
 
-    def score(self, fuzzy: str) -> float | None:
-        """The relevance of a product whose name and category path words are `fuzzy`:
+    def scorer(self) -> Scorer:
+        """Scores of products for this fallback, remembered for one search."""
+        return Scorer(self)
+
+
+class Scorer:
+    """The relevance of products in a typo fallback (`Typos`)."""
+
+    def __init__(self, typos: Typos) -> None:
+        self._needles = [Needle(term) for term in typos.similar]
+
+    def score(self, words: Sequence[str]) -> float | None:
+        """The relevance of a product whose name and category path words are `words`:
         its similarities summed as PostgreSQL sums `real` values (None: a term falls
-        short of the threshold)."""
+        short of the threshold).
+
+        A similarity is at most the share of the term's trigrams the words hold, so a
+        product holding too few is dismissed before any similarity is computed.
+        """
         total = 0.0
-        for term in self.similar:
-            similarity = word_similarity(term, fuzzy)
+        for needle in self._needles:
+            if needle.covered(words) < THRESHOLD * len(needle.trigrams):
+                return None
+            similarity = needle.similarity(words)
             if similarity < THRESHOLD:
                 return None
             total = float4(total + similarity)
@@ -51,7 +68,7 @@ def typo_terms(terms: Sequence[str]) -> Typos | None:
     return Typos(tuple(t for t in terms if len(t) < MIN_CHARS), similar)
 
 
-def fuzzy_text(name: str, category_path: str) -> str:
+def fuzzy_words(name: str, category_path: str) -> list[str]:
     """The words a product's typos are matched against: its name's, then its category
-    path's (PostgreSQL keeps them as the `fuzzy` column)."""
-    return " ".join([*words(name), *words(category_path)])
+    path's (PostgreSQL keeps them, joined by spaces, as the `fuzzy` column)."""
+    return [*words(name), *words(category_path)]
