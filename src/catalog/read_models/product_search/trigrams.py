@@ -90,42 +90,55 @@ class Needle:
     Only the stretch of a text from its first trigram of the term's to its last one
     moves the result (the iteration skips what comes before and computes nothing after),
     and within it only which trigrams are the term's and which repeat: texts alike in
-    that share one computation (`_shape`).
+    that share one computation (`_shape`), and so do texts with the same words there.
     """
 
     def __init__(self, term: str) -> None:
         self.trigrams = frozenset(trigrams(term))
-        self._known: dict[tuple[str | int, ...], float] = {}
+        self._hits: dict[str, frozenset[str]] = {}
+        self._by_words: dict[tuple[str, ...], float] = {}
+        self._by_shape: dict[tuple[str | int, ...], float] = {}
+
+    def hits(self, word: str) -> frozenset[str]:
+        """The term's trigrams `word` holds."""
+        found = self._hits.get(word)
+        if found is None:
+            found = self._hits[word] = self.trigrams.intersection(word_trigrams(word))
+        return found
 
     def covered(self, words: Sequence[str]) -> int:
         """How many of the term's distinct trigrams the words hold."""
         held: set[str] = set()
         for word in words:
-            held.update(self.trigrams.intersection(word_trigrams(word)))
+            held.update(self.hits(word))
         return len(held)
 
     def _shape(self, words: Sequence[str]) -> tuple[str | int, ...]:
+        term = self.trigrams
         sequence = [t for word in words for t in word_trigrams(word)]
-        hits = [i for i, t in enumerate(sequence) if t in self.trigrams]
-        if not hits:
-            return ()
+        start = next(i for i, t in enumerate(sequence) if t in term)
+        end = len(sequence) - next(i for i, t in enumerate(reversed(sequence)) if t in term)
         others: dict[str, int] = {}
         return tuple(
-            t if t in self.trigrams else others.setdefault(t, len(others))
-            for t in sequence[hits[0] : hits[-1] + 1]
+            t if t in term else others.setdefault(t, len(others)) for t in sequence[start:end]
         )
 
     def similarity(self, words: Sequence[str]) -> float:
         """`word_similarity(term, " ".join(words))`."""
-        shape = self._shape(words)
-        if not shape:
+        relevant = [i for i, word in enumerate(words) if self.hits(word)]
+        if not relevant:
             return 0.0
-        known = self._known.get(shape)
+        window = tuple(words[relevant[0] : relevant[-1] + 1])
+        known = self._by_words.get(window)
         if known is None:
-            ids: dict[str | int, int] = {}
-            indexes = [ids.setdefault(t, len(ids)) for t in shape]
-            found = [isinstance(t, str) for t in ids]
-            known = self._known[shape] = _iterate(indexes, found, len(self.trigrams))
+            shape = self._shape(window)
+            known = self._by_shape.get(shape)
+            if known is None:
+                ids: dict[str | int, int] = {}
+                indexes = [ids.setdefault(t, len(ids)) for t in shape]
+                found = [isinstance(t, str) for t in ids]
+                known = self._by_shape[shape] = _iterate(indexes, found, len(self.trigrams))
+            self._by_words[window] = known
         return known
 
 

@@ -11,6 +11,7 @@ near misses.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -71,4 +72,10 @@ def typo_terms(terms: Sequence[str]) -> Typos | None:
 def fuzzy_words(name: str, category_path: str) -> list[str]:
     """The words a product's typos are matched against: its name's, then its category
     path's (PostgreSQL keeps them, joined by spaces, as the `fuzzy` column)."""
-    return [*words(name), *words(category_path)]
+    return [*words(name), *_path_words(category_path)]
+
+
+@functools.lru_cache(maxsize=1024)
+def _path_words(category_path: str) -> tuple[str, ...]:
+    """A category path's words: few paths, shared by many products."""
+    return tuple(words(category_path))
