@@ -6,11 +6,15 @@ the trigrams of each (`ps_word_trigrams`, `remember`). A product is kept when, f
 similar term, some extent of its name and category path words holds a share of the
 term's trigrams that reaches the threshold, which needs at least that share of the
 term's distinct trigrams (`needed`) among the product's. So of any `len - needed + 1` of
-them the product carries one, in one of its words: the fallback takes that many trigrams,
-those whose words the fewest products hold, the words carrying them, and asks the FTS
-index for the products with any of those words (`candidates`). Each candidate is then scored exactly
-(`Typos.score`); the candidates are a superset of the answer, never a guess.
-"""
+them the product carries one, in one of its words: the fallback takes that many
+trigrams, those whose words the fewest products hold, the words carrying them, and asks
+the FTS index for the products with any of those words (`candidates`). Each candidate
+is then scored exactly (`typos.Scorer`): the candidates are a superset of the answer,
+never a guess.
+
+A copy of the model built before the vocabulary (version 1, served as it is while a
+rebuild to this version runs) has none of these tables: its searches go without typo
+tolerance until the switch."""
 
 from __future__ import annotations
 
@@ -97,8 +101,18 @@ def similar_words(conn: sqlite3.Connection, term: str) -> list[str]:
     return sorted({word for t in cheapest for word in carriers.get(t, ())})
 
 
+def _has_vocabulary(conn: sqlite3.Connection) -> bool:
+    row = conn.execute(
+        "SELECT count(*) FROM sqlite_master WHERE name IN ('ps_word_trigrams', 'ps_fts_terms')"
+    ).fetchone()
+    return bool(row[0] == 2)
+
+
 def candidates(conn: sqlite3.Connection, typos: Typos) -> str | None:
-    """The FTS5 MATCH text finding every product the fallback may keep (None: none)."""
+    """The FTS5 MATCH text finding every product the fallback may keep (None: none, or
+    a copy without the vocabulary)."""
+    if not _has_vocabulary(conn):
+        return None
     parts = []
     for term in typos.similar:
         found = similar_words(conn, term)
