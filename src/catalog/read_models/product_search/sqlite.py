@@ -38,7 +38,7 @@ from catalog.read_models.product_search.rules import (
     shown_only_where_listed,
 )
 from catalog.read_models.product_search.sqlite_typos import SCHEMA as TYPO_SCHEMA
-from catalog.read_models.product_search.sqlite_typos import remember
+from catalog.read_models.product_search.sqlite_typos import Vocabulary
 from catalog.read_models.sqlite_scopes import ScopeLog
 from tandem.messages import StoredEvent
 from tandem.projections.base import Projection
@@ -203,7 +203,9 @@ def _set(
     )
 
 
-def _change(tx: sqlite3.Connection, product_id: str, changes: Product) -> None:
+def _change(
+    tx: sqlite3.Connection, product_id: str, changes: Product, vocabulary: Vocabulary
+) -> None:
     """Change one product's fields, then bring its index entry and facet counts along."""
     row = tx.execute(f"{_LOAD} WHERE p.id = ?", (product_id,)).fetchone()
     if row is None:
@@ -217,7 +219,7 @@ def _change(tx: sqlite3.Connection, product_id: str, changes: Product) -> None:
         after["filters"] = _filters(tokens, after["stock"])
     text = [c for c in _TEXT_COLUMNS if after[c] != before[c]]
     if "name" in text:
-        remember(tx, after["name"])
+        vocabulary.remember(tx, after["name"])
     if text:
         _set(tx, "ps_product_text", position, after, text)
         _unindex(tx, position, before)
@@ -269,11 +271,13 @@ class ProductSearchProjection(Projection[sqlite3.Connection]):
     def __init__(self) -> None:
         # Each category's ancestors, once read: the scope changes need them per event.
         self._ancestors: dict[str, list[str]] = {}
+        self._vocabulary = Vocabulary()
 
     def apply_batch(self, tx: sqlite3.Connection, events: list[StoredEvent]) -> None:
-        SCOPES.apply_batch(
-            tx, events, self.apply, _category_of, _ancestors_of, self._ancestors, _listed_only
-        )
+        with self._vocabulary.batch(tx):
+            SCOPES.apply_batch(
+                tx, events, self.apply, _category_of, _ancestors_of, self._ancestors, _listed_only
+            )
 
     def settle(self, tx: sqlite3.Connection) -> list[str]:
         """Merge the FTS index into one segment once a catch-up has left it in many.
@@ -301,18 +305,18 @@ class ProductSearchProjection(Projection[sqlite3.Connection]):
             self._create_product(tx, event.position, event.aggregate_id, data)
         elif kind == "ProductDetailsUpdated":
             changes = {k: data[k] for k in ("name", "description", "category_id")}
-            _change(tx, event.aggregate_id, changes)
+            _change(tx, event.aggregate_id, changes, self._vocabulary)
         elif kind == "PriceChanged":
             changes = {
                 "price_cents": cents(data["price"]),
                 "price": data["price"],
                 "currency": data["currency"],
             }
-            _change(tx, event.aggregate_id, changes)
+            _change(tx, event.aggregate_id, changes, self._vocabulary)
         elif kind == "StockAdjusted":
-            _change(tx, event.aggregate_id, {"stock": data["stock"]})
+            _change(tx, event.aggregate_id, {"stock": data["stock"]}, self._vocabulary)
         elif kind == "ProductDiscontinued":
-            _change(tx, event.aggregate_id, {"status": "discontinued"})
+            _change(tx, event.aggregate_id, {"status": "discontinued"}, self._vocabulary)
 
     def _create_product(
         self, tx: sqlite3.Connection, position: int, product_id: str, data: dict[str, Any]
@@ -347,7 +351,7 @@ class ProductSearchProjection(Projection[sqlite3.Connection]):
         )
         _index(tx, position, product)
         _count(tx, product, 1)
-        remember(tx, product["name"])
+        self._vocabulary.remember(tx, product["name"])
 
     def _create_category(
         self, tx: sqlite3.Connection, category_id: str, name: str, parent_id: str | None
@@ -360,7 +364,7 @@ class ProductSearchProjection(Projection[sqlite3.Connection]):
             " RETURNING key",
             (category_id, name, parent_id, path),
         ).fetchone()
-        remember(tx, name)
+        self._vocabulary.remember(tx, name)
         tokens = f"{parent_tokens} {category_token(row[0])}".strip()
         tx.execute("UPDATE ps_categories SET tokens = ? WHERE id = ?", (tokens, category_id))
         tx.execute(
@@ -377,7 +381,7 @@ class ProductSearchProjection(Projection[sqlite3.Connection]):
 
     def _rename_category(self, tx: sqlite3.Connection, category_id: str, name: str) -> None:
         tx.execute("UPDATE ps_categories SET name = ? WHERE id = ?", (name, category_id))
-        remember(tx, name)
+        self._vocabulary.remember(tx, name)
         subtree = tx.execute(
             "SELECT descendant FROM ps_category_closure WHERE ancestor = ?", (category_id,)
         ).fetchall()

@@ -2,7 +2,7 @@
 the search, from the vocabulary the fold keeps.
 
 The fold keeps every word of every name and category path it indexed (`ps_words`) and
-the trigrams of each (`ps_word_trigrams`, `remember`). A product is kept when, for each
+the trigrams of each (`ps_word_trigrams`, `Vocabulary`). A product is kept when, for each
 similar term, some extent of its name and category path words holds a share of the
 term's trigrams that reaches the threshold, which needs at least that share of the
 term's distinct trigrams (`needed`) among the product's. So of any `len - needed + 1` of
@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from collections.abc import Sequence
-
-import orjson
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from catalog.read_models.product_search.postgres_words import words
 from catalog.read_models.product_search.sqlite_match import any_word, prefixes
@@ -43,20 +42,45 @@ SCHEMA: tuple[str, ...] = (
 )
 
 
-def remember(tx: sqlite3.Connection, text: str) -> None:
-    """Add the words of `text` (a name or a category name) to the vocabulary, with the
-    trigrams of each new one. Words are never removed: one no product carries any more
-    finds nothing."""
-    new = tx.execute(
-        "INSERT INTO ps_words (word) SELECT value FROM json_each(?) WHERE true"
-        " ON CONFLICT DO NOTHING RETURNING word",
-        (orjson.dumps(words(text)).decode(),),
-    ).fetchall()
-    if new:
-        tx.executemany(
-            "INSERT OR IGNORE INTO ps_word_trigrams (trigram, word) VALUES (?, ?)",
-            [(trigram, word) for (word,) in new for trigram in set(trigrams(word))],
-        )
+class Vocabulary:
+    """Adds the words of names and category names to the vocabulary, with the trigrams
+    of each new one. Words are never removed: one no product carries any more finds
+    nothing.
+
+    Nearly every word is known already. Within one batch (one transaction on one
+    connection: `batch`) each word is looked up once; outside one, at every call. What
+    a batch saw goes with it, so a batch that rolled back leaves nothing behind, and
+    batches on other connections (another copy, another thread) see their own.
+    """
+
+    def __init__(self) -> None:
+        self._seen: dict[int, set[str]] = {}
+
+    @contextmanager
+    def batch(self, tx: sqlite3.Connection) -> Iterator[None]:
+        self._seen[id(tx)] = set()
+        try:
+            yield
+        finally:
+            del self._seen[id(tx)]
+
+    def remember(self, tx: sqlite3.Connection, text: str) -> None:
+        """Add the words of `text` it does not hold yet."""
+        found = set(words(text))
+        seen = self._seen.get(id(tx))
+        if seen is not None:
+            found.difference_update(seen)
+            seen.update(found)
+        if not found:
+            return
+        known = _marks(tx, sorted(found), "SELECT word FROM ps_words WHERE word IN ({marks})")
+        new = sorted(found.difference(str(row[0]) for row in known))
+        if new:
+            tx.executemany("INSERT INTO ps_words (word) VALUES (?)", [(word,) for word in new])
+            tx.executemany(
+                "INSERT INTO ps_word_trigrams (trigram, word) VALUES (?, ?)",
+                [(trigram, word) for word in new for trigram in set(trigrams(word))],
+            )
 
 
 def needed(distinct: int) -> int:
