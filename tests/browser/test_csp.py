@@ -113,6 +113,13 @@ def test_ops_page_runs_under_its_policy(watched: Watched, product: str) -> None:
     settle_and_check(watched, "ops")
 
 
+def test_dashboard_runs_under_its_policy(watched: Watched, product: str) -> None:
+    watched.page.goto("/dashboard")
+    expect(watched.page.locator("#live-state")).to_have_text("live")
+    expect(watched.page.locator("#days-chart rect.bar")).to_have_count(30)
+    settle_and_check(watched, "dashboard")
+
+
 def test_not_found_page_runs_under_its_policy(watched: Watched) -> None:
     watched.page.goto("/products/00000000-0000-4000-8000-000000000000/view")
     expect(watched.page.get_by_role("heading", name="Not found")).to_be_visible()

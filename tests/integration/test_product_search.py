@@ -154,6 +154,38 @@ async def test_text_search_matches_words_prefixes_descriptions_and_skus(world: W
     assert (await world.search(q="   "))["total"] == 3
 
 
+async def test_a_typo_finds_names_and_category_words_alike(world: World) -> None:
+    kitchen = await world.category("Kitchen appliances")
+    kettle = await world.product(kitchen, "Electric kettle", description="boils water")
+    toaster = await world.product(kitchen, "Toaster", price="25.00")
+
+    assert await world.ids(q="kettel") == [kettle]
+    assert await world.ids(q="electirc kettel") == [kettle]
+    assert await world.ids(q="kitchn", sort="price_asc") == [kettle, toaster]
+    # Descriptions and SKUs are full text only; two letters are too few for a typo.
+    assert await world.ids(q="boyls") == []
+    assert await world.ids(q="ketl xx") == []
+    # A renamed product is found by its new words, typo'd, not by its old ones.
+    await world.do(c.UpdateProductDetails(product_id=toaster, name="Sandwich grill"))
+    assert await world.ids(q="sandwitch") == [toaster]
+    assert await world.ids(q="toastr") == []
+
+
+async def test_a_copy_without_the_typo_vocabulary_searches_without_typos(
+    world: World,
+) -> None:
+    kitchen = await world.category("Kitchen")
+    await world.product(kitchen, "Electric kettle")
+    await world.project()
+    conn = sqlite3.connect(world.store.path)
+    with conn:  # as a copy version 1 built: no vocabulary
+        for table in ("ps_fts_terms", "ps_word_trigrams", "ps_words"):
+            conn.execute(f"DROP TABLE {table}")
+    conn.close()
+    assert (await world.reads.search(SearchProducts(q="kettel")))["total"] == 0
+    assert (await world.reads.search(SearchProducts(q="kettle")))["total"] == 1
+
+
 async def test_text_search_folds_case_and_diacritics(world: World) -> None:
     cat = await world.category("Cafe")
     creme = await world.product(cat, "Crème brûlée torch")

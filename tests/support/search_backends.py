@@ -77,13 +77,14 @@ class Both:
         actual = await walk(self.postgres, **filters)
         return self._compare(filters, expected, actual)
 
-    async def assert_same_unless_a_typo(self, **filters: Any) -> list[dict[str, Any]]:
-        """`assert_same`, except for a search full text finds nothing in: PostgreSQL
-        then tries trigram similarity (its typo fallback), which SQLite does not."""
+    async def assert_same_in_order(self, **filters: Any) -> list[dict[str, Any]]:
+        """`assert_same`, relevance included: for searches both rank alike (the typo
+        fallback's summed similarity)."""
         expected = await walk(self.sqlite, **filters)
-        if expected[0]["total"] == 0:
-            return []
-        return self._compare(filters, expected, await walk(self.postgres, **filters))
+        actual = await walk(self.postgres, **filters)
+        self._compare(filters, expected, actual)
+        assert [p["items"] for p in actual] == [p["items"] for p in expected], filters
+        return actual
 
     def _compare(
         self,

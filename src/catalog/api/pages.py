@@ -1,4 +1,4 @@
-"""The storefront, product and operations pages, rendered by the API process itself
+"""The storefront, product, sales dashboard and operations pages, rendered by the API process itself
 from the templates and static files of `catalog/web/`.
 
 Pages render their first state on the server (product detail, projection table) and a
@@ -82,6 +82,16 @@ async def product_page(request: Request, product_id: UUID) -> Response:
     )
     guests.welcome(request, response)
     return response
+
+
+# The dashboard's chart of sales by day spans this many days, today included.
+DASHBOARD_DAYS = 30
+
+
+@router.get("/dashboard")
+async def dashboard(request: Request) -> Response:
+    context = {"days": DASHBOARD_DAYS}
+    return templates.TemplateResponse(request, "dashboard.html", context, headers=NO_STORE)
 
 
 @router.get("/ops")

@@ -227,6 +227,20 @@ class OrderViewContract:
 # -- product search ---------------------------------------------------------------------
 
 
+async def _answers_its_pages(backend: ReadModelBackend, search: x.Search) -> None:
+    """Every page of `search`, followed by its cursors, holds what it expects."""
+    cursor: str | None = None
+    for number, ids in enumerate(search.pages, start=1):
+        page = await backend.ask(q.SearchProducts(**search.query, cursor=cursor))
+        assert [item["id"] for item in page["items"]] == ids, f"page {number}"
+        assert page["items"] == [x.SUMMARIES[id] for id in ids], f"page {number}"
+        assert page["total"] == search.total, f"page {number}"
+        assert page["facets"] == search.facets, f"page {number}"
+        last = number == len(search.pages)
+        assert (page["next_cursor"] is None) == last, f"page {number}"
+        cursor = page["next_cursor"]
+
+
 class ProductSearchContract:
     """`SearchProducts`: text, category subtree, stock and price filters, sorts, pages
     with cursors, and facet counts over every match."""
@@ -235,16 +249,7 @@ class ProductSearchContract:
     async def test_a_search_answers_its_pages_total_and_facets(
         self, read_model_backend: ReadModelBackend, name: str
     ) -> None:
-        search = x.SEARCHES[name]
-        cursor: str | None = None
-        for number, ids in enumerate(search.pages, start=1):
-            page = await read_model_backend.ask(q.SearchProducts(**search.query, cursor=cursor))
-            assert page["items"] == [x.SUMMARIES[id] for id in ids], f"page {number}"
-            assert page["total"] == search.total, f"page {number}"
-            assert page["facets"] == search.facets, f"page {number}"
-            last = number == len(search.pages)
-            assert (page["next_cursor"] is None) == last, f"page {number}"
-            cursor = page["next_cursor"]
+        await _answers_its_pages(read_model_backend, x.SEARCHES[name])
 
     async def test_a_cursor_resumes_only_the_search_that_issued_it(
         self, read_model_backend: ReadModelBackend
@@ -255,6 +260,17 @@ class ProductSearchContract:
             await read_model_backend.ask(
                 q.SearchProducts(sort="price_asc", limit=1, in_stock=True, cursor=cursor)
             )
+
+
+class ProductSearchTypoContract:
+    """`SearchProducts` with typos, on the backends with a typo fallback (not level 1):
+    the same products, order, pages and facets on each."""
+
+    @pytest.mark.parametrize("name", list(x.TYPO_SEARCHES))
+    async def test_a_search_with_a_typo_answers_like_every_backend(
+        self, read_model_backend: ReadModelBackend, name: str
+    ) -> None:
+        await _answers_its_pages(read_model_backend, x.TYPO_SEARCHES[name])
 
 
 # -- analytics --------------------------------------------------------------------------

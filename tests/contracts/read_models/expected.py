@@ -437,6 +437,47 @@ SEARCHES: dict[str, Search] = {
 }
 
 
+# Typos (the fallback when full text finds nothing; the level-1 search has none): a term
+# of three characters or more matches a product whose name and category path words hold
+# an extent like it (trigram word similarity at least 0.5); relevance ranks by the
+# summed similarity. Words: runner "all terrain runner footwear running trail", boot
+# "mountain boot footwear running trail", tote "canvas tote luggage", clog "garden clog
+# footwear boots".
+TYPO_SEARCHES: dict[str, Search] = {
+    # "runer" is 0.625 like "runner" (the runner's name) and 0.5 like "running" (both
+    # paths): the runner ranks first.
+    "a-typo-ranked-by-similarity-a-page-each": Search(
+        {"q": "runer", "limit": 1},
+        [[RUNNER], [BOOT]],
+        facets([(SHOES, "Footwear", 2)], [(UNDER_25, 1), (UNDER_250, 1)]),
+    ),
+    "a-typo-in-a-name": Search(
+        {"q": "mountian"}, [[BOOT]], facets([(SHOES, "Footwear", 1)], [(UNDER_250, 1)])
+    ),
+    "a-typo-in-a-category-path-dearest-first": Search(
+        {"q": "footwaer", "sort": "price_desc"},
+        [[BOOT, CLOG, RUNNER]],
+        facets([(SHOES, "Footwear", 3)], [(UNDER_25, 2), (UNDER_250, 1)]),
+    ),
+    "a-typo-and-an-exact-word": Search(
+        {"q": "canvs tote"}, [[TOTE]], facets([(BAGS, "Luggage", 1)], [(UNDER_10, 1)])
+    ),
+    "a-typo-and-a-short-prefix-out-of-stock": Search(
+        {"q": "gardn cl", "in_stock": False},
+        [[CLOG]],
+        facets([(SHOES, "Footwear", 1)], [(UNDER_25, 1)]),
+    ),
+    "a-typo-and-a-short-prefix-in-stock": finds_nothing({"q": "gardn cl", "in_stock": True}),
+    "a-typo-below-a-price": Search(
+        {"q": "runer", "max_price": Decimal("100"), "category": RUNNING},
+        [[RUNNER]],
+        facets([(TRAIL, "Trail", 1)], [(UNDER_25, 1)]),
+    ),
+    "a-typo-outside-the-category": finds_nothing({"q": "runer", "category": BAGS}),
+    "too-far-from-any-word": finds_nothing({"q": "trial"}),
+    "a-short-typo-is-not-tolerated": finds_nothing({"q": "bx"}),
+}
+
 # -- analytics --------------------------------------------------------------------------
 
 

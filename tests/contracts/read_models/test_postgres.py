@@ -14,12 +14,16 @@ from tandem.db.postgres import create_pool
 from tandem.stores.postgres import PostgresProjectionStore
 from tandem.testing.throwaway import PostgresDatabase
 from tests.contracts.read_models.conftest import EmbeddedHistory
-from tests.contracts.read_models.contract import Answering, ProductSearchContract
+from tests.contracts.read_models.contract import (
+    Answering,
+    ProductSearchContract,
+    ProductSearchTypoContract,
+)
 from tests.support.folding import fold_events
 
 
 @pytest.mark.services
-class TestPostgresSearch(ProductSearchContract):
+class TestPostgresSearch(ProductSearchContract, ProductSearchTypoContract):
     @pytest.fixture
     async def read_model_backend(
         self, embedded_history: EmbeddedHistory, pg_read_database: PostgresDatabase

@@ -16,6 +16,7 @@ from tests.contracts.read_models.contract import (
     OrderViewContract,
     ProductDetailContract,
     ProductSearchContract,
+    ProductSearchTypoContract,
 )
 
 
@@ -25,6 +26,7 @@ class TestSqliteReadModels(
     CartViewContract,
     OrderViewContract,
     ProductSearchContract,
+    ProductSearchTypoContract,
 ):
     @pytest.fixture
     async def read_model_backend(

@@ -15,11 +15,11 @@ Relevance ranks by `ts_rank` with the weights of the SQLite reads' bm25 (name > 
 category path > description), so its order may differ from FTS5's; every other sort is
 the same total order (sort key, then id in byte order).
 
-Typo tolerance. Only when full text finds nothing, the search is run again with every
-term of at least `FUZZY_MIN_CHARS` characters matched by trigram word similarity
-(`pg_trgm`'s `<%`, at least `FUZZY_THRESHOLD`) against the words of the name and
-category path; shorter terms still match as full text. So "shoos" finds "shoes", while a
-search that finds anything exactly is never diluted by near misses. The same filters
+Typo tolerance (`typos`, the rule the SQLite reads share). Only when full text finds
+nothing, the search is run again with every long term matched by trigram word similarity
+(`pg_trgm`'s `<%`, at least `typos.THRESHOLD`) against the words of the name and category
+path (`fuzzy`); shorter terms still match as full text. So "shoos" finds "shoes", while
+a search that finds anything exactly is never diluted by near misses. The same filters
 apply; relevance then ranks by summed similarity.
 
     reads = PostgresSearchReads(pool)
@@ -37,7 +37,7 @@ from catalog.read_models.product_search.postgres import TABLES, PostgresProductS
 from catalog.read_models.product_search.postgres_schema import SearchTables
 from catalog.read_models.product_search.postgres_scopes import read_scope_changes
 from catalog.read_models.product_search.postgres_statement import Text, statement
-from catalog.read_models.product_search.postgres_words import query_terms, words
+from catalog.read_models.product_search.postgres_words import query_terms
 from catalog.read_models.product_search.rules import (
     Counts,
     PlannedSearch,
@@ -47,6 +47,7 @@ from catalog.read_models.product_search.rules import (
     result,
     summary,
 )
+from catalog.read_models.product_search.typos import THRESHOLD, typo_terms
 from catalog.read_models.queries import SearchProducts
 from catalog.read_models.scopes import ScopeChanges
 from catalog.read_models.shapes import SearchPage
@@ -55,17 +56,13 @@ from tandem.bus import QueryBus
 if TYPE_CHECKING:
     from tandem.db.postgres import Connection, Pool
 
-FUZZY_THRESHOLD = 0.5
-FUZZY_MIN_CHARS = 3
-
 
 def _fuzzy(terms: tuple[str, ...]) -> Text | None:
     """The fallback for a search whose full text found nothing (None: no fallback)."""
-    long = tuple(" ".join(words(t)) for t in terms if len(t) >= FUZZY_MIN_CHARS)
-    if not long:
+    typos = typo_terms(terms)
+    if typos is None:
         return None
-    short = tuple(t for t in terms if len(t) < FUZZY_MIN_CHARS)
-    return Text(query_terms(short) or (), long)
+    return Text(query_terms(typos.exact) or (), typos.similar)
 
 
 @dataclass(frozen=True)
@@ -96,7 +93,7 @@ async def _fuzzy_answer(
     async with conn.transaction(readonly=True):
         await conn.execute(
             "SELECT set_config('pg_trgm.word_similarity_threshold', $1, true)",
-            str(FUZZY_THRESHOLD),
+            str(THRESHOLD),
         )
         return await _ask(conn, t, s, fuzzy)
 

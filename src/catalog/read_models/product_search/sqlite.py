@@ -19,6 +19,9 @@ included, so "this category and everything under it" is one indexed lookup. Coun
 (category, price bucket, stock state) let a search without text or price range answer
 its total and facets without reading the products.
 
+The words of names and category paths, and their trigrams, are kept for the typo
+fallback of the reads (`sqlite_typos`).
+
 Each batch also records the scopes it touched (`SCOPES`, `catalog.read_models.sqlite_scopes`).
 """
 
@@ -34,6 +37,8 @@ from catalog.read_models.product_search.rules import (
     bucket,
     shown_only_where_listed,
 )
+from catalog.read_models.product_search.sqlite_typos import SCHEMA as TYPO_SCHEMA
+from catalog.read_models.product_search.sqlite_typos import Vocabulary
 from catalog.read_models.sqlite_scopes import ScopeLog
 from tandem.messages import StoredEvent
 from tandem.projections.base import Projection
@@ -126,6 +131,7 @@ SCHEMA: tuple[str, ...] = (
         prefix = '2 3'
     )
     """,
+    *TYPO_SCHEMA,
 )
 
 _TEXT_COLUMNS = ("name", "description", "sku", "category_path", "filters")
@@ -197,7 +203,9 @@ def _set(
     )
 
 
-def _change(tx: sqlite3.Connection, product_id: str, changes: Product) -> None:
+def _change(
+    tx: sqlite3.Connection, product_id: str, changes: Product, vocabulary: Vocabulary
+) -> None:
     """Change one product's fields, then bring its index entry and facet counts along."""
     row = tx.execute(f"{_LOAD} WHERE p.id = ?", (product_id,)).fetchone()
     if row is None:
@@ -210,6 +218,8 @@ def _change(tx: sqlite3.Connection, product_id: str, changes: Product) -> None:
         after["category_path"], tokens = _category(tx, after["category_id"])
         after["filters"] = _filters(tokens, after["stock"])
     text = [c for c in _TEXT_COLUMNS if after[c] != before[c]]
+    if "name" in text:
+        vocabulary.remember(tx, after["name"])
     if text:
         _set(tx, "ps_product_text", position, after, text)
         _unindex(tx, position, before)
@@ -249,7 +259,8 @@ class ProductSearchProjection(Projection[sqlite3.Connection]):
     """Folds product, stock and category events into the SQLite FTS5 search model."""
 
     name = "product_search"
-    version = 1
+    # 2: the vocabulary of the typo fallback (`ps_words`, `ps_word_trigrams`).
+    version = 2
     event_types = CATEGORY_AND_PRODUCT_EVENTS
 
     def setup(self, tx: sqlite3.Connection) -> None:
@@ -260,11 +271,13 @@ class ProductSearchProjection(Projection[sqlite3.Connection]):
     def __init__(self) -> None:
         # Each category's ancestors, once read: the scope changes need them per event.
         self._ancestors: dict[str, list[str]] = {}
+        self._vocabulary = Vocabulary()
 
     def apply_batch(self, tx: sqlite3.Connection, events: list[StoredEvent]) -> None:
-        SCOPES.apply_batch(
-            tx, events, self.apply, _category_of, _ancestors_of, self._ancestors, _listed_only
-        )
+        with self._vocabulary.batch(tx):
+            SCOPES.apply_batch(
+                tx, events, self.apply, _category_of, _ancestors_of, self._ancestors, _listed_only
+            )
 
     def settle(self, tx: sqlite3.Connection) -> list[str]:
         """Merge the FTS index into one segment once a catch-up has left it in many.
@@ -292,18 +305,18 @@ class ProductSearchProjection(Projection[sqlite3.Connection]):
             self._create_product(tx, event.position, event.aggregate_id, data)
         elif kind == "ProductDetailsUpdated":
             changes = {k: data[k] for k in ("name", "description", "category_id")}
-            _change(tx, event.aggregate_id, changes)
+            _change(tx, event.aggregate_id, changes, self._vocabulary)
         elif kind == "PriceChanged":
             changes = {
                 "price_cents": cents(data["price"]),
                 "price": data["price"],
                 "currency": data["currency"],
             }
-            _change(tx, event.aggregate_id, changes)
+            _change(tx, event.aggregate_id, changes, self._vocabulary)
         elif kind == "StockAdjusted":
-            _change(tx, event.aggregate_id, {"stock": data["stock"]})
+            _change(tx, event.aggregate_id, {"stock": data["stock"]}, self._vocabulary)
         elif kind == "ProductDiscontinued":
-            _change(tx, event.aggregate_id, {"status": "discontinued"})
+            _change(tx, event.aggregate_id, {"status": "discontinued"}, self._vocabulary)
 
     def _create_product(
         self, tx: sqlite3.Connection, position: int, product_id: str, data: dict[str, Any]
@@ -338,6 +351,7 @@ class ProductSearchProjection(Projection[sqlite3.Connection]):
         )
         _index(tx, position, product)
         _count(tx, product, 1)
+        self._vocabulary.remember(tx, product["name"])
 
     def _create_category(
         self, tx: sqlite3.Connection, category_id: str, name: str, parent_id: str | None
@@ -350,6 +364,7 @@ class ProductSearchProjection(Projection[sqlite3.Connection]):
             " RETURNING key",
             (category_id, name, parent_id, path),
         ).fetchone()
+        self._vocabulary.remember(tx, name)
         tokens = f"{parent_tokens} {category_token(row[0])}".strip()
         tx.execute("UPDATE ps_categories SET tokens = ? WHERE id = ?", (tokens, category_id))
         tx.execute(
@@ -366,6 +381,7 @@ class ProductSearchProjection(Projection[sqlite3.Connection]):
 
     def _rename_category(self, tx: sqlite3.Connection, category_id: str, name: str) -> None:
         tx.execute("UPDATE ps_categories SET name = ? WHERE id = ?", (name, category_id))
+        self._vocabulary.remember(tx, name)
         subtree = tx.execute(
             "SELECT descendant FROM ps_category_closure WHERE ancestor = ?", (category_id,)
         ).fetchall()

@@ -27,6 +27,7 @@ from catalog.read_models.product_search.rules import (
     Counts,
     Order,
     PlannedSearch,
+    bucket,
     bucket_sql,
     cut,
     nothing,
@@ -38,6 +39,9 @@ from catalog.read_models.product_search.sqlite import (
     ProductSearchProjection,
     category_token,
 )
+from catalog.read_models.product_search.sqlite_match import prefixes
+from catalog.read_models.product_search.sqlite_typos import candidates
+from catalog.read_models.product_search.typos import Typos, fuzzy_words, typo_terms
 from catalog.read_models.queries import SearchProducts
 from catalog.read_models.scopes import ScopeChanges
 from catalog.read_models.shapes import ProductSummary, SearchPage
@@ -50,7 +54,6 @@ _FEW = 2_000
 # Name matches count most, then SKU, then the category path, then the description; the
 # filter tokens are not text and must not move the score.
 _BM25 = "bm25(ps_fts, 10.0, 1.0, 4.0, 2.0, 0.0)"
-_TEXT_COLUMNS = "{name description sku category_path}"
 
 # The key expressions of each sort (as `plan` resolved it), the last one the tie-break.
 _KEYS: dict[str, tuple[str, ...]] = {
@@ -68,7 +71,12 @@ def _order_by(order: Order, keys: tuple[str, ...] | None = None) -> str:
 
 
 def _matches(
-    s: PlannedSearch, category_key: int | None, order: Order | None, *, few: bool = False
+    s: PlannedSearch,
+    category_key: int | None,
+    order: Order | None,
+    *,
+    few: bool = False,
+    text: str | None = None,
 ) -> tuple[str, list[str], list[Any]]:
     """FROM clause, WHERE terms and parameters that select every match of `s`.
 
@@ -76,14 +84,13 @@ def _matches(
     on a read model that is only ever appended to: text searches walk the FTS matches
     (category and stock are FTS tokens there); others read a covering index, or the
     table backwards for newest first. `few` says the matches are known to be few, so
-    sorting them beats scanning the table until a page of them turns up.
+    sorting them beats scanning the table until a page of them turns up. `text` is the
+    MATCH text of a search with terms (by default, every term as a word prefix).
     """
     clauses = ["p.status = 'active'"]
     params: list[Any] = []
     if s.terms:
-        # A one-letter prefix matches nearly everything and helps nobody: whole word.
-        text = " AND ".join(f'"{t}"*' if len(t) > 1 else f'"{t}"' for t in s.terms)
-        parts = [f"{_TEXT_COLUMNS} : ({text})"]
+        parts = [text or prefixes(s.terms)]
         if category_key is not None:
             parts.append(f'filters : "{category_token(category_key)}"')
         # Stock is checked on the matches' rows, not with the stock tokens the index
@@ -159,6 +166,43 @@ def _text_search(
     # UNION ALL keeps no promise about the order of the subquery's rows.
     page.sort(key=lambda r: (r[1], r[2]), reverse=s.order.descending)
     return counts, page
+
+
+def _typo_search(
+    conn: sqlite3.Connection, s: PlannedSearch, category_key: int | None, typos: Typos
+) -> tuple[Counts, PageKeys]:
+    """Counts and page of the typo fallback (`typos`): the candidates the FTS index
+    finds (`sqlite_typos`), each scored, the page sorted and cut here."""
+    match = candidates(conn, typos)
+    if match is None:
+        return [], []
+    source, clauses, params = _matches(s, category_key, s.order, text=match)
+    rows = conn.execute(
+        "SELECT p.created_position, p.id, p.category_id, p.price_cents, t.name,"
+        f" t.category_path FROM {source}"
+        " JOIN ps_product_text t ON t.created_position = p.created_position"
+        f" WHERE {' AND '.join(clauses)}",
+        params,
+    ).fetchall()
+    scorer = typos.scorer()
+    counts: dict[tuple[str, int], int] = {}
+    keyed: PageKeys = []
+    for position, id, category, cents, name, path in rows:
+        score = scorer.score(fuzzy_words(name, path))
+        if score is None:
+            continue
+        facet = (category, bucket(cents))
+        counts[facet] = counts.get(facet, 0) + 1
+        key = {"relevance": -score, "newest": position}.get(s.order.name, cents)
+        keyed.append((position, key, id))
+    keyed.sort(key=lambda row: (row[1], row[2]), reverse=s.order.descending)
+    if s.after is not None:
+        after = s.after
+        if s.order.descending:
+            keyed = [row for row in keyed if (row[1], row[2]) < after]
+        else:
+            keyed = [row for row in keyed if (row[1], row[2]) > after]
+    return [(c, b, n) for (c, b), n in counts.items()], keyed[: s.limit + 1]
 
 
 def _counts(conn: sqlite3.Connection, s: PlannedSearch) -> Counts:
@@ -272,6 +316,9 @@ def run_search(conn: sqlite3.Connection, s: PlannedSearch) -> SearchPage:
         if s.terms:
             with _match_errors():
                 counts, page = _text_search(conn, s, category_key)
+                typos = None if counts else typo_terms(s.terms)
+                if typos is not None:
+                    counts, page = _typo_search(conn, s, category_key, typos)
         else:
             counts = _counts(conn, s)
             page = _page(conn, s, sum(n for _, _, n in counts)) if counts else []

@@ -51,3 +51,18 @@ function newUuid() {
   const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
+
+// An EventSource on `url` whose state `status` shows: "live" once open, "reconnecting…"
+// while the browser reconnects by itself after an error.
+function liveStream(url, status) {
+  const stream = new EventSource(url);
+  stream.addEventListener("open", () => {
+    status.textContent = "live";
+    status.className = "ok";
+  });
+  stream.addEventListener("error", () => {
+    status.textContent = "reconnecting…";
+    status.className = "warn";
+  });
+  return stream;
+}

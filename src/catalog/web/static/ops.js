@@ -9,7 +9,7 @@
   const RATE_WINDOW_MS = 10 * 1000;
   const STATUS_EVERY_MS = 2000;
   const COLORS = ["#2563eb", "#db2777", "#059669", "#d97706", "#7c3aed", "#0891b2", "#dc2626", "#4b5563"];
-  const FIELDS = ["mode", "store", "checkpoint", "head", "lag_events", "lag_seconds", "dead_letters"];
+  const FIELDS = ["mode", "store", "version", "checkpoint", "head", "lag_events", "lag_seconds", "dead_letters"];
   const TOKEN_KEY = "tandem.ops.token";
   const FINAL = new Set(["switched", "cancelled", "failed"]);
 
@@ -43,7 +43,9 @@
 
   function setField(row, field, value) {
     const cell = row.querySelector(`[data-field="${field}"]`);
-    const text = field === "lag_seconds" ? Number(value).toFixed(3) : String(value);
+    let text = String(value);
+    if (field === "lag_seconds") text = Number(value).toFixed(3);
+    else if (value === null || value === undefined) text = "—";
     if (cell.textContent !== text) cell.textContent = text;
   }
 
@@ -93,10 +95,20 @@
     $("ops-error").hidden = false;
   }
 
-  function showNotice(text) {
+  // The projection whose rebuild the notice is about, if it is: it goes when that ends.
+  let noticeRebuild = null;
+
+  function showNotice(text, rebuilding = null) {
+    noticeRebuild = rebuilding;
     $("ops-error").hidden = true;
     $("ops-notice").textContent = text;
     $("ops-notice").hidden = false;
+  }
+
+  function rebuildEnded(name) {
+    if (noticeRebuild !== name) return;
+    noticeRebuild = null;
+    $("ops-notice").hidden = true;
   }
 
   function token() {
@@ -183,9 +195,9 @@
     const start = row.querySelector('button[data-action="rebuild"]');
     const mode = row.querySelector('[data-field="mode"]').textContent.trim();
     const running = row.dataset.rebuild === "running";
-    start.disabled = running || mode === "sync";
+    start.disabled = running;
     start.title =
-      mode === "sync" ? "A sync projection lives in the write database; it is not rebuilt beside it." : "";
+      mode === "sync" ? "A sync projection lives in the write database: its new copy is new tables there." : "";
   }
 
   function formatDuration(seconds) {
@@ -230,20 +242,24 @@
     text.className = `rebuild-text rebuild-${r.state}`;
     row.querySelector('button[data-action="cancel"]').hidden = r.state !== "running";
     syncRebuildButton(row);
+    if (FINAL.has(r.state)) rebuildEnded(r.projection);
   }
 
   async function startRebuild(name) {
     const started = await admin("POST", `/admin/projections/${encodeURIComponent(name)}/rebuild`);
     if (!started) return;
     applyRebuild(started);
-    showNotice(`Rebuilding ${name} into ${started.target}.`);
+    // The stream may have told the end already (a small model); then there is no news.
+    if (rebuilds.get(name).state === "running") {
+      showNotice(`Rebuilding ${name} into ${started.target}.`, name);
+    }
   }
 
   async function cancelRebuild(name) {
     const cancelled = await admin("DELETE", `/admin/projections/${encodeURIComponent(name)}/rebuild`);
     if (!cancelled) return;
     applyRebuild(cancelled);
-    showNotice(`Cancelling the rebuild of ${name}.`);
+    if (rebuilds.get(name).state === "running") showNotice(`Cancelling the rebuild of ${name}.`, name);
   }
 
   // ---- dead letters ------------------------------------------------------------
@@ -472,16 +488,7 @@
     renderRates();
   }
 
-  const stream = new EventSource("/stream/progress");
-  const streamState = $("stream-state");
-  stream.addEventListener("open", () => {
-    streamState.textContent = "live";
-    streamState.className = "ok";
-  });
-  stream.addEventListener("error", () => {
-    streamState.textContent = "reconnecting…";
-    streamState.className = "warn";
-  });
+  const stream = liveStream("/stream/progress", $("stream-state"));
   stream.addEventListener("progress", (event) => applyProgress(JSON.parse(event.data)));
   stream.addEventListener("rebuild", (event) => applyRebuild(JSON.parse(event.data)));
 
