@@ -70,7 +70,7 @@ def serve(
         console.print(f"[bold]Admin token[/bold] (kept in {settings.data_dir / 'admin-token'}):")
         console.print(token, markup=False, highlight=False)
     if server is Server.GRANIAN:
-        _serve_granian(host, port, log_level, workers, settings)
+        _serve_granian(host, port, log_level, workers, settings, token)
         return
     import uvicorn
 
@@ -97,27 +97,74 @@ def serve(
     )
 
 
-def _serve_granian(host: str, port: int, log_level: str, workers: int, settings: Settings) -> None:
-    """Granian's worker processes each build the app (`catalog.api.factory`); this
-    process supervises them, and stops them on SIGTERM or SIGINT."""
+def _serve_granian(
+    host: str, port: int, log_level: str, workers: int, settings: Settings, token: str
+) -> None:
+    """One worker: granian serves from this process, the app built here. Several
+    (services profile): granian's worker processes each build the app
+    (`catalog.api.factory`); this process supervises them, and stops them on SIGTERM or
+    SIGINT."""
     from granian.constants import Interfaces
     from granian.log import LogLevels
-    from granian.server import Server as Granian
 
     from catalog.api.servers import APP_FACTORY, LOG_LEVEL, granian_options
 
-    os.environ[LOG_LEVEL] = log_level
-    Granian(
-        APP_FACTORY,
-        address=host,
-        port=port,
-        interface=Interfaces.ASGI,
-        workers=workers,
-        factory=True,
-        log_level=LogLevels(log_level.lower()),
-        log_access=False,
+    options: dict[str, Any] = {
+        "address": host,
+        "port": port,
+        "interface": Interfaces.ASGI,
+        "log_level": LogLevels(log_level.lower()),
+        "log_access": False,
         **granian_options(settings),
-    ).serve()
+    }
+    if workers == 1:
+        _serve_granian_here(options, settings, token)
+        return
+    from granian.server import Server as Granian
+
+    os.environ[LOG_LEVEL] = log_level
+    Granian(APP_FACTORY, workers=workers, factory=True, **options).serve()
+
+
+def _serve_granian_here(options: dict[str, Any], settings: Settings, token: str) -> None:
+    """granian's server on this process's event loop (`granian.server.embed`): no
+    supervising process beside the one that serves, which would hold another
+    interpreter's worth of memory (about 55 MB) to watch a single worker. SIGTERM and
+    SIGINT stop it gracefully (the app's shutdown runs); a kill takes everything with it,
+    so there is no worker left to hold the data files."""
+    import asyncio
+    import atexit
+    import logging
+    import signal
+    import sys
+
+    import uvloop
+    from granian.server.embed import Server as Granian
+
+    from catalog.api import factory
+    from tandem import tracing
+
+    tracing.setup(settings.otel_exporter, settings.otel_service_name)
+    app = factory.build_app(settings, token)
+    server = Granian(app, **options)
+    # granian calls this mode experimental at every start; it is the one used here.
+    logging.getLogger("_granian").addFilter(lambda record: "experimental" not in record.msg)
+
+    async def serve() -> None:
+        loop = asyncio.get_running_loop()
+        for stop in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(stop, server.stop)
+        await server.serve()
+
+    uvloop.run(serve())
+    # Stopped gracefully: the app has shut down and closed its stores. The interpreter's
+    # own teardown would now run beside granian's runtime thread, which still holds
+    # Python state, and DuckDB's bindings would report their objects as leaked; so the
+    # exit handlers run (flushing logs and spans) and the process ends here.
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 @app.command()

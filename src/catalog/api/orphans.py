@@ -1,6 +1,6 @@
 """A server worker process never outlives the process that started it.
 
-`tandem serve` with several workers (or granian, always) is a supervisor and worker
+`tandem serve` with several workers is a supervisor and worker
 processes that build the app (`catalog.api.factory.app_from_env`). If the supervisor
 dies without stopping them (SIGKILL, an out-of-memory kill), an orphaned worker would
 keep serving with files locked (the embedded profile's SQLite and DuckDB files, the

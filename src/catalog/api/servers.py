@@ -23,8 +23,9 @@ from typing import Any
 from catalog.settings import Settings
 
 APP_FACTORY = "catalog.api.factory:app_from_env"
-"""What each server process calls to build its app (named, not imported: the process
-that supervises granian's workers never loads the app's modules, ~20 MB it would hold)."""
+"""What each worker process of a server with several calls to build its app (named, not
+imported: the process that supervises them never loads the app's modules, ~20 MB it
+would hold). A server with one worker builds the app in its own process."""
 LOG_LEVEL = "TANDEM_LOG_LEVEL"
 """The environment variable that gives the app's processes their log level."""
 BACKPRESSURE_ROOM = 64
