@@ -251,7 +251,7 @@ def test_bad_writes_are_4xx_problems_and_write_nothing(
         {"min_version": "-1"},
         {"min_version": str(2**60)},
         {"wait_ms": "20000"},
-        {"consistency": "strong"},
+        {"consistency": "linearizable"},
         {"in_stock": "maybe"},
         {"q": "x" * 1000},
     ],
