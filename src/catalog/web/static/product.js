@@ -99,16 +99,7 @@
 
   // ---- live ---------------------------------------------------------------------
 
-  const stream = new EventSource(`/stream/products/${productId}`);
-  stream.addEventListener("open", () => {
-    live.textContent = "live";
-    live.className = "ok";
-  });
-  stream.addEventListener("error", () => {
-    // EventSource reconnects by itself; say so instead of pretending to be live.
-    live.textContent = "reconnecting…";
-    live.className = "warn";
-  });
+  const stream = liveStream(`/stream/products/${productId}`, live);
   stream.addEventListener("product", (event) => show(JSON.parse(event.data), event.lastEventId));
   loadHistory(null);
 })();
