@@ -59,3 +59,18 @@ def test_the_wire_format_and_dead_letters_decode_old_payloads_in_the_newest_shap
         assert wire.decode(body) == _event(2, {"title": "Dune"})
         assert letter_from_row(letter_row).event == _event(2, {"title": "Dune"})
     assert wire.decode(body) == old
+
+
+def test_level_one_price_history_reads_old_payloads_in_the_newest_shape() -> None:
+    # Level 1 reads price events with SQL, not through the log's reader.
+    from catalog.read_models.level1.documents import price_point
+
+    row = {"recorded_at": 0.0, "type": "PriceChanged", "schema_version": 1}
+    row["data"] = '{"amount": "9.5"}'
+
+    def amount_is_now_price(data: dict[str, Any]) -> dict[str, Any]:
+        data["price"] = data.pop("amount")
+        return data
+
+    with UPCASTERS.registered("PriceChanged", 1, amount_is_now_price):
+        assert price_point(row)["price"] == "9.50"
