@@ -4,8 +4,9 @@
 
 Seeds the data directory once (the bulk loader, then one catalog start to fold it),
 then runs each search straight on the product-search read model's SQLite file, with no
-HTTP and no answer cache: `--runs` times each, printing the median and the 90th
-percentile in milliseconds and what the search found.
+HTTP and no answer cache: `--runs` times each, with the median and the 90th
+percentile in milliseconds and what the search found, written to
+`bench/results/typo-search.{json,md}`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import statistics
 import time
 from pathlib import Path
 
+from bench.harness import save_results
 from catalog import seed
 from catalog.bootstrap import build, build_embedded
 from catalog.read_models.product_search.rules import plan
@@ -63,6 +65,7 @@ def main() -> None:
         took = time.perf_counter() - started
         print(f"seeded and folded {args.products} products in {took:.0f} s")
     conn = sqlite3.connect(_search_file(args.data))
+    rows = []
     for q in QUERIES:
         planned = plan(SearchProducts(q=q, limit=20))
         times = []
@@ -70,11 +73,23 @@ def main() -> None:
             started = time.perf_counter()
             page = run_search(conn, planned)
             times.append((time.perf_counter() - started) * 1000)
-        p90 = statistics.quantiles(times, n=10)[-1]
-        print(
-            f"{q!r:20} median {statistics.median(times):7.2f} ms  p90 {p90:7.2f} ms"
-            f"  total {page['total']}"
+        rows.append(
+            {
+                "q": q,
+                "median_ms": round(statistics.median(times), 2),
+                "p90_ms": round(statistics.quantiles(times, n=10)[-1], 2),
+                "total": page["total"],
+            }
         )
+    results = {"products": args.products, "runs": args.runs, "searches": rows}
+    lines = [
+        f"# typo-search ({args.products:,} products, {args.runs} runs each)",
+        "",
+        "| q | median ms | p90 ms | found |",
+        "|---|---|---|---|",
+        *[f"| {r['q']} | {r['median_ms']} | {r['p90_ms']} | {r['total']:,} |" for r in rows],
+    ]
+    save_results("typo-search", results, "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
