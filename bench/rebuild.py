@@ -49,8 +49,10 @@ from catalog.read_models.cart_view.redis import RedisCartViewProjection
 from catalog.read_models.category_stats.redis import RedisCategoryStatsProjection, category_key
 from catalog.read_models.money import cents
 from catalog.read_models.order_view.redis import RedisOrderViewProjection
+from catalog.read_models.price_history.postgres import PostgresPriceHistoryProjection
 from catalog.read_models.product_detail.redis import RedisProductDetailProjection, product_key
 from catalog.read_models.product_search.postgres import TABLES, PostgresProductSearchProjection
+from catalog.read_models.sales_analytics.postgres import PostgresSalesAnalyticsProjection
 from tandem.aggregate import Aggregate
 from tandem.codec import EventRegistry
 from tandem.consistency import VersionWatch
@@ -350,9 +352,8 @@ class Stores:
         return cls(RedisProjectionStore(client, prefix), search, database, prefix)
 
     def store_of(self, projection: AsyncProjection[Any]) -> Any:
-        return (
-            self.search if isinstance(projection, PostgresProductSearchProjection) else self.redis
-        )
+        """The read database for search and analytics, Redis for the others."""
+        return self.search if type(projection) in ON_POSTGRES else self.redis
 
     async def close(self) -> None:
         await self.search.pool.close()
@@ -366,7 +367,14 @@ PROJECTIONS: dict[str, type[AsyncProjection[Any]]] = {
     "category_stats": RedisCategoryStatsProjection,
     "cart_view": RedisCartViewProjection,
     "order_view": RedisOrderViewProjection,
+    "sales_analytics": PostgresSalesAnalyticsProjection,
+    "price_history": PostgresPriceHistoryProjection,
 }
+ON_POSTGRES = (
+    PostgresProductSearchProjection,
+    PostgresSalesAnalyticsProjection,
+    PostgresPriceHistoryProjection,
+)
 
 
 async def fold(
@@ -453,6 +461,20 @@ async def check(names: list[str], stores: Stores, history: History, sample: int)
         )
         if (count, stock, price) != want_totals:
             problems.append(f"category_stats totals {(count, stock, price)} != {want_totals}")
+    pool = stores.search.pool
+    if "sales_analytics" in names:
+        days = PostgresSalesAnalyticsProjection().tables.days
+        orders = await pool.fetchval(f"SELECT coalesce(sum(orders), 0) FROM {days}")
+        want_orders = history.counts["OrderPlaced"] - history.counts.get("OrderCancelled", 0)
+        if orders != want_orders:
+            problems.append(f"sales_analytics orders {orders} != {want_orders}")
+    if "price_history" in names:
+        points = await pool.fetchval(
+            f"SELECT count(*) FROM {PostgresPriceHistoryProjection().table}"
+        )
+        want_points = history.counts["ProductCreated"] + history.counts.get("PriceChanged", 0)
+        if points != want_points:
+            problems.append(f"price_history points {points} != {want_points}")
     return problems
 
 

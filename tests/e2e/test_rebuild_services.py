@@ -1,9 +1,9 @@
 """Blue/green rebuilds on the services profile, under continuous writes and reads.
 
 Two API processes and two workers (product detail split in two partitions) serve while
-a writer changes prices and readers query every worker-fed read model at the version
+a writer changes prices and readers query every read model at the version
 they had seen. Each read model is rebuilt in turn through the admin API: workers fold
-a new copy (a new Redis namespace, new search tables) from position 0 and promote it;
+a new copy (a new Redis namespace, new tables in the read database) from position 0 and promote it;
 the API processes switch to it. No read may fail or go back in time; afterwards every
 live copy equals a fold of the whole log, and the replaced copies' storage is gone.
 """
@@ -23,7 +23,10 @@ import httpx
 import pytest
 import redis
 
+from catalog.read_models.price_history.postgres import PostgresPriceHistoryProjection
 from catalog.read_models.product_search.postgres import PostgresProductSearchProjection
+from catalog.read_models.sales_analytics.postgres import PostgresSalesAnalyticsProjection
+from tandem.stores.postgres import table_prefix
 from tests.support.deployment import ServicesDeployment
 from tests.support.load import ADMIN, Load, wait_rebuild
 from tests.support.server import run_cli
@@ -104,8 +107,8 @@ def test_worker_fed_read_models_rebuild_under_load(deployment: ServicesDeploymen
                 assert progress["percent"] == 100.0
         assert load.problems == [], load.problems[:5]
         assert load.reads > 100
-        # Each API process refolds analytics itself and reports its own copy's progress:
-        # the process answering may still be folding when another has switched.
+        # Every read model, analytics included, is a copy the workers fold and promote:
+        # every API process reports the same switch.
         deadline = time.monotonic() + 30
         while True:
             status = admin.get("/status").json()
@@ -139,11 +142,20 @@ def test_worker_fed_read_models_rebuild_under_load(deployment: ServicesDeploymen
     _assert_old_copies_dropped(deployment)
 
 
-SEARCH = PostgresProductSearchProjection.version
+# The first copies' tables in the read database (`<name>_v<version>_…`).
+TABLE_PREFIXES = [
+    table_prefix(projection)
+    for projection in (
+        PostgresProductSearchProjection,
+        PostgresSalesAnalyticsProjection,
+        PostgresPriceHistoryProjection,
+    )
+]
 
 
 def _assert_old_copies_dropped(deployment: ServicesDeployment, timeout: float = 60) -> None:
-    """The first copies' keys, tables and checkpoints go once the grace has passed."""
+    """The first copies' keys, tables and checkpoints go once the grace has passed, and
+    the new copies' tables are there."""
     assert deployment.read_db is not None
     client = redis.Redis.from_url(REDIS_URL)
     deadline = time.monotonic() + timeout
@@ -161,13 +173,19 @@ def _assert_old_copies_dropped(deployment: ServicesDeployment, timeout: float = 
                     match=f"{deployment.prefix}:product_detail.p{i}:*", count=1000
                 )
             ]
-            old_tables = asyncio.run(_tables(deployment.read_db.url, f"product_search_v{SEARCH}_"))
+            old_tables = [
+                table
+                for prefix in TABLE_PREFIXES
+                for table in asyncio.run(_tables(deployment.read_db.url, f"{prefix}_"))
+            ]
             if not old_keys and not old_tables:
                 break
             assert time.monotonic() < deadline, (old_keys[:3], old_tables)
             time.sleep(0.5)
-        new_tables = asyncio.run(_tables(deployment.read_db.url, f"product_search_g2_v{SEARCH}_"))
-        assert new_tables, "the new search tables are missing"
+        for prefix in TABLE_PREFIXES:
+            name, version = prefix.rsplit("_v", 1)
+            new = asyncio.run(_tables(deployment.read_db.url, f"{name}_g2_v{version}_"))
+            assert new, f"the new copy of {name} has no tables"
     finally:
         client.close()
 

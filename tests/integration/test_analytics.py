@@ -1,4 +1,6 @@
-"""Sales analytics and price history on DuckDB, fed by the real write side's event log."""
+"""Sales analytics and price history, fed by the real write side's event log: on DuckDB
+(each embedded process's own files) and on PostgreSQL (the services profile's read
+database, folded once by the workers), with the same answers."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
+from tests.support.services import create_database, drop_database
 
 from catalog.bootstrap import build_embedded
 from catalog.domain import commands as c
@@ -18,14 +21,26 @@ from catalog.domain import order as order_module
 from catalog.domain.errors import InvalidInput, NotFound
 from catalog.read_models.price_history.duckdb import PriceHistoryProjection
 from catalog.read_models.price_history.duckdb_reads import PriceHistoryReads
+from catalog.read_models.price_history.postgres import PostgresPriceHistoryProjection
+from catalog.read_models.price_history.postgres_reads import PostgresPriceHistoryReads
 from catalog.read_models.queries import PriceHistory, SalesAnalytics
 from catalog.read_models.sales_analytics.duckdb import SalesAnalyticsProjection
 from catalog.read_models.sales_analytics.duckdb_reads import SALES_SQL, SalesAnalyticsReads
+from catalog.read_models.sales_analytics.postgres import (
+    PostgresSalesAnalyticsProjection,
+    SalesTables,
+)
+from catalog.read_models.sales_analytics.postgres_reads import (
+    PostgresSalesAnalyticsReads,
+    statements,
+)
 from catalog.read_models.sales_analytics.rules import GROUPINGS
 from catalog.runtime.embedded import EmbeddedRuntime
 from catalog.settings import Settings
 from tandem.bus import QueryBus
+from tandem.db.postgres import Pool, create_pool
 from tandem.stores.duckdb import DuckDBProjectionStore
+from tandem.stores.postgres import PostgresProjectionStore, table_prefix
 
 
 def epoch(day: int, hour: int = 12, minute: int = 0) -> float:
@@ -33,18 +48,36 @@ def epoch(day: int, hour: int = 12, minute: int = 0) -> float:
 
 
 class World:
-    """A running catalog, its orders placed at chosen times, and both DuckDB read models."""
+    """A running catalog, its orders placed at chosen times, and both analytics read
+    models, on DuckDB or on PostgreSQL."""
 
     def __init__(
-        self, cat: EmbeddedRuntime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+        self,
+        cat: EmbeddedRuntime,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        read_pool: Pool | None = None,
     ) -> None:
         self.cat = cat
-        self.sales_store = DuckDBProjectionStore(tmp_path / "read" / "sales_analytics.duckdb")
-        self.price_store = DuckDBProjectionStore(tmp_path / "read" / "price_history.duckdb")
-        self.sales_projection = SalesAnalyticsProjection()
-        self.price_projection = PriceHistoryProjection()
-        self.sales_reads = SalesAnalyticsReads(self.sales_store)
-        self.price_reads = PriceHistoryReads(self.price_store)
+        self.sales_store: Any
+        self.price_store: Any
+        self.sales_reads: Any
+        self.price_reads: Any
+        self.sales_projection: Any
+        self.price_projection: Any
+        if read_pool is None:
+            self.sales_store = DuckDBProjectionStore(tmp_path / "read" / "sales_analytics.duckdb")
+            self.price_store = DuckDBProjectionStore(tmp_path / "read" / "price_history.duckdb")
+            self.sales_projection = SalesAnalyticsProjection()
+            self.price_projection = PriceHistoryProjection()
+            self.sales_reads = SalesAnalyticsReads(self.sales_store)
+            self.price_reads = PriceHistoryReads(self.price_store)
+        else:
+            self.sales_store = self.price_store = PostgresProjectionStore(read_pool)
+            self.sales_projection = PostgresSalesAnalyticsProjection()
+            self.price_projection = PostgresPriceHistoryProjection()
+            self.sales_reads = PostgresSalesAnalyticsReads(read_pool)
+            self.price_reads = PostgresPriceHistoryReads(read_pool)
         self.now = epoch(1)
         # Orders take their `placed_at` from the clock; only that clock is moved.
         monkeypatch.setattr(order_module, "time", SimpleNamespace(time=lambda: self.now))
@@ -98,21 +131,31 @@ class World:
         return await self.price_reads.price_history(PriceHistory(product_id=product))
 
     def close(self) -> None:
-        self.sales_store.close()
-        self.price_store.close()
+        if isinstance(self.sales_store, DuckDBProjectionStore):
+            self.sales_store.close()
+            self.price_store.close()
 
 
-@pytest.fixture
-async def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.services)])
+async def world(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[World]:
+    read_pool = database = None
+    if request.param == "postgres":
+        database = await create_database("tandem_r")
+        read_pool = await create_pool(database.url, min_size=1, max_size=2)
     cat = build_embedded(Settings(data_dir=tmp_path / "data"))
     await cat.start()
-    w = World(cat, tmp_path, monkeypatch)
+    w = World(cat, tmp_path, monkeypatch, read_pool)
     try:
         yield w
     finally:
         await cat.stop()
         cat.close()
         w.close()
+        if read_pool is not None and database is not None:
+            await read_pool.close()
+            await drop_database(database)
 
 
 @pytest.fixture
@@ -202,6 +245,22 @@ async def test_a_cancelled_order_stops_counting_after_it_was_projected(world: Wo
     assert await world.sales("category") == []
 
 
+async def test_a_cancelled_order_hands_the_product_name_back_to_the_newest_left(
+    world: World,
+) -> None:
+    gear = await world.category("Gear")
+    lamp = await world.product(gear, "Lamp", "12.00")
+    await world.order(epoch(5, 9), (lamp, 1))
+    await world.do(c.UpdateProductDetails(product_id=lamp, name="Lamp II"))
+    renamed = await world.order(epoch(5, 10), (lamp, 1))
+    assert [r["name"] for r in await world.sales("product")] == ["Lamp II"]
+
+    await world.cancel(renamed)  # folded in a batch of its own
+    assert await world.sales("product") == [
+        {"key": lamp, "name": "Lamp", "orders": 1, "units": 1, "revenue": "12.00"}
+    ]
+
+
 async def test_an_order_placed_and_cancelled_in_one_batch_never_counts(world: World) -> None:
     gear = await world.category("Gear")
     lamp = await world.product(gear, "Lamp", "12.00")
@@ -276,6 +335,8 @@ async def test_bad_input_is_invalid_and_changes_nothing(
 
 def test_every_grouping_the_rules_accept_has_its_statement() -> None:
     assert tuple(SALES_SQL) == GROUPINGS
+    tables = SalesTables.named(table_prefix(PostgresSalesAnalyticsProjection))
+    assert tuple(statements(tables)) == GROUPINGS
 
 
 async def test_quoted_text_in_a_filter_is_a_value_not_sql(world: World) -> None:

@@ -3,14 +3,14 @@ and the queries it answers.
 
 The composition root turns each entry into a running read model: on the embedded
 profile a `sync` projection in the write database or an `async` one in its own file
-(`embedded`); on the services profile a projection workers fold into Redis or the read
-database, or one each API process folds into DuckDB (`services`, imported only when
-that profile runs, so the embedded profile never imports redis or asyncpg).
+(`embedded`); on the services profile a projection the workers fold once into Redis or
+the read database, for every API process to query (`services`, imported only when that
+profile runs, so the embedded profile never imports redis or asyncpg).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     import redis.asyncio
 
     from tandem.db.postgres import Pool
-    from tandem.stores.duckdb import DuckDBProjectionStore
 
 
 class Reads(Protocol):
@@ -58,9 +57,6 @@ class ServiceStores(Protocol):
     redis: redis.asyncio.Redis
     redis_prefix: str
     read_pool: Pool
-
-    @property
-    def duck_stores(self) -> Mapping[str, DuckDBProjectionStore]: ...
 
     def partitions_of(self, name: str) -> int: ...
 
@@ -96,12 +92,6 @@ class ServiceReadModel:
     projection: ProjectionClass
     reads: ServiceReads
 
-    @property
-    def folded_locally(self) -> bool:
-        """Whether each API process folds it itself (DuckDB analytics) rather than the
-        workers."""
-        return self.store is StoreKind.DUCKDB
-
 
 READ_MODELS: tuple[EmbeddedReadModel, ...] = (
     EmbeddedReadModel(ProductDetailProjection, StoreKind.SQLITE, ProductDetailReads),
@@ -129,11 +119,15 @@ def service_read_models() -> list[ServiceReadModel]:
     from catalog.read_models.category_stats.redis_reads import RedisCategoryStatsReads
     from catalog.read_models.order_view.redis import RedisOrderViewProjection
     from catalog.read_models.order_view.redis_reads import RedisOrderViewReads
+    from catalog.read_models.price_history.postgres import PostgresPriceHistoryProjection
+    from catalog.read_models.price_history.postgres_reads import PostgresPriceHistoryReads
     from catalog.read_models.product_detail.redis import RedisProductDetailProjection
     from catalog.read_models.product_detail.redis_reads import RedisProductDetailReads
     from catalog.read_models.product_search.postgres import PostgresProductSearchProjection
     from catalog.read_models.product_search.postgres_reads import PostgresSearchReads
     from catalog.read_models.product_search.postgres_schema import SearchTables
+    from catalog.read_models.sales_analytics.postgres import PostgresSalesAnalyticsProjection
+    from catalog.read_models.sales_analytics.postgres_reads import PostgresSalesAnalyticsReads
     from tandem.stores.postgres import table_prefix
 
     def detail(stores: ServiceStores, stored: ProjectionClass) -> Reads:
@@ -147,11 +141,10 @@ def service_read_models() -> list[ServiceReadModel]:
     def on_redis(reads: type[Any]) -> ServiceReads:
         return lambda stores, stored: reads(stores.redis, stores.redis_prefix, stored_as=stored)
 
-    def analytics(name: str, reads: Callable[[Any], Reads]) -> ServiceReads:
-        # Each API process's own copy, whichever it serves now.
-        return lambda stores, _stored: reads(stores.duck_stores[name])
+    def on_postgres(reads: type[Any]) -> ServiceReads:
+        return lambda stores, stored: reads(stores.read_pool, stored)
 
-    redis, postgres, duckdb = StoreKind.REDIS, StoreKind.POSTGRES, StoreKind.DUCKDB
+    redis, postgres = StoreKind.REDIS, StoreKind.POSTGRES
     return [
         ServiceReadModel("product_detail", redis, RedisProductDetailProjection, detail),
         ServiceReadModel("product_search", postgres, PostgresProductSearchProjection, search),
@@ -167,14 +160,14 @@ def service_read_models() -> list[ServiceReadModel]:
         ),
         ServiceReadModel(
             "sales_analytics",
-            duckdb,
-            SalesAnalyticsProjection,
-            analytics("sales_analytics", SalesAnalyticsReads),
+            postgres,
+            PostgresSalesAnalyticsProjection,
+            on_postgres(PostgresSalesAnalyticsReads),
         ),
         ServiceReadModel(
             "price_history",
-            duckdb,
-            PriceHistoryProjection,
-            analytics("price_history", PriceHistoryReads),
+            postgres,
+            PostgresPriceHistoryProjection,
+            on_postgres(PostgresPriceHistoryReads),
         ),
     ]

@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from tandem.db.postgres import Pool
     from tandem.deadletters.postgres import PostgresDeadLetters
     from tandem.eventlog.postgres import PostgresEventLog
-    from tandem.stores.duckdb import DuckDBProjectionStore
 
 CheckpointReader = Callable[[], Awaitable[dict[str, int]]]
 # Events a runner reads at a time: when live, and when behind on the stream.
@@ -51,16 +50,9 @@ class ServiceConnections:
         self.head = head
         self.redis_prefix = settings.redis_prefix
         self.nats: Nats | None = None
-        # Each API process's own analytics copies, by read model (see rebuilds.analytics).
-        self.duck_stores: dict[str, DuckDBProjectionStore] = {}
 
     def partitions_of(self, name: str) -> int:
         return self.settings.partitions.get(name, 1)
-
-    @property
-    def remote_specs(self) -> list[ServiceReadModel]:
-        """The read models workers fold (into Redis and the read database)."""
-        return [spec for spec in self.specs if not spec.folded_locally]
 
     def parts(
         self, spec: ServiceReadModel, stored: type[Any] | None = None

@@ -3,9 +3,9 @@
 One process plays one or more roles (`catalog.runtime.contract.Role`):
 
 - `api` (`tandem serve`): commands on the PostgreSQL write database; queries from Redis
-  and the PostgreSQL read database, whose checkpoints it follows through workers'
-  notifications; analytics from a DuckDB file of its own, folded in-process (a DuckDB
-  file has one writer process, and analytics are cheap to refold).
+  and the PostgreSQL read database (analytics included), whose checkpoints it follows
+  through workers' notifications. It folds nothing itself, so a new API process serves
+  every read model at once.
 - `worker` (`tandem worker`): runs the projections into Redis and the read database
   whose leases it holds, fed by the event log directly (LISTEN/NOTIFY wakes it) or by
   the JetStream stream when `TANDEM_NATS_URL` is set.
@@ -38,7 +38,6 @@ from catalog.runtime.contract import (
     Role,
     StatusRow,
 )
-from catalog.runtime.rebuilds.analytics import LocalAnalytics
 from catalog.runtime.rebuilds.keeper import RebuildKeeper
 from catalog.runtime.rebuilds.serving import ServedCopies
 from catalog.runtime.rebuilds.storage import stored_class
@@ -189,19 +188,10 @@ class ServicesRuntime:
             self._start_direct_api(mode)
             return
         connections = self.connections
-        analytics = LocalAnalytics(connections, self._read_models, self._background)
-        served = self._copies = ServedCopies(connections, self._read_models, analytics)
-        for spec in self.specs:
-            if spec.folded_locally:
-                runner = analytics.serve(spec)
-                await runner.start()
-                if projections:
-                    self._background.spawn(runner.run(), spec.name)
+        served = self._copies = ServedCopies(connections, self._read_models)
         await served.open(reconcile=projections)
         remote: list[RemoteProjection] = []
         for spec in self.specs:
-            if spec.folded_locally:
-                continue
             stored = served.stored(spec)
             tracked = RemoteProjection(
                 spec.name,
@@ -315,12 +305,10 @@ class ServicesRuntime:
     # -- lifecycle ------------------------------------------------------------------
 
     async def stop(self) -> None:
-        if self._copies is not None:
-            self._copies.local.stop()
         await self._background.stop()
 
     def close(self) -> None:
-        """Close this process's analytics files (`aclose` does it too)."""
+        """Close what the read models hold open (`aclose` does it too)."""
         for running in self._read_models.values():
             running.close()
 
@@ -408,7 +396,7 @@ class ServicesRuntime:
         if self.settings.level == 1:
             raise KeyError(f"{name}: no projection runs at separation level 1")
         connections = self.connections
-        for spec in connections.remote_specs:
+        for spec in connections.specs:
             stored: type[Any] = spec.projection
             prefix = f"{spec.name}_g"
             if name.startswith(prefix) and name[len(prefix) :].split(".")[0].isdigit():

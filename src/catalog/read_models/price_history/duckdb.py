@@ -7,8 +7,7 @@ orders two changes recorded within the same microsecond.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
+from catalog.read_models.price_history.rules import utc
 from tandem.messages import StoredEvent
 from tandem.projections.base import Projection
 from tandem.stores.duckdb import DuckDBTransaction
@@ -23,11 +22,6 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
     position BIGINT NOT NULL
 )
 """
-
-
-def utc(seconds: float) -> datetime:
-    """Epoch seconds as the naive UTC datetime a TIMESTAMP column holds."""
-    return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)
 
 
 class PriceHistoryProjection(Projection[DuckDBTransaction]):

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC
 from typing import TYPE_CHECKING
 
 from catalog.domain.errors import NotFound
-from catalog.read_models.money import two_decimals
 from catalog.read_models.price_history.duckdb import PriceHistoryProjection
+from catalog.read_models.price_history.rules import points
 from catalog.read_models.queries import PriceHistory as PriceHistoryQuery
 from catalog.read_models.shapes import PriceHistory, PricePoint
 from tandem.bus import QueryBus
@@ -20,14 +19,12 @@ if TYPE_CHECKING:
 
 def price_points(cur: duckdb.DuckDBPyConnection, product_id: str) -> list[PricePoint]:
     """The product's prices, oldest first, each with its UTC time in ISO 8601."""
-    rows = cur.execute(
-        'SELECT "at", price FROM price_history WHERE product_id = ? ORDER BY "at", position',
-        (product_id,),
-    ).fetchall()
-    return [
-        {"at": at.replace(tzinfo=UTC).isoformat(), "price": two_decimals(price)}
-        for at, price in rows
-    ]
+    return points(
+        cur.execute(
+            'SELECT "at", price FROM price_history WHERE product_id = ? ORDER BY "at", position',
+            (product_id,),
+        ).fetchall()
+    )
 
 
 class PriceHistoryReads:
@@ -38,10 +35,10 @@ class PriceHistoryReads:
 
     async def price_history(self, query: PriceHistoryQuery) -> PriceHistory:
         product_id = query.product_id
-        points = await self._store.run(lambda c: price_points(c, product_id))
-        if not points:
+        found = await self._store.run(lambda c: price_points(c, product_id))
+        if not found:
             raise NotFound("product", product_id)
-        return {"product_id": product_id, "points": points}
+        return {"product_id": product_id, "points": found}
 
     def register(self, bus: QueryBus) -> None:
         bus.register(PriceHistoryQuery, self.price_history, read_model=PriceHistoryProjection.name)

@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING
 
-from catalog.read_models.money import two_decimals
 from catalog.read_models.queries import SalesAnalytics
 from catalog.read_models.sales_analytics.duckdb import SalesAnalyticsProjection
-from catalog.read_models.sales_analytics.rules import sales_window
+from catalog.read_models.sales_analytics.rules import sales_rows, sales_window
 from catalog.read_models.shapes import SalesReport, SalesRow
 from tandem.bus import QueryBus
 
@@ -57,17 +56,7 @@ def sales(
         conditions.append("day <= ?")
         params.append(end)
     where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-    rows = cur.execute(SALES_SQL[group_by].format(where=where), params).fetchall()
-    return [
-        {
-            "key": key,
-            "name": name,
-            "orders": int(orders),
-            "units": int(units),
-            "revenue": two_decimals(revenue),
-        }
-        for key, name, orders, units, revenue in rows
-    ]
+    return sales_rows(cur.execute(SALES_SQL[group_by].format(where=where), params).fetchall())
 
 
 class SalesAnalyticsReads:

@@ -1,16 +1,21 @@
 """Rules of the sales-analytics queries that hold whatever store answers them.
 
-Separation level 1 answers `SalesAnalytics` from the write tables and levels 2 and 3
-from DuckDB; both must refuse the same inputs with the same errors.
+Separation level 1 answers `SalesAnalytics` from the write tables, and levels 2 and 3
+from DuckDB (embedded) or the read database (services); all must refuse the same inputs
+with the same errors, and shape their rows alike.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import date
+from typing import Any
 
 from catalog.domain.errors import InvalidInput
+from catalog.read_models.money import two_decimals
 from catalog.read_models.queries import SalesAnalytics
+from catalog.read_models.shapes import SalesRow
 
 # What sales can be grouped by, in the order an error lists them.
 GROUPINGS = ("day", "category", "product")
@@ -42,3 +47,17 @@ def sales_window(query: SalesAnalytics) -> tuple[date | None, date | None]:
     if start is not None and end is not None and start > end:
         raise InvalidInput("end", "must not be before start")
     return start, end
+
+
+def sales_rows(rows: Iterable[Iterable[Any]]) -> list[SalesRow]:
+    """Rows of (key, name, orders, units, revenue) as the API shows them."""
+    return [
+        {
+            "key": key,
+            "name": name,
+            "orders": int(orders),
+            "units": int(units),
+            "revenue": two_decimals(revenue),
+        }
+        for key, name, orders, units, revenue in rows
+    ]

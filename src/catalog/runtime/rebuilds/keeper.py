@@ -37,10 +37,8 @@ INTERVAL = 1.0
 class RebuildKeeper:
     def __init__(self, connections: ServiceConnections) -> None:
         self.connections = connections
-        # Workers fold what goes to Redis and the read database; API processes fold
-        # analytics themselves (`catalog.runtime.rebuilds.analytics`), but the registry holds all.
-        self.specs = connections.remote_specs
-        self.versions = {spec.name: int(spec.projection.version) for spec in connections.specs}
+        self.specs = connections.specs
+        self.versions = {spec.name: int(spec.projection.version) for spec in self.specs}
         self._heads: dict[tuple[str, int], int] = {}
 
     async def runners(self) -> dict[str, RunnerFactory]:

@@ -21,7 +21,6 @@ from typing import Any
 
 from catalog.read_models.registry import ServiceReadModel
 from catalog.runtime.connections import ServiceConnections
-from catalog.runtime.rebuilds.analytics import LocalAnalytics, LocalCopies
 from catalog.runtime.rebuilds.storage import stored_class
 from catalog.runtime.running import RunningReadModel
 from tandem.eventlog.postgres import count_up_to
@@ -51,7 +50,6 @@ class ServedCopies:
         self,
         connections: ServiceConnections,
         read_models: dict[str, RunningReadModel],
-        analytics: LocalAnalytics,
     ) -> None:
         self.connections = connections
         self.specs = connections.specs
@@ -62,12 +60,10 @@ class ServedCopies:
         # The workers' reports, once the runtime follows them (progress of rebuilds).
         self.remote: RemoteProjections | None = None
         self.wake = asyncio.Event()
-        self.local = LocalCopies(analytics, self.serving, self.reads)
         self._counted: dict[str, tuple[float, int, int]] = {}
 
     async def open(self, *, reconcile: bool = True) -> None:
-        """Read the registry and build each read model's reads on its live copy (a
-        process's own analytics copy, folded from scratch at start, counts as live).
+        """Read the registry and build each read model's reads on its live copy.
         `reconcile`: register the code's versions first (not for a look at the status)."""
         if reconcile:
             versions = {spec.name: int(spec.projection.version) for spec in self.specs}
@@ -76,8 +72,7 @@ class ServedCopies:
         for spec in self.specs:
             generation = registry.live(known.get(spec.name, []))
             self.serving[spec.name] = generation
-            stored = spec.projection if spec.folded_locally else self.stored(spec)
-            self.reads[spec.name] = SwitchableReads(spec.reads(self.connections, stored))
+            self.reads[spec.name] = SwitchableReads(spec.reads(self.connections, self.stored(spec)))
 
     def stored(self, spec: ServiceReadModel) -> type[Any]:
         return stored_class(spec.projection, self.serving.get(spec.name))
@@ -105,9 +100,6 @@ class ServedCopies:
     async def refresh(self) -> None:
         known = await registry.load(self.connections.pool)
         for spec in self.specs:
-            if spec.folded_locally:
-                self._follow_locally(spec, known.get(spec.name, []))
-                continue
             generation = registry.live(known.get(spec.name, []))
             current = self.serving.get(spec.name)
             if generation is not None and (
@@ -115,20 +107,6 @@ class ServedCopies:
             ):
                 await self._switch(spec, generation)
         await self._progress(known)
-
-    def _follow_locally(self, spec: ServiceReadModel, rows: list[Copy]) -> None:
-        """Fold here the copy being built, or the live one when another process made it
-        live first; give up a fold whose generation was cancelled or failed."""
-        wanted = registry.building(rows)
-        live = registry.live(rows)
-        current = self.serving.get(spec.name)
-        serving = current.generation if current is not None else 1
-        if wanted is None and live is not None and live.generation > serving:
-            wanted = live
-        if wanted is not None:
-            self.local.ensure(spec, wanted)
-        elif self.local.folding(spec.name) is not None:
-            self.local.cancel(spec.name)
 
     async def _switch(self, spec: ServiceReadModel, generation: Copy) -> None:
         tracked = self.read_models[spec.name].tracked
@@ -152,14 +130,6 @@ class ServedCopies:
 
     async def _progress(self, known: dict[str, list[Copy]]) -> None:
         for spec in self.specs:
-            local = self.local.rebuilds.get(spec.name)
-            if local is not None:
-                if local.state is RebuildState.RUNNING:
-                    local.done, local.total = await self._count(spec.name, local)
-                self.rebuilds[spec.name] = local
-                continue
-            if spec.folded_locally:
-                continue
             generation = registry.latest_rebuild(known.get(spec.name, []))
             if generation is not None:
                 self.rebuilds[spec.name] = await self._describe(spec, generation)
