@@ -21,7 +21,16 @@ from urllib.parse import urlsplit
 
 # Module name, then the names of its exception classes that mean "cannot reach it now".
 _DRIVER_ERRORS = {
-    "redis.exceptions": ("ConnectionError", "TimeoutError", "BusyLoadingError"),
+    "redis.exceptions": (
+        "ConnectionError",
+        "TimeoutError",
+        "BusyLoadingError",
+        # A Redis Cluster with a slot unserved (its master down, no replica promoted
+        # yet), or a slot being moved: the same request succeeds once a node serves it.
+        "ClusterDownError",
+        "SlotNotCoveredError",
+        "TryAgainError",
+    ),
     "asyncpg.exceptions": (
         "PostgresConnectionError",
         "ConnectionDoesNotExistError",

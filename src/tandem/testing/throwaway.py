@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
-    import redis.asyncio
+    from tandem.stores.redis import RedisClient
 
 PG_ADMIN_URL = os.environ.get("TANDEM_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TANDEM_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -64,7 +64,7 @@ async def drop_database(db: PostgresDatabase) -> None:
         await conn.close()
 
 
-async def delete_prefix(client: redis.asyncio.Redis, prefix: str) -> None:
+async def delete_prefix(client: RedisClient, prefix: str) -> None:
     """Delete every key under `prefix:`, in batches (one DEL of every key could be huge)."""
     keys = [k async for k in client.scan_iter(match=f"{prefix}:*", count=1000)]
     for start in range(0, len(keys), 500):

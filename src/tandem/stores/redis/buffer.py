@@ -15,8 +15,7 @@ import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
-import redis.asyncio
-
+from tandem.stores.redis.cluster import RedisClient
 from tandem.stores.redis.commands import (
     MAX_ARGS,
     Op,
@@ -79,7 +78,7 @@ class RedisTx:
     key.
     """
 
-    def __init__(self, client: redis.asyncio.Redis, namespace: str) -> None:
+    def __init__(self, client: RedisClient, namespace: str) -> None:
         self._client = client
         self._namespace = namespace
         self._ops: list[Op] = []
@@ -171,7 +170,9 @@ class RedisTx:
             return
         async with self._client.pipeline(transaction=False) as pipe:
             if unread_strings:
-                pipe.mget([self.full_key(k) for k in unread_strings])
+                # By name: a cluster pipeline refuses `mget` (keys of one namespace
+                # share a hash slot, so the MGET is fine there).
+                pipe.execute_command("MGET", *[self.full_key(k) for k in unread_strings])
             for key in unread_hashes:
                 pipe.hgetall(self.full_key(key))
             for key in unread_sets:

@@ -2,7 +2,9 @@
 
 Every key of a projection lives in its own namespace, `{prefix}:{name}:v{version}:`, so
 a rebuild of version 2 can fill a fresh namespace beside the live version 1; the
-checkpoint is the key `checkpoint` in that namespace.
+checkpoint is the key `checkpoint` in that namespace. On a Redis Cluster the namespace is
+`{prefix}:{{name}:v{version}}:`, whose hash tag keeps the namespace in one hash slot
+(`tandem.stores.redis.cluster`).
 
 A batch is applied in three steps:
 
@@ -24,13 +26,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import redis.asyncio
-
 from tandem.errors import ReadModelLost
 from tandem.messages import StoredEvent
 from tandem.projections.base import AsyncProjection
 from tandem.projections.checkpoints import fold_again, fold_past
 from tandem.stores.redis.buffer import RedisTx
+from tandem.stores.redis.cluster import RedisClient, is_cluster, mget
 from tandem.stores.redis.commands import as_bytes
 from tandem.stores.redis.errors import CheckpointMoved, KeyTypeConflict
 from tandem.stores.redis.script import COMMIT_SCRIPT
@@ -38,8 +39,18 @@ from tandem.stores.redis.script import COMMIT_SCRIPT
 CHECKPOINT_KEY = "checkpoint"
 
 
-def namespace(prefix: str, name: str, version: int) -> str:
-    """The key prefix of one projection version: `{prefix}:{name}:v{version}:`."""
+def namespace(prefix: str, name: str, version: int, *, tagged: bool = False) -> str:
+    """The key prefix of one projection version: `{prefix}:{name}:v{version}:`, or with
+    `tagged` (on a Redis Cluster) `{prefix}:{{name}:v{version}}:`, a hash tag that puts
+    every key of the version in one hash slot.
+
+    >>> namespace("shop", "product_detail.p3", 2)
+    'shop:product_detail.p3:v2:'
+    >>> namespace("shop", "product_detail.p3", 2, tagged=True)
+    'shop:{product_detail.p3:v2}:'
+    """
+    if tagged:
+        return f"{prefix}:{{{name}:v{version}}}:"
     return f"{prefix}:{name}:v{version}:"
 
 
@@ -50,6 +61,8 @@ class RedisProjectionStore:
     """Read models in Redis, one namespace per projection version, fenced checkpoints.
 
     The client should return bytes (no `decode_responses`); strings are accepted too.
+    It may be a single node's or a Redis Cluster's (`tandem.stores.redis.cluster.connect`):
+    on a cluster the namespaces carry hash tags (`namespace`).
 
     A batch starts from the checkpoint this store last read or committed for the
     projection, without reading it again: the commit script compares it with the stored
@@ -60,14 +73,18 @@ class RedisProjectionStore:
 
     kind = "redis"
 
-    def __init__(self, client: redis.asyncio.Redis, prefix: str = "tandem") -> None:
+    def __init__(self, client: RedisClient, prefix: str = "tandem") -> None:
         self.client = client
         self.prefix = prefix
+        self.tagged = is_cluster(client)
         self._commit = client.register_script(COMMIT_SCRIPT)
         self._known: dict[tuple[str, int], int] = {}
 
     def namespace(self, projection: RedisProjection) -> str:
-        return namespace(self.prefix, projection.name, projection.version)
+        return self.namespace_of(projection.name, projection.version)
+
+    def namespace_of(self, name: str, version: int) -> str:
+        return namespace(self.prefix, name, version, tagged=self.tagged)
 
     def key(self, projection: RedisProjection, relative: str) -> str:
         """The absolute key of a projection's `relative` key, for query code."""
@@ -75,7 +92,7 @@ class RedisProjectionStore:
 
     async def checkpoint(self, projection_name: str, version: int) -> int:
         """The stored checkpoint of one projection version (0 when none)."""
-        key = namespace(self.prefix, projection_name, version) + CHECKPOINT_KEY
+        key = self.namespace_of(projection_name, version) + CHECKPOINT_KEY
         raw = await self.client.get(key)
         return 0 if raw is None else int(raw)
 
@@ -130,11 +147,10 @@ class RedisProjectionStore:
             raise ReadModelLost(projection.name, known, stored)
 
     async def checkpoints(self, idents: Sequence[tuple[str, int]]) -> list[int]:
-        """The stored checkpoints of several projection versions in one round trip."""
-        if not idents:
-            return []
-        keys = [namespace(self.prefix, name, version) + CHECKPOINT_KEY for name, version in idents]
-        return [0 if raw is None else int(raw) for raw in await self.client.mget(keys)]
+        """The stored checkpoints of several projection versions in one round trip (on
+        a cluster, one MGET per hash slot in one pipeline)."""
+        keys = [self.namespace_of(name, version) + CHECKPOINT_KEY for name, version in idents]
+        return [0 if raw is None else int(raw) for raw in await mget(self.client, keys)]
 
     async def apply_parked(self, projection: RedisProjection, events: list[StoredEvent]) -> None:
         """Apply parked events again in one script call, fenced like a batch (refused
