@@ -4,17 +4,23 @@ version it reads, and the decoding of what redis-py hands back.
 Keys are found through the projection's namespace, so a read follows the projection
 version it is built for. Reads that need several keys fetch them in one MULTI/EXEC
 pipeline: a projection batch commits in one script, so a pipeline sees one point in
-time.
+time. On a Redis Cluster the namespace is hash-tagged (`tandem.stores.redis.namespace`),
+so such a pipeline stays within one hash slot.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import redis.asyncio
-
 from tandem.projections.base import AsyncProjection
-from tandem.stores.redis import RedisTx, as_bytes, namespace, optional_bytes
+from tandem.stores.redis import (
+    RedisClient,
+    RedisTx,
+    as_bytes,
+    is_cluster,
+    namespace,
+    optional_bytes,
+)
 
 
 class RedisReads:
@@ -24,15 +30,21 @@ class RedisReads:
 
     def __init__(
         self,
-        client: redis.asyncio.Redis,
+        client: RedisClient,
         prefix: str = "tandem",
         stored_as: type[AsyncProjection[RedisTx]] | None = None,
     ) -> None:
         # `stored_as`: the copy to read (a generation of `projection`, see
         # `tandem.rebuilds.postgres`); by default the projection's own.
         self._client = client
+        self._prefix = prefix
         self._stored = stored_as or self.projection
-        self._namespace = namespace(prefix, self._stored.name, self._stored.version)
+        self._tagged = is_cluster(client)
+        self._namespace = self.namespace_of(self._stored.name)
+
+    def namespace_of(self, name: str) -> str:
+        """The namespace of `name` (the stored copy, or one of its partitions)."""
+        return namespace(self._prefix, name, self._stored.version, tagged=self._tagged)
 
     def key(self, relative: str) -> str:
         return self._namespace + relative

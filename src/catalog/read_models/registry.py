@@ -33,9 +33,8 @@ from tandem.bus import QueryBus
 from tandem.projections.base import Projection
 
 if TYPE_CHECKING:
-    import redis.asyncio
-
     from tandem.db.postgres import Pool
+    from tandem.stores.redis import RedisClient
 
 
 class Reads(Protocol):
@@ -54,7 +53,7 @@ class StoreKind(StrEnum):
 class ServiceStores(Protocol):
     """The connections the services profile's queries read through."""
 
-    redis: redis.asyncio.Redis
+    redis: RedisClient
     redis_prefix: str
     read_pool: Pool
 

@@ -20,12 +20,12 @@ from tandem.projections.runner import PoisonPolicy, ProjectionRunner
 from tandem.projections.worker import LeasedRunner, RunnerFactory
 
 if TYPE_CHECKING:
-    import redis.asyncio
     from nats.aio.client import Client as Nats
 
     from tandem.db.postgres import Pool
     from tandem.deadletters.postgres import PostgresDeadLetters
     from tandem.eventlog.postgres import PostgresEventLog
+    from tandem.stores.redis import RedisClient
 
 CheckpointReader = Callable[[], Awaitable[dict[str, int]]]
 # Events a runner reads at a time: when live, and when behind on the stream.
@@ -38,7 +38,7 @@ class ServiceConnections:
 
     pool: Pool
     read_pool: Pool
-    redis: redis.asyncio.Redis
+    redis: RedisClient
     log: PostgresEventLog
     # What this process's runners read the log through: one query for all of them.
     feed: SharedReads

@@ -69,9 +69,8 @@ from tandem.sessions import Sessions
 from tandem.uow.postgres import PostgresIdempotency, PostgresWriter
 
 if TYPE_CHECKING:
-    import redis.asyncio
-
     from tandem.db.postgres import Pool
+    from tandem.stores.redis import RedisClient
 
 
 class ServicesRuntime:
@@ -122,7 +121,7 @@ class ServicesRuntime:
         return self.connections.read_pool
 
     @property
-    def redis(self) -> redis.asyncio.Redis:
+    def redis(self) -> RedisClient:
         return self.connections.redis
 
     @property
@@ -133,7 +132,7 @@ class ServicesRuntime:
 
     async def start(self, *, projections: bool = True) -> None:
         """Open pools and clients, check the schema, wire buses, start background work."""
-        import redis.asyncio
+        from tandem.stores.redis import connect
 
         settings = self.settings
         assert settings.database_url
@@ -160,7 +159,8 @@ class ServicesRuntime:
                 settings={"plan_cache_mode": "force_generic_plan"},
             )
             self._closers.append(self.read_pool.close)
-            connections.redis = redis.asyncio.Redis.from_url(settings.redis_url)
+            # One node, or a Redis Cluster for a `redis+cluster://` URL.
+            connections.redis = connect(settings.redis_url)
             self._closers.append(self.redis.aclose)
         self.dead_letters = connections.dead_letters = PostgresDeadLetters(self.pool)
         spawn = self._background.spawn

@@ -5,7 +5,6 @@ detail cache follows."""
 from __future__ import annotations
 
 import orjson
-import redis.asyncio
 
 from catalog.domain.errors import NotFound
 from catalog.read_models.product_detail import redis as product_detail
@@ -16,7 +15,7 @@ from catalog.read_models.shapes import ProductDocument
 from tandem.bus import QueryBus
 from tandem.projections.base import AsyncProjection
 from tandem.projections.partitions import part_name, partition_of
-from tandem.stores.redis import RedisTx, as_bytes, namespace
+from tandem.stores.redis import RedisClient, RedisTx, as_bytes
 
 # Stream entries read per round trip while following the feed.
 FEED_BATCH = 1000
@@ -35,16 +34,16 @@ class RedisProductDetailReads(RedisReads):
 
     def __init__(
         self,
-        client: redis.asyncio.Redis,
+        client: RedisClient,
         prefix: str = "tandem",
         partitions: int = 1,
         stored_as: type[AsyncProjection[RedisTx]] | None = None,
     ) -> None:
         super().__init__(client, prefix, stored_as)
-        name, version = self._stored.name, self._stored.version
+        name = self._stored.name
         self.partitions = partitions
         self._namespaces = (
-            [namespace(prefix, part_name(name, i), version) for i in range(partitions)]
+            [self.namespace_of(part_name(name, i)) for i in range(partitions)]
             if partitions > 1
             else [self._namespace]
         )

@@ -114,15 +114,16 @@ class RebuildKeeper:
     async def drop(self, spec: ServiceReadModel, generation: Copy) -> None:
         """Delete a copy's keys or tables, checkpoints, reports, leases and consumers."""
         from tandem.stores.postgres import table_prefix
-        from tandem.stores.redis import namespace
+        from tandem.stores.redis import is_cluster, namespace
 
         connections = self.connections
         stored = stored_class(spec.projection, generation)
         for part in connections.parts(spec, stored):
             if spec.store is StoreKind.REDIS:
-                await drop_namespace(
-                    connections.redis, namespace(connections.redis_prefix, part.name, part.version)
-                )
+                client = connections.redis
+                tagged = is_cluster(client)
+                ns = namespace(connections.redis_prefix, part.name, part.version, tagged=tagged)
+                await drop_namespace(client, ns)
             else:
                 await drop_tables(connections.read_pool, table_prefix(part), part.name)
             await forget_reports(connections.pool, part.name)

@@ -15,9 +15,8 @@ from tandem.rebuilds.postgres import Copy
 from tandem.stores.postgres import forget_checkpoint
 
 if TYPE_CHECKING:
-    import redis.asyncio
-
     from tandem.db.postgres import Pool
+    from tandem.stores.redis import RedisClient
 
 log = logging.getLogger("catalog.rebuilds")
 
@@ -42,8 +41,9 @@ def stored_class(projection: P, generation: Copy | None) -> P:
     return stored
 
 
-async def drop_namespace(client: redis.asyncio.Redis, namespace: str) -> int:
-    """Delete every key under `namespace` (SCAN, then UNLINK in batches)."""
+async def drop_namespace(client: RedisClient, namespace: str) -> int:
+    """Delete every key under `namespace` (SCAN, then UNLINK in batches; on a Redis
+    Cluster the SCAN visits every master)."""
     dropped = 0
     batch: list[Any] = []
     async for key in client.scan_iter(match=_glob_escape(namespace) + "*", count=_DROP_BATCH):
