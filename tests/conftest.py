@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -10,6 +10,7 @@ import pytest
 from catalog.bootstrap import build_embedded
 from catalog.runtime.embedded import EmbeddedRuntime
 from catalog.settings import Settings
+from tests.support.redis_cluster import OwnRedisCluster
 from tests.support.services import PostgresDatabase, postgres_database
 
 
@@ -37,3 +38,11 @@ async def pg_read_database() -> AsyncIterator[PostgresDatabase]:
     """A second fresh database, for read models of the services profile."""
     async for db in postgres_database("tandem_r"):
         yield db
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnRedisCluster]:
+    """A Redis Cluster of the session's own (three masters, one replica each), stopped
+    after the last test; each test keeps to its own key prefix on it."""
+    with OwnRedisCluster(tmp_path_factory.mktemp("redis-cluster")) as cluster:
+        yield cluster

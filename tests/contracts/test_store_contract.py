@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 import redis.asyncio
+from redis.asyncio.cluster import RedisCluster
 
 from tandem.db.postgres import Connection, Pool, create_pool
 from tandem.messages import StoredEvent
@@ -20,10 +21,13 @@ from tandem.projections.base import AsyncProjection, Projection
 from tandem.stores.duckdb import DuckDBProjectionStore, DuckDBTransaction
 from tandem.stores.postgres import PostgresProjectionStore
 from tandem.stores.redis import (
+    CHECKPOINT_KEY,
     CheckpointMoved,
+    RedisClient,
     RedisProjectionStore,
     RedisTx,
     as_bytes,
+    connect,
 )
 from tandem.stores.sqlite import SqliteProjectionStore
 from tandem.testing.stores import (
@@ -33,6 +37,7 @@ from tandem.testing.stores import (
     ProjectionStoreContract,
     fail_if_chosen,
 )
+from tests.support.redis_cluster import OwnRedisCluster
 from tests.support.services import REDIS_URL, PostgresDatabase, redis_prefix
 
 COUNTS_TABLE = """
@@ -166,7 +171,7 @@ class RedisCounting(AsyncProjection[RedisTx]):
 
 
 class RedisBackend:
-    def __init__(self, client: redis.asyncio.Redis, prefix: str) -> None:
+    def __init__(self, client: RedisClient, prefix: str) -> None:
         self.client = client
         self.prefix = prefix
 
@@ -186,7 +191,7 @@ class RedisBackend:
         return {as_bytes(k).decode(): (int(v), int(last[k])) for k, v in applied.items()}
 
 
-async def delete_prefix(client: redis.asyncio.Redis, prefix: str) -> None:
+async def delete_prefix(client: RedisClient, prefix: str) -> None:
     """Delete this test's keys, and only them."""
     async for key in client.scan_iter(match=f"{prefix}:*", count=500):
         await client.delete(key)
@@ -205,6 +210,43 @@ class TestRedisProjectionStore(ProjectionStoreContract[RedisProjectionStore, Red
         finally:
             await delete_prefix(client, prefix)
             await client.aclose()
+
+
+@pytest.mark.services
+class TestRedisClusterProjectionStore(TestRedisProjectionStore):
+    """The same contract on a Redis Cluster: every key of a projection in one hash slot."""
+
+    @pytest.fixture
+    async def store_backend(self, redis_cluster: OwnRedisCluster) -> AsyncIterator[RedisBackend]:
+        prefix = redis_prefix()
+        client = connect(redis_cluster.url)
+        try:
+            yield RedisBackend(client, prefix)
+        finally:
+            await delete_prefix(client, prefix)
+            await client.aclose()
+
+    async def test_each_projection_keeps_its_keys_in_one_slot_and_parts_spread(
+        self, store_backend: RedisBackend
+    ) -> None:
+        store = await store_backend.open_store()
+        client = store_backend.client
+        assert isinstance(client, RedisCluster)
+        parts = [(f"{COUNTING_PROJECTION}.p{i}", 1) for i in range(6)]
+        for i, (name, version) in enumerate(parts):
+            await client.set(store.namespace_of(name, version) + CHECKPOINT_KEY, 10 + i)
+        slots = [
+            {client.keyslot(store.namespace_of(name, version) + key) for key in KEYS}
+            for name, version in parts
+        ]
+        assert all(len(slot) == 1 for slot in slots)
+        assert len(set.union(*slots)) > 1, "the parts should not share one slot"
+        # One read of checkpoints in different slots (one MGET per slot).
+        assert await store.checkpoints(parts) == [10 + i for i in range(len(parts))]
+
+
+# Keys a counting projection's batch touches, its checkpoint among them.
+KEYS = ("applied", "last", CHECKPOINT_KEY)
 
 
 # -- PostgreSQL read database -----------------------------------------------------------

@@ -18,16 +18,24 @@ PROFILES = [
     pytest.param("services", marks=[pytest.mark.services, pytest.mark.slow]),
     pytest.param("services-nats", marks=[pytest.mark.services, pytest.mark.slow]),
     pytest.param("services-level1", marks=[pytest.mark.services, pytest.mark.slow]),
+    pytest.param("services-cluster", marks=[pytest.mark.services, pytest.mark.slow]),
 ]
 
 
-def deploy(profile: str, data_dir: Path, env: dict[str, str] | None = None) -> Deployment:
+def deploy(
+    profile: str, data_dir: Path, env: dict[str, str] | None = None, redis_url: str = ""
+) -> Deployment:
     """One `tandem serve` (embedded), or 2 API processes + 2 workers (services), fed
     by the PostgreSQL transport or by JetStream (with 2 relays racing and product
     detail split into 3 partitions); `-levelN`: at separation level N (at level 1 the
-    services profile's one worker idles and no Redis or read database is used); `env`:
-    more settings."""
+    services profile's one worker idles and no Redis or read database is used);
+    `services-cluster`: read models on a Redis Cluster (`redis_url`), product detail
+    split into 3 partitions; `env`: more settings."""
     more = env or {}
+    if profile == "services-cluster":
+        return ServicesDeployment(
+            data_dir, more, partitions={"product_detail": 3}, redis_url=redis_url
+        )
     if profile == "services":
         return ServicesDeployment(data_dir, more)
     if profile == "services-nats":
@@ -52,11 +60,15 @@ def profile(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="module")
-def server(profile: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+def server(
+    profile: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Deployment]:
     """A real deployment, shared by the tests of one module: every test of the suite
     runs against the embedded profile and against the services profile."""
     root: Path = tmp_path_factory.mktemp("e2e")
-    srv = deploy(profile, root / "data")
+    # The session's Redis Cluster, started only when a module runs on it.
+    cluster = request.getfixturevalue("redis_cluster") if profile == "services-cluster" else None
+    srv = deploy(profile, root / "data", redis_url=cluster.url if cluster else "")
     try:
         srv.start()
     except BaseException:
@@ -87,6 +99,11 @@ SURFACE_TESTS = frozenset(
 )
 
 
+# What `make test` runs on a Redis Cluster: the core flows, live streams, races and
+# read-your-writes (the rest does not depend on where the read models are kept).
+CLUSTER_MODULES = frozenset({"test_http_flow", "test_streams", "test_races", "test_strong_reads"})
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if os.environ.get("TANDEM_E2E_LEVELS") == "all":
         return
@@ -98,8 +115,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         module = item.module.__name__.rsplit(".", 1)[-1] if item.module is not None else ""
         name = getattr(item, "originalname", item.name)
         surface = module in SURFACE_TESTS or name in SURFACE_TESTS
-        if (profile in LEVEL_BASELINES and module not in EVERY_LEVEL_MODULES) or (
-            profile == "services-nats" and surface
+        if (
+            (profile in LEVEL_BASELINES and module not in EVERY_LEVEL_MODULES)
+            or (profile == "services-nats" and surface)
+            or (profile == "services-cluster" and module not in CLUSTER_MODULES)
         ):
             dropped.append(item)
         else:

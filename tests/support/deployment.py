@@ -4,7 +4,8 @@
 `start`, `stop`, `kill`, `data_dir`, `cli`), so the end-to-end suite runs unchanged
 against it: it creates a write and a read database of its own and a Redis key prefix
 of its own, migrates, then starts `tandem serve` twice and `tandem worker` twice, with
-a round-robin proxy in front of the two servers.
+a round-robin proxy in front of the two servers. `redis_url` points it at another Redis,
+such as a Redis Cluster (`redis+cluster://…`, `tests.support.redis_cluster`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import redis
 
+from tandem.stores.redis.cluster import cluster_url
 from tests.support.proxy import ProxyThread
 from tests.support.server import ADMIN_TOKEN, AUTH_FAILURES, Server, free_port, run_cli
 from tests.support.services import (
@@ -44,9 +46,12 @@ class ServicesDeployment:
         workers: int = 2,
         relays: int = 0,
         partitions: dict[str, int] | None = None,
+        redis_url: str = REDIS_URL,
     ) -> None:
         require("PostgreSQL", PG_ADMIN_URL, 5432)
-        require("Redis", REDIS_URL, 6379)
+        if redis_url == REDIS_URL:
+            require("Redis", REDIS_URL, 6379)
+        self.redis_url = redis_url
         if relays:
             require("NATS", NATS_URL, 4222)
         self.relays_count = relays
@@ -77,7 +82,7 @@ class ServicesDeployment:
             "TANDEM_AUTH_FAILURES": AUTH_FAILURES,
             "TANDEM_DATABASE_URL": self.write_db.url,
             "TANDEM_READ_DATABASE_URL": self.read_db.url,
-            "TANDEM_REDIS_URL": REDIS_URL,
+            "TANDEM_REDIS_URL": self.redis_url,
             "TANDEM_REDIS_PREFIX": self.prefix,
             "TANDEM_PARTITIONS": ",".join(f"{k}={v}" for k, v in self.partitions.items()),
             **(
@@ -186,7 +191,12 @@ class ServicesDeployment:
             if db is not None:
                 asyncio.run(drop_database(db))
         self.write_db = self.read_db = None
-        client = redis.Redis.from_url(REDIS_URL)
+        plain = cluster_url(self.redis_url)
+        client = (
+            redis.Redis.from_url(self.redis_url)
+            if plain is None
+            else redis.RedisCluster.from_url(plain)
+        )
         try:
             keys = list(client.scan_iter(match=f"{self.prefix}:*", count=1000))
             for start in range(0, len(keys), 500):

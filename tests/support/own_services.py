@@ -115,16 +115,21 @@ class OwnRedis(OwnServer):
         return f"redis://127.0.0.1:{self.port}/0"
 
     def command(self) -> list[str]:
-        return [
-            _binary(REDIS_SERVER),
-            "--port", str(self.port),
-            "--bind", "127.0.0.1",
-            "--dir", str(self.directory),
-            "--save", "",
-            "--appendonly", "yes",
-            "--appendfsync", "everysec",
-            "--protected-mode", "no",
-        ]  # fmt: skip
+        return redis_command(self.port, self.directory)
+
+
+def redis_command(port: int, directory: Path) -> list[str]:
+    """`redis-server` on `port`, its append-only file in `directory`, synced every second."""
+    return [
+        _binary(REDIS_SERVER),
+        "--port", str(port),
+        "--bind", "127.0.0.1",
+        "--dir", str(directory),
+        "--save", "",
+        "--appendonly", "yes",
+        "--appendfsync", "everysec",
+        "--protected-mode", "no",
+    ]  # fmt: skip
 
 
 class OwnNats(OwnServer):

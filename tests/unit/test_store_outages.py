@@ -25,6 +25,11 @@ from catalog.api.problems import from_exception
         ),
         redis.exceptions.ConnectionError("Connection refused"),
         redis.exceptions.TimeoutError("Timeout reading from socket"),
+        # A Redis Cluster slot without a master (before its replica is promoted).
+        redis.exceptions.ClusterDownError("CLUSTERDOWN The cluster is down"),
+        redis.exceptions.MasterDownError("MASTERDOWN Link with MASTER is down"),
+        redis.exceptions.SlotNotCoveredError('Slot "5" is not covered by the cluster.'),
+        redis.exceptions.TryAgainError("TRYAGAIN Multiple keys request during rehashing"),
     ],
 )
 def test_outages_are_503_with_retry_after(exc: Exception) -> None:
@@ -42,6 +47,9 @@ def test_outages_are_503_with_retry_after(exc: Exception) -> None:
         asyncpg.exceptions.UniqueViolationError("duplicate key"),
         asyncpg.exceptions.UndefinedTableError("no such table"),
         redis.exceptions.ResponseError("WRONGTYPE"),
+        # Keys of two hash slots in one command: a bug, not an outage.
+        redis.exceptions.RedisClusterException("MGET - all keys must map to the same key slot"),
+        redis.exceptions.ResponseError("CROSSSLOT Keys in request don't hash to the same slot"),
     ],
 )
 def test_bugs_stay_500(exc: Exception) -> None:
