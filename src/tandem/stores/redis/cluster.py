@@ -26,7 +26,7 @@ from typing import Any, TypeAlias
 import redis.asyncio
 from redis.asyncio.cluster import RedisCluster
 
-RedisClient: TypeAlias = "redis.asyncio.Redis | RedisCluster"
+RedisClient: TypeAlias = redis.asyncio.Redis | RedisCluster
 
 # URL schemes that name a Redis Cluster, and the plain scheme redis-py takes for each.
 CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
