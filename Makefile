@@ -6,7 +6,7 @@ DATA ?= ./data
 PORT ?= 8000
 HOST ?= 127.0.0.1
 
-.PHONY: install docs run test test-all test-levels test-chaos lint bench bench-embedded bench-services bench-rebuild bench-writes bench-memory clean
+.PHONY: install docs run test test-all test-levels test-chaos test-chaos-cluster lint bench bench-embedded bench-services bench-rebuild bench-writes bench-memory clean
 
 install: $(VENV)/.installed
 
@@ -54,6 +54,12 @@ CHAOS_ROUNDS ?= 4
 CHAOS_SEED ?= 1
 test-chaos: install
 	$(BIN)/python -m tests.chaos.runner --rounds $(CHAOS_ROUNDS) --seed $(CHAOS_SEED)
+
+# The same on a Redis Cluster of its own (three masters, three replicas): masters
+# killed, replicas promoted; its own section of docs/reliability.md and
+# tests/chaos/results/chaos-cluster.json.
+test-chaos-cluster: install
+	$(BIN)/python -m tests.chaos.runner --cluster --rounds $(CHAOS_ROUNDS) --seed $(CHAOS_SEED)
 
 # The benchmark suite (bench/suite.py): seeds 100,000 products, runs every scenario of
 # quality.md at each separation level with same-run ceilings and the eventsourcing

@@ -1,9 +1,10 @@
 """The services profile on servers of its own: the deployment the faults are aimed at.
 
 Two `tandem serve` behind a failover balancer, two workers and two relays over
-JetStream, on fresh PostgreSQL databases of the machine's server and on a Redis and a
-NATS server started for this deployment alone (`tests.support.own_services`), so
-stopping, killing or wiping them touches nothing else.
+JetStream, on fresh PostgreSQL databases of the machine's server and on a Redis (or,
+with `cluster`, a Redis Cluster of three masters and three replicas) and a NATS server
+started for this deployment alone (`tests.support.own_services`,
+`tests.support.redis_cluster`), so stopping, killing or wiping them touches nothing else.
 """
 
 from __future__ import annotations
@@ -17,14 +18,21 @@ from tandem.unavailable import unavailable
 from tests.chaos.balancer import BalancerThread
 from tests.support.deployment import ServicesDeployment
 from tests.support.own_services import OwnNats, OwnRedis
+from tests.support.redis_cluster import OwnRedisCluster
 from tests.support.server import Server
 
 
 class OwnServicesDeployment(ServicesDeployment):
-    def __init__(self, root: Path, partitions: dict[str, int] | None = None) -> None:
-        super().__init__(root / "data", apis=2, workers=2, relays=0, partitions=partitions)
-        self.relays_count = 2
+    def __init__(
+        self, root: Path, partitions: dict[str, int] | None = None, *, cluster: bool = False
+    ) -> None:
         self.redis_server = OwnRedis(root / "redis")
+        self.redis_cluster = OwnRedisCluster(root / "redis-cluster") if cluster else None
+        redis_url = self.redis_cluster.url if self.redis_cluster else self.redis_server.url
+        super().__init__(
+            root / "data", apis=2, workers=2, relays=0, partitions=partitions, redis_url=redis_url
+        )
+        self.relays_count = 2
         self.nats_server = OwnNats(root / "nats")
         self.balancer: BalancerThread | None = None
 
@@ -32,13 +40,15 @@ class OwnServicesDeployment(ServicesDeployment):
     def env(self) -> dict[str, str]:
         return {
             **super().env,
-            "TANDEM_REDIS_URL": self.redis_server.url,
             "TANDEM_NATS_URL": self.nats_server.url,
             "TANDEM_NATS_STREAM": self.stream,
         }
 
     def start(self, timeout: float = 30.0) -> None:
-        self.redis_server.start()
+        if self.redis_cluster is not None:
+            self.redis_cluster.start()
+        else:
+            self.redis_server.start()
         self.nats_server.start()
         deadline = time.monotonic() + 180
         while True:  # the machine's PostgreSQL is shared: it may be out of slots a while
@@ -99,6 +109,8 @@ class OwnServicesDeployment(ServicesDeployment):
             super().stop()
         finally:
             self.redis_server.stop()
+            if self.redis_cluster is not None:
+                self.redis_cluster.stop()
             self.nats_server.stop()
 
     def _drop(self) -> None:

@@ -127,6 +127,22 @@ def terminate_connections(d: OwnServicesDeployment, rng: random.Random) -> Injec
     return Injected(f"{patiently(terminate)} connections")
 
 
+def kill_redis_master(d: OwnServicesDeployment, rng: random.Random) -> Injected:
+    """SIGKILL one master of the Redis Cluster; its replica takes over (`takeover`: the
+    seconds until it is promoted); the killed node is started again and rejoins as a
+    replica."""
+    cluster = d.redis_cluster
+    assert cluster is not None, "a Redis Cluster fault needs a deployment on a cluster"
+    master = rng.choice(cluster.masters_now())
+    replica, took = cluster.kill_master(master)
+    master.start()
+    cluster.wait_ok()
+    return Injected(
+        f"master :{master.port} killed, replica :{replica.port} promoted in {took:.1f} s",
+        takeover=took,
+    )
+
+
 FAULTS: dict[str, Fault] = {
     "SIGKILL relay": kill_relay,
     "SIGKILL worker": kill_worker,
@@ -135,4 +151,9 @@ FAULTS: dict[str, Fault] = {
     "Redis FLUSHALL": flush_redis,
     "NATS stopped and restarted": restart_nats,
     "pg_terminate_backend": terminate_connections,
+}
+
+# Faults of a deployment on a Redis Cluster (`OwnServicesDeployment(cluster=True)`).
+CLUSTER_FAULTS: dict[str, Fault] = {
+    "Redis Cluster master SIGKILLed (replica promoted)": kill_redis_master,
 }

@@ -19,7 +19,11 @@ kill and the checks.
 
 `python -m tests.chaos.runner` runs the full version and writes its table to
 docs/reliability.md and its figures to tests/chaos/results/chaos.json; the bounded
-version runs under pytest (`tests/chaos/test_chaos_run.py`).
+version runs under pytest (`tests/chaos/test_chaos_run.py`). With `--cluster` the read
+models live on a Redis Cluster of the runner's own and the faults are those of a
+cluster (`CLUSTER_FAULTS`: a master killed, its replica promoted); its table goes to
+its own section of docs/reliability.md and to tests/chaos/results/chaos-cluster.json
+(bounded: `tests/chaos/test_redis_cluster_failover.py`).
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ from typing import Any
 import httpx
 
 from tests.chaos.deployment import OwnServicesDeployment
-from tests.chaos.faults import FAULTS, kill_worker, patiently
+from tests.chaos.faults import CLUSTER_FAULTS, FAULTS, kill_redis_master, kill_worker, patiently
 from tests.chaos.workload import Workload, seed
 from tests.support.consistency import MODEL, History, Op, check, tally
 from tests.support.services_readmodels import differences
@@ -66,6 +70,10 @@ class Report:
     # and the reads answered 503 from the kill to the checks.
     takeovers: list[float] = field(default_factory=list)
     kill_503s: list[int] = field(default_factory=list)
+    # Per Redis Cluster master kill: seconds until its replica was promoted, and the
+    # reads answered 503 from the kill to the checks.
+    failovers: list[float] = field(default_factory=list)
+    failover_503s: list[int] = field(default_factory=list)
 
     def takeover_text(self) -> str:
         if not self.takeovers:
@@ -92,6 +100,14 @@ class Report:
                 if not self.takeovers or math.isinf(max(self.takeovers))
                 else round(max(self.takeovers), 3)
             ),
+            **(
+                {
+                    "redis_failover_seconds": [round(t, 3) for t in self.failovers],
+                    "reads_answered_503_per_redis_master_kill": self.failover_503s,
+                }
+                if self.failovers
+                else {}
+            ),
             "violations": len(self.violations),
             "violation_samples": self.violations[:50],
         }
@@ -109,9 +125,16 @@ class Report:
             f" | {self.backend_lost} |"
         )
         lines.append(f"| workers or relays that exited and were restarted | {self.revived} |")
-        per_kill = ", ".join(map(str, self.kill_503s)) or "no kill"
-        lines.append(f"| reads answered 503 per worker kill (default wait) | {per_kill} |")
-        lines.append(f"| slowest takeover of a killed worker's leases | {self.takeover_text()} |")
+        if self.kill_503s or not self.failovers:  # a run on a cluster kills no worker
+            per_kill = ", ".join(map(str, self.kill_503s)) or "no kill"
+            lines.append(f"| reads answered 503 per worker kill (default wait) | {per_kill} |")
+            lines.append(
+                f"| slowest takeover of a killed worker's leases | {self.takeover_text()} |"
+            )
+        if self.failovers:
+            per_failover = ", ".join(map(str, self.failover_503s))
+            lines.append(f"| reads answered 503 per Redis master kill | {per_failover} |")
+            lines.append(f"| slowest promotion of a replica | {max(self.failovers):.2f} s |")
         lines.append(
             f"| slowest convergence after a fault | {max(self.converge_seconds, default=0):.1f} s |"
         )
@@ -210,7 +233,7 @@ def verify(d: OwnServicesDeployment, ops: list[Op], report: Report, label: str) 
             return
         time.sleep(0.5)
     found = patiently(
-        lambda: differences(write_url, read_url, d.prefix, PARTITIONS, redis_url=d.redis_server.url)
+        lambda: differences(write_url, read_url, d.prefix, PARTITIONS, redis_url=d.redis_url)
     )
     report.violations += [f"after {label}: {p}" for p in found[:20]]
     events = patiently(lambda: _log_events(write_url))
@@ -226,12 +249,15 @@ def run(
     sessions: int = 4,
     kinds: list[str] | None = None,
     say: Any = print,
+    cluster: bool = False,
 ) -> Report:
-    """`rounds` rounds of each fault kind (`kinds`, default all) in a random order."""
+    """`rounds` rounds of each fault kind (`kinds`, default all) in a random order; with
+    `cluster`, on a Redis Cluster, of the cluster's fault kinds."""
     rng = random.Random(seed_value)
     report = Report(seed_value)
     began = time.monotonic()
-    deployment = OwnServicesDeployment(root, partitions=PARTITIONS)
+    faults = CLUSTER_FAULTS if cluster else FAULTS
+    deployment = OwnServicesDeployment(root, partitions=PARTITIONS, cluster=cluster)
     history = History()
     workload: Workload | None = None
     try:
@@ -242,21 +268,25 @@ def run(
             raise RuntimeError(f"the deployment never caught up before the faults: {status}")
         workload = Workload(deployment.url, catalog, history, sessions)
         workload.start()
-        plan = [kind for kind in kinds or list(FAULTS) for _ in range(rounds)]
+        plan = [kind for kind in kinds or list(faults) for _ in range(rounds)]
         rng.shuffle(plan)
         for number, kind in enumerate(plan, 1):
             time.sleep(rng.uniform(0.5, 3.0))
             injected_at = time.monotonic()
-            injected = FAULTS[kind](deployment, rng)
+            injected = faults[kind](deployment, rng)
             report.faults[kind] += 1
             say(f"[{number}/{len(plan)}] {kind}: {injected.detail}")
             time.sleep(rng.uniform(0.5, 2.5))
             workload.pause()
-            if FAULTS[kind] is kill_worker:
+            if faults[kind] is kill_worker:
                 report.kill_503s.append(reads_answered_503(history.ops, injected_at))
                 if injected.takeover is not None:
                     report.takeovers.append(injected.takeover)
                 say(f"    {report.kill_503s[-1]} reads answered 503 since the kill")
+            elif faults[kind] is kill_redis_master:
+                report.failover_503s.append(reads_answered_503(history.ops, injected_at))
+                report.failovers.append(injected.takeover or 0.0)
+                say(f"    {report.failover_503s[-1]} reads answered 503 since the kill")
             before = len(report.violations)
             verify(deployment, history.ops, report, f"{kind} ({injected.detail})")
             say(
@@ -282,18 +312,20 @@ def run(
 
 DOC = Path("docs/reliability.md")
 RESULTS = Path("tests/chaos/results/chaos.json")
+CLUSTER_RESULTS = Path("tests/chaos/results/chaos-cluster.json")
 
 
-def write_doc(report: Report, rounds: int) -> None:
+def write_doc(report: Report, rounds: int, *, cluster: bool = False) -> None:
     DOC.parent.mkdir(parents=True, exist_ok=True)
     text = DOC.read_text() if DOC.exists() else ""
-    start, end = "<!-- chaos-results:start -->", "<!-- chaos-results:end -->"
+    marker = "chaos-cluster-results" if cluster else "chaos-results"
+    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
     block = (
         f"{start}\nLast full run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
         f"seed {report.seed}, {rounds} rounds of each fault kind, "
         f"{report.duration / 60:.1f} minutes.\n\n{report.table()}\n{end}"
     )
-    heading = "## Last full run\n"
+    heading = "## Last run on a Redis Cluster\n" if cluster else "## Last full run\n"
     if start in text and end in text:
         text = text[: text.index(start)] + block + text[text.index(end) + len(end) :]
     elif heading in text:  # replaces what the section said before any full run
@@ -301,8 +333,9 @@ def write_doc(report: Report, rounds: int) -> None:
     else:
         text = text + "\n" + heading + "\n" + block + "\n"
     DOC.write_text(text)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report.as_json(), indent=2) + "\n")
+    results = CLUSTER_RESULTS if cluster else RESULTS
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps(report.as_json(), indent=2) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -313,7 +346,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true", help="do not update the docs")
     parser.add_argument("--dir", type=Path, help="keep logs and data here (default: a temp dir)")
     parser.add_argument(
-        "--faults", nargs="+", choices=sorted(FAULTS), help="only these fault kinds (default: all)"
+        "--faults",
+        nargs="+",
+        choices=sorted(FAULTS | CLUSTER_FAULTS),
+        help="only these fault kinds (default: all)",
+    )
+    parser.add_argument(
+        "--cluster", action="store_true", help="on a Redis Cluster, its faults (a master killed)"
     )
     args = parser.parse_args(argv)
     # Stopped from outside: still stop every server and process and drop the databases.
@@ -326,13 +365,14 @@ def main(argv: list[str] | None = None) -> int:
             seed_value=args.seed,
             sessions=args.sessions,
             kinds=args.faults,
+            cluster=args.cluster,
         )
     print(report.table())
     for problem in report.violations[:50]:
         print("VIOLATION", problem)
     if not args.no_write and args.faults is None:
-        write_doc(report, args.rounds)
-        print(f"written to {DOC} and {RESULTS}")
+        write_doc(report, args.rounds, cluster=args.cluster)
+        print(f"written to {DOC} and {CLUSTER_RESULTS if args.cluster else RESULTS}")
     return 1 if report.violations else 0
 
 

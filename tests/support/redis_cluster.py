@@ -3,7 +3,8 @@
 Six `redis-server --cluster-enabled yes` processes in a directory of their own, joined
 by `redis-cli --cluster create … --cluster-replicas 1`, ready once every node reports
 `cluster_state:ok`. Each node is an `OwnServer`, so a fault test can kill a master and
-watch its replica take over (`OwnRedisCluster.kill_master`).
+watch its replica take over (`OwnRedisCluster.kill_master`); started again, the killed
+node rejoins as a replica of the promoted one.
 
 >>> with OwnRedisCluster(tmp_path / "cluster") as cluster:  # doctest: +SKIP
 ...     client = redis.asyncio.RedisCluster.from_url(cluster.url)
@@ -12,6 +13,7 @@ watch its replica take over (`OwnRedisCluster.kill_master`).
 from __future__ import annotations
 
 import random
+import signal
 import socket
 import subprocess
 import time
@@ -129,20 +131,32 @@ class OwnRedisCluster:
             return True
         return replication.get("master_link_status") == "up"
 
-    def master_of(self, key: str) -> ClusterNode:
-        """The node that holds `key`'s slot now."""
-        slot = int(self.nodes[0].cli("cluster", "keyslot", key))
+    def masters_now(self) -> list[ClusterNode]:
+        """The running nodes that are masters now (a failover changes which)."""
+        return [n for n in self.nodes if n.running and n.info("replication")["role"] == "master"]
+
+    def replica_of(self, master: ClusterNode) -> ClusterNode:
         for node in self.nodes:
-            if not node.running or node.info("replication").get("role") != "master":
-                continue
-            for line in node.cli("cluster", "nodes").splitlines():
-                fields = line.split()
-                if "myself" in fields[2]:
-                    for span in fields[8:]:
-                        low, _, high = span.partition("-")
-                        if low.isdigit() and int(low) <= slot <= int(high or low):
-                            return node
-        raise LookupError(f"no running master holds slot {slot}")
+            replication = node.info("replication") if node.running else {}
+            if replication.get("role") == "slave" and replication["master_port"] == str(
+                master.port
+            ):
+                return node
+        raise LookupError(f"no replica follows the master on port {master.port}")
+
+    def kill_master(self, master: ClusterNode, timeout: float = 30.0) -> tuple[ClusterNode, float]:
+        """SIGKILL `master`; wait until its replica is promoted and the cluster is whole
+        without it. Returns the replica and the seconds from the kill to its promotion."""
+        replica = self.replica_of(master)
+        killed = time.monotonic()
+        master.stop(signal.SIGKILL)
+        while replica.info("replication")["role"] != "master":
+            if time.monotonic() - killed > timeout:
+                raise RuntimeError(f"no failover of port {master.port} within {timeout} s")
+            time.sleep(0.05)
+        took = time.monotonic() - killed
+        self.wait_ok(timeout)
+        return replica, took
 
     def stop(self) -> None:
         for node in self.nodes:

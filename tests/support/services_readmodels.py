@@ -12,8 +12,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import redis.asyncio
-
 from catalog.read_models.cart_view.redis import RedisCartViewProjection
 from catalog.read_models.category_stats.redis import (
     SCOPES,
@@ -30,7 +28,7 @@ from tandem.projections.base import AsyncProjection
 from tandem.projections.partitions import partitions as split
 from tandem.rebuilds.postgres import copy_of
 from tandem.stores.postgres import PostgresProjectionStore, table_prefix
-from tandem.stores.redis import RedisProjectionStore, RedisTx, namespace
+from tandem.stores.redis import RedisClient, RedisProjectionStore, RedisTx, connect
 from tandem.testing.throwaway import delete_prefix
 from tests.support.services import REDIS_URL, create_database, drop_database
 
@@ -42,7 +40,7 @@ REDIS_PROJECTIONS: list[type[AsyncProjection[RedisTx]]] = [
 ]
 
 
-async def dump_redis_namespace(client: redis.asyncio.Redis, ns: str) -> dict[str, Any]:
+async def dump_redis_namespace(client: RedisClient, ns: str) -> dict[str, Any]:
     """Every key under `ns` (relative) with its type and value; stream entries by content."""
     result: dict[str, Any] = {}
     async for raw in client.scan_iter(match=f"{ns}*", count=1000):
@@ -98,7 +96,7 @@ async def differences(
     (empty when every read model equals its rebuild). Partitioned projections are
     rebuilt as the same partitions and compared namespace by namespace; `generations`
     names the live copy of each rebuilt read model."""
-    client = redis.asyncio.Redis.from_url(redis_url)
+    client = connect(redis_url)  # one node, or a Redis Cluster
     write_pool = await create_pool(write_url, min_size=1, max_size=2)
     rebuilt_db = await create_database("tandem_rebuild")
     rebuilt_prefix = f"tandem_rebuild_{uuid.uuid4().hex[:8]}"
@@ -108,6 +106,7 @@ async def differences(
         log = PostgresEventLog(write_pool)
         head = await log.head()
         redis_store = RedisProjectionStore(client, rebuilt_prefix)
+        live_store = RedisProjectionStore(client, prefix)
         search_store = PostgresProjectionStore(read_pool)
         counts = partitions or {}
         redis_parts = [part for p in REDIS_PROJECTIONS for part in split(p, counts.get(p.name, 1))]
@@ -127,11 +126,10 @@ async def differences(
         ]
         for cls, live_cls in zip(redis_parts, live_parts, strict=True):
             live = await dump_redis_namespace(
-                client, namespace(prefix, live_cls.name, live_cls.version)
+                client, live_store.namespace_of(live_cls.name, live_cls.version)
             )
-            again = await dump_redis_namespace(
-                client, namespace(rebuilt_prefix, cls.name, cls.version)
-            )
+            rebuilt_ns = redis_store.namespace_of(cls.name, cls.version)
+            again = await dump_redis_namespace(client, rebuilt_ns)
             for delivery_log in (FEED, SCOPES):
                 live.pop(delivery_log, None)
                 again.pop(delivery_log, None)
