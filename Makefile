@@ -6,7 +6,7 @@ DATA ?= ./data
 PORT ?= 8000
 HOST ?= 127.0.0.1
 
-.PHONY: install docs run test test-all test-levels test-chaos test-chaos-cluster lint bench bench-embedded bench-services bench-rebuild bench-writes bench-memory clean
+.PHONY: install docs run test test-all test-levels test-chaos test-chaos-cluster lint bench bench-embedded bench-services bench-rebuild bench-writes bench-cluster bench-memory clean
 
 install: $(VENV)/.installed
 
@@ -85,6 +85,11 @@ bench-embedded: $(VENV)/.bench-installed
 PROFILE ?= services
 bench-writes: $(VENV)/.bench-installed
 	$(BIN)/python -m bench.writes --profile $(PROFILE) $(BENCH_ARGS)
+
+# Product detail reads and writes on a Redis Cluster of its own beside the machine's
+# Redis, same run, 20,000 products (bench/cluster.py); bench/results/cluster.{json,md}.
+bench-cluster: $(VENV)/.bench-installed
+	$(BIN)/python -m bench.cluster $(BENCH_ARGS)
 
 # The embedded API's memory over 10 minutes of writes (bench/memory.py); BENCH_ARGS=
 # "--profile services" for the services API.

@@ -2,8 +2,9 @@
 services`); the suite drives it, this module never imports the suite back.
 
 Fresh databases on the machine's PostgreSQL (write and read), a fresh key prefix on
-its Redis, the direct PostgreSQL transport; two `tandem worker` processes and one API
-process (`tandem serve`), restarted per separation level and ASGI server.
+its Redis (or on the Redis that `redis_url` names, such as a Redis Cluster), the direct
+PostgreSQL transport; two `tandem worker` processes and one API process (`tandem
+serve`), restarted per separation level and ASGI server.
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ class ServicesDeployment(ApiDeployment):
     profile = "services"
     levels = (1, 3)
 
-    def __init__(self, root: Path) -> None:
+    def __init__(
+        self, root: Path, redis_url: str = REDIS_URL, settings: dict[str, str] | None = None
+    ) -> None:
+        self.redis_url = redis_url
         self.write_db = patiently(lambda: asyncio.run(create_database("tandem_bench")))
         self.read_db = patiently(lambda: asyncio.run(create_database("tandem_bench_read")))
         self.prefix = f"tandem_bench_{uuid.uuid4().hex[:8]}"
@@ -36,8 +40,9 @@ class ServicesDeployment(ApiDeployment):
             "TANDEM_ADMIN_TOKEN": TOKEN,
             "TANDEM_DATABASE_URL": self.write_db.url,
             "TANDEM_READ_DATABASE_URL": self.read_db.url,
-            "TANDEM_REDIS_URL": REDIS_URL,
+            "TANDEM_REDIS_URL": redis_url,
             "TANDEM_REDIS_PREFIX": self.prefix,
+            **(settings or {}),
         }
         self.workers: list[subprocess.Popen[bytes]] = []
         self.api: Process | None = None
@@ -121,9 +126,9 @@ class ServicesDeployment(ApiDeployment):
         patiently(lambda: asyncio.run(drop_database(self.read_db)))
 
         async def clean() -> None:
-            import redis.asyncio
+            from tandem.stores.redis import connect
 
-            client = redis.asyncio.Redis.from_url(REDIS_URL)
+            client = connect(self.redis_url)
             await delete_prefix(client, self.prefix)
             await client.aclose()
 
