@@ -51,6 +51,12 @@ _DRIVER_ERRORS = {
 }
 
 
+# What uvloop raises (a RuntimeError) for a write to a connection its peer has closed: a
+# driver that does not turn it into its own connection error lets it through, as
+# redis-py does when a Redis node goes away while a connection to it is being opened.
+_CLOSED_TRANSPORT = "the handler is closed"
+
+
 def driver_errors(*, load: bool = False) -> tuple[type[BaseException], ...]:
     """The outage classes of the drivers imported so far (`load`: of every installed one)."""
     if load:
@@ -78,6 +84,8 @@ def unavailable(exc: BaseException) -> bool:
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         if isinstance(current, (ConnectionError, TimeoutError)):
+            return True
+        if isinstance(current, RuntimeError) and _CLOSED_TRANSPORT in str(current):
             return True
         if isinstance(current, driver_errors()):
             return True

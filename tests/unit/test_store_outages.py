@@ -30,6 +30,12 @@ from catalog.api.problems import from_exception
         redis.exceptions.MasterDownError("MASTERDOWN Link with MASTER is down"),
         redis.exceptions.SlotNotCoveredError('Slot "5" is not covered by the cluster.'),
         redis.exceptions.TryAgainError("TRYAGAIN Multiple keys request during rehashing"),
+        # uvloop's error for a write to a connection the Redis node has closed, which
+        # redis-py lets through (seen when a killed cluster master came back).
+        RuntimeError(
+            "unable to perform operation on <TCPTransport closed=True reading=False"
+            " 0x55fcdf46f8d0>; the handler is closed"
+        ),
     ],
 )
 def test_outages_are_503_with_retry_after(exc: Exception) -> None:
@@ -50,6 +56,7 @@ def test_outages_are_503_with_retry_after(exc: Exception) -> None:
         # Keys of two hash slots in one command: a bug, not an outage.
         redis.exceptions.RedisClusterException("MGET - all keys must map to the same key slot"),
         redis.exceptions.ResponseError("CROSSSLOT Keys in request don't hash to the same slot"),
+        RuntimeError("dictionary changed size during iteration"),
     ],
 )
 def test_bugs_stay_500(exc: Exception) -> None:
