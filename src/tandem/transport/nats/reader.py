@@ -83,6 +83,7 @@ class NatsEventReader:
         max_wait: float = 0.005,
         duplicate_window: float = 120.0,
         log_check: float = 5.0,
+        replicas: int = 1,
     ) -> None:
         self.stream = stream
         self.subject_prefix = subject_prefix
@@ -97,6 +98,9 @@ class NatsEventReader:
         # deliver, so the runner neither blocks nor spins.
         self.max_wait = max_wait
         self.duplicate_window = duplicate_window
+        # Servers that keep the stream if this reader creates it; the consumer is kept
+        # by as many as the stream is, so it survives what the stream survives.
+        self.replicas = replicas
         # While idle, how often the log's head is compared with the checkpoint, so a
         # consumer that stopped delivering cannot leave the projection behind for good.
         self.log_check = log_check
@@ -129,13 +133,17 @@ class NatsEventReader:
     async def start(self) -> None:
         """Create the stream and the durable consumer if missing, and start pulling."""
         jsm = self._nc.jsm()
-        await ensure_stream(
-            jsm, self.stream, self.subject_prefix, duplicate_window=self.duplicate_window
+        replicas = await ensure_stream(
+            jsm,
+            self.stream,
+            self.subject_prefix,
+            duplicate_window=self.duplicate_window,
+            replicas=self.replicas,
         )
         try:
             info = await jsm.consumer_info(self.stream, self.durable)
         except NotFoundError:
-            info = await jsm.add_consumer(self.stream, self._consumer_config())
+            info = await jsm.add_consumer(self.stream, self._consumer_config(replicas))
         delivered = info.delivered.stream_seq if info.delivered else 0
         if delivered:
             self._passed = (await last_relayed(jsm, self.stream, delivered)).position
@@ -373,8 +381,9 @@ class NatsEventReader:
         except Exception as exc:  # the ack is lost: redelivery is skipped as applied
             log.debug("reader %s: ack failed: %s", self.durable, exc)
 
-    def _consumer_config(self) -> ConsumerConfig:
+    def _consumer_config(self, replicas: int) -> ConsumerConfig:
         return ConsumerConfig(
+            num_replicas=replicas,
             durable_name=self.durable,
             deliver_policy=DeliverPolicy.ALL,
             ack_policy=AckPolicy.EXPLICIT,

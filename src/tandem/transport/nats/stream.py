@@ -44,28 +44,44 @@ def subject_for(prefix: str, aggregate_type: str) -> str:
 
 
 async def ensure_stream(
-    jsm: JetStreamManager, stream: str, subject_prefix: str, *, duplicate_window: float
-) -> None:
-    """Create the stream unless it exists; an existing stream's config is left alone.
+    jsm: JetStreamManager,
+    stream: str,
+    subject_prefix: str,
+    *,
+    duplicate_window: float,
+    replicas: int = 1,
+) -> int:
+    """Create the stream unless it exists; returns its replica count.
+
+    `replicas` is how many servers of a cluster keep the stream (1 on a single server;
+    3 on a 3-node cluster, so it survives losing one): a publish is acknowledged once a
+    majority of them stored it. An existing stream's config is left alone — changing
+    the replica count of a stream holding data is the operator's step
+    (`nats stream edit --replicas`) — and a mismatch is logged.
 
     Adding an identical stream is idempotent on the server, so two relays starting
     together both succeed.
     """
     try:
-        await jsm.stream_info(stream)
-        return
+        info = await jsm.stream_info(stream)
     except NotFoundError:
-        pass
-    await jsm.add_stream(
-        StreamConfig(
-            name=stream,
-            subjects=[f"{subject_prefix}.>"],
-            retention=RetentionPolicy.LIMITS,
-            discard=DiscardPolicy.OLD,
-            storage=StorageType.FILE,
-            duplicate_window=duplicate_window,
+        info = await jsm.add_stream(
+            StreamConfig(
+                name=stream,
+                subjects=[f"{subject_prefix}.>"],
+                retention=RetentionPolicy.LIMITS,
+                discard=DiscardPolicy.OLD,
+                storage=StorageType.FILE,
+                duplicate_window=duplicate_window,
+                num_replicas=replicas,
+            )
         )
-    )
+    kept = info.config.num_replicas or 1
+    if kept != replicas:
+        log.warning(
+            "stream %s has %s replicas, not the %s asked for: left as it is", stream, kept, replicas
+        )
+    return kept
 
 
 async def last_relayed(
