@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -10,6 +10,7 @@ import pytest
 from catalog.bootstrap import build_embedded
 from catalog.runtime.embedded import EmbeddedRuntime
 from catalog.settings import Settings
+from tests.support.nats_cluster import NatsCluster
 from tests.support.services import PostgresDatabase, postgres_database
 
 
@@ -37,3 +38,15 @@ async def pg_read_database() -> AsyncIterator[PostgresDatabase]:
     """A second fresh database, for read models of the services profile."""
     async for db in postgres_database("tandem_r"):
         yield db
+
+
+@pytest.fixture(scope="session")
+def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCluster]:
+    """A 3-node NATS cluster with JetStream of the test session's own, on spare ports
+    (`TANDEM_NATS_URL` = its `url`); a test that stops a node starts it again."""
+    cluster = NatsCluster(tmp_path_factory.mktemp("nats-cluster"))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()

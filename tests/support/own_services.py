@@ -38,7 +38,7 @@ def _accepting(port: int) -> bool:
         return False
 
 
-def _binary(path: str) -> str:
+def binary(path: str) -> str:
     found = path if os.access(path, os.X_OK) else shutil.which(Path(path).name)
     if found is None:
         message = f"{path} is not installed"
@@ -116,7 +116,7 @@ class OwnRedis(OwnServer):
 
     def command(self) -> list[str]:
         return [
-            _binary(REDIS_SERVER),
+            binary(REDIS_SERVER),
             "--port", str(self.port),
             "--bind", "127.0.0.1",
             "--dir", str(self.directory),
@@ -136,7 +136,7 @@ class OwnNats(OwnServer):
 
     def command(self) -> list[str]:
         return [
-            _binary(NATS_SERVER),
+            binary(NATS_SERVER),
             "-js",
             "-a", "127.0.0.1",
             "-p", str(self.port),
