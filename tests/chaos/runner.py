@@ -142,7 +142,7 @@ def wait_converged(url: str, timeout: float = CONVERGE_WITHIN) -> tuple[bool, di
     return False, status
 
 
-async def _log_events(url: str) -> list[tuple[int, str]]:
+async def log_events(url: str) -> list[tuple[int, str]]:
     import asyncpg
 
     conn = await asyncpg.connect(url)
@@ -213,7 +213,7 @@ def verify(d: OwnServicesDeployment, ops: list[Op], report: Report, label: str) 
         lambda: differences(write_url, read_url, d.prefix, PARTITIONS, redis_url=d.redis_server.url)
     )
     report.violations += [f"after {label}: {p}" for p in found[:20]]
-    events = patiently(lambda: _log_events(write_url))
+    events = patiently(lambda: log_events(write_url))
     report.events = len(events)
     report.violations += [f"after {label}: {p}" for p in check_log(ops, events)]
 

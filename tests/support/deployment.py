@@ -4,7 +4,8 @@
 `start`, `stop`, `kill`, `data_dir`, `cli`), so the end-to-end suite runs unchanged
 against it: it creates a write and a read database of its own and a Redis key prefix
 of its own, migrates, then starts `tandem serve` twice and `tandem worker` twice, with
-a round-robin proxy in front of the two servers.
+a round-robin proxy in front of the two servers. With relays, they and the workers
+use the machine's NATS server, or the servers `nats_url` names (a cluster).
 """
 
 from __future__ import annotations
@@ -44,11 +45,13 @@ class ServicesDeployment:
         workers: int = 2,
         relays: int = 0,
         partitions: dict[str, int] | None = None,
+        nats_url: str = NATS_URL,
     ) -> None:
         require("PostgreSQL", PG_ADMIN_URL, 5432)
         require("Redis", REDIS_URL, 6379)
-        if relays:
+        if relays and nats_url == NATS_URL:
             require("NATS", NATS_URL, 4222)
+        self.nats_url = nats_url
         self.relays_count = relays
         self.partitions = partitions or {}
         self.relays: list[subprocess.Popen[bytes]] = []
@@ -81,7 +84,7 @@ class ServicesDeployment:
             "TANDEM_REDIS_PREFIX": self.prefix,
             "TANDEM_PARTITIONS": ",".join(f"{k}={v}" for k, v in self.partitions.items()),
             **(
-                {"TANDEM_NATS_URL": NATS_URL, "TANDEM_NATS_STREAM": self.stream}
+                {"TANDEM_NATS_URL": self.nats_url, "TANDEM_NATS_STREAM": self.stream}
                 if self.relays_count
                 else {}
             ),
@@ -170,7 +173,7 @@ class ServicesDeployment:
             import nats
             from nats.js.errors import NotFoundError
 
-            nc = await nats.connect(NATS_URL)
+            nc = await nats.connect(self.nats_url.split(","))
             try:
                 with contextlib.suppress(NotFoundError):
                     await nc.jetstream().delete_stream(self.stream)
