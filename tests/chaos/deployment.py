@@ -2,8 +2,9 @@
 
 Two `tandem serve` behind a failover balancer, two workers and two relays over
 JetStream, on fresh PostgreSQL databases of the machine's server and on a Redis and a
-NATS server started for this deployment alone (`tests.support.own_services`), so
-stopping, killing or wiping them touches nothing else.
+NATS server (or a NATS cluster of `nats_nodes`) started for this deployment alone
+(`tests.support.own_services`, `tests.support.nats_cluster`), so stopping, killing or
+wiping them touches nothing else.
 """
 
 from __future__ import annotations
@@ -16,16 +17,23 @@ from pathlib import Path
 from tandem.unavailable import unavailable
 from tests.chaos.balancer import BalancerThread
 from tests.support.deployment import ServicesDeployment
+from tests.support.nats_cluster import NatsCluster
 from tests.support.own_services import OwnNats, OwnRedis
 from tests.support.server import Server
 
 
 class OwnServicesDeployment(ServicesDeployment):
-    def __init__(self, root: Path, partitions: dict[str, int] | None = None) -> None:
+    def __init__(
+        self, root: Path, partitions: dict[str, int] | None = None, nats_nodes: int = 1
+    ) -> None:
         super().__init__(root / "data", apis=2, workers=2, relays=0, partitions=partitions)
         self.relays_count = 2
         self.redis_server = OwnRedis(root / "redis")
-        self.nats_server = OwnNats(root / "nats")
+        # One NATS server, or a cluster keeping the stream and consumers on every node.
+        self.nats_server: OwnNats | NatsCluster = (
+            OwnNats(root / "nats") if nats_nodes == 1 else NatsCluster(root / "nats", nats_nodes)
+        )
+        self.nats_replicas = nats_nodes
         self.balancer: BalancerThread | None = None
 
     @property
@@ -35,6 +43,7 @@ class OwnServicesDeployment(ServicesDeployment):
             "TANDEM_REDIS_URL": self.redis_server.url,
             "TANDEM_NATS_URL": self.nats_server.url,
             "TANDEM_NATS_STREAM": self.stream,
+            "TANDEM_NATS_REPLICAS": str(self.nats_replicas),
         }
 
     def start(self, timeout: float = 30.0) -> None:

@@ -21,6 +21,7 @@ import redis
 from tandem.unavailable import unavailable
 from tests.chaos.deployment import OwnServicesDeployment
 from tests.chaos.takeover import time_takeover
+from tests.support.nats_cluster import NatsCluster, stream_leader
 from tests.support.services import PG_ADMIN_URL
 
 
@@ -104,6 +105,41 @@ def restart_nats(d: OwnServicesDeployment, rng: random.Random) -> Injected:
     time.sleep(down)
     d.nats_server.start()
     return Injected(f"{sig.name}, down {down:.1f} s")
+
+
+def kill_nats_stream_leader(d: OwnServicesDeployment, rng: random.Random) -> Injected:
+    """SIGKILL the node of the deployment's NATS cluster that leads the stream; returns
+    once another node leads it. The node stays down: `restart_nats_node` starts it."""
+    cluster = d.nats_server
+    assert isinstance(cluster, NatsCluster), "the deployment runs one NATS server"
+    killed = asyncio.run(_stream_leader(cluster.url, d.stream))
+    started = time.monotonic()
+    cluster.node(killed).stop(signal.SIGKILL)
+    leader = asyncio.run(_stream_leader(cluster.url, d.stream, other_than=killed))
+    return Injected(f"{killed}, {leader} leading after {time.monotonic() - started:.1f} s")
+
+
+def restart_nats_node(d: OwnServicesDeployment, name: str) -> None:
+    """Start a stopped node of the deployment's NATS cluster on its port and store."""
+    cluster = d.nats_server
+    assert isinstance(cluster, NatsCluster), "the deployment runs one NATS server"
+    cluster.node(name).start()
+
+
+async def _stream_leader(url: str, stream: str, other_than: str | None = None) -> str:
+    """The node leading `stream`, once it is not `other_than` (a node just killed)."""
+    import nats
+
+    nc = await nats.connect(url.split(","))
+    try:
+        deadline = time.monotonic() + 60
+        while (leader := await stream_leader(nc, stream)) == other_than:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{other_than} still leads stream {stream}")
+            await asyncio.sleep(0.1)
+        return leader
+    finally:
+        await nc.close()
 
 
 def terminate_connections(d: OwnServicesDeployment, rng: random.Random) -> Injected:

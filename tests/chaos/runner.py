@@ -218,6 +218,19 @@ def verify(d: OwnServicesDeployment, ops: list[Op], report: Report, label: str) 
     report.violations += [f"after {label}: {p}" for p in check_log(ops, events)]
 
 
+def start_workload(d: OwnServicesDeployment, history: History, sessions: int) -> Workload:
+    """Start the deployment, seed a small catalog, wait for the projections to catch up
+    with it, then start `sessions` client sessions recording into `history`."""
+    d.start(timeout=300)
+    catalog = seed(d.url, history)
+    converged, status = wait_converged(d.url, timeout=300)
+    if not converged:
+        raise RuntimeError(f"the deployment never caught up before the faults: {status}")
+    workload = Workload(d.url, catalog, history, sessions)
+    workload.start()
+    return workload
+
+
 def run(
     root: Path,
     *,
@@ -235,13 +248,7 @@ def run(
     history = History()
     workload: Workload | None = None
     try:
-        deployment.start(timeout=300)
-        catalog = seed(deployment.url, history)
-        converged, status = wait_converged(deployment.url, timeout=300)
-        if not converged:
-            raise RuntimeError(f"the deployment never caught up before the faults: {status}")
-        workload = Workload(deployment.url, catalog, history, sessions)
-        workload.start()
+        workload = start_workload(deployment, history, sessions)
         plan = [kind for kind in kinds or list(FAULTS) for _ in range(rounds)]
         rng.shuffle(plan)
         for number, kind in enumerate(plan, 1):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import signal
 import time
 import urllib.request
 from pathlib import Path
@@ -128,9 +129,9 @@ class NatsCluster:
                 raise RuntimeError(f"the NATS cluster elected no JetStream meta leader: {leaders}")
             time.sleep(0.1)
 
-    def stop(self) -> None:
+    def stop(self, sig: int = signal.SIGTERM) -> None:
         for node in self.nodes:
-            node.stop()
+            node.stop(sig)
 
 
 async def stream_leader(nc: Client, stream: str, timeout: float = 30.0) -> str:
@@ -177,3 +178,28 @@ async def relayed_through(nc: Client, stream: str, position: int, timeout: float
                 return True
         await asyncio.sleep(0.1)
     return False
+
+
+async def replica_current(nc: Client, stream: str, node: str, timeout: float) -> bool:
+    """Whether `node` becomes a replica of `stream` that has caught up with its leader
+    (current, online, no lag) within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(NatsError):
+            cluster = (await nc.jsm().stream_info(stream)).cluster
+            for peer in (cluster.replicas or []) if cluster is not None else []:
+                if peer.name == node and peer.current and not peer.offline and not peer.lag:
+                    return True
+        await asyncio.sleep(0.2)
+    return False
+
+
+async def lead_from(nc: Client, stream: str, node: str, attempts: int = 10) -> bool:
+    """Step the stream's leader down until `node` leads it; whether it came to."""
+    for _ in range(attempts):
+        if await stream_leader(nc, stream) == node:
+            return True
+        with contextlib.suppress(NatsError, RuntimeError):  # no leader to step down yet
+            await step_down(nc, stream)
+        await asyncio.sleep(0.5)
+    return await stream_leader(nc, stream) == node
