@@ -110,13 +110,29 @@ def restart_nats(d: OwnServicesDeployment, rng: random.Random) -> Injected:
 def kill_nats_stream_leader(d: OwnServicesDeployment, rng: random.Random) -> Injected:
     """SIGKILL the node of the deployment's NATS cluster that leads the stream; returns
     once another node leads it. The node stays down: `restart_nats_node` starts it."""
+    killed, leader, took = _kill_stream_leader(d)
+    return Injected(f"{killed}, {leader} leading after {took:.1f} s")
+
+
+def kill_nats_leader_and_restart(d: OwnServicesDeployment, rng: random.Random) -> Injected:
+    """SIGKILL the node leading the stream, leave it down 0.5-3 s while another leads,
+    and start it again on its port and store."""
+    killed, leader, took = _kill_stream_leader(d)
+    down = rng.uniform(0.5, 3.0)
+    time.sleep(down)
+    restart_nats_node(d, killed)
+    return Injected(f"{killed}, {leader} leading after {took:.1f} s, down {down:.1f} s")
+
+
+def _kill_stream_leader(d: OwnServicesDeployment) -> tuple[str, str, float]:
+    """The node killed, the node leading after it, and the seconds until it did."""
     cluster = d.nats_server
     assert isinstance(cluster, NatsCluster), "the deployment runs one NATS server"
     killed = asyncio.run(_stream_leader(cluster.url, d.stream))
     started = time.monotonic()
     cluster.node(killed).stop(signal.SIGKILL)
     leader = asyncio.run(_stream_leader(cluster.url, d.stream, other_than=killed))
-    return Injected(f"{killed}, {leader} leading after {time.monotonic() - started:.1f} s")
+    return killed, leader, time.monotonic() - started
 
 
 def restart_nats_node(d: OwnServicesDeployment, name: str) -> None:
@@ -128,9 +144,9 @@ def restart_nats_node(d: OwnServicesDeployment, name: str) -> None:
 
 async def _stream_leader(url: str, stream: str, other_than: str | None = None) -> str:
     """The node leading `stream`, once it is not `other_than` (a node just killed)."""
-    import nats
+    from tandem.transport.nats.client import connect
 
-    nc = await nats.connect(url.split(","))
+    nc = await connect(url)
     try:
         deadline = time.monotonic() + 60
         while (leader := await stream_leader(nc, stream)) == other_than:
@@ -172,3 +188,9 @@ FAULTS: dict[str, Fault] = {
     "NATS stopped and restarted": restart_nats,
     "pg_terminate_backend": terminate_connections,
 }
+
+CLUSTER_FAULTS: dict[str, Fault] = {
+    "SIGKILL NATS stream leader (3-node cluster)": kill_nats_leader_and_restart,
+}
+"""Faults of a deployment on a NATS cluster (`python -m tests.chaos.runner --nats-nodes 3`),
+besides every fault above ("NATS stopped and restarted" then stops the whole cluster)."""

@@ -40,7 +40,7 @@ from typing import Any
 import httpx
 
 from tests.chaos.deployment import OwnServicesDeployment
-from tests.chaos.faults import FAULTS, kill_worker, patiently
+from tests.chaos.faults import CLUSTER_FAULTS, FAULTS, kill_worker, patiently
 from tests.chaos.workload import Workload, seed
 from tests.support.consistency import MODEL, History, Op, check, tally
 from tests.support.services_readmodels import differences
@@ -239,27 +239,30 @@ def run(
     sessions: int = 4,
     kinds: list[str] | None = None,
     say: Any = print,
+    nats_nodes: int = 1,
 ) -> Report:
-    """`rounds` rounds of each fault kind (`kinds`, default all) in a random order."""
+    """`rounds` rounds of each fault kind (`kinds`, default all) in a random order, on
+    one NATS server or a cluster of `nats_nodes` (which adds the cluster's faults)."""
     rng = random.Random(seed_value)
     report = Report(seed_value)
     began = time.monotonic()
-    deployment = OwnServicesDeployment(root, partitions=PARTITIONS)
+    faults = FAULTS if nats_nodes == 1 else {**FAULTS, **CLUSTER_FAULTS}
+    deployment = OwnServicesDeployment(root, partitions=PARTITIONS, nats_nodes=nats_nodes)
     history = History()
     workload: Workload | None = None
     try:
         workload = start_workload(deployment, history, sessions)
-        plan = [kind for kind in kinds or list(FAULTS) for _ in range(rounds)]
+        plan = [kind for kind in kinds or list(faults) for _ in range(rounds)]
         rng.shuffle(plan)
         for number, kind in enumerate(plan, 1):
             time.sleep(rng.uniform(0.5, 3.0))
             injected_at = time.monotonic()
-            injected = FAULTS[kind](deployment, rng)
+            injected = faults[kind](deployment, rng)
             report.faults[kind] += 1
             say(f"[{number}/{len(plan)}] {kind}: {injected.detail}")
             time.sleep(rng.uniform(0.5, 2.5))
             workload.pause()
-            if FAULTS[kind] is kill_worker:
+            if faults[kind] is kill_worker:
                 report.kill_503s.append(reads_answered_503(history.ops, injected_at))
                 if injected.takeover is not None:
                     report.takeovers.append(injected.takeover)
@@ -320,7 +323,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true", help="do not update the docs")
     parser.add_argument("--dir", type=Path, help="keep logs and data here (default: a temp dir)")
     parser.add_argument(
-        "--faults", nargs="+", choices=sorted(FAULTS), help="only these fault kinds (default: all)"
+        "--faults",
+        nargs="+",
+        choices=sorted({**FAULTS, **CLUSTER_FAULTS}),
+        help="only these fault kinds (default: all)",
+    )
+    parser.add_argument(
+        "--nats-nodes",
+        type=int,
+        default=1,
+        help="run on a NATS cluster of this many nodes, stream and consumers on each"
+        " (adds the cluster's faults; the docs keep the one-server run's table)",
     )
     args = parser.parse_args(argv)
     # Stopped from outside: still stop every server and process and drop the databases.
@@ -333,11 +346,12 @@ def main(argv: list[str] | None = None) -> int:
             seed_value=args.seed,
             sessions=args.sessions,
             kinds=args.faults,
+            nats_nodes=args.nats_nodes,
         )
     print(report.table())
     for problem in report.violations[:50]:
         print("VIOLATION", problem)
-    if not args.no_write and args.faults is None:
+    if not args.no_write and args.faults is None and args.nats_nodes == 1:
         write_doc(report, args.rounds)
         print(f"written to {DOC} and {RESULTS}")
     return 1 if report.violations else 0

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from tandem.transport.nats.client import connect
 from tests.chaos.deployment import OwnServicesDeployment
 from tests.chaos.faults import kill_nats_stream_leader, patiently, restart_nats_node
 from tests.chaos.runner import PARTITIONS, Report, log_events, start_workload, verify
@@ -38,9 +39,7 @@ pytestmark = [pytest.mark.services, pytest.mark.chaos, pytest.mark.timeout(600)]
 
 
 async def _stream_holds(url: str, stream: str, position: int) -> bool:
-    import nats
-
-    nc = await nats.connect(url.split(","))
+    nc = await connect(url)
     try:
         return await relayed_through(nc, stream, position, timeout=60)
     finally:
@@ -50,9 +49,7 @@ async def _stream_holds(url: str, stream: str, position: int) -> bool:
 async def _restarted_node_holds(url: str, stream: str, node: str) -> tuple[bool, bool, list[int]]:
     """Whether `node` caught up as a replica, whether it came to lead the stream, and the
     positions the stream holds as read from it."""
-    import nats
-
-    nc = await nats.connect(url.split(","))
+    nc = await connect(url)
     try:
         current = await replica_current(nc, stream, node, timeout=60)
         leads = await lead_from(nc, stream, node)

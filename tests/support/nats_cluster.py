@@ -139,7 +139,8 @@ async def stream_leader(nc: Client, stream: str, timeout: float = 30.0) -> str:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            cluster = (await nc.jsm().stream_info(stream)).cluster
+            # A short wait: a request to a leader that died is never answered.
+            cluster = (await nc.jsm(timeout=0.5).stream_info(stream)).cluster
             if cluster is not None and cluster.leader:
                 return cluster.leader
         except NatsError:
