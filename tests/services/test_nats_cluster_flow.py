@@ -5,13 +5,18 @@ every node of the test session's cluster and `TANDEM_NATS_REPLICAS=3`. Client se
 change prices and stock, fill and check out carts, and read everything back with
 `min_version`; then the stream and the workers' consumers must be on all three nodes,
 every read model must equal a fold of the whole log, and the clients' history must keep
-every guarantee of the consistency checker.
+every guarantee of the consistency checker. And the relay names the servers it
+publishes to, never their passwords.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import subprocess
+import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -83,3 +88,52 @@ def test_the_services_profile_on_a_nats_cluster(nats_cluster: NatsCluster, tmp_p
         assert counts["commands acknowledged"] > 0 and counts["reads checked (200)"] > 0, counts
     finally:
         deployment.stop()
+
+
+def test_the_relay_names_the_servers_it_publishes_to_without_passwords(
+    nats_cluster: NatsCluster, tmp_path: Path
+) -> None:
+    secret = f"pw-{uuid.uuid4().hex}"
+    servers = nats_cluster.url.split(",")
+    with_password = ",".join(url.replace("nats://", f"nats://relay:{secret}@") for url in servers)
+    stream = f"TANDEM_T_{uuid.uuid4().hex[:10].upper()}"
+    settings = {
+        "TANDEM_NATS_URL": with_password,
+        "TANDEM_NATS_STREAM": stream,
+        "TANDEM_NATS_REPLICAS": "3",
+    }
+    deployment = ServicesDeployment(tmp_path / "data", settings)
+    deployment.prepare()
+    relay = subprocess.Popen(
+        [sys.executable, "-m", "catalog", "relay"],
+        env=deployment.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert relay.stdout is not None
+        started = ""
+        while "replicas)" not in started and relay.poll() is None:  # the line is wrapped
+            started += relay.stdout.readline()
+    finally:
+        relay.terminate()
+        rest = relay.communicate(timeout=30)[0]
+        deployment.stop()
+        asyncio.run(_delete_stream(nats_cluster.url, stream))
+    assert secret not in started + rest
+    hosts = ", ".join(url.removeprefix("nats://") for url in servers)
+    said = " ".join(started.split())
+    assert f"relay started: NATS at {hosts}, stream {stream} (3 replicas)" in said
+
+
+async def _delete_stream(url: str, stream: str) -> None:
+    import nats
+    from nats.js.errors import NotFoundError
+
+    nc = await nats.connect(url.split(","))
+    try:
+        with contextlib.suppress(NotFoundError):
+            await nc.jsm().delete_stream(stream)
+    finally:
+        await nc.close()
