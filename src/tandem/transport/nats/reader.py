@@ -103,8 +103,11 @@ class NatsEventReader:
         self.replicas = replicas
         # While idle, how often the log's head is compared with the checkpoint, so a
         # consumer that stopped delivering cannot leave the projection behind for good.
+        # A consumer that delivered within as long has not stopped, only lags (a
+        # replicated one on a busy cluster): the reader waits for it.
         self.log_check = log_check
         self._log_checked = time.monotonic()
+        self._last_delivery = self._log_checked
         self._log_ahead = False
         self.arrivals = VersionWatch(0)
         """The highest position seen in the stream; the runner's `head`."""
@@ -202,9 +205,10 @@ class NatsEventReader:
         return []
 
     async def _stream_quiet_behind_log(self, position: int) -> bool:
-        """Every `log_check` seconds while idle: is the log's head past `position`?"""
+        """Every `log_check` seconds while idle, and once nothing was delivered for as
+        long: is the log's head past `position`?"""
         now = time.monotonic()
-        if now - self._log_checked < self.log_check:
+        if now - max(self._log_checked, self._last_delivery) < self.log_check:
             return False
         self._log_checked = now
         try:
@@ -313,6 +317,7 @@ class NatsEventReader:
         self._request_over.set()
 
     async def _receive(self, msg: Msg) -> None:
+        self._last_delivery = time.monotonic()
         if msg.headers and wire.UNPUBLISHABLE in msg.headers:
             await self._marker(msg)
             return
