@@ -45,7 +45,13 @@ from tandem.eventlog.base import EventLogReader
 from tandem.messages import StoredEvent
 from tandem.stopping import finish
 from tandem.transport import wire
-from tandem.transport.nats.stream import ensure_stream, last_relayed, raise_if_cancelled
+from tandem.transport.nats.stream import (
+    API_TIMEOUT,
+    ensure_stream,
+    last_relayed,
+    raise_if_cancelled,
+    through_elections,
+)
 
 log = logging.getLogger("tandem.transport.nats")
 
@@ -84,6 +90,7 @@ class NatsEventReader:
         duplicate_window: float = 120.0,
         log_check: float = 5.0,
         replicas: int = 1,
+        start_timeout: float = 30.0,
     ) -> None:
         self.stream = stream
         self.subject_prefix = subject_prefix
@@ -101,6 +108,7 @@ class NatsEventReader:
         # Servers that keep the stream if this reader creates it; the consumer is kept
         # by as many as the stream is, so it survives what the stream survives.
         self.replicas = replicas
+        self.start_timeout = start_timeout
         # While idle, how often the log's head is compared with the checkpoint, so a
         # consumer that stopped delivering cannot leave the projection behind for good.
         # A consumer that delivered within as long has not stopped, only lags (a
@@ -134,8 +142,20 @@ class NatsEventReader:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Create the stream and the durable consumer if missing, and start pulling."""
-        jsm = self._nc.jsm()
+        """Create the stream and the durable consumer if missing, and start pulling.
+
+        On a cluster, a stream or consumer that has just been created, or whose leader
+        just went away, answers nothing until it has a leader: the requests are made
+        again for up to `start_timeout` seconds.
+        """
+        await through_elections(self._open, self.start_timeout, f"reader {self.durable}")
+        self._inbox = self._nc.new_inbox()
+        self._sub = await self._nc.subscribe(self._inbox, cb=self._on_message)
+        self._task = asyncio.create_task(self._pull(), name=f"nats-reader-{self.durable}")
+
+    async def _open(self) -> None:
+        """The stream and the consumer (created if missing), and how far they are."""
+        jsm = self._nc.jsm(timeout=API_TIMEOUT)
         replicas = await ensure_stream(
             jsm,
             self.stream,
@@ -151,9 +171,6 @@ class NatsEventReader:
         if delivered:
             self._passed = (await last_relayed(jsm, self.stream, delivered)).position
         self.arrivals.advance((await last_relayed(jsm, self.stream)).position)
-        self._inbox = self._nc.new_inbox()
-        self._sub = await self._nc.subscribe(self._inbox, cb=self._on_message)
-        self._task = asyncio.create_task(self._pull(), name=f"nats-reader-{self.durable}")
 
     async def close(self) -> None:
         """Stop pulling; unacked messages are redelivered to the next reader."""

@@ -46,6 +46,7 @@ from tandem.messages import StoredEvent
 from tandem.transport import wire
 from tandem.transport.nats.publish import PipelinedPublisher, PublishResult, Refused, Stored
 from tandem.transport.nats.stream import (
+    API_TIMEOUT,
     StreamMark,
     ensure_stream,
     last_relayed,
@@ -84,7 +85,7 @@ class NatsRelay:
         duplicate_window: float = 120.0,
         max_retry_delay: float = 2.0,
         replicas: int = 1,
-        api_timeout: float = 2.0,
+        api_timeout: float = API_TIMEOUT,
     ) -> None:
         self.log_reader = log_reader
         self.head = head
@@ -114,8 +115,6 @@ class NatsRelay:
         self._too_large: dict[int, int] = {}
         self._nc = nc
         self._publisher = PipelinedPublisher(nc)
-        # JetStream API requests (the stream's end) during a leader election go
-        # unanswered; retrying soon beats the client's default wait of 5 s.
         self._jsm = nc.jsm(timeout=api_timeout)
         self._mark: StreamMark | None = None
 
