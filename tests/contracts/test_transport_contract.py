@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import sqlite3
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
@@ -32,6 +33,7 @@ from tests.support.nats_cluster import (
     NatsCluster,
     relayed_positions,
     relayed_through,
+    replica_current,
     step_down,
     stream_leader,
 )
@@ -286,3 +288,24 @@ class TestNatsClusterTransport(TransportContract):
         twice = sorted(p for p, n in Counter(in_stream).items() if n > 1)
         assert (missing, twice) == ([], []), f"missing {missing[:10]}, twice {twice[:10]}"
         assert in_stream == written
+
+    async def test_a_consumer_opened_while_the_stream_has_no_leader_waits_for_one(
+        self, transport_backend: NatsBackend, nats_cluster: NatsCluster
+    ) -> None:
+        """The node leading the stream is SIGKILLed and a consumer opened at once: its
+        requests go unanswered until another node leads (seconds), and are made again
+        until then instead of failing the reader's start."""
+        backend, nc, stream = transport_backend, transport_backend.nc, transport_backend.stream
+        written = [e.position for e in await backend.append(recorded("a", 1, 20))]
+        assert await relayed_through(nc, stream, written[-1], timeout=30)
+        killed = nats_cluster.node(await stream_leader(nc, stream))
+        killed.stop(signal.SIGKILL)
+        try:
+            store = MemoryStore()
+            async with running(backend, store, "orphaned") as runner:
+                written += [e.position for e in await backend.append(recorded("a", 21, 20))]
+                await reach(runner, written[-1], timeout=60)
+            assert store.applied == written
+        finally:
+            killed.start()
+            assert await replica_current(nc, stream, killed.server_name, timeout=60)
