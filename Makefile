@@ -59,7 +59,7 @@ test-chaos: install
 # killed, replicas promoted; its own section of docs/reliability.md and
 # tests/chaos/results/chaos-cluster.json.
 test-chaos-cluster: install
-	$(BIN)/python -m tests.chaos.runner --cluster --rounds $(CHAOS_ROUNDS) --seed $(CHAOS_SEED)
+	$(BIN)/python -m tests.chaos.runner --redis-cluster --rounds $(CHAOS_ROUNDS) --seed $(CHAOS_SEED)
 
 # The benchmark suite (bench/suite.py): seeds 100,000 products, runs every scenario of
 # quality.md at each separation level with same-run ceilings and the eventsourcing

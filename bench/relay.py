@@ -2,8 +2,9 @@
 
 Writes a SQLite event log of N events (sparse positions, ~300-byte payloads, like the
 catalog's), then times one relay publishing all of it, batch after batch, to a fresh
-stream on the NATS server at --url, and a NatsEventReader draining it. The stream is
-deleted afterwards. Prints events/s; nothing is written to bench/results.
+stream on the NATS server at --url (or the cluster whose servers it names, separated by
+commas, the stream kept by --replicas of them), and a NatsEventReader draining it. The
+stream is deleted afterwards. Prints events/s; nothing is written to bench/results.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import nats
 
 from tandem.consistency import VersionWatch
 from tandem.eventlog.sqlite import SqliteEventLogReader, create_schema
+from tandem.transport.nats.client import server_urls
 from tandem.transport.nats.reader import NatsEventReader
 from tandem.transport.nats.relay import NatsRelay
 
@@ -38,13 +40,13 @@ def write_log(path: Path, events: int) -> int:
     return 3 * events
 
 
-async def run(url: str, events: int, batch_size: int) -> None:
+async def run(url: str, events: int, batch_size: int, replicas: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "log.db"
         head = write_log(path, events)
         reader = SqliteEventLogReader(path, inline=True)
         stream = f"TANDEM_BENCH_{uuid.uuid4().hex[:8].upper()}"
-        nc = await nats.connect(url)
+        nc = await nats.connect(server_urls(url))
         try:
             relay = NatsRelay(
                 reader,
@@ -53,6 +55,7 @@ async def run(url: str, events: int, batch_size: int) -> None:
                 stream=stream,
                 subject_prefix=stream.lower(),
                 batch_size=batch_size,
+                replicas=replicas,
             )
             start = time.perf_counter()
             while await relay.relay_available():
@@ -61,7 +64,7 @@ async def run(url: str, events: int, batch_size: int) -> None:
             assert relay.position.value == head and relay.published == events
             print(
                 f"relay:  {events:,} events in {elapsed:.2f}s = {events / elapsed:,.0f} events/s"
-                f" (batch {batch_size})"
+                f" (batch {batch_size}, {replicas} replicas)"
             )
             await relay.close()
 
@@ -71,6 +74,7 @@ async def run(url: str, events: int, batch_size: int) -> None:
                 subject_prefix=stream.lower(),
                 durable="bench",
                 fallback=reader,
+                replicas=replicas,
             )
             start = time.perf_counter()
             await consumer.start()
@@ -94,8 +98,9 @@ def main() -> None:
     parser.add_argument("--url", default="nats://127.0.0.1:4222")
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--batch-size", type=int, default=5000)
+    parser.add_argument("--replicas", type=int, default=1, help="servers keeping the stream")
     args = parser.parse_args()
-    asyncio.run(run(args.url, args.events, args.batch_size))
+    asyncio.run(run(args.url, args.events, args.batch_size, args.replicas))
 
 
 if __name__ == "__main__":

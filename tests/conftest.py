@@ -10,6 +10,7 @@ import pytest
 from catalog.bootstrap import build_embedded
 from catalog.runtime.embedded import EmbeddedRuntime
 from catalog.settings import Settings
+from tests.support.nats_cluster import NatsCluster
 from tests.support.redis_cluster import OwnRedisCluster
 from tests.support.services import PostgresDatabase, postgres_database
 
@@ -46,3 +47,15 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnRedis
     after the last test; each test keeps to its own key prefix on it."""
     with OwnRedisCluster(tmp_path_factory.mktemp("redis-cluster")) as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="session")
+def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCluster]:
+    """A 3-node NATS cluster with JetStream of the test session's own, on spare ports
+    (`TANDEM_NATS_URL` = its `url`); a test that stops a node starts it again."""
+    cluster = NatsCluster(tmp_path_factory.mktemp("nats-cluster"))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()

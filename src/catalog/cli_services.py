@@ -16,6 +16,7 @@ from rich.console import Console
 
 from catalog.settings import Settings, SettingsError
 from tandem.stopping import finish
+from tandem.unavailable import location
 
 console = Console(stderr=True)
 
@@ -87,7 +88,12 @@ async def _run_relay(settings: Settings, metrics_host: str, metrics_port: int) -
     listener.on_resync(visible.refresh)
     nc = await nats_client.connect(settings.nats_url)
     relay = NatsRelay(
-        log, nc, head, stream=settings.nats_stream, subject_prefix=settings.nats_subjects
+        log,
+        nc,
+        head,
+        stream=settings.nats_stream,
+        subject_prefix=settings.nats_subjects,
+        replicas=settings.nats_replicas,
     )
     tasks = [
         asyncio.create_task(listener.run()),
@@ -99,7 +105,10 @@ async def _run_relay(settings: Settings, metrics_host: str, metrics_port: int) -
         from tandem.transport.nats.relay_metrics import serve_metrics
 
         metrics = serve_metrics(relay, metrics_host, metrics_port)
-    console.print(f"relay started: {settings.nats_url} stream {settings.nats_stream}")
+    console.print(
+        f"relay started: NATS at {location(settings.nats_url, 4222)},"
+        f" stream {settings.nats_stream} ({settings.nats_replicas} replicas)"
+    )
     try:
         done, _ = await asyncio.wait(
             [*tasks, asyncio.create_task(_until_signalled())],

@@ -6,6 +6,7 @@ import os
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 DEFAULT_MODES = {"product_detail": "sync", "cart_view": "sync"}
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
@@ -118,6 +119,25 @@ def _otel_exporter(raw: str) -> str | None:
     return None if exporter in ("", "none") else exporter
 
 
+NATS_SCHEMES = ("nats", "tls")
+
+
+def _check_nats_urls(raw: str) -> None:
+    """`TANDEM_NATS_URL`: one server, or a cluster's servers separated by commas."""
+    for number, part in enumerate(raw.split(","), 1):
+        try:
+            parts = urlsplit(part.strip())
+            port = parts.port
+        except ValueError:
+            parts, port = None, 0
+        if parts is None or parts.scheme not in NATS_SCHEMES or not parts.hostname or port == 0:
+            # The URL itself is not repeated: it may hold a password.
+            raise SettingsError(
+                "TANDEM_NATS_URL must be nats://HOST:PORT, or several separated by commas"
+                f" (the servers of a cluster); URL {number} is not"
+            )
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("./data")
@@ -132,6 +152,8 @@ class Settings:
     nats_url: str | None = None
     redis_prefix: str = "tandem"
     nats_stream: str = "TANDEM_EVENTS"
+    # Servers that keep the stream and its consumers (3 on a 3-node cluster).
+    nats_replicas: int = 1
     partitions: Mapping[str, int] = field(default_factory=dict)
     poison_policies: Mapping[str, str] = field(default_factory=dict)
     # `horizon` (the default) or `lock`: how PostgreSQL keeps positions in commit order.
@@ -176,6 +198,7 @@ class Settings:
             nats_url=env.get("TANDEM_NATS_URL") or None,
             redis_prefix=env.get("TANDEM_REDIS_PREFIX") or "tandem",
             nats_stream=env.get("TANDEM_NATS_STREAM") or "TANDEM_EVENTS",
+            nats_replicas=_count(env, "TANDEM_NATS_REPLICAS", cls.nats_replicas, high=5),
             partitions=_partitions(env.get("TANDEM_PARTITIONS", "")),
             poison_policies=_policies(env.get("TANDEM_POISON_POLICY", "")),
             event_log_mode=env.get("TANDEM_EVENT_LOG_MODE", "horizon"),
@@ -203,6 +226,8 @@ class Settings:
         self._check_projection_names()
         if not self.nats_stream.replace("_", "").replace("-", "").isalnum():
             raise SettingsError("TANDEM_NATS_STREAM: letters, digits, '_' and '-' only")
+        if self.nats_url is not None:
+            _check_nats_urls(self.nats_url)
         if self.event_log_mode not in ("horizon", "lock"):
             raise SettingsError("TANDEM_EVENT_LOG_MODE must be horizon or lock")
         if self.otel_exporter not in (None, "otlp", "console"):

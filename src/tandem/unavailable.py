@@ -95,7 +95,14 @@ def unavailable(exc: BaseException) -> bool:
 
 def location(url: str, default_port: int) -> str:
     """Where a store URL points, for messages: `host:port`, and the database (a path or
-    a Redis database number) if it names one; never the user or the password."""
+    a Redis database number) if it names one; never the user or the password. A
+    comma-separated list of URLs (the servers of a NATS cluster) names each.
+
+    >>> location("nats://u:secret@a:4222,nats://b", 4222)
+    'a:4222, b:4222'
+    """
+    if "," in url:
+        return ", ".join(location(part.strip(), default_port) for part in url.split(","))
     parts = urlsplit(url)
     try:
         port = parts.port or default_port

@@ -2,9 +2,10 @@
 
 Two `tandem serve` behind a failover balancer, two workers and two relays over
 JetStream, on fresh PostgreSQL databases of the machine's server and on a Redis (or,
-with `cluster`, a Redis Cluster of three masters and three replicas) and a NATS server
-started for this deployment alone (`tests.support.own_services`,
-`tests.support.redis_cluster`), so stopping, killing or wiping them touches nothing else.
+with `redis_cluster`, a Redis Cluster of three masters and three replicas) and a NATS
+server (or a NATS cluster of `nats_nodes`) started for this deployment alone
+(`tests.support.own_services`, `tests.support.redis_cluster`,
+`tests.support.nats_cluster`), so stopping, killing or wiping them touches nothing else.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from tandem.unavailable import unavailable
 from tests.chaos.balancer import BalancerThread
 from tests.support.deployment import ServicesDeployment
+from tests.support.nats_cluster import NatsCluster
 from tests.support.own_services import OwnNats, OwnRedis
 from tests.support.redis_cluster import OwnRedisCluster
 from tests.support.server import Server
@@ -24,16 +26,25 @@ from tests.support.server import Server
 
 class OwnServicesDeployment(ServicesDeployment):
     def __init__(
-        self, root: Path, partitions: dict[str, int] | None = None, *, cluster: bool = False
+        self,
+        root: Path,
+        partitions: dict[str, int] | None = None,
+        *,
+        redis_cluster: bool = False,
+        nats_nodes: int = 1,
     ) -> None:
         self.redis_server = OwnRedis(root / "redis")
-        self.redis_cluster = OwnRedisCluster(root / "redis-cluster") if cluster else None
+        self.redis_cluster = OwnRedisCluster(root / "redis-cluster") if redis_cluster else None
         redis_url = self.redis_cluster.url if self.redis_cluster else self.redis_server.url
         super().__init__(
             root / "data", apis=2, workers=2, relays=0, partitions=partitions, redis_url=redis_url
         )
         self.relays_count = 2
-        self.nats_server = OwnNats(root / "nats")
+        # One NATS server, or a cluster keeping the stream and consumers on every node.
+        self.nats_server: OwnNats | NatsCluster = (
+            OwnNats(root / "nats") if nats_nodes == 1 else NatsCluster(root / "nats", nats_nodes)
+        )
+        self.nats_replicas = nats_nodes
         self.balancer: BalancerThread | None = None
 
     @property
@@ -42,6 +53,7 @@ class OwnServicesDeployment(ServicesDeployment):
             **super().env,
             "TANDEM_NATS_URL": self.nats_server.url,
             "TANDEM_NATS_STREAM": self.stream,
+            "TANDEM_NATS_REPLICAS": str(self.nats_replicas),
         }
 
     def start(self, timeout: float = 30.0) -> None:

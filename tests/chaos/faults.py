@@ -21,6 +21,7 @@ import redis
 from tandem.unavailable import unavailable
 from tests.chaos.deployment import OwnServicesDeployment
 from tests.chaos.takeover import time_takeover
+from tests.support.nats_cluster import NatsCluster, stream_leader
 from tests.support.services import PG_ADMIN_URL
 
 
@@ -106,6 +107,57 @@ def restart_nats(d: OwnServicesDeployment, rng: random.Random) -> Injected:
     return Injected(f"{sig.name}, down {down:.1f} s")
 
 
+def kill_nats_stream_leader(d: OwnServicesDeployment, rng: random.Random) -> Injected:
+    """SIGKILL the node of the deployment's NATS cluster that leads the stream; returns
+    once another node leads it. The node stays down: `restart_nats_node` starts it."""
+    killed, leader, took = _kill_stream_leader(d)
+    return Injected(f"{killed}, {leader} leading after {took:.1f} s")
+
+
+def kill_nats_leader_and_restart(d: OwnServicesDeployment, rng: random.Random) -> Injected:
+    """SIGKILL the node leading the stream, leave it down 0.5-3 s while another leads,
+    and start it again on its port and store."""
+    killed, leader, took = _kill_stream_leader(d)
+    down = rng.uniform(0.5, 3.0)
+    time.sleep(down)
+    restart_nats_node(d, killed)
+    return Injected(f"{killed}, {leader} leading after {took:.1f} s, down {down:.1f} s")
+
+
+def _kill_stream_leader(d: OwnServicesDeployment) -> tuple[str, str, float]:
+    """The node killed, the node leading after it, and the seconds until it did."""
+    cluster = d.nats_server
+    assert isinstance(cluster, NatsCluster), "the deployment runs one NATS server"
+    killed = asyncio.run(_stream_leader(cluster.url, d.stream))
+    started = time.monotonic()
+    cluster.node(killed).stop(signal.SIGKILL)
+    leader = asyncio.run(_stream_leader(cluster.url, d.stream, other_than=killed))
+    return killed, leader, time.monotonic() - started
+
+
+def restart_nats_node(d: OwnServicesDeployment, name: str) -> None:
+    """Start a stopped node of the deployment's NATS cluster on its port and store."""
+    cluster = d.nats_server
+    assert isinstance(cluster, NatsCluster), "the deployment runs one NATS server"
+    cluster.node(name).start()
+
+
+async def _stream_leader(url: str, stream: str, other_than: str | None = None) -> str:
+    """The node leading `stream`, once it is not `other_than` (a node just killed)."""
+    from tandem.transport.nats.client import connect
+
+    nc = await connect(url)
+    try:
+        deadline = time.monotonic() + 60
+        while (leader := await stream_leader(nc, stream)) == other_than:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{other_than} still leads stream {stream}")
+            await asyncio.sleep(0.1)
+        return leader
+    finally:
+        await nc.close()
+
+
 def terminate_connections(d: OwnServicesDeployment, rng: random.Random) -> Injected:
     assert d.write_db is not None and d.read_db is not None
     names = [d.write_db.name, d.read_db.name]
@@ -153,7 +205,12 @@ FAULTS: dict[str, Fault] = {
     "pg_terminate_backend": terminate_connections,
 }
 
-# Faults of a deployment on a Redis Cluster (`OwnServicesDeployment(cluster=True)`).
-CLUSTER_FAULTS: dict[str, Fault] = {
+# Faults of a deployment on a Redis Cluster (`OwnServicesDeployment(redis_cluster=True)`).
+REDIS_CLUSTER_FAULTS: dict[str, Fault] = {
     "Redis Cluster master SIGKILLed (replica promoted)": kill_redis_master,
 }
+NATS_CLUSTER_FAULTS: dict[str, Fault] = {
+    "SIGKILL NATS stream leader (3-node cluster)": kill_nats_leader_and_restart,
+}
+"""Faults of a deployment on a NATS cluster (`python -m tests.chaos.runner --nats-nodes 3`),
+besides every fault above ("NATS stopped and restarted" then stops the whole cluster)."""

@@ -19,9 +19,9 @@ kill and the checks.
 
 `python -m tests.chaos.runner` runs the full version and writes its table to
 docs/reliability.md and its figures to tests/chaos/results/chaos.json; the bounded
-version runs under pytest (`tests/chaos/test_chaos_run.py`). With `--cluster` the read
-models live on a Redis Cluster of the runner's own and the faults are those of a
-cluster (`CLUSTER_FAULTS`: a master killed, its replica promoted); its table goes to
+version runs under pytest (`tests/chaos/test_chaos_run.py`). With `--redis-cluster` the
+read models live on a Redis Cluster of the runner's own and the faults are those of a
+cluster (`REDIS_CLUSTER_FAULTS`: a master killed, its replica promoted); its table goes to
 its own section of docs/reliability.md and to tests/chaos/results/chaos-cluster.json
 (bounded: `tests/chaos/test_redis_cluster_failover.py`).
 """
@@ -44,7 +44,14 @@ from typing import Any
 import httpx
 
 from tests.chaos.deployment import OwnServicesDeployment
-from tests.chaos.faults import CLUSTER_FAULTS, FAULTS, kill_redis_master, kill_worker, patiently
+from tests.chaos.faults import (
+    FAULTS,
+    NATS_CLUSTER_FAULTS,
+    REDIS_CLUSTER_FAULTS,
+    kill_redis_master,
+    kill_worker,
+    patiently,
+)
 from tests.chaos.workload import Workload, seed
 from tests.support.consistency import MODEL, History, Op, check, tally
 from tests.support.services_readmodels import differences
@@ -165,7 +172,7 @@ def wait_converged(url: str, timeout: float = CONVERGE_WITHIN) -> tuple[bool, di
     return False, status
 
 
-async def _log_events(url: str) -> list[tuple[int, str]]:
+async def log_events(url: str) -> list[tuple[int, str]]:
     import asyncpg
 
     conn = await asyncpg.connect(url)
@@ -236,9 +243,22 @@ def verify(d: OwnServicesDeployment, ops: list[Op], report: Report, label: str) 
         lambda: differences(write_url, read_url, d.prefix, PARTITIONS, redis_url=d.redis_url)
     )
     report.violations += [f"after {label}: {p}" for p in found[:20]]
-    events = patiently(lambda: _log_events(write_url))
+    events = patiently(lambda: log_events(write_url))
     report.events = len(events)
     report.violations += [f"after {label}: {p}" for p in check_log(ops, events)]
+
+
+def start_workload(d: OwnServicesDeployment, history: History, sessions: int) -> Workload:
+    """Start the deployment, seed a small catalog, wait for the projections to catch up
+    with it, then start `sessions` client sessions recording into `history`."""
+    d.start(timeout=300)
+    catalog = seed(d.url, history)
+    converged, status = wait_converged(d.url, timeout=300)
+    if not converged:
+        raise RuntimeError(f"the deployment never caught up before the faults: {status}")
+    workload = Workload(d.url, catalog, history, sessions)
+    workload.start()
+    return workload
 
 
 def run(
@@ -249,25 +269,25 @@ def run(
     sessions: int = 4,
     kinds: list[str] | None = None,
     say: Any = print,
-    cluster: bool = False,
+    redis_cluster: bool = False,
+    nats_nodes: int = 1,
 ) -> Report:
     """`rounds` rounds of each fault kind (`kinds`, default all) in a random order; with
-    `cluster`, on a Redis Cluster, of the cluster's fault kinds."""
+    `redis_cluster`, on a Redis Cluster, of the cluster's fault kinds; on one NATS server
+    or a cluster of `nats_nodes` (which adds that cluster's faults)."""
     rng = random.Random(seed_value)
     report = Report(seed_value)
     began = time.monotonic()
-    faults = CLUSTER_FAULTS if cluster else FAULTS
-    deployment = OwnServicesDeployment(root, partitions=PARTITIONS, cluster=cluster)
+    faults = REDIS_CLUSTER_FAULTS if redis_cluster else FAULTS
+    if nats_nodes > 1:
+        faults = {**faults, **NATS_CLUSTER_FAULTS}
+    deployment = OwnServicesDeployment(
+        root, partitions=PARTITIONS, redis_cluster=redis_cluster, nats_nodes=nats_nodes
+    )
     history = History()
     workload: Workload | None = None
     try:
-        deployment.start(timeout=300)
-        catalog = seed(deployment.url, history)
-        converged, status = wait_converged(deployment.url, timeout=300)
-        if not converged:
-            raise RuntimeError(f"the deployment never caught up before the faults: {status}")
-        workload = Workload(deployment.url, catalog, history, sessions)
-        workload.start()
+        workload = start_workload(deployment, history, sessions)
         plan = [kind for kind in kinds or list(faults) for _ in range(rounds)]
         rng.shuffle(plan)
         for number, kind in enumerate(plan, 1):
@@ -348,11 +368,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--faults",
         nargs="+",
-        choices=sorted(FAULTS | CLUSTER_FAULTS),
+        choices=sorted(FAULTS | REDIS_CLUSTER_FAULTS | NATS_CLUSTER_FAULTS),
         help="only these fault kinds (default: all)",
     )
     parser.add_argument(
-        "--cluster", action="store_true", help="on a Redis Cluster, its faults (a master killed)"
+        "--redis-cluster",
+        action="store_true",
+        help="on a Redis Cluster, its faults (a master killed)",
+    )
+    parser.add_argument(
+        "--nats-nodes",
+        type=int,
+        default=1,
+        help="run on a NATS cluster of this many nodes, stream and consumers on each"
+        " (adds the cluster's faults; the docs keep the one-server run's table)",
     )
     args = parser.parse_args(argv)
     # Stopped from outside: still stop every server and process and drop the databases.
@@ -365,14 +394,15 @@ def main(argv: list[str] | None = None) -> int:
             seed_value=args.seed,
             sessions=args.sessions,
             kinds=args.faults,
-            cluster=args.cluster,
+            redis_cluster=args.redis_cluster,
+            nats_nodes=args.nats_nodes,
         )
     print(report.table())
     for problem in report.violations[:50]:
         print("VIOLATION", problem)
-    if not args.no_write and args.faults is None:
-        write_doc(report, args.rounds, cluster=args.cluster)
-        print(f"written to {DOC} and {CLUSTER_RESULTS if args.cluster else RESULTS}")
+    if not args.no_write and args.faults is None and args.nats_nodes == 1:
+        write_doc(report, args.rounds, cluster=args.redis_cluster)
+        print(f"written to {DOC} and {CLUSTER_RESULTS if args.redis_cluster else RESULTS}")
     return 1 if report.violations else 0
 
 

@@ -9,15 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.chaos.faults import CLUSTER_FAULTS
+from tests.chaos.faults import REDIS_CLUSTER_FAULTS
 from tests.chaos.runner import run
 
 pytestmark = [pytest.mark.services, pytest.mark.chaos, pytest.mark.timeout(600)]
 
 
 def test_a_killed_master_fails_over_with_no_violation(tmp_path: Path) -> None:
-    report = run(tmp_path, rounds=2, seed_value=5, sessions=3, say=lambda _line: None, cluster=True)
-    assert set(report.faults) == set(CLUSTER_FAULTS)
+    report = run(
+        tmp_path, rounds=2, seed_value=5, sessions=3, say=lambda _line: None, redis_cluster=True
+    )
+    assert set(report.faults) == set(REDIS_CLUSTER_FAULTS)
     assert report.counts.get("commands acknowledged", 0) > 0, report.counts
     assert report.counts.get("reads checked (200)", 0) > 0, report.counts
     assert report.violations == [], report.violations[:20]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import sqlite3
+from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,22 @@ from tandem.eventlog import sqlite as sqlite_log
 from tandem.eventlog.base import NewEvent
 from tandem.messages import Metadata, StoredEvent
 from tandem.migrations import migrate
-from tandem.testing.transports import Source, TransportContract
+from tandem.testing.transports import (
+    MemoryStore,
+    Source,
+    TransportContract,
+    reach,
+    recorded,
+    running,
+)
+from tests.support.nats_cluster import (
+    NatsCluster,
+    relayed_positions,
+    relayed_through,
+    replica_current,
+    step_down,
+    stream_leader,
+)
 from tests.support.services import NATS_URL, PostgresDatabase, nats_names
 
 META = Metadata("contract", "contract")
@@ -102,19 +119,28 @@ class PostgresBackend:
 
 
 class NatsBackend(PostgresBackend):
-    """JetStream: a relay publishes the PostgreSQL log; each consumer is a durable one."""
+    """JetStream: a relay publishes the PostgreSQL log; each consumer is a durable one,
+    stream and consumers kept by `replicas` servers."""
 
-    def __init__(self, url: str, pool: Pool, nc: Any, stream: str) -> None:
+    def __init__(self, url: str, pool: Pool, nc: Any, stream: str, replicas: int = 1) -> None:
         super().__init__(url, pool)
         self.nc = nc
         self.stream = stream
         self.subjects = f"tandem.{stream.lower()}"
+        self.replicas = replicas
 
     async def start_relay(self) -> None:
         from tandem.transport.nats.relay import NatsRelay
 
         log, head, tasks = await self.follow()
-        relay = NatsRelay(log, self.nc, head, stream=self.stream, subject_prefix=self.subjects)
+        relay = NatsRelay(
+            log,
+            self.nc,
+            head,
+            stream=self.stream,
+            subject_prefix=self.subjects,
+            replicas=self.replicas,
+        )
         self.tasks += [*tasks, asyncio.create_task(relay.run())]
 
     async def open_source(self, consumer: str) -> Source:
@@ -126,6 +152,7 @@ class NatsBackend(PostgresBackend):
             subject_prefix=self.subjects,
             durable=f"{self.stream}_{consumer}",
             fallback=pg_log.PostgresEventLog(self.pool),
+            replicas=self.replicas,
         )
         await reader.start()
         return Source(reader, reader.arrivals, reader.close)
@@ -161,23 +188,124 @@ class TestPostgresTransport(TransportContract):
         await backend.close()
 
 
+async def _nats_backend(
+    url: str, database: PostgresDatabase, pool: Pool, replicas: int
+) -> AsyncIterator[NatsBackend]:
+    from nats.js.errors import NotFoundError
+
+    from tandem.transport.nats.client import connect
+
+    stream = nats_names()
+    nc = await connect(url)
+    backend = NatsBackend(database.url, pool, nc, stream, replicas)
+    await backend.start_relay()
+    try:
+        yield backend
+    finally:
+        await backend.close()
+        with contextlib.suppress(NotFoundError):
+            await nc.jetstream().delete_stream(stream)
+        await nc.close()
+
+
 @pytest.mark.services
 class TestNatsTransport(TransportContract):
     @pytest.fixture
     async def transport_backend(
         self, pg_database: PostgresDatabase, pg_pool: Pool
     ) -> AsyncIterator[NatsBackend]:
-        import nats
-        from nats.js.errors import NotFoundError
-
-        stream = nats_names()
-        nc = await nats.connect(NATS_URL)
-        backend = NatsBackend(pg_database.url, pg_pool, nc, stream)
-        await backend.start_relay()
-        try:
+        async for backend in _nats_backend(NATS_URL, pg_database, pg_pool, 1):
             yield backend
+
+
+@pytest.mark.services
+class TestNatsClusterTransport(TransportContract):
+    """On a 3-node cluster, the stream and its consumers on all three; the client
+    given every node's URL."""
+
+    @pytest.fixture
+    async def transport_backend(
+        self, nats_cluster: NatsCluster, pg_database: PostgresDatabase, pg_pool: Pool
+    ) -> AsyncIterator[NatsBackend]:
+        async for backend in _nats_backend(nats_cluster.url, pg_database, pg_pool, 3):
+            yield backend
+
+    async def test_the_stream_and_consumers_are_kept_by_three_servers(
+        self, transport_backend: NatsBackend
+    ) -> None:
+        backend = transport_backend
+        written = await backend.append(recorded("a", 1, 3))
+        async with running(backend, MemoryStore(), "replicated") as runner:
+            await reach(runner, written[-1].position)
+        jsm = backend.nc.jsm()
+        stream = await jsm.stream_info(backend.stream)
+        consumer = await jsm.consumer_info(backend.stream, f"{backend.stream}_replicated")
+        assert stream.config.num_replicas == 3
+        assert stream.cluster is not None and len(stream.cluster.replicas or []) == 2
+        assert consumer.cluster is not None and len(consumer.cluster.replicas or []) == 2
+
+    async def test_leader_changes_under_writes_lose_and_repeat_nothing(
+        self, transport_backend: NatsBackend
+    ) -> None:
+        """The stream's leader changes twice, and the consumer's once, while events are
+        written and relayed: the runner applies each once, in order, and the stream
+        itself holds each position once, in order (the relay re-published what an
+        election refused or left unanswered, and nothing twice)."""
+        backend, nc, stream = transport_backend, transport_backend.nc, transport_backend.stream
+        store = MemoryStore()
+        written: list[int] = []
+
+        elected = asyncio.Event()
+
+        async def write() -> None:
+            """Batches of 5 events until the elections are over, and 20 batches more."""
+            batch, after = 0, 0
+            while after < 20:
+                events = await backend.append(recorded(f"w{batch % 4}", batch // 4 * 5 + 1, 5))
+                written.extend(e.position for e in events)
+                batch, after = batch + 1, after + elected.is_set()
+                await asyncio.sleep(0.01)
+
+        async with running(backend, store, "moved") as runner:
+            writer = asyncio.create_task(write())
+            leaders = [await stream_leader(nc, stream)]
+            for step in range(3):
+                await asyncio.sleep(0.3)
+                await step_down(nc, stream, f"{stream}_moved" if step == 1 else None)
+                if step != 1:
+                    await asyncio.sleep(0.2)
+                    leaders.append(await stream_leader(nc, stream))
+            elected.set()
+            await writer
+            # Until the relay has caught up: a publish or API request left unanswered
+            # by a leader that stepped down is retried after 2 s.
+            assert await relayed_through(nc, stream, written[-1], timeout=30)
+            await reach(runner, written[-1], timeout=60)
+        assert leaders[0] != leaders[1] != leaders[2], leaders
+        assert store.applied == written
+        in_stream = await relayed_positions(nc, stream)
+        missing = sorted(set(written) - set(in_stream))
+        twice = sorted(p for p, n in Counter(in_stream).items() if n > 1)
+        assert (missing, twice) == ([], []), f"missing {missing[:10]}, twice {twice[:10]}"
+        assert in_stream == written
+
+    async def test_a_consumer_opened_while_the_stream_has_no_leader_waits_for_one(
+        self, transport_backend: NatsBackend, nats_cluster: NatsCluster
+    ) -> None:
+        """The node leading the stream is SIGKILLed and a consumer opened at once: its
+        requests go unanswered until another node leads (seconds), and are made again
+        until then instead of failing the reader's start."""
+        backend, nc, stream = transport_backend, transport_backend.nc, transport_backend.stream
+        written = [e.position for e in await backend.append(recorded("a", 1, 20))]
+        assert await relayed_through(nc, stream, written[-1], timeout=30)
+        killed = nats_cluster.node(await stream_leader(nc, stream))
+        killed.stop(signal.SIGKILL)
+        try:
+            store = MemoryStore()
+            async with running(backend, store, "orphaned") as runner:
+                written += [e.position for e in await backend.append(recorded("a", 21, 20))]
+                await reach(runner, written[-1], timeout=60)
+            assert store.applied == written
         finally:
-            await backend.close()
-            with contextlib.suppress(NotFoundError):
-                await nc.jetstream().delete_stream(stream)
-            await nc.close()
+            killed.start()
+            assert await replica_current(nc, stream, killed.server_name, timeout=60)

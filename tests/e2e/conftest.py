@@ -22,19 +22,27 @@ PROFILES = [
 ]
 
 
-def deploy(
-    profile: str, data_dir: Path, env: dict[str, str] | None = None, redis_url: str = ""
-) -> Deployment:
+# The clusters `services-cluster` runs on, as the `profile` fixture started them.
+CLUSTERS: dict[str, str] = {}
+
+
+def deploy(profile: str, data_dir: Path, env: dict[str, str] | None = None) -> Deployment:
     """One `tandem serve` (embedded), or 2 API processes + 2 workers (services), fed
     by the PostgreSQL transport or by JetStream (with 2 relays racing and product
     detail split into 3 partitions); `-levelN`: at separation level N (at level 1 the
     services profile's one worker idles and no Redis or read database is used);
-    `services-cluster`: read models on a Redis Cluster (`redis_url`), product detail
-    split into 3 partitions; `env`: more settings."""
+    `services-cluster`: read models on a Redis Cluster, product detail split into 3
+    partitions, and JetStream on a NATS cluster (stream and consumers on its 3 servers)
+    with 2 relays, both the session's (`CLUSTERS`); `env`: more settings."""
     more = env or {}
     if profile == "services-cluster":
         return ServicesDeployment(
-            data_dir, more, partitions={"product_detail": 3}, redis_url=redis_url
+            data_dir,
+            {"TANDEM_NATS_REPLICAS": "3", **more},
+            relays=2,
+            partitions={"product_detail": 3},
+            redis_url=CLUSTERS["redis_url"],
+            nats_url=CLUSTERS["nats_url"],
         )
     if profile == "services":
         return ServicesDeployment(data_dir, more)
@@ -56,19 +64,19 @@ def skip_without_projections(server: Deployment, why: str) -> None:
 
 @pytest.fixture(scope="module", params=PROFILES)
 def profile(request: pytest.FixtureRequest) -> str:
+    if request.param == "services-cluster":
+        # The session's Redis and NATS clusters, started when a module first runs on them.
+        CLUSTERS["redis_url"] = request.getfixturevalue("redis_cluster").url
+        CLUSTERS["nats_url"] = request.getfixturevalue("nats_cluster").url
     return str(request.param)
 
 
 @pytest.fixture(scope="module")
-def server(
-    profile: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> Iterator[Deployment]:
+def server(profile: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     """A real deployment, shared by the tests of one module: every test of the suite
     runs against the embedded profile and against the services profile."""
     root: Path = tmp_path_factory.mktemp("e2e")
-    # The session's Redis Cluster, started only when a module runs on it.
-    cluster = request.getfixturevalue("redis_cluster") if profile == "services-cluster" else None
-    srv = deploy(profile, root / "data", redis_url=cluster.url if cluster else "")
+    srv = deploy(profile, root / "data")
     try:
         srv.start()
     except BaseException:
@@ -99,7 +107,7 @@ SURFACE_TESTS = frozenset(
 )
 
 
-# What `make test` runs on a Redis Cluster: the core flows (the read models written and
+# What `make test` runs on the clusters: the core flows (the read models written and
 # read), live streams and read-your-writes across processes; the rest (the write side's
 # races, the HTTP surface) does not depend on where the read models are kept.
 CLUSTER_MODULES = frozenset({"test_http_flow", "test_streams", "test_strong_reads"})

@@ -5,7 +5,9 @@
 against it: it creates a write and a read database of its own and a Redis key prefix
 of its own, migrates, then starts `tandem serve` twice and `tandem worker` twice, with
 a round-robin proxy in front of the two servers. `redis_url` points it at another Redis,
-such as a Redis Cluster (`redis+cluster://…`, `tests.support.redis_cluster`).
+such as a Redis Cluster (`redis+cluster://…`, `tests.support.redis_cluster`). With
+relays, they and the workers use the machine's NATS server, or the servers `nats_url`
+names (a cluster).
 """
 
 from __future__ import annotations
@@ -47,13 +49,15 @@ class ServicesDeployment:
         relays: int = 0,
         partitions: dict[str, int] | None = None,
         redis_url: str = REDIS_URL,
+        nats_url: str = NATS_URL,
     ) -> None:
         require("PostgreSQL", PG_ADMIN_URL, 5432)
         if redis_url == REDIS_URL:
             require("Redis", REDIS_URL, 6379)
         self.redis_url = redis_url
-        if relays:
+        if relays and nats_url == NATS_URL:
             require("NATS", NATS_URL, 4222)
+        self.nats_url = nats_url
         self.relays_count = relays
         self.partitions = partitions or {}
         self.relays: list[subprocess.Popen[bytes]] = []
@@ -86,7 +90,7 @@ class ServicesDeployment:
             "TANDEM_REDIS_PREFIX": self.prefix,
             "TANDEM_PARTITIONS": ",".join(f"{k}={v}" for k, v in self.partitions.items()),
             **(
-                {"TANDEM_NATS_URL": NATS_URL, "TANDEM_NATS_STREAM": self.stream}
+                {"TANDEM_NATS_URL": self.nats_url, "TANDEM_NATS_STREAM": self.stream}
                 if self.relays_count
                 else {}
             ),
@@ -175,10 +179,10 @@ class ServicesDeployment:
             import nats
             from nats.js.errors import NotFoundError
 
-            nc = await nats.connect(NATS_URL)
-            try:
+            nc = await nats.connect(self.nats_url.split(","))
+            try:  # a busy cluster may take longer than the client's default 5 s
                 with contextlib.suppress(NotFoundError):
-                    await nc.jetstream().delete_stream(self.stream)
+                    await nc.jetstream(timeout=30).delete_stream(self.stream)
             finally:
                 await nc.close()
 

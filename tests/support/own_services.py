@@ -38,7 +38,7 @@ def _accepting(port: int) -> bool:
         return False
 
 
-def _binary(path: str) -> str:
+def binary(path: str) -> str:
     found = path if os.access(path, os.X_OK) else shutil.which(Path(path).name)
     if found is None:
         message = f"{path} is not installed"
@@ -121,7 +121,7 @@ class OwnRedis(OwnServer):
 def redis_command(port: int, directory: Path) -> list[str]:
     """`redis-server` on `port`, its append-only file in `directory`, synced every second."""
     return [
-        _binary(REDIS_SERVER),
+        binary(REDIS_SERVER),
         "--port", str(port),
         "--bind", "127.0.0.1",
         "--dir", str(directory),
@@ -141,7 +141,7 @@ class OwnNats(OwnServer):
 
     def command(self) -> list[str]:
         return [
-            _binary(NATS_SERVER),
+            binary(NATS_SERVER),
             "-js",
             "-a", "127.0.0.1",
             "-p", str(self.port),

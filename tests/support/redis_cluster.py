@@ -19,7 +19,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.support.own_services import OwnServer, _binary, redis_command
+from tests.support.own_services import OwnServer, binary, redis_command
 
 REDIS_CLI = "/usr/bin/redis-cli"
 MASTERS = 3
@@ -67,7 +67,7 @@ class ClusterNode(OwnServer):
 
     def cli(self, *args: str, timeout: float = 10.0) -> str:
         done = subprocess.run(
-            [_binary(REDIS_CLI), "-p", str(self.port), *args],
+            [binary(REDIS_CLI), "-p", str(self.port), *args],
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -102,7 +102,7 @@ class OwnRedisCluster:
         addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
         create = ["--cluster", "create", *addresses, "--cluster-replicas", "1", "--cluster-yes"]
         subprocess.run(
-            [_binary(REDIS_CLI), *create],
+            [binary(REDIS_CLI), *create],
             capture_output=True,
             text=True,
             timeout=timeout,

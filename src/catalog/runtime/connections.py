@@ -126,6 +126,7 @@ class ServiceConnections:
                 subject_prefix=self.settings.nats_subjects,
                 durable=self.durable_name(projection.name),
                 fallback=self.log,
+                replicas=self.settings.nats_replicas,
             )
             await reader.start()
             # Fixed batches: the reader serves from a buffer of at most its consumer's

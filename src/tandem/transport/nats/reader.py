@@ -45,7 +45,13 @@ from tandem.eventlog.base import EventLogReader
 from tandem.messages import StoredEvent
 from tandem.stopping import finish
 from tandem.transport import wire
-from tandem.transport.nats.stream import ensure_stream, last_relayed, raise_if_cancelled
+from tandem.transport.nats.stream import (
+    API_TIMEOUT,
+    ensure_stream,
+    last_relayed,
+    raise_if_cancelled,
+    through_elections,
+)
 
 log = logging.getLogger("tandem.transport.nats")
 
@@ -83,6 +89,8 @@ class NatsEventReader:
         max_wait: float = 0.005,
         duplicate_window: float = 120.0,
         log_check: float = 5.0,
+        replicas: int = 1,
+        start_timeout: float = 30.0,
     ) -> None:
         self.stream = stream
         self.subject_prefix = subject_prefix
@@ -97,10 +105,17 @@ class NatsEventReader:
         # deliver, so the runner neither blocks nor spins.
         self.max_wait = max_wait
         self.duplicate_window = duplicate_window
+        # Servers that keep the stream if this reader creates it; the consumer is kept
+        # by as many as the stream is, so it survives what the stream survives.
+        self.replicas = replicas
+        self.start_timeout = start_timeout
         # While idle, how often the log's head is compared with the checkpoint, so a
         # consumer that stopped delivering cannot leave the projection behind for good.
+        # A consumer that delivered within as long has not stopped, only lags (a
+        # replicated one on a busy cluster): the reader waits for it.
         self.log_check = log_check
         self._log_checked = time.monotonic()
+        self._last_delivery = self._log_checked
         self._log_ahead = False
         self.arrivals = VersionWatch(0)
         """The highest position seen in the stream; the runner's `head`."""
@@ -127,22 +142,35 @@ class NatsEventReader:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Create the stream and the durable consumer if missing, and start pulling."""
-        jsm = self._nc.jsm()
-        await ensure_stream(
-            jsm, self.stream, self.subject_prefix, duplicate_window=self.duplicate_window
+        """Create the stream and the durable consumer if missing, and start pulling.
+
+        On a cluster, a stream or consumer that has just been created, or whose leader
+        just went away, answers nothing until it has a leader: the requests are made
+        again for up to `start_timeout` seconds.
+        """
+        await through_elections(self._open, self.start_timeout, f"reader {self.durable}")
+        self._inbox = self._nc.new_inbox()
+        self._sub = await self._nc.subscribe(self._inbox, cb=self._on_message)
+        self._task = asyncio.create_task(self._pull(), name=f"nats-reader-{self.durable}")
+
+    async def _open(self) -> None:
+        """The stream and the consumer (created if missing), and how far they are."""
+        jsm = self._nc.jsm(timeout=API_TIMEOUT)
+        replicas = await ensure_stream(
+            jsm,
+            self.stream,
+            self.subject_prefix,
+            duplicate_window=self.duplicate_window,
+            replicas=self.replicas,
         )
         try:
             info = await jsm.consumer_info(self.stream, self.durable)
         except NotFoundError:
-            info = await jsm.add_consumer(self.stream, self._consumer_config())
+            info = await jsm.add_consumer(self.stream, self._consumer_config(replicas))
         delivered = info.delivered.stream_seq if info.delivered else 0
         if delivered:
             self._passed = (await last_relayed(jsm, self.stream, delivered)).position
         self.arrivals.advance((await last_relayed(jsm, self.stream)).position)
-        self._inbox = self._nc.new_inbox()
-        self._sub = await self._nc.subscribe(self._inbox, cb=self._on_message)
-        self._task = asyncio.create_task(self._pull(), name=f"nats-reader-{self.durable}")
 
     async def close(self) -> None:
         """Stop pulling; unacked messages are redelivered to the next reader."""
@@ -194,9 +222,10 @@ class NatsEventReader:
         return []
 
     async def _stream_quiet_behind_log(self, position: int) -> bool:
-        """Every `log_check` seconds while idle: is the log's head past `position`?"""
+        """Every `log_check` seconds while idle, and once nothing was delivered for as
+        long: is the log's head past `position`?"""
         now = time.monotonic()
-        if now - self._log_checked < self.log_check:
+        if now - max(self._log_checked, self._last_delivery) < self.log_check:
             return False
         self._log_checked = now
         try:
@@ -305,6 +334,7 @@ class NatsEventReader:
         self._request_over.set()
 
     async def _receive(self, msg: Msg) -> None:
+        self._last_delivery = time.monotonic()
         if msg.headers and wire.UNPUBLISHABLE in msg.headers:
             await self._marker(msg)
             return
@@ -373,8 +403,9 @@ class NatsEventReader:
         except Exception as exc:  # the ack is lost: redelivery is skipped as applied
             log.debug("reader %s: ack failed: %s", self.durable, exc)
 
-    def _consumer_config(self) -> ConsumerConfig:
+    def _consumer_config(self, replicas: int) -> ConsumerConfig:
         return ConsumerConfig(
+            num_replicas=replicas,
             durable_name=self.durable,
             deliver_policy=DeliverPolicy.ALL,
             ack_policy=AckPolicy.EXPLICIT,

@@ -46,6 +46,7 @@ from tandem.messages import StoredEvent
 from tandem.transport import wire
 from tandem.transport.nats.publish import PipelinedPublisher, PublishResult, Refused, Stored
 from tandem.transport.nats.stream import (
+    API_TIMEOUT,
     StreamMark,
     ensure_stream,
     last_relayed,
@@ -80,9 +81,11 @@ class NatsRelay:
         subject_prefix: str,
         batch_size: int = 5000,
         idle_poll: float = 1.0,
-        publish_timeout: float = 10.0,
+        publish_timeout: float = 2.0,
         duplicate_window: float = 120.0,
         max_retry_delay: float = 2.0,
+        replicas: int = 1,
+        api_timeout: float = API_TIMEOUT,
     ) -> None:
         self.log_reader = log_reader
         self.head = head
@@ -92,8 +95,13 @@ class NatsRelay:
         # Local commits wake the relay through `head`; the timeout only catches writers
         # in other processes.
         self.idle_poll = idle_poll
+        # Seconds without a publish acknowledgement before the batch is given up and
+        # the stream's end re-read: on a cluster, the acks of publishes sent to a stream
+        # leader that loses its leadership never come.
         self.publish_timeout = publish_timeout
         self.duplicate_window = duplicate_window
+        # Servers that keep the stream when the relay creates it (`ensure_stream`).
+        self.replicas = replicas
         self.max_retry_delay = max_retry_delay
         self.position = VersionWatch(0)
         """The last log position known to be in the stream."""
@@ -107,7 +115,7 @@ class NatsRelay:
         self._too_large: dict[int, int] = {}
         self._nc = nc
         self._publisher = PipelinedPublisher(nc)
-        self._jsm = nc.jsm()
+        self._jsm = nc.jsm(timeout=api_timeout)
         self._mark: StreamMark | None = None
 
     async def run(self) -> None:
@@ -150,7 +158,11 @@ class NatsRelay:
     async def _sync(self) -> StreamMark:
         """Find the stream's end; creates the stream on first use."""
         await ensure_stream(
-            self._jsm, self.stream, self.subject_prefix, duplicate_window=self.duplicate_window
+            self._jsm,
+            self.stream,
+            self.subject_prefix,
+            duplicate_window=self.duplicate_window,
+            replicas=self.replicas,
         )
         mark = await last_relayed(self._jsm, self.stream)
         self.position.advance(mark.position)
@@ -164,8 +176,7 @@ class NatsRelay:
         futures: list[asyncio.Future[PublishResult]] = []
         try:
             await self._send(mark, events, futures)
-            async with asyncio.timeout(self.publish_timeout):
-                results = await asyncio.gather(*futures, return_exceptions=True)
+            results = await self._answers(futures)
         finally:
             for future in futures:
                 future.cancel()  # a no-op for completed ones; frees the pending slots
@@ -200,6 +211,26 @@ class NatsRelay:
             self.position.advance(event.position)
             self._too_large.pop(event.position, None)
         return end
+
+    async def _answers(
+        self, futures: list[asyncio.Future[PublishResult]]
+    ) -> list[PublishResult | BaseException]:
+        """Every publish's answer, waiting at most `publish_timeout` for each next one.
+
+        The wait is for progress, not for the whole batch: a large batch on a busy server
+        goes on as long as answers keep coming, while a batch whose answers stopped (a
+        stream leader that went away with them) is given up quickly and the stream's end
+        re-read.
+        """
+        pending: set[asyncio.Future[PublishResult]] = set(futures)
+        while pending:
+            done, pending = await asyncio.wait(pending, timeout=self.publish_timeout)
+            if not done:
+                raise TimeoutError(
+                    f"{len(pending)} of {len(futures)} publishes unanswered for"
+                    f" {self.publish_timeout} s (the stream's leader changing?)"
+                )
+        return [future.exception() or future.result() for future in futures]
 
     def _unpublishable(self, position: int, size: int, reason: str) -> None:
         """Remember that the event at `position` goes as a marker; count and say so."""

@@ -11,10 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
+import nats.errors
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import NotFoundError
+from nats.js.errors import NotFoundError, ServiceUnavailableError
 from nats.js.manager import JetStreamManager
 
 from tandem.transport import wire
@@ -44,28 +48,44 @@ def subject_for(prefix: str, aggregate_type: str) -> str:
 
 
 async def ensure_stream(
-    jsm: JetStreamManager, stream: str, subject_prefix: str, *, duplicate_window: float
-) -> None:
-    """Create the stream unless it exists; an existing stream's config is left alone.
+    jsm: JetStreamManager,
+    stream: str,
+    subject_prefix: str,
+    *,
+    duplicate_window: float,
+    replicas: int = 1,
+) -> int:
+    """Create the stream unless it exists; returns its replica count.
+
+    `replicas` is how many servers of a cluster keep the stream (1 on a single server;
+    3 on a 3-node cluster, so it survives losing one): a publish is acknowledged once a
+    majority of them stored it. An existing stream's config is left alone — changing
+    the replica count of a stream holding data is the operator's step
+    (`nats stream edit --replicas`) — and a mismatch is logged.
 
     Adding an identical stream is idempotent on the server, so two relays starting
     together both succeed.
     """
     try:
-        await jsm.stream_info(stream)
-        return
+        info = await jsm.stream_info(stream)
     except NotFoundError:
-        pass
-    await jsm.add_stream(
-        StreamConfig(
-            name=stream,
-            subjects=[f"{subject_prefix}.>"],
-            retention=RetentionPolicy.LIMITS,
-            discard=DiscardPolicy.OLD,
-            storage=StorageType.FILE,
-            duplicate_window=duplicate_window,
+        info = await jsm.add_stream(
+            StreamConfig(
+                name=stream,
+                subjects=[f"{subject_prefix}.>"],
+                retention=RetentionPolicy.LIMITS,
+                discard=DiscardPolicy.OLD,
+                storage=StorageType.FILE,
+                duplicate_window=duplicate_window,
+                num_replicas=replicas,
+            )
         )
-    )
+    kept = info.config.num_replicas or 1
+    if kept != replicas:
+        log.warning(
+            "stream %s has %s replicas, not the %s asked for: left as it is", stream, kept, replicas
+        )
+    return kept
 
 
 async def last_relayed(
@@ -102,6 +122,33 @@ async def _position_at(jsm: JetStreamManager, stream: str, seq: int) -> int | No
         log.warning("stream %s: message %s is not a relayed event; stepping over it", stream, seq)
         return None
     return position
+
+
+API_TIMEOUT = 2.0
+"""Seconds a JetStream API request waits for its answer. During a leader election a
+request goes unanswered; asking again soon beats the client's default wait of 5 s."""
+
+ELECTION_ERRORS = (nats.errors.TimeoutError, nats.errors.NoRespondersError, ServiceUnavailableError)
+"""What a JetStream API request raises while the stream, consumer or cluster it asks has
+no leader to answer."""
+
+T = TypeVar("T")
+
+
+async def through_elections(call: Callable[[], Awaitable[T]], timeout: float, who: str) -> T:
+    """`call()`, made again with backoff while it fails for want of a leader, for up to
+    `timeout` seconds; any other error, or the last one, is raised."""
+    deadline = time.monotonic() + timeout
+    delay = 0.05
+    while True:
+        try:
+            return await call()
+        except ELECTION_ERRORS as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.info("%s: no JetStream leader answers yet (%s); asking again", who, exc)
+            await asyncio.sleep(delay)
+            delay = min(1.0, delay * 2)
 
 
 def raise_if_cancelled() -> None:
