@@ -118,3 +118,48 @@ async def test_settling_merges_the_pending_entries_of_gin_indexes(pool: Pool) ->
     assert await _pending(pool) > 0
     assert await store.settle(Words()) == ["settle_words_v1_docs"]
     assert await _pending(pool) == 0
+
+
+async def test_the_fold_goes_on_while_the_store_settles(pool: Pool) -> None:
+    """Settling runs beside the fold: an ANALYZE held up (here by a lock another session
+    holds; on a large table by its own second of work) delays no event behind it."""
+    log, head = ListLog(), VersionWatch(0)
+    for _ in range(300):
+        head.advance(log.append())
+    store = PostgresProjectionStore(pool)
+    await store.setup(Rows())
+    blocker = await pool.acquire()
+    tx = blocker.transaction()
+    await tx.start()
+    # Row inserts go on under this lock; ANALYZE waits for it.
+    await blocker.execute("LOCK TABLE settle_probe_v1_rows IN SHARE UPDATE EXCLUSIVE MODE")
+    runner = ProjectionRunner(Rows(), store, log, head, batch_size=100, settle_after=250)
+    task = asyncio.create_task(runner.run())
+    try:
+        assert await runner.checkpoint.wait_for(300, timeout=20)
+        for _ in range(100):  # the runner is live, and its ANALYZE waits for the lock
+            waiting = await pool.fetchval(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                " AND query LIKE 'ANALYZE%'"
+            )
+            if waiting:
+                break
+            await asyncio.sleep(0.05)
+        assert waiting == 1
+        for _ in range(50):
+            head.advance(log.append())
+        assert await runner.checkpoint.wait_for(350, timeout=10), "the fold waited for ANALYZE"
+        assert await _estimated_rows(pool, "settle_probe_v1_rows") < 0, "analyzed too soon"
+        await tx.rollback()
+        for _ in range(100):
+            if await _estimated_rows(pool, "settle_probe_v1_rows") >= 0:
+                break
+            await asyncio.sleep(0.05)
+        assert await _estimated_rows(pool, "settle_probe_v1_rows") >= 300
+    finally:
+        if blocker.is_in_transaction():
+            await tx.rollback()
+        await pool.release(blocker)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

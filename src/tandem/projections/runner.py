@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -113,9 +114,12 @@ class ProjectionRunner:
         self.events_applied = 0
         # A store that can refresh what it knows about its data (`settle`: the planner's
         # statistics of PostgreSQL tables) is asked to each time the runner turns live
-        # with this many events applied since it last did.
+        # with this many events applied since it last did. It settles beside the fold,
+        # which goes on meanwhile: an ANALYZE of large tables takes a second, which
+        # would otherwise be a second of lag for every command behind it.
         self.settle_after = settle_after
         self._settled_at = 0
+        self._settling: asyncio.Task[None] | None = None
         self.unavailable_waits = 0
         if policy is PoisonPolicy.PARK and dead_letters is None:
             raise ValueError("the park policy needs a dead-letter store")
@@ -153,6 +157,9 @@ class ProjectionRunner:
             if self.state is not ProjectionState.FAILED:
                 self.state = ProjectionState.STOPPED
             raise
+        finally:
+            if self._settling is not None:
+                self._settling.cancel()
 
     async def _loop(self) -> None:
         while True:
@@ -351,16 +358,19 @@ class ProjectionRunner:
         return False
 
     async def _live(self) -> None:
-        """At the end of the log: live, and the store settled if much was applied since
-        it last was (a failure there costs query plans, not data)."""
+        """At the end of the log: live, and the store settled (in the background) if much
+        was applied since it last was (a failure there costs query plans, not data)."""
         self.state = ProjectionState.LIVE
         self.behind_since = None
         if self.events_applied - self._settled_at < self.settle_after:
             return
-        self._settled_at = self.events_applied
         settle = getattr(self.store, "settle", None)
-        if settle is None:
+        if settle is None or (self._settling is not None and not self._settling.done()):
             return
+        self._settled_at = self.events_applied
+        self._settling = asyncio.create_task(self._settle(settle), name=f"settle:{self.name}")
+
+    async def _settle(self, settle: Callable[[Any], Awaitable[list[str]]]) -> None:
         try:
             settled = await settle(self.projection)
         except Exception as exc:
