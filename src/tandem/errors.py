@@ -41,6 +41,17 @@ class ReadModelBehind(TandemError):
         self.checkpoint = checkpoint
 
 
+class ReadModelNotReady(ReadModelBehind):
+    """The read model's storage does not exist yet (its projection has not set it up, as
+    right after a deployment starts): as behind as a read model can be."""
+
+    def __init__(self, projection: str) -> None:
+        TandemError.__init__(self, f"read model {projection} is not set up yet")
+        self.projection = projection
+        self.wanted = 0
+        self.checkpoint = 0
+
+
 class ProjectionFailed(TandemError):
     """A projection stopped after exhausting its retries; its reads cannot advance."""
 

@@ -28,7 +28,12 @@ from tandem.eventlog.postgres import (  # noqa: E402
     VisibleHead,
 )
 from tandem.migrations import Component, Migration, migrate, pending  # noqa: E402
-from tandem.stores.postgres import PostgresProjection, PostgresProjectionStore  # noqa: E402
+from tandem.stores.postgres import (  # noqa: E402
+    PostgresProjection,
+    PostgresProjectionStore,
+    table_prefix,
+    tables_ready,
+)
 from tandem.uow.postgres import (  # noqa: E402
     PostgresIdempotency,
     PostgresUnitOfWork,
@@ -69,4 +74,6 @@ __all__ = [
     "create_pool",
     "migrate",
     "pending",
+    "table_prefix",
+    "tables_ready",
 ]

@@ -17,9 +17,11 @@ import contextlib
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
+import httpx
 import redis
 
 from tandem.stores.redis.cluster import cluster_url
@@ -121,6 +123,29 @@ class ServicesDeployment:
             api.start(timeout)
         self.proxy = ProxyThread(self.port, [api.url for api in self.apis])
         self.proxy.start()
+        if self.workers_count and self.level != 1:
+            self.wait_for_read_models(timeout)
+
+    def wait_for_read_models(self, timeout: float) -> None:
+        """Until the workers run every read model (its storage set up): a read model's
+        queries answer 503 before (on a NATS cluster the workers' readers wait for the
+        stream's leader first)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                status = httpx.get(
+                    f"{self.apis[0].url}/status",
+                    headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+                    timeout=5,
+                ).json()
+                states = {p["name"]: p["state"] for p in status["projections"]}
+            except (httpx.HTTPError, ValueError, KeyError):
+                states = {}
+            if states and set(states.values()) <= {"live", "catching_up"}:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the workers did not start every read model: {states}")
+            time.sleep(0.1)
 
     def _spawn(self, command: str, i: int) -> subprocess.Popen[bytes]:
         log = (self.data_dir.parent / f"{command}-{i}.log").open("ab")

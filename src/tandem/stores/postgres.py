@@ -32,9 +32,11 @@ nothing on the embedded profile pays for, or needs, the PostgreSQL driver.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from tandem.errors import TandemError
+from tandem.errors import ReadModelNotReady, TandemError
 from tandem.messages import StoredEvent
 from tandem.projections.base import AsyncProjection
 from tandem.projections.checkpoints import fold_again, fold_past
@@ -77,6 +79,19 @@ class CheckpointVersionMismatch(TandemError):
         self.projection = projection
         self.stored = stored
         self.wanted = wanted
+
+
+@contextlib.contextmanager
+def tables_ready(projection: str) -> Iterator[None]:
+    """Around a read model's queries: a table not created yet (the workers have not set
+    the projection up, as right after a deployment starts) is `ReadModelNotReady`, a
+    read model behind, rather than the driver's error."""
+    import asyncpg
+
+    try:
+        yield
+    except asyncpg.UndefinedTableError as exc:
+        raise ReadModelNotReady(projection) from exc
 
 
 def table_prefix(projection: PostgresProjection | type[PostgresProjection]) -> str:

@@ -13,7 +13,7 @@ from catalog.read_models.price_history.rules import points
 from catalog.read_models.queries import PriceHistory as PriceHistoryQuery
 from catalog.read_models.shapes import PriceHistory
 from tandem.bus import QueryBus
-from tandem.stores.postgres import table_prefix
+from tandem.stores.postgres import table_prefix, tables_ready
 
 if TYPE_CHECKING:
     from tandem.db.postgres import Pool
@@ -31,7 +31,8 @@ class PostgresPriceHistoryReads:
 
     async def price_history(self, query: PriceHistoryQuery) -> PriceHistory:
         product_id = query.product_id
-        found = points(await self._pool.fetch(self._statement, product_id))
+        with tables_ready(PostgresPriceHistoryProjection.name):
+            found = points(await self._pool.fetch(self._statement, product_id))
         if not found:
             raise NotFound("product", product_id)
         return {"product_id": product_id, "points": found}

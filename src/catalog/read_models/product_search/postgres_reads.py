@@ -52,6 +52,7 @@ from catalog.read_models.queries import SearchProducts
 from catalog.read_models.scopes import ScopeChanges
 from catalog.read_models.shapes import SearchPage
 from tandem.bus import QueryBus
+from tandem.stores.postgres import tables_ready
 
 if TYPE_CHECKING:
     from tandem.db.postgres import Connection, Pool
@@ -142,8 +143,9 @@ class PostgresSearchReads:
     async def search(self, query: SearchProducts) -> SearchPage:
         # Validation comes first, so bad input costs no connection.
         planned = plan(query)
-        async with self._pool.acquire() as conn:
-            return await run_search(conn, planned, self._tables)
+        with tables_ready(PostgresProductSearchProjection.name):
+            async with self._pool.acquire() as conn:
+                return await run_search(conn, planned, self._tables)
 
     async def scope_changes(self, after: int | None = None) -> ScopeChanges:
         """The scopes changed past the cursor `after`, with the model's checkpoint, read

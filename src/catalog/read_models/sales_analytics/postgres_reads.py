@@ -12,7 +12,7 @@ from catalog.read_models.sales_analytics.postgres import (
 from catalog.read_models.sales_analytics.rules import sales_rows, sales_window
 from catalog.read_models.shapes import SalesReport
 from tandem.bus import QueryBus
-from tandem.stores.postgres import table_prefix
+from tandem.stores.postgres import table_prefix, tables_ready
 
 if TYPE_CHECKING:
     from tandem.db.postgres import Pool
@@ -58,7 +58,8 @@ class PostgresSalesAnalyticsReads:
 
     async def sales_analytics(self, query: SalesAnalytics) -> SalesReport:
         start, end = sales_window(query)
-        rows = await self._pool.fetch(self._statements[query.group_by], start, end)
+        with tables_ready(PostgresSalesAnalyticsProjection.name):
+            rows = await self._pool.fetch(self._statements[query.group_by], start, end)
         return {"group_by": query.group_by, "rows": sales_rows(rows)}
 
     def register(self, bus: QueryBus) -> None:
