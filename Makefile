@@ -55,10 +55,12 @@ CHAOS_SEED ?= 1
 test-chaos: install
 	$(BIN)/python -m tests.chaos.runner --rounds $(CHAOS_ROUNDS) --seed $(CHAOS_SEED)
 
-# The same on a Redis Cluster of its own (three masters, three replicas): masters
-# killed, replicas promoted; its own section of docs/reliability.md and
-# tests/chaos/results/chaos-cluster.json.
+# Chaos on clusters of its own: the bounded tests (a Redis Cluster master killed, the
+# NATS stream's leader killed and restarted), then the runner on a Redis Cluster (three
+# masters, three replicas): masters killed, replicas promoted; its own section of
+# docs/reliability.md and tests/chaos/results/chaos-cluster.json.
 test-chaos-cluster: install
+	TANDEM_CLUSTER_CHAOS=1 $(BIN)/pytest -m cluster_chaos tests/chaos
 	$(BIN)/python -m tests.chaos.runner --redis-cluster --rounds $(CHAOS_ROUNDS) --seed $(CHAOS_SEED)
 
 # The benchmark suite (bench/suite.py): seeds 100,000 products, runs every scenario of

@@ -35,7 +35,12 @@ from tests.support.nats_cluster import (
     replica_current,
 )
 
-pytestmark = [pytest.mark.services, pytest.mark.chaos, pytest.mark.timeout(600)]
+pytestmark = [
+    pytest.mark.services,
+    pytest.mark.chaos,
+    pytest.mark.cluster_chaos,
+    pytest.mark.timeout(600),
+]
 
 
 async def _stream_holds(url: str, stream: str, position: int) -> bool:

@@ -12,7 +12,12 @@ import pytest
 from tests.chaos.faults import REDIS_CLUSTER_FAULTS
 from tests.chaos.runner import run
 
-pytestmark = [pytest.mark.services, pytest.mark.chaos, pytest.mark.timeout(600)]
+pytestmark = [
+    pytest.mark.services,
+    pytest.mark.chaos,
+    pytest.mark.cluster_chaos,
+    pytest.mark.timeout(600),
+]
 
 
 def test_a_killed_master_fails_over_with_no_violation(tmp_path: Path) -> None:

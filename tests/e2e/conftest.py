@@ -107,10 +107,9 @@ SURFACE_TESTS = frozenset(
 )
 
 
-# What `make test` runs on the clusters: the core flows (the read models written and
-# read), live streams and read-your-writes across processes; the rest (the write side's
-# races, the HTTP surface) does not depend on where the read models are kept.
-CLUSTER_MODULES = frozenset({"test_http_flow", "test_streams", "test_strong_reads"})
+# What `make test` runs on the clusters: the core flows (every read model written and
+# read, across processes); `make test-levels` runs the whole suite there too.
+CLUSTER_MODULES = frozenset({"test_http_flow"})
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
