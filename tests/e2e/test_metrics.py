@@ -135,17 +135,26 @@ def test_metrics_report_a_rebuild_up_to_its_switch(server: Deployment) -> None:
             time.sleep(0.05)
             progress = client.get(f"/admin/projections/{name}/rebuild").json()
         assert progress["state"] == "switched", progress
-        # With several API processes behind one URL, scrape until one reports the switch.
-        for _ in range(40):
+        # With several API processes behind one URL, each reading the workers' reports
+        # once a second, scrape until the process answering reports the switch with the
+        # events applied that the rebuild's progress (from any of them) shows.
+        for _ in range(80):
             metrics = _scrape(client)
-            if _value(
+            switched = _value(
                 metrics["tandem_rebuild_state"],
                 "tandem_rebuild_state",
                 projection=name,
                 state="switched",
-            ):
+            )
+            reported = _value(
+                metrics["tandem_rebuild_events_applied"],
+                "tandem_rebuild_events_applied",
+                projection=name,
+            )
+            if switched and reported == progress["events_applied"]:
                 break
             time.sleep(0.05)
+            progress = client.get(f"/admin/projections/{name}/rebuild").json()
     one = {"projection": name}
     assert (
         _value(metrics["tandem_rebuild_state"], "tandem_rebuild_state", state="switched", **one)
