@@ -3,8 +3,10 @@
     python -m bench.profile write            # ChangePrice/AdjustStock, 16 connections
     python -m bench.profile stats --products 20000 --seconds 15
     python -m bench.profile mixed --products 100000   # the 100:1 mix, open loop
+    python -m bench.profile search --profile embedded --setting TANDEM_ANSWER_CACHE=0
 
-Seeds a services deployment (as the suite does), starts one API process at level 3,
+Seeds a deployment of either profile (as the suite does), starts one API process at
+level 3 (with any `--setting` added to its environment),
 runs the scenario's wrk script while `py-spy record` samples the API process, and
 writes `bench/results/profile-<scenario>.txt`: the machine's CPU over the run by
 command (API, workers, PostgreSQL, Redis, the load generator), then the API's functions
@@ -29,6 +31,8 @@ from collections import Counter
 from pathlib import Path
 
 from bench import mixed, scenarios
+from bench.embedded import TOKEN as EMBEDDED_TOKEN
+from bench.embedded import EmbeddedDeployment
 from bench.harness import Process, default_server, wrk
 from bench.services import TOKEN, ServicesDeployment
 
@@ -37,7 +41,7 @@ RESULTS = Path(__file__).parent / "results"
 PY_SPY = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
 
 SCRIPTS = {
-    "write": ("write.lua", lambda i: {"BENCH_IDS": str(i.uniform), "BENCH_TOKEN": TOKEN}),
+    "write": ("write.lua", lambda i: {"BENCH_IDS": str(i.uniform)}),
     "detail": ("detail.lua", lambda i: {"BENCH_IDS": str(i.zipf)}),
     "stats": ("paths.lua", lambda i: {"BENCH_PATHS": str(i.stats)}),
     "search": ("paths.lua", lambda i: {"BENCH_PATHS": str(i.search)}),
@@ -180,13 +184,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--read-rate", type=int, default=10_000, help="mixed: reads/s offered")
     parser.add_argument("--folded", type=Path, help="also keep py-spy's folded stacks here")
+    parser.add_argument("--profile", choices=("services", "embedded"), default="services")
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting of the API process, e.g. TANDEM_ANSWER_CACHE=0 (repeatable)",
+    )
     args = parser.parse_args(argv)
+    settings = dict(item.split("=", 1) for item in args.setting)
     with tempfile.TemporaryDirectory(prefix="tandem-profile-") as tmp:
         root = Path(tmp)
-        deployment = ServicesDeployment(root)
+        deployment: ServicesDeployment | EmbeddedDeployment
+        if args.profile == "services":
+            deployment, token = ServicesDeployment(root), TOKEN
+        else:
+            deployment, token = EmbeddedDeployment(root), EMBEDDED_TOKEN
         try:
             deployment.seed(args.products)
-            api = deployment.start_api(3)
+            api = deployment.start_api(3, settings=settings)
             if not deployment.caught_up():
                 sys.exit("the projections never caught up")
             inputs = scenarios.Inputs(root, deployment.rows)
@@ -195,16 +212,17 @@ def main(argv: list[str] | None = None) -> None:
             sampler = threading.Thread(target=profile, args=(api, args.seconds, folded))
             cores: list[str] = []
             window = threading.Thread(target=cpu_window, args=(2.0, args.seconds - 4, cores))
-            urls = [deployment.write_db.url, deployment.read_db.url]
-            busy = threading.Thread(target=statements, args=(urls, args.seconds - 4, cores))
             sampler.start()
             window.start()
-            busy.start()
+            if isinstance(deployment, ServicesDeployment):
+                urls = [deployment.write_db.url, deployment.read_db.url]
+                busy = threading.Thread(target=statements, args=(urls, args.seconds - 4, cores))
+                busy.start()
             time.sleep(0.5)
             if args.scenario == "mixed":
                 load = mixed.run(
                     api.url,
-                    TOKEN,
+                    token,
                     inputs.ids,
                     inputs.mixed,
                     read_rate=args.read_rate,
@@ -224,17 +242,24 @@ def main(argv: list[str] | None = None) -> None:
                     connections=16,
                     duration=args.seconds - 1,
                     script=script,
-                    env={**env_of(inputs), "BENCH_PREFIX": f"profile-{time.time_ns()}"},
+                    env={
+                        **env_of(inputs),
+                        "BENCH_TOKEN": token,
+                        "BENCH_PREFIX": f"profile-{time.time_ns()}",
+                    },
                 )
                 measured = f"wrk -c16: {point.requests_per_s:,.0f} req/s, p99 {point.p99_ms} ms"
             sampler.join()
             window.join()
-            busy.join()
+            if isinstance(deployment, ServicesDeployment):
+                busy.join()
             RESULTS.mkdir(exist_ok=True)
-            target = RESULTS / f"profile-{args.scenario}.txt"
+            name = args.scenario if args.profile == "services" else f"{args.scenario}-embedded"
+            target = RESULTS / f"profile-{name}.txt"
             header = (
-                f"scenario {args.scenario}, {args.products:,} products, level 3,"
-                f" {default_server()}, {args.seconds} s: {measured}\n\n"
+                f"scenario {args.scenario}, {args.profile}, {args.products:,} products, level 3,"
+                f" {default_server()}, settings {settings or 'none'}, {args.seconds} s:"
+                f" {measured}\n\n"
             )
             target.write_text(header + "".join(cores) + summarize(folded))
             if args.folded is not None:

@@ -95,9 +95,10 @@ def _matches(
             parts.append(f'filters : "{category_token(category_key)}"')
         # Stock is checked on the matches' rows, not with the stock tokens the index
         # also holds: nearly every product is in stock, and intersecting with a posting
-        # list that long took 40% of a search (the rows are read anyway).
-        source = "ps_fts CROSS JOIN ps_products p ON p.created_position = ps_fts.rowid"
-        clauses.insert(0, "ps_fts MATCH ?")
+        # list that long took 40% of a search (the rows are read anyway). The rows are
+        # the narrow `ps_matches`, whose category is a key (`_named` gives its id).
+        source = "ps_fts CROSS JOIN ps_matches p ON p.created_position = ps_fts.rowid"
+        clauses = ["ps_fts MATCH ?", "p.active = 1"]
         params.append(" AND ".join(parts))
     else:
         if s.category is not None:
@@ -122,6 +123,11 @@ def _matches(
         clauses.append("p.price_cents <= ?")
         params.append(s.max_cents)
     return source, clauses, params
+
+
+def _named(key: str) -> str:
+    """The category id of a `ps_matches` category key (NULL for none)."""
+    return f"(SELECT id FROM ps_categories WHERE key = {key})"
 
 
 def _priced(s: PlannedSearch) -> bool:
@@ -150,9 +156,10 @@ def _text_search(
     names = tuple(f"k{i}" for i in range(len(order_keys)))
     after, after_params = _after(s, names)
     sql = (
-        "WITH m AS MATERIALIZED (SELECT p.created_position AS cp, p.category_id AS category,"
-        f" p.price_cents AS cents, {keys} FROM {source} WHERE {' AND '.join(clauses)})"
-        f" SELECT 0, category, {bucket_sql('cents')}, COUNT(*), NULL, NULL FROM m GROUP BY 2, 3"
+        "WITH m AS MATERIALIZED (SELECT p.created_position AS cp, p.category_key AS category,"
+        f" p.price_cents AS cents, {keys} FROM {source} WHERE {' AND '.join(clauses)}),"
+        f" g AS (SELECT category, {bucket_sql('cents')} AS b, COUNT(*) AS n FROM m GROUP BY 1, 2)"
+        f" SELECT 0, {_named('g.category')}, g.b, g.n, NULL, NULL FROM g"
         f" UNION ALL SELECT * FROM (SELECT 1, cp, NULL, NULL, {', '.join(names)} FROM m"
         f" WHERE {after} ORDER BY {_order_by(s.order, names)} LIMIT ?)"
     )
@@ -178,7 +185,7 @@ def _typo_search(
         return [], []
     source, clauses, params = _matches(s, category_key, s.order, text=match)
     rows = conn.execute(
-        "SELECT p.created_position, p.id, p.category_id, p.price_cents, t.name,"
+        f"SELECT p.created_position, p.id, {_named('p.category_key')}, p.price_cents, t.name,"
         f" t.category_path FROM {source}"
         " JOIN ps_product_text t ON t.created_position = p.created_position"
         f" WHERE {' AND '.join(clauses)}",
