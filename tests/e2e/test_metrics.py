@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 
 import httpx
 import pytest
@@ -183,6 +184,24 @@ def test_metrics_report_what_the_embedded_databases_hold_in_memory(server: Deplo
     with httpx.Client(base_url=server.url, headers=ADMIN) as client:
         created = client.post("/categories", json={"name": "Remembered"})
         assert created.status_code == 201
+        # A price change the price history (in DuckDB) has folded: a DuckDB file holds
+        # nothing in memory before its first write.
+        body = {
+            "sku": f"MEM-{uuid.uuid4().hex[:12]}",
+            "name": "Remembered",
+            "category_id": created.json()["id"],
+            "price": "3.00",
+            "initial_stock": 1,
+        }
+        product = client.post("/products", json=body)
+        assert product.status_code == 201, product.text
+        path = f"/products/{product.json()['id']}"
+        changed = client.put(f"{path}/price", json={"price": "4.00"})
+        assert changed.status_code == 200, changed.text
+        history = client.get(
+            f"{path}/price-history", params={"min_version": changed.json()["version"]}
+        )
+        assert history.status_code == 200, history.text
         families = _scrape(client)
     held = {labels["holder"]: value for _, labels, value in families["tandem_memory_bytes"]}
     # The embedded process keeps its analytics copies in DuckDB files.
