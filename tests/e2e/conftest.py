@@ -110,6 +110,11 @@ SURFACE_TESTS = frozenset(
 # What `make test` runs on the clusters: the core flows (every read model written and
 # read, across processes); `make test-levels` runs the whole suite there too.
 CLUSTER_MODULES = frozenset({"test_http_flow"})
+# What `make test` runs over JetStream: the modules whose reads follow writes across
+# processes (the transport's part); the edge (bad input, guests, metrics, dead letters
+# over HTTP, fuzzing) is the same code whatever carries the events, and is checked on
+# the embedded and the services profile. `make test-levels` runs everything there too.
+NATS_MODULES = frozenset({"test_http_flow", "test_races", "test_streams", "test_strong_reads"})
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -125,7 +130,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         surface = module in SURFACE_TESTS or name in SURFACE_TESTS
         if (
             (profile in LEVEL_BASELINES and module not in EVERY_LEVEL_MODULES)
-            or (profile == "services-nats" and surface)
+            or (profile == "services-nats" and (surface or module not in NATS_MODULES))
             or (profile == "services-cluster" and module not in CLUSTER_MODULES)
         ):
             dropped.append(item)

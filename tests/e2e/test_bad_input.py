@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,6 +44,23 @@ def setup(
 
 def _head(client: httpx.Client) -> int:
     return int(client.get("/status").json()["head"])
+
+
+def _settled_head(client: httpx.Client) -> int:
+    """The head once every event committed so far is in it. On PostgreSQL the head is
+    the newest position below the oldest open transaction, so a transaction open at
+    the moment (any session's) can hold it below events committed earlier. A write of
+    our own settles it: positions follow transaction ids, so every event committed
+    before that write has a lower one, and once the head has reached the write's
+    position, it can move on only by a new event."""
+    marker = client.post("/categories", json={"name": "Head marker"})
+    assert marker.status_code == 201, marker.text
+    version = int(marker.json()["version"])
+    deadline = time.monotonic() + 10
+    while (head := _head(client)) < version:
+        assert time.monotonic() < deadline, (head, version)
+        time.sleep(0.05)
+    return head
 
 
 def _assert_problem(response: httpx.Response, *statuses: int) -> None:
@@ -225,7 +243,7 @@ def test_bad_writes_are_4xx_problems_and_write_nothing(
 ) -> None:
     server, _customer, category, product = setup
     with httpx.Client(base_url=server.url, headers=ADMIN) as client:
-        before = _head(client)
+        before = _settled_head(client)
         for method, path, body, headers, statuses in bad_writes(category, product):
             if isinstance(body, str):
                 response = client.request(method, path, content=body, headers=headers)
@@ -293,7 +311,7 @@ def test_search_syntax_never_fails_the_server(
 def test_scopes_and_ownership(setup: tuple[Deployment, dict[str, str], str, str]) -> None:
     server, customer, category, product = setup
     with httpx.Client(base_url=server.url) as client:
-        before = _head(httpx.Client(base_url=server.url))
+        before = _settled_head(httpx.Client(base_url=server.url, headers=ADMIN))
         _assert_problem(client.post("/categories", json={"name": "nope"}, headers=customer), 403)
         _assert_problem(
             client.put(f"/products/{product}/price", json={"price": "1.00"}, headers=customer), 403

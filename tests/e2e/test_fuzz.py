@@ -244,7 +244,8 @@ def test_fuzz_error_responses_match_document(
 
 STATEFUL_SCENARIOS = 40
 STATEFUL_STEPS = 8
-STATEFUL_BUDGET = 30.0  # seconds per profile
+STATEFUL_BUDGET = 25.0  # seconds per profile
+STATEFUL_CHUNK = 8  # scenarios per run of the state machine
 
 
 class StatefulTally:
@@ -370,9 +371,10 @@ def _run_within_budget(machine: Any, tally: StatefulTally) -> None:
     deadline = time.monotonic() + STATEFUL_BUDGET
     while tally.scenarios < STATEFUL_SCENARIOS and time.monotonic() < deadline:
         try:
+            # In runs of a few scenarios, so that the budget is looked at between them.
             machine.run(
                 settings=settings(
-                    max_examples=STATEFUL_SCENARIOS - tally.scenarios,
+                    max_examples=min(STATEFUL_CHUNK, STATEFUL_SCENARIOS - tally.scenarios),
                     stateful_step_count=STATEFUL_STEPS,
                     deadline=None,
                     database=None,
@@ -380,7 +382,6 @@ def _run_within_budget(machine: Any, tally: StatefulTally) -> None:
                     suppress_health_check=list(HealthCheck),
                 )
             )
-            return
         except Flaky:
             tally.restarts += 1
 

@@ -523,7 +523,7 @@ async def test_unhandled_events_still_move_the_checkpoint(service: Service) -> N
 
 
 @settings(
-    max_examples=15,
+    max_examples=8,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
