@@ -85,12 +85,16 @@ def encode_writes(ops: Iterable[Op], index: Mapping[str, int]) -> bytes:
     parts: list[bytes] = []
     append = parts.append
     length = _LENGTH.pack
-    for op in ops:
-        command = op.command.encode()
-        append(length(len(command)))
-        append(command)
-        append(_HEADER.pack(index[op.key], len(op.args)))
-        for arg in op.args:
+    header = _HEADER.pack
+    commands: dict[str, bytes] = {}
+    for command, key, args in ops:
+        encoded = commands.get(command)
+        if encoded is None:
+            name = command.encode()
+            encoded = commands[command] = length(len(name)) + name
+        append(encoded)
+        append(header(index[key], len(args)))
+        for arg in args:
             append(length(len(arg)))
             append(arg)
     return b"".join(parts)
