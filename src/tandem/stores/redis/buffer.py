@@ -316,9 +316,15 @@ def _flatten(mapping: Mapping[str, Scalar]) -> tuple[bytes, ...]:
     args: list[bytes] = []
     append = args.append
     for field, value in mapping.items():
-        append(as_bytes(field))
-        append(as_bytes(value))
+        append(_field(field) if type(field) is str else as_bytes(field))
+        append(value if type(value) is bytes else as_bytes(value))
     return tuple(args)
+
+
+@functools.lru_cache(maxsize=4096)
+def _field(name: str) -> bytes:
+    """A field name's bytes: a batch writes the same few names over and over."""
+    return name.encode()
 
 
 @functools.cache

@@ -77,6 +77,9 @@ TYPE_CODES = {"string": "s", "hash": "h", "set": "S", "zset": "z", "stream": "x"
 
 _HEADER = struct.Struct(">II")
 _LENGTH = struct.Struct(">I")
+# The length prefixes of short strings, packed once (most arguments are short).
+_SHORT = 1024
+_PREFIXES = tuple(_LENGTH.pack(n) for n in range(_SHORT))
 
 
 def encode_writes(ops: Iterable[Op], index: Mapping[str, int]) -> bytes:
@@ -86,6 +89,7 @@ def encode_writes(ops: Iterable[Op], index: Mapping[str, int]) -> bytes:
     append = parts.append
     length = _LENGTH.pack
     header = _HEADER.pack
+    prefixes = _PREFIXES
     commands: dict[str, bytes] = {}
     for command, key, args in ops:
         encoded = commands.get(command)
@@ -95,6 +99,7 @@ def encode_writes(ops: Iterable[Op], index: Mapping[str, int]) -> bytes:
         append(encoded)
         append(header(index[key], len(args)))
         for arg in args:
-            append(length(len(arg)))
+            size = len(arg)
+            append(prefixes[size] if size < _SHORT else length(size))
             append(arg)
     return b"".join(parts)
