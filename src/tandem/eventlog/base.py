@@ -106,30 +106,12 @@ def events_from_rows(rows: Iterable[Any]) -> list[StoredEvent]:
     return events
 
 
-_new = object.__new__
-_set = object.__setattr__
 _loads = orjson.loads
 
 
 def _stored(row: Any) -> StoredEvent:
-    """The `StoredEvent` of a row, not upcast. Built as its `__init__` would build it
-    (the same instance dict), at half the cost: a catch-up builds one per event read,
-    and a frozen dataclass's `__init__` sets each of its ten fields with a call."""
-    event: StoredEvent = _new(StoredEvent)
-    _set(
-        event,
-        "__dict__",
-        {
-            "position": row[0],
-            "type": row[1],
-            "schema_version": row[2],
-            "aggregate_type": row[3],
-            "aggregate_id": row[4],
-            "aggregate_version": row[5],
-            "recorded_at": row[6],
-            "correlation_id": row[7],
-            "causation_id": row[8],
-            "data": _loads(row[9]),
-        },
+    """The `StoredEvent` of a row, not upcast. Its fields by position: a catch-up builds
+    one per event read, and keyword arguments cost a fifth more."""
+    return StoredEvent(
+        row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], _loads(row[9])
     )
-    return event
