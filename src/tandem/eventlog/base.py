@@ -7,7 +7,7 @@ whose transaction commits later.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -94,16 +94,24 @@ def event_from_row(row: Any) -> StoredEvent:
     aggregate_id, aggregate_version, recorded_at, correlation_id, causation_id, data as
     JSON text), the column order every log backend selects in; its payload upcast
     (`tandem.upcasting`)."""
-    event = StoredEvent(
-        position=row[0],
-        type=row[1],
-        schema_version=row[2],
-        aggregate_type=row[3],
-        aggregate_id=row[4],
-        aggregate_version=row[5],
-        recorded_at=row[6],
-        correlation_id=row[7],
-        causation_id=row[8],
-        data=orjson.loads(row[9]),
-    )
+    event = _stored(row)
     return UPCASTERS.upcast(event) if UPCASTERS else event
+
+
+def events_from_rows(rows: Iterable[Any]) -> list[StoredEvent]:
+    """`event_from_row` of every row, in order: what a log read returns."""
+    events = [_stored(row) for row in rows]
+    if UPCASTERS:
+        return [UPCASTERS.upcast(event) for event in events]
+    return events
+
+
+_loads = orjson.loads
+
+
+def _stored(row: Any) -> StoredEvent:
+    """The `StoredEvent` of a row, not upcast. Its fields by position: a catch-up builds
+    one per event read, and keyword arguments cost a fifth more."""
+    return StoredEvent(
+        row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], _loads(row[9])
+    )

@@ -36,7 +36,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from tandem.consistency import VersionWatch
-from tandem.eventlog.base import MAX_EVENT_BYTES, NewEvent, encode_bounded, event_from_row
+from tandem.eventlog.base import MAX_EVENT_BYTES, NewEvent, encode_bounded, events_from_rows
 from tandem.messages import Metadata, StoredEvent
 from tandem.migrations import Component, Migration
 
@@ -248,7 +248,7 @@ class PostgresEventLog:
 
     async def read_after(self, position: int, limit: int) -> list[StoredEvent]:
         rows = await self.pool.fetch(self._read_sql, position, limit)
-        return [event_from_row(row) for row in rows]
+        return events_from_rows(rows)
 
     async def head(self) -> int:
         """The highest position readers can see now (0 when the log is empty)."""
@@ -267,7 +267,7 @@ class PostgresEventLog:
             f"SELECT {_COLUMNS} FROM tandem_events WHERE aggregate_id = $1 ORDER BY position",
             aggregate_id,
         )
-        return [event_from_row(row) for row in rows]
+        return events_from_rows(rows)
 
 
 class CommitAnnouncer:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tandem.db.sqlite import SqliteReader
-from tandem.eventlog.base import MAX_EVENT_BYTES, NewEvent, encode_bounded, event_from_row
+from tandem.eventlog.base import MAX_EVENT_BYTES, NewEvent, encode_bounded, events_from_rows
 from tandem.messages import Metadata, StoredEvent
 
 SCHEMA = """
@@ -90,7 +90,7 @@ def read_after(conn: sqlite3.Connection, position: int, limit: int) -> list[Stor
         f"SELECT {_COLUMNS} FROM tandem_events WHERE position > ? ORDER BY position LIMIT ?",
         (position, limit),
     ).fetchall()
-    return [event_from_row(row) for row in rows]
+    return events_from_rows(rows)
 
 
 def head(conn: sqlite3.Connection) -> int:
@@ -108,7 +108,7 @@ def read_aggregate(conn: sqlite3.Connection, aggregate_id: str) -> list[StoredEv
         f"SELECT {_COLUMNS} FROM tandem_events WHERE aggregate_id = ? ORDER BY position",
         (aggregate_id,),
     ).fetchall()
-    return [event_from_row(row) for row in rows]
+    return events_from_rows(rows)
 
 
 class SqliteEventLogReader:

@@ -142,15 +142,8 @@ async def _apply(tx: RedisTx, changes: _Changes, id: str, move: Move) -> None:
         changes.price(ancestors, id, None)
 
 
-async def _load(tx: RedisTx, product_id: str) -> Product | None:
-    raw = await tx.get(_product_key(product_id))
-    if raw is None:
-        return None
-    category_id, price, stock, active = orjson.loads(raw)
-    return Product(category_id, price, stock, active)
-
-
-def _save(tx: RedisTx, product_id: str, p: Product) -> None:
+def _save(tx: RedisTx, product_id: str, p: Product | None) -> None:
+    assert p is not None, "only a product an event changed is saved"
     tx.set(_product_key(product_id), orjson.dumps(list(p)))
 
 
@@ -186,16 +179,26 @@ class RedisCategoryStatsProjection(AsyncProjection[RedisTx]):
     async def apply_batch(self, tx: RedisTx, events: list[StoredEvent]) -> None:
         """Read the products' last contributions, then the ancestors of every category
         they or the events name (two round trips), then apply the events in order, the
-        category deltas of each run of product events written as the run ends."""
-        products = [_product_key(e.aggregate_id) for e in events if e.type not in CATEGORY_EVENTS]
-        await tx.prefetch(strings=products)
+        category deltas of each run of product events written as the run ends.
+
+        Each product's contribution is decoded once and kept as the batch changes it;
+        its key is written once, as the batch leaves it (no event of the batch reads it
+        through `tx` after its first event, and writing every version in turn would
+        leave the last one).
+        """
+        ids = [e.aggregate_id for e in events if e.type not in CATEGORY_EVENTS]
+        keys = [_product_key(pid) for pid in ids]
+        await tx.prefetch(strings=keys)
+        products: dict[str, Product | None] = {}
+        for pid, raw in zip(ids, await tx.mget(keys), strict=True):
+            if pid not in products:
+                products[pid] = None if raw is None else Product(*orjson.loads(raw))
         categories = {e.data["category_id"] for e in events if e.type in _PLACING_EVENTS}
-        for raw in await tx.mget(products):
-            if raw is not None:
-                categories.add(orjson.loads(raw)[0])
+        categories.update(p.category_id for p in products.values() if p is not None)
         await tx.prefetch(sets=[_ancestors_key(c) for c in sorted(categories)])
         changes = _Changes()
         touched: set[str] = set()
+        changed: set[str] = set()
         for event in events:
             if event.type in CATEGORY_EVENTS:
                 touched |= changes.write(tx) | {EVERYTHING}
@@ -204,9 +207,11 @@ class RedisCategoryStatsProjection(AsyncProjection[RedisTx]):
                     await _create_category(tx, event.aggregate_id, event.data)
                 else:
                     _rename_category(tx, event.aggregate_id, event.data)
-            else:
-                await _product_event(tx, changes, event)
+            elif await _product_event(tx, changes, event, products):
+                changed.add(event.aggregate_id)
         touched |= changes.write(tx)
+        for pid in changed:
+            _save(tx, pid, products[pid])
         if events and touched:
             record_scopes(tx, events[-1].position, touched)
 
@@ -218,12 +223,17 @@ def _rename_category(tx: RedisTx, id: str, data: dict[str, Any]) -> None:
     tx.hset_existing(category_key(id), {"name": data["name"], "slug": data["slug"]})
 
 
-async def _product_event(tx: RedisTx, changes: _Changes, event: StoredEvent) -> None:
-    data = event.data
-    old = await _load(tx, event.aggregate_id)
-    new = next_product(event.type, data, old)
+async def _product_event(
+    tx: RedisTx, changes: _Changes, event: StoredEvent, products: dict[str, Product | None]
+) -> bool:
+    """Fold one product event into the run's changes and `products` (the batch's
+    contributions by product id); whether it changed the product's."""
+    pid = event.aggregate_id
+    old = products[pid]
+    new = next_product(event.type, event.data, old)
     if new is None:
-        return
+        return False
     for move in contribution_moves(old, new):
-        await _apply(tx, changes, event.aggregate_id, move)
-    _save(tx, event.aggregate_id, new)
+        await _apply(tx, changes, pid, move)
+    products[pid] = new
+    return True

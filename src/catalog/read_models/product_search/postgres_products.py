@@ -299,27 +299,23 @@ class ProductRun:
         await write_search(tx, t, "p.created_position = ANY($1::bigint[])", positions)
 
     async def _update_offers(self, tx: Connection, rows: list[dict[str, Any]]) -> None:
-        """Write the offer and match rows whose fields changed."""
+        """Write the offer and match rows whose fields changed (one statement: the
+        values travel once)."""
         if not rows:
             return
         arrays = _arrays([(row["position"], *_offer(row)) for row in rows])
+        t = self.tables
         await tx.execute(
-            f"UPDATE {self.tables.offers} o SET category_id = u.category_id,"
+            "WITH u AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[],"
+            " $4::text[], $5::text[], $6::bigint[], $7::text[], $8::smallint[])"
+            " AS u(position, category_id, price_cents, price, currency, stock, status, bucket)),"
+            f" offers AS (UPDATE {t.offers} o SET category_id = u.category_id,"
             " price_cents = u.price_cents, price = u.price, currency = u.currency,"
             " stock = u.stock, status = u.status, bucket = u.bucket"
-            " FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[],"
-            " $6::bigint[], $7::text[], $8::smallint[])"
-            " AS u(position, category_id, price_cents, price, currency, stock, status, bucket)"
-            " WHERE o.created_position = u.position",
-            *arrays,
-        )
-        await tx.execute(
-            f"UPDATE {self.tables.matches} x SET category_id = u.category_id,"
+            " FROM u WHERE o.created_position = u.position)"
+            f" UPDATE {t.matches} x SET category_id = u.category_id,"
             " price_cents = u.price_cents, stock = u.stock, status = u.status, bucket = u.bucket"
-            " FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[],"
-            " $6::bigint[], $7::text[], $8::smallint[])"
-            " AS u(position, category_id, price_cents, price, currency, stock, status, bucket)"
-            " WHERE x.created_position = u.position",
+            " FROM u WHERE x.created_position = u.position",
             *arrays,
         )
 

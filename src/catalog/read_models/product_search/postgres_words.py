@@ -71,10 +71,17 @@ def lexeme_text(word: str) -> str:
     A cut word still matches every prefix query up to the limit; only a search for a
     word longer than 2 KiB could tell the difference.
     """
+    if len(word) <= _SURELY_SHORT:
+        return word
     raw = word.encode()
     if len(raw) > MAX_LEXEME_BYTES:
         return raw[:MAX_LEXEME_BYTES].decode(errors="ignore")
     return word
+
+
+# A word of at most this many characters is within the size limit however it encodes
+# (at most 4 bytes a character), without encoding it to find out.
+_SURELY_SHORT = MAX_LEXEME_BYTES // 4
 
 
 def _lexeme(word: str) -> str:
@@ -128,10 +135,16 @@ def tsvector(
     """
     positions: dict[str, list[str]] = {}
     position = first
+    common = _common_lexeme
     for column_words, weight in columns:
         for word in column_words:
-            lexeme = _lexeme(word)
-            positions.setdefault(lexeme, []).append(f"{min(position, MAX_POSITION)}{weight}")
+            lexeme = common(word) if len(word) <= _REMEMBERED_WORD else _lexeme(word)
+            at = f"{position if position < MAX_POSITION else MAX_POSITION}{weight}"
+            found = positions.get(lexeme)
+            if found is None:
+                positions[lexeme] = [at]
+            else:
+                found.append(at)
             position += 1
         position += 1
     entries = [f"{lexeme}:{','.join(at)}" for lexeme, at in positions.items()]

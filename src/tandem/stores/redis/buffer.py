@@ -216,7 +216,7 @@ class RedisTx:
     def hincrby_each(self, key: str, amounts: Mapping[str, int]) -> None:
         """HINCRBY of every field in `amounts`, even by 0 (which creates a missing field
         and hash, as HINCRBY does)."""
-        args = tuple(x for f, n in amounts.items() for x in (as_bytes(f), as_bytes(n)))
+        args = _flatten(amounts)
         if args:
             self._write("hash", "HINCRBY", key, args)
 
@@ -288,8 +288,10 @@ class RedisTx:
         if not key:
             raise ValueError("a key must not be empty")
         if kind is not None:
-            self._claim(key, kind)
-        op = Op(command, key, args)
+            have = self._types.setdefault(key, kind)
+            if have != kind:
+                raise KeyTypeConflict(f"{self.full_key(key)} is used as a {have} and a {kind}")
+        op = _op(Op, (command, key, args))
         self._ops.append(op)
         if key in self._strings:
             self._strings[key] = _fold_string(self._strings[key], op)
@@ -306,8 +308,23 @@ class RedisTx:
 _WRITE_ONLY = frozenset({"zset", "stream"})
 
 
+# An `Op` without the Python-level `__new__` of a named tuple: one per buffered write.
+_op = tuple.__new__
+
+
 def _flatten(mapping: Mapping[str, Scalar]) -> tuple[bytes, ...]:
-    return tuple(x for field, value in mapping.items() for x in (as_bytes(field), as_bytes(value)))
+    args: list[bytes] = []
+    append = args.append
+    for field, value in mapping.items():
+        append(_field(field) if type(field) is str else as_bytes(field))
+        append(value if type(value) is bytes else as_bytes(value))
+    return tuple(args)
+
+
+@functools.lru_cache(maxsize=4096)
+def _field(name: str) -> bytes:
+    """A field name's bytes: a batch writes the same few names over and over."""
+    return name.encode()
 
 
 @functools.cache

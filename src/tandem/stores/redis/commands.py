@@ -19,6 +19,12 @@ Scalar = bytes | str | int
 
 def as_bytes(value: Scalar) -> bytes:
     """The bytes Redis stores for a value (ints as decimal text, like redis-py sends them)."""
+    # Exact types first: a batch converts every field and value of its writes.
+    kind = type(value)
+    if kind is bytes:
+        return value  # type: ignore[return-value]
+    if kind is str:
+        return value.encode()  # type: ignore[union-attr]
     if isinstance(value, bytes):
         return value
     if isinstance(value, str):

@@ -77,6 +77,9 @@ TYPE_CODES = {"string": "s", "hash": "h", "set": "S", "zset": "z", "stream": "x"
 
 _HEADER = struct.Struct(">II")
 _LENGTH = struct.Struct(">I")
+# The length prefixes of short strings, packed once (most arguments are short).
+_SHORT = 1024
+_PREFIXES = tuple(_LENGTH.pack(n) for n in range(_SHORT))
 
 
 def encode_writes(ops: Iterable[Op], index: Mapping[str, int]) -> bytes:
@@ -85,12 +88,18 @@ def encode_writes(ops: Iterable[Op], index: Mapping[str, int]) -> bytes:
     parts: list[bytes] = []
     append = parts.append
     length = _LENGTH.pack
-    for op in ops:
-        command = op.command.encode()
-        append(length(len(command)))
-        append(command)
-        append(_HEADER.pack(index[op.key], len(op.args)))
-        for arg in op.args:
-            append(length(len(arg)))
+    header = _HEADER.pack
+    prefixes = _PREFIXES
+    commands: dict[str, bytes] = {}
+    for command, key, args in ops:
+        encoded = commands.get(command)
+        if encoded is None:
+            name = command.encode()
+            encoded = commands[command] = length(len(name)) + name
+        append(encoded)
+        append(header(index[key], len(args)))
+        for arg in args:
+            size = len(arg)
+            append(prefixes[size] if size < _SHORT else length(size))
             append(arg)
     return b"".join(parts)
