@@ -93,6 +93,10 @@ EVERY_LEVEL_MODULES = frozenset(
     {"test_http_flow", "test_bad_input", "test_streams", "test_races", "test_metrics"}
 )
 LEVEL_BASELINES = frozenset({"embedded-level1", "embedded-level2", "services-level1"})
+# On the services profile's level 1 (a deployment of several processes each module),
+# `make test` runs the core flows and the edge; the rest at every level with
+# `make test-levels`.
+SERVICES_LEVEL1_MODULES = frozenset({"test_http_flow", "test_bad_input"})
 # The HTTP surface (authorization, logs, stateful fuzzing) does not depend on the
 # transport: `make test` checks it on the embedded and the services profile, not again
 # over JetStream.
@@ -114,7 +118,7 @@ CLUSTER_MODULES = frozenset({"test_http_flow"})
 # processes (the transport's part); the edge (bad input, guests, metrics, dead letters
 # over HTTP, fuzzing) is the same code whatever carries the events, and is checked on
 # the embedded and the services profile. `make test-levels` runs everything there too.
-NATS_MODULES = frozenset({"test_http_flow", "test_races", "test_streams", "test_strong_reads"})
+NATS_MODULES = frozenset({"test_http_flow", "test_races", "test_streams"})
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -130,6 +134,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         surface = module in SURFACE_TESTS or name in SURFACE_TESTS
         if (
             (profile in LEVEL_BASELINES and module not in EVERY_LEVEL_MODULES)
+            or (profile == "services-level1" and module not in SERVICES_LEVEL1_MODULES)
             or (profile == "services-nats" and (surface or module not in NATS_MODULES))
             or (profile == "services-cluster" and module not in CLUSTER_MODULES)
         ):

@@ -46,7 +46,7 @@ from tests.e2e.conftest import deploy
 from tests.support.server import ADMIN_TOKEN
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-MAX_EXAMPLES = 25
+MAX_EXAMPLES = 15
 # The longest a fuzzed read waits for a version it asks for (the contract allows 10 s).
 WAIT_MS = 50
 
@@ -244,7 +244,7 @@ def test_fuzz_error_responses_match_document(
 
 STATEFUL_SCENARIOS = 40
 STATEFUL_STEPS = 8
-STATEFUL_BUDGET = 25.0  # seconds per profile
+STATEFUL_BUDGET = 20.0  # seconds per profile
 STATEFUL_CHUNK = 8  # scenarios per run of the state machine
 
 
