@@ -87,16 +87,16 @@ def server(profile: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[D
 
 
 # Separation levels 1 and 2 are the baselines the benchmarks compare level 3 with. `make
-# test` runs these modules at every level; `make test-levels` (TANDEM_E2E_LEVELS=all)
-# runs the whole suite at every level, fuzzing and authorization included.
-EVERY_LEVEL_MODULES = frozenset(
-    {"test_http_flow", "test_bad_input", "test_streams", "test_races", "test_metrics"}
-)
-LEVEL_BASELINES = frozenset({"embedded-level1", "embedded-level2", "services-level1"})
-# On the services profile's level 1 (a deployment of several processes each module),
-# `make test` runs the core flows and the edge; the rest at every level with
-# `make test-levels`.
-SERVICES_LEVEL1_MODULES = frozenset({"test_http_flow", "test_bad_input"})
+# test` runs these modules at them: the core flows, the edge, and (embedded, where
+# level 2 folds in the write transaction) the races; `make test-levels`
+# (TANDEM_E2E_LEVELS=all) runs the whole suite at every level, fuzzing and authorization
+# included.
+_EMBEDDED_LEVEL = frozenset({"test_http_flow", "test_bad_input", "test_races"})
+LEVEL_MODULES = {
+    "embedded-level1": _EMBEDDED_LEVEL,
+    "embedded-level2": _EMBEDDED_LEVEL,
+    "services-level1": frozenset({"test_http_flow", "test_bad_input"}),
+}
 # The HTTP surface (authorization, logs, stateful fuzzing) does not depend on the
 # transport: `make test` checks it on the embedded and the services profile, not again
 # over JetStream.
@@ -118,7 +118,7 @@ CLUSTER_MODULES = frozenset({"test_http_flow"})
 # processes (the transport's part); the edge (bad input, guests, metrics, dead letters
 # over HTTP, fuzzing) is the same code whatever carries the events, and is checked on
 # the embedded and the services profile. `make test-levels` runs everything there too.
-NATS_MODULES = frozenset({"test_http_flow", "test_races", "test_streams"})
+NATS_MODULES = frozenset({"test_http_flow", "test_races"})
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -133,8 +133,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         name = getattr(item, "originalname", item.name)
         surface = module in SURFACE_TESTS or name in SURFACE_TESTS
         if (
-            (profile in LEVEL_BASELINES and module not in EVERY_LEVEL_MODULES)
-            or (profile == "services-level1" and module not in SERVICES_LEVEL1_MODULES)
+            (profile in LEVEL_MODULES and module not in LEVEL_MODULES[profile])
             or (profile == "services-nats" and (surface or module not in NATS_MODULES))
             or (profile == "services-cluster" and module not in CLUSTER_MODULES)
         ):
