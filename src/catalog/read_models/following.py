@@ -44,6 +44,11 @@ async def follow(
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if _cancelling():
+                    # A driver turned this task's cancellation into an error of its own
+                    # (a read cut off mid-reply): the follower still ends, or whoever
+                    # cancelled it would wait forever.
+                    raise asyncio.CancelledError from exc
                 reason = f"{type(exc).__name__}: {exc}"
                 if reason != failing:
                     log.warning("%s dropped, retrying: %s", what, reason)
@@ -58,6 +63,11 @@ async def follow(
     finally:
         forward.cancel()
         checkpoint.unlisten(advanced)
+
+
+def _cancelling() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 async def _forward(advanced: asyncio.Queue[int], wake: asyncio.Event) -> None:
