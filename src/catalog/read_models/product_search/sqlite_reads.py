@@ -18,7 +18,7 @@ this store's.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -62,6 +62,18 @@ _KEYS: dict[str, tuple[str, ...]] = {
     "price_desc": ("p.price_cents", "p.id"),
     "newest": ("p.created_position", "p.id"),
 }
+
+
+# The display fields of a product (`_summary`), and the tables they come from.
+_SUMMARY_COLUMNS = (
+    *("p.id", "t.sku", "t.name", "p.price", "p.currency", "p.in_stock", "p.stock"),
+    *("p.category_id", "c.name", "p.status"),
+)
+_SUMMARY_SELECT = ", ".join(_SUMMARY_COLUMNS)
+_SUMMARY_TABLES = (
+    "ps_products p JOIN ps_product_text t ON t.created_position = p.created_position"
+    " LEFT JOIN ps_categories c ON c.id = p.category_id"
+)
 
 
 def _order_by(order: Order, keys: tuple[str, ...] | None = None) -> str:
@@ -155,13 +167,16 @@ def _text_search(
     keys = ", ".join(f"{key} AS k{i}" for i, key in enumerate(order_keys))
     names = tuple(f"k{i}" for i in range(len(order_keys)))
     after, after_params = _after(s, names)
+    padding = ", NULL" * len(_SUMMARY_COLUMNS)
     sql = (
         "WITH m AS MATERIALIZED (SELECT p.created_position AS cp, p.category_key AS category,"
         f" p.price_cents AS cents, {keys} FROM {source} WHERE {' AND '.join(clauses)}),"
         f" g AS (SELECT category, {bucket_sql('cents')} AS b, COUNT(*) AS n FROM m GROUP BY 1, 2)"
-        f" SELECT 0, {_named('g.category')}, g.b, g.n, NULL, NULL FROM g"
-        f" UNION ALL SELECT * FROM (SELECT 1, cp, NULL, NULL, {', '.join(names)} FROM m"
-        f" WHERE {after} ORDER BY {_order_by(s.order, names)} LIMIT ?)"
+        f" SELECT 0, {_named('g.category')}, g.b, g.n, NULL, NULL{padding} FROM g"
+        f" UNION ALL SELECT 1, pg.cp, NULL, NULL, {', '.join(f'pg.{n}' for n in names)},"
+        f" {_SUMMARY_SELECT} FROM (SELECT cp, {', '.join(names)} FROM m WHERE {after}"
+        f" ORDER BY {_order_by(s.order, names)} LIMIT ?) AS pg CROSS JOIN {_SUMMARY_TABLES}"
+        " WHERE p.created_position = pg.cp"
     )
     counts: Counts = []
     page: PageKeys = []
@@ -169,7 +184,7 @@ def _text_search(
         if row[0] == 0:
             counts.append((row[1], row[2], row[3]))
         else:
-            page.append((row[1], row[4], row[5]))
+            page.append((row[1], row[4], row[5], _summary(row[6:])))
     # UNION ALL keeps no promise about the order of the subquery's rows.
     page.sort(key=lambda r: (r[1], r[2]), reverse=s.order.descending)
     return counts, page
@@ -253,20 +268,18 @@ def _page(conn: sqlite3.Connection, s: PlannedSearch, total: int) -> PageKeys:
 
 
 def _summaries(conn: sqlite3.Connection, page: PageKeys) -> list[ProductSummary]:
-    """The display fields of the page's products, in page order."""
+    """The display fields of the page's products, in page order. A text search's page
+    rows carry them already, fourth: its statement joined them to the page."""
+    if not page or len(page[0]) == 4:
+        return [key[3] for key in page]
     positions = [key[0] for key in page]
-    if not positions:
-        return []
     rows = conn.execute(
-        "SELECT p.created_position, p.id, t.sku, t.name, p.price, p.currency, p.in_stock,"
-        " p.stock, p.category_id, c.name, p.status FROM ps_products p"
-        " JOIN ps_product_text t ON t.created_position = p.created_position"
-        " LEFT JOIN ps_categories c ON c.id = p.category_id"
+        f"SELECT p.created_position, {_SUMMARY_SELECT} FROM {_SUMMARY_TABLES}"
         f" WHERE p.created_position IN ({', '.join('?' for _ in positions)})",
         positions,
     ).fetchall()
     by_position = {row[0]: row for row in rows}
-    return [_summary(by_position[position]) for position in positions]
+    return [_summary(by_position[position][1:]) for position in positions]
 
 
 def _facet_categories(conn: sqlite3.Connection, parent: str | None) -> dict[str, tuple[str, str]]:
@@ -279,8 +292,8 @@ def _facet_categories(conn: sqlite3.Connection, parent: str | None) -> dict[str,
     return {row[0]: (row[1], row[2]) for row in rows}
 
 
-def _summary(row: sqlite3.Row) -> ProductSummary:
-    _, id, sku, name, price, currency, in_stock, stock, category_id, category_name, status = row
+def _summary(row: Sequence[Any]) -> ProductSummary:
+    id, sku, name, price, currency, in_stock, stock, category_id, category_name, status = row
     return {
         "id": id,
         "sku": sku,
@@ -331,7 +344,7 @@ def run_search(conn: sqlite3.Connection, s: PlannedSearch) -> SearchPage:
             page = _page(conn, s, sum(n for _, _, n in counts)) if counts else []
         if not counts:
             return nothing()
-        page, next_cursor = cut(s, page, lambda keys: keys[1:])
+        page, next_cursor = cut(s, page, lambda keys: keys[1:3])
         items = _summaries(conn, page)
         children = _facet_categories(conn, s.category)
     return result(items, counts, next_cursor, children)
