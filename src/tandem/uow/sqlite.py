@@ -56,8 +56,9 @@ def lookup_idempotency(
 
 
 class ReaderIdempotency:
-    """Idempotency lookups on a read-only connection to the write database, so a
-    replayed command is answered without queueing behind the writer."""
+    """Idempotency lookups on a read-only connection to the write database, outside
+    any command's transaction (the middleware's `store`: the record a racing claim
+    lost to)."""
 
     def __init__(self, reader: SqliteReader) -> None:
         self._reader = reader

@@ -268,11 +268,10 @@ def _page(conn: sqlite3.Connection, s: PlannedSearch, total: int) -> PageKeys:
 
 
 def _summaries(conn: sqlite3.Connection, page: PageKeys) -> list[ProductSummary]:
-    """The display fields of the page's products, in page order. A text search's page
-    rows carry them already, fourth: its statement joined them to the page."""
-    if not page or len(page[0]) == 4:
-        return [key[3] for key in page]
+    """The display fields of the page's products, in page order."""
     positions = [key[0] for key in page]
+    if not positions:
+        return []
     rows = conn.execute(
         f"SELECT p.created_position, {_SUMMARY_SELECT} FROM {_SUMMARY_TABLES}"
         f" WHERE p.created_position IN ({', '.join('?' for _ in positions)})",
@@ -333,19 +332,24 @@ def run_search(conn: sqlite3.Connection, s: PlannedSearch) -> SearchPage:
             if row is None:
                 return nothing()
             category_key = int(row[0])
+        # A text search's page rows carry their display fields (fourth): its statement
+        # joined them to the page. The other pages are keys the summaries are read for.
+        summarized = False
         if s.terms:
             with _match_errors():
                 counts, page = _text_search(conn, s, category_key)
+                summarized = True
                 typos = None if counts else typo_terms(s.terms)
                 if typos is not None:
                     counts, page = _typo_search(conn, s, category_key, typos)
+                    summarized = False
         else:
             counts = _counts(conn, s)
             page = _page(conn, s, sum(n for _, _, n in counts)) if counts else []
         if not counts:
             return nothing()
         page, next_cursor = cut(s, page, lambda keys: keys[1:3])
-        items = _summaries(conn, page)
+        items = [key[3] for key in page] if summarized else _summaries(conn, page)
         children = _facet_categories(conn, s.category)
     return result(items, counts, next_cursor, children)
 
