@@ -17,7 +17,10 @@ from catalog.bootstrap import build_embedded
 from catalog.domain import commands as c
 from catalog.domain.errors import DomainError
 from catalog.read_models.product_search.sqlite import ProductSearchProjection
+from catalog.read_models.product_search.postgres_words import words
+from catalog.read_models.product_search.rules import search_terms
 from catalog.read_models.product_search.sqlite_reads import ProductSearchReads
+from catalog.read_models.product_search.typos import Typos, fuzzy_words, typo_terms
 from catalog.read_models.queries import SearchProducts
 from catalog.settings import Settings
 from tandem.messages import StoredEvent
@@ -143,8 +146,23 @@ class BruteForce:
             return False
         return query["in_stock"] is None or (stock > 0) == query["in_stock"]
 
+    def typo_matches(self, product: tuple[Any, ...], query: dict[str, Any], typos: Typos) -> bool:
+        """The typo fallback's reading (`catalog.read_models.product_search.typos`): the
+        filters, short terms as prefixes (all left out if one has no word), and every
+        longer term similar enough to a word of the name or the category path."""
+        exact = " ".join(typos.exact) if all(words(t) for t in typos.exact) else None
+        if not self.matches(product, {**query, "q": exact}):
+            return False
+        _, _, title, _, category_id, _, _ = product
+        path = " ".join(self.categories[cid][0] for cid in self.path(category_id))
+        return typos.scorer().score(fuzzy_words(title, path)) is not None
+
     def search(self, query: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
         found = [p for p in self.products if self.matches(p, query)]
+        typos = None if found else typo_terms(search_terms(query["q"]))
+        if typos is not None:
+            # Nothing matched as typed: the search answers with the typo fallback.
+            found = [p for p in self.products if self.typo_matches(p, query, typos)]
         sort = query["sort"]
         if sort == "relevance" and not (query["q"] or "").strip():
             sort = "newest"
