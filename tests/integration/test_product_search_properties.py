@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 from catalog.bootstrap import build_embedded
 from catalog.domain import commands as c
 from catalog.domain.errors import DomainError
-from catalog.read_models.product_search.sqlite import ProductSearchProjection
 from catalog.read_models.product_search.postgres_words import words
 from catalog.read_models.product_search.rules import search_terms
+from catalog.read_models.product_search.sqlite import ProductSearchProjection
 from catalog.read_models.product_search.sqlite_reads import ProductSearchReads
 from catalog.read_models.product_search.typos import Typos, fuzzy_words, typo_terms
 from catalog.read_models.queries import SearchProducts
