@@ -248,6 +248,13 @@ class ProductRun:
             " $5::text[], $6::text[], $7::bigint[], $8::text[], $9::smallint[])",
             *_arrays([(row["position"], row["id"], *_offer(row)) for row in rows]),
         )
+        # Rows are stored in the order inserted, so a batch's products go in by category
+        # path: a category's products then share pages, and a search of a category reads
+        # a page for several matches instead of one per match. The catch-up of a catalog
+        # (batches of up to a few thousand products) lays it out by category that way.
+        # At 100,000 products, the benchmark's 500 searches, one at a time, then took
+        # 1.05 ms of server time on average instead of 1.43, and 3.2 ms instead of 5.7 at
+        # the 99th percentile (a word matching 3,000 products of a subtree).
         await tx.execute(
             f"INSERT INTO {t.matches} (created_position, id, category_id, price_cents, bucket,"
             " stock, status, search)"
@@ -255,7 +262,8 @@ class ProductRun:
             f" o.status, {_SEARCH} FROM {t.offers} o"
             f" JOIN {t.products} p USING (created_position)"
             f" LEFT JOIN {t.categories} k ON k.id = p.category_id"
-            " WHERE o.created_position = ANY($1::bigint[]) ORDER BY o.created_position",
+            " WHERE o.created_position = ANY($1::bigint[])"
+            ' ORDER BY k.path COLLATE "C", o.created_position',
             [row["position"] for row in rows],
         )
 
