@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from catalog.api.servers import granian_options, uvicorn_options
@@ -15,6 +17,7 @@ def test_the_limits_have_safe_defaults() -> None:
     assert (settings.header_timeout, settings.keepalive_timeout) == (10.0, 5.0)
     assert settings.max_concurrency == 256
     assert (settings.max_streams, settings.max_streams_per_client) == (256, 8)
+    assert settings.read_pool_size == max(4, 2 * (os.cpu_count() or 2))
 
 
 def test_the_limits_are_read_from_the_environment() -> None:
@@ -27,9 +30,11 @@ def test_the_limits_are_read_from_the_environment() -> None:
             "TANDEM_MAX_CONCURRENCY": "10",
             "TANDEM_MAX_STREAMS": "20",
             "TANDEM_MAX_STREAMS_PER_CLIENT": "3",
+            "TANDEM_READ_POOL_SIZE": "12",
         }
     )
     assert settings.max_event_bytes == 4096
+    assert settings.read_pool_size == 12
     granian = granian_options(settings)
     assert granian["http1_settings"].header_read_timeout == 1500  # the smaller timer
     assert granian["http1_settings"].max_buffer_size == 16384
@@ -48,6 +53,8 @@ def test_the_limits_are_read_from_the_environment() -> None:
         ("TANDEM_HEADER_TIMEOUT", "0"),
         ("TANDEM_KEEPALIVE_TIMEOUT", "nan"),
         ("TANDEM_KEEPALIVE_TIMEOUT", "soon"),
+        ("TANDEM_READ_POOL_SIZE", "0"),
+        ("TANDEM_READ_POOL_SIZE", "100000"),
     ],
 )
 def test_an_impossible_limit_is_refused_naming_its_setting(name: str, value: str) -> None:

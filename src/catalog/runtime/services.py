@@ -155,7 +155,7 @@ class ServicesRuntime:
             connections.read_pool = await create_pool(
                 settings.read_database_url,
                 min_size=1,
-                max_size=10,
+                max_size=settings.read_pool_size,
                 settings={"plan_cache_mode": "force_generic_plan"},
             )
             self._closers.append(self.read_pool.close)
