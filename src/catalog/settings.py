@@ -144,8 +144,8 @@ def default_read_pool_size() -> int:
     Every connection runs its search on the database's cores, so past a couple per core
     more of them add no throughput: a search then shares its core with more others and
     the slowest take longer. On two cores, with 16 searches at a time, four connections
-    answered as many searches as ten (about 1,450 a second), with a p99 of 20 ms
-    instead of 24-26 ms.
+    answered as many searches as ten (about 1,400 a second), with a p99 of 20-21 ms
+    instead of 23-30 ms.
     """
     return max(4, 2 * (os.cpu_count() or 2))
 
@@ -187,7 +187,7 @@ class Settings:
     auth_failures: int = 20
     auth_failure_window: int = 60
     # Connections each API process keeps to the read database (services).
-    read_pool_size: int = field(default_factory=lambda: default_read_pool_size())
+    read_pool_size: int = field(default_factory=default_read_pool_size)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
