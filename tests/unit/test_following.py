@@ -1,4 +1,5 @@
-"""The follower of a cache's feed ends when cancelled, whatever its sync raises."""
+"""The follower of a cache's feed ends when cancelled, whatever its sync raises or
+swallows."""
 
 from __future__ import annotations
 
@@ -27,6 +28,23 @@ async def test_a_cancellation_a_driver_turns_into_an_error_still_ends_the_follow
     done, _ = await asyncio.wait([task], timeout=2)
     assert task in done and task.cancelled()
     assert dropped == []
+
+
+async def test_a_cancellation_a_driver_swallows_still_ends_the_follower() -> None:
+    entered = asyncio.Event()
+
+    async def sync() -> None:
+        entered.set()
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            return  # as a driver may: the cancellation caught and never raised again
+
+    task = asyncio.create_task(follow(VersionWatch(0), asyncio.Event(), sync, lambda: None, "t"))
+    await asyncio.wait_for(entered.wait(), 1)
+    task.cancel()
+    done, _ = await asyncio.wait([task], timeout=2)
+    assert task in done and task.cancelled()
 
 
 async def test_an_error_of_the_store_is_retried_not_raised() -> None:

@@ -37,6 +37,11 @@ async def follow(
     failing: str | None = None  # the failure being retried, said once
     try:
         while True:
+            if _cancelling():
+                # A driver caught this task's cancellation and returned as if nothing
+                # happened (redis-py can, in a narrow race): the follower still ends,
+                # or whoever cancelled it would wait forever.
+                raise asyncio.CancelledError
             await wake.wait()
             wake.clear()
             try:
