@@ -215,6 +215,7 @@ def run(
         "read_p99_ms": r.p99_ms,
         "read_p999_ms": r.p999_ms,
         "read_max_ms": r.max_ms,
+        "read_p99_by_second_ms": r.p99_by_second_ms,
         "read_from_send_p99_ms": r.from_send_p99_ms,
         "read_errors": r.errors,
         "reads_unanswered": r.unanswered,

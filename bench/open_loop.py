@@ -62,6 +62,9 @@ class OpenLoopResult:
     from_send_p50_ms: float  # uncorrected: what a closed loop would have reported
     from_send_p99_ms: float
     send_lag_p99_ms: float
+    # The p99 from the due time of the requests due in each second of the timetable:
+    # whether the slowest were spread over the run or held up in a few seconds.
+    p99_by_second_ms: list[float]
     loadgen_cpu_share: float
     wrk_p99_ms: float  # wrk's own, after its after-the-fact correction (stats_correct)
 
@@ -89,6 +92,7 @@ class OpenLoopResult:
             from_send_p50_ms=_ms(found["from_send_p50_ms"]),
             from_send_p99_ms=_ms(found["from_send_p99_ms"]),
             send_lag_p99_ms=_ms(found["send_lag_p99_ms"]),
+            p99_by_second_ms=[_ms(v) for v in found["p99_by_second_ms"]],
             loadgen_cpu_share=cpu_share,
             wrk_p99_ms=wrk.p99_ms,
         )

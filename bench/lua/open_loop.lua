@@ -70,6 +70,16 @@ local function record(histogram, us)
   histogram[b] = (histogram[b] or 0) + 1
 end
 
+-- Histograms per second of the timetable, in one flat table (thread:get cannot copy a
+-- table of tables): the key of bucket b in second s is s * SPAN + b.
+local SPAN = 1000000
+
+local function record_in_second(histograms, from_start_us, us)
+  local s = math.max(0, math.floor(from_start_us / 1000000))
+  local key = s * SPAN + bucket(us)
+  histograms[key] = (histograms[key] or 0) + 1
+end
+
 local rate = tonumber(os.getenv("BENCH_RATE") or "")
 local connections = tonumber(os.getenv("BENCH_CONNECTIONS") or "")
 local window = tonumber(os.getenv("BENCH_WINDOW") or "")
@@ -87,13 +97,14 @@ function setup(thread)
   assert(#threads < connections, "run wrk with -t and -c equal to BENCH_CONNECTIONS")
   base = base or now_us() + LEAD_US
   thread:set("id", #threads)
+  thread:set("timetable_start", base)
   thread:set("t0", base + #threads * 1000000 / rate)
   thread:set("interval", connections * 1000000 / rate)
   thread:set("window_end", base + window * 1000000)
   threads[#threads + 1] = thread
 end
 
--- A thread's state (id, t0, interval and window_end set by setup).
+-- A thread's state (id, timetable_start, t0, interval and window_end set by setup).
 
 sent = 0 -- timetable slots taken: the next is due at t0 + sent * interval
 answered = 0
@@ -101,6 +112,7 @@ in_window = 0 -- answered before the window's end
 failed = 0 -- answers outside 2xx/3xx
 slowest = 0
 latency = {} -- from each request's due time
+by_second = {} -- the same, per second of the timetable the request fell due in (SPAN)
 from_send = {} -- from each request's send, as a closed loop would measure it
 send_lag = {} -- how late each request went out: its connection was busy, or the CPU
 local requests = {}
@@ -158,6 +170,7 @@ function response(status, headers, body)
   local now = now_us()
   local took = now - origin
   record(latency, took)
+  record_in_second(by_second, origin - timetable_start, took)
   record(from_send, now - sent_at)
   origin, slot = nil, nil
   if took > slowest then
@@ -203,7 +216,7 @@ end
 
 function done(summary, wrk_latency, wrk_requests)
   local finished = now_us()
-  local all, lags, naive = {}, {}, {}
+  local all, lags, naive, seconds = {}, {}, {}, {}
   local offered, answered_all, in_window_all, failed_all, unanswered, max_us = 0, 0, 0, 0, 0, 0
   for _, thread in ipairs(threads) do
     local t0, interval, window_end = thread:get("t0"), thread:get("interval"), thread:get("window_end")
@@ -220,11 +233,13 @@ function done(summary, wrk_latency, wrk_requests)
     merge(all, thread:get("latency"))
     merge(lags, thread:get("send_lag"))
     merge(naive, thread:get("from_send"))
+    merge(seconds, thread:get("by_second"))
     -- Requests due in the window but not answered when wrk stopped (never sent, or
     -- still in flight): counted as taking until then.
     for k = got, due - 1 do
       local waited = finished - (t0 + k * interval)
       record(all, waited)
+      record_in_second(seconds, t0 + k * interval - base, waited)
       max_us = math.max(max_us, waited)
       unanswered = unanswered + 1
     end
@@ -267,5 +282,18 @@ function done(summary, wrk_latency, wrk_requests)
     local v = field[2]
     json[i] = string.format('"%s": %s', field[1], v ~= v and "null" or string.format("%.17g", v))
   end
+  -- The p99 of each second of the timetable: a stall shows in the seconds it held up.
+  local split = {}
+  for key, count in pairs(seconds) do
+    local s = math.floor(key / SPAN)
+    split[s] = split[s] or {}
+    split[s][key - s * SPAN] = count
+  end
+  local per_second = {}
+  for s = 0, math.ceil(window) - 1 do
+    local q = percentiles(split[s] or {}, { 99 })[1]
+    per_second[#per_second + 1] = q ~= q and "null" or string.format("%.17g", q)
+  end
+  json[#json + 1] = '"p99_by_second_ms": [' .. table.concat(per_second, ", ") .. "]"
   io.write("open-loop-json {" .. table.concat(json, ", ") .. "}\n")
 end

@@ -72,6 +72,7 @@ def test_offers_and_achieves_ten_thousand_a_second(null_server: NullServer) -> N
     assert result.offered_per_s == 10_000
     assert result.answered == result.scheduled
     assert result.errors == 0 and result.unanswered == 0
+    assert len(result.p99_by_second_ms) == 2
 
 
 def test_a_stall_shows_in_the_latency_from_the_due_time(null_server: NullServer) -> None:
@@ -94,3 +95,8 @@ def test_a_stall_shows_in_the_latency_from_the_due_time(null_server: NullServer)
     # Measured from each send, only the requests in flight when it froze (one a
     # connection, 25 of 10,000) waited: the p99 sees far less of it.
     assert result.p99_ms > result.from_send_p99_ms + 50
+    # Per second of the timetable, the stall shows in the second it fell in, not in the
+    # other.
+    assert len(result.p99_by_second_ms) == 2
+    assert max(result.p99_by_second_ms) > 100
+    assert min(result.p99_by_second_ms) < 50
