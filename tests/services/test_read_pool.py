@@ -12,12 +12,10 @@ import redis.asyncio
 
 from catalog.bootstrap import build_services
 from catalog.domain.commands import CreateCategory, CreateProduct
-from catalog.migrations import MIGRATIONS
 from catalog.read_models.queries import SearchProducts
 from catalog.runtime.contract import Role
 from catalog.settings import Settings
-from tandem.db.postgres import create_pool
-from tandem.migrations import migrate
+from tests.support.pg_writes import migrated_pool
 from tests.support.services import REDIS_URL, PostgresDatabase, redis_prefix
 from tests.support.services_readmodels import delete_prefix
 
@@ -27,10 +25,8 @@ pytestmark = pytest.mark.services
 async def test_the_read_pool_has_the_size_set_and_queues_searches_past_it(
     pg_database: PostgresDatabase, pg_read_database: PostgresDatabase, tmp_path: Path
 ) -> None:
-    pool = await create_pool(pg_database.url, min_size=1, max_size=1)
-    async with pool.acquire() as conn:
-        await migrate(conn, MIGRATIONS)
-    await pool.close()
+    async with migrated_pool(pg_database.url, min_size=1, max_size=1):
+        pass
     prefix = redis_prefix()
     settings = Settings.from_env(
         {
