@@ -105,11 +105,13 @@ class ProjectionRunner:
         # Commits in this process wake the runner at once; the timeout only catches
         # writers in other processes sharing the same log.
         self.idle_poll = idle_poll
-        # Woken by a commit, or done with a batch that emptied the log, wait this long
-        # before reading, so that under load each store transaction carries many events
-        # instead of one: a few milliseconds of lag buy a several-fold drop in
-        # per-event cost for every projection.
+        # Live, the shortest time from one round (read, apply, checkpoint) to the next:
+        # under load each store transaction then carries the events of `linger`
+        # seconds instead of one, a few milliseconds of lag buying a several-fold drop
+        # in per-event cost for every projection; a commit after a quiet spell longer
+        # than `linger` is folded at once.
         self.linger = linger
+        self._round_at = -linger
         self.behind_since: float | None = None
         self.events_applied = 0
         # A store that can refresh what it knows about its data (`settle`: the planner's
@@ -162,8 +164,10 @@ class ProjectionRunner:
                 self._settling.cancel()
 
     async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             position = self.checkpoint.value
+            started = loop.time()
             events = await self._read(position)
             if events is None:
                 return
@@ -171,13 +175,14 @@ class ProjectionRunner:
                 await self._live()
                 if self.head.value <= position:
                     if await self.head.wait_for(position + 1, timeout=self.idle_poll):
-                        await asyncio.sleep(self.linger)
+                        await self._pace(loop)
                     else:
                         await self._verify_store()
                 else:
                     # The head moved in another process or the read raced the commit.
                     await asyncio.sleep(0)
                 continue
+            self._round_at = started
             full = len(events) == self._limit
             if self.state is not ProjectionState.LIVE or full:
                 self.state = ProjectionState.CATCHING_UP
@@ -192,9 +197,16 @@ class ProjectionRunner:
                 # The read found the end of the log: whatever came since is live traffic.
                 self._limit = self.batch_size
                 await self._live()
-                # Live under load: gather the next events for a moment rather than
-                # starting a transaction per handful of commits.
-                await asyncio.sleep(self.linger)
+                # Live under load: gather the next events until the round is due rather
+                # than starting a transaction per handful of commits.
+                await self._pace(loop)
+
+    async def _pace(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Wait until `linger` has passed since the last round began (not at all after
+        a quiet spell)."""
+        wait = self._round_at + self.linger - loop.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
 
     async def _read(self, position: int) -> list[StoredEvent] | None:
         """The next batch; a failing read is retried like a failing event, then stops."""
