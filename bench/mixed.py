@@ -170,6 +170,10 @@ def _lags(
     return summary, series
 
 
+# Seconds of the mix run before the measured window, by default.
+WARM_UP_S = 2
+
+
 def run(
     url: str,
     token: str,
@@ -179,8 +183,44 @@ def run(
     read_rate: int,
     seconds: int,
     follow: bool,
+    warm_up: int = WARM_UP_S,
 ) -> dict[str, Any]:
-    """Reads (wrk, open loop) and writes (this driver, open loop) at once, for `seconds`."""
+    """Reads (wrk, open loop) and writes (this driver, open loop) at once, for `seconds`,
+    after `warm_up` seconds of the same mix.
+
+    The warm-up measures the move into the mix from whatever ran before (in the suite,
+    a write scenario whose thousands of commands left the answer caches to be filled
+    again: the mix's first second then held a p99 of 330 ms against 8-13 ms in the
+    others). Its reads and writes are reported apart (`warm_up`), so the measured window
+    is the mix's steady state and the move into it stays in view.
+    """
+    warming = None
+    if warm_up > 0:
+        # Its own seed: the same one would open the same carts, checked out already.
+        first = _run(
+            url, token, ids, paths, read_rate=read_rate, seconds=warm_up, follow=False, seed=4
+        )
+        warming = {
+            "seconds": warm_up,
+            **{k: first[k] for k in ("reads_per_s", "read_p99_ms", "read_p99_by_second_ms")},
+            "write_p99_ms": first["write_p99_ms"],
+        }
+    out = _run(url, token, ids, paths, read_rate=read_rate, seconds=seconds, follow=follow, seed=5)
+    out["warm_up"] = warming
+    return out
+
+
+def _run(
+    url: str,
+    token: str,
+    ids: list[str],
+    paths: Path,
+    *,
+    read_rate: int,
+    seconds: int,
+    follow: bool,
+    seed: int,
+) -> dict[str, Any]:
     write_rate = read_rate / 100
     reached: dict[str, list[tuple[float, int]]] = {}
     stop = threading.Event()
@@ -197,7 +237,7 @@ def run(
     t0 = time.perf_counter()
     reader.start()
     time.sleep(open_loop.LEAD_S)  # the reads' timetable starts this much after wrk
-    writes = asyncio.run(_writes(url, token, ids, write_rate, seconds, seed=5))
+    writes = asyncio.run(_writes(url, token, ids, write_rate, seconds, seed=seed))
     reader.join()
     time.sleep(2 if follow else 0)
     stop.set()

@@ -228,6 +228,7 @@ def main(argv: list[str] | None = None) -> None:
                     read_rate=args.read_rate,
                     seconds=args.seconds - 2,
                     follow=True,
+                    warm_up=0,  # py-spy samples the whole window
                 )
                 measured = (
                     f"{load['reads_per_s']:,.0f} of {load['reads_offered_per_s']:,.0f} reads/s"

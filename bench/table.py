@@ -53,6 +53,16 @@ def _hit_ratios(ratios: dict[str, float | None]) -> str:
     return f"; cache hits {', '.join(shown)}" if shown else ""
 
 
+def _warm_up(warm: dict[str, Any] | None) -> str:
+    """The mix's warm-up before its measured window, as the row shows it."""
+    if not warm:
+        return ""
+    return (
+        f"; in the {warm['seconds']} s warm-up before (from the scenario before):"
+        f" {warm['reads_per_s']:,.0f} reads/s, p99 {warm['read_p99_ms']} ms"
+    )
+
+
 def _met(ok: bool | None) -> str:
     return "-" if ok is None else ("yes" if ok else "**no**")
 
@@ -216,7 +226,8 @@ class Table:
             f"{m['reads_per_s']:,.0f} of {offered:,.0f} reads/s offered, p99 {m['read_p99_ms']}"
             f" ms; {m['writes_per_s']} of {m['writes_offered_per_s']} writes/s offered, p99"
             f" {m['write_p99_ms']} ms; lag p99 worst {lag if lag is not None else '-'} ms"
-            + _hit_ratios(m.get("cache_hit_ratio") or {}),
+            + _hit_ratios(m.get("cache_hit_ratio") or {})
+            + _warm_up(m.get("warm_up")),
             f"offered {offered:,.0f} reads/s",
             _ratio(m["reads_per_s"], offered),
             "≥ 10,000 reads/s, read p99 ≤ 25 ms, lag p99 ≤ 100 ms" if headline else "-",
