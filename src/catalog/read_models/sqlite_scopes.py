@@ -12,11 +12,12 @@ position, after rows of newer ones. A number is one more than the highest in the
 and a trim never deletes the newest row, so numbers never come back.
 
 A batch's scopes come from the read model itself: the product's category before each
-product event (`category_of`) and after it (the event's `category_id`, if it names one),
-then those categories' ancestors, themselves included (`ancestors_of`), which the fold
-keeps once read: categories never move. A fold may say of an event that it changes
-only what an answer listing the product shows (`listed_only`; the search's stock
-counts): the event then records the product's own scope instead.
+product event (`category_of`; none before the product's creation) and after it (the
+event's `category_id`, if it names one), then those categories' ancestors, themselves
+included (`ancestors_of`), which the fold keeps once read: categories never move. A
+fold may say of an event that it changes only what an answer listing the product shows
+(`listed_only`; the search's stock counts): the event then records the product's own
+scope instead.
 
 All but the newest `RETAINED_ROWS` rows are deleted once at least `TRIM_EVERY` more have
 piled up: a delete per batch would cost a statement per command on the embedded
@@ -34,6 +35,8 @@ from tandem.db.sqlite import transaction
 from tandem.messages import StoredEvent
 from tandem.projections import checkpoints
 
+# Events that create a product: nothing to look up about it before them.
+CREATES = frozenset({"ProductCreated"})
 # All but the newest this many rows may be trimmed, once this many more have piled up.
 RETAINED_ROWS = 200_000
 TRIM_EVERY = 10_000
@@ -126,7 +129,8 @@ class ScopeLog:
                 apply(tx, event)
                 touched[product_scope(event.aggregate_id)] = event.position
                 continue
-            before = category_of(tx, event.aggregate_id)
+            # A product is in no category before the event that creates it.
+            before = None if event.type in CREATES else category_of(tx, event.aggregate_id)
             apply(tx, event)
             # Only the events that place a product (created, details updated) name a
             # category, the one it is in afterwards; the others leave it where it was.
