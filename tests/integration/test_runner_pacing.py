@@ -7,7 +7,8 @@ import asyncio
 import time
 from pathlib import Path
 
-from tests.integration.test_runner_batches import AskedLog, Tally
+from tests.integration.test_runner_batches import Tally
+from tests.support.listlog import ListLog
 
 from tandem.consistency import VersionWatch
 from tandem.projections.runner import ProjectionRunner, ProjectionState
@@ -16,8 +17,8 @@ from tandem.stores.sqlite import SqliteProjectionStore
 LINGER = 0.4
 
 
-async def _live_runner(tmp_path: Path) -> tuple[AskedLog, VersionWatch, ProjectionRunner]:
-    log, head = AskedLog(), VersionWatch(0)
+async def _live_runner(tmp_path: Path) -> tuple[ListLog, VersionWatch, ProjectionRunner]:
+    log, head = ListLog(), VersionWatch(0)
     head.advance(log.append())
     store = SqliteProjectionStore(tmp_path / "tally.db")
     runner = ProjectionRunner(Tally(), store, log, head, linger=LINGER)
