@@ -11,8 +11,15 @@ the worker is alive but cut off from the database) its timed lease decides: a se
 whose worker stopped heartbeating is ended by the next worker that wants a lease it
 locks (see `tandem.leases`).
 
-Keys are `hashtextextended(space || name, 0)`, one 64-bit space for workers and one for
-leases; `tandem_advisory_holders` (a view over `pg_locks`) tells who holds which key.
+A second connection of the worker's own, its life line, holds one more lock: that the
+worker's runners may still be running. The worker closes it only once its runners have
+stopped (or dies with it), so another worker that finds a lease free while its owner's
+life line holds (the lease session was ended under a live worker) waits for it to go
+instead of guessing how long stopping takes.
+
+Keys are `hashtextextended(space || name, 0)`, one 64-bit space each for workers, life
+lines and leases; `tandem_advisory_holders` (a view over `pg_locks`) tells who holds
+which key.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ log = logging.getLogger("tandem.leases")
 
 WORKER_SPACE = "tandem-worker:"
 LEASE_SPACE = "tandem-lease:"
+LIFE_SPACE = "tandem-life:"
 
 # The server drops a session whose peer went silent after about idle + interval *
 # count seconds (or unacknowledged data after the user timeout): later than a cut-off
@@ -40,18 +48,13 @@ _KEEPALIVES = {
     "tcp_user_timeout": "8000",
 }
 
-_VACANT = (
-    "SELECT count(*) FROM unnest($1::text[]) AS n(name) WHERE NOT EXISTS ("
-    " SELECT 1 FROM tandem_advisory_holders h"
-    " WHERE h.key = hashtextextended($2 || n.name, 0))"
-)
-
 
 class LockSession:
-    """The dedicated connection a worker's advisory locks live on.
+    """The dedicated connections a worker's advisory locks live on: the lock session
+    (its own lock and its leases') and its life line.
 
-    `lost` is set the moment the connection closes for any reason other than `close`
-    (the server ended it, the network dropped it): every lock is gone with it.
+    `lost` is set the moment either connection closes for any reason other than
+    `close` (the server ended it, the network dropped it): every lease lock may be gone.
     """
 
     def __init__(self, url: str, *, timeout: float = 2.0) -> None:
@@ -59,25 +62,47 @@ class LockSession:
         self.timeout = timeout
         self.lost = asyncio.Event()
         self._conn: asyncpg.Connection[Any] | None = None
+        self._life: asyncpg.Connection[Any] | None = None
 
     @property
     def alive(self) -> bool:
-        return self._conn is not None and not self._conn.is_closed()
+        return (
+            self._conn is not None
+            and not self._conn.is_closed()
+            and self._life is not None
+            and not self._life.is_closed()
+        )
 
     async def open(self, worker_id: str) -> None:
-        """Connect and take the worker's own lock (its sign of life to the others)."""
+        """Connect and take the worker's own lock (its sign of life to the others) and
+        its life line's."""
+        await self.close()
+        life = await self._locked("tandem-life", LIFE_SPACE, worker_id)
+        try:
+            conn = await self._locked("tandem-leases", WORKER_SPACE, worker_id)
+        except BaseException:
+            life.terminate()
+            raise
+        self.lost.clear()
+        for each in (life, conn):
+            each.add_termination_listener(self._closed)
+        self._conn, self._life = conn, life
+
+    async def _locked(
+        self, application: str, space: str, worker_id: str
+    ) -> asyncpg.Connection[Any]:
+        """A connection of its own holding the lock `space || worker_id`."""
         import asyncpg
 
-        await self.close()
         conn = await asyncpg.connect(
             self.url,
             timeout=self.timeout,
-            server_settings={"application_name": f"tandem-leases {worker_id}"[:63], **_KEEPALIVES},
+            server_settings={"application_name": f"{application} {worker_id}"[:63], **_KEEPALIVES},
         )
         try:
             mine = await conn.fetchval(
                 "SELECT pg_try_advisory_lock(hashtextextended($1, 0))",
-                WORKER_SPACE + worker_id,
+                space + worker_id,
                 timeout=self.timeout,
             )
         except BaseException:
@@ -86,13 +111,10 @@ class LockSession:
         if not mine:  # ids are unique per session: another holds this one
             conn.terminate()
             raise RuntimeError(f"worker id {worker_id} is locked by another session")
-        self.lost.clear()
-        conn.add_termination_listener(self._closed)
-        self._conn = conn
+        return conn
 
     def _closed(self, conn: object) -> None:
-        if conn is self._conn:
-            self._conn = None
+        if conn is self._conn or conn is self._life:
             self.lost.set()
 
     def _live(self) -> asyncpg.Connection[Any]:
@@ -118,15 +140,24 @@ class LockSession:
             timeout=self.timeout,
         )
 
-    async def vacant(self, names: Sequence[str]) -> int:
-        """How many of the leases `names` no session locks (a worker died, or gave
-        them back)."""
-        return int(
-            await self._live().fetchval(_VACANT, list(names), LEASE_SPACE, timeout=self.timeout)
-        )
+    async def count(self, query: str, *args: object) -> int:
+        """A count over the lock table, asked on the lock session (no pool needed)."""
+        return int(await self._live().fetchval(query, *args, timeout=self.timeout))
 
-    async def close(self) -> None:
-        """Let every lock go: at once, without waiting on a connection that may hang."""
+    async def let_go(self) -> None:
+        """Let the lease locks go (they can no longer be told apart from ones nobody
+        runs) but keep the life line: the worker's runners may still be running, and
+        `close` follows once they stopped."""
         conn, self._conn = self._conn, None
         if conn is not None and not conn.is_closed():
             conn.terminate()
+        self.lost.set()
+
+    async def close(self) -> None:
+        """Let every lock go: at once, without waiting on a connection that may hang.
+        The caller's runners have stopped (or never ran): the life line goes last."""
+        conn, self._conn = self._conn, None
+        life, self._life = self._life, None
+        for each in (conn, life):
+            if each is not None and not each.is_closed():
+                each.terminate()

@@ -9,10 +9,12 @@ whose connection (and locks) may outlive it half-open for a while. Such a worker
 its runners on its own before its heartbeat is `ttl` old (`fence_after`); once it is,
 the next worker that wants one of its leases ends its lock session and takes over.
 
-A lease whose lock is free while its row still names another owner is an orphan: its
-worker died, or its lock session was ended under it while it lives. Before taking it a
-worker waits `grace` (0.3 s), time for a live owner, told by the same closed connection,
-to stop its runners; so two runners of one projection never overlap.
+A lease whose lock is free while its row still names another owner whose time has not
+run out is an orphan: its worker died, or its lock session was ended under it while it
+lives. It is taken at once if its owner's life line (`tandem.leaselocks`) is gone too:
+the owner died, or stopped its runners and let it go. While the life line holds, the
+owner is alive and stopping its runners; the lease waits for it, or for the row to run
+out, so two runners of one projection never overlap however long stopping takes.
 
 Each worker takes free leases up to its fair share (projections ÷ live workers, rounded
 up, where a live worker heartbeats and holds its own lock) and gives back what it holds
@@ -29,12 +31,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from tandem.leaselocks import LEASE_SPACE, WORKER_SPACE, LockSession
+from tandem.leaselocks import LEASE_SPACE, LIFE_SPACE, WORKER_SPACE, LockSession
 from tandem.migrations import Component, Migration
 
 if TYPE_CHECKING:
@@ -95,13 +96,16 @@ MIGRATIONS = Component(
 
 @dataclass(frozen=True)
 class LeaseChanges:
-    """What a rebalance changed: leases taken, leases gone without notice (the lock
-    session closed), and leases to give back (`Leases.give_back`) once their runners
-    have stopped."""
+    """What a rebalance changed: leases taken, and leases to give back
+    (`Leases.give_back`) once their runners have stopped."""
 
     acquired: list[str]
-    lost: list[str]
     surplus: list[str] = field(default_factory=list)
+
+
+class LeasesLost(ConnectionError):
+    """The lock session closed while leases were held: others may take them once the
+    worker's life line goes. Stop their runners, then `Leases.drop`."""
 
 
 # Seconds after which a worker not heard from is forgotten: its lock session, closed by
@@ -118,9 +122,17 @@ _LIVE = f"""
 
 _LIVE_WORKERS = f"SELECT count(*) FROM tandem_workers w WHERE {_LIVE.format(holder='')}"
 
+# Whether lease row `l` names another owner than `{me}` whose time has not run out and
+# whose life line holds: an orphan to wait for (see the module's docstring).
+_WAITING = f"""
+    coalesce(l.owner <> {{me}} AND l.expires_at > now() AND EXISTS (
+        SELECT 1 FROM tandem_advisory_holders lh
+        WHERE lh.key = hashtextextended('{LIFE_SPACE}' || l.owner, 0)), false)
+"""
+
 # Each lease not held by this worker: the session that locks it, if any, whether that
-# session is a worker's lock session at all, and a live one, and whether its row names
-# another owner whose time has not run out (an orphan: see `Leases.grace`).
+# session is a worker's lock session at all, and a live one, and whether it is an
+# orphan whose owner is still stopping.
 _HOLDERS = f"""
     SELECT n.name, h.pid,
         EXISTS (
@@ -130,12 +142,23 @@ _HOLDERS = f"""
         EXISTS (
             SELECT 1 FROM tandem_workers w
             WHERE {_LIVE.format(holder="AND wh.pid = h.pid")}) AS live,
-        coalesce(l.owner <> $3 AND l.expires_at > now(), false) AS orphaned
+        {_WAITING.format(me="$3")} AS waiting
     FROM unnest($2::text[]) WITH ORDINALITY AS n(name, i)
     LEFT JOIN tandem_advisory_holders h
       ON h.key = hashtextextended('{LEASE_SPACE}' || n.name, 0)
     LEFT JOIN tandem_leases l ON l.name = n.name
     ORDER BY n.i
+"""
+
+# How many of the leases $1 worker $2 may take now: no session locks it, and it is not
+# an orphan whose owner is still stopping.
+_VACANT = f"""
+    SELECT count(*) FROM unnest($1::text[]) AS n(name)
+    LEFT JOIN tandem_leases l ON l.name = n.name
+    WHERE NOT EXISTS (
+        SELECT 1 FROM tandem_advisory_holders h
+        WHERE h.key = hashtextextended('{LEASE_SPACE}' || n.name, 0))
+      AND NOT {_WAITING.format(me="$2")}
 """
 
 _CLAIM = (
@@ -151,9 +174,7 @@ class Leases:
     `url` is the write database's: the lock session is a connection of its own.
     """
 
-    def __init__(
-        self, pool: Pool, worker_id: str, *, url: str, ttl: float = 5.0, grace: float = 0.3
-    ) -> None:
+    def __init__(self, pool: Pool, worker_id: str, *, url: str, ttl: float = 5.0) -> None:
         self.pool = pool
         self.base_id = worker_id
         self.worker_id = worker_id
@@ -161,29 +182,25 @@ class Leases:
         # A worker stops its runners when its last heartbeat is this old without a
         # newer one, before others may count it dead (at `ttl`).
         self.fence_after = ttl * 0.8
-        # An orphan (free lock, unexpired row of another worker) is taken only once it
-        # has been free this long: if its worker is alive (its lock session was ended
-        # under it), it has stopped its runners by then.
-        self.grace = grace
-        self._orphaned: dict[str, float] = {}
         self.held: set[str] = set()
         self.session = LockSession(url)
         self._sessions = 0
 
     @property
     def lost(self) -> asyncio.Event:
-        """Set when the lock session closed under the worker: it holds nothing now."""
+        """Set when the lock session closed under the worker: it holds nothing now
+        (see `LeasesLost`)."""
         return self.session.lost
 
     async def rebalance(self, names: Sequence[str]) -> LeaseChanges:
         """Heartbeat, renew what is held, take free leases up to a fair share, and name
         what is held beyond it.
 
-        Returns what this call acquired, what was lost with a closed lock session, and
-        the surplus for `give_back`.
+        Returns what this call acquired and the surplus for `give_back`; raises
+        `LeasesLost` if the lock session closed under held leases.
         """
         opened = not self.session.alive
-        lost = await self._ensure_session()
+        await self._ensure_session()
         ttl = float(self.ttl)
         async with self.pool.acquire() as conn, conn.transaction():
             if opened:  # each process and lock session adds a row: forget the long dead
@@ -213,35 +230,26 @@ class Leases:
         except BaseException:
             # A lock may be taken with no one told to run its projection: let every
             # lock go (the worker stops its runners) rather than keep one unseen.
-            await self.session.close()
-            self.session.lost.set()
+            await self.session.let_go()
             raise
         self.held.update(acquired)
-        return LeaseChanges(acquired, lost, surplus)
+        return LeaseChanges(acquired, surplus)
 
     async def _take(self, holders: Sequence[Record], wanted: int) -> list[str]:
         """Lock free leases up to `wanted` and claim their rows; end the lock sessions
         of workers that stopped heartbeating, whose leases are free next round."""
         acquired: list[str] = []
-        now = time.monotonic()
-        orphaned: dict[str, float] = {}
         ended: set[int] = set()
         for row in holders:
             if len(acquired) >= wanted:
                 break
             name = row["name"]
             if row["pid"] is None:
-                if row["orphaned"]:
-                    orphaned[name] = self._orphaned.get(name, now)
-                    if now - orphaned[name] < self.grace:
-                        continue
-                if await self.session.try_lock(name):
+                if not row["waiting"] and await self.session.try_lock(name):
                     acquired.append(name)
-                    orphaned.pop(name, None)
             elif row["worker_session"] and not row["live"] and row["pid"] not in ended:
                 ended.add(row["pid"])
                 await self._end_stale_session(int(row["pid"]), name)
-        self._orphaned = orphaned
         if acquired:
             async with self.pool.acquire() as conn:
                 await conn.execute(_CLAIM, acquired, self.worker_id, float(self.ttl))
@@ -263,25 +271,17 @@ class Leases:
         except Exception:
             # Locks this worker cannot let go of would keep their leases from anyone:
             # let every lock go with the session (the worker stops its runners).
-            await self.session.close()
-            self.session.lost.set()
+            await self.session.let_go()
             raise
 
     async def vacant(self, names: Sequence[str]) -> bool:
         """Whether a rebalance may take one of `names` now: one no session locks and
-        not an orphan still in its grace (`due` says when that ends)."""
-        waiting = [name for name in names if name not in self._orphaned]
-        return bool(waiting) and await self.session.vacant(waiting) > 0
-
-    def due(self) -> float | None:
-        """When (monotonic) the grace of the first orphan seen ends, if any is waiting."""
-        if not self._orphaned:
-            return None
-        return min(self._orphaned.values()) + self.grace
+        not an orphan whose owner is still stopping."""
+        return await self.session.count(_VACANT, list(names), self.worker_id) > 0
 
     async def drop(self) -> None:
-        """Let every lease go with the lock session (a worker that stopped its runners
-        because it could not renew them)."""
+        """Let every lease go with the lock session and the life line (a worker that
+        stopped its runners because it could not renew them, or lost them)."""
         self.held = set()
         await self.session.close()
 
@@ -295,19 +295,20 @@ class Leases:
         finally:
             await self.session.close()
 
-    async def _ensure_session(self) -> list[str]:
-        """Open the lock session if it is not; what was held on a session that closed."""
+    async def _ensure_session(self) -> None:
+        """Open the lock session if it is not; refuse while leases held on one that
+        closed may still have runners (`LeasesLost`)."""
         if self.session.alive:
-            return []
-        lost = sorted(self.held)
-        self.held = set()
+            return
+        if self.held:
+            self.session.lost.set()
+            raise LeasesLost(f"the lock session closed under {', '.join(sorted(self.held))}")
         if self._sessions:
             # The old session may linger half-open with the old id's locks: a new id
             # keeps the two apart until it is found stale and ended.
             self.worker_id = f"{self.base_id}.{self._sessions}"
         await self.session.open(self.worker_id)
         self._sessions += 1
-        return lost
 
     async def _end_stale_session(self, pid: int, name: str) -> None:
         log.warning(

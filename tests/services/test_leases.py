@@ -1,5 +1,6 @@
 """Leases spread projections over live workers and move a dead worker's share on: at
-once when its lock session closes, after its timed lease when it only went silent."""
+once when its connections close, once it stopped when only its lock session was ended
+under it, after its timed lease when it only went silent."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import time
 import pytest
 
 from tandem.db.postgres import Pool
-from tandem.leases import Leases
+from tandem.leases import Leases, LeasesLost
 from tests.services.conftest import LeasesOf, lock_session_pid
 
 pytestmark = pytest.mark.services
@@ -43,7 +44,7 @@ async def _until_taken(leases: Leases, names: set[str], within: float) -> tuple[
 async def test_a_lone_worker_takes_everything(leases_of: LeasesOf) -> None:
     one = leases_of("one", ttl=2)
     changes = await one.rebalance(NAMES)
-    assert changes.acquired == NAMES and changes.lost == [] and changes.surplus == []
+    assert changes.acquired == NAMES and changes.surplus == []
     assert (await one.rebalance(NAMES)).acquired == []
 
 
@@ -66,13 +67,35 @@ async def test_a_second_worker_gets_a_fair_share_and_nothing_is_held_twice(
 async def test_a_dead_workers_share_is_taken_at_once_though_its_lease_has_time_left(
     leases_of: LeasesOf,
 ) -> None:
-    one, two = leases_of("one", ttl=30), leases_of("two", ttl=30, grace=0.2)
+    one, two = leases_of("one", ttl=30), leases_of("two", ttl=30)
     await _share(one, two)
     orphans = set(one.held)
     await one.session.close()  # what the kernel does when the process dies
     taken, took = await _until_taken(two, orphans, within=5)
     assert two.held == set(NAMES) and orphans <= taken
-    assert 0.2 <= took < 2, took  # after the grace, long before the 30 s lease
+    assert took < 2, took  # long before the 30 s lease
+
+
+async def test_a_live_workers_share_waits_for_it_to_stop_when_its_lock_session_is_ended(
+    pool: Pool, leases_of: LeasesOf
+) -> None:
+    """Its lease locks are gone but its life line holds (its runners may still run):
+    the share moves only once it says it stopped, however long that takes."""
+    one, two = leases_of("one", ttl=30), leases_of("two", ttl=30)
+    await _share(one, two)
+    orphans = set(one.held)
+    await pool.fetchval(
+        "SELECT pg_terminate_backend($1)", await lock_session_pid(pool, one.worker_id)
+    )
+    async with asyncio.timeout(2):
+        await one.lost.wait()
+    assert not await two.vacant(NAMES)  # nothing to wake for
+    taken, _ = await _until_taken(two, orphans, within=1.5)
+    assert taken == set() and two.held.isdisjoint(orphans)
+    await one.drop()  # its runners stopped
+    assert await two.vacant(NAMES)
+    taken, took = await _until_taken(two, orphans, within=5)
+    assert orphans <= taken and took < 1, took
 
 
 async def test_a_silent_worker_keeps_its_share_until_its_timed_lease_runs_out(
@@ -100,11 +123,12 @@ async def test_a_lock_session_ended_by_the_server_is_lost_and_replaced(
     )
     async with asyncio.timeout(2):
         await one.lost.wait()
-    changes = await one.rebalance(NAMES)
-    assert changes.lost == NAMES  # its runners must stop: someone may hold them now
-    assert one.worker_id == "one.1" and one.session.alive
-    await asyncio.sleep(one.grace)  # its old rows name the old id: orphans
+    with pytest.raises(LeasesLost):  # its runners must stop first
+        await one.rebalance(NAMES)
+    await one.drop()
+    # Its old rows name the old id, whose life line went with `drop`: free at once.
     assert (await one.rebalance(NAMES)).acquired == NAMES
+    assert one.worker_id == "one.1" and one.session.alive
 
 
 async def test_release_all_hands_leases_over_at_once(leases_of: LeasesOf) -> None:

@@ -51,7 +51,10 @@ class Tally(Projection[sqlite3.Connection]):
 class Watch:
     """Which worker runs which projection now, and every overlap seen."""
 
-    def __init__(self) -> None:
+    def __init__(self, stop_delay: float = 0.0) -> None:
+        # How long a cancelled runner takes to end: a slow stop (a busy machine, a long
+        # batch) must hold its share back, not let a second runner start beside it.
+        self.stop_delay = stop_delay
         self.running: dict[str, set[str]] = {name: set() for name in NAMES}
         self.overlaps: list[str] = []
         self.ended: set[int] = set()  # ids of runners whose run is over
@@ -67,6 +70,8 @@ class Watch:
             try:
                 await run()
             finally:
+                if self.stop_delay:
+                    await asyncio.sleep(self.stop_delay)
                 others.discard(worker)
                 self.ended.add(id(runner))
 
@@ -78,9 +83,15 @@ class Pair:
     """Two workers, `x` and `y`, and a writer appending an event every few ms."""
 
     def __init__(
-        self, pool: Pool, leases_of: LeasesOf, root: Path, ttl: float, x_interval: float
+        self,
+        pool: Pool,
+        leases_of: LeasesOf,
+        root: Path,
+        ttl: float,
+        x_interval: float,
+        stop_delay: float,
     ) -> None:
-        self.log, self.head, self.watch = ListLog(), VersionWatch(0), Watch()
+        self.log, self.head, self.watch = ListLog(), VersionWatch(0), Watch(stop_delay)
         self.x = self._worker(pool, leases_of("x", ttl=ttl), root, x_interval)
         self.y = self._worker(pool, leases_of("y", ttl=ttl), root, 0.2)
         self.tasks: list[asyncio.Task[None]] = []
@@ -124,16 +135,36 @@ async def _until(condition: Callable[[], bool], within: float) -> float:
     return time.monotonic() - began
 
 
+def _resumed(pair: Pair, before: dict[str, ProjectionRunner]) -> bool:
+    """Whether every projection `x` ran in `before` runs again, on either worker, with
+    a new runner."""
+    again = {name: r.runner for name, r in pair.x.running.items()}
+    return all(
+        name in pair.y.running or again.get(name, runner) is not runner
+        for name, runner in before.items()
+    )
+
+
 Pairs = Callable[..., AbstractAsyncContextManager[Pair]]
 
 
 @pytest.fixture
 def pairs(leases_pool: Pool, leases_of: LeasesOf, tmp_path: Path) -> Pairs:
-    """`async with pairs(x_interval=…) as pair:` two workers running, sharing the work."""
+    """`async with pairs(x_interval=…, stop_delay=…) as pair:` two workers running,
+    sharing the work."""
 
     @contextlib.asynccontextmanager
-    async def pair(x_interval: float = 0.2) -> AsyncIterator[Pair]:
-        made = Pair(leases_pool, leases_of, tmp_path, ttl=2.0, x_interval=x_interval)
+    async def pair(
+        x_interval: float = 0.2, stop_delay: float = 0.0, ttl: float = 2.0
+    ) -> AsyncIterator[Pair]:
+        made = Pair(
+            leases_pool,
+            leases_of,
+            tmp_path,
+            ttl=ttl,
+            x_interval=x_interval,
+            stop_delay=stop_delay,
+        )
         try:
             await made.start()
             yield made
@@ -154,21 +185,30 @@ async def test_a_worker_whose_lock_session_is_ended_stops_before_its_share_moves
             "SELECT pg_terminate_backend($1)",
             await lock_session_pid(leases_pool, pair.x.leases.worker_id),
         )
-
-        def resumed() -> bool:
-            again = {name: r.runner for name, r in pair.x.running.items()}
-            return all(
-                name in pair.y.running or again.get(name, runner) is not runner
-                for name, runner in before.items()
-            )
-
-        took = await _until(resumed, 5)
+        took = await _until(lambda: _resumed(pair, before), 5)
         assert took < 1.0, took
         # A share counts as moved once a worker holds its lease, a moment before the
         # new runner starts: the old one must have ended by then, which `overlaps`
         # (a run started while another ran) checks whenever it happens.
         await _until(lambda: all(id(r) in pair.watch.ended for r in before.values()), 2)
         assert pair.watch.overlaps == []
+
+
+async def test_a_worker_slow_to_stop_keeps_its_share_until_its_runners_ended(
+    pairs: Pairs, leases_pool: Pool
+) -> None:
+    """Its runners take 0.8 s to end after its lock session is ended: no other worker
+    starts one of its projections before then, yet they move as soon as it stopped.
+    (Its timed lease, 10 s here, is what a worker stopping for longer gets.)"""
+    async with pairs(x_interval=3.0, stop_delay=0.8, ttl=10.0) as pair:
+        before = {name: running.runner for name, running in pair.x.running.items()}
+        await leases_pool.fetchval(
+            "SELECT pg_terminate_backend($1)",
+            await lock_session_pid(leases_pool, pair.x.leases.worker_id),
+        )
+        took = await _until(lambda: _resumed(pair, before), 5)
+        assert pair.watch.overlaps == []
+        assert pair.watch.stop_delay <= took < pair.watch.stop_delay + 1.0, took
 
 
 async def test_a_worker_cut_off_from_the_database_stops_before_its_share_moves(

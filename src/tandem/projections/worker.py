@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tandem.errors import ReadModelLost
-from tandem.leases import Leases
+from tandem.leases import Leases, LeasesLost
 from tandem.projections.runner import ProjectionRunner, ProjectionState
 from tandem.stopping import finish
 
@@ -96,11 +96,10 @@ class ProjectionWorker:
                     await self._fence(f"no heartbeat for {self.leases.fence_after:.1f} s")
                 await self._pause()
         finally:
-            for name in list(self.running):
-                # Cancelled again while stopping: stop the others all the same (what
-                # ended this run is raised on leaving).
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._stop(name)
+            # Cancelled again while stopping: they are stopped all the same (what ended
+            # this run is raised on leaving).
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._stop(*self.running)
             with contextlib.suppress(Exception):
                 await asyncio.shield(self.leases.release_all())
             announcing.cancel()
@@ -108,7 +107,8 @@ class ProjectionWorker:
                 await announcing
 
     async def _round(self) -> None:
-        """Rebalance; stop what was lost or is given back, then start what was taken."""
+        """Rebalance; stop what is given back, then start what was taken (or stop
+        everything if the lock session closed under it)."""
         began = time.monotonic()
         try:
             if self.discover is not None:
@@ -116,15 +116,16 @@ class ProjectionWorker:
             async with asyncio.timeout(self._patience(began)):
                 changes = await self.leases.rebalance(list(self.factories))
             self._fence_at = began + self.leases.fence_after
-            for name in [*changes.lost, *changes.surplus]:
-                self._restart.discard(name)
-                await self._stop(name)
+            self._restart.difference_update(changes.surplus)
+            await self._stop(*changes.surplus)
             await self.leases.give_back(changes.surplus)
             # Started in `_restart_lost`, which tries again next round if a store is
             # down: a lease held with no runner would stall it.
             self._restart.update(changes.acquired)
             await self._restart_lost()
             await self._report()
+        except LeasesLost as exc:
+            await self._fence(str(exc))
         except (OSError, ConnectionError, TimeoutError) as exc:
             log.warning("worker %s: lease table unreachable: %s", self.leases.worker_id, exc)
         except Exception as exc:
@@ -143,23 +144,19 @@ class ProjectionWorker:
         if self.running or self.leases.held:
             log.warning("worker %s: stops every runner: %s", self.leases.worker_id, why)
         self._restart.clear()
-        for name in list(self.running):
-            await self._stop(name)
+        await self._stop(*self.running)
         await self.leases.drop()
 
     async def _pause(self) -> None:
-        """Until the next round: `interval`, or sooner when the lock session closes, a
-        lease falls vacant (its worker died, or gave it back; polled every `poll`) or an
-        orphan's grace ends."""
+        """Until the next round: `interval`, or sooner when the lock session closes or
+        a lease falls vacant (its worker died or stopped, or gave it back; polled every
+        `poll`)."""
         names = list(self.factories)
         until = time.monotonic() + self.interval
         # A lost lock session matters only while there is something to stop.
         holding = bool(self.running or self.leases.held)
         if holding:
             until = min(until, self._fence_at)
-        due = self.leases.due()
-        if due is not None:
-            until = min(until, due)
         while (left := until - time.monotonic()) > 0:
             # `asyncio.timeout`, not `wait_for`: on Python 3.11 `wait_for` can swallow a
             # cancellation that lands as its wait ends, and this wait ends ten times a
@@ -223,16 +220,18 @@ class ProjectionWorker:
             except Exception as exc:  # the store may still be down: next round
                 log.warning("worker %s: cannot start %s yet: %s", self.leases.worker_id, name, exc)
 
-    async def _stop(self, name: str) -> None:
-        running = self.running.pop(name, None)
-        if running is None:
+    async def _stop(self, *names: str) -> None:
+        """Stop the runners of `names` together (one slow to end holds up no other)."""
+        stopping = {name: self.running.pop(name) for name in names if name in self.running}
+        if not stopping:
             return
         try:
-            await finish(running.tasks)
+            await finish([task for running in stopping.values() for task in running.tasks])
         finally:
-            with contextlib.suppress(Exception):
-                await running.leased.close()
-            log.info("worker %s: stopped %s", self.leases.worker_id, name)
+            for name, running in stopping.items():
+                with contextlib.suppress(Exception):
+                    await running.leased.close()
+                log.info("worker %s: stopped %s", self.leases.worker_id, name)
 
     async def _announce(self, runner: ProjectionRunner) -> None:
         advanced = runner.checkpoint.listen()
