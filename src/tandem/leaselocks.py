@@ -117,6 +117,16 @@ class LockSession:
         if conn is self._conn or conn is self._life:
             self.lost.set()
 
+    def broken(self) -> bool:
+        """Whether a connection closed under the session, setting `lost` if so. The
+        driver does not call its termination listeners on every path (a connection
+        ended while a query of its ran was seen closed with `lost` never set), so a
+        worker also asks this between its polls."""
+        if any(c is not None and c.is_closed() for c in (self._conn, self._life)):
+            self.lost.set()
+            return True
+        return False
+
     def _live(self) -> asyncpg.Connection[Any]:
         if self._conn is None or self._conn.is_closed():
             raise ConnectionError("the lock session is closed")

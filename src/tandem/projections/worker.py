@@ -165,6 +165,8 @@ class ProjectionWorker:
                 async with asyncio.timeout(min(left, self.poll)):
                     await (self.leases.lost if holding else asyncio.Event()).wait()
                 return
+            if holding and self.leases.session.broken():
+                return
             try:
                 if names and await self.leases.vacant(names):
                     return
