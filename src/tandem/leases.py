@@ -11,10 +11,13 @@ the next worker that wants one of its leases ends its lock session and takes ove
 
 A lease whose lock is free while its row still names another owner whose time has not
 run out is an orphan: its worker died, or its lock session was ended under it while it
-lives. It is taken at once if its owner's life line (`tandem.leaselocks`) is gone too:
-the owner died, or stopped its runners and let it go. While the life line holds, the
-owner is alive and stopping its runners; the lease waits for it, or for the row to run
-out, so two runners of one projection never overlap however long stopping takes.
+lives. While the owner's life line (`tandem.leaselocks`) holds, the owner is alive and
+stopping its runners: the lease waits for the line to go (or the row to run out), so
+two runners of one projection never overlap however long stopping takes. Once the line
+is gone too, the owner died, or stopped and let go, or both its connections were ended
+under it at once (a mass `pg_terminate_backend`, a server restart), which looks the
+same: a worker then still waits `grace` (0.3 s), time for a live owner, told by the
+same closed connections, to stop its runners.
 
 Each worker takes free leases up to its fair share (projections ÷ live workers, rounded
 up, where a live worker heartbeats and holds its own lock) and gives back what it holds
@@ -31,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -131,8 +135,9 @@ _WAITING = f"""
 """
 
 # Each lease not held by this worker: the session that locks it, if any, whether that
-# session is a worker's lock session at all, and a live one, and whether it is an
-# orphan whose owner is still stopping.
+# session is a worker's lock session at all, and a live one, whether its row names
+# another owner whose time has not run out (an orphan: see `Leases.grace`), and whether
+# that owner is still stopping.
 _HOLDERS = f"""
     SELECT n.name, h.pid,
         EXISTS (
@@ -142,6 +147,7 @@ _HOLDERS = f"""
         EXISTS (
             SELECT 1 FROM tandem_workers w
             WHERE {_LIVE.format(holder="AND wh.pid = h.pid")}) AS live,
+        coalesce(l.owner <> $3 AND l.expires_at > now(), false) AS orphaned,
         {_WAITING.format(me="$3")} AS waiting
     FROM unnest($2::text[]) WITH ORDINALITY AS n(name, i)
     LEFT JOIN tandem_advisory_holders h
@@ -174,7 +180,9 @@ class Leases:
     `url` is the write database's: the lock session is a connection of its own.
     """
 
-    def __init__(self, pool: Pool, worker_id: str, *, url: str, ttl: float = 5.0) -> None:
+    def __init__(
+        self, pool: Pool, worker_id: str, *, url: str, ttl: float = 5.0, grace: float = 0.3
+    ) -> None:
         self.pool = pool
         self.base_id = worker_id
         self.worker_id = worker_id
@@ -182,6 +190,11 @@ class Leases:
         # A worker stops its runners when its last heartbeat is this old without a
         # newer one, before others may count it dead (at `ttl`).
         self.fence_after = ttl * 0.8
+        # An orphan whose owner's life line is gone too is taken only once it has been
+        # free this long: if its owner lives (both its connections were ended under it),
+        # it has stopped its runners by then.
+        self.grace = grace
+        self._orphaned: dict[str, float] = {}
         self.held: set[str] = set()
         self.session = LockSession(url)
         self._sessions = 0
@@ -239,17 +252,27 @@ class Leases:
         """Lock free leases up to `wanted` and claim their rows; end the lock sessions
         of workers that stopped heartbeating, whose leases are free next round."""
         acquired: list[str] = []
+        now = time.monotonic()
+        orphaned: dict[str, float] = {}
         ended: set[int] = set()
         for row in holders:
             if len(acquired) >= wanted:
                 break
             name = row["name"]
             if row["pid"] is None:
-                if not row["waiting"] and await self.session.try_lock(name):
+                if row["waiting"]:
+                    continue
+                if row["orphaned"]:
+                    orphaned[name] = self._orphaned.get(name, now)
+                    if now - orphaned[name] < self.grace:
+                        continue
+                if await self.session.try_lock(name):
                     acquired.append(name)
+                    orphaned.pop(name, None)
             elif row["worker_session"] and not row["live"] and row["pid"] not in ended:
                 ended.add(row["pid"])
                 await self._end_stale_session(int(row["pid"]), name)
+        self._orphaned = orphaned
         if acquired:
             async with self.pool.acquire() as conn:
                 await conn.execute(_CLAIM, acquired, self.worker_id, float(self.ttl))
@@ -275,9 +298,17 @@ class Leases:
             raise
 
     async def vacant(self, names: Sequence[str]) -> bool:
-        """Whether a rebalance may take one of `names` now: one no session locks and
-        not an orphan whose owner is still stopping."""
-        return await self.session.count(_VACANT, list(names), self.worker_id) > 0
+        """Whether a rebalance may take one of `names` now: one no session locks, not
+        an orphan whose owner is still stopping, nor one in its grace (`due` says when
+        that ends)."""
+        free = [name for name in names if name not in self._orphaned]
+        return bool(free) and await self.session.count(_VACANT, free, self.worker_id) > 0
+
+    def due(self) -> float | None:
+        """When (monotonic) the grace of the first orphan seen ends, if any is waiting."""
+        if not self._orphaned:
+            return None
+        return min(self._orphaned.values()) + self.grace
 
     async def drop(self) -> None:
         """Let every lease go with the lock session and the life line (a worker that

@@ -148,15 +148,18 @@ class ProjectionWorker:
         await self.leases.drop()
 
     async def _pause(self) -> None:
-        """Until the next round: `interval`, or sooner when the lock session closes or
-        a lease falls vacant (its worker died or stopped, or gave it back; polled every
-        `poll`)."""
+        """Until the next round: `interval`, or sooner when the lock session closes, a
+        lease falls vacant (its worker died or stopped, or gave it back; polled every
+        `poll`) or an orphan's grace ends."""
         names = list(self.factories)
         until = time.monotonic() + self.interval
         # A lost lock session matters only while there is something to stop.
         holding = bool(self.running or self.leases.held)
         if holding:
             until = min(until, self._fence_at)
+        due = self.leases.due()
+        if due is not None:
+            until = min(until, due)
         while (left := until - time.monotonic()) > 0:
             # `asyncio.timeout`, not `wait_for`: on Python 3.11 `wait_for` can swallow a
             # cancellation that lands as its wait ends, and this wait ends ten times a
