@@ -126,18 +126,21 @@ _LIVE = f"""
 
 _LIVE_WORKERS = f"SELECT count(*) FROM tandem_workers w WHERE {_LIVE.format(holder='')}"
 
-# Whether lease row `l` names another owner than `{me}` whose time has not run out and
-# whose life line holds: an orphan to wait for (see the module's docstring).
+# Whether lease row `l` names another owner than `{me}` whose time has not run out (an
+# orphan, if its lock is free: see `Leases.grace`).
+_ORPHANED = "coalesce(l.owner <> {me} AND l.expires_at > now(), false)"
+
+# Whether that owner's life line holds too: an orphan to wait for (see the module's
+# docstring).
 _WAITING = f"""
-    coalesce(l.owner <> {{me}} AND l.expires_at > now() AND EXISTS (
+    ({_ORPHANED} AND EXISTS (
         SELECT 1 FROM tandem_advisory_holders lh
-        WHERE lh.key = hashtextextended('{LIFE_SPACE}' || l.owner, 0)), false)
+        WHERE lh.key = hashtextextended('{LIFE_SPACE}' || l.owner, 0)))
 """
 
 # Each lease not held by this worker: the session that locks it, if any, whether that
 # session is a worker's lock session at all, and a live one, whether its row names
-# another owner whose time has not run out (an orphan: see `Leases.grace`), and whether
-# that owner is still stopping.
+# another owner whose time has not run out, and whether that owner is still stopping.
 _HOLDERS = f"""
     SELECT n.name, h.pid,
         EXISTS (
@@ -147,7 +150,7 @@ _HOLDERS = f"""
         EXISTS (
             SELECT 1 FROM tandem_workers w
             WHERE {_LIVE.format(holder="AND wh.pid = h.pid")}) AS live,
-        coalesce(l.owner <> $3 AND l.expires_at > now(), false) AS orphaned,
+        {_ORPHANED.format(me="$3")} AS orphaned,
         {_WAITING.format(me="$3")} AS waiting
     FROM unnest($2::text[]) WITH ORDINALITY AS n(name, i)
     LEFT JOIN tandem_advisory_holders h
