@@ -19,7 +19,7 @@ from tandem.db.postgres import Connection, Pool, create_pool
 from tandem.messages import StoredEvent
 from tandem.projections.base import AsyncProjection, Projection
 from tandem.stores.duckdb import DuckDBProjectionStore, DuckDBTransaction
-from tandem.stores.postgres import PostgresProjectionStore
+from tandem.stores.postgres import CheckpointVersionMismatch, PostgresProjectionStore
 from tandem.stores.redis import (
     CHECKPOINT_KEY,
     CheckpointMoved,
@@ -34,8 +34,12 @@ from tandem.testing.stores import (
     COUNTED,
     COUNTING_PROJECTION,
     Counts,
+    InjectedFailure,
     ProjectionStoreContract,
+    expected_counts,
     fail_if_chosen,
+    make_events,
+    opened,
 )
 from tests.support.redis_cluster import OwnRedisCluster
 from tests.support.services import REDIS_URL, PostgresDatabase, redis_prefix
@@ -297,5 +301,76 @@ class TestPostgresProjectionStore(
         pool = await create_pool(pg_database.url, min_size=1, max_size=4)
         try:
             yield PostgresBackend(pool)
+        finally:
+            await pool.close()
+
+    async def test_a_store_expecting_a_checkpoint_another_moved_applies_only_past_it(
+        self, store_backend: PostgresBackend
+    ) -> None:
+        """A store's round starts from the checkpoint it last left. Another store (a
+        worker that took over) moved it meanwhile: the round must see the stored one
+        before applying anything, and apply only what lies past it."""
+        events = make_events(20)
+        async with opened(store_backend) as first, opened(store_backend) as second:
+            projection = store_backend.projection()
+            await first.setup(projection)
+            await second.setup(projection)
+            assert await first.apply(projection, events[:5]) == events[4].position
+            assert await second.apply(projection, events[:12]) == events[11].position
+            assert await first.apply(projection, events[5:16]) == events[15].position
+            assert await store_backend.counts(first) == expected_counts(events[:16])
+            # And the other way round, the second now expecting the first's old place.
+            assert await second.apply(projection, events[12:]) == events[-1].position
+            assert await store_backend.counts(first) == expected_counts(events)
+
+    async def test_a_version_changed_under_a_store_is_refused_before_anything_applies(
+        self, store_backend: PostgresBackend
+    ) -> None:
+        events = make_events(10)
+        async with opened(store_backend) as store:
+            projection = store_backend.projection()
+            await store.setup(projection)
+            await store.apply(projection, events[:4])
+            await store.pool.execute(
+                "UPDATE tandem_checkpoints SET version = version + 1 WHERE name = $1",
+                projection.name,
+            )
+            with pytest.raises(CheckpointVersionMismatch):
+                await store.apply(projection, events[4:])
+            assert await store_backend.counts(store) == expected_counts(events[:4])
+
+    async def test_a_round_from_a_known_checkpoint_is_three_messages_and_ends_its_transaction(
+        self, pg_database: PostgresDatabase
+    ) -> None:
+        """BEGIN travels with the row lock and the checkpoint's UPDATE with the COMMIT:
+        the fold's one statement between them. A failing round leaves no transaction open
+        on the pooled connection."""
+        pool = await create_pool(pg_database.url, min_size=1, max_size=1)
+        sent: list[str] = []
+        try:
+            async with pool.acquire() as conn:
+                conn.add_query_logger(lambda record: sent.append(record.query))
+            store = PostgresProjectionStore(pool)
+            events = make_events(12)
+            projection = PostgresCounting()
+            await store.setup(projection)
+            await store.apply(projection, events[:4])
+            sent.clear()
+            assert await store.apply(projection, events[4:5]) == events[4].position
+            assert events[4].type == COUNTED
+            assert [q.split()[0] for q in sent] == ["BEGIN;", "INSERT", "UPDATE"], sent
+            assert sent[-1].rstrip().endswith("COMMIT")
+            failing = PostgresCounting(fail_at=events[6].position)
+            with pytest.raises(InjectedFailure):
+                await store.apply(failing, events[5:8])
+            async with pool.acquire() as conn:
+                assert not conn.is_in_transaction()
+                stored = await conn.fetchval(
+                    "SELECT position FROM tandem_checkpoints WHERE name = $1", projection.name
+                )
+            assert stored == events[4].position
+            assert await store.apply(projection, events[5:]) == events[-1].position
+            rows = [tuple(r) for r in await pool.fetch(READ_COUNTS)]
+            assert as_counts(rows) == expected_counts(events)
         finally:
             await pool.close()

@@ -33,6 +33,7 @@ nothing on the embedded profile pays for, or needs, the PostgreSQL driver.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -66,6 +67,11 @@ _CREATE_ROW = """
 INSERT INTO tandem_checkpoints (name, position, version) VALUES ($1, 0, $2)
 ON CONFLICT (name) DO NOTHING
 """
+
+
+# Names a round may spell into its SQL as literals (`_advance_from`); any other name
+# takes the parameterized round.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
 
 
 class CheckpointVersionMismatch(TandemError):
@@ -135,6 +141,43 @@ async def apply_past(
     return last
 
 
+async def _advance_from(
+    conn: Connection, projection: PostgresProjection, events: list[StoredEvent], expected: int
+) -> int | None:
+    """`apply_past` in a transaction of its own, for a checkpoint expected at `expected`:
+    the new checkpoint, or None (nothing done) if the stored one is elsewhere.
+
+    The same row lock, taken first, and the same statements; but BEGIN travels with the
+    lock and the checkpoint's UPDATE with the COMMIT, as one simple-protocol message
+    each (which takes no parameters: the name, checked by `_PLAIN_NAME`, and the numbers
+    are spelled in). The lock's statement matches only the row at `expected` and the
+    projection's version, so a checkpoint another process moved (a takeover), or a
+    version changed under the store, is seen before anything is applied.
+    """
+    name = f"'{projection.name}'"
+    locked = await conn.execute(
+        f"BEGIN; SELECT FROM tandem_checkpoints WHERE name = {name}"
+        f" AND position = {int(expected)} AND version = {int(projection.version)} FOR UPDATE"
+    )
+    try:
+        if locked != "SELECT 1":
+            await conn.execute("ROLLBACK")
+            return None
+        last = await fold_past(conn, projection, events, expected)
+        if last > expected:
+            await conn.execute(
+                f"UPDATE tandem_checkpoints SET position = {int(last)} WHERE name = {name}; COMMIT"
+            )
+        else:
+            await conn.execute("COMMIT")
+    except BaseException:
+        if not conn.is_closed() and conn.is_in_transaction():
+            with contextlib.suppress(Exception):
+                await conn.execute("ROLLBACK")
+        raise
+    return last
+
+
 class PostgresProjectionStore:
     """A PostgreSQL read database holding read models and their checkpoints.
 
@@ -148,6 +191,9 @@ class PostgresProjectionStore:
     def __init__(self, pool: Pool, *, owns_pool: bool = False) -> None:
         self.pool = pool
         self._owns_pool = owns_pool
+        # Per projection, the (position, version) this store last committed or read
+        # under the row lock: where its next round expects to find the checkpoint.
+        self._expected: dict[str, tuple[int, int]] = {}
 
     @classmethod
     async def connect(
@@ -170,9 +216,24 @@ class PostgresProjectionStore:
     async def apply(self, projection: PostgresProjection, events: list[StoredEvent]) -> int:
         """Apply the events after the stored checkpoint in one transaction; returns the new
         checkpoint. Safe to call again with the same or overlapping events, and from
-        several processes at once."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            return await apply_past(conn, projection, events)
+        several processes at once.
+
+        Where the store knows the checkpoint it last left (the common round of a
+        runner), the transaction takes two round trips fewer (`_advance_from`); where
+        the checkpoint is not what it expects, it takes the round of `apply_past`."""
+        name = projection.name
+        async with self.pool.acquire() as conn:
+            expected = self._expected.pop(name, None)
+            if expected is not None and expected[1] == projection.version:
+                last = await _advance_from(conn, projection, events, expected[0])
+                if last is not None:
+                    self._expected[name] = (last, projection.version)
+                    return last
+            async with conn.transaction():
+                last = await apply_past(conn, projection, events)
+            if _PLAIN_NAME.fullmatch(name):
+                self._expected[name] = (last, projection.version)
+            return last
 
     async def apply_parked(self, projection: PostgresProjection, events: list[StoredEvent]) -> None:
         """Apply parked events again in one transaction, holding the checkpoint row (so
