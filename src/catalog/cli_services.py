@@ -143,13 +143,15 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run projections into Redis and the read database, sharing them with other
         workers under leases (services profile)."""
+        import uvloop
+
         from catalog.logging_setup import configure
         from tandem import tracing
 
         configure(log_level.upper())
         settings = _services_settings()
         tracing.setup(settings.otel_exporter, settings.otel_service_name)
-        asyncio.run(_run_worker(settings))
+        uvloop.run(_run_worker(settings))
 
     @app.command()
     def relay(
