@@ -97,6 +97,29 @@ async def test_a_live_workers_share_waits_for_it_to_stop_when_its_lock_session_i
     assert orphans <= taken and took < 1.5, took  # the grace, then at once
 
 
+async def test_a_live_workers_share_is_waited_for_only_until_its_timed_lease_runs_out(
+    pool: Pool, leases_of: LeasesOf
+) -> None:
+    """Its lock session ended and its life line holding, a worker that never says it
+    stopped (stuck stopping its runners) keeps its share until its lease's time runs
+    out, and no longer: the lease bounds the wait."""
+    one, two = leases_of("one", ttl=2), leases_of("two", ttl=2, grace=0.2)
+    await _share(one, two)
+    orphans = set(one.held)
+    renewed = time.monotonic()  # `one` renewed its leases last inside `_share`
+    await pool.fetchval(
+        "SELECT pg_terminate_backend($1)", await lock_session_pid(pool, one.worker_id)
+    )
+    async with asyncio.timeout(2):
+        await one.lost.wait()
+    taken, _ = await _until_taken(two, orphans, within=one.ttl / 2)
+    assert taken == set(), "taken while its life line holds and its lease has time left"
+    taken, _ = await _until_taken(two, orphans, within=5)
+    waited = time.monotonic() - renewed
+    assert orphans <= taken and two.held == set(NAMES)
+    assert one.ttl - 0.5 <= waited < one.ttl + 1.5, waited
+
+
 async def test_a_silent_worker_keeps_its_share_until_its_timed_lease_runs_out(
     leases_of: LeasesOf,
 ) -> None:
