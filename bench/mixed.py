@@ -175,7 +175,7 @@ def _lags(
 WARM_UP_S = 2
 
 # The write driver's seeds, one per run in this process (4 and 5 for the first mix's
-# warm-up and window): a mix run again on the same deployment (the suite's level 1
+# warm-up and window, when it has one): a mix run again on the same deployment (the suite's level 1
 # after level 3) would otherwise set the prices it set before, which changes no answer
 # and forgets no cached one, and add items to carts it has checked out.
 _SEEDS = itertools.count(4)

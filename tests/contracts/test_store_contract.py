@@ -374,3 +374,22 @@ class TestPostgresProjectionStore(
             assert as_counts(rows) == expected_counts(events)
         finally:
             await pool.close()
+
+    async def test_a_name_that_cannot_be_spelled_into_sql_takes_the_locking_round(
+        self, store_backend: PostgresBackend
+    ) -> None:
+        """The three-message round spells the name in as a literal; a name with a quote
+        in it must never reach that SQL, and its rounds stay exactly-once."""
+
+        class Quoted(PostgresCounting):
+            name = "contract's counts"
+
+        events = make_events(12)
+        async with opened(store_backend) as store:
+            projection = Quoted()
+            await store.setup(projection)
+            for start in range(0, len(events), 4):
+                batch = events[start : start + 4]
+                assert await store.apply(projection, batch) == batch[-1].position
+            assert await store.apply(projection, events[6:]) == events[-1].position
+            assert await store_backend.counts(store) == expected_counts(events)

@@ -69,8 +69,8 @@ ON CONFLICT (name) DO NOTHING
 """
 
 
-# Names a round may spell into its SQL as literals (`_advance_from`); any other name
-# takes the parameterized round.
+# Names `_advance_from` may spell into its SQL as literals; any other name takes the
+# parameterized round.
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
 
 
@@ -145,15 +145,18 @@ async def _advance_from(
     conn: Connection, projection: PostgresProjection, events: list[StoredEvent], expected: int
 ) -> int | None:
     """`apply_past` in a transaction of its own, for a checkpoint expected at `expected`:
-    the new checkpoint, or None (nothing done) if the stored one is elsewhere.
+    the new checkpoint, or None (nothing done) if the stored one is elsewhere or the
+    name cannot be spelled in.
 
     The same row lock, taken first, and the same statements; but BEGIN travels with the
     lock and the checkpoint's UPDATE with the COMMIT, as one simple-protocol message
-    each (which takes no parameters: the name, checked by `_PLAIN_NAME`, and the numbers
-    are spelled in). The lock's statement matches only the row at `expected` and the
+    each (which takes no parameters: the name, if `_PLAIN_NAME` allows it, and the
+    numbers are spelled in). The lock's statement matches only the row at `expected` and the
     projection's version, so a checkpoint another process moved (a takeover), or a
     version changed under the store, is seen before anything is applied.
     """
+    if not _PLAIN_NAME.fullmatch(projection.name):
+        return None
     name = f"'{projection.name}'"
     locked = await conn.execute(
         f"BEGIN; SELECT FROM tandem_checkpoints WHERE name = {name}"
@@ -231,8 +234,7 @@ class PostgresProjectionStore:
                     return last
             async with conn.transaction():
                 last = await apply_past(conn, projection, events)
-            if _PLAIN_NAME.fullmatch(name):
-                self._expected[name] = (last, projection.version)
+            self._expected[name] = (last, projection.version)
             return last
 
     async def apply_parked(self, projection: PostgresProjection, events: list[StoredEvent]) -> None:
