@@ -10,7 +10,13 @@ from tests.support.folding import all_events
 from tests.support.search_backends import Both
 
 from catalog.domain import commands as c
-from catalog.read_models.scopes import CATALOG, EVERYTHING, ScopeChanges, product_scope
+from catalog.read_models.scopes import (
+    CATALOG,
+    EVERYTHING,
+    ScopeChanges,
+    offer_change,
+    product_scope,
+)
 
 pytestmark = pytest.mark.services
 
@@ -30,6 +36,17 @@ class Shop:
         self.runner = await both.product(self.trail, "Trail runner", price="20.00", stock=3)
         self.tote = await both.product(self.bags, "Canvas tote", price="5.00", stock=1)
         return await both.fold()
+
+
+# The word keys of the runner's text ("Trail runner", its SKU "SKU0001", its category
+# path "Shoes / Running / Trail") and of the tote's ("Canvas tote", "SKU0002", "Bags").
+RUNNER = ["run", "sho", "sku", "tra"]
+TOTE = ["bag", "can", "sku", "tot"]
+
+
+def _offered(categories: list[str], keys: list[str]) -> list[str]:
+    """What a change to the offer alone of a product with these keys records."""
+    return [offer_change(category, keys) for category in categories]
 
 
 async def _changes(both: Both, after: int) -> ScopeChanges:
@@ -55,11 +72,12 @@ async def test_a_product_change_touches_its_category_and_every_ancestor(both: Bo
     assert await both.fold() == changed
 
     found = await _changes(both, before)
+    categories = [CATALOG, shop.shoes, shop.running, shop.trail]
     assert found == ScopeChanges(
         changed,
         before + 4,
         False,
-        sorted((changed, s) for s in (CATALOG, shop.shoes, shop.running, shop.trail)),
+        sorted((changed, s) for s in _offered(categories, RUNNER)),
     )
     assert (await _changes(both, found.cursor)).rows == []
 
@@ -101,9 +119,12 @@ async def test_a_batch_records_each_scope_once_at_its_last_position(both: Both) 
     runner = await _last(both)
     await both.fold()
     rows = (await _changes(both, before)).rows
+    # A category's record holds the keys of every offer changed in it; the catalog's,
+    # those of the whole batch.
     assert sorted(rows) == sorted(
-        [(tote, shop.bags), (runner, CATALOG)]
-        + [(runner, s) for s in (shop.shoes, shop.running, shop.trail)]
+        [(tote, offer_change(shop.bags, TOTE))]
+        + [(runner, offer_change(CATALOG, sorted({*RUNNER, *TOTE})))]
+        + [(runner, s) for s in _offered([shop.shoes, shop.running, shop.trail], RUNNER)]
     )
 
 
@@ -124,7 +145,7 @@ async def test_a_stock_count_only_a_listing_shows_touches_the_product_alone(
     await both.fold()
     rows = (await _changes(both, before)).rows
     categories = [CATALOG, shop.shoes, shop.running, shop.trail]
-    sold = sorted((sold_out, s) for s in categories)
+    sold = sorted((sold_out, s) for s in _offered(categories, RUNNER))
     assert rows == [(restocked, product_scope(shop.runner)), *sold]
 
 
@@ -164,7 +185,7 @@ async def test_old_rows_are_trimmed_and_a_reader_behind_them_told(both: Both) ->
     assert (await _changes(both, first)).gap  # the second batch's rows went
     found = await _changes(both, second)
     assert not found.gap
-    assert found.rows == [(third, CATALOG), (third, shop.bags)]
+    assert found.rows == [(third, s) for s in sorted(_offered([CATALOG, shop.bags], TOTE))]
     assert (found.cursor, found.checkpoint) == (second + 2, third)
 
 
@@ -185,9 +206,8 @@ async def test_a_parked_event_applied_again_comes_after_the_cursor(both: Both) -
     await both.store.apply_parked(both.projection, [e for e in events if e.position == parked])
     retried = await _changes(both, reader.cursor)
     assert not retried.gap and retried.checkpoint == later
-    assert retried.rows == sorted(
-        (parked, s) for s in (CATALOG, shop.shoes, shop.running, shop.trail)
-    )
+    categories = [CATALOG, shop.shoes, shop.running, shop.trail]
+    assert retried.rows == sorted((parked, s) for s in _offered(categories, RUNNER))
 
 
 async def test_tables_made_anew_are_a_gap_to_a_reader_past_them(both: Both) -> None:

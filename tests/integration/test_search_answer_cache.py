@@ -1,16 +1,22 @@
-"""Cached searches against a real PostgreSQL search model: under concurrent price and
-stock changes, a search answered from memory is the store's answer at the version it
-reports (or at a later one the store had reached), byte for byte; a page names the
-products it lists, so a stock count changing on a product it shows forgets it, while
-one on a product it does not show leaves it cached."""
+"""Cached searches against a real search model on each backend (PostgreSQL, SQLite):
+under concurrent price, stock and text changes, a search answered from memory is the
+store's answer at the version it reports (or at a later one the store had reached),
+byte for byte. A page names the products it lists, so a stock count changing on a
+product it shows forgets it, while one on a product it does not show leaves it cached;
+a text search is filed under its word key, so a price change forgets it only if the
+product's text has that key, while a search without one, or answered by the typo
+fallback, is forgotten by any price change in its category."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import random
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -23,16 +29,19 @@ from catalog.read_models import answers
 from catalog.read_models.answers import CachedAnswers
 from catalog.read_models.product_search.postgres import PostgresProductSearchProjection
 from catalog.read_models.product_search.postgres_reads import PostgresSearchReads
+from catalog.read_models.product_search.sqlite import ProductSearchProjection
+from catalog.read_models.product_search.sqlite_reads import ProductSearchReads
 from catalog.read_models.queries import SearchProducts
 from tandem.bus import QueryBus
-from tandem.db.postgres import Pool, create_pool
+from tandem.db.postgres import create_pool
 from tandem.messages import StoredEvent
 from tandem.middleware import consistency
 from tandem.stores.postgres import PostgresProjectionStore
+from tandem.stores.sqlite import SqliteProjectionStore
 from tandem.stores.switchable import SwitchableReads
 from tandem.testing.throwaway import create_database, drop_database
 
-pytestmark = pytest.mark.services
+BACKENDS = [pytest.param("postgres", marks=pytest.mark.services), "sqlite"]
 
 PRODUCTS = {
     "a0000000-0000-4000-8000-000000000001": (LAMPS, "Brass lamp"),
@@ -41,6 +50,8 @@ PRODUCTS = {
     "a0000000-0000-4000-8000-000000000004": (BAGS, "Canvas tote"),
     "a0000000-0000-4000-8000-000000000005": (BAGS, "Leather tote"),
 }
+# Names a text change gives a product: words other searches have, or none of them.
+NAMES = ("Brass lamp", "Canvas lamp", "Brass tote", "Plain box")
 # Pages of one or two: most products are off most pages.
 QUERIES = (
     SearchProducts(category=LAMPS, sort="price_asc", limit=2),
@@ -48,20 +59,23 @@ QUERIES = (
     SearchProducts(q="tote", in_stock=True, sort="price_asc", limit=1),
     SearchProducts(category=DESK, sort="newest", limit=1),
     SearchProducts(in_stock=True, sort="price_asc", limit=2),
+    SearchProducts(q="brass", sort="price_asc", limit=1),
+    SearchProducts(q="canv", category=BAGS, sort="price_asc", limit=2),
+    SearchProducts(q="rass", sort="price_asc", limit=2),  # the typo fallback finds "brass"
 )
 
 
 @dataclass
 class Harness:
-    pool: Pool
     status: Status
     log: Log
-    store: PostgresProjectionStore
+    store: Any
+    projection: Any
     bus: QueryBus
     search: CachedAnswers[SearchProducts]
 
     async def apply(self, events: list[StoredEvent]) -> None:
-        await self.store.apply(PostgresProductSearchProjection(), events)
+        await self.store.apply(self.projection, events)
         self.status.checkpoint.advance(events[-1].position)
 
     async def caught_up(self) -> None:
@@ -72,39 +86,59 @@ class Harness:
 
 
 @contextlib.asynccontextmanager
-async def running() -> AsyncIterator[Harness]:
+async def _postgres() -> AsyncIterator[tuple[Any, Any, Any]]:
     database = await create_database("tandem_t_search_cache")
     pool = await create_pool(database.url, min_size=2, max_size=6)
-    status = Status()
-    store = PostgresProjectionStore(pool)
-    await store.setup(PostgresProductSearchProjection())
-    switchable = SwitchableReads(PostgresSearchReads(pool))
-    bus = QueryBus([consistency({"product_search": status})])
-    switchable.register(bus)
-    search = CachedAnswers(
-        answers.switchable(switchable),
-        status.checkpoint,
-        bus,
-        answers.SEARCH.scope_of,
-        capacity=100,
-        tracked=status,
-        named=answers.SEARCH.named,
-    )
-    log = Log()
-    found = Harness(pool, status, log, store, bus, search)
     try:
-        async with following(search):
-            await found.apply(log.shop(PRODUCTS))
-            await found.caught_up()
-            yield found
+        yield (
+            PostgresProjectionStore(pool),
+            PostgresProductSearchProjection(),
+            (PostgresSearchReads(pool)),
+        )
     finally:
         await pool.close()
         await drop_database(database)
 
 
-@pytest.fixture
-async def harness() -> AsyncIterator[Harness]:
-    async with running() as found:
+@contextlib.asynccontextmanager
+async def _sqlite() -> AsyncIterator[tuple[Any, Any, Any]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        store = SqliteProjectionStore(Path(tmp) / "search.db")
+        try:
+            yield store, ProductSearchProjection(), ProductSearchReads(store.reader)
+        finally:
+            store.close()
+
+
+@contextlib.asynccontextmanager
+async def running(backend: str) -> AsyncIterator[Harness]:
+    opened = _postgres() if backend == "postgres" else _sqlite()
+    async with opened as (store, projection, reads):
+        status = Status()
+        await store.setup(projection)
+        switchable = SwitchableReads(reads)
+        bus = QueryBus([consistency({"product_search": status})])
+        switchable.register(bus)
+        search = CachedAnswers(
+            answers.switchable(switchable),
+            status.checkpoint,
+            bus,
+            answers.SEARCH.scope_of,
+            capacity=100,
+            tracked=status,
+            named=answers.SEARCH.named,
+        )
+        log = Log()
+        found = Harness(status, log, store, projection, bus, search)
+        async with following(search):
+            await found.apply(log.shop(PRODUCTS))
+            await found.caught_up()
+            yield found
+
+
+@pytest.fixture(params=BACKENDS)
+async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
+    async with running(str(request.param)) as found:
         yield found
 
 
@@ -141,18 +175,57 @@ async def test_a_stock_count_forgets_the_pages_that_show_the_product_only(
     assert not _cached(harness, cheapest_lamps)
 
 
+async def test_a_price_change_forgets_only_the_searches_its_products_text_could_match(
+    harness: Harness,
+) -> None:
+    ids = list(PRODUCTS)
+    brass_lamp, desk_lamp, canvas_tote = ids[0], ids[1], ids[3]
+    lamps_by_price, tote, brass, typo = QUERIES[0], QUERIES[2], QUERIES[5], QUERIES[7]
+    cached = (lamps_by_price, tote, brass, typo)
+
+    async def fill() -> None:
+        for query in cached:
+            await harness.search.answer(query, 0, 2.0)
+            assert _cached(harness, query)
+
+    await fill()
+    # A tote: not in Lamps, no word beginning "bra"; the typo search, over the whole
+    # catalog, may find anything similar.
+    await harness.apply([harness.log.price(canvas_tote, "3.00")])
+    await harness.caught_up()
+    assert [_cached(harness, q) for q in cached] == [True, False, True, False]
+
+    await fill()
+    await harness.apply([harness.log.price(desk_lamp, "4.00")])  # in Lamps, no "bra"
+    await harness.caught_up()
+    assert [_cached(harness, q) for q in cached] == [False, True, True, False]
+
+    await fill()
+    await harness.apply([harness.log.price(brass_lamp, "5.00")])
+    await harness.caught_up()
+    assert [_cached(harness, q) for q in cached] == [False, True, False, False]
+
+    await fill()  # a text change: every search of its categories
+    await harness.apply([harness.log.details(desk_lamp, DESK, "Brass desk lamp")])
+    await harness.caught_up()
+    assert [_cached(harness, q) for q in cached] == [False, False, False, False]
+    body = (await harness.search.answer(brass, 0, 2.0))[1].body
+    assert body == await harness.uncached(brass)
+    assert orjson.loads(body)["total"] == 2
+
+
 Change = tuple[str, str, int]  # (kind, product, amount)
 
 
 @settings(
-    max_examples=15,
+    max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
     changes=st.lists(
         st.tuples(
-            st.sampled_from(("price", "stock")),
+            st.sampled_from(("price", "stock", "text")),
             st.sampled_from(sorted(PRODUCTS)),
             st.integers(0, 999),
         ),
@@ -161,15 +234,16 @@ Change = tuple[str, str, int]  # (kind, product, amount)
     ),
     seed=st.integers(0, 2**32),
 )
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_a_cached_search_is_the_stores_answer_at_its_version_under_concurrent_writes(
-    changes: list[Change], seed: int
+    backend: str, changes: list[Change], seed: int
 ) -> None:
-    asyncio.run(_concurrent(changes, seed))
+    asyncio.run(_concurrent(backend, changes, seed))
 
 
-async def _concurrent(changes: list[Change], seed: int) -> None:
+async def _concurrent(backend: str, changes: list[Change], seed: int) -> None:
     rng = random.Random(seed)
-    async with running() as harness:
+    async with running(backend) as harness:
         # The store's answer to every query after each batch, by checkpoint.
         truth: dict[int, list[bytes]] = {}
 
@@ -183,8 +257,11 @@ async def _concurrent(changes: list[Change], seed: int) -> None:
             for kind, product, amount in changes:
                 if kind == "price":
                     change = harness.log.price(product, f"{amount / 100 + 1:.2f}")
-                else:
+                elif kind == "stock":
                     change = harness.log.stock(product, amount % 4)  # often 0
+                else:
+                    name = NAMES[amount % len(NAMES)]
+                    change = harness.log.details(product, PRODUCTS[product][0], name)
                 started.append(change.position)
                 await harness.apply([change])
                 await record()
@@ -203,7 +280,10 @@ async def _concurrent(changes: list[Change], seed: int) -> None:
                 await asyncio.sleep(0)
 
         await asyncio.gather(write(), read(), read())
-        assert harness.search.cache.hits > 0
+        await harness.caught_up()
+        for query in QUERIES:  # with no write under way, every answer is kept
+            await harness.search.answer(query, 0, 2.0)
+            assert _cached(harness, query), query
         for which, version, newest, body in served:
             at = max(v for v in truth if v <= version)
             states = [truth[v][which] for v in truth if at <= v <= newest]

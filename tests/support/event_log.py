@@ -35,7 +35,10 @@ class Log:
     def event(self, type: str, id: str, data: dict[str, Any]) -> StoredEvent:
         self.position += 1
         self.versions[id] = self.versions.get(id, 0) + 1
-        return StoredEvent(self.position, type, 1, "x", id, self.versions[id], 0.0, "c", "c", data)
+        aggregate = "category" if type.startswith("Category") else "product"
+        return StoredEvent(
+            self.position, type, 1, aggregate, id, self.versions[id], 0.0, "c", "c", data
+        )
 
     def category(self, id: str, name: str, parent_id: str | None = None) -> StoredEvent:
         data = {"name": name, "slug": name.lower(), "parent_id": parent_id}
@@ -59,6 +62,10 @@ class Log:
         history = [self.category(LAMPS, "Lamps"), self.category(DESK, "Desk", LAMPS)]
         history.append(self.category(BAGS, "Bags"))
         return history + [self.product(id, c, name) for id, (c, name) in products.items()]
+
+    def details(self, id: str, category_id: str, name: str, description: str = "") -> StoredEvent:
+        data = {"name": name, "description": description, "category_id": category_id}
+        return self.event("ProductDetailsUpdated", id, {**data, "attributes": {}})
 
     def price(self, id: str, price: str) -> StoredEvent:
         return self.event("PriceChanged", id, {"price": price, "currency": "USD"})

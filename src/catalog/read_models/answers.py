@@ -4,7 +4,9 @@ A search or a category's stats costs a round trip and work in the read store; th
 storefront asks the same few again and again. Each API process keeps the serialized
 answers of such queries, filed under the scope they depend on (the category a search
 is narrowed to, or the whole catalog; the category whose stats they are) and, for a
-search, under each product its page shows (whose stock count it lists), and follows
+search, under each product its page shows (whose stock count it lists) and under the
+offer changes of its category that may alter it (those of products whose text has its
+word key, for a search answered by full text: `product_search.word_keys`), and follows
 the read model's scope changes (`catalog.read_models.scopes`): whenever the tracked
 checkpoint advances, it reads what the folds recorded since its cursor, forgets the
 answers of every touched scope and raises the watermark to the checkpoint read with
@@ -32,8 +34,16 @@ import orjson
 
 from catalog.read_models.documents import Document
 from catalog.read_models.following import follow
+from catalog.read_models.product_search.rules import is_approximate, search_terms
+from catalog.read_models.product_search.word_keys import search_key
 from catalog.read_models.queries import GetCategoryStats, SearchProducts
-from catalog.read_models.scopes import CATALOG, ScopeChanges, product_scope
+from catalog.read_models.scopes import (
+    CATALOG,
+    ScopeChanges,
+    offers_scope,
+    product_scope,
+    touched_by,
+)
 from tandem.answercache import AnswerCache
 from tandem.bus import QueryBus
 from tandem.consistency import VersionWatch
@@ -82,25 +92,32 @@ class Cached(Generic[Q]):
     query: type[Q]
     read_model: str
     scope_of: Callable[[Q], str]
-    # The scopes an answer names besides its query's (the products a page shows).
-    named: Callable[[Any], list[str]] = lambda _answer: []
+    # The scopes an answer names besides its query's, from the query and the answer
+    # (the products a search page shows, the offer changes that may alter it).
+    named: Callable[[Q, Any], list[str]] = lambda _query, _answer: []
 
 
 def _search_scope(query: SearchProducts) -> str:
     return query.category or CATALOG
 
 
-def _shown(answer: Any) -> list[str]:
-    """A search answer names each product its page shows: a change only a listing can
-    tell (a stock count) forgets the pages that list the product."""
-    return [product_scope(item["id"]) for item in answer["items"]]
+def _search_named(query: SearchProducts, answer: Any) -> list[str]:
+    """A search answer names the offer changes of its category that may alter it (those
+    under its word key, if full text answered it and it has one: `word_keys`) and each
+    product its page shows: a change only a listing can tell (a stock count) forgets
+    the pages that list the product."""
+    key = None if is_approximate(answer) else search_key(search_terms(query.q))
+    return [
+        offers_scope(_search_scope(query), key),
+        *(product_scope(item["id"]) for item in answer["items"]),
+    ]
 
 
 def _stats_scope(query: GetCategoryStats) -> str:
     return query.category_id
 
 
-SEARCH = Cached(SearchProducts, "product_search", _search_scope, _shown)
+SEARCH = Cached(SearchProducts, "product_search", _search_scope, _search_named)
 STATS = Cached(GetCategoryStats, "category_stats", _stats_scope)
 
 
@@ -115,7 +132,7 @@ class CachedAnswers(Generic[Q]):
         scope_of: Callable[[Q], str],
         capacity: int,
         tracked: Any = None,
-        named: Callable[[Any], list[str]] = lambda _answer: [],
+        named: Callable[[Q, Any], list[str]] = lambda _query, _answer: [],
     ) -> None:
         # `served`: the copy of the read model served now and its reads (which offer
         # `scope_changes`); `tracked`: the read model as this process follows it, whose
@@ -167,7 +184,8 @@ class CachedAnswers(Generic[Q]):
         except BaseException:
             self.cache.abandon(fill)
             raise
-        self.cache.finish_fill(fill, result.read_version, answer, self._named(result.value))
+        named = self._named(query, result.value)
+        self.cache.finish_fill(fill, result.read_version, answer, named)
         return result.read_version, answer
 
     def _went_back(self) -> bool:
@@ -196,7 +214,7 @@ class CachedAnswers(Generic[Q]):
             log.info("answer cache: scope changes trimmed past the cursor; dropped")
             await self._position(copy, reads)
             return
-        self.cache.touch(scope for _, scope in changes.rows)
+        self.cache.touch(scope for _, record in changes.rows for scope in touched_by(record))
         self._cursor = changes.cursor
         self.cache.advance(changes.checkpoint)
 

@@ -11,9 +11,15 @@ and up to which position it has learnt everything:
 - `CATALOG`: answers not narrowed to a category (every product change touches it);
 - `EVERYTHING`: every answer (a category created or renamed changes names and paths);
 - a product's own scope (`product_scope`), for a change that only an answer showing
-  that product can tell (a search page that lists its stock): a folds records it
+  that product can tell (a search page that lists its stock): a fold records it
   instead of the categories where that is all that changed, and an answer names the
-  products it shows, beside the scope of its query.
+  products it shows, beside the scope of its query;
+- an offer change (`offer_change`: a category id, or `CATALOG`, with word keys), for a
+  search model's change to products' offers alone (price, stock, status) that left
+  their text and category as they were: it alters only the answers of that subtree
+  that are filed under one of its keys, or under none (`offers_scope`; see
+  `catalog.read_models.product_search.word_keys`), and not those a category scope
+  holds. A reader turns each record into the scopes it touches (`touched_by`).
 
 The newest `RETAINED_BATCHES` batches' rows are kept, older ones trimmed by the fold;
 `ScopeChanges.gap` tells a reader that fell behind to start over.
@@ -32,8 +38,11 @@ __all__ = [
     "EVERYTHING",
     "RETAINED_BATCHES",
     "ScopeChanges",
+    "offer_change",
+    "offers_scope",
     "product_scope",
     "product_scopes",
+    "touched_by",
 ]
 
 CATALOG = ""
@@ -73,3 +82,38 @@ def product_scopes(categories: Iterable[str], ancestors: dict[str, list[str]]) -
     for category in categories:
         touched.update(ancestors.get(category, (category,)))
     return touched
+
+
+_OFFERS = "~o:"
+_OFFER_CHANGE = "~c:"
+
+
+def offers_scope(category: str, key: str | None = None) -> str:
+    """The scope of the answers about `category`'s subtree (or `CATALOG`) that an offer
+    change there may alter: a text search's with word key `key`, or (None) any other.
+
+    >>> offers_scope("c1", "tra"), offers_scope("c1")
+    ('~o:tra|c1', '~o:|c1')
+    """
+    return f"{_OFFERS}{key or ''}|{category}"
+
+
+def offer_change(category: str, keys: Iterable[str]) -> str:
+    """The record of offer changes in `category`'s subtree (or `CATALOG`) to products
+    whose text has these word keys (which hold no space or `|`)."""
+    return f"{_OFFER_CHANGE}{' '.join(keys)}|{category}"
+
+
+def touched_by(record: str) -> list[str]:
+    """The scopes a recorded scope touches: an offer change touches the answers of its
+    subtree filed under no key or one of its keys; any other, itself.
+
+    >>> touched_by(offer_change("c1", ["sho", "tra"]))
+    ['~o:|c1', '~o:sho|c1', '~o:tra|c1']
+    >>> touched_by("c1")
+    ['c1']
+    """
+    if not record.startswith(_OFFER_CHANGE):
+        return [record]
+    keys, _, category = record[len(_OFFER_CHANGE) :].partition("|")
+    return [offers_scope(category), *(offers_scope(category, key) for key in keys.split())]

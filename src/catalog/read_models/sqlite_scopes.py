@@ -17,7 +17,11 @@ event's `category_id`, if it names one), then those categories' ancestors, thems
 included (`ancestors_of`), which the fold keeps once read: categories never move. A
 fold may say of an event that it changes only what an answer listing the product shows
 (`listed_only`; the search's stock counts): the event then records the product's own
-scope instead.
+scope instead; and that it changes only the product's offer, leaving its text and
+category as they were (`offer_keys`, which gives the word keys of its text, as the
+search does): the event then records an offer change (`offer_change`) of each of those
+ancestors and of `CATALOG` instead, one per scope and batch, with the keys of all the
+batch's offer changes there.
 
 All but the newest `RETAINED_ROWS` rows are deleted once at least `TRIM_EVERY` more have
 piled up: a delete per batch would cost a statement per command on the embedded
@@ -30,7 +34,14 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-from catalog.read_models.scopes import EVERYTHING, ScopeChanges, product_scope, product_scopes
+from catalog.read_models.scopes import (
+    CATALOG,
+    EVERYTHING,
+    ScopeChanges,
+    offer_change,
+    product_scope,
+    product_scopes,
+)
 from tandem.db.sqlite import transaction
 from tandem.messages import StoredEvent
 from tandem.projections import checkpoints
@@ -54,6 +65,9 @@ AncestorsOf = Callable[[sqlite3.Connection, str], list[str]]
 ListedOnly = Callable[[sqlite3.Connection, StoredEvent], bool]
 """Whether a product event, before it is applied, changes only what an answer listing
 the product shows."""
+OfferKeys = Callable[[sqlite3.Connection, StoredEvent], "tuple[str, list[str]] | None"]
+"""For a product event, before it is applied, that changes only the product's offer
+(its text and category stay): its category and the word keys of its text; else None."""
 
 
 class ScopeLog:
@@ -102,6 +116,7 @@ class ScopeLog:
         ancestors_of: AncestorsOf,
         known: dict[str, list[str]],
         listed_only: ListedOnly | None = None,
+        offer_keys: OfferKeys | None = None,
     ) -> None:
         """Apply each event (`apply`) and record the scopes the batch touched.
 
@@ -110,6 +125,7 @@ class ScopeLog:
         not kept).
         """
         touched: dict[str, int] = {}
+        offers: dict[str, tuple[int, set[str]]] = {}  # by scope: last position, keys
 
         def lineage(category: str) -> list[str]:
             found = known.get(category)
@@ -129,6 +145,15 @@ class ScopeLog:
                 apply(tx, event)
                 touched[product_scope(event.aggregate_id)] = event.position
                 continue
+            offered = None if offer_keys is None else offer_keys(tx, event)
+            if offered is not None:
+                apply(tx, event)
+                category, words = offered
+                for scope in (*lineage(category), CATALOG):
+                    _, gathered = offers.setdefault(scope, (0, set()))
+                    gathered.update(words)
+                    offers[scope] = (event.position, gathered)
+                continue
             # A product is in no category before the event that creates it.
             before = None if event.type in CREATES else category_of(tx, event.aggregate_id)
             apply(tx, event)
@@ -139,6 +164,8 @@ class ScopeLog:
             closure = {c: lineage(c) for c in categories}
             for scope in product_scopes(categories, closure):
                 touched[scope] = event.position
+        for scope, (position, gathered) in offers.items():
+            touched[offer_change(scope, sorted(gathered))] = position
         if touched:
             self._record(tx, touched)
 

@@ -39,7 +39,7 @@ category events (which run as they come, since they rewrite products' text), the
 product events are folded in memory and written in bulk (`postgres_products`), which is
 exactly what applying them one by one would leave.
 
-Every table name starts with `product_search_v3_` (`table_prefix`): a later version
+Every table name starts with `product_search_v4_` (`table_prefix`): a later version
 builds its tables beside these. Their DDL is `postgres_schema`'s; ids and categories use
 the "C" collation, so `ORDER BY id` is byte order, as in SQLite.
 """
@@ -89,8 +89,9 @@ class PostgresProductSearchProjection(AsyncProjection["Connection"]):
 
     name = ProductSearchProjection.name
     # 1 was the SQLite model's version, shared until the tables parted ways; 3 moved
-    # the indexed text to the match rows.
-    version = 3
+    # the indexed text to the match rows; 4 records offer changes with word keys, which
+    # an API process of an earlier version would not read as touching its answers.
+    version = 4
     event_types = ProductSearchProjection.event_types
     # Scope changes beyond the newest `retained_rows` are trimmed, by every
     # `trim_every`-th batch this instance folds (its first one included).

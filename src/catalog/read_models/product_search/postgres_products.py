@@ -25,6 +25,7 @@ from catalog.read_models.product_search.postgres_scopes import BatchScopes
 from catalog.read_models.product_search.postgres_vocabulary import remember
 from catalog.read_models.product_search.postgres_words import lexeme_text, tsvector, words
 from catalog.read_models.product_search.rules import bucket, shown_only_where_listed
+from catalog.read_models.product_search.word_keys import text_keys
 from tandem.messages import StoredEvent
 
 if TYPE_CHECKING:
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
 _FIELDS = ("name", "description", "category_id", "price_cents", "price", "currency", "stock")
 _FIELDS_AND_STATUS = (*_FIELDS, "status")
 _OFFER_FIELDS = ("category_id", "price_cents", "price", "currency", "stock", "status")
+# What a product's searchable text depends on.
+_TEXT = frozenset({"name", "description", "category_id"})
 
 FacetKey = tuple[str, int, bool]
 
@@ -46,6 +49,12 @@ def document(name: str, sku: str, description: str) -> tuple[str, str, list[str]
     columns = [(name_words, "A"), (sku_words, "B"), (description_words, "D")]
     lexemes = [lexeme_text(w) for w in (*name_words, *sku_words, *description_words)]
     return tsvector(columns), " ".join(name_words), lexemes
+
+
+def _placed_as_read(read: dict[str, Any] | None, now: dict[str, Any]) -> bool:
+    """Whether a product was read at the start of the run (with its category's path)
+    and is still in that category."""
+    return read is not None and read["category_id"] == now["category_id"]
 
 
 def _facet_deltas(before: dict[str, Any], after: dict[str, Any]) -> dict[FacetKey, int]:
@@ -150,8 +159,10 @@ class ProductRun:
         ids = list(dict.fromkeys(e.aggregate_id for e in self.events))
         rows = await tx.fetch(
             "SELECT p.created_position AS position, p.id, p.sku, p.name, p.description,"
-            " o.category_id, o.price_cents, o.price, o.currency, o.stock, o.status"
+            " o.category_id, o.price_cents, o.price, o.currency, o.stock, o.status,"
+            " coalesce(k.path, '') AS path"
             f" FROM {t.products} p JOIN {t.offers} o USING (created_position)"
+            f" LEFT JOIN {t.categories} k ON k.id = o.category_id"
             " WHERE p.id = ANY($1::text[])",
             ids,
         )
@@ -161,6 +172,7 @@ class ProductRun:
         own_text: set[str] = set()  # name or description changed: doc_vector recomputed
         retext: set[str] = set()  # doc_vector or category changed: search recomputed
         deltas: dict[FacetKey, int] = {}
+        keys: dict[str, list[str]] = {}  # of a product's text, once worked out
         for event in self.events:
             pid = event.aggregate_id
             before = state.get(pid)
@@ -182,6 +194,12 @@ class ProductRun:
             state[pid] = after
             if diff == ["stock"] and shown_only_where_listed(before["stock"], after["stock"]):
                 self.scopes.shown(event.position, pid)
+            elif _TEXT.isdisjoint(diff) and _placed_as_read(initial.get(pid), after):
+                # Its offer alone changed, in the category whose path was read with it.
+                if pid not in keys or pid in own_text:
+                    text = (after["name"], after["sku"], after["description"], after["path"])
+                    keys[pid] = text_keys(*text)
+                self.scopes.offer(event.position, after["category_id"], keys[pid])
             else:
                 self.scopes.product(event.position, before["category_id"], after["category_id"])
             if "name" in diff or "description" in diff:

@@ -41,6 +41,7 @@ from catalog.read_models.product_search.postgres_words import query_terms
 from catalog.read_models.product_search.rules import (
     Counts,
     PlannedSearch,
+    approximate,
     cut,
     nothing,
     plan,
@@ -112,14 +113,16 @@ async def run_search(conn: Connection, s: PlannedSearch, t: SearchTables = TABLE
         answer = await _ask(conn, t, s, Text(query) if query else None)
     if not answer.known:
         return nothing()
-    if not answer.counts and s.terms:
-        fuzzy = _fuzzy(s.terms)
-        if fuzzy is not None:
-            answer = await _fuzzy_answer(conn, t, s, fuzzy)
+    fuzzy = _fuzzy(s.terms) if not answer.counts and s.terms else None
+    if fuzzy is not None:
+        answer = await _fuzzy_answer(conn, t, s, fuzzy)
     if not answer.counts:
-        return nothing()
-    page, next_cursor = cut(s, answer.page, lambda row: (row["sort_key"], row["id"]))
-    return result([summary(row) for row in page], answer.counts, next_cursor, answer.children)
+        found = nothing()
+    else:
+        page, next_cursor = cut(s, answer.page, lambda row: (row["sort_key"], row["id"]))
+        items = [summary(row) for row in page]
+        found = result(items, answer.counts, next_cursor, answer.children)
+    return found if fuzzy is None else approximate(found)
 
 
 class PostgresSearchReads:

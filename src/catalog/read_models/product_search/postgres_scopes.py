@@ -3,12 +3,16 @@
 The contract is `catalog.read_models.scopes`'. The fold records, in the transaction of
 each batch (so with its data and checkpoint), one `(position, scope)` row per scope the
 batch touched, at the last position that touched it (`BatchScopes`): for a product
-event that changed the product, every ancestor of its category before and after the
-change, itself included (from the closure table), and `CATALOG`; for one that changed
-only its stock, and not whether it is in stock, the product's own scope (only a page
-that lists it shows the count); for a category event, `EVERYTHING`. An event that
-changes nothing (a price set to the price it had, a redelivered creation) alters no
-answer and records nothing.
+event that changed the product's text or category (or created it), every ancestor of
+its category before and after the change, itself included (from the closure table),
+and `CATALOG`; for one that changed only its offer (price, status, whether it is in
+stock), an offer change (`offer_change`) of each of those and of `CATALOG`, with the
+word keys of the product's text (`word_keys`); for one that changed only its stock, and
+not whether it is in stock, the product's own scope (only a page that lists it shows
+the count); for a category event, `EVERYTHING`. An event that changes nothing (a price
+set to the price it had, a redelivered creation) alters no answer and records nothing.
+A batch records one offer change per category its offer changes were in, with the keys
+of all of them.
 
 Rows are numbered (`seq`) in the order they are written, and readers follow the
 numbers, not the positions: a parked event applied again later records its scopes at
@@ -27,7 +31,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from catalog.read_models.product_search.postgres_schema import SearchTables
-from catalog.read_models.scopes import CATALOG, EVERYTHING, ScopeChanges, product_scope
+from catalog.read_models.scopes import (
+    CATALOG,
+    EVERYTHING,
+    ScopeChanges,
+    offer_change,
+    product_scope,
+)
 
 if TYPE_CHECKING:
     from tandem.db.postgres import Connection
@@ -39,12 +49,21 @@ class BatchScopes:
     def __init__(self) -> None:
         self.categories: dict[str, int] = {}  # a product's category, before or after
         self.whole: dict[str, int] = {}  # CATALOG, EVERYTHING, products' own
+        # A category of products whose offer alone changed: the last position, the keys.
+        self.offers: dict[str, tuple[int, set[str]]] = {}
 
     def product(self, position: int, *categories: str) -> None:
         """A product event at `position` changed a product in these categories."""
         for category in categories:
             self.categories[category] = max(position, self.categories.get(category, 0))
         self.whole[CATALOG] = max(position, self.whole.get(CATALOG, 0))
+
+    def offer(self, position: int, category: str, keys: list[str]) -> None:
+        """A product event at `position` changed only the offer of a product in
+        `category` whose text has these word keys."""
+        last, known = self.offers.setdefault(category, (position, set()))
+        known.update(keys)
+        self.offers[category] = (max(position, last), known)
 
     def shown(self, position: int, product_id: str) -> None:
         """A product event at `position` changed what only a page showing the product
@@ -59,22 +78,36 @@ class BatchScopes:
     async def write(self, tx: Connection, t: SearchTables) -> None:
         """Record the scopes: each category's ancestors, itself included, at the last
         position of any category below them (a category the closure does not know
-        stands for itself)."""
+        stands for itself); each offer change's ancestors, and `CATALOG`'s with every
+        key of the batch's offer changes."""
+        if self.offers:
+            position = max(last for last, _ in self.offers.values())
+            keys = set().union(*(known for _, known in self.offers.values()))
+            record = offer_change(CATALOG, sorted(keys))
+            self.whole[record] = max(position, self.whole.get(record, 0))
         if not self.categories and not self.whole:
             return
         categories = sorted(self.categories)
         whole = sorted(self.whole)
+        offered = sorted(self.offers)
         await tx.execute(
             f"INSERT INTO {t.changes} (position, scope) SELECT * FROM ("
             " SELECT max(u.position) AS position, coalesce(cl.ancestor, u.category) AS scope"
             " FROM unnest($1::text[], $2::bigint[]) AS u(category, position)"
             f" LEFT JOIN {t.closure} cl ON cl.descendant = u.category GROUP BY 2"
             " UNION ALL SELECT * FROM unnest($3::bigint[], $4::text[])"
+            # An offer change names its category last: `CATALOG`'s record, then the id.
+            " UNION ALL SELECT u.position, u.record || coalesce(cl.ancestor, u.category)"
+            " FROM unnest($5::text[], $6::bigint[], $7::text[]) AS u(category, position, record)"
+            f" LEFT JOIN {t.closure} cl ON cl.descendant = u.category"
             ") touched ORDER BY position, scope",
             categories,
             [self.categories[c] for c in categories],
             [self.whole[s] for s in whole],
             whole,
+            offered,
+            [self.offers[c][0] for c in offered],
+            [offer_change(CATALOG, sorted(self.offers[c][1])) for c in offered],
         )
 
 

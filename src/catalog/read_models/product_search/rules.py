@@ -24,7 +24,7 @@ from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from catalog.domain.errors import InvalidInput
 from catalog.read_models.money import from_cents, optional_from_cents
@@ -236,3 +236,19 @@ def result(
 def nothing() -> SearchPage:
     """The answer of a search that matches nothing (or names an unknown category)."""
     return result([], [], None, {})
+
+
+class _Approximate(dict[str, Any]):
+    """A search answer the typo fallback gave, or tried to give: an answer that
+    depends on products similar to its words, not only on those its words begin."""
+
+
+def approximate(page: SearchPage) -> SearchPage:
+    """`page`, marked as the typo fallback's (`is_approximate`); the same document."""
+    return cast(SearchPage, _Approximate(page))
+
+
+def is_approximate(page: object) -> bool:
+    """Whether a search answer came from (or through) the typo fallback: an answer
+    cache then files it under every change of its category, not under its word key."""
+    return isinstance(page, _Approximate)

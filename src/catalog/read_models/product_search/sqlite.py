@@ -39,6 +39,7 @@ from catalog.read_models.product_search.rules import (
 )
 from catalog.read_models.product_search.sqlite_typos import SCHEMA as TYPO_SCHEMA
 from catalog.read_models.product_search.sqlite_typos import Vocabulary
+from catalog.read_models.product_search.word_keys import text_keys
 from catalog.read_models.sqlite_scopes import ScopeLog
 from tandem.messages import StoredEvent
 from tandem.projections.base import Projection
@@ -283,6 +284,26 @@ def _listed_only(tx: sqlite3.Connection, event: StoredEvent) -> bool:
     return row is not None and shown_only_where_listed(int(row[0]), int(event.data["stock"]))
 
 
+# Product events that change only a product's offer, never its text or category.
+_OFFER_EVENTS = frozenset({"PriceChanged", "StockAdjusted", "ProductDiscontinued"})
+
+
+def _offer_keys(tx: sqlite3.Connection, event: StoredEvent) -> tuple[str, list[str]] | None:
+    """An offer change's category and the word keys of its product's text (None: not an
+    offer change, or a product the model does not hold)."""
+    if event.type not in _OFFER_EVENTS:
+        return None
+    row = tx.execute(
+        "SELECT p.category_id, t.name, t.sku, t.description, t.category_path"
+        " FROM ps_products p JOIN ps_product_text t ON t.created_position = p.created_position"
+        " WHERE p.id = ?",
+        (event.aggregate_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    return str(row[0]), text_keys(*(str(v or "") for v in row[1:]))
+
+
 def _ancestors_of(tx: sqlite3.Connection, category_id: str) -> list[str]:
     rows = tx.execute(
         "SELECT ancestor FROM ps_category_closure WHERE descendant = ?", (category_id,)
@@ -312,7 +333,14 @@ class ProductSearchProjection(Projection[sqlite3.Connection]):
     def apply_batch(self, tx: sqlite3.Connection, events: list[StoredEvent]) -> None:
         with self._vocabulary.batch(tx):
             SCOPES.apply_batch(
-                tx, events, self.apply, _category_of, _ancestors_of, self._ancestors, _listed_only
+                tx,
+                events,
+                self.apply,
+                _category_of,
+                _ancestors_of,
+                self._ancestors,
+                _listed_only,
+                _offer_keys,
             )
 
     def settle(self, tx: sqlite3.Connection) -> list[str]:

@@ -29,6 +29,7 @@ from catalog.read_models.product_search.rules import (
     Counts,
     Order,
     PlannedSearch,
+    approximate,
     bucket,
     bucket_sql,
     cut,
@@ -346,6 +347,7 @@ def run_search(conn: sqlite3.Connection, s: PlannedSearch) -> SearchPage:
         # A text search's page rows carry their display fields (fourth): its statement
         # joined them to the page. The other pages are keys the summaries are read for.
         summarized = False
+        typos = None
         if s.terms:
             with _match_errors():
                 counts, page = _text_search(conn, s, category_key)
@@ -358,11 +360,12 @@ def run_search(conn: sqlite3.Connection, s: PlannedSearch) -> SearchPage:
             counts = _counts(conn, s)
             page = _page(conn, s, sum(n for _, _, n in counts)) if counts else []
         if not counts:
-            return nothing()
-        page, next_cursor = cut(s, page, lambda keys: keys[1:3])
-        items = [key[3] for key in page] if summarized else _summaries(conn, page)
-        children = _facet_categories(conn, s.category)
-    return result(items, counts, next_cursor, children)
+            found = nothing()
+        else:
+            page, next_cursor = cut(s, page, lambda keys: keys[1:3])
+            items = [key[3] for key in page] if summarized else _summaries(conn, page)
+            found = result(items, counts, next_cursor, _facet_categories(conn, s.category))
+    return found if typos is None else approximate(found)
 
 
 class ProductSearchReads:
