@@ -128,6 +128,27 @@ async def test_a_batch_records_each_scope_once_at_its_last_position(both: Both) 
     )
 
 
+async def test_an_offer_change_beside_a_text_change_in_its_category_records_none(
+    both: Both,
+) -> None:
+    """A category scope forgets every answer an offer change there could: a batch
+    records the offer change only for categories no category scope of it covers."""
+    shop = Shop(both)
+    await shop.build()
+    before = await _cursor(both)
+    await both.do(c.ChangePrice(product_id=shop.runner, price=Decimal("21.00")))
+    await both.do(c.UpdateProductDetails(product_id=shop.runner, name="Fell runner"))
+    renamed = await _last(both)
+    await both.do(c.ChangePrice(product_id=shop.tote, price=Decimal("6.00")))
+    tote = await _last(both)
+    await both.fold()
+    rows = (await _changes(both, before)).rows
+    plain = [CATALOG, shop.shoes, shop.running, shop.trail]
+    assert sorted(rows) == sorted(
+        [(renamed, s) for s in plain] + [(tote, offer_change(shop.bags, TOTE))]
+    )
+
+
 async def test_a_stock_count_only_a_listing_shows_touches_the_product_alone(
     both: Both,
 ) -> None:

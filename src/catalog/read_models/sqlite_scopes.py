@@ -18,10 +18,12 @@ included (`ancestors_of`), which the fold keeps once read: categories never move
 fold may say of an event that it changes only what an answer listing the product shows
 (`listed_only`; the search's stock counts): the event then records the product's own
 scope instead; and that it changes only the product's offer, leaving its text and
-category as they were (`offer_keys`, which gives the word keys of its text, as the
-search does): the event then records an offer change (`offer_change`) of each of those
-ancestors and of `CATALOG` instead, one per scope and batch, with the keys of all the
-batch's offer changes there.
+category as they were (`Offers.category_of`): the event then records an offer change
+(`offer_change`) of each of those ancestors and of `CATALOG` instead, one per scope
+and batch, with the word keys of the text of every product offered there
+(`Offers.keys_of`, read once the batch is applied; a product whose text changed in the
+batch has its categories touched outright). A scope the batch touched outright needs no
+offer change: its answers are forgotten anyway, and its keys are never worked out.
 
 All but the newest `RETAINED_ROWS` rows are deleted once at least `TRIM_EVERY` more have
 piled up: a delete per batch would cost a statement per command on the embedded
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from catalog.read_models.scopes import (
@@ -65,9 +68,17 @@ AncestorsOf = Callable[[sqlite3.Connection, str], list[str]]
 ListedOnly = Callable[[sqlite3.Connection, StoredEvent], bool]
 """Whether a product event, before it is applied, changes only what an answer listing
 the product shows."""
-OfferKeys = Callable[[sqlite3.Connection, StoredEvent], "tuple[str, list[str]] | None"]
-"""For a product event, before it is applied, that changes only the product's offer
-(its text and category stay): its category and the word keys of its text; else None."""
+
+
+@dataclass(frozen=True)
+class Offers:
+    """How a fold tells offer changes (`catalog.read_models.scopes`) apart."""
+
+    # For a product event, before it is applied, that changes only the product's offer
+    # (its text and category stay): the product's category; else None.
+    category_of: Callable[[sqlite3.Connection, StoredEvent], str | None]
+    # The word keys of a product's searchable text, as the read model holds it.
+    keys_of: Callable[[sqlite3.Connection, str], list[str]]
 
 
 class ScopeLog:
@@ -116,7 +127,7 @@ class ScopeLog:
         ancestors_of: AncestorsOf,
         known: dict[str, list[str]],
         listed_only: ListedOnly | None = None,
-        offer_keys: OfferKeys | None = None,
+        offers: Offers | None = None,
     ) -> None:
         """Apply each event (`apply`) and record the scopes the batch touched.
 
@@ -125,7 +136,7 @@ class ScopeLog:
         not kept).
         """
         touched: dict[str, int] = {}
-        offers: dict[str, tuple[int, set[str]]] = {}  # by scope: last position, keys
+        offered: dict[str, tuple[int, set[str]]] = {}  # by scope: last position, products
 
         def lineage(category: str) -> list[str]:
             found = known.get(category)
@@ -145,14 +156,13 @@ class ScopeLog:
                 apply(tx, event)
                 touched[product_scope(event.aggregate_id)] = event.position
                 continue
-            offered = None if offer_keys is None else offer_keys(tx, event)
-            if offered is not None:
+            category = None if offers is None else offers.category_of(tx, event)
+            if category is not None:
                 apply(tx, event)
-                category, words = offered
                 for scope in (*lineage(category), CATALOG):
-                    _, gathered = offers.setdefault(scope, (0, set()))
-                    gathered.update(words)
-                    offers[scope] = (event.position, gathered)
+                    _, products = offered.setdefault(scope, (0, set()))
+                    products.add(event.aggregate_id)
+                    offered[scope] = (event.position, products)
                 continue
             # A product is in no category before the event that creates it.
             before = None if event.type in CREATES else category_of(tx, event.aggregate_id)
@@ -164,8 +174,14 @@ class ScopeLog:
             closure = {c: lineage(c) for c in categories}
             for scope in product_scopes(categories, closure):
                 touched[scope] = event.position
-        for scope, (position, gathered) in offers.items():
-            touched[offer_change(scope, sorted(gathered))] = position
+        keys: dict[str, list[str]] = {}  # by product
+        for scope, (position, products) in offered.items():
+            if scope in touched or offers is None:
+                continue
+            for product in products - keys.keys():
+                keys[product] = offers.keys_of(tx, product)
+            words = sorted({key for product in products for key in keys[product]})
+            touched[offer_change(scope, words)] = position
         if touched:
             self._record(tx, touched)
 

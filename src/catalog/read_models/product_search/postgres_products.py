@@ -25,7 +25,6 @@ from catalog.read_models.product_search.postgres_scopes import BatchScopes
 from catalog.read_models.product_search.postgres_vocabulary import remember
 from catalog.read_models.product_search.postgres_words import lexeme_text, tsvector, words
 from catalog.read_models.product_search.rules import bucket, shown_only_where_listed
-from catalog.read_models.product_search.word_keys import text_keys
 from tandem.messages import StoredEvent
 
 if TYPE_CHECKING:
@@ -172,7 +171,6 @@ class ProductRun:
         own_text: set[str] = set()  # name or description changed: doc_vector recomputed
         retext: set[str] = set()  # doc_vector or category changed: search recomputed
         deltas: dict[FacetKey, int] = {}
-        keys: dict[str, list[str]] = {}  # of a product's text, once worked out
         for event in self.events:
             pid = event.aggregate_id
             before = state.get(pid)
@@ -196,10 +194,8 @@ class ProductRun:
                 self.scopes.shown(event.position, pid)
             elif _TEXT.isdisjoint(diff) and _placed_as_read(initial.get(pid), after):
                 # Its offer alone changed, in the category whose path was read with it.
-                if pid not in keys or pid in own_text:
-                    text = (after["name"], after["sku"], after["description"], after["path"])
-                    keys[pid] = text_keys(*text)
-                self.scopes.offer(event.position, after["category_id"], keys[pid])
+                text = (after["name"], after["sku"], after["description"], after["path"])
+                self.scopes.offer(event.position, after["category_id"], pid, text)
             else:
                 self.scopes.product(event.position, before["category_id"], after["category_id"])
             if "name" in diff or "description" in diff:

@@ -31,6 +31,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from catalog.read_models.product_search.postgres_schema import SearchTables
+from catalog.read_models.product_search.word_keys import text_keys
 from catalog.read_models.scopes import (
     CATALOG,
     EVERYTHING,
@@ -49,8 +50,9 @@ class BatchScopes:
     def __init__(self) -> None:
         self.categories: dict[str, int] = {}  # a product's category, before or after
         self.whole: dict[str, int] = {}  # CATALOG, EVERYTHING, products' own
-        # A category of products whose offer alone changed: the last position, the keys.
-        self.offers: dict[str, tuple[int, set[str]]] = {}
+        # A category of products whose offer alone changed: the last position, and the
+        # text of each such product there (its keys are worked out only if needed).
+        self.offers: dict[str, tuple[int, dict[str, tuple[str, ...]]]] = {}
 
     def product(self, position: int, *categories: str) -> None:
         """A product event at `position` changed a product in these categories."""
@@ -58,12 +60,40 @@ class BatchScopes:
             self.categories[category] = max(position, self.categories.get(category, 0))
         self.whole[CATALOG] = max(position, self.whole.get(CATALOG, 0))
 
-    def offer(self, position: int, category: str, keys: list[str]) -> None:
+    def offer(self, position: int, category: str, product_id: str, text: tuple[str, ...]) -> None:
         """A product event at `position` changed only the offer of a product in
-        `category` whose text has these word keys."""
-        last, known = self.offers.setdefault(category, (position, set()))
-        known.update(keys)
-        self.offers[category] = (max(position, last), known)
+        `category` whose searchable text (name, SKU, description, category path) is
+        `text`."""
+        last, texts = self.offers.setdefault(category, (position, {}))
+        texts[product_id] = text
+        self.offers[category] = (max(position, last), texts)
+
+    def _offer_records(self) -> tuple[list[str], list[int], list[str]]:
+        """The offer changes to record, as (category, position, `CATALOG`'s record with
+        their keys) columns, and `CATALOG`'s own in `whole`. A category (or `CATALOG`)
+        whose products a category scope of the batch also touched needs none: that
+        scope forgets every answer its offer change could (a catch-up's batches touch
+        most categories so, and skip working out keys)."""
+        columns: tuple[list[str], list[int], list[str]] = ([], [], [])
+        everywhere: set[str] = set()
+        last = 0
+        catalog_touched = CATALOG in self.whole
+        for category in sorted(self.offers):
+            position, texts = self.offers[category]
+            if catalog_touched and category in self.categories:
+                continue
+            keys = {key for text in texts.values() for key in text_keys(*text)}
+            if not catalog_touched:
+                everywhere |= keys
+                last = max(last, position)
+            if category in self.categories:
+                continue
+            columns[0].append(category)
+            columns[1].append(position)
+            columns[2].append(offer_change(CATALOG, sorted(keys)))
+        if last:
+            self.whole[offer_change(CATALOG, sorted(everywhere))] = last
+        return columns
 
     def shown(self, position: int, product_id: str) -> None:
         """A product event at `position` changed what only a page showing the product
@@ -80,16 +110,11 @@ class BatchScopes:
         position of any category below them (a category the closure does not know
         stands for itself); each offer change's ancestors, and `CATALOG`'s with every
         key of the batch's offer changes."""
-        if self.offers:
-            position = max(last for last, _ in self.offers.values())
-            keys = set().union(*(known for _, known in self.offers.values()))
-            record = offer_change(CATALOG, sorted(keys))
-            self.whole[record] = max(position, self.whole.get(record, 0))
-        if not self.categories and not self.whole:
+        offered, positions, records = self._offer_records()
+        if not self.categories and not self.whole and not offered:
             return
         categories = sorted(self.categories)
         whole = sorted(self.whole)
-        offered = sorted(self.offers)
         await tx.execute(
             f"INSERT INTO {t.changes} (position, scope) SELECT * FROM ("
             " SELECT max(u.position) AS position, coalesce(cl.ancestor, u.category) AS scope"
@@ -106,8 +131,8 @@ class BatchScopes:
             [self.whole[s] for s in whole],
             whole,
             offered,
-            [self.offers[c][0] for c in offered],
-            [offer_change(CATALOG, sorted(self.offers[c][1])) for c in offered],
+            positions,
+            records,
         )
 
 

@@ -40,7 +40,7 @@ from catalog.read_models.product_search.rules import (
 from catalog.read_models.product_search.sqlite_typos import SCHEMA as TYPO_SCHEMA
 from catalog.read_models.product_search.sqlite_typos import Vocabulary
 from catalog.read_models.product_search.word_keys import text_keys
-from catalog.read_models.sqlite_scopes import ScopeLog
+from catalog.read_models.sqlite_scopes import Offers, ScopeLog
 from tandem.messages import StoredEvent
 from tandem.projections.base import Projection
 
@@ -288,20 +288,23 @@ def _listed_only(tx: sqlite3.Connection, event: StoredEvent) -> bool:
 _OFFER_EVENTS = frozenset({"PriceChanged", "StockAdjusted", "ProductDiscontinued"})
 
 
-def _offer_keys(tx: sqlite3.Connection, event: StoredEvent) -> tuple[str, list[str]] | None:
-    """An offer change's category and the word keys of its product's text (None: not an
-    offer change, or a product the model does not hold)."""
-    if event.type not in _OFFER_EVENTS:
-        return None
+def _offered_in(tx: sqlite3.Connection, event: StoredEvent) -> str | None:
+    """The category of an offer change's product (None: not an offer change, or a
+    product the model does not hold)."""
+    return _category_of(tx, event.aggregate_id) if event.type in _OFFER_EVENTS else None
+
+
+def _keys_of(tx: sqlite3.Connection, product_id: str) -> list[str]:
     row = tx.execute(
-        "SELECT p.category_id, t.name, t.sku, t.description, t.category_path"
+        "SELECT t.name, t.sku, t.description, t.category_path"
         " FROM ps_products p JOIN ps_product_text t ON t.created_position = p.created_position"
         " WHERE p.id = ?",
-        (event.aggregate_id,),
+        (product_id,),
     ).fetchone()
-    if row is None:
-        return None
-    return str(row[0]), text_keys(*(str(v or "") for v in row[1:]))
+    return [] if row is None else text_keys(*(str(v or "") for v in row))
+
+
+OFFERS = Offers(_offered_in, _keys_of)
 
 
 def _ancestors_of(tx: sqlite3.Connection, category_id: str) -> list[str]:
@@ -340,7 +343,7 @@ class ProductSearchProjection(Projection[sqlite3.Connection]):
                 _ancestors_of,
                 self._ancestors,
                 _listed_only,
-                _offer_keys,
+                OFFERS,
             )
 
     def settle(self, tx: sqlite3.Connection) -> list[str]:
