@@ -172,12 +172,19 @@ async def test_category_events_touch_everything(world: World) -> None:
     assert changes.rows == [(created, EVERYTHING), (renamed, EVERYTHING)]
 
 
-async def test_a_batch_records_each_scope_once_at_the_highest_position(world: World) -> None:
+async def _lamp_and_chair(world: World) -> tuple[str, str, str, str, str]:
+    """Shop > Lamps and Shop > Chairs, a lamp in the one and a chair in the other, folded:
+    (shop, lamps, chairs, lamp, chair)."""
     shop = await world.category("Shop")
     lamps = await world.category("Lamps", shop)
     chairs = await world.category("Chairs", shop)
     lamp, chair = await world.product(lamps), await world.product(chairs)
     await world.fold()
+    return shop, lamps, chairs, lamp, chair
+
+
+async def test_a_batch_records_each_scope_once_at_the_highest_position(world: World) -> None:
+    shop, lamps, chairs, lamp, chair = await _lamp_and_chair(world)
     before = await world.cursor()
     first = await world.do(c.ChangePrice(product_id=lamp, price=Decimal("11.00")))
     second = await world.do(c.ChangePrice(product_id=chair, price=Decimal("9.00")))
@@ -203,11 +210,7 @@ async def test_a_batch_records_each_scope_once_at_the_highest_position(world: Wo
 async def test_an_offer_change_beside_a_text_change_in_its_category_records_none(
     world: World,
 ) -> None:
-    shop = await world.category("Shop")
-    lamps = await world.category("Lamps", shop)
-    chairs = await world.category("Chairs", shop)
-    lamp, chair = await world.product(lamps), await world.product(chairs)
-    await world.fold()
+    shop, lamps, chairs, lamp, chair = await _lamp_and_chair(world)
     before = await world.cursor()
     await world.do(c.ChangePrice(product_id=lamp, price=Decimal("11.00")))
     renamed = await world.do(c.UpdateProductDetails(product_id=lamp, name="Lantern"))

@@ -22,7 +22,7 @@ its total and facets without reading the products.
 The words of names and category paths, and their trigrams, are kept for the typo
 fallback of the reads (`sqlite_typos`).
 
-Each batch also records the scopes it touched (`SCOPES`, `catalog.read_models.sqlite_scopes`).
+Each batch also records the scopes it touched (`sqlite_scoping`).
 """
 
 from __future__ import annotations
@@ -32,15 +32,10 @@ from typing import Any
 
 from catalog.domain.events import CATEGORY_AND_PRODUCT_EVENTS
 from catalog.read_models.money import cents
-from catalog.read_models.product_search.rules import (
-    PATH_SEPARATOR,
-    bucket,
-    shown_only_where_listed,
-)
+from catalog.read_models.product_search.rules import PATH_SEPARATOR, bucket
+from catalog.read_models.product_search.sqlite_scoping import SCOPES, record_batch
 from catalog.read_models.product_search.sqlite_typos import SCHEMA as TYPO_SCHEMA
 from catalog.read_models.product_search.sqlite_typos import Vocabulary
-from catalog.read_models.product_search.word_keys import text_keys
-from catalog.read_models.sqlite_scopes import Offers, ScopeLog
 from tandem.messages import StoredEvent
 from tandem.projections.base import Projection
 
@@ -268,52 +263,6 @@ def _change(
         _match(tx, position, {**after, "id": product_id})
 
 
-SCOPES = ScopeLog("ps", "product_search")
-
-
-def _category_of(tx: sqlite3.Connection, product_id: str) -> str | None:
-    row = tx.execute("SELECT category_id FROM ps_products WHERE id = ?", (product_id,)).fetchone()
-    return None if row is None else str(row[0])
-
-
-def _listed_only(tx: sqlite3.Connection, event: StoredEvent) -> bool:
-    """A stock adjustment that leaves the product in stock, or out of it."""
-    if event.type != "StockAdjusted":
-        return False
-    row = tx.execute("SELECT stock FROM ps_products WHERE id = ?", (event.aggregate_id,)).fetchone()
-    return row is not None and shown_only_where_listed(int(row[0]), int(event.data["stock"]))
-
-
-# Product events that change only a product's offer, never its text or category.
-_OFFER_EVENTS = frozenset({"PriceChanged", "StockAdjusted", "ProductDiscontinued"})
-
-
-def _offered_in(tx: sqlite3.Connection, event: StoredEvent) -> str | None:
-    """The category of an offer change's product (None: not an offer change, or a
-    product the model does not hold)."""
-    return _category_of(tx, event.aggregate_id) if event.type in _OFFER_EVENTS else None
-
-
-def _keys_of(tx: sqlite3.Connection, product_id: str) -> list[str]:
-    row = tx.execute(
-        "SELECT t.name, t.sku, t.description, t.category_path"
-        " FROM ps_products p JOIN ps_product_text t ON t.created_position = p.created_position"
-        " WHERE p.id = ?",
-        (product_id,),
-    ).fetchone()
-    return [] if row is None else text_keys(*(str(v or "") for v in row))
-
-
-OFFERS = Offers(_offered_in, _keys_of)
-
-
-def _ancestors_of(tx: sqlite3.Connection, category_id: str) -> list[str]:
-    rows = tx.execute(
-        "SELECT ancestor FROM ps_category_closure WHERE descendant = ?", (category_id,)
-    ).fetchall()
-    return [str(row[0]) for row in rows]
-
-
 class ProductSearchProjection(Projection[sqlite3.Connection]):
     """Folds product, stock and category events into the SQLite FTS5 search model."""
 
@@ -335,16 +284,7 @@ class ProductSearchProjection(Projection[sqlite3.Connection]):
 
     def apply_batch(self, tx: sqlite3.Connection, events: list[StoredEvent]) -> None:
         with self._vocabulary.batch(tx):
-            SCOPES.apply_batch(
-                tx,
-                events,
-                self.apply,
-                _category_of,
-                _ancestors_of,
-                self._ancestors,
-                _listed_only,
-                OFFERS,
-            )
+            record_batch(tx, events, self.apply, self._ancestors)
 
     def settle(self, tx: sqlite3.Connection) -> list[str]:
         """Merge the FTS index into one segment once a catch-up has left it in many.

@@ -37,12 +37,9 @@ from catalog.read_models.product_search.rules import (
     plan,
     result,
 )
-from catalog.read_models.product_search.sqlite import (
-    SCOPES,
-    ProductSearchProjection,
-    category_token,
-)
+from catalog.read_models.product_search.sqlite import ProductSearchProjection, category_token
 from catalog.read_models.product_search.sqlite_match import prefixes
+from catalog.read_models.product_search.sqlite_scoping import SCOPES
 from catalog.read_models.product_search.sqlite_typos import candidates
 from catalog.read_models.product_search.typos import Typos, fuzzy_words, typo_terms
 from catalog.read_models.queries import SearchProducts
