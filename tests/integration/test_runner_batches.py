@@ -28,13 +28,15 @@ class Tally(Projection[sqlite3.Connection]):
 
 
 class AskedLog(ListLog):
-    """A list log that records the limit of every read."""
+    """A list log that records where every read starts, and its limit."""
 
     def __init__(self) -> None:
         super().__init__()
+        self.afters: list[int] = []
         self.limits: list[int] = []
 
     async def read_after(self, position: int, limit: int) -> list[StoredEvent]:
+        self.afters.append(position)
         self.limits.append(limit)
         return await super().read_after(position, limit)
 
@@ -68,3 +70,81 @@ async def test_batches_grow_while_behind_and_shrink_at_the_end_of_the_log(
         applied = [row[0] for row in conn.execute("SELECT position FROM tally ORDER BY position")]
     assert applied == list(range(1, 3006))
     store.close()
+
+
+class HeldStore:
+    """A store in memory whose first apply waits for `release`; `jump` makes that apply
+    report a checkpoint that many positions past its batch, as a store does when another
+    owner had applied further."""
+
+    kind = "memory"
+
+    def __init__(self, jump: int = 0) -> None:
+        self.batches: list[list[int]] = []
+        self.checkpoint = 0
+        self.applying = asyncio.Event()
+        self.release = asyncio.Event()
+        self.jump = jump
+
+    async def setup(self, projection: object) -> int:
+        return self.checkpoint
+
+    async def apply(self, projection: object, events: list[StoredEvent]) -> int:
+        self.batches.append([e.position for e in events])
+        fresh = [e.position for e in events if e.position > self.checkpoint]
+        if len(self.batches) == 1:
+            self.applying.set()
+            await self.release.wait()
+            self.checkpoint = events[-1].position + self.jump
+        elif fresh:
+            self.checkpoint = max(self.checkpoint, fresh[-1])
+        return self.checkpoint
+
+    async def apply_parked(self, projection: object, events: list[StoredEvent]) -> None:
+        raise AssertionError("nothing is parked here")
+
+
+async def test_a_runner_behind_reads_its_next_batch_while_it_applies_one() -> None:
+    log, head = AskedLog(), VersionWatch(0)
+    for _ in range(1000):
+        head.advance(log.append())
+    store = HeldStore()
+    runner = ProjectionRunner(Tally(), store, log, head, batch_size=100, linger=0.001)
+    task = asyncio.create_task(runner.run())
+    try:
+        await asyncio.wait_for(store.applying.wait(), 5)
+        for _ in range(10):
+            await asyncio.sleep(0)
+        # The first batch is not applied yet, and the read after it has been made.
+        assert runner.checkpoint.value == 0
+        assert log.afters == [0, 100]
+        store.release.set()
+        await runner.checkpoint.wait_for(1000, timeout=5)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    applied = [p for batch in store.batches for p in batch]
+    assert applied == list(range(1, 1001))
+
+
+async def test_a_batch_read_ahead_is_dropped_when_the_checkpoint_ends_elsewhere() -> None:
+    log, head = AskedLog(), VersionWatch(0)
+    for _ in range(1000):
+        head.advance(log.append())
+    # The first batch (1-100) reports a checkpoint of 150: the read ahead after 100
+    # would hand the runner 101-300 again, behind its checkpoint.
+    store = HeldStore(jump=50)
+    runner = ProjectionRunner(Tally(), store, log, head, batch_size=100, linger=0.001)
+    task = asyncio.create_task(runner.run())
+    try:
+        await asyncio.wait_for(store.applying.wait(), 5)
+        for _ in range(10):
+            await asyncio.sleep(0)
+        store.release.set()
+        await runner.checkpoint.wait_for(1000, timeout=5)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert log.afters[:3] == [0, 100, 150]
+    # Every batch after the first starts past the checkpoint the store reported.
+    assert [p for batch in store.batches[1:] for p in batch] == list(range(151, 1001))

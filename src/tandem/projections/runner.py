@@ -165,41 +165,56 @@ class ProjectionRunner:
 
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
-        while True:
-            position = self.checkpoint.value
-            started = loop.time()
-            events = await self._read(position)
-            if events is None:
-                return
-            if not events:
-                await self._live()
-                if self.head.value <= position:
-                    if await self.head.wait_for(position + 1, timeout=self.idle_poll):
-                        await self._pace(loop)
-                    else:
-                        await self._verify_store()
+        ahead: _ReadAhead | None = None
+        try:
+            while True:
+                position = self.checkpoint.value
+                started = loop.time()
+                if ahead is not None and ahead.after == position:
+                    events = await ahead.events()
+                    if events is None:  # the read ahead failed: read again, with retries
+                        events = await self._read(position)
                 else:
-                    # The head moved in another process or the read raced the commit.
-                    await asyncio.sleep(0)
-                continue
-            self._round_at = started
-            full = len(events) == self._limit
-            if self.state is not ProjectionState.LIVE or full:
-                self.state = ProjectionState.CATCHING_UP
-            if self.behind_since is None:
-                self.behind_since = events[0].recorded_at
-            self.head.advance(events[-1].position)
-            if not await self._apply(events):
-                return
-            if full:
-                self._limit = min(2 * self._limit, self.max_batch_size)
-            else:
-                # The read found the end of the log: whatever came since is live traffic.
-                self._limit = self.batch_size
-                await self._live()
-                # Live under load: gather the next events until the round is due rather
-                # than starting a transaction per handful of commits.
-                await self._pace(loop)
+                    if ahead is not None:
+                        ahead.drop()
+                    events = await self._read(position)
+                ahead = None
+                if events is None:
+                    return
+                if not events:
+                    await self._live()
+                    if self.head.value <= position:
+                        if await self.head.wait_for(position + 1, timeout=self.idle_poll):
+                            await self._pace(loop)
+                        else:
+                            await self._verify_store()
+                    else:
+                        # The head moved in another process or the read raced the commit.
+                        await asyncio.sleep(0)
+                    continue
+                self._round_at = started
+                full = len(events) == self._limit
+                if self.state is not ProjectionState.LIVE or full:
+                    self.state = ProjectionState.CATCHING_UP
+                if self.behind_since is None:
+                    self.behind_since = events[0].recorded_at
+                self.head.advance(events[-1].position)
+                if full:
+                    # Behind: the next batch is read while this one is applied.
+                    self._limit = min(2 * self._limit, self.max_batch_size)
+                    ahead = _ReadAhead(self.log_reader, events[-1].position, self._limit)
+                if not await self._apply(events):
+                    return
+                if not full:
+                    # The read found the end of the log: whatever came since is live traffic.
+                    self._limit = self.batch_size
+                    await self._live()
+                    # Live under load: gather the next events until the round is due rather
+                    # than starting a transaction per handful of commits.
+                    await self._pace(loop)
+        finally:
+            if ahead is not None:
+                ahead.drop()
 
     async def _pace(self, loop: asyncio.AbstractEventLoop) -> None:
         """Wait until `linger` has passed since the last round began (not at all after
@@ -422,3 +437,38 @@ class ProjectionRunner:
         if self.behind_since is None or self.checkpoint.value >= self.head.value:
             return 0.0
         return max(0.0, time.time() - self.behind_since)
+
+
+class _ReadAhead:
+    """A read of the log after `after`, started while a batch before it is applied.
+
+    A runner behind the log would otherwise leave the log's database idle while it
+    applies a batch, and its store's while it reads the next: the read's query and the
+    decoding of its rows now run while the batch's statements do. It is used only if
+    the checkpoint ends the batch exactly at `after`, so it is the read the runner would
+    have made next, only made earlier: a read after a position returns every event after
+    it up to the reader's horizon, so an earlier read is a prefix of a later one, as in
+    any batch that ends before the head.
+    """
+
+    def __init__(self, reader: EventLogReader, after: int, limit: int) -> None:
+        self.after = after
+        self._task = asyncio.ensure_future(reader.read_after(after, limit))
+
+    async def events(self) -> list[StoredEvent] | None:
+        """The events read, or None if the read failed (the runner reads again)."""
+        try:
+            return await self._task
+        except Exception as exc:
+            log.debug("reading ahead after %s: %s: %s", self.after, type(exc).__name__, exc)
+            return None
+
+    def drop(self) -> None:
+        """Forget the read: the checkpoint went elsewhere, or the runner stopped."""
+        self._task.cancel()
+        self._task.add_done_callback(_retrieved)
+
+
+def _retrieved(task: asyncio.Future[list[StoredEvent]]) -> None:
+    if not task.cancelled():
+        task.exception()
