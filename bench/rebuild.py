@@ -53,6 +53,7 @@ from catalog.read_models.price_history.postgres import PostgresPriceHistoryProje
 from catalog.read_models.product_detail.redis import RedisProductDetailProjection, product_key
 from catalog.read_models.product_search.postgres import TABLES, PostgresProductSearchProjection
 from catalog.read_models.sales_analytics.postgres import PostgresSalesAnalyticsProjection
+from catalog.runtime.services import WORKER_WINDOW
 from tandem.aggregate import Aggregate
 from tandem.codec import EventRegistry
 from tandem.consistency import VersionWatch
@@ -385,7 +386,7 @@ async def fold(
     watch = VersionWatch(head)
     options = {} if batch_size is None else {"batch_size": batch_size}
     # As in a worker process: its runners read the log through one `SharedReads`.
-    feed = SharedReads(log)
+    feed = SharedReads(log, keep=WORKER_WINDOW)
     runners = []
     for name in names:
         projection = PROJECTIONS[name]()

@@ -57,7 +57,7 @@ from tandem.db.postgres import create_pool
 from tandem.db.postgres.notify import Listener
 from tandem.deadletters.postgres import PostgresDeadLetters
 from tandem.eventlog import postgres as pg_log
-from tandem.eventlog.shared import SharedReads
+from tandem.eventlog.shared import KEEP, SharedReads
 from tandem.metrics import Metrics
 from tandem.middleware import consistency, idempotency, timing, validation
 from tandem.migrations import pending
@@ -71,6 +71,10 @@ from tandem.uow.postgres import PostgresIdempotency, PostgresWriter
 if TYPE_CHECKING:
     from tandem.db.postgres import Pool
     from tandem.stores.redis import RedisClient
+
+# Events a worker's runners share while they catch up (`SharedReads`): seven read models
+# folding from position 0 go at speeds up to three times apart.
+WORKER_WINDOW = 20_000
 
 
 class ServicesRuntime:
@@ -167,7 +171,10 @@ class ServicesRuntime:
         spawn(count_dead_letters(self.dead_letters, self.dead_letter_counts), "letters")
         mode = pg_log.AppendMode(settings.event_log_mode)
         connections.log = pg_log.PostgresEventLog(self.pool, mode)
-        connections.feed = SharedReads(connections.log)
+        # A worker catching up folds several read models at their own speeds: the ones
+        # behind read from what the first read, if it is within this many events.
+        keep = WORKER_WINDOW if Role.WORKER in self.roles else KEEP
+        connections.feed = SharedReads(connections.log, keep=keep)
         self.head.advance(await self.log.head())
         self.sessions.bind(await self.log.identity(), self.log.last_position)
         self.visible = pg_log.VisibleHead(self.log, self.head)

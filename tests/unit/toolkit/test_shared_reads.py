@@ -13,7 +13,7 @@ import pytest
 from tandem.db.sqlite import connect
 from tandem.eventlog import sqlite as sqlite_log
 from tandem.eventlog.base import NewEvent
-from tandem.eventlog.shared import SharedReads
+from tandem.eventlog.shared import KEEP, LIVE_KEEP, SharedReads
 from tandem.messages import Metadata, StoredEvent
 
 
@@ -92,10 +92,11 @@ async def test_a_batch_cut_at_its_limit_answers_only_reads_it_holds_whole(log: L
     assert log.queries == 2
 
 
+@pytest.mark.parametrize("keep", [3, 20, KEEP])
 async def test_runners_reading_apart_while_the_log_grows_each_read_every_event_once(
-    log: Log,
+    log: Log, keep: int
 ) -> None:
-    shared = SharedReads(log)
+    shared = SharedReads(log, keep=keep)
     rng = random.Random(5)
     seen: list[list[int]] = [[] for _ in range(4)]
     positions = [0] * 4
@@ -117,3 +118,48 @@ async def test_runners_reading_apart_while_the_log_grows_each_read_every_event_o
     every = [e.position for e in await log.reader.read_after(0, 10_000)]
     assert all(runner == every for runner in seen)
     assert log.queries < sum(len(runner) for runner in seen)
+
+
+async def test_a_runner_behind_reads_what_the_first_one_read_while_it_is_in_the_window(
+    log: Log,
+) -> None:
+    log.append(40)
+    shared = SharedReads(log, keep=25)
+    position = 0
+    for _ in range(3):  # the first runner: 30 events in three reads of ten
+        batch = await shared.read_after(position, 10)
+        position = batch[-1].position
+    assert log.queries == 3
+    every = await log.reader.read_after(0, 100)
+    # The window keeps the newest 25 of the 30: events 6 to 30.
+    assert await shared.read_after(every[6].position, 10) == every[7:17]
+    assert await shared.read_after(every[4].position, 10) == every[5:15]
+    assert log.queries == 3
+    # Event 5 has left the window: a read after event 4 is a query of its own.
+    assert await shared.read_after(every[3].position, 10) == every[4:14]
+    assert log.queries == 4
+
+
+async def test_once_a_read_reaches_the_end_of_the_log_the_window_keeps_few_events(
+    log: Log,
+) -> None:
+    log.append(LIVE_KEEP + 500)
+    shared = SharedReads(log)
+    every = await shared.read_after(0, 10 * LIVE_KEEP)
+    assert log.queries == 1
+    assert await shared.read_after(every[600].position, 50) == every[601:651]
+    assert log.queries == 1
+    assert await shared.read_after(every[100].position, 50) == every[101:151]
+    assert log.queries == 2
+
+
+async def test_a_read_past_the_window_starts_a_new_one_rather_than_leave_a_hole(
+    log: Log,
+) -> None:
+    log.append(40)
+    every = await log.reader.read_after(0, 100)
+    shared = SharedReads(log)
+    assert await shared.read_after(0, 10) == every[:10]
+    # A runner whose checkpoint is further on (a process restarted there) reads 21-30.
+    assert await shared.read_after(every[19].position, 10) == every[20:30]
+    assert await shared.read_after(every[4].position, 10) == every[5:15]
