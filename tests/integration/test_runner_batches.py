@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.support.listlog import ListLog
@@ -104,47 +105,47 @@ class HeldStore:
         raise AssertionError("nothing is parked here")
 
 
-async def test_a_runner_behind_reads_its_next_batch_while_it_applies_one() -> None:
+async def run_held(
+    store: HeldStore, seen_held: Callable[[ProjectionRunner, AskedLog], None]
+) -> AskedLog:
+    """Run a runner over 1,000 events in batches of 100 into `store`; once its first
+    apply is held (and the loop has turned a few times), call `seen_held`, then release
+    the store and wait for the checkpoint to reach the end. Returns the log."""
     log, head = AskedLog(), VersionWatch(0)
     for _ in range(1000):
         head.advance(log.append())
-    store = HeldStore()
     runner = ProjectionRunner(Tally(), store, log, head, batch_size=100, linger=0.001)
     task = asyncio.create_task(runner.run())
     try:
         await asyncio.wait_for(store.applying.wait(), 5)
         for _ in range(10):
             await asyncio.sleep(0)
-        # The first batch is not applied yet, and the read after it has been made.
-        assert runner.checkpoint.value == 0
-        assert log.afters == [0, 100]
+        seen_held(runner, log)
         store.release.set()
         await runner.checkpoint.wait_for(1000, timeout=5)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+    return log
+
+
+async def test_a_runner_behind_reads_its_next_batch_while_it_applies_one() -> None:
+    def held(runner: ProjectionRunner, log: AskedLog) -> None:
+        # The first batch is not applied yet, and the read after it has been made.
+        assert runner.checkpoint.value == 0
+        assert log.afters == [0, 100]
+
+    store = HeldStore()
+    await run_held(store, held)
     applied = [p for batch in store.batches for p in batch]
     assert applied == list(range(1, 1001))
 
 
 async def test_a_batch_read_ahead_is_dropped_when_the_checkpoint_ends_elsewhere() -> None:
-    log, head = AskedLog(), VersionWatch(0)
-    for _ in range(1000):
-        head.advance(log.append())
     # The first batch (1-100) reports a checkpoint of 150: the read ahead after 100
     # would hand the runner 101-300 again, behind its checkpoint.
     store = HeldStore(jump=50)
-    runner = ProjectionRunner(Tally(), store, log, head, batch_size=100, linger=0.001)
-    task = asyncio.create_task(runner.run())
-    try:
-        await asyncio.wait_for(store.applying.wait(), 5)
-        for _ in range(10):
-            await asyncio.sleep(0)
-        store.release.set()
-        await runner.checkpoint.wait_for(1000, timeout=5)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+    log = await run_held(store, lambda runner, log: None)
     assert log.afters[:3] == [0, 100, 150]
     # Every batch after the first starts past the checkpoint the store reported.
     assert [p for batch in store.batches[1:] for p in batch] == list(range(151, 1001))

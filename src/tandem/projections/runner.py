@@ -26,6 +26,7 @@ from tandem.errors import ReadModelLost
 from tandem.eventlog.base import EventLogReader
 from tandem.messages import StoredEvent
 from tandem.projections.base import AsyncProjection, Projection, ProjectionStore
+from tandem.projections.read_ahead import ReadAhead
 from tandem.unavailable import unavailable
 
 log = logging.getLogger("tandem.projections")
@@ -165,7 +166,7 @@ class ProjectionRunner:
 
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
-        ahead: _ReadAhead | None = None
+        ahead: ReadAhead | None = None
         try:
             while True:
                 position = self.checkpoint.value
@@ -202,7 +203,7 @@ class ProjectionRunner:
                 if full:
                     # Behind: the next batch is read while this one is applied.
                     self._limit = min(2 * self._limit, self.max_batch_size)
-                    ahead = _ReadAhead(self.log_reader, events[-1].position, self._limit)
+                    ahead = ReadAhead(self.log_reader, events[-1].position, self._limit)
                 if not await self._apply(events):
                     return
                 if not full:
@@ -437,38 +438,3 @@ class ProjectionRunner:
         if self.behind_since is None or self.checkpoint.value >= self.head.value:
             return 0.0
         return max(0.0, time.time() - self.behind_since)
-
-
-class _ReadAhead:
-    """A read of the log after `after`, started while a batch before it is applied.
-
-    A runner behind the log would otherwise leave the log's database idle while it
-    applies a batch, and its store's while it reads the next: the read's query and the
-    decoding of its rows now run while the batch's statements do. It is used only if
-    the checkpoint ends the batch exactly at `after`, so it is the read the runner would
-    have made next, only made earlier: a read after a position returns every event after
-    it up to the reader's horizon, so an earlier read is a prefix of a later one, as in
-    any batch that ends before the head.
-    """
-
-    def __init__(self, reader: EventLogReader, after: int, limit: int) -> None:
-        self.after = after
-        self._task = asyncio.ensure_future(reader.read_after(after, limit))
-
-    async def events(self) -> list[StoredEvent] | None:
-        """The events read, or None if the read failed (the runner reads again)."""
-        try:
-            return await self._task
-        except Exception as exc:
-            log.debug("reading ahead after %s: %s: %s", self.after, type(exc).__name__, exc)
-            return None
-
-    def drop(self) -> None:
-        """Forget the read: the checkpoint went elsewhere, or the runner stopped."""
-        self._task.cancel()
-        self._task.add_done_callback(_retrieved)
-
-
-def _retrieved(task: asyncio.Future[list[StoredEvent]]) -> None:
-    if not task.cancelled():
-        task.exception()
